@@ -1,0 +1,3 @@
+from sevtool.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Command-line interface. Never imports Textual except to launch the TUI."""

@@ -1,0 +1,96 @@
+"""The `sevtool` command: app factory, error handling and exit codes shared by every command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from sevtool.cli.output import emit_error
+from sevtool.errors import ExitCode, SevtoolError, UsageError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output on stdout; errors as JSON on stderr.")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3).")]
+AtOpt = Annotated[str | None, typer.Option("--at", help="When it happened: ISO, '2026-06-18 14:05 PDT' or relative like -4h.")]
+
+app = typer.Typer(
+    name="sevtool",
+    help="Incident-response workbench for data-exposure incidents. With no command, opens the TUI.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_workbench = None
+
+
+def workbench():
+    """One Workbench per process, created on first use so `--help` stays fast."""
+    global _workbench
+    if _workbench is None:
+        from sevtool.services import Workbench
+
+        _workbench = Workbench()
+    return _workbench
+
+
+def reset_workbench(wb=None) -> None:
+    """Tests run many commands in one process, each against its own store."""
+    global _workbench
+    _workbench = wb
+
+
+def parse_id(value: str) -> int:
+    text = value.strip().upper().removeprefix("INC-")
+    if not text.isdigit():
+        raise UsageError(f"{value!r} is not an incident id", hint="ids look like 3 or INC-3; `sevtool list` shows them")
+    return int(text)
+
+
+def command(group: typer.Typer = app, name: str | None = None, **kwargs) -> Callable:
+    """Register a command whose SevtoolErrors become a one-line (or JSON) error and the right exit code."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kw: Any):
+            json_mode = bool(kw.get("json_out"))
+            try:
+                code = func(*args, **kw)
+            except SevtoolError as exc:
+                emit_error(exc.as_dict(), json_mode)
+                raise typer.Exit(int(exc.exit_code)) from None
+            except KeyboardInterrupt:
+                emit_error({"error": "interrupted", "message": "interrupted; the ledger keeps what finished, run the command again to resume"}, json_mode)
+                raise typer.Exit(130) from None
+            if code:
+                raise typer.Exit(int(code))
+
+        return group.command(name=name, **kwargs)(wrapper)
+
+    return decorate
+
+
+@app.callback(invoke_without_command=True)
+def main(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        from sevtool.cli.tui_launch import launch_tui
+
+        launch_tui(workbench())
+
+
+# Importing a command module registers its commands on `app`; keep one line per module.
+from sevtool.cli import incidents  # noqa: E402,F401
+from sevtool.cli import tui_launch  # noqa: E402,F401
+
+
+def run() -> None:
+    try:
+        app(prog_name="sevtool")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (ExitCode.ERROR if exc.code else ExitCode.OK)
+        sys.exit(code)

@@ -1,0 +1,1 @@
+"""Pure domain code: no Textual, SQLModel or httpx, and no I/O."""

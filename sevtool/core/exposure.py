@@ -1,0 +1,108 @@
+"""What an exposure is made of: the scope responders name and the findings a target reports.
+
+A finding is one object x one in-scope principal x one access path x one privilege. The same table
+reachable by two paths yields two findings: closing one path does not close the table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AccessPath(StrEnum):
+    DIRECT = "direct"                    # GRANT ... TO the principal itself
+    PUBLIC = "public"                    # GRANT ... TO PUBLIC
+    ROLE = "role"                        # through membership of another role (transitive)
+    COLUMN = "column"                    # column-level grant
+    DEFAULT_PRIVILEGES = "default_privileges"  # ALTER DEFAULT PRIVILEGES: future tables
+    VIEW = "view"                        # a view / materialized view over a sensitive table
+    GRANT_OPTION = "grant_option"        # a grant made by a grant-option holder, not the owner
+    PREDEFINED_ROLE = "predefined_role"  # pg_read_all_data and friends
+    PARTITION = "partition"              # a partition readable while its parent is not
+    INHERITED = "inherited"              # REST catalogs: granted on the catalog or schema above
+
+
+class Scope(BaseModel):
+    """Who must lose access, to what. Re-checks re-run the scope, so new tables are seen."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    principals: list[str] = Field(min_length=1)
+    schemas: list[str] = Field(default_factory=list)
+    table_glob: str | None = None
+    min_dss: int | None = Field(default=None, ge=1, le=4)
+
+    def matches_name(self, schema: str, name: str) -> bool:
+        if self.schemas and schema not in self.schemas:
+            return False
+        return self.table_glob is None or fnmatch.fnmatchcase(name, self.table_glob) or fnmatch.fnmatchcase(f"{schema}.{name}", self.table_glob)
+
+    def matches_dss(self, dss: int | None) -> bool:
+        # Unrated objects are treated as the most sensitive: never filtered out by --min-dss.
+        return self.min_dss is None or dss is None or dss >= self.min_dss
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    object_kind: str            # table, partitioned table, view, materialized view, schema (default privileges), catalog
+    schema_name: str
+    object_name: str            # for default privileges: "(future tables)"
+    principal: str              # the in-scope principal that gains access
+    path: AccessPath
+    via: str = ""               # human detail: "via role analytics_readers", "column payload", "granted by bob"
+    privilege: str = "SELECT"
+    grantee: str = ""           # who holds the grant (PUBLIC, analytics_readers, the principal)
+    grantor: str = ""
+    column: str | None = None
+    dss: int | None = None      # 1-4, None = unrated
+    base_object: str | None = None   # for views / partitions: the sensitive object behind it
+
+    @property
+    def object_fqn(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
+
+    @property
+    def key(self) -> tuple:
+        return (self.object_fqn, self.column, self.principal, self.path.value, self.grantee, self.grantor, self.privilege)
+
+    @property
+    def dss_label(self) -> str:
+        return f"DSS {self.dss}" if self.dss else "unrated"
+
+
+def dss_label(dss: int | None) -> str:
+    return f"DSS {dss}" if dss else "unrated"
+
+
+class ExposureSummary(BaseModel):
+    findings: int
+    objects: int
+    by_dss: dict[str, int]
+    by_path: dict[str, int]
+    by_principal: dict[str, int]
+    unrated: int
+
+    @classmethod
+    def of(cls, findings: list[Finding]) -> "ExposureSummary":
+        objects: dict[str, int | None] = {}
+        by_path: Counter[str] = Counter()
+        by_principal: dict[str, set[str]] = {}
+        for f in findings:
+            objects.setdefault(f.object_fqn, f.dss)
+            by_path[f.path.value] += 1
+            by_principal.setdefault(f.principal, set()).add(f.object_fqn)
+        by_dss = Counter(dss_label(d) for d in objects.values())
+        return cls(
+            findings=len(findings),
+            objects=len(objects),
+            by_dss=dict(sorted(by_dss.items())),
+            by_path=dict(by_path.most_common()),
+            by_principal={p: len(o) for p, o in sorted(by_principal.items())},
+            unrated=by_dss.get("unrated", 0),
+        )

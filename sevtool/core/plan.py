@@ -1,0 +1,63 @@
+"""Revocation plans and the ledger's vocabulary.
+
+An action closes one grant on one object; it keeps the exact prior state so undo can restore it.
+Actions of the same kind, grantee and grantor are executed together in bounded batches.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class ActionKind(StrEnum):
+    REVOKE_TABLE = "revoke_table"                  # REVOKE priv ON t1, t2, ... FROM grantee
+    REVOKE_COLUMN = "revoke_column"                # REVOKE priv (col) ON t FROM grantee
+    REVOKE_AS_GRANTOR = "revoke_as_grantor"        # SET ROLE grantor; REVOKE ...: a grant the owner cannot see
+    REVOKE_GRANT_OPTION = "revoke_grant_option"    # REVOKE GRANT OPTION FOR ... FROM holder CASCADE
+    REVOKE_MEMBERSHIP = "revoke_membership"        # REVOKE role FROM member (review: it may be legitimate)
+    REVOKE_DEFAULT_PRIVILEGES = "revoke_default_privileges"  # ALTER DEFAULT PRIVILEGES ... REVOKE
+    REVOKE_VIEW = "revoke_view"                    # REVOKE on a view over a sensitive table
+    REVOKE_SECURABLE = "revoke_securable"          # REST catalogs: PATCH permissions on a securable
+
+
+class ActionStatus(StrEnum):
+    PLANNED = "planned"
+    APPLIED = "applied"
+    SKIPPED = "skipped"     # already absent when we got there
+    FAILED = "failed"
+    UNDONE = "undone"
+
+
+class Action(BaseModel):
+    seq: int = 0
+    kind: ActionKind
+    object_kind: str = "table"
+    schema_name: str = ""
+    object_name: str = ""
+    column: str | None = None
+    grantee: str
+    grantor: str = ""
+    privileges: list[str] = Field(default_factory=lambda: ["SELECT"])
+    sql: str                        # exactly what will run (or the HTTP request, for REST targets)
+    prior_state: str | None = None  # relacl / attacl / membership / default ACL / permissions JSON
+    review: bool = False            # needs a human's eyes (e.g. removing a role membership)
+    reason: str = ""
+    status: ActionStatus = ActionStatus.PLANNED
+    message: str = ""
+
+    @property
+    def object_fqn(self) -> str:
+        return f"{self.schema_name}.{self.object_name}" if self.schema_name else self.object_name
+
+    @property
+    def batch_key(self) -> tuple:
+        """Actions that can share one statement."""
+        return (self.kind.value, self.grantee, self.grantor, tuple(self.privileges), self.column is not None)
+
+
+class ActionResult(BaseModel):
+    seq: int
+    status: ActionStatus
+    message: str = ""

@@ -1,0 +1,34 @@
+"""Use-cases shared by the CLI and the TUI. Neither of them talks SQL or to a target directly."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sevtool.settings import Settings
+from sevtool.store.repository import Store
+
+
+class Workbench:
+    """One per process: settings, the store, and the use-case groups built on them."""
+
+    def __init__(self, settings: Settings | None = None, store: Store | None = None):
+        self.settings = settings or Settings()
+        self._store = store
+
+    @cached_property
+    def store(self) -> Store:
+        return self._store or Store(self.settings.db, actor=self.settings.who)
+
+    @property
+    def policy(self):
+        return self.settings.policy
+
+    @property
+    def zone(self):
+        return self.settings.zone
+
+    @cached_property
+    def incidents(self):
+        from sevtool.services.incidents import IncidentService
+
+        return IncidentService(self)

@@ -1,0 +1,109 @@
+"""Process settings from the environment (pydantic-settings) and the team's TOML config file."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from dateutil import tz
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sevtool.core.severity import SevPolicy
+from sevtool.errors import ConfigError
+
+APP = "sevtool"
+
+
+def default_db_url() -> str:
+    return "sqlite:///" + str(Path(platformdirs.user_data_dir(APP)) / "sevtool.db")
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+class TargetConfig(BaseModel):
+    kind: Literal["postgresql", "unity-catalog"] = "postgresql"
+    dsn: str | None = None          # PostgreSQL: libpq DSN or URL; keep passwords in PGPASSWORD/.pgpass
+    url: str | None = None          # REST catalogs: base URL
+    token_env: str | None = None    # REST catalogs: the environment variable holding the bearer token
+    connect_timeout: int = Field(default=5, ge=1, le=120)
+
+
+class ClassificationRule(BaseModel):
+    pattern: str                    # glob over schema.table
+    dss: int = Field(ge=1, le=4)
+
+
+class WebhookConfig(BaseModel):
+    url: str
+    format: Literal["json", "slack"] = "json"
+    sev: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5])
+    events: list[str] = Field(default_factory=lambda: ["declared", "sev_changed", "regression", "status_changed", "resolved"])
+
+
+class TeamConfig(BaseModel):
+    timezone: str | None = None
+    sev: dict[str, dict] = Field(default_factory=dict)
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    classification: list[ClassificationRule] = Field(default_factory=list)
+    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
+    revoke_batch_size: int = Field(default=1000, ge=1, le=20000)
+
+
+class Settings(BaseSettings):
+    """SEVTOOL_DB, SEVTOOL_CONFIG, SEVTOOL_TZ, SEVTOOL_ACTOR."""
+
+    model_config = SettingsConfigDict(env_prefix="SEVTOOL_", extra="ignore")
+
+    db: str = Field(default_factory=default_db_url)
+    config: Path = Field(default_factory=default_config_path)
+    tz: str | None = None
+    actor: str | None = None
+
+    @cached_property
+    def team(self) -> TeamConfig:
+        return load_team_config(self.config)
+
+    @cached_property
+    def policy(self) -> SevPolicy:
+        return SevPolicy.from_overrides(self.team.sev, source=str(self.config))
+
+    @property
+    def zone(self):
+        name = self.tz or self.team.timezone or os.environ.get("TZ")
+        zone = tz.gettz(name) if name else tz.tzlocal()
+        if zone is None:
+            raise ConfigError(f"unknown time zone {name!r}", hint="use an IANA name such as America/Los_Angeles")
+        return zone
+
+    @property
+    def who(self) -> str:
+        if self.actor:
+            return self.actor
+        try:
+            return getpass.getuser()
+        except Exception:  # no passwd entry (containers)
+            return "unknown"
+
+
+def load_team_config(path: Path) -> TeamConfig:
+    if not path.exists():
+        return TeamConfig()
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}", hint="fix the TOML syntax at that line") from None
+    try:
+        return TeamConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path}: {field}: {err['msg']}") from None

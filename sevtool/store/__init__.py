@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, the engine, and the repository (the only place SQLModel meets the domain)."""

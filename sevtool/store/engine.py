@@ -1,0 +1,79 @@
+"""Open the store: SQLite by default (file created 0600), any SQLAlchemy URL via SEVTOOL_DB."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
+from sqlmodel import SQLModel
+
+from sevtool.errors import StoreError
+from sevtool.store import models  # noqa: F401  (registers the tables)
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here, not SQLAlchemy's default psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _create_private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError as exc:
+        raise StoreError(f"SEVTOOL_DB is not a database URL: {exc}", hint="e.g. sqlite:////path/sevtool.db or postgresql://host/db") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            db_path = Path(parsed.database).expanduser()
+            if not db_path.exists():
+                _create_private_file(db_path)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+        @sa_event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # Let SQLAlchemy issue BEGIN itself so the first statement of a write takes the lock.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @sa_event.listens_for(engine, "begin")
+        def _sqlite_begin_immediate(conn):
+            # IMMEDIATE takes the write lock up front: concurrent writers queue instead of failing.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {})
+    _create_schema(engine)
+    return engine
+
+
+def _create_schema(engine: Engine) -> None:
+    try:
+        if not inspect(engine).has_table("chain_head"):
+            SQLModel.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO chain_head (id, seq, hash) SELECT 1, 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM chain_head)"),
+                         {"genesis": "0" * 64})
+    except (IntegrityError, ProgrammingError):
+        # Another process created the schema at the same moment; what it made is what we wanted.
+        SQLModel.metadata.create_all(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
+                         hint="check SEVTOOL_DB and that the database is reachable") from None

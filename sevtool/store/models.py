@@ -1,0 +1,228 @@
+"""SQLModel tables. Times are UTC; SQLite hands them back naive, `as_utc` restores the zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = True, index: bool = False):
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class IncidentRow(SQLModel, table=True):
+    __tablename__ = "incident"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    title: str
+    sev: int
+    status: str = "declared"
+    commander: Optional[str] = None
+    scribe: Optional[str] = None
+    comms: Optional[str] = None
+    playbook: Optional[str] = None
+    exposure_started_at: Optional[datetime] = _ts()
+    detected_at: Optional[datetime] = _ts()
+    declared_at: Optional[datetime] = _ts()
+    contained_at: Optional[datetime] = _ts()
+    verifying_at: Optional[datetime] = _ts()
+    verified_at: Optional[datetime] = _ts()
+    resolved_at: Optional[datetime] = _ts()
+    closed_at: Optional[datetime] = _ts()
+    created_at: Optional[datetime] = _ts()
+
+
+class SevChangeRow(SQLModel, table=True):
+    __tablename__ = "sev_change"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    from_sev: Optional[int] = None
+    to_sev: int
+    reason: str
+    at: Optional[datetime] = _ts()
+
+
+class EventRow(SQLModel, table=True):
+    """Append-only. `seq` is global, so one chain covers every incident in the store."""
+    __tablename__ = "event"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    incident_id: Optional[int] = Field(default=None, index=True)
+    at: Optional[datetime] = _ts(nullable=False)
+    recorded_at: Optional[datetime] = _ts()
+    kind: str
+    actor: str
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str
+    hash: str
+
+
+class ChainHeadRow(SQLModel, table=True):
+    """One row. Writers UPDATE it first, which serialises appends on SQLite and PostgreSQL alike."""
+    __tablename__ = "chain_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = "0" * 64
+
+
+class ScopeRow(SQLModel, table=True):
+    __tablename__ = "scope"
+    __table_args__ = (UniqueConstraint("incident_id", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    version: int
+    target: str          # target name or DSN with the password removed
+    principals: list = Field(sa_column=Column(JSON, nullable=False))
+    schemas: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    table_glob: Optional[str] = None
+    min_dss: Optional[int] = None
+    finding_count: int = 0
+    object_count: int = 0
+    created_at: Optional[datetime] = _ts()
+
+
+class FindingRow(SQLModel, table=True):
+    __tablename__ = "finding"
+    __table_args__ = (Index("ix_finding_scope", "scope_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
+    scope_id: int = Field(foreign_key="scope.id")
+    object_kind: str
+    schema_name: str
+    object_name: str
+    principal: str
+    path: str
+    via: str = ""
+    privilege: str = "SELECT"
+    grantee: str = ""
+    grantor: str = ""
+    column_name: Optional[str] = None
+    dss: Optional[int] = None
+    base_object: Optional[str] = None
+
+
+class ActionRow(SQLModel, table=True):
+    """The ledger: one row per action, written as `planned` before anything runs."""
+    __tablename__ = "action"
+    __table_args__ = (UniqueConstraint("incident_id", "plan_version", "seq"), Index("ix_action_plan", "incident_id", "plan_version", "status"))
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
+    incident_id: int = Field(foreign_key="incident.id")
+    plan_version: int
+    scope_version: int
+    seq: int
+    kind: str
+    target: str
+    object_fqn: str
+    status: str = "planned"
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # the Action, incl. SQL and prior state
+    updated_at: Optional[datetime] = _ts()
+
+
+class CheckRow(SQLModel, table=True):
+    __tablename__ = "check_run"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    number: int
+    scope_version: int
+    scheduled_at: Optional[datetime] = _ts()
+    ran_at: Optional[datetime] = _ts()
+    duration_ms: int = 0
+    clean: bool = False
+    exposed_objects: int = 0
+    findings: int = 0
+    regressions: int = 0
+    probe: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    summary: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CheckFindingRow(SQLModel, table=True):
+    """What remained readable at one check, so the next check can tell what came back."""
+    __tablename__ = "check_finding"
+    __table_args__ = (Index("ix_check_finding_check", "check_id"),)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
+    check_id: int = Field(foreign_key="check_run.id")
+    detail: dict = Field(sa_column=Column(JSON, nullable=False))
+
+
+class RegressionRow(SQLModel, table=True):
+    __tablename__ = "regression"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    check_id: int = Field(foreign_key="check_run.id")
+    object_fqn: str
+    principal: str
+    path: str
+    cause: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen_at: Optional[datetime] = _ts()
+    closed_at: Optional[datetime] = _ts()
+    closed_by: Optional[str] = None
+
+
+class ScheduleSlotRow(SQLModel, table=True):
+    """One planned re-check. Claimed with a conditional UPDATE so two watchers never run the same one."""
+    __tablename__ = "schedule_slot"
+    __table_args__ = (UniqueConstraint("incident_id", "round", "idx"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    round: int = 1          # a regression starts a new round of the schedule
+    idx: int
+    offset: str
+    due_at: Optional[datetime] = _ts()
+    status: str = "pending"   # pending, running, done
+    claimed_by: Optional[str] = None
+    claimed_at: Optional[datetime] = _ts()
+    ran_at: Optional[datetime] = _ts()
+    check_id: Optional[int] = None
+    delay_seconds: Optional[int] = None
+
+
+class LockRow(SQLModel, table=True):
+    """Per-incident named locks (apply, watch) held across processes and stores."""
+    __tablename__ = "incident_lock"
+    incident_id: int = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: Optional[datetime] = _ts()
+    heartbeat_at: Optional[datetime] = _ts()
+
+
+class NoteRow(SQLModel, table=True):
+    """Postmortem sections entered by responders (root cause, went well, ...). Editable; edits are timeline events."""
+    __tablename__ = "note"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    kind: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    event_seq: Optional[int] = None
+    at: Optional[datetime] = _ts()
+    key: bool = False
+
+
+class ActionItemRow(SQLModel, table=True):
+    __tablename__ = "action_item"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    title: str
+    owner: Optional[str] = None
+    type: str = "prevent"       # prevent, mitigate, detect, process
+    due: Optional[str] = None
+    status: str = "open"
+    created_at: Optional[datetime] = _ts()
+
+
+class OutboxRow(SQLModel, table=True):
+    """Webhook deliveries: written in the same transaction as the event, delivered later, retried with backoff."""
+    __tablename__ = "outbox"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    incident_id: Optional[int] = Field(default=None, index=True)
+    event_seq: int
+    endpoint: str
+    format: str = "json"
+    payload: dict = Field(sa_column=Column(JSON, nullable=False))
+    status: str = "pending"      # pending, delivered, dead
+    attempts: int = 0
+    next_attempt_at: Optional[datetime] = _ts()
+    last_error: Optional[str] = None
+    delivered_at: Optional[datetime] = _ts()

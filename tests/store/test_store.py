@@ -1,0 +1,103 @@
+"""The store on SQLite and on a real PostgreSQL: incidents, SEV history, the chain, concurrent writers."""
+
+import multiprocessing
+import os
+import stat
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from sevtool.core.incident import Status
+from sevtool.core.timeparse import utcnow
+from sevtool.errors import IllegalTransition, NotFound, UsageError
+
+
+def test_declare_records_incident_sev_history_and_event(wb):
+    inc = wb.incidents.declare("Telemetry readable by all employees", 2, commander="alice")
+    again = wb.incidents.get(inc.id)
+    assert again.title == "Telemetry readable by all employees" and again.sev == 2 and again.status is Status.DECLARED
+    assert again.commander == "alice" and again.declared_at is not None and again.declared_at.tzinfo is not None
+    assert [(c.from_sev, c.to_sev) for c in again.sev_history] == [(None, 2)]
+    events = wb.incidents.timeline(inc.id)
+    assert [e.kind for e in events] == ["declared"]
+
+
+def test_sev_changes_keep_every_reason(wb):
+    inc = wb.incidents.declare("t", 3)
+    wb.incidents.change_sev(inc.id, 1, "DSS 4 keystroke tables in scope")
+    wb.incidents.change_sev(inc.id, 2, "external access ruled out")
+    again = wb.incidents.get(inc.id)
+    assert [c.to_sev for c in again.sev_history] == [3, 1, 2]
+    assert again.first_sev == 3 and again.highest_sev == 1
+    assert [e.kind for e in wb.incidents.timeline(inc.id)] == ["declared", "sev_changed", "sev_changed"]
+
+
+def test_status_moves_stamp_times_and_illegal_moves_write_nothing(wb):
+    inc = wb.incidents.declare("t", 2)
+    at = utcnow() - timedelta(hours=1)
+    wb.incidents.set_status(inc.id, Status.CONTAINED, at=at)
+    before = len(wb.store.events())
+    with pytest.raises(IllegalTransition):
+        wb.incidents.set_status(inc.id, Status.CLOSED)
+    assert len(wb.store.events()) == before
+    got = wb.incidents.get(inc.id)
+    assert got.status is Status.CONTAINED and abs((got.contained_at - at).total_seconds()) < 1e-3
+
+
+def test_invalid_sev_and_unknown_incident_write_nothing(wb):
+    with pytest.raises(UsageError):
+        wb.incidents.declare("t", 7)
+    with pytest.raises(NotFound):
+        wb.incidents.note(42, "hello")
+    assert wb.store.events() == [] and wb.incidents.all() == []
+
+
+def test_chain_verifies_and_tampering_is_named(wb):
+    inc = wb.incidents.declare("t", 2)
+    for i in range(4):
+        wb.incidents.note(inc.id, f"note {i}")
+    assert wb.incidents.audit().ok
+    with wb.store.engine.begin() as conn:
+        conn.execute(text("UPDATE event SET summary = 'nothing to see' WHERE seq = 3"))
+    report = wb.incidents.audit()
+    assert not report.ok and report.broken_seq == 3
+
+
+def test_times_round_trip_in_utc(wb):
+    inc = wb.incidents.declare("t", 2)
+    when = wb.incidents.parse_time("2026-06-18 14:05 PDT")
+    wb.incidents.set_time(inc.id, "exposure-started", when)
+    assert wb.incidents.get(inc.id).exposure_started_at == when
+
+
+def _add_notes(url, incident_id, who, count):
+    from sevtool.services import Workbench
+    from sevtool.settings import Settings
+
+    wb = Workbench(Settings(db=url, tz="UTC", actor=who, config="/nonexistent/config.toml"))
+    for i in range(count):
+        wb.incidents.note(incident_id, f"{who} note {i}")
+
+
+def test_concurrent_writers_lose_nothing(wb, store_url):
+    inc = wb.incidents.declare("t", 2)
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_add_notes, args=(store_url, inc.id, f"writer{n}", 25)) for n in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    events = wb.incidents.timeline(inc.id)
+    assert len([e for e in events if e.kind == "note"]) == 75
+    assert [e.seq for e in wb.store.events()] == list(range(1, 77))
+    assert wb.incidents.audit().ok
+
+
+def test_sqlite_store_file_is_private(tmp_path):
+    from sevtool.store.repository import Store
+
+    path = tmp_path / "deep" / "store.db"
+    Store(f"sqlite:///{path}")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

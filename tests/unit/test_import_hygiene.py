@@ -1,0 +1,34 @@
+"""Core is pure domain code and the CLI starts without Textual: proven in a fresh interpreter."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("module,forbidden", [
+    ("sevtool.core", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
+    ("sevtool.core.incident", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
+    ("sevtool.core.timeline", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
+    ("sevtool.core.severity", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
+    ("sevtool.core.exposure", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
+    ("sevtool.core.plan", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
+    ("sevtool.cli.main", ["textual"]),
+])
+def test_module_does_not_load(module, forbidden):
+    code = f"import importlib, sys; importlib.import_module({module!r}); print(','.join(sorted(m for m in {forbidden!r} if m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"{module} loaded {out}"
+
+
+def test_every_core_module_is_pure():
+    import pkgutil
+
+    import sevtool.core
+
+    names = [f"sevtool.core.{m.name}" for m in pkgutil.iter_modules(sevtool.core.__path__)]
+    code = ("import importlib, sys\n"
+            f"for name in {names!r}: importlib.import_module(name)\n"
+            "print(','.join(m for m in ('textual', 'sqlmodel', 'sqlalchemy', 'httpx', 'psycopg') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
