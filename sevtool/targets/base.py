@@ -1,0 +1,59 @@
+"""The target interface: what a data platform must offer for sevtool to scope, revoke and verify.
+
+PostgreSQL (postgres.py) and Unity Catalog (unity.py) implement it; one contract test suite runs
+against both. Targets never see the store: services pass results to the ledger through callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from sevtool.core.exposure import Finding, Scope
+from sevtool.core.plan import Action, ActionResult
+
+# Called with the results of each batch after it was read back, so the ledger is updated batch by batch.
+BatchCallback = Callable[[list[ActionResult]], None]
+
+# Decides an object's DSS rating from its name and comment; None means unrated.
+Classifier = Callable[[str, str, str | None], int | None]
+
+
+class ScanResult(BaseModel):
+    findings: list[Finding]
+    objects_in_scope: int = 0                          # objects the scope matched, exposed or not
+    principal_members: dict[str, int] = Field(default_factory=dict)  # principal -> member count
+    objects: dict[str, int | None] = Field(default_factory=dict)    # every matched object fqn -> DSS (lets checks see new tables)
+    notices: list[str] = Field(default_factory=list)
+    duration_ms: int = 0
+
+
+class ProbeResult(BaseModel):
+    object_fqn: str
+    readable: bool
+    message: str = ""
+
+
+@runtime_checkable
+class Target(Protocol):
+    kind: str          # "postgresql", "unity-catalog"
+    display: str       # how the store and the timeline name it: never contains a secret
+
+    def scan(self, scope: Scope, classify: Classifier) -> ScanResult:
+        """Every in-scope object a member of the scope's principals can read, with the access path."""
+
+    def plan(self, findings: list[Finding], scope: Scope) -> list[Action]:
+        """Ordered actions that close every finding, each with its prior state captured."""
+
+    def apply(self, actions: list[Action], on_batch: BatchCallback, *, batch_size: int | None = None) -> None:
+        """Run actions in bounded batches; report each batch after reading the result back."""
+
+    def undo(self, actions: list[Action], on_batch: BatchCallback) -> None:
+        """Restore each applied action's recorded prior state exactly."""
+
+    def probe(self, role: str, objects: list[str]) -> list[ProbeResult]:
+        """Live check as a canary member: zero-row reads; permission denied is the expected answer."""
+
+    def close(self) -> None: ...
