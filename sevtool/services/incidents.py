@@ -147,8 +147,9 @@ class IncidentService:
                              {"event": seq, "key": key})
 
     def timeline(self, incident_id: int) -> list[Event]:
+        """Events in the order they happened: notes back-dated with --at sit where they belong."""
         self.store.incident(incident_id)
-        return self.store.events(incident_id)
+        return sorted(self.store.events(incident_id), key=lambda e: (e.at, e.seq))
 
     def key_events(self, events: list[Event]) -> set[int]:
         keys = {e.seq for e in events if e.data.get("key")}

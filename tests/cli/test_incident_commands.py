@@ -18,7 +18,7 @@ def test_declare_id_flows_through_show_note_timeline_and_audit(cli):
     note = cli.json("note", ident, "scoped: 45k tables", "--at", "-10m")
     assert note["kind"] == "note" and note["incident_id"] == inc["id"]
     events = cli.json("timeline", ident)
-    assert [e["kind"] for e in events] == ["declared", "note"]
+    assert [e["kind"] for e in events] == ["note", "declared"], "a back-dated note sorts before the declaration"
     assert all(e["at"].endswith("Z") for e in events)
     report = cli.json("audit", "verify")
     assert report["ok"] is True and report["events"] == 2 and len(report["head"]) == 64
