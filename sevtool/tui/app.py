@@ -1,0 +1,76 @@
+"""The sevtool Textual app. `create_app(wb)` is the only way in, for the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from textual.app import App
+from textual.binding import Binding
+
+from sevtool.core.timeparse import utcnow
+from sevtool.errors import SevtoolError
+from sevtool.tui.commands import ScreenActions
+
+
+class SevtoolApp(App):
+    """Keyboard-first workbench. Screens call use-cases on `self.wb`; slow ones run in thread workers."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sevtool"
+    SUB_TITLE = "data-exposure incident response"
+    COMMANDS = App.COMMANDS | {ScreenActions}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None):
+        super().__init__()
+        self.wb = wb
+        self.clock = clock
+        self.open_incident = open_incident
+        self.banner = banner
+
+    def on_mount(self) -> None:
+        from sevtool.tui.screens.incident_list import IncidentListScreen
+
+        self.push_screen(IncidentListScreen())
+        if self.open_incident is not None:
+            self.show_incident(self.open_incident)
+        if self.banner:
+            self.notify(self.banner, title="sevtool", timeout=20, markup=False)
+
+    def show_incident(self, incident_id: int) -> None:
+        from sevtool.tui.screens.incident import IncidentScreen
+
+        with self.reporting_errors("opening the incident"):
+            self.wb.incidents.get(incident_id)
+            self.push_screen(IncidentScreen(incident_id))
+
+    def action_help(self) -> None:
+        from sevtool.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    @contextmanager
+    def reporting_errors(self, doing: str) -> Iterator[None]:
+        """Turn a failure into a notification that says what failed and what to do, never a traceback.
+
+        Safe from worker threads: `notify` is thread-safe.
+        """
+        try:
+            yield
+        except SevtoolError as exc:
+            message = exc.message + (f"\n→ {exc.hint}" if exc.hint else "")
+            self.notify(message, title=f"{doing} failed", severity="error", timeout=20, markup=False)
+        except Exception as exc:  # a bug: still a notification, with the details in the Textual log
+            self.log.error(f"{doing} failed", exc)
+            self.notify(f"{type(exc).__name__}: {exc}\n→ this is a sevtool bug; the details are in the Textual log",
+                        title=f"{doing} failed unexpectedly", severity="error", timeout=30, markup=False)
+
+
+def create_app(wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None) -> SevtoolApp:
+    return SevtoolApp(wb, clock=clock, open_incident=open_incident, banner=banner)

@@ -1,0 +1,1 @@
+"""Widgets grouped by feature: one pane per tab of the incident screen, plus shared pieces."""
