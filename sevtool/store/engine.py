@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import event as sa_event
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlmodel import SQLModel
 
 from sevtool.errors import StoreError
@@ -34,9 +34,15 @@ def _create_private_file(path: Path) -> None:
 
 def make_engine(url: str) -> Engine:
     try:
-        parsed = make_url(normalise_url(url))
-    except ArgumentError as exc:
-        raise StoreError(f"SEVTOOL_DB is not a database URL: {exc}", hint="e.g. sqlite:////path/sevtool.db or postgresql://host/db") from None
+        engine = _create_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StoreError(f"SEVTOOL_DB is not a usable database URL: {exc}", hint="e.g. sqlite:////path/sevtool.db or postgresql://host/db") from None
+    _create_schema(engine)
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             db_path = Path(parsed.database).expanduser()
@@ -60,7 +66,6 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {})
-    _create_schema(engine)
     return engine
 
 
