@@ -1,0 +1,337 @@
+"""Did the fix stick? Compare a check with what was closed before it, and say why anything came back.
+
+A check re-runs the incident's scope, so it sees tables created after the fix. Its findings are
+compared, per object x in-scope principal ("pair"), with a baseline: the previous check, or before
+any check the scan the plan was made from. A pair is a **regression** when it is readable now and
+was closed before: absent from the baseline, new since the baseline (a table created after the
+fix), or closed by a ledger action applied since the baseline. A pair that was readable at the
+baseline and still is, without a fix in between, is not a regression: it simply remains.
+
+The cause is read from the finding that makes the pair readable (grant re-added and by whom, new
+PUBLIC grant, grant-option holder, default privileges on a new table, new membership, ...).
+
+The re-check schedule and the resolution gate are decided here too, so they are testable without
+a clock or a store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sevtool.core.exposure import AccessPath, ExposureSummary, Finding
+from sevtool.core.severity import SevLevel
+from sevtool.core.timeparse import format_duration, format_utc
+
+Pair = tuple[str, str]  # (object fqn, in-scope principal)
+
+FUTURE_TABLES = "(future tables)"
+
+
+class Cause(StrEnum):
+    DEFAULT_PRIVILEGES_NEW_TABLE = "default_privileges_new_table"  # created after the fix, granted by ALTER DEFAULT PRIVILEGES
+    NEW_TABLE = "new_table"                      # created after the fix and granted some other way
+    DEFAULT_PRIVILEGES_READDED = "default_privileges_readded"
+    GRANT_OPTION_REGRANT = "grant_option_regrant"
+    PUBLIC_GRANT = "public_grant"
+    GRANT_READDED = "grant_readded"
+    COLUMN_GRANT = "column_grant"
+    NEW_MEMBERSHIP = "new_membership"
+    PREDEFINED_ROLE = "predefined_role"
+    VIEW = "view"
+    PARTITION = "partition"
+    FIX_UNDONE = "fix_undone"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the previous observation saw. `objects` is None when it did not record them (a scan)."""
+
+    label: str                      # "check 3", "scan v2"
+    at: datetime | None
+    findings: list[Finding]
+    objects: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """A ledger action that changed a grant since the baseline. `object_fqn` None = every object (a membership)."""
+
+    grantee: str
+    object_fqn: str | None
+    undone: bool = False
+
+
+@dataclass(frozen=True)
+class Regression:
+    object_fqn: str
+    principal: str
+    path: AccessPath
+    cause_kind: Cause
+    cause: str
+    grantee: str
+    grantor: str
+    dss: int | None
+    paths: tuple[str, ...]          # every path that makes the pair readable now
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        """Regressions with one cause (e.g. a job re-granting 45,000 tables) are reported together."""
+        return (self.cause_kind.value, self.grantee, self.grantor)
+
+    def as_dict(self) -> dict:
+        return {"object": self.object_fqn, "principal": self.principal, "path": self.path.value, "cause_kind": self.cause_kind.value,
+                "cause": self.cause, "grantee": self.grantee, "grantor": self.grantor, "dss": self.dss, "paths": list(self.paths)}
+
+
+@dataclass
+class CheckOutcome:
+    findings: list[Finding]
+    regressions: list[Regression]
+    remaining: int                  # pairs readable at the baseline and still readable
+    closed_since: int               # pairs readable at the baseline, closed now
+    new_objects: list[str]          # in scope now, not at the baseline (when the baseline recorded its objects)
+    probe_readable: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """Nothing in scope is readable by an in-scope principal, by the catalog or by the live probe."""
+        return not self.findings and not self.probe_readable
+
+    @property
+    def exposed_objects(self) -> int:
+        return len({f.object_fqn for f in self.findings} | set(self.probe_readable))
+
+    def summary(self) -> ExposureSummary:
+        return ExposureSummary.of(self.findings)
+
+
+def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
+    by_pair: dict[Pair, list[Finding]] = defaultdict(list)
+    for f in findings:
+        by_pair[(f.object_fqn, f.principal)].append(f)
+    return by_pair
+
+
+def _closed_by_ledger(pair_findings: list[Finding], applied: list[LedgerChange]) -> bool:
+    """True when applied ledger actions closed every grant this pair was readable through."""
+    return all(any(c.grantee == f.grantee and c.object_fqn in (None, f.object_fqn) for c in applied) for f in pair_findings)
+
+
+def _reopened_by_undo(pair_findings: list[Finding], undone: list[LedgerChange]) -> bool:
+    return any(c.grantee == f.grantee and c.object_fqn in (None, f.object_fqn) for c in undone for f in pair_findings)
+
+
+def _default_privileges_for(finding: Finding, default_privileges: list[Finding], *, strict: bool) -> Finding | None:
+    """The ALTER DEFAULT PRIVILEGES finding that explains a grant on a table in its schema.
+
+    `strict` (when we cannot tell whether the table is new) also requires the same grantee and grantor:
+    default privileges grant as the table owner, to the role they name.
+    """
+    same_schema = [d for d in default_privileges if d.schema_name == finding.schema_name]
+    matching = [d for d in same_schema if d.grantee == finding.grantee and (not d.grantor or not finding.grantor or d.grantor == finding.grantor)]
+    return (matching or ([] if strict else same_schema) or [None])[0]
+
+
+# Which finding explains a regression best: the most specific cause first.
+_PATH_PRIORITY = [AccessPath.GRANT_OPTION, AccessPath.DEFAULT_PRIVILEGES, AccessPath.PUBLIC, AccessPath.DIRECT, AccessPath.COLUMN,
+                  AccessPath.ROLE, AccessPath.PREDEFINED_ROLE, AccessPath.VIEW, AccessPath.PARTITION, AccessPath.INHERITED]
+
+
+def _primary(findings: list[Finding]) -> Finding:
+    return min(findings, key=lambda f: (_PATH_PRIORITY.index(f.path) if f.path in _PATH_PRIORITY else len(_PATH_PRIORITY), f.grantee, f.grantor))
+
+
+def _by(grantor: str) -> str:
+    return f"by {grantor}" if grantor else "(grantor unknown)"
+
+
+def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding | None, known_reach: set[tuple[str, str]],
+              undone: bool, membership_revoked: set[str]) -> tuple[Cause, str]:
+    """Why this finding makes its pair readable again, in words a responder can act on."""
+    obj, grantee, grantor = finding.object_fqn, finding.grantee, finding.grantor
+    if undone:
+        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the grant to {grantee})"
+    if default_privileges is not None and finding.path != AccessPath.DEFAULT_PRIVILEGES:
+        dp = default_privileges
+        return (Cause.DEFAULT_PRIVILEGES_NEW_TABLE,
+                f"{obj} was created after the fix; default privileges of {dp.grantor or 'its owner'} in schema "
+                f"{finding.schema_name} granted {dp.privilege} to {dp.grantee} ({finding.via or finding.path.value})")
+    if new_object:
+        return Cause.NEW_TABLE, f"{obj} was created after the fix and is readable {_describe(finding)}"
+    if finding.path == AccessPath.DEFAULT_PRIVILEGES:
+        return (Cause.DEFAULT_PRIVILEGES_READDED,
+                f"default privileges re-added {_by(grantor)} in schema {finding.schema_name}: tables created later will be readable by {grantee}")
+    if finding.path == AccessPath.GRANT_OPTION:
+        return (Cause.GRANT_OPTION_REGRANT,
+                f"grant-option holder {grantor or '(unknown)'} granted {finding.privilege} on {obj} to {grantee} "
+                "(a REVOKE by the owner or a superuser leaves such grants in place)")
+    if finding.path == AccessPath.PUBLIC:
+        return Cause.PUBLIC_GRANT, f"new PUBLIC grant of {finding.privilege} on {obj} {_by(grantor)}"
+    if finding.path == AccessPath.DIRECT:
+        return Cause.GRANT_READDED, f"grant of {finding.privilege} on {obj} to {grantee} re-added {_by(grantor)}"
+    if finding.path == AccessPath.COLUMN:
+        return Cause.COLUMN_GRANT, f"column grant of {finding.privilege} ({finding.column}) on {obj} to {grantee} {_by(grantor)}"
+    if finding.path == AccessPath.ROLE:
+        if grantee in membership_revoked or (finding.principal, grantee) not in known_reach:
+            return (Cause.NEW_MEMBERSHIP,
+                    f"new role membership: {finding.principal} reaches {grantee} ({finding.via}), which holds {finding.privilege} on {obj} {_by(grantor)}")
+        return Cause.GRANT_READDED, f"grant of {finding.privilege} on {obj} to role {grantee} re-added {_by(grantor)} ({finding.via})"
+    if finding.path == AccessPath.PREDEFINED_ROLE:
+        return Cause.PREDEFINED_ROLE, f"{finding.principal} is a member of predefined role {grantee} ({finding.via})"
+    if finding.path == AccessPath.VIEW:
+        return Cause.VIEW, f"view {obj} over {finding.base_object or 'a sensitive table'} is readable {_describe(finding)}"
+    if finding.path == AccessPath.PARTITION:
+        return Cause.PARTITION, f"partition {obj} of {finding.base_object or 'a revoked parent'} is readable {_describe(finding)}"
+    return Cause.GRANT_READDED, f"{obj} is readable again {_describe(finding)}"
+
+
+def _describe(finding: Finding) -> str:
+    detail = finding.via or finding.path.value
+    return f"({detail}, granted {_by(finding.grantor)})" if finding.grantor and "by" not in detail else f"({detail})"
+
+
+def compare(findings: list[Finding], objects: set[str] | frozenset[str], baseline: Baseline | None, *,
+            ledger: list[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
+            probe_readable: list[str] = ()) -> CheckOutcome:
+    """Decide what this check found against the baseline.
+
+    `ledger` holds the grant changes the ledger made since the baseline (applied, or undone);
+    `known_reach` the (principal, role) pairs seen in earlier findings, which tells a re-added grant
+    on a role the principal always reached from a membership that is new. Without a baseline
+    nothing was ever closed, so nothing can regress.
+    """
+    now_pairs = pairs_of(findings)
+    before = pairs_of(baseline.findings) if baseline else {}
+    known_reach = set(known_reach or ()) | {(f.principal, f.grantee) for fs in before.values() for f in fs if f.path == AccessPath.ROLE}
+    default_privileges = [f for f in findings if f.path == AccessPath.DEFAULT_PRIVILEGES]
+    applied = [c for c in ledger if not c.undone]
+    undone = [c for c in ledger if c.undone]
+    membership_revoked = {c.grantee for c in applied if c.object_fqn is None}
+    objects_known = baseline is not None and baseline.objects is not None
+    new_set = set(objects) - baseline.objects if objects_known else set()
+
+    regressions: list[Regression] = []
+    remaining = 0
+    for pair, current in now_pairs.items():
+        obj, principal = pair
+        previous = before.get(pair)
+        is_new = obj in new_set
+        if baseline is None or (previous and not is_new and not _closed_by_ledger(previous, applied)):
+            remaining += 1
+            continue
+        primary = _primary(current)
+        dps = [d for d in default_privileges if d.principal == principal]
+        # A new table, or (when the baseline did not list its objects) one whose grant matches the default privileges.
+        dp = _default_privileges_for(primary, dps, strict=not is_new) if (is_new or not objects_known) and not previous else None
+        kind, cause = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
+                                undone=_reopened_by_undo(current, undone), membership_revoked=membership_revoked)
+        regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss,
+                                      tuple(sorted({f.path.value for f in current}))))
+    closed_since = sum(1 for pair in before if pair not in now_pairs)
+    regressions.sort(key=lambda r: (r.cause_kind.value, r.object_fqn, r.principal))
+    return CheckOutcome(findings=findings, regressions=regressions, remaining=remaining, closed_since=closed_since,
+                        new_objects=sorted(new_set), probe_readable=sorted(probe_readable))
+
+
+def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:
+    """One entry per cause (kind, grantee, grantor): the first regression as the example, and how many share it."""
+    counts = Counter(r.group for r in regressions)
+    seen: dict[tuple, Regression] = {}
+    for r in regressions:
+        seen.setdefault(r.group, r)
+    return [(r, counts[g]) for g, r in seen.items()]
+
+
+# --- the re-check schedule -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedSlot:
+    idx: int
+    offset: str
+    due_at: datetime
+
+
+def schedule(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
+    """The SEV policy's re-checks, as times: anchor + each offset (anchor = containment, or the regression)."""
+    return [PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(zip(level.recheck, level.recheck_offsets))]
+
+
+@dataclass(frozen=True)
+class SlotState:
+    id: int
+    round: int
+    idx: int
+    due_at: datetime
+    status: str                      # pending, running, done, covered, superseded
+    check_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DueDecision:
+    """Run one check for `run`; the earlier overdue slots are `covered` by it (they are not run again)."""
+
+    run: SlotState
+    covered: list[SlotState]
+
+    def delay(self, slot: SlotState, now: datetime) -> timedelta:
+        return max(now - slot.due_at, timedelta(0))
+
+
+def due(slots: list[SlotState], now: datetime) -> DueDecision | None:
+    """After a long stop several slots can be overdue: one check now answers all of them.
+
+    Running each overdue slot back to back would only repeat the same answer seconds apart; the
+    latest overdue slot runs and the earlier ones are recorded as covered by that check, with their delay.
+    """
+    overdue = sorted((s for s in slots if s.status == "pending" and s.due_at <= now), key=lambda s: (s.round, s.idx))
+    if not overdue:
+        return None
+    return DueDecision(run=overdue[-1], covered=overdue[:-1])
+
+
+def next_pending(slots: list[SlotState]) -> SlotState | None:
+    pending = [s for s in slots if s.status == "pending"]
+    return min(pending, key=lambda s: (s.due_at, s.round, s.idx)) if pending else None
+
+
+@dataclass(frozen=True)
+class CheckState:
+    id: int
+    number: int
+    ran_at: datetime
+    clean: bool
+    regressions: int
+
+
+def gate_reason(slots: list[SlotState], checks: list[CheckState], now: datetime) -> str | None:
+    """Why the incident cannot be resolved yet, or None once the schedule's last check was clean with no regression since."""
+    if not checks:
+        return "no verification check has run yet (run `sevtool verify` or `sevtool watch`)"
+    if not slots:
+        return "the re-check schedule has not started (run `sevtool watch` to run it)"
+    current = max(s.round for s in slots)
+    round_slots = sorted((s for s in slots if s.round == current), key=lambda s: s.idx)
+    last = round_slots[-1]
+    if last.status not in ("done", "covered") or last.check_id is None:
+        waiting = next_pending(round_slots) or last
+        remaining = sum(1 for s in round_slots if s.status not in ("done", "covered"))
+        when = format_utc(waiting.due_at)
+        eta = f"in {format_duration(waiting.due_at - now)}" if waiting.due_at > now else f"overdue by {format_duration(now - waiting.due_at)}"
+        return (f"{remaining} scheduled re-check(s) still to run; the next is due {when} ({eta}), "
+                f"the last at {format_utc(last.due_at)}")
+    by_id = {c.id: c for c in checks}
+    final = by_id.get(last.check_id)
+    if final is None:
+        return "the schedule's last check is missing from the store"
+    if not final.clean:
+        return f"the schedule's last check (check {final.number} at {format_utc(final.ran_at)}) found access remaining"
+    later = [c for c in checks if c.ran_at > final.ran_at and (c.regressions or not c.clean)]
+    if later:
+        bad = later[0]
+        what = "a regression" if bad.regressions else "access remaining"
+        return f"check {bad.number} at {format_utc(bad.ran_at)} found {what} after the schedule's last clean check"
+    return None

@@ -1,0 +1,176 @@
+"""Regression detection and attribution, the re-check schedule and the resolution gate, without a clock or a store."""
+
+from datetime import datetime, timedelta, timezone
+
+from sevtool.core.checks import (Baseline, Cause, CheckState, LedgerChange, SlotState, compare, due, gate_reason, group_regressions,
+                                 next_pending, schedule)
+from sevtool.core.exposure import AccessPath, Finding
+from sevtool.core.severity import DEFAULT_LEVELS
+
+T0 = datetime(2026, 6, 18, 14, 0, tzinfo=timezone.utc)
+
+
+def f(obj: str, path: AccessPath = AccessPath.PUBLIC, *, principal="all_employees", grantee="PUBLIC", grantor="owner", **kw) -> Finding:
+    schema, name = obj.split(".")
+    return Finding(object_kind="table", schema_name=schema, object_name=name, principal=principal, path=path,
+                   grantee=grantee, grantor=grantor, dss=kw.pop("dss", 4), **kw)
+
+
+def dp(schema: str, grantee="all_employees", grantor="etl_owner") -> Finding:
+    return Finding(object_kind="schema (default privileges)", schema_name=schema, object_name="(future tables)", principal="all_employees",
+                   path=AccessPath.DEFAULT_PRIVILEGES, grantee=grantee, grantor=grantor, via=f"default privileges of {grantor}")
+
+
+def check(label="check 1", findings=(), objects=None):
+    return Baseline(label=label, at=T0, findings=list(findings), objects=frozenset(objects) if objects is not None else None)
+
+
+def test_clean_check_after_a_clean_check_has_nothing_to_say():
+    out = compare([], {"t.a", "t.b"}, check(objects={"t.a", "t.b"}))
+    assert out.clean and out.regressions == [] and out.remaining == 0 and out.exposed_objects == 0
+
+
+def test_access_that_never_closed_remains_and_is_not_a_regression():
+    before = [f("t.a")]
+    out = compare([f("t.a")], {"t.a"}, check(findings=before, objects={"t.a"}))
+    assert not out.clean and out.remaining == 1 and out.regressions == []
+
+
+def test_first_check_without_baseline_reports_exposure_not_regression():
+    out = compare([f("t.a")], {"t.a"}, None)
+    assert out.remaining == 1 and out.regressions == []
+
+
+def test_grant_re_added_after_a_clean_check_names_the_grantor():
+    now = [f("t.a", AccessPath.DIRECT, grantee="all_employees", grantor="iac_bot")]
+    out = compare(now, {"t.a"}, check(objects={"t.a"}))
+    [reg] = out.regressions
+    assert reg.cause_kind == Cause.GRANT_READDED and reg.grantor == "iac_bot" and "re-added by iac_bot" in reg.cause
+
+
+def test_pair_closed_by_the_ledger_and_readable_again_is_a_regression():
+    scan = Baseline(label="scan v1", at=T0, findings=[f("t.a"), f("t.b")])
+    applied = [LedgerChange(grantee="PUBLIC", object_fqn="t.a"), LedgerChange(grantee="PUBLIC", object_fqn="t.b")]
+    out = compare([f("t.a", grantor="cron_job")], {"t.a", "t.b"}, scan, ledger=applied)
+    [reg] = out.regressions
+    assert reg.object_fqn == "t.a" and reg.cause_kind == Cause.PUBLIC_GRANT and "by cron_job" in reg.cause
+    assert out.closed_since == 1
+
+
+def test_pair_whose_other_path_was_not_closed_only_remains():
+    scan = Baseline(label="scan v1", at=T0, findings=[f("t.a"), f("t.a", AccessPath.ROLE, grantee="readers")])
+    out = compare([f("t.a", AccessPath.ROLE, grantee="readers")], {"t.a"}, scan, ledger=[LedgerChange("PUBLIC", "t.a")])
+    assert out.regressions == [] and out.remaining == 1
+
+
+def test_table_created_after_the_fix_is_attributed_to_default_privileges():
+    now = [dp("telemetry"), f("telemetry.new_keys", AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner")]
+    before = [dp("telemetry")]
+    out = compare(now, {"telemetry.old", "telemetry.new_keys"}, check(findings=before, objects={"telemetry.old"}))
+    assert out.new_objects == ["telemetry.new_keys"]
+    [reg] = out.regressions
+    assert reg.cause_kind == Cause.DEFAULT_PRIVILEGES_NEW_TABLE and "default privileges of etl_owner" in reg.cause
+    assert out.remaining == 1  # the default-privileges finding itself was already there
+
+
+def test_new_table_without_default_privileges_is_still_a_regression():
+    now = [f("telemetry.new_keys", AccessPath.DIRECT, grantee="all_employees", grantor="alice")]
+    out = compare(now, {"telemetry.new_keys"}, check(objects=set()))
+    [reg] = out.regressions
+    assert reg.cause_kind == Cause.NEW_TABLE and "created after the fix" in reg.cause
+
+
+def test_scan_baseline_without_objects_uses_matching_default_privileges():
+    scan = Baseline(label="scan v1", at=T0, findings=[dp("s"), f("s.old", AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner")])
+    ledger = [LedgerChange("all_employees", "s.old")]
+    now = [dp("s"), f("s.fresh", AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner")]
+    [reg] = compare(now, {"s.old", "s.fresh"}, scan, ledger=ledger).regressions
+    assert reg.object_fqn == "s.fresh" and reg.cause_kind == Cause.DEFAULT_PRIVILEGES_NEW_TABLE
+    other = [dp("s"), f("s.fresh", AccessPath.DIRECT, grantee="all_employees", grantor="mallory")]
+    [reg] = compare(other, {"s.old", "s.fresh"}, scan, ledger=ledger).regressions
+    assert reg.cause_kind == Cause.GRANT_READDED and "mallory" in reg.cause
+
+
+def test_grant_option_holder_regrant_is_named():
+    now = [f("t.a", AccessPath.GRANT_OPTION, grantee="all_employees", grantor="bob")]
+    [reg] = compare(now, {"t.a"}, check(objects={"t.a"})).regressions
+    assert reg.cause_kind == Cause.GRANT_OPTION_REGRANT and "grant-option holder bob" in reg.cause
+
+
+def test_role_path_distinguishes_new_membership_from_regrant():
+    role = f("t.a", AccessPath.ROLE, grantee="analytics", via="via role analytics")
+    [reg] = compare([role], {"t.a"}, check(objects={"t.a"})).regressions
+    assert reg.cause_kind == Cause.NEW_MEMBERSHIP and "reaches analytics" in reg.cause
+    [reg] = compare([role], {"t.a"}, check(objects={"t.a"}), known_reach={("all_employees", "analytics")}).regressions
+    assert reg.cause_kind == Cause.GRANT_READDED
+    membership_fix = [LedgerChange("analytics", None)]
+    [reg] = compare([role], {"t.a"}, check(objects={"t.a"}), ledger=membership_fix, known_reach={("all_employees", "analytics")}).regressions
+    assert reg.cause_kind == Cause.NEW_MEMBERSHIP
+
+
+def test_each_path_has_its_own_cause():
+    cases = {
+        AccessPath.PREDEFINED_ROLE: (Cause.PREDEFINED_ROLE, "pg_read_all_data"),
+        AccessPath.VIEW: (Cause.VIEW, "over t.base"),
+        AccessPath.PARTITION: (Cause.PARTITION, "of t.base"),
+        AccessPath.COLUMN: (Cause.COLUMN_GRANT, "(payload)"),
+    }
+    for path, (cause, text) in cases.items():
+        finding = f("t.a", path, grantee="pg_read_all_data" if path == AccessPath.PREDEFINED_ROLE else "all_employees",
+                    base_object="t.base", column="payload" if path == AccessPath.COLUMN else None, via="via x")
+        [reg] = compare([finding], {"t.a"}, check(objects={"t.a"})).regressions
+        assert reg.cause_kind == cause and text in reg.cause, (path, reg.cause)
+
+
+def test_undone_fix_is_named_as_such():
+    now = [f("t.a")]
+    [reg] = compare(now, {"t.a"}, check(objects={"t.a"}), ledger=[LedgerChange("PUBLIC", "t.a", undone=True)]).regressions
+    assert reg.cause_kind == Cause.FIX_UNDONE
+
+
+def test_probe_readable_object_makes_the_check_exposed():
+    out = compare([], {"t.a"}, check(objects={"t.a"}), probe_readable=["t.a"])
+    assert not out.clean and out.exposed_objects == 1
+
+
+def test_regressions_group_by_cause():
+    now = [f(f"t.x{i}", grantor="job") for i in range(5)] + [f("t.y", AccessPath.DIRECT, grantee="all_employees", grantor="alice")]
+    groups = group_regressions(compare(now, {*(f"t.x{i}" for i in range(5)), "t.y"}, check(objects=set())).regressions)
+    assert sorted(n for _, n in groups) == [1, 5]
+
+
+def test_schedule_follows_the_sev_policy():
+    slots = schedule(T0, DEFAULT_LEVELS[2])
+    assert [s.due_at - T0 for s in slots] == [timedelta(0), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4), timedelta(hours=24)]
+    assert [s.offset for s in slots] == ["0m", "15m", "1h", "4h", "24h"]
+
+
+def _slots(statuses, *, round=1, check_ids=None):
+    offsets = [timedelta(0), timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4)]
+    return [SlotState(id=i + 1 + 10 * round, round=round, idx=i, due_at=T0 + offsets[i], status=st,
+                      check_id=(check_ids or {}).get(i)) for i, st in enumerate(statuses)]
+
+
+def test_overdue_slots_after_a_long_stop_run_once_and_cover_the_rest():
+    slots = _slots(["done", "pending", "pending", "pending"])
+    decision = due(slots, T0 + timedelta(hours=2))
+    assert decision.run.idx == 2 and [s.idx for s in decision.covered] == [1]
+    assert decision.delay(decision.covered[0], T0 + timedelta(hours=2)) == timedelta(hours=1, minutes=45)
+    assert due(slots, T0 + timedelta(minutes=5)) is None
+    assert next_pending(slots).idx == 1
+
+
+def test_gate_refuses_until_the_last_slot_ran_clean_with_no_regression_since():
+    checks = [CheckState(1, 1, T0, True, 0)]
+    assert "has not started" in gate_reason([], checks, T0)
+    assert "no verification check" in gate_reason([], [], T0)
+    pending = _slots(["done", "pending", "pending", "pending"], check_ids={0: 1})
+    reason = gate_reason(pending, checks, T0 + timedelta(minutes=5))
+    assert "3 scheduled re-check(s)" in reason and "in 10m" in reason
+    done = _slots(["done", "done", "covered", "done"], check_ids={0: 1, 1: 2, 2: 3, 3: 3})
+    clean = [CheckState(1, 1, T0, True, 0), CheckState(2, 2, T0 + timedelta(minutes=15), True, 0), CheckState(3, 3, T0 + timedelta(hours=4), True, 0)]
+    assert gate_reason(done, clean, T0 + timedelta(hours=5)) is None
+    exposed_last = clean[:2] + [CheckState(3, 3, T0 + timedelta(hours=4), False, 0)]
+    assert "found access remaining" in gate_reason(done, exposed_last, T0 + timedelta(hours=5))
+    regressed_later = clean + [CheckState(4, 4, T0 + timedelta(hours=6), False, 2)]
+    assert "check 4" in gate_reason(done, regressed_later, T0 + timedelta(hours=7))
