@@ -117,6 +117,7 @@ class FakeUnityCatalog:
         self.tables: dict[str, dict] = {}
         self.grants: dict[tuple[str, str], dict[str, list[str]]] = {}
         self.faults: list[Fault] = []
+        self.ignore_patches = False       # answer 200 to PATCH but change nothing (a fix that does not stick)
         self.requests: list[tuple[str, str, dict]] = []
         self.violations: list[str] = []
         self.lock = threading.Lock()
@@ -229,6 +230,8 @@ class FakeUnityCatalog:
                 for p in change["add"] + change["remove"]:
                     if spaced(p) not in VALID_PRIVILEGES[stype]:
                         return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": f"privilege {p} is not valid on a {stype}"}
+            if self.ignore_patches:
+                return 200, self._permissions_body(stype, full)
             with self.lock:
                 for change in body["changes"]:
                     held = self.grants.setdefault((stype, full), {}).setdefault(change["principal"], [])
