@@ -32,3 +32,15 @@ class Workbench:
         from sevtool.services.incidents import IncidentService
 
         return IncidentService(self)
+
+    @cached_property
+    def postmortem(self):
+        from sevtool.services.postmortem import PostmortemService
+
+        return PostmortemService(self)
+
+    @cached_property
+    def playbooks(self):
+        from sevtool.services.playbooks import PlaybookService
+
+        return PlaybookService(self)

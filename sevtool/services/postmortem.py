@@ -1,0 +1,201 @@
+"""Postmortem: gather the facts from the store, render markdown, and keep its editable inputs.
+
+The inputs a review needs beyond what sevtool records by itself (root cause, lessons, action items)
+are entered with commands and are timeline events like everything else: editing a note appends a
+new note event that supersedes the old one, so the latest text wins and the history stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sevtool.core.postmortem import (
+    ACTION_ITEM_STATUSES,
+    ACTION_ITEM_TYPES,
+    ActionItemFacts,
+    AuditFacts,
+    NoteEntry,
+    PostmortemData,
+    TimelineEntry,
+    current_notes,
+    render,
+)
+from sevtool.core.timeline import Event
+from sevtool.core.timeparse import utcnow
+from sevtool.errors import NotFound, StoreError, UsageError
+from sevtool.store import postmortem as queries
+from sevtool.store.models import ActionItemRow
+
+if TYPE_CHECKING:
+    from sevtool.services import Workbench
+
+# Timeline event kinds written by other use-cases that the postmortem reads.
+APPLY_EVENT = "apply"      # a revocation plan was applied (the first one is "contained")
+SCAN_EVENT = "scan"        # a scan; its data may carry `members`: {principal: member count}
+
+
+class PostmortemService:
+    def __init__(self, wb: "Workbench"):
+        self.wb = wb
+        self.store = wb.store
+
+    # --- the document --------------------------------------------------------------------------
+
+    def bundle(self, incident_id: int) -> PostmortemData:
+        incident = self.store.incident(incident_id)
+        events = self.wb.incidents.timeline(incident_id)
+        keys = self.wb.incidents.key_events(events)
+        report = self.wb.incidents.audit()
+        head_seq, _ = self.store.chain_head()
+        with self.store.read() as s:
+            exposure = queries.exposure_facts(s, incident_id, members=_latest_members(events))
+            ledger = queries.ledger_facts(s, incident_id)
+            checks = queries.check_facts(s, incident_id)
+            regressions = queries.regression_facts(s, incident_id)
+            items = queries.action_items(s, incident_id)
+        first_apply = next((e.at for e in events if e.kind == APPLY_EVENT), None)
+        return PostmortemData(
+            incident=incident,
+            generated_at=utcnow(),
+            zone=self.zone_name(),
+            events=[TimelineEntry(seq=e.seq, at=e.at, kind=e.kind, actor=e.actor, summary=e.summary, key=e.seq in keys) for e in events],
+            notes=current_notes(events),
+            exposure=exposure,
+            ledger=ledger,
+            first_apply_at=first_apply,
+            checks=checks,
+            regressions=regressions,
+            action_items=items,
+            audit=AuditFacts(events=report.events, head_seq=head_seq, head_hash=report.head, ok=report.ok, problem=report.problem),
+        )
+
+    def render(self, incident_id: int) -> str:
+        return render(self.bundle(incident_id))
+
+    def export(self, incident_id: int, path: Path | None = None) -> tuple[str, Event]:
+        """Render, write the file if asked, then record the export with the document's hash."""
+        markdown = self.render(incident_id)
+        if path is not None:
+            try:
+                path.write_text(markdown, encoding="utf-8")
+            except OSError as exc:
+                raise StoreError(f"cannot write the postmortem to {path}: {exc.strerror}", hint="choose a writable path with -o") from None
+        digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            event = tx.append(incident_id, "postmortem_exported",
+                              f"Postmortem exported{f' to {path.name}' if path else ''} (sha256 {digest[:12]})",
+                              {"sha256": digest, "file": str(path) if path else None, "bytes": len(markdown.encode('utf-8'))})
+        return markdown, event
+
+    def zone_name(self) -> str:
+        """The responder's zone as an IANA name for the local-time column; UTC when none is configured."""
+        settings = self.wb.settings
+        return settings.tz or settings.team.timezone or os.environ.get("TZ") or "UTC"
+
+    # --- notes -----------------------------------------------------------------------------------
+
+    def notes(self, incident_id: int, kind: str | None = None) -> list[NoteEntry]:
+        notes = current_notes(self.wb.incidents.timeline(incident_id))
+        return [n for n in notes if kind is None or n.kind == kind]
+
+    def edit_note(self, incident_id: int, seq: int, text: str) -> Event:
+        """A new note event that supersedes note `seq` (its first or latest event); the old text stays on the timeline."""
+        text = (text or "").strip()
+        if not text:
+            raise UsageError("a note needs text", hint="give the new text of the note")
+        note = next((n for n in self.notes(incident_id) if seq in (n.seq, n.latest_seq)), None)
+        if note is None:
+            raise NotFound(f"incident {incident_id} has no current note at event {seq}",
+                           hint=f"`sevtool notes {incident_id}` lists the notes and their event numbers")
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            return tx.append(incident_id, "note", text, {"note_kind": note.kind, "supersedes": note.latest_seq, "key": False})
+
+    # --- action items ----------------------------------------------------------------------------
+
+    def add_item(self, incident_id: int, title: str, *, owner: str | None = None, type: str = "prevent",
+                 due: str | None = None) -> ActionItemFacts:
+        title = (title or "").strip()
+        if not title:
+            raise UsageError("an action item needs a title", hint="--title 'what will be done'")
+        row = ActionItemRow(incident_id=incident_id, title=title, owner=_clean(owner), type=_item_type(type),
+                            due=_due(due), status="open", created_at=utcnow())
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            tx.session.add(row)
+            tx.session.flush()
+            tx.append(incident_id, "action_item_added", f"Action item AI-{row.id} ({row.type}): {title}",
+                      {"item": row.id, "title": title, "owner": row.owner, "type": row.type, "due": row.due})
+            return _facts(row)
+
+    def items(self, incident_id: int) -> list[ActionItemFacts]:
+        self.store.incident(incident_id)
+        with self.store.read() as s:
+            return queries.action_items(s, incident_id)
+
+    def edit_item(self, incident_id: int, item_id: int, *, title: str | None = None, owner: str | None = None,
+                  type: str | None = None, due: str | None = None, status: str | None = None) -> ActionItemFacts:
+        wanted = {"title": _clean(title), "owner": _clean(owner), "type": type and _item_type(type), "due": due and _due(due),
+                  "status": status and _item_status(status)}
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        if not wanted:
+            raise UsageError("nothing to change", hint="pass --title, --owner, --type, --due or --status")
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            row = tx.session.get(ActionItemRow, item_id)
+            if row is None or row.incident_id != incident_id:
+                raise NotFound(f"incident {incident_id} has no action item {item_id}",
+                               hint=f"`sevtool action list {incident_id}` lists them")
+            changes = {k: [getattr(row, k), v] for k, v in wanted.items() if getattr(row, k) != v}
+            if not changes:
+                raise UsageError(f"action item AI-{item_id} already has those values")
+            for name, (_, new) in changes.items():
+                setattr(row, name, new)
+            tx.session.add(row)
+            described = ", ".join(f"{k} {old or '-'} -> {new}" for k, (old, new) in changes.items())
+            tx.append(incident_id, "action_item_changed", f"Action item AI-{item_id}: {described}", {"item": item_id, "changes": changes})
+            return _facts(row)
+
+
+def _latest_members(events: list[Event]) -> dict[str, int]:
+    """Member counts the most recent scan recorded, per principal."""
+    for event in reversed(events):
+        if event.kind == SCAN_EVENT and isinstance(event.data.get("members"), dict):
+            return {str(k): int(v) for k, v in event.data["members"].items() if isinstance(v, int)}
+    return {}
+
+
+def _clean(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _item_type(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ACTION_ITEM_TYPES:
+        raise UsageError(f"unknown action item type {value!r}", hint="one of: " + ", ".join(ACTION_ITEM_TYPES))
+    return value
+
+
+def _item_status(value: str) -> str:
+    value = value.strip().lower().replace("_", "-")
+    if value not in ACTION_ITEM_STATUSES:
+        raise UsageError(f"unknown action item status {value!r}", hint="one of: " + ", ".join(ACTION_ITEM_STATUSES))
+    return value
+
+
+def _due(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise UsageError(f"invalid due date {value!r}", hint="use YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
+def _facts(row: ActionItemRow) -> ActionItemFacts:
+    return ActionItemFacts(id=row.id, title=row.title, owner=row.owner, type=row.type, due=row.due, status=row.status)

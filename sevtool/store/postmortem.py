@@ -1,0 +1,103 @@
+"""Read-only queries that gather a postmortem's facts: aggregated in SQL, so 45,000 tables stay cheap.
+
+Each function takes an open session and an incident id and returns core models; nothing here
+writes, and nothing reads a target.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, distinct, func
+from sqlmodel import Session, select
+
+from sevtool.core.exposure import dss_label
+from sevtool.core.postmortem import (
+    ActionItemFacts,
+    CheckFacts,
+    ExposureFacts,
+    LedgerFacts,
+    PathFacts,
+    PrincipalFacts,
+    RegressionFacts,
+)
+from sevtool.core.timeparse import as_utc
+from sevtool.store.models import ActionItemRow, ActionRow, CheckRow, FindingRow, RegressionRow, ScopeRow
+
+REGRESSION_EXAMPLES = 3
+
+
+def exposure_facts(s: Session, incident_id: int, members: dict[str, int] | None = None) -> ExposureFacts:
+    """Everything any scope version of the incident found exposed, counted once per object."""
+    scopes = s.exec(select(ScopeRow).where(ScopeRow.incident_id == incident_id).order_by(ScopeRow.version)).all()
+    if not scopes:
+        return ExposureFacts()
+    scope_ids = [sc.id for sc in scopes]
+    in_incident = FindingRow.scope_id.in_(scope_ids)
+    objects = (select(FindingRow.schema_name, FindingRow.object_name, func.max(FindingRow.dss).label("dss"))
+               .where(in_incident).group_by(FindingRow.schema_name, FindingRow.object_name).subquery())
+    by_dss_rows = s.exec(select(objects.c.dss, func.count()).group_by(objects.c.dss)).all()
+    by_dss = {dss_label(dss): count for dss, count in sorted(by_dss_rows, key=lambda r: (r[0] is None, -(r[0] or 0)))}
+
+    findings = (select(FindingRow.schema_name, FindingRow.object_name, FindingRow.column_name, FindingRow.principal,
+                       FindingRow.path, FindingRow.grantee, FindingRow.grantor, FindingRow.privilege)
+                .where(in_incident).distinct().subquery())
+    path_rows = s.exec(select(findings.c.path, func.count(), func.count(distinct(findings.c.schema_name + "." + findings.c.object_name)))
+                       .group_by(findings.c.path)).all()
+    principal_rows = s.exec(select(findings.c.principal, func.count(distinct(findings.c.schema_name + "." + findings.c.object_name)))
+                            .group_by(findings.c.principal)).all()
+    total_findings = s.exec(select(func.count()).select_from(findings)).one()
+    principals = {p for sc in scopes for p in sc.principals}
+    readable = dict(principal_rows)
+    return ExposureFacts(
+        targets=sorted({sc.target for sc in scopes}),
+        scope_versions=len(scopes),
+        objects=sum(by_dss.values()),
+        findings=total_findings,
+        by_dss=by_dss,
+        by_path=[PathFacts(path=p, findings=n, objects=o) for p, n, o in sorted(path_rows, key=lambda r: (-r[2], r[0]))],
+        principals=[PrincipalFacts(name=p, objects=readable.get(p, 0), members=(members or {}).get(p)) for p in sorted(principals)],
+    )
+
+
+def ledger_facts(s: Session, incident_id: int) -> LedgerFacts:
+    mine = ActionRow.incident_id == incident_id
+    by_status = dict(s.exec(select(ActionRow.status, func.count()).where(mine).group_by(ActionRow.status)).all())
+    plans = s.exec(select(func.count(distinct(ActionRow.plan_version))).where(mine)).one()
+    objects = s.exec(select(func.count(distinct(ActionRow.object_fqn))).where(mine)).one()
+    return LedgerFacts(plan_versions=plans, actions=sum(by_status.values()), objects=objects,
+                       by_status=dict(sorted(by_status.items())))
+
+
+def check_facts(s: Session, incident_id: int) -> list[CheckFacts]:
+    rows = s.exec(select(CheckRow).where(CheckRow.incident_id == incident_id).order_by(CheckRow.number)).all()
+    return [CheckFacts(number=r.number, scheduled_at=as_utc(r.scheduled_at), ran_at=as_utc(r.ran_at), clean=r.clean,
+                       exposed_objects=r.exposed_objects, findings=r.findings, regressions=r.regressions) for r in rows]
+
+
+def regression_facts(s: Session, incident_id: int) -> list[RegressionFacts]:
+    """Regressions grouped by the check that found them, cause, principal and path."""
+    group = (RegressionRow.check_id, RegressionRow.cause, RegressionRow.principal, RegressionRow.path)
+    rows = s.exec(
+        select(*group, func.count(), func.min(RegressionRow.first_seen_at), func.max(RegressionRow.closed_at),
+               func.sum(case((RegressionRow.closed_at.is_(None), 1), else_=0)),
+               func.max(RegressionRow.closed_by))
+        .where(RegressionRow.incident_id == incident_id).group_by(*group)
+        .order_by(RegressionRow.check_id, func.min(RegressionRow.first_seen_at))
+    ).all()
+    if not rows:
+        return []
+    numbers = dict(s.exec(select(CheckRow.id, CheckRow.number).where(CheckRow.incident_id == incident_id)).all())
+    out = []
+    for check_id, cause, principal, path, count, first_seen, closed_at, still_open, closed_by in rows:
+        examples = s.exec(select(RegressionRow.object_fqn)
+                          .where(RegressionRow.incident_id == incident_id, RegressionRow.check_id == check_id,
+                                 RegressionRow.cause == cause, RegressionRow.principal == principal, RegressionRow.path == path)
+                          .order_by(RegressionRow.object_fqn).limit(REGRESSION_EXAMPLES)).all()
+        out.append(RegressionFacts(check_number=numbers.get(check_id), principal=principal, path=path, cause=cause, objects=count,
+                                   examples=list(examples), first_seen_at=as_utc(first_seen), still_open=int(still_open or 0),
+                                   closed_at=as_utc(closed_at), closed_by=closed_by))
+    return out
+
+
+def action_items(s: Session, incident_id: int) -> list[ActionItemFacts]:
+    rows = s.exec(select(ActionItemRow).where(ActionItemRow.incident_id == incident_id).order_by(ActionItemRow.id)).all()
+    return [ActionItemFacts(id=r.id, title=r.title, owner=r.owner, type=r.type, due=r.due, status=r.status) for r in rows]
