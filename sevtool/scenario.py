@@ -1,0 +1,206 @@
+"""Seed a PostgreSQL database with exposures, for tests, the demo and the benchmarks.
+
+Run as a superuser on a fresh database. Roles are cluster-wide in PostgreSQL, so role creation is
+idempotent (create or alter to the wanted attributes, re-grant memberships): several databases on one
+server can be seeded one after the other. Every function returns what it built, so callers assert
+against the returned names rather than repeating them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+from psycopg import sql
+
+PRINCIPAL = "all_employees"
+
+# Names that break naive string-built SQL: quotes, spaces, semicolons, comment markers, non-ASCII.
+AWKWARD_SCHEMA = 'Zoë\'s "Lab"; DROP SCHEMA hr CASCADE; --'
+AWKWARD_TABLE = 'Chat "Logs"; DROP TABLE hr.salaries; --'
+AWKWARD_ROLE = 'Ops "Crew"; --'
+AWKWARD_COLUMN_TABLE = "données employés"
+AWKWARD_COLUMN = 'note "x"; --'
+
+
+def _ident(*names: str) -> sql.Identifier:
+    return sql.Identifier(*names)
+
+
+def ensure_role(conn: psycopg.Connection, name: str, *, login: bool = False, inherit: bool = True) -> None:
+    """Create the role, or bring an existing one (from an earlier seed on this server) to these attributes."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    verb = sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
+    conn.execute(sql.SQL("{} {} {} {}").format(verb, _ident(name), sql.SQL("LOGIN" if login else "NOLOGIN"),
+                                                sql.SQL("INHERIT" if inherit else "NOINHERIT")))
+
+
+def grant_role(conn: psycopg.Connection, role: str, member: str) -> None:
+    conn.execute(sql.SQL("GRANT {} TO {}").format(_ident(role), _ident(member)))
+
+
+def _table(conn: psycopg.Connection, schema: str, name: str, dss: int | None, *, columns: str = "id bigint, captured_at timestamptz, payload text",
+           suffix: str = "") -> str:
+    conn.execute(sql.SQL("CREATE TABLE {} (" + columns + ")" + suffix).format(_ident(schema, name)))
+    if dss is not None:
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(_ident(schema, name), sql.Literal(f"employee data, dss={dss}")))
+    return f"{schema}.{name}"
+
+
+def _grant_select(conn: psycopg.Connection, schema: str, name: str, grantee: str, *, grant_option: bool = False) -> None:
+    to = sql.SQL("PUBLIC") if grantee == "PUBLIC" else _ident(grantee)
+    conn.execute(sql.SQL("GRANT SELECT ON {} TO {}{}").format(_ident(schema, name), to,
+                                                             sql.SQL(" WITH GRANT OPTION" if grant_option else "")))
+
+
+def _entry(schema: str, name: str, **extra) -> dict:
+    return {"schema": schema, "name": name, "fqn": f"{schema}.{name}", **extra}
+
+
+def seed_access_paths(dsn: str) -> dict:
+    """One scenario per access path of DESIGN.md, all readable by members of `all_employees`.
+
+    Returns {"principal", "members", "noinherit_member", "canary", "paths": {AccessPath value: [scenario, ...]},
+    "unexposed": [fqn, ...], "latent": scenario, "awkward": {...}}.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for role, login, inherit in [(PRINCIPAL, False, True), ("alice", True, True), ("carol", True, True), ("dave", True, False),
+                                     ("analytics_readers", False, True), ("data_platform", False, True),
+                                     ("legacy_ops", False, False), ("legacy_readers", False, True),
+                                     ("bob", True, True), ("etl_owner", False, True), ("contractors", False, True),
+                                     ("zoe", True, True), (AWKWARD_ROLE, False, True)]:
+            ensure_role(conn, role, login=login, inherit=inherit)
+        for role, member in [(PRINCIPAL, "alice"), (PRINCIPAL, "carol"), (PRINCIPAL, "dave"),
+                             ("analytics_readers", PRINCIPAL), ("data_platform", "analytics_readers"),
+                             ("legacy_ops", PRINCIPAL), ("legacy_readers", "legacy_ops"),
+                             (AWKWARD_ROLE, PRINCIPAL), ("contractors", "zoe"), ("pg_read_all_data", "contractors")]:
+            grant_role(conn, role, member)
+
+        for schema in ("hr", "chat", "telemetry", "reporting", AWKWARD_SCHEMA, "vault"):
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(_ident(schema)))
+            if schema != "vault":
+                conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO PUBLIC").format(_ident(schema)))
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA telemetry TO etl_owner"))
+
+        paths: dict[str, list[dict]] = {}
+
+        def add(path: str, entry: dict) -> None:
+            paths.setdefault(path, []).append(entry)
+
+        _table(conn, "hr", "salaries", 4)
+        _grant_select(conn, "hr", "salaries", PRINCIPAL)
+        add("direct", _entry("hr", "salaries", grantee=PRINCIPAL, dss=4))
+
+        _table(conn, "chat", "messages", 3)
+        _grant_select(conn, "chat", "messages", "PUBLIC")
+        add("public", _entry("chat", "messages", grantee="PUBLIC", dss=3))
+
+        _table(conn, "telemetry", "keystrokes", 4)
+        _grant_select(conn, "telemetry", "keystrokes", "analytics_readers")
+        add("role", _entry("telemetry", "keystrokes", grantee="analytics_readers", via="via role analytics_readers", dss=4))
+        _table(conn, "telemetry", "mouse_moves", 3)
+        _grant_select(conn, "telemetry", "mouse_moves", "data_platform")
+        add("role", _entry("telemetry", "mouse_moves", grantee="data_platform",
+                           via="via role data_platform (through analytics_readers)", dss=3))
+        _table(conn, "hr", "org_chart", 2)
+        _grant_select(conn, "hr", "org_chart", "legacy_readers")
+        add("role", _entry("hr", "org_chart", grantee="legacy_readers", via="by SET ROLE (legacy_ops is NOINHERIT)", dss=2))
+
+        _table(conn, "telemetry", "screen_captures", 4)
+        conn.execute(sql.SQL("GRANT SELECT (payload) ON telemetry.screen_captures TO {}").format(_ident(PRINCIPAL)))
+        add("column", _entry("telemetry", "screen_captures", grantee=PRINCIPAL, column="payload", dss=4))
+
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO {}")
+                     .format(_ident(PRINCIPAL)))
+        add("default_privileges", _entry("telemetry", "(future tables)", grantee=PRINCIPAL, grantor="etl_owner", owner="etl_owner"))
+
+        _table(conn, "hr", "performance_reviews", 4)
+        conn.execute("CREATE VIEW reporting.review_summary AS SELECT id, captured_at FROM hr.performance_reviews")
+        _grant_select(conn, "reporting", "review_summary", PRINCIPAL)
+        add("view", _entry("reporting", "review_summary", grantee=PRINCIPAL, base="hr.performance_reviews", kind="view", dss=4))
+        conn.execute("CREATE MATERIALIZED VIEW reporting.review_counts AS SELECT count(*) AS n FROM hr.performance_reviews")
+        _grant_select(conn, "reporting", "review_counts", PRINCIPAL)
+        add("view", _entry("reporting", "review_counts", grantee=PRINCIPAL, base="hr.performance_reviews", kind="materialized view", dss=4))
+
+        _table(conn, "hr", "bonuses", 4)
+        _grant_select(conn, "hr", "bonuses", "bob", grant_option=True)
+        conn.execute("SET ROLE bob")
+        _grant_select(conn, "hr", "bonuses", PRINCIPAL)
+        conn.execute("RESET ROLE")
+        add("grant_option", _entry("hr", "bonuses", grantee=PRINCIPAL, grantor="bob", dss=4))
+
+        add("predefined_role", {"principal": "contractors", "role": "pg_read_all_data", "member": "zoe"})
+
+        _table(conn, "telemetry", "events", 3, columns="id bigint, captured_at timestamptz, payload text",
+               suffix=" PARTITION BY RANGE (captured_at)")
+        for name, start, end in [("events_2026_05", "2026-05-01", "2026-06-01"), ("events_2026_06", "2026-06-01", "2026-07-01")]:
+            conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF telemetry.events FOR VALUES FROM ({}) TO ({})")
+                         .format(_ident("telemetry", name), sql.Literal(start), sql.Literal(end)))
+        _grant_select(conn, "telemetry", "events_2026_06", PRINCIPAL)
+        add("partition", _entry("telemetry", "events_2026_06", grantee=PRINCIPAL, base="telemetry.events", dss=3))
+
+        _table(conn, AWKWARD_SCHEMA, AWKWARD_TABLE, 3)
+        _grant_select(conn, AWKWARD_SCHEMA, AWKWARD_TABLE, AWKWARD_ROLE)
+        add("role", _entry(AWKWARD_SCHEMA, AWKWARD_TABLE, grantee=AWKWARD_ROLE, via=f"via role {AWKWARD_ROLE}", dss=3))
+        _table(conn, AWKWARD_SCHEMA, AWKWARD_COLUMN_TABLE, 2, columns=f'id bigint, {sql.Identifier(AWKWARD_COLUMN).as_string(conn)} text')
+        conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(_ident(AWKWARD_COLUMN), _ident(AWKWARD_SCHEMA, AWKWARD_COLUMN_TABLE),
+                                                                   _ident(PRINCIPAL)))
+        add("column", _entry(AWKWARD_SCHEMA, AWKWARD_COLUMN_TABLE, grantee=PRINCIPAL, column=AWKWARD_COLUMN, dss=2))
+
+        _table(conn, "hr", "audit_log", 2)
+        _table(conn, "vault", "master_keys", 4)
+        _grant_select(conn, "vault", "master_keys", PRINCIPAL)
+
+    return {
+        "principal": PRINCIPAL,
+        "members": ["alice", "carol", "dave"],
+        "noinherit_member": "dave",
+        "canary": "alice",
+        "paths": paths,
+        "unexposed": ["hr.audit_log", "hr.performance_reviews", "telemetry.events", "telemetry.events_2026_05", "vault.master_keys"],
+        "latent": _entry("vault", "master_keys", grantee=PRINCIPAL, missing="USAGE on schema vault"),
+        "awkward": {"schema": AWKWARD_SCHEMA, "table": AWKWARD_TABLE, "role": AWKWARD_ROLE,
+                    "column_table": AWKWARD_COLUMN_TABLE, "column": AWKWARD_COLUMN},
+    }
+
+
+def _create_batch_sql(schema: str, prefix: str, first: int, last: int, principal: str, dss_of) -> sql.Composed:
+    """One DO block creating, commenting and granting tables first..last: one round trip per batch."""
+    statements = []
+    for i in range(first, last + 1):
+        table = _ident(schema, f"{prefix}{i:06d}")
+        statements.append(sql.SQL("CREATE TABLE {} (id bigint, captured_at timestamptz, payload text);").format(table))
+        dss = dss_of(i)
+        if dss is not None:
+            statements.append(sql.SQL("COMMENT ON TABLE {} IS {};").format(table, sql.Literal(f"dss={dss}")))
+    grants = sql.SQL(", ").join(_ident(schema, f"{prefix}{i:06d}") for i in range(first, last + 1))
+    statements.append(sql.SQL("GRANT SELECT ON {} TO {};").format(grants, _ident(principal)))
+    return sql.SQL("\n").join(statements)
+
+
+def seed_bulk(dsn: str, tables: int = 45000, *, principal: str = PRINCIPAL, schemas: list[str] | None = None,
+              prefix: str = "t_", batch: int = 1000, dss_of=None) -> dict:
+    """N tables granted SELECT to `principal`, each with a `dss=N` comment, spread over schemas.
+
+    Committed every `batch` tables: one transaction over 45,000 tables would run out of lock slots.
+    """
+    schemas = schemas or [f"telemetry_{n:02d}" for n in range(max(1, -(-tables // 5000)))]
+    dss_of = dss_of or (lambda i: i % 4 + 1)
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ensure_role(conn, principal)
+        for schema in schemas:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(_ident(schema)))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(schema), _ident(principal)))
+        per_schema = -(-tables // len(schemas))
+        created = 0
+        for index, schema in enumerate(schemas):
+            first = index * per_schema + 1
+            last = min(tables, first + per_schema - 1)
+            for lo in range(first, last + 1, batch):
+                hi = min(last, lo + batch - 1)
+                with conn.transaction():
+                    conn.execute(_create_batch_sql(schema, prefix, lo, hi, principal, dss_of))
+                created += hi - lo + 1
+    return {"tables": created, "schemas": schemas, "principal": principal, "prefix": prefix,
+            "seconds": round(time.perf_counter() - started, 2)}

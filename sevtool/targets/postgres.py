@@ -1,0 +1,483 @@
+"""PostgreSQL target: who can read what, from the catalogs only, in a handful of set-based queries.
+
+A scan answers "can a member of principal P read this object?" and never reads table contents.
+Only SELECT is reported: it is the one privilege that reveals data (UPDATE/DELETE ... WHERE on a
+column needs SELECT on it too, so write privileges alone leak nothing).
+
+The queries, all in one REPEATABLE READ read-only transaction:
+
+- roles: a recursive CTE over pg_auth_members walks from each principal up to every role it is a
+  member of, transitively. Each reached role carries its route (`all_employees -> analytics_readers`)
+  and whether privileges flow automatically: in PostgreSQL 15 a role inherits only if it is INHERIT
+  (pg_roles.rolinherit); a NOINHERIT link still lets members `SET ROLE`, so the role stays reachable
+  and the finding says "SET ROLE". PUBLIC (oid 0) is reachable by every principal; the principal
+  `PUBLIC` reaches nothing else. Members are counted by walking down the same table.
+- relations: pg_class (tables, partitioned and foreign tables, views, materialized views) outside
+  system schemas, with pg_description (the COMMENT, for DSS) and pg_inherits (partition parent).
+- table grants (DIRECT, PUBLIC, ROLE, GRANT_OPTION, PARTITION, VIEW): aclexplode over
+  coalesce(relacl, acldefault('r', relowner)) joined to the reached roles, SELECT only. A grant whose
+  grantor is not the owner was made by a grant-option holder (a superuser's REVOKE acts as the owner
+  and leaves it in place): path GRANT_OPTION, "granted by X". A partition readable on its own is
+  PARTITION with base_object = its parent (granting/revoking the parent does not touch it).
+- column grants (COLUMN): aclexplode over pg_attribute.attacl, one finding per column.
+- default privileges (DEFAULT_PRIVILEGES): aclexplode over pg_default_acl.defaclacl for tables; one
+  finding per schema named "(future tables)", grantor = the role whose future tables get the grant.
+  Schema "" means database-wide defaults (no IN SCHEMA).
+- views (VIEW): pg_rewrite + pg_depend give the tables each view or materialized view reads,
+  followed transitively through views of views; a readable view over an in-scope table is a finding
+  with base_object = that table. Views with security_invoker are skipped: they check the reader's
+  own access to the table, which is reported on the table.
+- predefined roles (PREDEFINED_ROLE): a principal reaching pg_read_all_data reads every table.
+- schema USAGE: aclexplode over pg_namespace.nspacl with the same reached roles. A grant in a schema
+  the principal cannot use is not readable today; it is reported as a notice (latent), not a finding.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import conninfo
+from psycopg.rows import tuple_row
+
+from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.errors import NotFound, TargetRejected, TargetUnreachable
+from sevtool.targets.base import Classifier, ScanResult
+from sevtool.targets.postgres_probe import PostgresProber
+from sevtool.targets.postgres_revoke import PostgresRevoker
+
+PUBLIC = "PUBLIC"
+PUBLIC_OID = 0
+READ_ALL_ROLES = ("pg_read_all_data",)
+FUTURE_TABLES = "(future tables)"
+_SECRET_KEYS = ("password", "sslpassword")
+
+_KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table", "v": "view", "m": "materialized view"}
+_SCOPED_KINDS = ("r", "p", "f")   # the objects a scope is about; views are reached through them
+
+_NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
+
+_REACH_SQL = """
+WITH RECURSIVE reach AS (
+    SELECT w.principal, r.oid AS roleid, ARRAY[]::text[] AS route, true AS inherited,
+           NULL::text AS blocked_by, 0 AS depth
+      FROM unnest(%(principals)s::text[]) AS w(principal) JOIN pg_roles r ON r.rolname = w.principal
+    UNION ALL
+    SELECT reach.principal, m.roleid, reach.route || (g.rolname::text COLLATE "default"), reach.inherited AND member.rolinherit,
+           coalesce(reach.blocked_by, CASE WHEN NOT member.rolinherit THEN member.rolname::text COLLATE "default" END), reach.depth + 1
+      FROM reach
+      JOIN pg_auth_members m ON m.member = reach.roleid
+      JOIN pg_roles member ON member.oid = reach.roleid
+      JOIN pg_roles g ON g.oid = m.roleid
+     WHERE reach.depth < 64
+)
+SELECT DISTINCT ON (principal, roleid) principal, roleid, route, inherited, blocked_by
+  FROM reach ORDER BY principal, roleid, inherited DESC, depth
+"""
+
+_MEMBERS_SQL = """
+WITH RECURSIVE members AS (
+    SELECT w.principal, r.oid AS roleid
+      FROM unnest(%(principals)s::text[]) AS w(principal) JOIN pg_roles r ON r.rolname = w.principal
+    UNION
+    SELECT members.principal, m.member FROM members JOIN pg_auth_members m ON m.roleid = members.roleid
+)
+SELECT members.principal, count(*) FILTER (WHERE r.rolcanlogin AND r.rolname <> members.principal),
+       count(*) FILTER (WHERE r.rolcanlogin AND NOT r.rolinherit AND r.rolname <> members.principal)
+  FROM members JOIN pg_roles r ON r.oid = members.roleid GROUP BY members.principal
+"""
+
+_RELATIONS_SQL = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.relnamespace,
+       coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' = ANY(c.reloptions), false)
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
+  LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+"""
+
+_TABLE_GRANTS_SQL = f"""
+SELECT c.oid, g.principal, a.grantee, a.grantor, c.relowner
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
+ WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+"""
+
+_COLUMN_GRANTS_SQL = f"""
+SELECT c.oid, att.attname, g.principal, a.grantee, a.grantor, c.relowner
+  FROM pg_attribute att
+  JOIN pg_class c ON c.oid = att.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ CROSS JOIN LATERAL aclexplode(att.attacl) a
+  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
+ WHERE att.attacl IS NOT NULL AND att.attnum > 0 AND NOT att.attisdropped AND a.privilege_type = 'SELECT'
+   AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+"""
+
+_DEFAULT_GRANTS_SQL = """
+SELECT d.defaclrole, d.defaclnamespace, n.nspname, g.principal, a.grantee, a.grantor
+  FROM pg_default_acl d
+  LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+ CROSS JOIN LATERAL aclexplode(d.defaclacl) a
+  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
+ WHERE d.defaclobjtype = 'r' AND a.privilege_type = 'SELECT' AND a.grantee <> d.defaclrole
+"""
+
+_SCHEMA_USAGE_SQL = """
+SELECT DISTINCT n.oid, g.principal
+  FROM pg_namespace n
+ CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
+ WHERE a.privilege_type = 'USAGE'
+"""
+
+_VIEW_DEPENDENCIES_SQL = """
+SELECT DISTINCT r.ev_class, d.refobjid
+  FROM pg_rewrite r
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+ WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class AND d.deptype = 'n'
+"""
+
+
+def strip_secrets(dsn: str) -> str:
+    """The DSN without password fields, in key=value form (URLs are converted)."""
+    params = conninfo.conninfo_to_dict(dsn)
+    for key in _SECRET_KEYS:
+        params.pop(key, None)
+    first = {key: params.pop(key) for key in ("host", "port", "dbname", "user") if key in params}
+    return conninfo.make_conninfo(**first, **params)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """One role a principal's members can act as, and how they get there."""
+
+    principal: str
+    role: str
+    route: tuple[str, ...]       # roles walked through, ending with `role`; empty for the principal itself
+    inherited: bool
+    blocked_by: str | None       # the NOINHERIT role that makes SET ROLE necessary
+
+    def text(self, label: str = "role") -> str:
+        if self.role == PUBLIC:
+            return "granted to PUBLIC"
+        if not self.route:
+            return f"granted to {self.principal}"
+        text = f"via {label} {self.role}"
+        if len(self.route) > 1:
+            text += f" (through {' -> '.join(self.route[:-1])})"
+        if not self.inherited:
+            text += f", by SET ROLE ({self.blocked_by} is NOINHERIT)"
+        return text
+
+
+@dataclass(frozen=True)
+class _Relation:
+    oid: int
+    schema: str
+    name: str
+    kind: str
+    parent: int | None
+    comment: str | None
+    namespace: int
+    security_invoker: bool
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def kind_label(self) -> str:
+        return "partition" if self.parent is not None else _KINDS[self.kind]
+
+
+class PostgresTarget(PostgresRevoker, PostgresProber):
+    """A PostgreSQL database reached by a libpq DSN; passwords come from libpq's usual sources."""
+
+    kind = "postgresql"
+
+    def __init__(self, dsn: str, *, name: str | None = None, connect_timeout: int = 5):
+        try:
+            self.display = name or strip_secrets(dsn)
+        except psycopg.ProgrammingError as exc:
+            raise TargetRejected(f"not a PostgreSQL DSN or URL: {exc}", hint="e.g. 'host=db1 dbname=warehouse' or postgresql://db1/warehouse") from None
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+        self._scan_conn: psycopg.Connection | None = None
+
+    # --- connections -----------------------------------------------------------------------
+
+    def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection:
+        """A new connection (as `user` if given), or TargetUnreachable within the connect timeout."""
+        extra = {"user": user} if user else {}
+        try:
+            return psycopg.connect(self.dsn, autocommit=autocommit, connect_timeout=self.connect_timeout,
+                                   application_name="sevtool", **extra)
+        except psycopg.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            who = f" as {user}" if user else ""
+            raise TargetUnreachable(f"cannot connect to {self.display}{who}: {reason}",
+                                    hint="check host, port and that the server is up; passwords come from PGPASSWORD, ~/.pgpass or a service file") from None
+
+    def _scan_connection(self) -> psycopg.Connection:
+        """Scans reuse one connection (watch re-scans often); reconnect if it was lost."""
+        if self._scan_conn is None or self._scan_conn.closed or self._scan_conn.broken:
+            conn = self.connect()
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            self._scan_conn = conn
+        return self._scan_conn
+
+    def close(self) -> None:
+        if self._scan_conn is not None:
+            self._scan_conn.close()
+            self._scan_conn = None
+
+    # --- scan ------------------------------------------------------------------------------
+
+    def scan(self, scope: Scope, classify: Classifier) -> ScanResult:
+        started = time.perf_counter()
+        conn = self._scan_connection()
+        try:
+            with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+                findings, objects, members, notices = _Scan(cur, scope, classify, self.display).run()
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
+                                    hint="run the scan again once the server is reachable") from None
+        except psycopg.Error as exc:
+            raise TargetRejected(f"{self.display} refused a catalog query: {str(exc).strip()}",
+                                 hint="the scanning role needs to read pg_catalog; any login role can") from None
+        return ScanResult(findings=findings, objects_in_scope=len(objects), principal_members=members, objects=objects,
+                          notices=notices, duration_ms=int((time.perf_counter() - started) * 1000))
+
+
+class _Scan:
+    """One scan's queries and the turning of catalog rows into findings."""
+
+    def __init__(self, cur: psycopg.Cursor, scope: Scope, classify: Classifier, display: str):
+        self.cur = cur
+        self.scope = scope
+        self.classify = classify
+        self.display = display
+        self.findings: list[Finding] = []
+        self.notices: list[str] = []
+
+    def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
+        self.role_names = dict(self.cur.execute("SELECT oid, rolname FROM pg_roles").fetchall())
+        self.role_names[PUBLIC_OID] = PUBLIC
+        reach = self._reach()
+        members = self._members()
+        principals = [r.principal for r in reach]
+        role_oids = [self._reach_oid[r] for r in reach]
+        params = {"principals": principals, "roles": role_oids}
+        self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
+
+        relations = {row[0]: _Relation(*row) for row in self.cur.execute(_RELATIONS_SQL)}
+        self.relations = relations
+        dss, matched = self._match(relations)
+        self.dss = dss
+        usable = set(self.cur.execute(_SCHEMA_USAGE_SQL, params).fetchall())
+        readers_of_all = {r.principal: r for r in reach if r.role in READ_ALL_ROLES}
+
+        def can_use(namespace: int, principal: str) -> bool:
+            return principal in readers_of_all or (namespace, principal) in usable
+
+        views = self._views_over(matched, relations)
+        latent: dict[tuple[str, str], int] = {}
+
+        for oid, principal, grantee, grantor, owner in self.cur.execute(_TABLE_GRANTS_SQL, params):
+            rel = relations[oid]
+            if oid not in matched and oid not in views:
+                continue
+            if not can_use(rel.namespace, principal):
+                latent[(principal, rel.schema)] = latent.get((principal, rel.schema), 0) + 1
+                continue
+            self._add(rel, principal, grantee, grantor, owner, column=None, views=views)
+
+        for oid, column, principal, grantee, grantor, owner in self.cur.execute(_COLUMN_GRANTS_SQL, params):
+            rel = relations[oid]
+            if (oid in matched or oid in views) and can_use(rel.namespace, principal):
+                self._add(rel, principal, grantee, grantor, owner, column=column, views=views)
+
+        for principal, reached in readers_of_all.items():
+            for oid in matched:
+                rel = relations[oid]
+                self.findings.append(Finding(
+                    object_kind=rel.kind_label, schema_name=rel.schema, object_name=rel.name, principal=principal,
+                    path=AccessPath.PREDEFINED_ROLE, via=reached.text("predefined role"),
+                    grantee=reached.role, dss=dss[oid], base_object=self._parent_fqn(rel)))
+
+        self._default_privileges(params, can_use)
+
+        for (principal, schema), count in sorted(latent.items()):
+            self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
+                                f"{principal} lacks USAGE on {schema} (granting USAGE would expose them)")
+        for principal, (_total, noinherit) in members.items():
+            if noinherit and principal != PUBLIC:
+                self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
+        objects = {relations[oid].fqn: dss[oid] for oid in sorted(matched, key=lambda o: relations[o].fqn)}
+        return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+
+    # --- roles -----------------------------------------------------------------------------
+
+    def _reach(self) -> list[_Reach]:
+        names = []
+        for principal in self.scope.principals:
+            names.append(PUBLIC if principal.upper() == PUBLIC else principal)
+        roles = [n for n in names if n != PUBLIC]
+        rows = self.cur.execute(_REACH_SQL, {"principals": roles}).fetchall()
+        found = {row[0] for row in rows}
+        missing = [n for n in roles if n not in found]
+        if missing:
+            raise NotFound(f"role {missing[0]!r} does not exist on {self.display}",
+                           hint="role names are case-sensitive; PUBLIC means every role")
+        self._reach_oid = {}
+        reach: list[_Reach] = []
+        for principal, roleid, route, inherited, blocked_by in rows:
+            entry = _Reach(principal, self.role_names[roleid], tuple(route), inherited, blocked_by)
+            self._reach_oid[entry] = roleid
+            reach.append(entry)
+        for name in dict.fromkeys(names):
+            public = _Reach(name, PUBLIC, (), True, None)
+            self._reach_oid[public] = PUBLIC_OID
+            reach.append(public)
+        return reach
+
+    def _members(self) -> dict[str, tuple[int, int]]:
+        names = list(dict.fromkeys(PUBLIC if p.upper() == PUBLIC else p for p in self.scope.principals))
+        roles = [n for n in names if n != PUBLIC]
+        counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(_MEMBERS_SQL, {"principals": roles})}
+        if PUBLIC in names:
+            counts[PUBLIC] = self.cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin").fetchone()
+        return {name: counts.get(name, (0, 0)) for name in names}
+
+    # --- objects ---------------------------------------------------------------------------
+
+    def _match(self, relations: dict[int, _Relation]) -> tuple[dict[int, int | None], set[int]]:
+        """DSS of every relation, and the tables the scope matches (partitions follow their parent)."""
+        own = {oid: self.classify(rel.schema, rel.name, rel.comment) for oid, rel in relations.items()}
+        dss: dict[int, int | None] = {}
+
+        def rating(oid: int) -> int | None:
+            if oid not in dss:
+                rel = relations[oid]
+                parent = rel.parent if rel.parent in relations else None
+                dss[oid] = own[oid] if own[oid] is not None or parent is None else rating(parent)
+            return dss[oid]
+
+        by_name = {oid for oid, rel in relations.items() if rel.kind in _SCOPED_KINDS and self.scope.matches_name(rel.schema, rel.name)}
+
+        def in_scope(oid: int) -> bool:
+            rel = relations[oid]
+            while True:
+                if rel.oid in by_name:
+                    return True
+                if rel.parent is None or rel.parent not in relations:
+                    return False
+                rel = relations[rel.parent]
+
+        matched = {oid for oid, rel in relations.items()
+                   if rel.kind in _SCOPED_KINDS and in_scope(oid) and self.scope.matches_dss(rating(oid))}
+        for oid in relations:
+            rating(oid)
+        return dss, matched
+
+    def _views_over(self, matched: set[int], relations: dict[int, _Relation]) -> dict[int, list[int]]:
+        """View oid -> the in-scope tables it reads, following views of views."""
+        reads: dict[int, set[int]] = {}
+        for view, base in self.cur.execute(_VIEW_DEPENDENCIES_SQL):
+            reads.setdefault(view, set()).add(base)
+        resolved: dict[int, set[int]] = {}
+
+        def tables_behind(view: int, seen: frozenset[int]) -> set[int]:
+            if view in resolved:
+                return resolved[view]
+            out: set[int] = set()
+            for base in reads.get(view, ()):
+                if base in matched:
+                    out.add(base)
+                elif base in reads and base not in seen:
+                    out |= tables_behind(base, seen | {base})
+            resolved[view] = out
+            return out
+
+        views = {}
+        for view in reads:
+            rel = relations.get(view)
+            if rel is None or rel.security_invoker or view in matched:
+                continue
+            bases = tables_behind(view, frozenset({view}))
+            if bases:
+                views[view] = sorted(bases, key=lambda b: (_dss_order(self.dss[b]), relations[b].fqn))
+        return views
+
+    def _parent_fqn(self, rel: _Relation) -> str | None:
+        parent = self.relations.get(rel.parent) if rel.parent is not None else None
+        return parent.fqn if parent else None
+
+    # --- findings --------------------------------------------------------------------------
+
+    def _add(self, rel: _Relation, principal: str, grantee: int, grantor: int, owner: int, *, column: str | None,
+             views: dict[int, list[int]]) -> None:
+        reached = self.reach_by[(principal, grantee)]
+        grantor_name = self.role_names.get(grantor, str(grantor))
+        by_holder = grantor != owner
+        route = reached.text()
+        parts: list[str] = []
+        base_object = None
+        dss = self.dss[rel.oid]
+        if rel.oid in views:
+            bases = views[rel.oid]
+            base_object = self.relations[bases[0]].fqn
+            dss = self.dss[bases[0]]
+            parts.append(f"{rel.kind_label} over {', '.join(self.relations[b].fqn for b in bases)}")
+            path = AccessPath.VIEW
+        elif rel.parent is not None:
+            base_object = self._parent_fqn(rel)
+            parts.append(f"partition of {base_object}")
+            path = AccessPath.PARTITION
+        elif column is not None:
+            path = AccessPath.COLUMN
+        elif by_holder:
+            path = AccessPath.GRANT_OPTION
+        elif grantee == PUBLIC_OID:
+            path = AccessPath.PUBLIC
+        elif reached.route:
+            path = AccessPath.ROLE
+        else:
+            path = AccessPath.DIRECT
+        if column is not None:
+            parts.append(f"column {column}")
+        if by_holder:
+            route = route.replace("granted to", f"granted by {grantor_name} to", 1) if route.startswith("granted to") \
+                else f"granted by {grantor_name}; {route}"
+        parts.append(route)
+        self.findings.append(Finding(
+            object_kind=rel.kind_label, schema_name=rel.schema, object_name=rel.name, principal=principal, path=path,
+            via="; ".join(parts), grantee=reached.role, grantor=grantor_name, column=column, dss=dss, base_object=base_object))
+
+    def _default_privileges(self, params: dict, can_use) -> None:
+        for owner, namespace, schema, principal, grantee, grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
+            if namespace and not can_use(namespace, principal):
+                continue
+            schema = schema or ""
+            if schema and self.scope.schemas and schema not in self.scope.schemas:
+                continue
+            reached = self.reach_by[(principal, grantee)]
+            owner_name = self.role_names.get(owner, str(owner))
+            where = f"in schema {schema}" if schema else "in every schema"
+            self.findings.append(Finding(
+                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, principal=principal,
+                path=AccessPath.DEFAULT_PRIVILEGES, via=f"default privileges on tables {owner_name} creates {where}; {reached.text()}",
+                grantee=reached.role, grantor=owner_name, dss=self.classify(schema, FUTURE_TABLES, None) if schema else None))
+
+
+def _dss_order(dss: int | None) -> int:
+    """Most sensitive first; unrated counts as the most sensitive."""
+    return -(dss or 5)
