@@ -1,7 +1,12 @@
 """Revocation plans and the ledger's vocabulary.
 
 An action closes one grant on one object; it keeps the exact prior state so undo can restore it.
-Actions of the same kind, grantee and grantor are executed together in bounded batches.
+Actions of the same kind, grantee and grantor are executed together in bounded batches: `sql` shows the
+statement for this one object, and a batch runs the same statement naming several objects at once.
+
+Ledger life of an action: planned -> applying (sent to the target, not yet read back) -> applied |
+skipped (already absent) | failed; applied -> undone. `applying` is what survives a kill -9 mid-batch:
+a resumed run reads those grants back and records the ones that are gone as applied, not skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class ActionKind(StrEnum):
 
 class ActionStatus(StrEnum):
     PLANNED = "planned"
+    APPLYING = "applying"   # in flight: the outcome is read back from the target on resume
     APPLIED = "applied"
     SKIPPED = "skipped"     # already absent when we got there
     FAILED = "failed"
@@ -42,6 +48,8 @@ class Action(BaseModel):
     privileges: list[str] = Field(default_factory=lambda: ["SELECT"])
     sql: str                        # exactly what will run (or the HTTP request, for REST targets)
     prior_state: str | None = None  # relacl / attacl / membership / default ACL / permissions JSON
+    # A table-level REVOKE also revokes that privilege on every column, so undo must restore these too.
+    prior_columns: dict[str, str] = Field(default_factory=dict)  # column -> attacl text
     review: bool = False            # needs a human's eyes (e.g. removing a role membership)
     reason: str = ""
     status: ActionStatus = ActionStatus.PLANNED
@@ -55,6 +63,16 @@ class Action(BaseModel):
     def batch_key(self) -> tuple:
         """Actions that can share one statement."""
         return (self.kind.value, self.grantee, self.grantor, tuple(self.privileges), self.column is not None)
+
+
+PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # what a (re-)apply still has to do
+
+
+def count_by_status(statuses) -> dict[str, int]:
+    counts = {s.value: 0 for s in ActionStatus}
+    for status in statuses:
+        counts[ActionStatus(status).value] += 1
+    return counts
 
 
 class ActionResult(BaseModel):
