@@ -46,6 +46,8 @@ def declare(
     svc = wb.incidents
     declared_at = svc.parse_time(at)
     started, detected_at = svc.parse_time(exposure_started), svc.parse_time(detected)
+    if playbook:
+        wb.playbooks.get(playbook)  # an unknown or malformed playbook is refused before anything is written
     incident = svc.declare(title, sev, commander=commander, playbook=playbook, at=declared_at)
     if started:
         incident = svc.set_time(incident.id, "exposure_started_at", started)

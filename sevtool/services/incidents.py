@@ -47,7 +47,29 @@ class IncidentService:
 
     def details(self, incident_id: int) -> dict:
         """What `show` adds beyond the incident itself: counts and where the response stands."""
-        return {"events": len(self.store.events(incident_id))}
+        return {"events": len(self.store.events(incident_id)), **self._playbook_details(incident_id)}
+
+    def _playbook_details(self, incident_id: int) -> dict:
+        """Playbook progress derived from the timeline, and the step to do next."""
+        from sevtool.core.playbook import next_step
+        from sevtool.errors import SevtoolError
+
+        try:
+            steps = self.wb.playbooks.progress(incident_id)
+        except SevtoolError as exc:
+            return {"next_step": f"unknown: the playbook cannot be loaded ({exc})"}
+        if not steps:
+            return {"next_step": "no playbook: declare with --playbook NAME (`sevtool playbook list`)"}
+        required = [s for s in steps if s.required]
+        upcoming = next_step(steps)
+        return {
+            "playbook_progress": f"{sum(s.done for s in steps)}/{len(steps)} steps done "
+                                 f"({sum(s.done for s in required)}/{len(required)} required at this SEV)",
+            "next_step": (f"{upcoming.step.title}{'' if upcoming.required else ' (optional)'}"
+                          f"{': ' + upcoming.step.command.replace(' ID', f' {incident_id}') if upcoming.step.command else ''}")
+                         if upcoming else "all steps done",
+            "playbook_steps": [s.as_dict() for s in steps],
+        }
 
     def all(self) -> list[Incident]:
         return self.store.incidents()
