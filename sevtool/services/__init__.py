@@ -44,3 +44,9 @@ class Workbench:
         from sevtool.services.playbooks import PlaybookService
 
         return PlaybookService(self)
+
+    @cached_property
+    def verification(self):
+        from sevtool.services.verification import VerificationService
+
+        return VerificationService(self)

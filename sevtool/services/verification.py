@@ -1,0 +1,379 @@
+"""Verify the fix stuck: re-run the scope, compare with what was closed, re-check on the SEV schedule.
+
+A check re-runs the incident's latest scope on its target (so tables created after the fix are
+seen), optionally probes as a canary member, and compares with the previous check (or, before the
+first check, the scan). Everything a check decides is written in one store transaction: the check,
+what remained, its regressions, the timeline events and any status change.
+
+Status rules: a regression, or any access found while `verifying`/`resolved`, moves the incident back
+to `contained`; a clean check moves `contained` to `verifying`; the first clean check sets
+`verified_at`.
+
+Schedule rules (`watch`): the SEV policy's offsets from containment are persisted as slots, round 1.
+A watcher holds the incident's "watch" lock and claims each slot with a conditional UPDATE (pending ->
+running), so a slot is never run twice. After a stop, overdue slots run at once: the latest one runs
+and the earlier ones are recorded as `covered` by that check, each with its delay. A regression
+starts a new round anchored at the check that found it (that check is the round's first slot); the
+previous round's pending slots become `superseded`. A slot left `running` by a watcher that died is
+given back when the next watcher takes the lock.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sevtool.core import checks as core
+from sevtool.core.classification import Classifier
+from sevtool.core.exposure import Scope
+from sevtool.core.incident import Status
+from sevtool.core.timeparse import as_utc, format_duration, format_utc, utcnow
+from sevtool.errors import UsageError
+from sevtool.store import checks as q
+from sevtool.store import locks
+from sevtool.store.models import CheckRow
+from sevtool.targets.base import ProbeResult, ScanResult
+from sevtool.targets.postgres_probe import INCONCLUSIVE
+
+if TYPE_CHECKING:
+    from sevtool.services import Workbench
+
+PROBE_SAMPLE = 25                      # objects probed at random besides the sensitive closed ones
+HEARTBEAT_EVERY = timedelta(seconds=20)  # well inside the lock's 60 s staleness
+EVENT_SAMPLE = 20                      # objects named in a timeline event; the count is always complete
+
+
+@dataclass
+class CheckReport:
+    incident_id: int
+    check_id: int
+    number: int
+    ran_at: datetime
+    duration_ms: int
+    baseline: str
+    objects_in_scope: int
+    outcome: core.CheckOutcome
+    status: Status
+    probe: dict = field(default_factory=dict)
+    slot: dict | None = None
+
+    @property
+    def clean(self) -> bool:
+        return self.outcome.clean
+
+    def as_dict(self) -> dict:
+        out = self.outcome
+        return {
+            "incident_id": self.incident_id, "check": self.number, "check_id": self.check_id, "ran_at": format_utc(self.ran_at),
+            "duration_ms": self.duration_ms, "clean": out.clean, "baseline": self.baseline, "objects_in_scope": self.objects_in_scope,
+            "exposed_objects": out.exposed_objects, "findings": len(out.findings), "remaining_pairs": out.remaining,
+            "closed_since_baseline": out.closed_since, "new_objects": out.new_objects,
+            "regressions": [r.as_dict() for r in out.regressions],
+            "remains": [{"object": f.object_fqn, "principal": f.principal, "path": f.path.value, "via": f.via, "grantee": f.grantee,
+                         "grantor": f.grantor, "column": f.column, "dss": f.dss, "privilege": f.privilege} for f in out.findings],
+            "probe": self.probe, "slot": self.slot, "status": self.status.value,
+        }
+
+
+@dataclass
+class WatchReport:
+    checks: list[CheckReport]
+    finished: bool                      # no slot left to run in the current round
+    next_due: datetime | None
+    gate: str | None                    # why resolving is still refused, or None
+
+    @property
+    def exposed(self) -> bool:
+        return bool(self.checks) and not self.checks[-1].clean
+
+
+class VerificationService:
+    def __init__(self, wb: "Workbench"):
+        self.wb = wb
+        self.store = wb.store
+
+    # --- one check ------------------------------------------------------------------------------
+
+    def verify(self, incident_id: int, probe_role: str | None = None, *, now: Callable[[], datetime] = utcnow) -> CheckReport:
+        """A check outside the schedule: answers now, never takes a scheduled slot."""
+        return self._check(incident_id, probe_role, now=now)
+
+    def _check(self, incident_id: int, probe_role: str | None, *, now: Callable[[], datetime],
+               decision: core.DueDecision | None = None) -> CheckReport:
+        incident = self.store.incident(incident_id)
+        if incident.status == Status.CLOSED:
+            raise UsageError(f"incident {incident_id} is closed; closed is final and is not re-checked",
+                             hint="declare a new incident if access came back")
+        version, scope, scope_at = self._scope(incident_id)
+        started = time.perf_counter()
+        result, probe = self._observe(scope, probe_role)
+        baseline = self._baseline(incident_id, version, scope_at)
+        outcome = core.compare(result.findings, set(result.objects), baseline,
+                               ledger=q.ledger_changes_since(self.store, incident_id, baseline.at),
+                               known_reach=self._known_reach(incident_id, version),
+                               probe_readable=probe.get("readable_but_closed", []))
+        ran_at = now()
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        return self._record(incident_id, version, scope, result, outcome, baseline, probe, ran_at, duration_ms, decision)
+
+    def _scope(self, incident_id: int) -> tuple[int, Scope, datetime | None]:
+        latest = self.wb.scanning.latest_scope(incident_id)
+        if latest is None:
+            raise UsageError(f"incident {incident_id} has no scope to verify",
+                             hint=f"run `sevtool scan {incident_id} --target DSN_OR_NAME --principal P` first")
+        version, scope = latest
+        return version, scope, q.scope_created_at(self.store, incident_id, version)
+
+    def _observe(self, scope: Scope, probe_role: str | None) -> tuple[ScanResult, dict]:
+        from sevtool.targets.registry import open_target
+
+        target = open_target(scope.target, self.wb.settings)
+        try:
+            result = target.scan(scope, Classifier(self.wb.settings.team.classification))
+            probe = self._probe(target, probe_role, result) if probe_role else {}
+        finally:
+            target.close()
+        return result, probe
+
+    @staticmethod
+    def _probe(target, role: str, result: ScanResult) -> dict:
+        """Probe every object the catalog calls closed that is DSS 3-4 or unrated, plus a random sample of the rest."""
+        exposed = {f.object_fqn for f in result.findings if f.object_name != core.FUTURE_TABLES}
+        sensitive_closed = [o for o, dss in result.objects.items() if o not in exposed and (dss is None or dss >= 3)]
+        rest = sorted(set(result.objects) - set(sensitive_closed))
+        sample = random.sample(rest, min(PROBE_SAMPLE, len(rest)))
+        answers: list[ProbeResult] = target.probe(role, sorted(sensitive_closed) + sample)
+        readable = {a.object_fqn for a in answers if a.readable}
+        return {
+            "role": role, "probed": len(answers),
+            "readable_but_closed": sorted(readable - exposed),
+            "denied_but_exposed": sorted(a.object_fqn for a in answers if not a.readable and a.object_fqn in exposed
+                                         and not a.message.startswith(INCONCLUSIVE)),
+            "inconclusive": sorted(a.object_fqn for a in answers if a.message.startswith(INCONCLUSIVE)),
+        }
+
+    def _baseline(self, incident_id: int, version: int, scope_at: datetime | None) -> core.Baseline:
+        previous = q.latest_check(self.store, incident_id)
+        if previous is not None:
+            return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=q.check_findings(self.store, previous.id),
+                                 objects=frozenset(previous.summary.get("objects", [])))
+        return core.Baseline(label=f"scan v{version}", at=scope_at, findings=self.wb.scanning.findings(incident_id, version))
+
+    def _known_reach(self, incident_id: int, version: int) -> set[tuple[str, str]]:
+        return {(f.principal, f.grantee) for f in self.wb.scanning.findings(incident_id, version) if f.path.value == "role"}
+
+    def _record(self, incident_id: int, version: int, scope: Scope, result: ScanResult, outcome: core.CheckOutcome,
+                baseline: core.Baseline, probe: dict, ran_at: datetime, duration_ms: int,
+                decision: core.DueDecision | None) -> CheckReport:
+        summary = outcome.summary()
+        with self.store.write() as tx:
+            row = tx.incident_row(incident_id)
+            number = q.next_check_number(tx.session, incident_id)
+            check = q.add_check(tx.session, CheckRow(
+                incident_id=incident_id, number=number, scope_version=version,
+                scheduled_at=decision.run.due_at if decision else None, ran_at=ran_at, duration_ms=duration_ms,
+                clean=outcome.clean, exposed_objects=outcome.exposed_objects, findings=len(outcome.findings),
+                regressions=len(outcome.regressions), probe=probe,
+                summary={"baseline": baseline.label, "objects_in_scope": len(result.objects), "remaining_pairs": outcome.remaining,
+                         "closed_since_baseline": outcome.closed_since, "new_objects": outcome.new_objects[:100],
+                         "new_object_count": len(outcome.new_objects), "by_path": summary.by_path, "by_dss": summary.by_dss,
+                         "objects": sorted(result.objects)}), outcome.findings)
+            slot = self._finish_slots(tx, decision, check.id, ran_at) if decision else None
+            self._append_check_event(tx, incident_id, number, outcome, baseline, len(result.objects), probe, slot, duration_ms, ran_at,
+                                     verified=row.verified_at is None and outcome.clean)
+            if outcome.clean and row.verified_at is None:
+                row.verified_at = ran_at
+            self._record_regressions(tx, incident_id, check.id, number, outcome, ran_at)
+            self._move_status(tx, row, number, outcome, ran_at)
+            if outcome.regressions:
+                self._new_round(tx, row, check.id, ran_at)
+            status = Status(row.status)
+        return CheckReport(incident_id=incident_id, check_id=check.id, number=number, ran_at=ran_at, duration_ms=duration_ms,
+                           baseline=baseline.label, objects_in_scope=len(result.objects), outcome=outcome, status=status,
+                           probe=probe, slot=slot)
+
+    def _finish_slots(self, tx, decision: core.DueDecision, check_id: int, ran_at: datetime) -> dict:
+        run = decision.run
+        q.finish(tx.session, run.id, "done", check_id, ran_at, int(decision.delay(run, ran_at).total_seconds()))
+        for slot in decision.covered:
+            q.finish(tx.session, slot.id, "covered", check_id, ran_at, int(decision.delay(slot, ran_at).total_seconds()))
+        return {"round": run.round, "idx": run.idx, "due_at": format_utc(run.due_at),
+                "delay_seconds": int(decision.delay(run, ran_at).total_seconds()),
+                "covered": [{"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": int(decision.delay(s, ran_at).total_seconds())}
+                            for s in decision.covered]}
+
+    @staticmethod
+    def _append_check_event(tx, incident_id: int, number: int, outcome: core.CheckOutcome, baseline: core.Baseline, in_scope: int,
+                            probe: dict, slot: dict | None, duration_ms: int, at: datetime, *, verified: bool) -> None:
+        if outcome.clean:
+            what = f"clean: no in-scope principal can read any of {in_scope} object(s)"
+        else:
+            what = f"access remains on {outcome.exposed_objects} of {in_scope} object(s) ({len(outcome.findings)} finding(s))"
+        if outcome.regressions:
+            what += f"; {len(outcome.regressions)} regression(s)"
+        when = ""
+        if slot:
+            late = f", {format_duration(timedelta(seconds=slot['delay_seconds']))} late" if slot["delay_seconds"] >= 60 else ""
+            covers = f"; also covers {len(slot['covered'])} overdue re-check(s)" if slot["covered"] else ""
+            when = f" (scheduled re-check {slot['idx'] + 1}, round {slot['round']}{late}{covers})"
+        data = {"check": number, "clean": outcome.clean, "objects_in_scope": in_scope, "exposed_objects": outcome.exposed_objects,
+                "findings": len(outcome.findings), "regressions": len(outcome.regressions), "remaining_pairs": outcome.remaining,
+                "closed_since_baseline": outcome.closed_since, "new_objects": len(outcome.new_objects), "baseline": baseline.label,
+                "duration_ms": duration_ms, "slot": slot, "verified_at_set": verified}
+        if probe:
+            data["probe"] = {k: (v if not isinstance(v, list) else len(v)) for k, v in probe.items()}
+        tx.append(incident_id, "check", f"Check {number}{when}: {what}", data, at=at)
+
+    @staticmethod
+    def _record_regressions(tx, incident_id: int, check_id: int, number: int, outcome: core.CheckOutcome, at: datetime) -> None:
+        readable_now = set(core.pairs_of(outcome.findings))
+        for row in q.open_regressions(tx.session, incident_id):
+            if (row.object_fqn, row.principal) not in readable_now:
+                row.closed_at, row.closed_by = at, f"check {number}"
+                tx.session.add(row)
+        q.add_regressions(tx.session, [{"incident_id": incident_id, "check_id": check_id, "object_fqn": r.object_fqn, "principal": r.principal,
+                                        "path": r.path.value, "cause": r.cause, "first_seen_at": at} for r in outcome.regressions])
+        for example, count in core.group_regressions(outcome.regressions):
+            same = [r for r in outcome.regressions if r.group == example.group]
+            others = f" (and {count - 1} more object(s) for the same cause)" if count > 1 else ""
+            tx.append(incident_id, "regression", f"REGRESSION at check {number}: {example.object_fqn} readable by {example.principal} again: "
+                      f"{example.cause}{others}",
+                      {"check": number, "cause_kind": example.cause_kind.value, "cause": example.cause, "grantee": example.grantee,
+                       "grantor": example.grantor, "count": count, "objects": [r.object_fqn for r in same[:EVENT_SAMPLE]],
+                       "principals": sorted({r.principal for r in same}), "first_seen_at": format_utc(at)}, at=at)
+
+    def _move_status(self, tx, row, number: int, outcome: core.CheckOutcome, at: datetime) -> None:
+        status = Status(row.status)
+        if not outcome.clean and status in (Status.VERIFYING, Status.RESOLVED):
+            reason = "regression" if outcome.regressions else "access remains"
+            cause = outcome.regressions[0].as_dict() if outcome.regressions else None
+            self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=at,
+                                            why=f"check {number} found {reason} on {outcome.exposed_objects} object(s)", cause=cause)
+        elif outcome.clean and status == Status.CONTAINED:
+            self.wb.incidents._apply_status(tx, row, Status.VERIFYING, at=at, why=f"check {number} found no access remaining")
+
+    def _new_round(self, tx, row, check_id: int, at: datetime) -> None:
+        """The check that found the regression is the first slot of a fresh round of the SEV schedule."""
+        round_number = q.current_round(tx.session, row.id) + 1
+        superseded = q.supersede_pending(tx.session, row.id, round_number)
+        level = self.wb.policy.level(row.sev)
+        q.add_round(tx.session, row.id, round_number, core.schedule(at, level))
+        first = q.slot_id(tx.session, row.id, round_number, 0)
+        q.finish(tx.session, first, "done", check_id, at, 0)
+        tx.append(row.id, "schedule", f"Regression restarts the re-check schedule (round {round_number}): {', '.join(level.recheck)} from {format_utc(at)}"
+                  + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
+                  {"round": round_number, "offsets": level.recheck, "anchor": format_utc(at), "superseded": superseded}, at=at)
+
+    # --- the schedule -----------------------------------------------------------------------------
+
+    def watch(self, incident_id: int, *, once: bool = False, probe_role: str | None = None,
+              now: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
+              on_check: Callable[[CheckReport], None] | None = None,
+              on_wait: Callable[[dict], None] | None = None) -> WatchReport:
+        """Run the re-check schedule until its current round is done (`once`: only what is due now)."""
+        incident = self.store.incident(incident_id)
+        if incident.status == Status.CLOSED:
+            raise UsageError(f"incident {incident_id} is closed; there is nothing left to watch")
+        holder = locks.new_holder()
+        locks.acquire(self.store, incident_id, "watch", holder)
+        reports: list[CheckReport] = []
+        try:
+            self._start(incident_id, now())
+            while True:
+                states = [q.slot_state(s) for s in q.slots(self.store, incident_id)]
+                decision = core.due(states, now())
+                if decision is not None:
+                    report = self._run_slot(incident_id, decision, holder, probe_role, now)
+                    if report is not None:
+                        reports.append(report)
+                        if on_check:
+                            on_check(report)
+                    continue
+                pending = core.next_pending(states)
+                if pending is None or once or self.store.status_of(incident_id) == Status.CLOSED:
+                    break
+                wait = min(pending.due_at - now(), HEARTBEAT_EVERY)
+                if on_wait:
+                    on_wait({"round": pending.round, "idx": pending.idx, "due_at": pending.due_at})
+                sleep(max(wait.total_seconds(), 0))
+                locks.heartbeat(self.store, incident_id, "watch", holder)
+        finally:
+            locks.release(self.store, incident_id, "watch", holder)
+        upcoming = core.next_pending([q.slot_state(s) for s in q.slots(self.store, incident_id)])
+        return WatchReport(checks=reports, finished=upcoming is None, next_due=upcoming.due_at if upcoming else None,
+                           gate=self.resolution_gate(incident_id))
+
+    def _start(self, incident_id: int, at: datetime) -> None:
+        """Round 1 from containment, created once; slots a dead watcher left `running` go back to pending."""
+        incident = self.store.incident(incident_id)
+        anchor = incident.contained_at or q.first_applied_at(self.store, incident_id)
+        with self.store.write() as tx:
+            released = q.release_running(tx.session, incident_id)
+            if released:
+                tx.append(incident_id, "schedule", f"{released} re-check(s) left running by a stopped watcher will run again",
+                          {"released": released}, at=at)
+            if q.current_round(tx.session, incident_id):
+                return
+            if anchor is None:
+                raise UsageError(f"incident {incident_id} is not contained yet: the re-check schedule runs from the fix",
+                                 hint=f"apply the fix (`sevtool revoke {incident_id} --apply`) or mark it contained; `sevtool verify {incident_id}` checks now")
+            row = tx.incident_row(incident_id)
+            level = self.wb.policy.level(row.sev)
+            q.add_round(tx.session, incident_id, 1, core.schedule(anchor, level))
+            tx.append(incident_id, "schedule", f"Re-check schedule started (SEV {row.sev}): {', '.join(level.recheck)} from containment at {format_utc(anchor)}",
+                      {"round": 1, "offsets": level.recheck, "anchor": format_utc(anchor)}, at=at)
+
+    def _run_slot(self, incident_id: int, decision: core.DueDecision, holder: str, probe_role: str | None,
+                  now: Callable[[], datetime]) -> CheckReport | None:
+        wanted = [decision.run, *decision.covered]
+        with self.store.write() as tx:
+            claimed = set(q.claim(tx.session, [s.id for s in wanted], holder, now()))
+        if decision.run.id not in claimed:
+            return None      # another process ran it; re-read the schedule
+        mine = core.DueDecision(run=decision.run, covered=[s for s in decision.covered if s.id in claimed])
+        try:
+            return self._check(incident_id, probe_role, now=now, decision=mine)
+        except BaseException:
+            with self.store.write() as tx:
+                q.release_running(tx.session, incident_id, holder)
+            raise
+
+    def resolution_gate(self, incident_id: int) -> str | None:
+        """Why `resolved` must wait, or None once the schedule's last check was clean with no regression since."""
+        states = [q.slot_state(s) for s in q.slots(self.store, incident_id)]
+        return core.gate_reason(states, q.check_states(self.store, incident_id), utcnow())
+
+    # --- read side: TUI, postmortem, countdown ----------------------------------------------------------
+
+    def history(self, incident_id: int) -> list[dict]:
+        self.store.incident(incident_id)
+        return [{"check": c.number, "id": c.id, "scheduled_at": format_utc(c.scheduled_at) if c.scheduled_at else None,
+                 "ran_at": format_utc(c.ran_at), "duration_ms": c.duration_ms, "clean": c.clean, "exposed_objects": c.exposed_objects,
+                 "findings": c.findings, "regressions": c.regressions, "objects_in_scope": c.summary.get("objects_in_scope"),
+                 "baseline": c.summary.get("baseline"), "probe": c.probe}
+                for c in q.checks(self.store, incident_id)]
+
+    def regressions(self, incident_id: int) -> list[dict]:
+        self.store.incident(incident_id)
+        return [{"object": r.object_fqn, "principal": r.principal, "path": r.path, "cause": r.cause, "check_id": r.check_id,
+                 "first_seen_at": format_utc(r.first_seen_at), "closed_at": format_utc(r.closed_at) if r.closed_at else None,
+                 "closed_by": r.closed_by} for r in q.regressions(self.store, incident_id)]
+
+    def schedule(self, incident_id: int) -> list[dict]:
+        self.store.incident(incident_id)
+        return [{"round": s.round, "idx": s.idx, "offset": s.offset, "due_at": format_utc(s.due_at), "status": s.status,
+                 "check_id": s.check_id, "ran_at": format_utc(s.ran_at) if s.ran_at else None, "delay_seconds": s.delay_seconds}
+                for s in q.slots(self.store, incident_id)]
+
+    def next_check(self, incident_id: int, now: datetime | None = None) -> dict | None:
+        """The next pending re-check and how long until it is due (negative: overdue), for a countdown."""
+        pending = core.next_pending([q.slot_state(s) for s in q.slots(self.store, incident_id)])
+        if pending is None:
+            return None
+        remaining = pending.due_at - (now or utcnow())
+        return {"round": pending.round, "idx": pending.idx, "due_at": pending.due_at, "seconds": int(remaining.total_seconds()),
+                "in": format_duration(remaining)}
