@@ -113,7 +113,7 @@ def test_each_path_has_its_own_cause():
         AccessPath.PREDEFINED_ROLE: (Cause.PREDEFINED_ROLE, "pg_read_all_data"),
         AccessPath.VIEW: (Cause.VIEW, "over t.base"),
         AccessPath.PARTITION: (Cause.PARTITION, "of t.base"),
-        AccessPath.COLUMN: (Cause.COLUMN_GRANT, "(payload)"),
+        AccessPath.COLUMN: (Cause.COLUMN_GRANT, "column payload"),
     }
     for path, (cause, text) in cases.items():
         finding = f("t.a", path, grantee="pg_read_all_data" if path == AccessPath.PREDEFINED_ROLE else "all_employees",
