@@ -103,7 +103,9 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
             # REVOKE role FROM member: the role (the finding's grantee) no longer reaches anything through that member.
             changes.append(LedgerChange(grantee=detail.get("object_name") or row.object_fqn, object_fqn=None, undone=undone))
         else:
-            changes.append(LedgerChange(grantee=detail.get("grantee", ""), object_fqn=row.object_fqn, undone=undone))
+            # Named as findings name objects: the ledger's object_fqn also carries the column, and drops an empty schema.
+            fqn = f"{detail.get('schema_name') or ''}.{detail.get('object_name') or ''}"
+            changes.append(LedgerChange(grantee=detail.get("grantee", ""), object_fqn=fqn, undone=undone))
     return changes
 
 
