@@ -50,3 +50,9 @@ class Workbench:
         from sevtool.services.verification import VerificationService
 
         return VerificationService(self)
+
+    @cached_property
+    def revocation(self):
+        from sevtool.services.revocation import RevocationService
+
+        return RevocationService(self)

@@ -1,0 +1,288 @@
+"""Revoke: plan from the latest scan, apply in batches under the incident's apply lock, undo exactly.
+
+The ledger (ActionRow) is the memory across crashes: a plan is journaled as `planned` before anything
+runs; each batch is marked `applying` before it is sent and gets its read-back outcome after. A killed
+run leaves `applying` rows behind; the next run reads those grants back, and records the ones that are
+gone as applied (we did it) rather than skipped (someone else did). Apply and undo are timeline events
+with counts; the first apply with no failure moves the incident to `contained`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from sevtool.core.incident import Status
+from sevtool.core.plan import PENDING, Action, ActionResult, ActionStatus
+from sevtool.core.timeparse import utcnow
+from sevtool.errors import UsageError
+from sevtool.store import ledger, locks
+
+if TYPE_CHECKING:
+    from sevtool.services import Workbench
+
+RESUMED = "applied by an interrupted run; confirmed gone on read-back"
+
+
+class Plan(BaseModel):
+    incident_id: int
+    plan_version: int
+    scope_version: int
+    target: str
+    actions: list[Action]
+    counts: dict[str, int]          # by status
+    by_kind: dict[str, int]
+    review: int                     # actions that need a human's eyes (role memberships)
+    created: bool = False           # made just now (False: an existing plan with work left)
+
+    @property
+    def pending(self) -> list[Action]:
+        return [a for a in self.actions if a.status in PENDING]
+
+
+class RunReport(BaseModel):
+    incident_id: int
+    mode: str                        # apply | undo
+    plan_versions: list[int]
+    counts: dict[str, int]           # outcomes of this run
+    totals: dict[str, int]           # the ledger afterwards (latest plan for apply, all plans for undo)
+    failures: list[dict]             # seq, object, message
+    status: str                      # incident status afterwards
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Progress:
+    """Reported after every batch, for progress bars: done/total and that batch's outcomes."""
+
+    done: int
+    total: int
+    results: list[ActionResult]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class RevocationService:
+    def __init__(self, wb: "Workbench"):
+        self.wb = wb
+        self.store = wb.store
+
+    # --- targets ----------------------------------------------------------------------------
+
+    def _open(self, target: str):
+        from sevtool.targets.registry import open_target
+
+        return open_target(target, self.wb.settings)
+
+    # --- plan -------------------------------------------------------------------------------
+
+    def plan(self, incident_id: int) -> Plan:
+        """A fresh plan from the latest scan's findings, journaled with each object's current ACL."""
+        self.store.incident(incident_id)
+        latest = self.wb.scanning.latest_scope(incident_id)
+        if latest is None:
+            raise UsageError(f"incident {incident_id} has no scan yet, so there is nothing to revoke",
+                             hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
+        scope_version, scope = latest
+        findings = self.wb.scanning.findings(incident_id, scope_version)
+        target = self._open(scope.target)
+        try:
+            actions = target.plan(findings, scope)
+        finally:
+            target.close()
+        by_kind = dict(Counter(a.kind.value for a in actions))
+        review = sum(a.review for a in actions)
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            version = ledger.next_plan_version(tx.session, incident_id)
+            ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
+            tx.append(incident_id, "revoke_planned",
+                      f"Revocation plan {version}: {len(actions)} actions for {len(findings)} findings"
+                      + (f", {review} role membership(s) to review" if review else ""),
+                      {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": len(findings),
+                       "by_kind": by_kind, "review": review})
+        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
+                    actions=actions, counts=ledger.status_counts(self.store, incident_id, version), by_kind=by_kind,
+                    review=review, created=True)
+
+    def current_plan(self, incident_id: int) -> Plan | None:
+        """The newest plan as the ledger has it, or None if there is none."""
+        latest = ledger.latest_plan(self.store, incident_id)
+        if latest is None:
+            return None
+        version, scope_version, target = latest
+        actions = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
+        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
+                    counts=ledger.status_counts(self.store, incident_id, version),
+                    by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions))
+
+    def plan_to_apply(self, incident_id: int) -> Plan:
+        """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
+        self.store.incident(incident_id)
+        current = self.current_plan(incident_id)
+        latest = self.wb.scanning.latest_scope(incident_id)
+        if current is not None and (latest is None or current.scope_version == latest[0]):
+            return current
+        return self.plan(incident_id)
+
+    # --- apply ------------------------------------------------------------------------------
+
+    def apply(self, incident_id: int, *, plan_version: int | None = None, batch_size: int | None = None,
+              progress: ProgressCallback | None = None) -> RunReport:
+        """Run what the plan still has to do; safe to repeat and to resume after a crash."""
+        size = batch_size or self.wb.settings.team.revoke_batch_size
+        if size < 1:
+            raise UsageError(f"batch size must be at least 1, not {size}")
+        started = time.perf_counter()
+        with locks.held(self.store, incident_id, "apply") as holder:
+            plan = self.plan_to_apply(incident_id) if plan_version is None else self._plan_version(incident_id, plan_version)
+            todo = plan.pending
+            in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
+            counts: Counter[str] = Counter()
+            failures: list[dict] = []
+            by_seq = {a.seq: a for a in todo}
+            done = 0
+
+            def on_batch(results: list[ActionResult]) -> None:
+                nonlocal done
+                results = [ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=RESUMED)
+                           if r.status == ActionStatus.SKIPPED and r.seq in in_flight else r for r in results]
+                with self.store.write() as tx:
+                    ledger.record(tx.session, incident_id, plan.plan_version, results)
+                for r in results:
+                    counts[ActionStatus(r.status).value] += 1
+                    if r.status == ActionStatus.FAILED:
+                        failures.append({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
+                                         "message": r.message})
+                done += len(results)
+                if progress:
+                    progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
+
+            if todo:
+                self._event(incident_id, "apply_started",
+                            f"Revocation started: {len(todo)} of {len(plan.actions)} actions of plan {plan.plan_version}"
+                            + (f" ({len(in_flight)} in flight when the last run stopped)" if in_flight else ""),
+                            {"plan_version": plan.plan_version, "pending": len(todo), "resumed_in_flight": len(in_flight), "batch_size": size})
+                target = self._open(plan.target)
+                try:
+                    for start in range(0, len(todo), size):
+                        chunk = todo[start:start + size]
+                        locks.heartbeat(self.store, incident_id, "apply", holder)
+                        with self.store.write() as tx:   # journal before sending: a kill from here on is resolved by read-back
+                            ledger.record(tx.session, incident_id, plan.plan_version,
+                                          [ActionResult(seq=a.seq, status=ActionStatus.APPLYING) for a in chunk])
+                        target.apply(chunk, on_batch, batch_size=size)
+                except Exception as exc:
+                    self._event(incident_id, "apply_interrupted",
+                                f"Revocation stopped after {done} of {len(todo)} actions: {exc}",
+                                {"plan_version": plan.plan_version, "counts": dict(counts), "error": str(exc)})
+                    raise
+                finally:
+                    target.close()
+            return self._finish_apply(incident_id, plan, counts, failures, started, size)
+
+    def _finish_apply(self, incident_id: int, plan: Plan, counts: Counter, failures: list[dict], started: float, size: int) -> RunReport:
+        totals = ledger.status_counts(self.store, incident_id, plan.plan_version)
+        run = {s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)}
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        with self.store.write() as tx:
+            row = tx.incident_row(incident_id)
+            if sum(run.values()):
+                summary = (f"Revocation applied: {run['applied']} applied, {run['skipped']} already absent, {run['failed']} failed "
+                           f"(plan {plan.plan_version}, {duration_ms} ms)")
+            else:
+                summary = f"Revocation re-run: nothing left to do in plan {plan.plan_version}"
+            tx.append(incident_id, "apply", summary,
+                      {"plan_version": plan.plan_version, "counts": run, "totals": totals, "batch_size": size,
+                       "duration_ms": duration_ms, "failures": failures[:20]})
+            if not failures and totals.get(ActionStatus.FAILED.value, 0) == 0 and row.status == Status.DECLARED.value and plan.actions:
+                self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=utcnow(), why=f"revocation plan {plan.plan_version} applied")
+            status = row.status
+        return RunReport(incident_id=incident_id, mode="apply", plan_versions=[plan.plan_version], counts=run, totals=totals,
+                         failures=failures, status=status, duration_ms=duration_ms)
+
+    def _plan_version(self, incident_id: int, version: int) -> Plan:
+        """The plan a responder confirmed; refused if another responder planned again meanwhile."""
+        current = self.current_plan(incident_id)
+        if current is None or current.plan_version != version:
+            raise UsageError(f"plan {version} of incident {incident_id} is not the newest plan"
+                             + (f" (plan {current.plan_version} is)" if current else ""),
+                             hint=f"review `sevtool revoke {incident_id} --plan` and apply again")
+        return current
+
+    # --- undo -------------------------------------------------------------------------------
+
+    def undoable(self, incident_id: int) -> list[tuple[int, str, Action]]:
+        self.store.incident(incident_id)
+        return ledger.actions(self.store, incident_id, statuses=[ActionStatus.APPLIED])
+
+    def undo(self, incident_id: int, *, progress: ProgressCallback | None = None) -> RunReport:
+        """Restore every applied action's object to its recorded prior ACL, newest plan first."""
+        started = time.perf_counter()
+        with locks.held(self.store, incident_id, "apply"):
+            rows = self.undoable(incident_id)
+            by_version: dict[int, tuple[str, list[Action]]] = {}
+            for version, target, action in rows:
+                by_version.setdefault(version, (target, []))[1].append(action)
+            counts: Counter[str] = Counter()
+            failures: list[dict] = []
+            done = 0
+            for version in sorted(by_version, reverse=True):
+                target_spec, todo = by_version[version]
+                by_seq = {a.seq: a for a in todo}
+
+                def on_batch(results: list[ActionResult], version=version, by_seq=by_seq) -> None:
+                    nonlocal done
+                    # A failed undo leaves the action applied: the grant stays revoked, the message says why.
+                    recorded = [r if r.status == ActionStatus.UNDONE else ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=r.message)
+                                for r in results]
+                    with self.store.write() as tx:
+                        ledger.record(tx.session, incident_id, version, recorded)
+                    for r in results:
+                        counts[ActionStatus(r.status).value] += 1
+                        if r.status == ActionStatus.FAILED:
+                            failures.append({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message})
+                    done += len(results)
+                    if progress:
+                        progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
+
+                target = self._open(target_spec)
+                try:
+                    target.undo(todo, on_batch)
+                finally:
+                    target.close()
+            run = {ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0), ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0)}
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            with self.store.write() as tx:
+                row = tx.incident_row(incident_id)
+                tx.append(incident_id, "undo",
+                          f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed" if rows
+                          else "Undo: nothing applied to restore",
+                          {"plan_versions": sorted(by_version), "counts": run, "duration_ms": duration_ms, "failures": failures[:20]})
+                if run["undone"] and row.status in (Status.CONTAINED.value, Status.VERIFYING.value, Status.RESOLVED.value):
+                    self.wb.incidents._apply_status(tx, row, Status.DECLARED, at=utcnow(), why="revocation undone: the prior access is back")
+                status = row.status
+        return RunReport(incident_id=incident_id, mode="undo", plan_versions=sorted(by_version), counts=run,
+                         totals=ledger.status_counts(self.store, incident_id), failures=failures, status=status, duration_ms=duration_ms)
+
+    # --- ledger views -----------------------------------------------------------------------
+
+    def ledger(self, incident_id: int, plan_version: int | None = None) -> list[tuple[int, Action]]:
+        self.store.incident(incident_id)
+        return [(version, action) for version, _, action in ledger.actions(self.store, incident_id, plan_version)]
+
+    def _event(self, incident_id: int, kind: str, summary: str, data: dict) -> None:
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            tx.append(incident_id, kind, summary, data)

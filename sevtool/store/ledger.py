@@ -1,0 +1,85 @@
+"""The revocation ledger's queries: plans written as `planned` rows, statuses updated batch by batch.
+
+An ActionRow's `detail` holds the whole Action (SQL, prior state, review flag); `status` and `message`
+are the authoritative outcome, kept in columns so a batch is recorded with a few set-based UPDATEs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func, insert, update
+from sqlmodel import Session, select
+
+from sevtool.core.plan import Action, ActionResult, ActionStatus
+from sevtool.core.timeparse import utcnow
+from sevtool.store.models import ActionRow
+from sevtool.store.repository import Store
+
+_DETAIL_EXCLUDE = {"status", "message"}
+_CHUNK = 900   # SQLite allows 999 bound parameters per statement
+
+
+def next_plan_version(session: Session, incident_id: int) -> int:
+    current = session.exec(select(func.max(ActionRow.plan_version)).where(ActionRow.incident_id == incident_id)).one()
+    return (current or 0) + 1
+
+
+def insert_plan(session: Session, incident_id: int, plan_version: int, scope_version: int, target: str, actions: list[Action]) -> None:
+    """Journal first: every action lands as `planned`, with its prior state, before anything runs."""
+    now = utcnow()
+    rows = [{"incident_id": incident_id, "plan_version": plan_version, "scope_version": scope_version, "seq": a.seq,
+             "kind": a.kind.value, "target": target, "object_fqn": a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
+             "status": ActionStatus.PLANNED.value, "message": "", "detail": a.model_dump(mode="json", exclude=_DETAIL_EXCLUDE),
+             "updated_at": now} for a in actions]
+    if rows:
+        session.execute(insert(ActionRow), rows)
+
+
+def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
+    """(plan_version, scope_version, target) of the newest plan, or None."""
+    with store.read() as s:
+        row = s.exec(select(ActionRow.plan_version, ActionRow.scope_version, ActionRow.target)
+                     .where(ActionRow.incident_id == incident_id).order_by(ActionRow.plan_version.desc()).limit(1)).first()
+    return tuple(row) if row else None
+
+
+def actions(store: Store, incident_id: int, plan_version: int | None = None,
+            statuses: Iterable[ActionStatus] | None = None) -> list[tuple[int, str, Action]]:
+    """(plan_version, target, action) in plan order; all plan versions when none is given."""
+    query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, ActionRow.detail) \
+        .where(ActionRow.incident_id == incident_id)
+    if plan_version is not None:
+        query = query.where(ActionRow.plan_version == plan_version)
+    if statuses is not None:
+        query = query.where(ActionRow.status.in_([s.value for s in statuses]))
+    with store.read() as s:
+        rows = s.exec(query.order_by(ActionRow.plan_version, ActionRow.seq)).all()
+    return [(version, target, Action.model_validate({**detail, "status": status, "message": message}))
+            for version, target, status, message, detail in rows]
+
+
+def status_counts(store: Store, incident_id: int, plan_version: int | None = None) -> dict[str, int]:
+    query = select(ActionRow.status, func.count()).where(ActionRow.incident_id == incident_id).group_by(ActionRow.status)
+    if plan_version is not None:
+        query = query.where(ActionRow.plan_version == plan_version)
+    counts = {s.value: 0 for s in ActionStatus}
+    with store.read() as s:
+        for status, n in s.exec(query).all():
+            counts[status] = n
+    return counts
+
+
+def record(session: Session, incident_id: int, plan_version: int, results: list[ActionResult]) -> None:
+    """Write one batch's outcomes: one UPDATE per distinct (status, message)."""
+    by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in results:
+        by_outcome[(ActionStatus(r.status).value, r.message)].append(r.seq)
+    now = utcnow()
+    for (status, message), seqs in by_outcome.items():
+        for start in range(0, len(seqs), _CHUNK):
+            session.execute(update(ActionRow)
+                            .where(ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version,
+                                   ActionRow.seq.in_(seqs[start:start + _CHUNK]))
+                            .values(status=status, message=message, updated_at=now))
