@@ -17,7 +17,9 @@ class Workbench:
 
     @cached_property
     def store(self) -> Store:
-        return self._store or Store(self.settings.db, actor=self.settings.who)
+        store = self._store or Store(self.settings.db, actor=self.settings.who)
+        store.event_hooks.append(self.notify.on_event)   # webhook outbox rows, written with their event
+        return store
 
     @property
     def policy(self):
@@ -32,6 +34,12 @@ class Workbench:
         from sevtool.services.incidents import IncidentService
 
         return IncidentService(self)
+
+    @cached_property
+    def scanning(self):
+        from sevtool.services.scanning import ScanService
+
+        return ScanService(self)
 
     @cached_property
     def postmortem(self):
@@ -56,3 +64,9 @@ class Workbench:
         from sevtool.services.revocation import RevocationService
 
         return RevocationService(self)
+
+    @cached_property
+    def notify(self):
+        from sevtool.services.notify import NotifyService
+
+        return NotifyService(self)
