@@ -87,6 +87,7 @@ def main(ctx: typer.Context) -> None:
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401
 from sevtool.cli import revoke  # noqa: E402,F401
+from sevtool.cli import scan  # noqa: E402,F401
 from sevtool.cli import tui_launch  # noqa: E402,F401
 from sevtool.cli import verify  # noqa: E402,F401
 

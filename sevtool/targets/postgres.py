@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg
 from psycopg import conninfo
@@ -175,8 +176,7 @@ class _Reach:
         return text
 
 
-@dataclass(frozen=True)
-class _Relation:
+class _Relation(NamedTuple):
     oid: int
     schema: str
     name: str
@@ -276,8 +276,9 @@ class _Scan:
         role_oids = [self._reach_oid[r] for r in reach]
         params = {"principals": principals, "roles": role_oids}
         self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
+        self.reach_text = {key: r.text() for key, r in self.reach_by.items()}
 
-        relations = {row[0]: _Relation(*row) for row in self.cur.execute(_RELATIONS_SQL)}
+        relations = {row[0]: _Relation(*row) for row in self.cur.execute(_RELATIONS_SQL).fetchall()}
         self.relations = relations
         dss, matched = self._match(relations)
         self.dss = dss
@@ -290,7 +291,7 @@ class _Scan:
         views = self._views_over(matched, relations)
         latent: dict[tuple[str, str], int] = {}
 
-        for oid, principal, grantee, grantor, owner in self.cur.execute(_TABLE_GRANTS_SQL, params):
+        for oid, principal, grantee, grantor, owner in self.cur.execute(_TABLE_GRANTS_SQL, params).fetchall():
             rel = relations[oid]
             if oid not in matched and oid not in views:
                 continue
@@ -299,7 +300,7 @@ class _Scan:
                 continue
             self._add(rel, principal, grantee, grantor, owner, column=None, views=views)
 
-        for oid, column, principal, grantee, grantor, owner in self.cur.execute(_COLUMN_GRANTS_SQL, params):
+        for oid, column, principal, grantee, grantor, owner in self.cur.execute(_COLUMN_GRANTS_SQL, params).fetchall():
             rel = relations[oid]
             if (oid in matched or oid in views) and can_use(rel.namespace, principal):
                 self._add(rel, principal, grantee, grantor, owner, column=column, views=views)
@@ -360,32 +361,30 @@ class _Scan:
     # --- objects ---------------------------------------------------------------------------
 
     def _match(self, relations: dict[int, _Relation]) -> tuple[dict[int, int | None], set[int]]:
-        """DSS of every relation, and the tables the scope matches (partitions follow their parent)."""
-        own = {oid: self.classify(rel.schema, rel.name, rel.comment) for oid, rel in relations.items()}
+        """DSS of every table, and the tables the scope matches (partitions follow their parent)."""
+        tables = {oid: rel for oid, rel in relations.items() if rel.kind in _SCOPED_KINDS}
+        own = {oid: self.classify(rel.schema, rel.name, rel.comment) for oid, rel in tables.items()}
         dss: dict[int, int | None] = {}
 
         def rating(oid: int) -> int | None:
             if oid not in dss:
-                rel = relations[oid]
-                parent = rel.parent if rel.parent in relations else None
-                dss[oid] = own[oid] if own[oid] is not None or parent is None else rating(parent)
+                parent = tables[oid].parent
+                inherit = own[oid] is None and parent in tables
+                dss[oid] = rating(parent) if inherit else own[oid]
             return dss[oid]
 
-        by_name = {oid for oid, rel in relations.items() if rel.kind in _SCOPED_KINDS and self.scope.matches_name(rel.schema, rel.name)}
+        scope = self.scope
+        filtered = bool(scope.schemas or scope.table_glob)
+        by_name = {oid for oid, rel in tables.items() if not filtered or scope.matches_name(rel.schema, rel.name)}
 
         def in_scope(oid: int) -> bool:
-            rel = relations[oid]
-            while True:
-                if rel.oid in by_name:
+            while oid in tables:
+                if oid in by_name:
                     return True
-                if rel.parent is None or rel.parent not in relations:
-                    return False
-                rel = relations[rel.parent]
+                oid = tables[oid].parent
+            return False
 
-        matched = {oid for oid, rel in relations.items()
-                   if rel.kind in _SCOPED_KINDS and in_scope(oid) and self.scope.matches_dss(rating(oid))}
-        for oid in relations:
-            rating(oid)
+        matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
         return dss, matched
 
     def _views_over(self, matched: set[int], relations: dict[int, _Relation]) -> dict[int, list[int]]:
@@ -428,10 +427,10 @@ class _Scan:
         reached = self.reach_by[(principal, grantee)]
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
-        route = reached.text()
+        route = self.reach_text[(principal, grantee)]
         parts: list[str] = []
         base_object = None
-        dss = self.dss[rel.oid]
+        dss = self.dss.get(rel.oid)
         if rel.oid in views:
             bases = views[rel.oid]
             base_object = self.relations[bases[0]].fqn

@@ -1,0 +1,61 @@
+"""scan: scope an exposure on a target and record it on the incident."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
+from sevtool.cli.output import emit_json, emit_table, emit_text, say
+from sevtool.core.exposure import dss_label
+
+
+@command(help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
+def scan(
+    incident_id: IdArg,
+    target: Annotated[str, typer.Option("--target", help="A target name from the team config, or a DSN/URL (password from PGPASSWORD or ~/.pgpass).")],
+    principal: Annotated[list[str], typer.Option("--principal", help="Who must lose access, e.g. all_employees or PUBLIC. Repeatable.")],
+    schema: Annotated[list[str] | None, typer.Option("--schema", help="Only these schemas. Repeatable.")] = None,
+    table: Annotated[str | None, typer.Option("--table", help="Glob over table or schema.table, e.g. 'keystrokes_*'.")] = None,
+    min_dss: Annotated[int | None, typer.Option("--min-dss", min=1, max=4, help="Only objects rated at least this DSS (unrated objects are always kept).")] = None,
+    json_out: JsonOpt = False,
+):
+    wb = workbench()
+    try:
+        outcome = wb.scanning.scan(parse_id(incident_id), target, principal, schemas=schema, table_glob=table, min_dss=min_dss)
+    finally:
+        wb.scanning.close()
+    result, summary = outcome.result, outcome.summary
+    if json_out:
+        emit_json({
+            "incident_id": outcome.incident_id,
+            "version": outcome.version,
+            "scope": outcome.scope,
+            "summary": summary,
+            "objects_in_scope": result.objects_in_scope,
+            "principal_members": result.principal_members,
+            "notices": result.notices,
+            "duration_ms": result.duration_ms,
+            "findings": result.findings,
+        })
+        return
+    emit_table(sorted(summary.by_dss.items(), key=lambda item: _dss_rank(item[0])), ["sensitivity", "objects"])
+    emit_text("")
+    emit_table(summary.by_path.items(), ["access path", "findings"])
+    emit_text("")
+    emit_table([(p, summary.by_principal.get(p, 0), result.principal_members.get(p, 0)) for p in outcome.scope.principals],
+               ["principal", "objects readable", "members"])
+    emit_text("")
+    emit_table([(f.schema_name, f.object_name, f.object_kind, dss_label(f.dss), f.principal, f.path.value, f.via)
+                for f in sorted(result.findings, key=lambda f: (_dss_rank(dss_label(f.dss)), f.object_fqn, f.principal, f.path.value))],
+               ["schema", "object", "kind", "dss", "principal", "path", "via"])
+    for notice in result.notices:
+        say(f"note: {notice}")
+    say(f"Scope v{outcome.version} recorded on INC-{outcome.incident_id}: {summary.objects} of {result.objects_in_scope} objects "
+        f"readable, {summary.findings} findings, scanned in {result.duration_ms} ms")
+
+
+def _dss_rank(label: str) -> int:
+    """Most sensitive first: unrated, DSS 4, ..., DSS 1."""
+    return -5 if label == dss_label(None) else -int(label.split()[-1])
