@@ -38,7 +38,7 @@ DEFAULT_DONE_WHEN: dict[StepKind, tuple[str, ...]] = {
     StepKind.SCAN: ("scan",),
     StepKind.REVOKE: ("apply",),
     StepKind.VERIFY: ("check",),
-    StepKind.WATCH: ("watch_done",),
+    StepKind.WATCH: (),   # done when the re-check schedule lets the incident resolve: see `progress(settled=...)`
     StepKind.COMMUNICATE: ("note:update", "note:comms", "communicated"),
     StepKind.POSTMORTEM: ("postmortem_exported",),
 }
@@ -178,27 +178,43 @@ def parse_playbook(text: str, source: str, *, name: str) -> Playbook:
         where = f"{source}:{match.group(1)}" if match else source
         problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "invalid TOML"
         raise ConfigError(f"{where}: TOML syntax: {problem}", hint="fix the syntax at that line") from None
+    lines = key_lines(text)
     if "name" in raw and raw["name"] != name:
-        line = locate(key_lines(text), ("name",))
-        raise ConfigError(f"{source}:{line}: name: {raw['name']!r} does not match the file name {name!r}",
+        raise ConfigError(f"{source}:{locate(lines, ('name',))}: name: {raw['name']!r} does not match the file name {name!r}",
                           hint="a playbook is referred to by its file name; make them agree")
+    duplicate = _duplicate_step(raw)
+    if duplicate is not None:
+        index, step_id = duplicate
+        raise ConfigError(f"{source}:{locate(lines, ('steps', index, 'id'))}: steps[{index}].id: {step_id!r} is already the id of an earlier step",
+                          hint="step ids must be unique")
     try:
         return Playbook.model_validate({**raw, "name": name})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        lines = key_lines(text)
-        line = locate(lines, loc)
-        if err["type"] == "missing":
-            problem = "is required but missing"
-        elif err["type"] == "extra_forbidden":
-            problem = "is not a known field"
-        else:
-            problem = err["msg"].removeprefix("Value error, ")
-        where = f"{source}:{line}" if line else source
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{where}: {_field_name(loc) or 'playbook'}: {problem}{more}",
-                          hint="see `sevtool playbook show data-exposure` for a valid playbook") from None
+        problems = [_problem(err, lines, source) for err in exc.errors()]
+        raise ConfigError("; ".join(problems), hint="see `sevtool playbook show data-exposure` for a valid playbook") from None
+
+
+def _problem(err: dict, lines: dict[tuple, int], source: str) -> str:
+    loc = tuple(err["loc"])
+    if err["type"] == "missing":
+        problem = "is required but missing"
+    elif err["type"] == "extra_forbidden":
+        problem = "is not a known field"
+    else:
+        problem = err["msg"].removeprefix("Value error, ")
+    line = locate(lines, loc)
+    return f"{source}:{line}: {_field_name(loc) or 'playbook'}: {problem}" if line else f"{source}: {_field_name(loc) or 'playbook'}: {problem}"
+
+
+def _duplicate_step(raw: dict) -> tuple[int, str] | None:
+    seen: set = set()
+    steps = raw.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        step_id = step.get("id") if isinstance(step, dict) else None
+        if isinstance(step_id, str) and step_id in seen:
+            return index, step_id
+        seen.add(step_id)
+    return None
 
 
 # --- progress from the timeline ------------------------------------------------------------------
@@ -213,9 +229,15 @@ def _evidence_index(events: list[Event]) -> dict[str, Event]:
     return first
 
 
-def progress(playbook: Playbook, sev: int, events: list[Event], *, commander: str | None = None) -> list[StepProgress]:
-    """Which steps are done, each with the timeline event that shows it."""
+def progress(playbook: Playbook, sev: int, events: list[Event], *, commander: str | None = None,
+             settled: dict[StepKind, datetime | None] | None = None) -> list[StepProgress]:
+    """Which steps are done, each with the timeline event that shows it.
+
+    `settled` names step kinds known done from state the timeline alone does not show (the watch
+    step is done when the re-check schedule is complete), with when, if known.
+    """
     first = _evidence_index(events)
+    settled = settled or {}
     out = []
     for step in playbook.steps:
         hits = [first[k] for k in step.evidence_kinds if k in first]
@@ -223,6 +245,9 @@ def progress(playbook: Playbook, sev: int, events: list[Event], *, commander: st
         # A commander named at declaration counts as roles assigned: the declared event shows it.
         if evidence is None and step.kind == StepKind.ASSIGN_ROLES and commander and "declared" in first:
             evidence = first["declared"]
+        if evidence is None and step.kind in settled:
+            out.append(StepProgress(step, step.required(sev), True, settled[step.kind]))
+            continue
         out.append(StepProgress(step, step.required(sev), evidence is not None,
                                 evidence.at if evidence else None, evidence.seq if evidence else None))
     return out

@@ -214,9 +214,10 @@ def milestones(data: PostmortemData) -> list[Milestone]:
     else:
         contained = Milestone(name="contained (first apply)", at=None, source="no apply recorded")
     clean = exposure_ended_at(data.checks)
+    first_clean = min((c for c in data.checks if c.clean and c.ran_at), key=lambda c: (as_utc(c.ran_at), c.number), default=None)
     if clean:
         verified = Milestone(name="verified clean", at=clean.ran_at, source=f"check #{clean.number}, first of the final clean streak")
-    elif inc.verified_at:
+    elif inc.verified_at and not data.checks:
         verified = Milestone(name="verified clean", at=inc.verified_at, source="verified time set by a responder")
     else:
         verified = Milestone(name="verified clean", at=None,
@@ -226,6 +227,9 @@ def milestones(data: PostmortemData) -> list[Milestone]:
         Milestone(name="detected", at=inc.detected_at, source="recorded by a responder" if inc.detected_at else "not recorded"),
         Milestone(name="declared", at=inc.declared_at, source="declaration" if inc.declared_at else "not recorded"),
         contained,
+        Milestone(name="first clean check", at=first_clean.ran_at if first_clean else None,
+                  source=(f"check #{first_clean.number}" + ("" if clean and clean.number == first_clean.number else "; access came back later"))
+                  if first_clean else "no clean check"),
         verified,
         Milestone(name="resolved", at=inc.resolved_at, source="status set to resolved" if inc.resolved_at else "not resolved yet"),
     ]

@@ -8,10 +8,11 @@ file with the same name as a shipped one replaces it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sevtool.core.playbook import Playbook, StepProgress, next_step, parse_playbook, progress
+from sevtool.core.playbook import Playbook, StepKind, StepProgress, next_step, parse_playbook, progress
 from sevtool.errors import ConfigError, NotFound, UsageError
 
 if TYPE_CHECKING:
@@ -79,7 +80,16 @@ class PlaybookService:
         if not incident.playbook:
             return []
         playbook = self.get(incident.playbook)
-        return progress(playbook, incident.sev, self.wb.store.events(incident_id), commander=incident.commander)
+        events = self.wb.store.events(incident_id)
+        return progress(playbook, incident.sev, events, commander=incident.commander, settled=self._settled(incident_id, events))
+
+    def _settled(self, incident_id: int, events: list) -> dict[StepKind, datetime | None]:
+        """The watch step is done once the re-check schedule no longer holds back resolution."""
+        checks = [e for e in events if e.kind == "check"]
+        verification = getattr(self.wb, "verification", None)
+        if checks and verification is not None and verification.resolution_gate(incident_id) is None:
+            return {StepKind.WATCH: max(e.at for e in checks)}
+        return {}
 
     def next_step(self, incident_id: int) -> StepProgress | None:
         return next_step(self.progress(incident_id))
