@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Big tables get 64-bit ids; SQLite only auto-numbers an INTEGER PRIMARY KEY, so it keeps that there.
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 def _ts(nullable: bool = True, index: bool = False):
@@ -86,7 +89,7 @@ class ScopeRow(SQLModel, table=True):
 class FindingRow(SQLModel, table=True):
     __tablename__ = "finding"
     __table_args__ = (Index("ix_finding_scope", "scope_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
     scope_id: int = Field(foreign_key="scope.id")
     object_kind: str
     schema_name: str
@@ -106,7 +109,7 @@ class ActionRow(SQLModel, table=True):
     """The ledger: one row per action, written as `planned` before anything runs."""
     __tablename__ = "action"
     __table_args__ = (UniqueConstraint("incident_id", "plan_version", "seq"), Index("ix_action_plan", "incident_id", "plan_version", "status"))
-    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
     incident_id: int = Field(foreign_key="incident.id")
     plan_version: int
     scope_version: int
@@ -141,7 +144,7 @@ class CheckFindingRow(SQLModel, table=True):
     """What remained readable at one check, so the next check can tell what came back."""
     __tablename__ = "check_finding"
     __table_args__ = (Index("ix_check_finding_check", "check_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
     check_id: int = Field(foreign_key="check_run.id")
     detail: dict = Field(sa_column=Column(JSON, nullable=False))
 
