@@ -86,6 +86,7 @@ def main(ctx: typer.Context) -> None:
 # Importing a command module registers its commands on `app`; keep one line per module.
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401
+from sevtool.cli import notify  # noqa: E402,F401
 from sevtool.cli import revoke  # noqa: E402,F401
 from sevtool.cli import scan  # noqa: E402,F401
 from sevtool.cli import tui_launch  # noqa: E402,F401
