@@ -18,6 +18,10 @@ def open_target(spec: str, settings: Settings) -> Target:
     configured = settings.team.targets.get(spec)
     if configured is not None:
         return _from_config(spec, configured, settings)
+    if spec.startswith(("uc+http://", "uc+https://")):
+        from sevtool.targets.unity import UnityCatalogTarget
+
+        return UnityCatalogTarget.from_spec(spec)
     if looks_like_dsn(spec):
         from sevtool.targets.postgres import PostgresTarget
 
@@ -35,5 +39,12 @@ def _from_config(name: str, config: TargetConfig, settings: Settings) -> Target:
         from sevtool.targets.postgres import PostgresTarget
 
         return PostgresTarget(config.dsn, name=name, connect_timeout=config.connect_timeout)
+    if config.kind == "unity-catalog":
+        if not config.url:
+            raise ConfigError(f"{settings.config}: targets.{name}: a unity-catalog target needs url",
+                              hint="e.g. url = \"https://HOST/api/2.1/unity-catalog\" and token_env = \"DATABRICKS_TOKEN\"")
+        from sevtool.targets.unity import UnityCatalogTarget
+
+        return UnityCatalogTarget(config.url, token_env=config.token_env, name=name, timeout=float(max(10, config.connect_timeout)))
     raise ConfigError(f"{settings.config}: targets.{name}: kind {config.kind!r} is not supported by this build",
-                      hint="supported kinds: postgresql")
+                      hint="supported kinds: postgresql, unity-catalog")

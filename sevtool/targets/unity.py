@@ -206,7 +206,8 @@ class UnityCatalogTarget:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{base_url!r} is not an http(s) URL", hint="e.g. https://HOST/api/2.1/unity-catalog")
         host = parts.hostname + (f":{parts.port}" if parts.port else "")
-        self.display = name or f"uc+{parts.scheme}://{host}{parts.path.rstrip('/')}"
+        # The scope records `display` and later commands re-open the target from it: keep it a valid spec.
+        self.display = name or f"uc+{parts.scheme}://{host}{parts.path.rstrip('/')}" + (f"?token_env={token_env}" if token_env else "")
         token = None
         if token_env:
             token = os.environ.get(token_env)
