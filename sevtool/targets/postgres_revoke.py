@@ -344,8 +344,9 @@ class PostgresRevoker:
         """Run actions in bounded batches of one statement shape; report each batch once read back."""
         size = batch_size or DEFAULT_BATCH_SIZE
         with self.connect(autocommit=True) as conn:
-            notices: list = []
-            conn.add_notice_handler(notices.append)
+            notices: list[tuple[str | None, str | None]] = []
+            # A Diagnostic is only valid during the callback: keep its text, not the object.
+            conn.add_notice_handler(lambda diag: notices.append((diag.sqlstate, diag.message_primary)))
             for _, group in groupby(actions, key=lambda a: a.batch_key):
                 group = list(group)
                 start = 0
@@ -393,13 +394,16 @@ class PostgresRevoker:
                 for statement in self._statements(todo):
                     conn.execute(statement)
             remaining = self._still_granted(conn, todo)
-            warnings = [n.message_primary for n in notices if n.sqlstate == NOT_REVOKED]
+            warnings = [message or "" for sqlstate, message in notices if sqlstate == NOT_REVOKED]
             for i, action in enumerate(todo):
-                warned = [w for w in warnings if f'"{action.object_name}"' in w or action.kind == ActionKind.REVOKE_MEMBERSHIP]
+                # Per object only: a table-level REVOKE also warns once for every column of the table.
+                warned = [w for w in warnings if w.endswith(f'for "{action.object_name}"') or action.kind == ActionKind.REVOKE_MEMBERSHIP
+                          or (action.column is not None and w.endswith(f'column "{action.column}" of relation "{action.object_name}"'))]
                 if i in remaining or warned:
                     detail = "; ".join(warned) or "the grant is still there after REVOKE"
-                    if i in remaining and action.grantor and action.kind not in (ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION):
-                        detail += f" (granted by {action.grantor}: revoke it as {action.grantor}, or revoke their grant option with CASCADE)"
+                    if i in remaining and not warned and action.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN):
+                        detail += (f" (if {action.grantor} is not the owner, it is a grant-option holder's grant: "
+                                   f"revoke it as {action.grantor}, or revoke their grant option with CASCADE)")
                     results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=detail)
                 else:
                     results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.APPLIED, message="")

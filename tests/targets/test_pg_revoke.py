@@ -1,0 +1,225 @@
+"""The PostgreSQL revocation engine on a real server: scan -> plan -> apply -> re-scan, and exact undo."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.plan import Action, ActionKind, ActionStatus
+from sevtool.scenario import AWKWARD_ROLE, seed_access_paths
+from sevtool.targets.postgres import PostgresTarget
+
+PRINCIPALS = ["all_employees", "contractors"]
+
+
+def unrated(schema, name, comment):
+    return None
+
+
+def snapshot(dsn: str) -> dict:
+    """Every ACL that revocation can touch, as the catalogs print them (byte-comparable text)."""
+    with psycopg.connect(dsn) as conn:
+        return {
+            "relacl": conn.execute("""SELECT n.nspname, c.relname, c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1, 2""").fetchall(),
+            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
+            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
+            "members": conn.execute("""SELECT roleid::regrole::text, member::regrole::text, grantor::regrole::text, admin_option
+                                       FROM pg_auth_members ORDER BY 1, 2""").fetchall(),
+        }
+
+
+def run_apply(target, actions, batch_size=None) -> dict[int, object]:
+    results = {}
+    target.apply(actions, lambda batch: results.update({r.seq: r for r in batch}), batch_size=batch_size)
+    return results
+
+
+def run_undo(target, actions) -> dict[int, object]:
+    results = {}
+    target.undo(actions, lambda batch: results.update({r.seq: r for r in batch}))
+    return results
+
+
+def relacl(dsn: str, fqn: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT relacl::text FROM pg_class WHERE oid = %s::regclass", [fqn]).fetchone()[0]
+
+
+@pytest.fixture
+def scenario(pg_db):
+    info = seed_access_paths(pg_db)
+    target = PostgresTarget(pg_db)
+    yield pg_db, info, target
+    target.close()
+
+
+def test_apply_closes_all_nine_paths_and_undo_restores_every_acl(scenario):
+    dsn, info, target = scenario
+    scope = Scope(target="drill", principals=PRINCIPALS)
+    before = snapshot(dsn)
+    findings = target.scan(scope, unrated).findings
+    assert {f.path for f in findings} >= {p for p in AccessPath if p != AccessPath.INHERITED}
+
+    actions = target.plan(findings, scope)
+    kinds = {a.kind for a in actions}
+    assert kinds >= {ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_AS_GRANTOR,
+                     ActionKind.REVOKE_DEFAULT_PRIVILEGES, ActionKind.REVOKE_MEMBERSHIP}
+    assert [a.seq for a in actions] == list(range(1, len(actions) + 1))
+    memberships = [a for a in actions if a.kind == ActionKind.REVOKE_MEMBERSHIP]
+    assert all(a.review and "review" in a.reason for a in memberships)
+    assert {(a.object_name, a.grantee) for a in memberships} >= {("analytics_readers", "all_employees"), ("legacy_ops", "all_employees"),
+                                                                 (AWKWARD_ROLE, "all_employees"), ("pg_read_all_data", "contractors")}
+    assert all(a.prior_state for a in actions), "every action journals its prior state"
+    bonus = next(a for a in actions if a.object_fqn == "hr.bonuses" and a.grantee == "all_employees")
+    assert bonus.kind == ActionKind.REVOKE_AS_GRANTOR and bonus.grantor == "bob" and bonus.sql.startswith('SET LOCAL ROLE "bob"')
+    assert bonus.prior_state == relacl(dsn, "hr.bonuses")
+
+    results = run_apply(target, actions, batch_size=2)
+    assert {r.status for r in results.values()} == {ActionStatus.APPLIED}, [r for r in results.values() if r.status != "applied"]
+    assert target.scan(scope, unrated).findings == []
+    with psycopg.connect(dsn) as conn:   # awkward names were data, never SQL
+        assert conn.execute("SELECT to_regclass('hr.salaries') IS NOT NULL AND to_regnamespace('hr') IS NOT NULL").fetchone()[0]
+
+    assert {r.status for r in run_apply(target, actions).values()} == {ActionStatus.SKIPPED}, "a second apply changes nothing"
+
+    undone = run_undo(target, actions)
+    assert {r.status for r in undone.values()} == {ActionStatus.UNDONE}, [r for r in undone.values() if r.status != "undone"]
+    assert snapshot(dsn) == before
+    assert {f.key for f in target.scan(scope, unrated).findings} == {f.key for f in findings}
+
+
+def _seed_ordered_acl(dsn: str) -> None:
+    """hr.ledger: owner, a grant-option holder, grants made by it, and grants after the exposed one."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for role in ("all_employees", "ann", "ben", "holder", "later"):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        conn.execute("CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO PUBLIC; CREATE TABLE hr.ledger (id int, amount int)")
+        conn.execute("GRANT SELECT ON hr.ledger TO ann")
+        conn.execute("GRANT SELECT, UPDATE ON hr.ledger TO holder WITH GRANT OPTION")
+        conn.execute("GRANT INSERT ON hr.ledger TO holder")
+        conn.execute("GRANT SELECT, INSERT ON hr.ledger TO all_employees")
+        conn.execute("SET ROLE holder; GRANT SELECT ON hr.ledger TO all_employees WITH GRANT OPTION; RESET ROLE")
+        conn.execute("SET ROLE all_employees; GRANT SELECT ON hr.ledger TO later; RESET ROLE")
+        conn.execute("GRANT SELECT ON hr.ledger TO ben")
+        conn.execute("GRANT SELECT (amount) ON hr.ledger TO ann, all_employees, ben")
+
+
+def test_undo_keeps_acl_item_order_grant_options_and_grantors(pg_db):
+    _seed_ordered_acl(pg_db)
+    before, target = snapshot(pg_db), PostgresTarget(pg_db)
+    scope = Scope(target="t", principals=["all_employees"])
+    findings = target.scan(scope, unrated).findings
+    actions = target.plan(findings, scope)
+    by_grantor = {(a.kind, a.grantor, a.column) for a in actions}
+    assert (ActionKind.REVOKE_AS_GRANTOR, "holder", None) in by_grantor and (ActionKind.REVOKE_TABLE, "postgres", None) in by_grantor
+    assert relacl(pg_db, "hr.ledger").index("all_employees=") < relacl(pg_db, "hr.ledger").index("ben=")
+
+    results = run_apply(target, actions)
+    column = next(a.seq for a in actions if a.column == "amount")
+    assert results.pop(column).status == ActionStatus.SKIPPED   # the table-level REVOKE took the column grant with it
+    assert all(r.status == ActionStatus.APPLIED for r in results.values())
+    after = relacl(pg_db, "hr.ledger")
+    assert "all_employees=a/postgres," in after, after        # INSERT was not exposure: only SELECT went
+    assert "/holder" not in after and "later=" not in after, after   # CASCADE took what all_employees passed on
+    assert target.scan(scope, unrated).findings == []
+
+    applied = [a for a in actions if a.seq in results]
+    assert all(r.status == ActionStatus.UNDONE for r in run_undo(target, applied).values())
+    assert snapshot(pg_db) == before   # same items, same order, same grant options (*), same grantors (/holder)
+    target.close()
+
+
+def test_owner_revoke_of_a_holders_grant_is_detected_not_trusted(pg_db):
+    """A superuser's REVOKE acts as the owner: the grant-option holder's grant stays, silently."""
+    _seed_ordered_acl(pg_db)
+    target = PostgresTarget(pg_db)
+    naive = Action(kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name="ledger", grantee="all_employees",
+                   grantor="holder", sql="REVOKE SELECT ON TABLE hr.ledger FROM all_employees CASCADE", prior_state=relacl(pg_db, "hr.ledger"))
+    result = run_apply(target, [naive])[0]
+    assert result.status == ActionStatus.FAILED
+    assert "still there" in result.message and "holder" in result.message
+    assert "all_employees=r*/holder" in relacl(pg_db, "hr.ledger")
+    target.close()
+
+
+def test_no_privileges_could_be_revoked_warning_is_a_failure(pg, pg_db):
+    _seed_ordered_acl(pg_db)
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'intern'").fetchone():
+            conn.execute("CREATE ROLE intern LOGIN")
+        conn.execute("GRANT USAGE ON SCHEMA hr TO intern; GRANT SELECT ON hr.ledger TO intern")
+    as_intern = PostgresTarget(pg.dsn(pg_db.split("dbname=")[1].split()[0], user="intern"))
+    action = Action(kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name="ledger", grantee="ann", grantor="postgres",
+                    sql="", prior_state=relacl(pg_db, "hr.ledger"))
+    result = run_apply(as_intern, [action])[0]
+    assert result.status == ActionStatus.FAILED and "no privileges could be revoked" in result.message
+    as_intern.close()
+
+
+def test_owner_without_superuser_revokes_the_holders_grant_option_with_cascade(pg, pg_db):
+    dbname = pg_db.split("dbname=")[1].split()[0]
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        for role, login in (("all_employees", False), ("holder", False), ("table_owner", True)):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} " + ("LOGIN" if login else "")).format(sql.Identifier(role)))
+        conn.execute("CREATE SCHEMA hr AUTHORIZATION table_owner")
+        conn.execute("SET ROLE table_owner; CREATE TABLE hr.bonus (id int); GRANT USAGE ON SCHEMA hr TO PUBLIC;"
+                     "GRANT SELECT ON hr.bonus TO holder WITH GRANT OPTION; RESET ROLE")
+        conn.execute("SET ROLE holder; GRANT SELECT ON hr.bonus TO all_employees; RESET ROLE")
+    before = snapshot(pg_db)
+    owner = PostgresTarget(pg.dsn(dbname, user="table_owner"))
+    scope = Scope(target="t", principals=["all_employees"])
+    actions = owner.plan(owner.scan(scope, unrated).findings, scope)
+    assert [(a.kind, a.grantor) for a in actions] == [(ActionKind.REVOKE_GRANT_OPTION, "holder")]
+    assert actions[0].sql == 'REVOKE GRANT OPTION FOR SELECT ON TABLE "hr"."bonus" FROM "holder" CASCADE'
+    assert run_apply(owner, actions)[1].status == ActionStatus.APPLIED
+    assert relacl(pg_db, "hr.bonus") == "{table_owner=arwdDxt/table_owner,holder=r/table_owner}"
+    assert owner.scan(scope, unrated).findings == []
+
+    superuser = PostgresTarget(pg_db)   # re-granting as `holder` needs SET ROLE holder: a superuser's job
+    assert run_undo(superuser, actions)[1].status == ActionStatus.UNDONE
+    assert snapshot(pg_db) == before
+    owner.close()
+    superuser.close()
+
+
+def test_a_refused_object_fails_alone_and_the_rest_of_its_batch_applies(pg, pg_db):
+    """A multi-table REVOKE is all or nothing; the engine bisects to the object the server refused."""
+    dbname = pg_db.split("dbname=")[1].split()[0]
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        for role, login in (("all_employees", False), ("etl", True)):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} " + ("LOGIN" if login else "")).format(sql.Identifier(role)))
+        conn.execute("CREATE SCHEMA s AUTHORIZATION etl; GRANT USAGE ON SCHEMA s TO PUBLIC")
+        for name in ("a", "b", "c", "d", "e"):
+            conn.execute(sql.SQL("CREATE TABLE s.{} (id int)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("GRANT SELECT ON s.{} TO all_employees").format(sql.Identifier(name)))
+            if name != "c":
+                conn.execute(sql.SQL("ALTER TABLE s.{} OWNER TO etl").format(sql.Identifier(name)))
+    superuser, as_etl = PostgresTarget(pg_db), PostgresTarget(pg.dsn(dbname, user="etl"))
+    scope = Scope(target="t", principals=["all_employees"])
+    actions = superuser.plan(superuser.scan(scope, unrated).findings, scope)
+    assert len(actions) == 5 and {a.kind for a in actions} == {ActionKind.REVOKE_TABLE}
+    results = run_apply(as_etl, actions, batch_size=5)
+    status = {a.object_name: results[a.seq].status for a in actions}
+    assert status == {"a": "applied", "b": "applied", "c": "failed", "d": "applied", "e": "applied"}
+    assert "permission denied" in results[next(a.seq for a in actions if a.object_name == "c")].message
+    assert [f.object_name for f in superuser.scan(scope, unrated).findings] == ["c"]
+    superuser.close()
+    as_etl.close()
+
+
+def test_objects_dropped_after_planning_are_skipped(scenario):
+    dsn, info, target = scenario
+    scope = Scope(target="drill", principals=["all_employees"])
+    actions = [a for a in target.plan(target.scan(scope, unrated).findings, scope) if a.kind == ActionKind.REVOKE_TABLE]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE hr.salaries")
+    results = run_apply(target, actions)
+    dropped = next(a.seq for a in actions if a.object_fqn == "hr.salaries")
+    assert results[dropped].status == ActionStatus.SKIPPED
+    assert all(r.status == ActionStatus.APPLIED for seq, r in results.items() if seq != dropped)
