@@ -23,7 +23,7 @@ class SevtoolApp(App):
     COMMANDS = App.COMMANDS | {ScreenActions}
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(self, wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None):

@@ -59,8 +59,9 @@ class IncidentListScreen(Screen):
                 age = format_duration(now - incident.declared_at).split(" ")[0] if incident.declared_at else ""
                 table.add_row(incident.ref, sev_badge(incident.sev), status_label(incident.status), age,
                               regression_marker(incident.id in regressed), incident.commander or "", incident.title, key=str(incident.id))
-            self.query_one("#list-empty", Static).update(
-                "" if incidents else "No incidents yet. Press n to declare one (the form shows the SEV rubric).")
+            empty = self.query_one("#list-empty", Static)
+            empty.update("No incidents yet. Press n to declare one (the form shows the SEV rubric).")
+            empty.display = not incidents
 
     def _regressed(self, incident_ids: set[int]) -> set[int]:
         verification = getattr(self.app.wb, "verification", None)

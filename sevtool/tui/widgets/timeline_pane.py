@@ -19,11 +19,11 @@ class TimelinePane(Vertical):
         self.incident_id = incident_id
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="add a note; start with a time to back-date it (e.g. '-20m saw the alert'), enter to save", id="note")
 
     def on_mount(self) -> None:
-        table = self.query_one("#timeline", DataTable)
+        table = self.query_one("#events", DataTable)
         for label, key, width in [("#", "seq", 5), ("utc", "utc", 20), ("local", "local", 24), ("key", "key", 3),
                                   ("kind", "kind", 16), ("who", "who", 10), ("what", "what", None)]:
             table.add_column(label, key=key, width=width)
@@ -34,7 +34,7 @@ class TimelinePane(Vertical):
         with self.app.reporting_errors("loading the timeline"):
             events = wb.incidents.timeline(self.incident_id)
             keys = wb.incidents.key_events(events)
-            table = self.query_one("#timeline", DataTable)
+            table = self.query_one("#events", DataTable)
             table.clear()
             for event in events:
                 key = event.seq in keys
@@ -56,6 +56,7 @@ class TimelinePane(Vertical):
             self.app.wb.incidents.note(self.incident_id, text, at=at)
             event.input.value = ""
             self.reload()
+            self.query_one("#events", DataTable).focus()
             self.app.notify("note added to the timeline", timeout=3)
 
     def _split_time(self, raw: str):
@@ -69,7 +70,7 @@ class TimelinePane(Vertical):
         return raw, None
 
     def selected_seq(self) -> int | None:
-        table = self.query_one("#timeline", DataTable)
+        table = self.query_one("#events", DataTable)
         if not table.row_count:
             return None
         return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
@@ -83,11 +84,11 @@ class TimelinePane(Vertical):
             is_key = seq in wb.incidents.key_events(wb.incidents.timeline(self.incident_id))
             wb.incidents.mark_key(self.incident_id, seq, key=not is_key)
             self.reload()
-            self.query_one("#timeline", DataTable).move_cursor(row=self._row_of(seq))
+            self.query_one("#events", DataTable).move_cursor(row=self._row_of(seq))
             self.app.notify(f"event {seq} {'unmarked' if is_key else 'marked as key'}", timeout=3)
 
     def _row_of(self, seq: int) -> int:
-        return self.query_one("#timeline", DataTable).get_row_index(str(seq))
+        return self.query_one("#events", DataTable).get_row_index(str(seq))
 
 
 _KIND_STYLES = {
