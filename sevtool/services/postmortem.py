@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from sevtool.services import Workbench
 
 # Timeline event kinds written by other use-cases that the postmortem reads.
-APPLY_EVENT = "apply"      # a revocation plan was applied (the first one is "contained")
-SCAN_EVENT = "scan"        # a scan; its data may carry `members`: {principal: member count}
+APPLY_EVENT = "apply"      # a revocation run; data.counts = {applied, skipped, failed}. The first that did something = contained
+SCAN_EVENT = "scan"        # a scan; data.principal_members = {principal: member count}
 
 
 class PostmortemService:
@@ -57,7 +57,7 @@ class PostmortemService:
             checks = queries.check_facts(s, incident_id)
             regressions = queries.regression_facts(s, incident_id)
             items = queries.action_items(s, incident_id)
-        first_apply = next((e.at for e in events if e.kind == APPLY_EVENT), None)
+        first_apply = next((e.at for e in events if e.kind == APPLY_EVENT and _did_something(e)), None)
         return PostmortemData(
             incident=incident,
             generated_at=utcnow(),
@@ -165,9 +165,16 @@ class PostmortemService:
 def _latest_members(events: list[Event]) -> dict[str, int]:
     """Member counts the most recent scan recorded, per principal."""
     for event in reversed(events):
-        if event.kind == SCAN_EVENT and isinstance(event.data.get("members"), dict):
-            return {str(k): int(v) for k, v in event.data["members"].items() if isinstance(v, int)}
+        members = event.data.get("principal_members") if event.kind == SCAN_EVENT else None
+        if isinstance(members, dict):
+            return {str(k): v for k, v in members.items() if isinstance(v, int)}
     return {}
+
+
+def _did_something(event: Event) -> bool:
+    """A re-run with nothing left to do is not a containment."""
+    counts = event.data.get("counts")
+    return not isinstance(counts, dict) or sum(v for v in counts.values() if isinstance(v, int)) > 0
 
 
 def _clean(value: str | None) -> str | None:
