@@ -1,0 +1,278 @@
+"""The PostgreSQL scan against a real server: one scenario per access path, checked against PostgreSQL itself."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import psycopg
+import pytest
+
+from sevtool.core.classification import Classifier
+from sevtool.core.exposure import AccessPath, Scope
+from sevtool.errors import NotFound, TargetUnreachable
+from sevtool.scenario import seed_access_paths
+from sevtool.targets.postgres import FUTURE_TABLES, PostgresTarget, strip_secrets
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def seeded(pg_db):
+    return pg_db, seed_access_paths(pg_db)
+
+
+@pytest.fixture
+def scan(seeded):
+    dsn, info = seeded
+    target = PostgresTarget(dsn)
+
+    def run(classify=None, **scope):
+        scope.setdefault("principals", [info["principal"]])
+        return target.scan(Scope(target=target.display, **scope), classify or Classifier())
+
+    yield run
+    target.close()
+
+
+def only(result, fqn, path, principal="all_employees", column=None):
+    matches = [f for f in result.findings
+               if f.object_fqn == fqn and f.path == path and f.principal == principal and f.column == column]
+    assert len(matches) == 1, f"expected one {path} finding on {fqn} for {principal}, got {[(f.object_fqn, f.path.value) for f in result.findings]}"
+    return matches[0]
+
+
+def test_direct_grant(scan):
+    f = only(scan(), "hr.salaries", AccessPath.DIRECT)
+    assert (f.grantee, f.grantor, f.dss, f.object_kind, f.via) == ("all_employees", "postgres", 4, "table", "granted to all_employees")
+
+
+def test_public_grant_counts_for_every_principal(scan):
+    result = scan(principals=["all_employees", "public"])
+    for principal in ("all_employees", "PUBLIC"):
+        f = only(result, "chat.messages", AccessPath.PUBLIC, principal=principal)
+        assert f.grantee == "PUBLIC" and f.via == "granted to PUBLIC"
+    # PUBLIC alone reaches nothing granted to a role.
+    assert {f.object_fqn for f in result.findings if f.principal == "PUBLIC"} == {"chat.messages"}
+
+
+def test_role_membership_direct_transitive_and_noinherit(scan):
+    result = scan()
+    assert only(result, "telemetry.keystrokes", AccessPath.ROLE).via == "via role analytics_readers"
+    transitive = only(result, "telemetry.mouse_moves", AccessPath.ROLE)
+    assert transitive.grantee == "data_platform" and transitive.via == "via role data_platform (through analytics_readers)"
+    set_role = only(result, "hr.org_chart", AccessPath.ROLE)
+    assert set_role.grantee == "legacy_readers" and "by SET ROLE (legacy_ops is NOINHERIT)" in set_role.via
+
+
+def test_column_grant_is_found_where_table_privilege_is_not(scan):
+    result = scan()
+    f = only(result, "telemetry.screen_captures", AccessPath.COLUMN, column="payload")
+    assert f.via.startswith("column payload") and f.dss == 4
+    assert [x.path for x in result.findings if x.object_fqn == "telemetry.screen_captures"] == [AccessPath.COLUMN]
+
+
+def test_default_privileges_name_the_schema_and_the_creating_role(scan):
+    f = only(scan(), f"telemetry.{FUTURE_TABLES}", AccessPath.DEFAULT_PRIVILEGES)
+    assert (f.object_kind, f.grantor, f.grantee) == ("schema", "etl_owner", "all_employees")
+    assert "etl_owner" in f.via and "telemetry" in f.via
+
+
+def test_views_and_materialized_views_over_a_sensitive_table(scan):
+    result = scan()
+    view = only(result, "reporting.review_summary", AccessPath.VIEW)
+    matview = only(result, "reporting.review_counts", AccessPath.VIEW)
+    assert (view.base_object, view.dss, view.object_kind) == ("hr.performance_reviews", 4, "view")
+    assert (matview.base_object, matview.object_kind) == ("hr.performance_reviews", "materialized view")
+    assert not [f for f in result.findings if f.object_fqn == "hr.performance_reviews"]
+    assert result.objects["hr.performance_reviews"] == 4
+
+
+def test_grant_by_a_grant_option_holder_names_the_grantor(scan):
+    f = only(scan(), "hr.bonuses", AccessPath.GRANT_OPTION)
+    assert (f.grantor, f.grantee) == ("bob", "all_employees") and "granted by bob" in f.via
+
+
+def test_predefined_role_reads_every_table_in_scope(scan):
+    result = scan(principals=["contractors"])
+    predefined = {f.object_fqn for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE}
+    assert predefined == set(result.objects)
+    assert {f.via for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE} == {"via predefined role pg_read_all_data"}
+
+
+def test_partition_readable_while_its_parent_is_not(scan):
+    result = scan()
+    f = only(result, "telemetry.events_2026_06", AccessPath.PARTITION)
+    assert (f.base_object, f.object_kind, f.dss) == ("telemetry.events", "partition", 3)
+    assert not [x for x in result.findings if x.object_fqn in ("telemetry.events", "telemetry.events_2026_05")]
+    assert result.objects["telemetry.events_2026_05"] == 3, "a partition without its own rating takes its parent's"
+
+
+def test_grant_in_a_schema_without_usage_is_a_notice_not_a_finding(scan):
+    result = scan()
+    assert not [f for f in result.findings if f.schema_name == "vault"]
+    assert "vault.master_keys" in result.objects
+    assert any("lacks USAGE on vault" in n for n in result.notices)
+
+
+def test_members_counted_and_noinherit_members_noted(scan):
+    result = scan(principals=["all_employees", "PUBLIC"])
+    assert result.principal_members["all_employees"] >= 3
+    assert result.principal_members["PUBLIC"] >= result.principal_members["all_employees"]
+    assert any("NOINHERIT" in n and "SET ROLE all_employees" in n for n in result.notices)
+
+
+def test_every_seeded_scenario_is_found(seeded, scan):
+    _dsn, info = seeded
+    result = scan(principals=["all_employees", "contractors"])
+    found = {(f.path.value, f.schema_name, f.object_name, f.column) for f in result.findings}
+    for path, scenarios in info["paths"].items():
+        for s in scenarios:
+            if path == "predefined_role":
+                assert any(f.principal == s["principal"] and f.path == AccessPath.PREDEFINED_ROLE for f in result.findings)
+            else:
+                assert (path, s["schema"], s["name"], s.get("column")) in found, (path, s)
+    assert {p.value for p in AccessPath} - {"inherited"} == {f.path.value for f in result.findings}
+
+
+def test_scan_agrees_with_postgresql_privilege_checks(seeded, scan):
+    """Ground truth from has_*_privilege as each member, with every role they may SET ROLE to."""
+    dsn, info = seeded
+    result = scan()
+    scanned = {f.object_fqn for f in result.findings if f.path != AccessPath.DEFAULT_PRIVILEGES}
+    truth_sql = """
+        SELECT DISTINCT n.nspname || '.' || c.relname
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_roles r ON pg_has_role(%(member)s, r.oid, 'MEMBER')
+         WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname !~ '^pg_toast'
+           AND has_schema_privilege(r.oid, n.oid, 'USAGE')
+           AND (has_table_privilege(r.oid, c.oid, 'SELECT') OR has_any_column_privilege(r.oid, c.oid, 'SELECT'))
+    """
+    truth = set()
+    with psycopg.connect(dsn) as conn:
+        for member in info["members"]:
+            truth |= {row[0] for row in conn.execute(truth_sql, {"member": member})}
+    assert scanned == truth
+
+
+def test_noinherit_member_reads_only_after_set_role(seeded, pg):
+    dsn, info = seeded
+    member = info["noinherit_member"]
+    with psycopg.connect(pg.dsn(dsn.split("dbname=")[1].split()[0], user=member), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM hr.salaries LIMIT 0")
+        conn.execute("SET ROLE all_employees")
+        conn.execute("SELECT * FROM hr.salaries LIMIT 0")
+
+
+def test_awkward_identifiers_appear_verbatim_and_nothing_runs_from_them(seeded, scan):
+    dsn, info = seeded
+    awkward = info["awkward"]
+    result = scan()
+    role_finding = only(result, f"{awkward['schema']}.{awkward['table']}", AccessPath.ROLE)
+    assert role_finding.grantee == awkward["role"] and role_finding.via == f"via role {awkward['role']}"
+    column_finding = only(result, f"{awkward['schema']}.{awkward['column_table']}", AccessPath.COLUMN, column=awkward["column"])
+    assert column_finding.via.startswith(f"column {awkward['column']}")
+    filtered = scan(schemas=[awkward["schema"]], table_glob="Chat*")
+    assert {f.object_name for f in filtered.findings} == {awkward["table"]}
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('hr.salaries') IS NOT NULL, to_regnamespace('hr') IS NOT NULL").fetchone() == (True, True)
+
+
+def test_scope_filters_schema_glob_and_min_dss(seeded, scan):
+    dsn, _info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hr.unrated_notes (id int)")
+        conn.execute("GRANT SELECT ON hr.unrated_notes TO all_employees")
+    hr = scan(schemas=["hr"])
+    assert all(k.startswith("hr.") for k in hr.objects)
+    assert {f.schema_name for f in hr.findings if f.path != AccessPath.VIEW} == {"hr"}
+    # A view elsewhere that reads an in-scope table is still an exposure of that table.
+    assert {(f.object_fqn, f.base_object) for f in hr.findings if f.path == AccessPath.VIEW} == {
+        ("reporting.review_summary", "hr.performance_reviews"), ("reporting.review_counts", "hr.performance_reviews")}
+    keys = scan(table_glob="key*")
+    assert set(keys.objects) == {"telemetry.keystrokes"}
+    events = scan(table_glob="telemetry.events")
+    assert set(events.objects) == {"telemetry.events", "telemetry.events_2026_05", "telemetry.events_2026_06"}
+    high = scan(min_dss=4)
+    assert high.objects["hr.unrated_notes"] is None, "unrated is never filtered out"
+    assert all(dss in (4, None) for dss in high.objects.values())
+    assert "hr.org_chart" not in high.objects
+
+
+def test_team_patterns_rate_uncommented_tables(seeded, scan):
+    dsn, _info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE hr.unrated_notes (id int)")
+        conn.execute("GRANT SELECT ON hr.unrated_notes TO all_employees")
+    result = scan(classify=Classifier([("hr.unrated_*", 3), ("hr.*", 1)]))
+    assert only(result, "hr.unrated_notes", AccessPath.DIRECT).dss == 3
+    assert result.objects["hr.salaries"] == 4, "the comment tag wins over patterns"
+
+
+def test_unknown_principal_is_named(scan):
+    with pytest.raises(NotFound, match="nobody_here"):
+        scan(principals=["nobody_here"])
+
+
+def test_scan_only_reads_catalogs(seeded, scan):
+    """Statistics show no scan of any user table: the catalogs are all we read."""
+    dsn, _info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_reset()")
+    scan(principals=["all_employees", "contractors", "PUBLIC"])
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        touched = conn.execute("SELECT relname FROM pg_stat_user_tables WHERE seq_scan > 0 OR idx_scan > 0").fetchall()
+    assert touched == []
+
+
+def test_dsn_passwords_never_leave_the_target():
+    assert "hunter2" not in strip_secrets("host=db1 dbname=w user=u password=hunter2")
+    assert "hunter2" not in strip_secrets("postgresql://u:hunter2@db1:5433/w?sslmode=require")
+    assert strip_secrets("postgresql://u:hunter2@db1:5433/w") == "host=db1 port=5433 dbname=w user=u"
+    assert "hunter2" not in PostgresTarget("host=db1 dbname=w password=hunter2").display
+
+
+@pytest.mark.timeout(60)
+def test_unreachable_target_fails_clearly():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = PostgresTarget(f"host=127.0.0.1 port={port} dbname=w password=hunter2", connect_timeout=2)
+    with pytest.raises(TargetUnreachable) as err:
+        target.scan(Scope(target=target.display, principals=["all_employees"]), Classifier())
+    assert f"port={port}" in err.value.message and "hunter2" not in str(err.value)
+
+
+@pytest.mark.timeout(60)
+def test_silent_server_times_out_within_the_connect_timeout():
+    """A port that accepts connections but never answers: the connect timeout bounds the wait."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+    stop = threading.Event()
+
+    def hold():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        target = PostgresTarget(f"host=127.0.0.1 port={listener.getsockname()[1]} dbname=w", connect_timeout=2)
+        with pytest.raises(TargetUnreachable, match="cannot connect"):
+            target.connect()
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
