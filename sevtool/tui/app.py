@@ -26,12 +26,14 @@ class SevtoolApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
-    def __init__(self, wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None):
+    def __init__(self, wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None,
+                 auto_recheck: bool = False):
         super().__init__()
         self.wb = wb
         self.clock = clock
         self.open_incident = open_incident
         self.banner = banner
+        self.auto_recheck = auto_recheck
 
     def on_mount(self) -> None:
         from sevtool.tui.screens.incident_list import IncidentListScreen
@@ -47,7 +49,7 @@ class SevtoolApp(App):
 
         with self.reporting_errors("opening the incident"):
             self.wb.incidents.get(incident_id)
-            self.push_screen(IncidentScreen(incident_id))
+            self.push_screen(IncidentScreen(incident_id, auto_recheck=self.auto_recheck))
 
     def action_help(self) -> None:
         from sevtool.tui.screens.help import HelpScreen
@@ -72,5 +74,7 @@ class SevtoolApp(App):
                         title=f"{doing} failed unexpectedly", severity="error", timeout=30, markup=False)
 
 
-def create_app(wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None) -> SevtoolApp:
-    return SevtoolApp(wb, clock=clock, open_incident=open_incident, banner=banner)
+def create_app(wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None,
+               auto_recheck: bool = False) -> SevtoolApp:
+    """`auto_recheck`: run the SEV schedule's due re-checks from the incident screen (the demo turns it on)."""
+    return SevtoolApp(wb, clock=clock, open_incident=open_incident, banner=banner, auto_recheck=auto_recheck)

@@ -5,29 +5,45 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_local
-from sevtool.tui.widgets.badges import sev_badge, status_label
+from sevtool.tui.widgets.badges import regression_marker, sev_badge, status_label
+from sevtool.tui.widgets.playbook_checklist import PlaybookChecklist
+from sevtool.tui.widgets.postmortem_pane import PostmortemPane
+from sevtool.tui.widgets.revoke_pane import RevokePane
+from sevtool.tui.widgets.scope_pane import ScopePane
 from sevtool.tui.widgets.timeline_pane import TimelinePane
+from sevtool.tui.widgets.verify_pane import VerifyPane, open_regressions
 
 TABS = ("scope", "revoke", "verify", "timeline", "postmortem")
+# Where the keyboard lands when a tab is opened, or when escape leaves a text box.
+TAB_FOCUS = {"scope": "#findings", "revoke": "#actions", "verify": "#checks", "timeline": "#events", "postmortem": "#postmortem-scroll"}
 
 
 class IncidentScreen(Screen):
     BINDINGS = [
-        Binding("escape", "back", "Incidents"),
+        Binding("escape", "back", "Back"),
         Binding("1", "tab('scope')", "Scope", show=False),
         Binding("2", "tab('revoke')", "Revoke", show=False),
         Binding("3", "tab('verify')", "Verify", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
         Binding("5", "tab('postmortem')", "Postmortem", show=False),
+        Binding("s", "scan", "Scan"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("p", "plan", "Plan"),
+        Binding("a", "apply", "Apply"),
+        Binding("u", "undo", "Undo"),
+        Binding("v", "verify", "Verify"),
+        Binding("w", "auto_recheck", "Auto re-check", show=False),
         Binding("n", "note", "Note"),
         Binding("k", "mark_key", "Key event", show=False),
         Binding("t", "status", "Status"),
+        Binding("e", "export", "Export"),
+        Binding("r", "reload", "Refresh", show=False),
     ]
     PALETTE = [
         ("Back to the incident list", "escape", "back"),
@@ -36,25 +52,43 @@ class IncidentScreen(Screen):
         ("Verify tab", "checks, schedule, regressions (3)", "tab('verify')"),
         ("Timeline tab", "events, notes, key events (4)", "tab('timeline')"),
         ("Postmortem tab", "preview and export (5)", "tab('postmortem')"),
-        ("Add a note to the timeline", "n", "note"),
-        ("Mark or unmark the selected timeline event as key", "k", "mark_key"),
-        ("Move the incident to the next status", "contained, verifying, resolved, closed (t)", "status"),
+        ("Scan the target", "find every object the principals can read, by every access path (s)", "scan"),
+        ("Filter findings", "narrow the findings table by any column (/)", "filter"),
+        ("Plan the revocation", "one action per grant, with the exact SQL and prior ACL (p)", "plan"),
+        ("Apply the plan", "revoke in batches, with live results (a)", "apply"),
+        ("Undo the revocation", "restore every object's recorded prior ACL (u)", "undo"),
+        ("Verify now", "re-run the scope: can anyone in scope still read anything? (v)", "verify"),
+        ("Toggle auto re-check", "run the SEV schedule's re-checks while this screen is open (w)", "auto_recheck"),
+        ("Add a note to the timeline", "'update: …', 'root-cause: …' set the kind; '-20m …' back-dates (n)", "note"),
+        ("Mark or unmark the selected timeline event as key", "(k)", "mark_key"),
+        ("Move the incident to another status", "contained, verifying, resolved, closed (t)", "status"),
+        ("Export the postmortem", "write the markdown to a file (e)", "export"),
+        ("Refresh everything", "re-read the store (r)", "reload"),
         ("Help: key bindings", "?", "app.help"),
     ]
 
-    def __init__(self, incident_id: int):
+    def __init__(self, incident_id: int, *, auto_recheck: bool = False):
         super().__init__()
         self.incident_id = incident_id
+        self.auto_recheck = auto_recheck
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="incident-head")
         with Horizontal(id="incident-body"):
-            with TabbedContent(id="tabs", initial="timeline"):
+            with VerticalScroll(id="playbook"):
+                yield PlaybookChecklist(self.incident_id, id="checklist")
+            with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
-                    yield Static("", id="scope-placeholder")
+                    yield ScopePane(self.incident_id)
+                with TabPane("2 Revoke", id="revoke"):
+                    yield RevokePane(self.incident_id)
+                with TabPane("3 Verify", id="verify"):
+                    yield VerifyPane(self.incident_id, auto_recheck=self.auto_recheck)
                 with TabPane("4 Timeline", id="timeline"):
-                    yield TimelinePane(self.incident_id, id="timeline-pane")
+                    yield TimelinePane(self.incident_id)
+                with TabPane("5 Postmortem", id="postmortem"):
+                    yield PostmortemPane(self.incident_id)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -64,33 +98,95 @@ class IncidentScreen(Screen):
         self.refresh_head()
 
     def refresh_head(self) -> None:
-        """The header answers: how bad, where we are, who leads, for how long."""
+        """The header answers: how bad, where we are, who leads, for how long, and did the fix hold."""
         with self.app.reporting_errors("loading the incident"):
             incident = self.app.wb.incidents.get(self.incident_id)
             level = self.app.wb.policy.level(incident.sev)
+            regressed = bool(open_regressions(self.app.wb.incidents.timeline(self.incident_id)))
             self.sub_title = f"{incident.ref}: {incident.title}"
-            now = self.app.clock()
             line1 = Text.assemble((f"{incident.ref} ", "bold"), sev_badge(incident.sev), " ", status_label(incident.status), "  ",
-                                  (incident.title, "bold"))
-            since = format_duration(now - incident.declared_at) if incident.declared_at else "unknown"
+                                  regression_marker(regressed), " " if regressed else "", (incident.title, "bold"))
+            since = format_duration(self.app.clock() - incident.declared_at) if incident.declared_at else "unknown"
             line2 = Text(f"commander {incident.commander or '-'} · declared {format_local(incident.declared_at, self.app.wb.zone)} "
                          f"({since} ago) · updates every {level.update_every} · pages {', '.join(level.page) or 'nobody'}", style="dim")
             self.query_one("#incident-head", Static).update(Text("\n").join([line1, line2]))
 
+    def changed(self) -> None:
+        """Something happened (scan, apply, check, note): refresh what summarises it."""
+        self.refresh_head()
+        self.query_one(PlaybookChecklist).reload()
+        self.query_one(TimelinePane).reload()
+        self.query_one(VerifyPane).reload()
+        if self.query_one("#tabs", TabbedContent).active == "postmortem":
+            self.query_one(PostmortemPane).reload()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "postmortem":
+            self.query_one(PostmortemPane).reload()
+        elif event.pane.id == "revoke":
+            self.query_one(RevokePane).reload()
+
+    # --- actions --------------------------------------------------------------------------------
+
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Escape leaves a text box first, then the screen."""
+        if isinstance(self.focused, Input):
+            self._focus_tab(self.query_one("#tabs", TabbedContent).active)
+        else:
+            self.app.pop_screen()
 
     def action_tab(self, tab: str) -> None:
         if tab in TABS:
             self.query_one("#tabs", TabbedContent).active = tab
+            self._focus_tab(tab)
+
+    def _focus_tab(self, tab: str) -> None:
+        self.call_after_refresh(lambda: self.query_one(TAB_FOCUS[tab]).focus())
+
+    def action_scan(self) -> None:
+        self.action_tab("scope")
+        self.query_one(ScopePane).scan()
+
+    def action_filter(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "scope"
+        self.query_one(ScopePane).focus_filter()
+
+    def action_plan(self) -> None:
+        self.action_tab("revoke")
+        self.query_one(RevokePane).plan()
+
+    def action_apply(self) -> None:
+        self.action_tab("revoke")
+        self.query_one(RevokePane).confirm_apply()
+
+    def action_undo(self) -> None:
+        self.action_tab("revoke")
+        self.query_one(RevokePane).confirm_undo()
+
+    def action_verify(self) -> None:
+        self.action_tab("verify")
+        self.query_one(VerifyPane).run_check()
+
+    def action_auto_recheck(self) -> None:
+        self.action_tab("verify")
+        self.query_one(VerifyPane).toggle_auto()
 
     def action_note(self) -> None:
-        self.action_tab("timeline")
+        self.query_one("#tabs", TabbedContent).active = "timeline"
         self.query_one("#note").focus()
 
     def action_mark_key(self) -> None:
         self.action_tab("timeline")
         self.query_one(TimelinePane).toggle_key()
+
+    def action_export(self) -> None:
+        self.action_tab("postmortem")
+        self.query_one(PostmortemPane).export()
+
+    def action_reload(self) -> None:
+        self.changed()
+        self.query_one(ScopePane).load_findings()
+        self.query_one(RevokePane).reload()
 
     def action_status(self) -> None:
         from sevtool.tui.screens.status import StatusScreen
@@ -101,11 +197,7 @@ class IncidentScreen(Screen):
             with self.app.reporting_errors(f"moving to {new.value}"):
                 incident = self.app.wb.incidents.set_status(self.incident_id, new)
                 self.app.notify(f"{incident.ref} is now {incident.status.value}", timeout=4)
-            self.refresh_all()
+            self.changed()
 
         with self.app.reporting_errors("loading the incident"):
             self.app.push_screen(StatusScreen(self.app.wb.incidents.get(self.incident_id)), chosen)
-
-    def refresh_all(self) -> None:
-        self.refresh_head()
-        self.query_one(TimelinePane).reload()

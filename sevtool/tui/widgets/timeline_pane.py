@@ -20,7 +20,7 @@ class TimelinePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
-        yield Input(placeholder="add a note; start with a time to back-date it (e.g. '-20m saw the alert'), enter to save", id="note")
+        yield Input(placeholder="note; 'update: …' / 'root-cause: …' set its kind, '-20m …' back-dates it; enter saves", id="note")
 
     def on_mount(self) -> None:
         table = self.query_one("#events", DataTable)
@@ -50,14 +50,15 @@ class TimelinePane(Vertical):
             return
         event.stop()
         text, at = self._split_time(event.value.strip())
+        kind, text = _split_kind(text)
         if not text:
             return
         with self.app.reporting_errors("adding the note"):
-            self.app.wb.incidents.note(self.incident_id, text, at=at)
+            self.app.wb.incidents.note(self.incident_id, text, at=at, kind=kind)
             event.input.value = ""
-            self.reload()
+            self.screen.changed()
             self.query_one("#events", DataTable).focus()
-            self.app.notify("note added to the timeline", timeout=3)
+            self.app.notify(f"{kind} added to the timeline", timeout=3)
 
     def _split_time(self, raw: str):
         """'-20m text' and '14:05 text' are back-dated; anything else is a note at the current time."""
@@ -89,6 +90,17 @@ class TimelinePane(Vertical):
 
     def _row_of(self, seq: int) -> int:
         return self.query_one("#events", DataTable).get_row_index(str(seq))
+
+
+# Note kinds the postmortem and the playbook read; typed as a prefix: "update: first stakeholder update sent".
+NOTE_KINDS = ("note", "update", "comms", "detection", "summary", "root-cause", "trigger", "contributing", "went-well", "went-wrong", "lucky")
+
+
+def _split_kind(text: str) -> tuple[str, str]:
+    first, sep, rest = text.partition(":")
+    if sep and first.strip().lower() in NOTE_KINDS:
+        return first.strip().lower(), rest.strip()
+    return "note", text
 
 
 _KIND_STYLES = {

@@ -1,0 +1,188 @@
+"""Revoke tab: review the plan with its exact SQL, apply it in batches with live results, undo."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.style import Style
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log, ProgressBar, Static
+
+from sevtool.core.plan import Action, ActionStatus
+from sevtool.tui.widgets.virtual_table import VirtualTable
+
+STATUS_STYLES = {
+    ActionStatus.PLANNED.value: Style(color="#74c0fc"), ActionStatus.APPLYING.value: Style(color="#ffd43b"),
+    ActionStatus.APPLIED.value: Style(color="#69db7c"), ActionStatus.SKIPPED.value: Style(color="#adb5bd"),
+    ActionStatus.FAILED.value: Style(color="#ff6b6b", bold=True), ActionStatus.UNDONE.value: Style(color="#da77f2"),
+}
+
+
+class ActionsTable(VirtualTable[Action]):
+    COLUMNS = [("#", 7), ("status", 9), ("kind", 26), ("object", 44), ("grantee", 18), ("review", 7), ("message", 40)]
+
+    def cells(self, row: Action) -> list[str]:
+        return [str(row.seq), row.status.value, row.kind.value, row.object_fqn + (f".{row.column}" if row.column else ""),
+                row.grantee, "review" if row.review else "", row.message]
+
+    def cell_style(self, row: Action, column: int) -> Style:
+        if column == 1:
+            return STATUS_STYLES.get(row.status.value, Style())
+        return Style(color="#ffa94d", bold=True) if column == 5 else Style()
+
+
+class RevokePane(Vertical):
+    def __init__(self, incident_id: int, **kwargs):
+        super().__init__(**kwargs)
+        self.incident_id = incident_id
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("No plan yet. Scan first, then press p to plan the revocation.", id="plan-summary")
+        yield ActionsTable(id="actions")
+        yield Static("", id="action-sql")
+        yield ProgressBar(total=100, show_eta=True, id="apply-progress", classes="hidden")
+        yield Log(id="apply-log", max_lines=500, classes="hidden")
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        with self.app.reporting_errors("loading the plan"):
+            plan = self.app.wb.revocation.current_plan(self.incident_id)
+            if plan is None:
+                return
+            self._show_plan(plan)
+
+    def _show_plan(self, plan) -> None:
+        counts = ", ".join(f"{n:,} {status}" for status, n in sorted(plan.counts.items()) if n)
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(plan.by_kind.items()))
+        review = f"\n[b #ffa94d]{plan.review} action(s) remove a role membership: review them before applying.[/]" if plan.review else ""
+        pending = len(plan.pending)
+        next_step = (f"press [b]a[/b] to apply the {pending:,} pending action(s)" if pending
+                     else "nothing pending: verify (tab 3), or u to undo")
+        self.query_one("#plan-summary", Static).update(
+            f"[b]Plan {plan.plan_version}[/b] (from scope v{plan.scope_version}, target {plan.target}): {len(plan.actions):,} actions · {kinds}\n"
+            f"ledger: {counts or '-'} · {next_step}{review}")
+        self.query_one(ActionsTable).show(plan.actions, keep_cursor=True)
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        """The exact statement that will run for the highlighted action, and what undo restores."""
+        action = event.row
+        text = Text()
+        if action is not None:
+            text.append(f"SQL #{action.seq}: ", style="dim").append(action.sql)
+            if action.prior_state:
+                text.append("\nprior state: ", style="dim").append(action.prior_state)
+            if action.reason:
+                text.append("\nwhy: ", style="dim").append(action.reason)
+        self.query_one("#action-sql", Static).update(text)
+
+    # --- plan / apply / undo ----------------------------------------------------------------
+
+    def plan(self) -> None:
+        if self._refuse_while_running():
+            return
+        self._plan()
+
+    @work(thread=True, exclusive=True, group="revoke")
+    def _plan(self) -> None:
+        with self.app.reporting_errors("planning"):
+            plan = self.app.wb.revocation.plan(self.incident_id)
+            self.app.call_from_thread(self._planned, plan)
+
+    def _planned(self, plan) -> None:
+        self._show_plan(plan)
+        self.app.notify(f"Plan {plan.plan_version}: {len(plan.actions):,} actions. Review the SQL, then press a to apply.", title="planned")
+        self.screen.changed()
+
+    def confirm_apply(self) -> None:
+        from sevtool.tui.screens.confirm import ConfirmScreen
+
+        if self._refuse_while_running():
+            return
+        with self.app.reporting_errors("preparing the apply"):
+            plan = self.app.wb.revocation.current_plan(self.incident_id)
+            if plan is None:
+                self.app.notify("There is no plan yet: press p to plan from the latest scan.", severity="warning", title="apply")
+                return
+            pending = len(plan.pending)
+            if not pending:
+                self.app.notify(f"Plan {plan.plan_version} has nothing pending. Scan again if access came back, then plan.", title="apply")
+                return
+            question = (f"Apply plan {plan.plan_version}: run {pending:,} REVOKE action(s) on {plan.target}?\n"
+                        f"Each object's prior ACL is recorded; u undoes it exactly."
+                        + (f"\n{plan.review} action(s) remove role memberships." if plan.review else ""))
+            self.app.push_screen(ConfirmScreen(question, confirm="Apply"),
+                                 lambda yes: yes and self._start(plan.plan_version, pending, undo=False))
+
+    def confirm_undo(self) -> None:
+        from sevtool.tui.screens.confirm import ConfirmScreen
+
+        if self._refuse_while_running():
+            return
+        with self.app.reporting_errors("preparing the undo"):
+            applied = len(self.app.wb.revocation.undoable(self.incident_id))
+            if not applied:
+                self.app.notify("Nothing applied to undo.", title="undo")
+                return
+            self.app.push_screen(ConfirmScreen(f"Undo {applied:,} applied action(s)? Access is restored to each object's recorded prior ACL "
+                                               "and the incident goes back to declared.", confirm="Undo", variant="warning"),
+                                 lambda yes: yes and self._start(None, applied, undo=True))
+
+    def _start(self, plan_version: int | None, total: int, *, undo: bool) -> None:
+        self.running = True
+        bar = self.query_one("#apply-progress", ProgressBar)
+        bar.update(total=total, progress=0)
+        bar.remove_class("hidden")
+        log = self.query_one("#apply-log", Log)
+        log.remove_class("hidden")
+        log.write_line(f"{'undo' if undo else f'apply plan {plan_version}'}: {total:,} action(s)")
+        self._run(plan_version, undo)
+
+    @work(thread=True, exclusive=True, group="revoke")
+    def _run(self, plan_version: int | None, undo: bool) -> None:
+        revocation = self.app.wb.revocation
+        report = None
+
+        def progress(p) -> None:
+            self.app.call_from_thread(self._progress, p)
+
+        with self.app.reporting_errors("undoing" if undo else "applying"):
+            report = (revocation.undo(self.incident_id, progress=progress) if undo
+                      else revocation.apply(self.incident_id, plan_version=plan_version, progress=progress))
+        self.app.call_from_thread(self._finished, report)
+
+    def _progress(self, p) -> None:
+        self.query_one("#apply-progress", ProgressBar).update(total=p.total, progress=p.done)
+        batch = Counter(r.status.value for r in p.results)
+        failed = [r for r in p.results if r.status == ActionStatus.FAILED]
+        line = f"batch of {len(p.results):,}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(batch.items())) + f"  ({p.done:,}/{p.total:,})"
+        log = self.query_one("#apply-log", Log)
+        log.write_line(line)
+        for r in failed[:5]:
+            log.write_line(f"  failed #{r.seq}: {r.message}")
+
+    def _finished(self, report) -> None:
+        self.running = False
+        self.query_one("#apply-progress", ProgressBar).add_class("hidden")
+        log = self.query_one("#apply-log", Log)
+        if report is None:
+            log.write_line("stopped: see the notification; the ledger keeps what finished, apply again to resume")
+        else:
+            counts = ", ".join(f"{n:,} {s}" for s, n in report.counts.items())
+            log.write_line(f"{report.mode} done in {report.duration_ms / 1000:.1f} s: {counts}; incident is {report.status}")
+            self.app.notify(f"{report.mode}: {counts}. Incident is {report.status}." +
+                            (" Verify next (tab 3, v)." if report.mode == "apply" and report.ok else ""),
+                            title=f"{report.mode} done", severity="information" if report.ok else "warning", timeout=10)
+        self.reload()
+        self.screen.changed()
+
+    def _refuse_while_running(self) -> bool:
+        if self.running:
+            self.app.notify("A revocation run is in progress; wait for it to finish.", severity="warning", title="revoke")
+        return self.running
+

@@ -1,0 +1,153 @@
+"""Verify tab: did the fix stick? Check history, the re-check schedule with a countdown, regressions in red."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, ProgressBar, Static
+
+from sevtool.core.timeline import Event
+from sevtool.core.timeparse import format_duration
+
+
+def open_regressions(events: list[Event]) -> list[Event]:
+    """Regression events not yet answered by a clean check: the fix did not stick and nobody has re-closed it."""
+    last_clean = max((e.seq for e in events if e.kind == "check" and e.data.get("clean")), default=0)
+    return [e for e in events if e.kind == "regression" and e.seq > last_clean]
+
+
+class VerifyPane(Vertical):
+    """With auto re-check on, due checks of the SEV schedule run here, as `sevtool watch` would."""
+
+    def __init__(self, incident_id: int, *, auto_recheck: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.incident_id = incident_id
+        self.auto_recheck = auto_recheck
+        self.checking = False
+        self._next: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="regression-banner", classes="banner-regression hidden")
+        yield Static("", id="next-check")
+        yield ProgressBar(total=None, show_eta=False, id="check-progress", classes="hidden")
+        with Horizontal(id="verify-tables"):
+            yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="schedule", cursor_type="row")
+
+    def on_mount(self) -> None:
+        checks = self.query_one("#checks", DataTable)
+        checks.border_title = "checks"
+        for label, width in [("#", 4), ("ran (UTC)", 20), ("result", 9), ("exposed", 8), ("findings", 9), ("regr.", 6), ("ms", 7), ("baseline", 24)]:
+            checks.add_column(label, width=width)
+        schedule = self.query_one("#schedule", DataTable)
+        schedule.border_title = "re-check schedule"
+        for label, width in [("round", 5), ("#", 3), ("offset", 7), ("due (UTC)", 20), ("status", 10), ("late", 6)]:
+            schedule.add_column(label, width=width)
+        self.reload()
+        self.set_interval(1, self._tick)
+
+    def reload(self) -> None:
+        verification = self.app.wb.verification
+        with self.app.reporting_errors("loading checks"):
+            history = verification.history(self.incident_id)
+            schedule = verification.schedule(self.incident_id)
+            self._next = verification.next_check(self.incident_id, now=self.app.clock())
+            events = self.app.wb.incidents.timeline(self.incident_id)
+            table = self.query_one("#checks", DataTable)
+            table.clear()
+            for c in reversed(history):
+                result = Text("clean", style="bold #69db7c") if c["clean"] else Text("EXPOSED", style="bold #ff6b6b")
+                table.add_row(str(c["check"]), c["ran_at"], result, str(c["exposed_objects"]), f"{c['findings']:,}",
+                              Text(str(c["regressions"]), style="bold #ff6b6b" if c["regressions"] else ""), str(c["duration_ms"]),
+                              c.get("baseline") or "")
+            slots = self.query_one("#schedule", DataTable)
+            slots.clear()
+            for s in schedule:
+                late = format_duration_short(s["delay_seconds"]) if s["delay_seconds"] else ""
+                slots.add_row(str(s["round"]), str(s["idx"] + 1), s["offset"], s["due_at"], s["status"], late)
+            self._show_banner(open_regressions(events))
+            self._tick()
+
+    def _show_banner(self, regressions: list[Event]) -> None:
+        banner = self.query_one("#regression-banner", Static)
+        banner.set_class(not regressions, "hidden")
+        if regressions:
+            objects = sum(e.data.get("count", 1) for e in regressions)
+            lines = [f"⚠ REGRESSION: the fix did not stick. {objects:,} object(s) readable again."]
+            lines += [f"  cause: {e.data.get('cause', e.summary)} ({e.data.get('count', 1):,} object(s), check {e.data.get('check')})"
+                      for e in regressions[:4]]
+            lines.append("  → re-scan (1, s), plan (2, p) and apply (a) again; the next checks will confirm.")
+            banner.update(Text("\n".join(lines)))
+
+    def _tick(self) -> None:
+        """Once a second: the countdown, and with auto re-check on, run what is due."""
+        label = self.query_one("#next-check", Static)
+        auto = "auto re-check ON (w to turn off)" if self.auto_recheck else "auto re-check off (w: run scheduled checks here)"
+        if self.checking:
+            label.update(Text.assemble(("Checking now… ", "bold"), auto))
+            return
+        if self._next is None:
+            label.update(Text.assemble("No re-check scheduled. v checks now; the schedule starts from the fix. · ", (auto, "dim")))
+            if self.auto_recheck and self._schedule_can_start():
+                self.run_check(scheduled=True)
+            return
+        seconds = int((self._next["due_at"] - self.app.clock()).total_seconds())
+        when = f"in {format_duration_short(seconds)}" if seconds > 0 else "due now"
+        label.update(Text.assemble(("Next re-check ", ""), (f"#{self._next['idx'] + 1} (round {self._next['round']}) {when}", "bold #ffd43b"),
+                                   f" · {auto}"))
+        if seconds <= 0 and self.auto_recheck:
+            self.run_check(scheduled=True)
+
+    def _schedule_can_start(self) -> bool:
+        incident = self.app.wb.incidents.get(self.incident_id)
+        return incident.contained_at is not None and not self.app.wb.verification.schedule(self.incident_id)
+
+    def toggle_auto(self) -> None:
+        self.auto_recheck = not self.auto_recheck
+        self.app.notify("Scheduled re-checks run here while this incident is open." if self.auto_recheck
+                        else "Scheduled re-checks paused here (run `sevtool watch` elsewhere).", title="auto re-check", timeout=4)
+        self._tick()
+
+    def run_check(self, *, scheduled: bool = False) -> None:
+        if self.checking:
+            return
+        self.checking = True
+        self.query_one("#check-progress").remove_class("hidden")
+        self._tick()
+        self._check(scheduled)
+
+    @work(thread=True, exclusive=True, group="check")
+    def _check(self, scheduled: bool) -> None:
+        verification = self.app.wb.verification
+        reports = None
+        with self.app.reporting_errors("the scheduled re-check" if scheduled else "verifying"):
+            if scheduled:
+                reports = verification.watch(self.incident_id, once=True, now=self.app.clock).checks
+            else:
+                reports = [verification.verify(self.incident_id, now=self.app.clock)]
+        self.app.call_from_thread(self._checked, reports, scheduled)
+
+    def _checked(self, reports: list | None, scheduled: bool) -> None:
+        self.checking = False
+        self.query_one("#check-progress").add_class("hidden")
+        if reports is None and scheduled:
+            self.auto_recheck = False  # do not repeat a failing check every second; w turns it back on
+        for report in reports or []:
+            out = report.outcome
+            if out.clean:
+                self.app.notify(f"Check {report.number}: clean, no in-scope principal can read any of {report.objects_in_scope:,} object(s).",
+                                title="verified", timeout=8)
+            else:
+                regressions = f", {len(out.regressions):,} regression(s)" if out.regressions else ""
+                self.app.notify(f"Check {report.number}: access remains on {out.exposed_objects:,} object(s){regressions}.",
+                                title="exposure remains", severity="error", timeout=15)
+        self.reload()
+        self.screen.changed()
+
+
+def format_duration_short(seconds: int) -> str:
+    from datetime import timedelta
+
+    return format_duration(timedelta(seconds=seconds))
