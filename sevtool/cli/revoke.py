@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from typing import Annotated
 
@@ -43,10 +44,13 @@ def _confirm(question: str, yes: bool, json_out: bool) -> bool:
         return True
     if json_out:
         raise UsageError("--json cannot ask for confirmation", hint="add --yes to run it unattended")
-    try:
-        return typer.confirm(question, default=False, err=True)
-    except typer.Abort:
-        raise UsageError("no answer to the confirmation (stdin closed)", hint="add --yes to run it unattended") from None
+    # Asked on stderr and read from stdin ourselves: click's prompt writes a stray space to stdout.
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        raise UsageError("no answer to the confirmation (stdin closed)", hint="add --yes to run it unattended")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _progress(progress) -> None:

@@ -215,6 +215,12 @@ class RevocationService:
     def _plan_version(self, incident_id: int, version: int) -> Plan:
         """The plan a responder confirmed; refused if another responder planned again meanwhile."""
         current = self.current_plan(incident_id)
+        newest = current.plan_version if current else 0
+        if version == newest + 1:   # a plan with no actions leaves no ledger rows: nothing to do
+            latest = self.wb.scanning.latest_scope(incident_id)
+            return Plan(incident_id=incident_id, plan_version=version, scope_version=latest[0] if latest else 0,
+                        target=latest[1].target if latest else "", actions=[], counts=ledger.status_counts(self.store, incident_id, version),
+                        by_kind={}, review=0)
         if current is None or current.plan_version != version:
             raise UsageError(f"plan {version} of incident {incident_id} is not the newest plan"
                              + (f" (plan {current.plan_version} is)" if current else ""),

@@ -1,0 +1,167 @@
+"""`sevtool revoke` through the real entry point against a real PostgreSQL target: plan, apply, resume, undo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from sevtool.scenario import seed_access_paths, seed_bulk
+from sevtool.store import locks
+from sevtool.store.repository import Store
+
+pytestmark = pytest.mark.postgres
+
+PRINCIPALS = ("--principal", "all_employees", "--principal", "contractors")
+
+
+def snapshot(dsn: str) -> dict:
+    with psycopg.connect(dsn) as conn:
+        return {
+            "relacl": conn.execute("""SELECT n.nspname, c.relname, c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1, 2""").fetchall(),
+            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
+            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
+            "members": conn.execute("SELECT roleid::regrole::text, member::regrole::text, grantor::regrole::text, admin_option FROM pg_auth_members ORDER BY 1, 2").fetchall(),
+        }
+
+
+def ledger(cli) -> dict[str, int]:
+    with sqlite3.connect(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///")) as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM action GROUP BY status").fetchall())
+
+
+@pytest.fixture
+def drill(cli, pg_db):
+    """An incident scanned over a database where all nine access paths exist."""
+    seed_access_paths(pg_db)
+    ident = str(cli.json("declare", "--sev", "2", "--title", "Telemetry readable by every employee")["id"])
+    assert cli.json("scan", ident, "--target", pg_db, *PRINCIPALS)["findings"]
+    return ident, pg_db
+
+
+def test_plan_apply_rescan_undo_end_to_end(cli, drill):
+    ident, dsn = drill
+    before = snapshot(dsn)
+    plan = cli.json("revoke", ident, "--plan")
+    assert plan["plan_version"] == 1 and plan["counts"]["planned"] == len(plan["actions"]) > 10
+    assert all(a["sql"] and a["prior_state"] for a in plan["actions"])
+    assert {a["kind"] for a in plan["actions"] if a["review"]} == {"revoke_membership"}
+    assert snapshot(dsn) == before, "planning changes nothing on the target"
+
+    refused = cli("revoke", ident, "--apply", "--json")
+    assert refused.returncode == 2 and json.loads(refused.stderr)["error"] == "usage" and "--yes" in refused.stderr
+
+    report = cli.json("revoke", ident, "--apply", "--yes")
+    assert report["counts"] == {"applied": len(plan["actions"]), "skipped": 0, "failed": 0}
+    assert report["status"] == "contained" and report["failures"] == []
+    rescan = cli.json("scan", ident, "--target", dsn, *PRINCIPALS)
+    assert rescan["findings"] == []
+
+    again = cli.json("revoke", ident, "--apply", "--yes")   # the plan covers an older scan: a new, empty plan
+    assert again["counts"] == {"applied": 0, "skipped": 0, "failed": 0} and again["status"] == "contained"
+    assert snapshot(dsn) != before
+
+    kinds = [e["kind"] for e in cli.json("timeline", ident)]
+    assert kinds.count("apply") == 2 and "apply_started" in kinds and "revoke_planned" in kinds
+    assert kinds.index("status_changed") > kinds.index("apply_started")
+    apply_event = next(e for e in cli.json("timeline", ident) if e["kind"] == "apply")
+    assert apply_event["data"]["counts"]["applied"] == len(plan["actions"])
+
+    undone = cli.json("revoke", ident, "--undo", "--yes")
+    assert undone["counts"] == {"undone": len(plan["actions"]), "failed": 0} and undone["status"] == "declared"
+    assert snapshot(dsn) == before, "undo restores every ACL byte for byte"
+    assert ledger(cli) == {"undone": len(plan["actions"])}
+    assert cli.json("audit", "verify")["ok"] is True
+
+
+def test_confirmation_shows_the_plan_and_no_means_nothing_happens(cli, drill):
+    ident, dsn = drill
+    before = snapshot(dsn)
+    declined = cli("revoke", ident, "--apply", input="n\n")
+    assert declined.returncode == 1 and "nothing applied" in declined.stderr
+    assert "REVIEW" in declined.stderr and 'REVOKE "analytics_readers" FROM "all_employees"' in declined.stderr
+    assert declined.stdout == "" and snapshot(dsn) == before and ledger(cli) == {"planned": ledger(cli)["planned"]}
+
+    closed_stdin = cli("revoke", ident, "--apply", input="")
+    assert closed_stdin.returncode == 2 and "--yes" in closed_stdin.stderr
+
+    accepted = cli("revoke", ident, "--apply", input="y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "applied" in accepted.stderr and snapshot(dsn) != before
+    assert set(ledger(cli)) == {"applied"}, "the plan that was confirmed is the plan that ran (no second plan)"
+
+
+def test_exactly_one_mode_and_a_scan_first(cli, pg_db):
+    ident = str(cli.json("declare", "--sev", "2", "--title", "t")["id"])
+    both = cli("revoke", ident, "--plan", "--apply")
+    assert both.returncode == 2 and "exactly one" in both.stderr
+    unscanned = cli("revoke", ident, "--plan", "--json")
+    assert unscanned.returncode == 2 and "scan" in json.loads(unscanned.stderr)["hint"]
+    assert cli("revoke", "999", "--plan").returncode == 1
+
+
+def test_a_second_apply_on_the_same_incident_is_refused_while_one_runs(cli, drill):
+    ident, dsn = drill
+    store = Store(cli.env["SEVTOOL_DB"])
+    locks.acquire(store, int(ident), "apply", "another-host:4242:abcd")   # a responder on another machine is applying
+    busy = cli("revoke", ident, "--apply", "--yes", "--json")
+    assert busy.returncode == 1 and json.loads(busy.stderr)["error"] == "lock_held"
+    assert "already running" in json.loads(busy.stderr)["message"]
+    locks.release(store, int(ident), "apply", "another-host:4242:abcd")
+    assert cli.json("revoke", ident, "--apply", "--yes")["failures"] == []
+
+
+def test_failed_actions_exit_1_and_say_why(cli, pg, pg_db):
+    """Connected as a role that may read but not revoke: the server's warning makes each action fail."""
+    seed_access_paths(pg_db)
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditor') THEN CREATE ROLE auditor LOGIN; END IF; END$$")
+        conn.execute("GRANT SELECT ON hr.salaries TO auditor")
+    as_auditor = pg.dsn(pg_db.split("dbname=")[1].split()[0], user="auditor")
+    ident = str(cli.json("declare", "--sev", "2", "--title", "t")["id"])
+    cli.json("scan", ident, "--target", as_auditor, "--principal", "all_employees", "--schema", "hr")
+    report = cli("revoke", ident, "--apply", "--yes", "--json")
+    assert report.returncode == 1
+    body = json.loads(report.stdout)
+    assert body["counts"]["failed"] > 0 and body["status"] == "declared"
+    salaries = next(f for f in body["failures"] if f["object"] == "hr.salaries")
+    assert "no privileges could be revoked" in salaries["message"]
+    human = cli("revoke", ident, "--apply", "--yes")
+    assert human.returncode == 1 and "hr.salaries" in human.stdout and "run the same command again" in human.stderr
+
+
+def test_kill_9_midway_then_resume_reaches_the_same_end_state(cli, pg_db):
+    seeded = seed_bulk(pg_db, tables=3000, batch=500)
+    before = snapshot(pg_db)
+    ident = str(cli.json("declare", "--sev", "2", "--title", "3000 tables readable by all employees")["id"])
+    cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")
+    total = len(cli.json("revoke", ident, "--plan")["actions"])
+    assert total == seeded["tables"]
+
+    proc = subprocess.Popen([sys.executable, "-m", "sevtool", "revoke", ident, "--apply", "--yes", "--batch-size", "25"],
+                            env=cli.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while ledger(cli).get("applied", 0) < 300 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    midway = ledger(cli)
+    assert 0 < midway.get("applied", 0) < total, f"the kill landed midway: {midway}"
+
+    resumed = cli.json("revoke", ident, "--apply", "--yes")
+    assert resumed["failures"] == [] and resumed["totals"]["applied"] == total and resumed["totals"]["skipped"] == 0
+    assert ledger(cli) == {"applied": total}, "actions in flight at the kill are recorded as applied, not skipped"
+    assert cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")["findings"] == []
+    events = [e["kind"] for e in cli.json("timeline", ident)]
+    assert events.count("apply_started") == 2 and events.count("apply") == 1
+
+    cli.json("revoke", ident, "--undo", "--yes")
+    assert snapshot(pg_db) == before, "the resumed run journaled everything it did, so undo restores all of it"
