@@ -276,3 +276,58 @@ def test_silent_server_times_out_within_the_connect_timeout():
             conn.close()
         listener.close()
 
+
+
+# --- ScanService: scope versions and findings in the store (SQLite and PostgreSQL stores) ------------------
+
+
+def test_service_records_scope_versions_findings_and_a_scan_event(wb, seeded):
+    dsn, _info = seeded
+    incident = wb.incidents.declare("telemetry readable by all employees", 2)
+    first = wb.scanning.scan(incident.id, dsn, ["all_employees", "public"], min_dss=2)
+    second = wb.scanning.scan(incident.id, dsn, ["all_employees"], schemas=["hr"])
+    wb.scanning.close()
+    assert (first.version, second.version) == (1, 2)
+    assert first.scope.principals == ["all_employees", "PUBLIC"] and first.scope.min_dss == 2
+
+    version, latest = wb.scanning.latest_scope(incident.id)
+    assert version == 2 and latest.schemas == ["hr"] and latest.target == first.scope.target
+    assert wb.scanning.findings(incident.id, 1) == first.result.findings
+    assert wb.scanning.findings(incident.id) == second.result.findings
+    assert wb.scanning.summary(incident.id, 1) == first.summary
+    assert [(v.version, v.findings, v.objects) for v in wb.scanning.versions(incident.id)] == [
+        (1, len(first.result.findings), first.result.objects_in_scope), (2, len(second.result.findings), second.result.objects_in_scope)]
+
+    scans = [e for e in wb.incidents.timeline(incident.id) if e.kind == "scan"]
+    assert [e.data["version"] for e in scans] == [1, 2]
+    data = scans[0].data
+    assert data["findings"] == len(first.result.findings) and data["by_path"]["public"] == 2
+    assert data["by_principal"]["PUBLIC"] == 1 and data["scope"]["principals"] == ["all_employees", "PUBLIC"]
+    assert wb.incidents.audit().ok
+
+
+def test_service_rescans_a_stored_scope_without_recording(wb, seeded):
+    dsn, _info = seeded
+    incident = wb.incidents.declare("t", 2)
+    outcome = wb.scanning.scan(incident.id, dsn, ["all_employees"])
+    _version, scope = wb.scanning.latest_scope(incident.id)
+    again = wb.scanning.run(scope)
+    wb.scanning.close()
+    assert {f.key for f in again.findings} == {f.key for f in outcome.result.findings}
+    assert [v.version for v in wb.scanning.versions(incident.id)] == [1]
+
+
+def test_service_records_nothing_when_the_target_is_unreachable(wb):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    incident = wb.incidents.declare("t", 2)
+    with pytest.raises(TargetUnreachable):
+        wb.scanning.scan(incident.id, f"host=127.0.0.1 port={port} dbname=w connect_timeout=2", ["all_employees"])
+    assert wb.scanning.latest_scope(incident.id) is None and wb.scanning.findings(incident.id) == []
+    assert [e.kind for e in wb.incidents.timeline(incident.id)] == ["declared"]
+
+
+def test_unknown_incident_fails_before_the_target_is_touched(wb):
+    with pytest.raises(NotFound, match="no incident 99"):
+        wb.scanning.scan(99, "host=127.0.0.1 port=1 dbname=w", ["all_employees"])
