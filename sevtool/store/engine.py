@@ -15,6 +15,7 @@ from sevtool.errors import StoreError
 from sevtool.store import models  # noqa: F401  (registers the tables)
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+READ_ONLY = "sevtool_read_only"  # execution option Store.read() sets on its connections
 
 
 def normalise_url(url: str) -> str:
@@ -61,9 +62,10 @@ def _create_engine(url: str) -> Engine:
             cursor.close()
 
         @sa_event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn):
-            # IMMEDIATE takes the write lock up front: concurrent writers queue instead of failing.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _sqlite_begin(conn):
+            # Writers take the lock up front (IMMEDIATE) so they queue instead of failing; readers
+            # (Store.read) begin deferred and, under WAL, never wait for a writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
     else:
         engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {})
     return engine

@@ -21,7 +21,7 @@ from sevtool.core.incident import Incident, SevChange, Status
 from sevtool.core.timeline import GENESIS, Event, event_hash
 from sevtool.core.timeparse import as_utc, utcnow
 from sevtool.errors import NotFound, StoreError
-from sevtool.store.engine import make_engine
+from sevtool.store.engine import READ_ONLY, make_engine
 from sevtool.store.models import ChainHeadRow, EventRow, IncidentRow, SevChangeRow
 
 _TIME_FIELDS = ("exposure_started_at", "detected_at", "declared_at", "contained_at", "verifying_at",
@@ -77,6 +77,7 @@ class Store:
         self.url = url
         self.actor = actor
         self.engine = engine or make_engine(url)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         # Called inside the writing transaction for every appended event (e.g. the webhook outbox).
         self.event_hooks: list = []
 
@@ -86,7 +87,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self._read_engine, expire_on_commit=False) as session:
             yield session
 
     @contextmanager
