@@ -84,6 +84,7 @@ def main(ctx: typer.Context) -> None:
 
 
 # Importing a command module registers its commands on `app`; keep one line per module.
+from sevtool.cli import demo  # noqa: E402,F401
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401
 from sevtool.cli import notify  # noqa: E402,F401

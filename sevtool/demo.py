@@ -1,0 +1,236 @@
+"""`sevtool demo`: the drill, on a throwaway PostgreSQL, with a fix that does not stick.
+
+A local server is started and seeded with the drill scenario (thousands of DSS-rated tables readable by
+`all_employees` through several access paths). A background "sync job" watches the catalog; a while
+after the first fix removes the direct grants, it re-grants part of them, as a grant-sync job or
+infrastructure-as-code run would. The SEV policy's re-checks are shortened so a check catches that
+within a minute or two. Interactive: the TUI opens on it. Headless: the whole response runs through the
+services (declare, scan, apply, regression caught, re-apply, clean checks, resolve, postmortem).
+
+Everything is thrown away on exit: the server, and the store unless SEVTOOL_DB names one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from sevtool.core.incident import Status
+from sevtool.core.timeparse import utcnow
+from sevtool.pgtemp import TempPostgres
+from sevtool.scenario import PRINCIPAL, seed_access_paths, seed_bulk
+from sevtool.services import Workbench
+from sevtool.settings import Settings
+
+TARGET = "drill"
+TITLE = "Employee telemetry (keystrokes, screens, chats) readable by every employee"
+SEV = 2
+REGRANT_SHARE = 10          # the sync job re-grants one table in this many
+POLL_SECONDS = 1.0
+
+Say = Callable[[str], None]
+
+# Tables on which `all_employees` holds a direct SELECT grant: what the first fix removes and the job re-adds.
+_DIRECT_GRANTS = """
+SELECT n.nspname, c.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(c.relacl) acl
+JOIN pg_roles r ON r.oid = acl.grantee
+WHERE c.relkind IN ('r', 'p') AND r.rolname = %s AND acl.privilege_type = 'SELECT'
+ORDER BY 1, 2
+"""
+
+
+def recheck_offsets(regrant_after: timedelta) -> list[str]:
+    """Check at once, then shortly after the job re-grants, then once more: the schedule a drill can sit through."""
+    seconds = int(regrant_after.total_seconds())
+    return ["0s", f"{seconds + 10}s", f"{seconds + 20}s"]
+
+
+@dataclass
+class RegrantJob:
+    """The fix that does not stick: once the direct grants are gone, wait, then put some of them back."""
+
+    dsn: str
+    delay: timedelta
+    say: Say = lambda _: None
+    principal: str = PRINCIPAL
+    granted: list[str] = field(default_factory=list)
+    fix_seen_at: float | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "RegrantJob":
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            self._before = conn.execute(_DIRECT_GRANTS, (self.principal,)).fetchall()
+        self._thread = threading.Thread(target=self._run, name="sevtool-demo-sync-job", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.granted)
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                while not self._stop.wait(POLL_SECONDS):
+                    if len(conn.execute(_DIRECT_GRANTS, (self.principal,)).fetchall()) * 2 < len(self._before):
+                        break
+                else:
+                    return
+                self.fix_seen_at = time.monotonic()
+                self.say(f"sync job: the direct grants to {self.principal} are gone; it will re-apply some in {int(self.delay.total_seconds())} s")
+                if self._stop.wait(self.delay.total_seconds()):
+                    return
+                chosen = self._before[::REGRANT_SHARE] or self._before[:1]
+                with conn.transaction():
+                    for schema, table in chosen:
+                        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, table), sql.Identifier(self.principal)))
+                self.granted = [f"{s}.{t}" for s, t in chosen]
+                self.say(f"sync job: re-granted SELECT on {len(chosen)} table(s) to {self.principal} (e.g. {self.granted[0]})")
+        except psycopg.Error as exc:  # the server went away at shutdown: nothing left to do
+            self.say(f"sync job stopped: {exc}".strip())
+
+
+@dataclass
+class Drill:
+    server: TempPostgres
+    dsn: str
+    workbench: Workbench
+    job: RegrantJob
+    seeded: dict
+    workdir: Path
+
+
+@contextmanager
+def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]:
+    """Server, seed, store, config and sync job; all cleaned up on the way out, also on Ctrl-C or SIGTERM."""
+    workdir = Path(tempfile.mkdtemp(prefix="sevtool-demo-"))
+    server = TempPostgres()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for sig in previous:
+        signal.signal(sig, _exit_on_signal)
+    job = None
+    try:
+        say("starting a throwaway PostgreSQL server…")
+        server.start()
+        dsn = server.create_database("drill")
+        say(f"seeding the drill scenario ({tables:,} tables)…")
+        started = time.perf_counter()
+        seeded = seed_drill(dsn, tables)
+        say(f"seeded in {time.perf_counter() - started:.1f} s")
+        config = workdir / "config.toml"
+        offsets = ", ".join(f'"{o}"' for o in recheck_offsets(regrant_after))
+        config.write_text(f'[targets.{TARGET}]\ndsn = "{dsn}"\n\n'
+                          f"# Drill only: re-checks seconds apart instead of minutes and hours.\n[sev.{SEV}]\nrecheck = [{offsets}]\n",
+                          encoding="utf-8")
+        store = os.environ.get("SEVTOOL_DB") or f"sqlite:///{workdir / 'sevtool.db'}"
+        wb = Workbench(Settings(db=store, config=config))
+        job = RegrantJob(dsn, regrant_after, say=say).start()
+        yield Drill(server, dsn, wb, job, seeded, workdir)
+    finally:
+        if job is not None:
+            job.stop()
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        say("demo server stopped and removed")
+
+
+def seed_drill(dsn: str, tables: int) -> dict:
+    """One scenario per access path (PUBLIC, roles, columns, views, default privileges, ...) plus bulk DSS-rated tables."""
+    return {"paths": seed_access_paths(dsn), "bulk": seed_bulk(dsn, tables)}
+
+
+def _exit_on_signal(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+# --- interactive -------------------------------------------------------------------------------------
+
+
+def run_interactive(*, tables: int, regrant_after: timedelta, say: Say) -> None:
+    from sevtool.tui.app import create_app
+
+    with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
+        banner = (f"Drill ready: target '{TARGET}' has {tables:,} employee-data tables readable by {PRINCIPAL}. "
+                  f"Press n to declare (SEV {SEV}, playbook data-exposure), then s to scan. A sync job re-grants part of the access "
+                  f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here.")
+        create_app(d.workbench, banner=banner, auto_recheck=True).run()
+
+
+# --- headless ----------------------------------------------------------------------------------------
+
+
+def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Say, timeout: timedelta = timedelta(minutes=15)) -> int:
+    """The whole response, scripted through the services. Returns the incident id; raises if any step fails."""
+    with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
+        wb = d.workbench
+        deadline = time.monotonic() + timeout.total_seconds()
+        incident = wb.incidents.declare(f"{TITLE} (drill)", SEV, commander=wb.settings.who, playbook="data-exposure")
+        ref = incident.ref
+        say(f"{ref}: declared SEV {SEV}")
+        outcome = wb.scanning.scan(incident.id, TARGET, [PRINCIPAL])
+        s = outcome.summary
+        say(f"{ref}: scan v{outcome.version}: {s.objects:,} objects readable by {PRINCIPAL} ({s.findings:,} findings; "
+            + ", ".join(f"{k}: {v:,}" for k, v in s.by_path.items()) + ")")
+        wb.incidents.note(incident.id, f"First update: {s.objects:,} tables readable by every employee; revoking now.", kind="update")
+        _revoke(wb, incident.id, ref, say)
+
+        caught = False
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the drill did not finish within {timeout}")
+            report = wb.verification.watch(incident.id, once=True)
+            for check in report.checks:
+                out = check.outcome
+                say(f"{ref}: check {check.number}: " + ("clean" if out.clean else
+                    f"EXPOSED, {out.exposed_objects:,} object(s), {len(out.regressions):,} regression(s)"))
+                if out.regressions:
+                    caught = True
+                    say(f"{ref}: REGRESSION caught: {out.regressions[0].cause}")
+                    wb.incidents.note(incident.id, "A grant-sync job re-applied SELECT to all_employees after the first fix.", kind="root-cause")
+                    rescan = wb.scanning.scan(incident.id, TARGET, [PRINCIPAL])
+                    say(f"{ref}: re-scan v{rescan.version}: {rescan.summary.objects:,} objects readable again")
+                    _revoke(wb, incident.id, ref, say)
+            if report.finished and caught:
+                break
+            if report.finished:
+                raise RuntimeError("the re-check schedule finished without catching the sync job's re-grant")
+            wait = max(0.5, min(5.0, (report.next_due - utcnow()).total_seconds())) if report.next_due else 1.0
+            time.sleep(wait)
+
+        resolved = wb.incidents.set_status(incident.id, Status.RESOLVED)
+        say(f"{ref}: {resolved.status.value}: the last scheduled re-checks were clean")
+        markdown, _ = wb.postmortem.export(incident.id, output)
+        say(f"{ref}: postmortem written to {output} ({len(markdown.encode()):,} bytes)")
+        return incident.id
+
+
+def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:
+    plan = wb.revocation.plan(incident_id)
+    say(f"{ref}: plan {plan.plan_version}: {len(plan.actions):,} actions")
+    report = wb.revocation.apply(incident_id, progress=lambda p: say(f"{ref}: batch done, {p.done:,}/{p.total:,} actions"))
+    if not report.ok:
+        raise RuntimeError(f"{len(report.failures)} action(s) failed: {report.failures[0]['message']}")
+    say(f"{ref}: revoked: " + ", ".join(f"{n:,} {k}" for k, n in report.counts.items()) + f"; incident is {report.status}")
