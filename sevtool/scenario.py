@@ -164,18 +164,28 @@ def seed_access_paths(dsn: str) -> dict:
     }
 
 
-def _create_batch_sql(schema: str, prefix: str, first: int, last: int, principal: str, dss_of) -> sql.Composed:
-    """One DO block creating, commenting and granting tables first..last: one round trip per batch."""
+def _create_batch_sql(schema: str, tables: list[tuple[str, int | None]], grantee: str | None) -> sql.Composed:
+    """Create, comment and grant a batch of tables in one round trip."""
     statements = []
-    for i in range(first, last + 1):
-        table = _ident(schema, f"{prefix}{i:06d}")
+    for name, dss in tables:
+        table = _ident(schema, name)
         statements.append(sql.SQL("CREATE TABLE {} (id bigint, captured_at timestamptz, payload text);").format(table))
-        dss = dss_of(i)
         if dss is not None:
             statements.append(sql.SQL("COMMENT ON TABLE {} IS {};").format(table, sql.Literal(f"dss={dss}")))
-    grants = sql.SQL(", ").join(_ident(schema, f"{prefix}{i:06d}") for i in range(first, last + 1))
-    statements.append(sql.SQL("GRANT SELECT ON {} TO {};").format(grants, _ident(principal)))
+    if grantee:
+        to = sql.SQL("PUBLIC") if grantee == "PUBLIC" else _ident(grantee)
+        names = sql.SQL(", ").join(_ident(schema, name) for name, _dss in tables)
+        statements.append(sql.SQL("GRANT SELECT ON {} TO {};").format(names, to))
     return sql.SQL("\n").join(statements)
+
+
+def create_tables(conn: psycopg.Connection, schema: str, tables: list[tuple[str, int | None]], *, grantee: str | None,
+                  batch: int = 1000) -> None:
+    """Tables (name, DSS or None for no comment), committed every `batch`: one transaction over
+    tens of thousands of tables would run out of lock slots (max_locks_per_transaction)."""
+    for start in range(0, len(tables), batch):
+        with conn.transaction():
+            conn.execute(_create_batch_sql(schema, tables[start:start + batch], grantee))
 
 
 def seed_bulk(dsn: str, tables: int = 45000, *, principal: str = PRINCIPAL, schemas: list[str] | None = None,
@@ -195,12 +205,93 @@ def seed_bulk(dsn: str, tables: int = 45000, *, principal: str = PRINCIPAL, sche
         per_schema = -(-tables // len(schemas))
         created = 0
         for index, schema in enumerate(schemas):
-            first = index * per_schema + 1
-            last = min(tables, first + per_schema - 1)
-            for lo in range(first, last + 1, batch):
-                hi = min(last, lo + batch - 1)
-                with conn.transaction():
-                    conn.execute(_create_batch_sql(schema, prefix, lo, hi, principal, dss_of))
-                created += hi - lo + 1
+            numbers = range(index * per_schema + 1, min(tables, (index + 1) * per_schema) + 1)
+            create_tables(conn, schema, [(f"{prefix}{i:06d}", dss_of(i)) for i in numbers], grantee=principal, batch=batch)
+            created += len(numbers)
     return {"tables": created, "schemas": schemas, "principal": principal, "prefix": prefix,
             "seconds": round(time.perf_counter() - started, 2)}
+
+
+def seed_drill(dsn: str, tables: int = 3000, *, employees: int = 40) -> dict:
+    """A realistic drill for `sevtool demo`: employee telemetry readable by every employee, several ways.
+
+    - telemetry: keystrokes / screen captures (DSS 4), mouse movements (DSS 3), app usage (DSS 2),
+      granted straight to all_employees; keystrokes also through the `telemetry_readers` role;
+      default privileges make every table `etl_loader` creates there readable too
+    - chat: private messages granted to PUBLIC (DSS 3-4)
+    - hr: performance reviews through the `hr_analysts` role, a salary table re-shared by a
+      grant-option holder (`dana`), a column grant on employees.email, a reporting view over salaries
+    - ml_features: unrated tables (no comment, no pattern) granted to all_employees
+    - a few archive tables nobody else can read: in scope, not exposed
+    all_employees has `employees` login members, one of them NOINHERIT (reads after SET ROLE).
+    """
+    started = time.perf_counter()
+    counts = {"telemetry": int(tables * 0.8), "chat": int(tables * 0.1), "hr": int(tables * 0.05)}
+    counts["ml_features"] = max(1, tables - sum(counts.values()))
+    members = [f"emp_{n:03d}" for n in range(1, employees + 1)]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ensure_role(conn, PRINCIPAL)
+        for index, member in enumerate(members):
+            ensure_role(conn, member, login=True, inherit=index != 1)
+            grant_role(conn, PRINCIPAL, member)
+        for role in ("telemetry_readers", "hr_analysts", "etl_loader"):
+            ensure_role(conn, role)
+        ensure_role(conn, "dana", login=True)
+        grant_role(conn, "telemetry_readers", PRINCIPAL)
+        grant_role(conn, "hr_analysts", PRINCIPAL)
+        for schema in ("telemetry", "chat", "hr", "ml_features", "reporting"):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(_ident(schema)))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO PUBLIC").format(_ident(schema)))
+        conn.execute("GRANT CREATE ON SCHEMA telemetry TO etl_loader")
+
+        kinds = [("keystrokes", 4), ("screen_captures", 4), ("mouse_moves", 3), ("app_usage", 2)]
+        telemetry = [(f"{kinds[i % 4][0]}_{i // 4 + 1:05d}", kinds[i % 4][1]) for i in range(counts["telemetry"])]
+        create_tables(conn, "telemetry", telemetry, grantee=PRINCIPAL)
+        keystrokes = [name for name, _dss in telemetry if name.startswith("keystrokes_")][:200]
+        with conn.transaction():
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO telemetry_readers").format(
+                sql.SQL(", ").join(_ident("telemetry", name) for name in keystrokes)))
+        create_tables(conn, "telemetry", [("keystrokes_archive", 4), ("screen_archive", 4)], grantee=None)
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE etl_loader IN SCHEMA telemetry GRANT SELECT ON TABLES TO {}")
+                     .format(_ident(PRINCIPAL)))
+
+        chat = [(f"{'direct_messages' if i % 3 == 0 else 'channel_messages'}_{i + 1:04d}", 4 if i % 3 == 0 else 3)
+                for i in range(counts["chat"])]
+        create_tables(conn, "chat", chat, grantee="PUBLIC")
+
+        hr = [(f"performance_reviews_{i + 1:04d}", 4) for i in range(max(1, counts["hr"] - 2))]
+        create_tables(conn, "hr", hr, grantee="hr_analysts")
+        create_tables(conn, "hr", [("salaries", 4), ("org_chart", 1)], grantee=None)
+        conn.execute("CREATE TABLE hr.employees (id bigint, name text, email text, home_address text)")
+        conn.execute("COMMENT ON TABLE hr.employees IS 'employee directory, dss=3'")
+        conn.execute(sql.SQL("GRANT SELECT (email) ON hr.employees TO {}").format(_ident(PRINCIPAL)))
+        conn.execute("GRANT SELECT ON hr.salaries TO dana WITH GRANT OPTION")
+        conn.execute("SET ROLE dana")
+        conn.execute(sql.SQL("GRANT SELECT ON hr.salaries TO {}").format(_ident(PRINCIPAL)))
+        conn.execute("RESET ROLE")
+        conn.execute("CREATE VIEW reporting.salary_bands AS SELECT id FROM hr.salaries")
+        conn.execute(sql.SQL("GRANT SELECT ON reporting.salary_bands TO {}").format(_ident(PRINCIPAL)))
+
+        ml = [(f"embedding_batch_{i + 1:04d}", None) for i in range(counts["ml_features"])]
+        create_tables(conn, "ml_features", ml, grantee=PRINCIPAL)
+
+    return {
+        "principal": PRINCIPAL,
+        "members": members,
+        "noinherit_member": members[1] if len(members) > 1 else None,
+        "canary": members[0],
+        "tables": len(telemetry) + 2 + len(chat) + len(hr) + 3 + len(ml),
+        "schemas": ["telemetry", "chat", "hr", "ml_features", "reporting"],
+        "paths": {
+            "direct": "telemetry.* and ml_features.* granted to all_employees",
+            "role": "telemetry.keystrokes_* via telemetry_readers; hr.performance_reviews_* via hr_analysts",
+            "public": "chat.* granted to PUBLIC",
+            "default_privileges": "telemetry: tables etl_loader creates are granted to all_employees",
+            "grant_option": "hr.salaries granted by dana",
+            "column": "hr.employees.email",
+            "view": "reporting.salary_bands over hr.salaries",
+        },
+        "default_privileges_owner": "etl_loader",
+        "grant_option_holder": "dana",
+        "seconds": round(time.perf_counter() - started, 2),
+    }
