@@ -24,7 +24,7 @@ from sevtool.core.postmortem import (
     current_notes,
     render,
 )
-from sevtool.core.timeline import Event
+from sevtool.core.timeline import Event, verify_chain
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import NotFound, StoreError, UsageError
 from sevtool.store import postmortem as queries
@@ -47,10 +47,12 @@ class PostmortemService:
 
     def bundle(self, incident_id: int) -> PostmortemData:
         incident = self.store.incident(incident_id)
-        events = self.wb.incidents.timeline(incident_id)
+        # One read of the whole chain serves both the audit and this incident's timeline.
+        head = self.store.chain_head()
+        chain = self.store.events()
+        report = verify_chain(chain, head)
+        events = sorted((e for e in chain if e.incident_id == incident_id), key=lambda e: (e.at, e.seq))
         keys = self.wb.incidents.key_events(events)
-        report = self.wb.incidents.audit()
-        head_seq, _ = self.store.chain_head()
         with self.store.read() as s:
             exposure = queries.exposure_facts(s, incident_id, members=_latest_members(events))
             ledger = queries.ledger_facts(s, incident_id)
@@ -70,7 +72,7 @@ class PostmortemService:
             checks=checks,
             regressions=regressions,
             action_items=items,
-            audit=AuditFacts(events=report.events, head_seq=head_seq, head_hash=report.head, ok=report.ok, problem=report.problem),
+            audit=AuditFacts(events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem),
         )
 
     def render(self, incident_id: int) -> str:

@@ -6,6 +6,8 @@ writes, and nothing reads a target.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+
 from sqlalchemy import case, distinct, func
 from sqlmodel import Session, select
 
@@ -26,35 +28,42 @@ REGRESSION_EXAMPLES = 3
 
 
 def exposure_facts(s: Session, incident_id: int, members: dict[str, int] | None = None) -> ExposureFacts:
-    """Everything any scope version of the incident found exposed, counted once per object."""
+    """Everything any scope version of the incident found exposed: each finding and each object counted once.
+
+    One DISTINCT query, counted in Python: a single pass, where per-dimension GROUP BYs re-read the table.
+    """
     scopes = s.exec(select(ScopeRow).where(ScopeRow.incident_id == incident_id).order_by(ScopeRow.version)).all()
     if not scopes:
         return ExposureFacts()
-    scope_ids = [sc.id for sc in scopes]
-    in_incident = FindingRow.scope_id.in_(scope_ids)
-    objects = (select(FindingRow.schema_name, FindingRow.object_name, func.max(FindingRow.dss).label("dss"))
-               .where(in_incident).group_by(FindingRow.schema_name, FindingRow.object_name).subquery())
-    by_dss_rows = s.exec(select(objects.c.dss, func.count()).group_by(objects.c.dss)).all()
-    by_dss = {dss_label(dss): count for dss, count in sorted(by_dss_rows, key=lambda r: (r[0] is None, -(r[0] or 0)))}
-
-    findings = (select(FindingRow.schema_name, FindingRow.object_name, FindingRow.column_name, FindingRow.principal,
-                       FindingRow.path, FindingRow.grantee, FindingRow.grantor, FindingRow.privilege)
-                .where(in_incident).distinct().subquery())
-    path_rows = s.exec(select(findings.c.path, func.count(), func.count(distinct(findings.c.schema_name + "." + findings.c.object_name)))
-                       .group_by(findings.c.path)).all()
-    principal_rows = s.exec(select(findings.c.principal, func.count(distinct(findings.c.schema_name + "." + findings.c.object_name)))
-                            .group_by(findings.c.principal)).all()
-    total_findings = s.exec(select(func.count()).select_from(findings)).one()
-    principals = {p for sc in scopes for p in sc.principals}
-    readable = dict(principal_rows)
+    query = (select(FindingRow.schema_name, FindingRow.object_name, FindingRow.column_name, FindingRow.principal,
+                    FindingRow.path, FindingRow.grantee, FindingRow.grantor, FindingRow.privilege, FindingRow.dss)
+             .where(FindingRow.scope_id.in_([sc.id for sc in scopes])))
+    # One scan's findings are already distinct; across scope versions the same finding recurs.
+    rows = s.exec(query.distinct() if len(scopes) > 1 else query).all()
+    dss_of: dict[tuple, int | None] = {}
+    path_findings: Counter[str] = Counter()
+    path_objects: dict[str, set] = defaultdict(set)
+    principal_objects: dict[str, set] = defaultdict(set)
+    for schema, name, _column, principal, path, _grantee, _grantor, _privilege, dss in rows:
+        obj = (schema, name)
+        if dss is not None and (dss_of.get(obj) or 0) < dss:
+            dss_of[obj] = dss
+        else:
+            dss_of.setdefault(obj, dss)
+        path_findings[path] += 1
+        path_objects[path].add(obj)
+        principal_objects[principal].add(obj)
+    by_dss = Counter(dss_of.values())
+    principals = sorted({p for sc in scopes for p in sc.principals} | set(principal_objects))
     return ExposureFacts(
         targets=sorted({sc.target for sc in scopes}),
         scope_versions=len(scopes),
-        objects=sum(by_dss.values()),
-        findings=total_findings,
-        by_dss=by_dss,
-        by_path=[PathFacts(path=p, findings=n, objects=o) for p, n, o in sorted(path_rows, key=lambda r: (-r[2], r[0]))],
-        principals=[PrincipalFacts(name=p, objects=readable.get(p, 0), members=(members or {}).get(p)) for p in sorted(principals)],
+        objects=len(dss_of),
+        findings=len(rows),
+        by_dss={dss_label(d): by_dss[d] for d in sorted(by_dss, key=lambda d: (d is None, -(d or 0)))},
+        by_path=[PathFacts(path=p, findings=path_findings[p], objects=len(path_objects[p]))
+                 for p in sorted(path_findings, key=lambda p: (-len(path_objects[p]), p))],
+        principals=[PrincipalFacts(name=p, objects=len(principal_objects.get(p, ())), members=(members or {}).get(p)) for p in principals],
     )
 
 

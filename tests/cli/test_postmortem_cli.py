@@ -214,3 +214,42 @@ def test_full_drill_postmortem_metrics_match_the_timeline(cli, cli_env, store_ur
     # The playbook now has every step but watch done (the schedule was skipped with --force).
     steps = {s["id"]: s["done"] for s in cli.json("show", str(ident))["playbook_steps"]}
     assert {k for k, done in steps.items() if not done} <= {"communicate", "watch"}
+
+
+def test_impact_counts_each_object_once_across_scope_versions_and_groups_regressions(wb):
+    """Store queries on SQLite and PostgreSQL: the union of every scan, regressions grouped by check, cause and path."""
+    from sevtool.core.timeparse import utcnow
+    from sevtool.store.models import CheckRow, FindingRow, RegressionRow, ScopeRow
+
+    ident = wb.incidents.declare("t", 2).id
+    with wb.store.write() as tx:
+        first = ScopeRow(incident_id=ident, version=1, target="wh", principals=["all_employees"], created_at=utcnow())
+        second = ScopeRow(incident_id=ident, version=2, target="wh", principals=["all_employees", "contractors"], created_at=utcnow())
+        tx.session.add_all([first, second])
+        tx.session.flush()
+        finding = dict(object_kind="table", schema_name="telemetry", principal="all_employees", path="public", grantee="PUBLIC")
+        tx.session.add_all([
+            FindingRow(scope_id=first.id, object_name="keys", dss=4, **finding),
+            FindingRow(scope_id=first.id, object_name="mouse", dss=None, **finding),
+            FindingRow(scope_id=second.id, object_name="keys", dss=4, **finding),              # the same finding again
+            FindingRow(scope_id=second.id, object_name="keys", dss=4, **{**finding, "path": "role", "grantee": "analysts"}),
+            FindingRow(scope_id=second.id, object_name="chats", dss=3, **{**finding, "principal": "contractors"}),
+        ])
+        check = CheckRow(incident_id=ident, number=2, scope_version=2, ran_at=utcnow(), clean=False, regressions=3)
+        tx.session.add(check)
+        tx.session.flush()
+        regression = dict(incident_id=ident, check_id=check.id, principal="all_employees", path="public", cause="re-granted by etl", first_seen_at=utcnow())
+        tx.session.add_all([RegressionRow(object_fqn="telemetry.keys", closed_at=utcnow(), closed_by="check 3", **regression),
+                            RegressionRow(object_fqn="telemetry.mouse", **regression),
+                            RegressionRow(object_fqn="telemetry.chats", **{**regression, "cause": "default privileges"})])
+        tx.append(ident, "scan", "scan v2", {"principal_members": {"all_employees": 1200, "contractors": 40}})
+    bundle = wb.postmortem.bundle(ident)
+    exposure = bundle.exposure
+    assert (exposure.objects, exposure.findings, exposure.scope_versions) == (3, 4, 2)
+    assert exposure.by_dss == {"DSS 4": 1, "DSS 3": 1, "unrated": 1}
+    assert [(p.path, p.objects, p.findings) for p in exposure.by_path] == [("public", 3, 3), ("role", 1, 1)]
+    assert [(p.name, p.objects, p.members) for p in exposure.principals] == [("all_employees", 2, 1200), ("contractors", 1, 40)]
+    groups = {r.cause: r for r in bundle.regressions}
+    etl = groups["re-granted by etl"]
+    assert (etl.check_number, etl.objects, etl.still_open, etl.examples) == (2, 2, 1, ["telemetry.keys", "telemetry.mouse"])
+    assert groups["default privileges"].objects == 1
