@@ -362,7 +362,8 @@ class PostgresRevoker:
             if len(batch) == 1:
                 on_batch([ActionResult(seq=batch[0].seq, status=ActionStatus.FAILED, message=str(exc).strip())])
                 return
-            self._batch_limit = max(1, len(batch) // 2)   # the lock table is smaller than the batch: stay smaller
+            # The server's shared memory (lock table) is smaller than this batch: stay smaller for the rest of the run.
+            self._batch_limit = min(self._batch_limit or len(batch), max(1, len(batch) // 2))
             self._bisect(conn, batch, notices, on_batch)
             return
         except psycopg.Error as exc:

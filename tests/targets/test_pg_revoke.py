@@ -223,3 +223,32 @@ def test_objects_dropped_after_planning_are_skipped(scenario):
     dropped = next(a.seq for a in actions if a.object_fqn == "hr.salaries")
     assert results[dropped].status == ActionStatus.SKIPPED
     assert all(r.status == ActionStatus.APPLIED for seq, r in results.items() if seq != dropped)
+
+
+def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
+    """The server refuses batches of more than 8 tables with SQLSTATE 53200, as a small lock table would."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'all_employees'").fetchone():
+            conn.execute("CREATE ROLE all_employees")
+        conn.execute("CREATE SCHEMA bulk; GRANT USAGE ON SCHEMA bulk TO PUBLIC")
+        for i in range(40):
+            conn.execute(sql.SQL("CREATE TABLE bulk.{} (id int); GRANT SELECT ON bulk.{} TO all_employees").format(
+                sql.Identifier(f"t{i:02d}"), sql.Identifier(f"t{i:02d}")))
+        conn.execute("""CREATE FUNCTION small_lock_table() RETURNS event_trigger LANGUAGE plpgsql AS $$
+                        BEGIN
+                          IF length(current_query()) - length(replace(current_query(), ',', '')) >= 8 THEN
+                            RAISE EXCEPTION 'out of shared memory' USING ERRCODE = 'out_of_memory',
+                              HINT = 'You might need to increase max_locks_per_transaction.';
+                          END IF;
+                        END $$""")
+        conn.execute("CREATE EVENT TRIGGER small_lock_table ON ddl_command_start WHEN TAG IN ('REVOKE') EXECUTE FUNCTION small_lock_table()")
+    target = PostgresTarget(pg_db)
+    scope = Scope(target="t", principals=["all_employees"])
+    actions = target.plan(target.scan(scope, unrated).findings, scope)
+    assert len(actions) == 40
+    batches: list[int] = []
+    target.apply(actions, lambda results: batches.append(len(results)), batch_size=40)
+    assert sum(batches) == 40 and max(batches) <= 8
+    assert target._batch_limit == 5   # 40 -> 20 -> 10 -> 5, and later batches start at 5
+    assert target.scan(scope, unrated).findings == []
+    target.close()
