@@ -28,6 +28,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -201,7 +202,7 @@ class UnityCatalogTarget:
 
     def __init__(self, base_url: str, *, token_env: str | None = None, name: str | None = None,
                  transport: httpx.BaseTransport | None = None, timeout: float = 10.0, max_retries: int = 4,
-                 max_wait: float = 30.0, sleep: Callable[[float], None] = time.sleep):
+                 max_wait: float = 30.0, sleep: Callable[[float], None] = time.sleep, workers: int = 8):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{base_url!r} is not an http(s) URL", hint="e.g. https://HOST/api/2.1/unity-catalog")
@@ -214,6 +215,7 @@ class UnityCatalogTarget:
             if not token:
                 raise ConfigError(f"target {self.display}: environment variable {token_env} is not set",
                                   hint=f"export {token_env}=<bearer token>; sevtool never stores it")
+        self.workers = workers   # concurrent permission reads (scan, plan) and securables per batch (apply, undo)
         clean_url = urlunsplit((parts.scheme, host, parts.path, "", ""))
         self.client = UnityClient(clean_url, token=token, display=self.display, transport=transport, timeout=timeout,
                                   max_retries=max_retries, max_wait=max_wait, sleep=sleep)
@@ -239,6 +241,13 @@ class UnityCatalogTarget:
         objects: dict[str, int | None] = {}
         notices: list[str] = []
         principals = list(scope.principals)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="uc-scan") as pool:
+            self._scan_catalogs(scope, classify, principals, pool, findings, objects, notices)
+        return ScanResult(findings=findings, objects_in_scope=len(objects), objects=objects, notices=notices,
+                          duration_ms=int((time.monotonic() - started) * 1000))
+
+    def _scan_catalogs(self, scope: Scope, classify: Classifier, principals: list[str], pool: ThreadPoolExecutor,
+                       findings: list[Finding], objects: dict[str, int | None], notices: list[str]) -> None:
         for catalog in self.client.pages("/catalogs", "catalogs", {}):
             cat = catalog["name"]
             if scope.schemas and not any(s == cat or s.startswith(f"{cat}.") for s in scope.schemas):
@@ -252,19 +261,22 @@ class UnityCatalogTarget:
                 # Without USE CATALOG and USE SCHEMA nobody in scope can read any table here: skip the per-table reads.
                 reachable = [p for p in principals if holds(cat_privs[p], USE_CATALOG)
                              and (holds(cat_privs[p], USE_SCHEMA) or holds(sch_privs[p], USE_SCHEMA))]
-                inherited_here = 0
+                in_scope: list[tuple[dict, str, int | None]] = []
                 for table in self.client.pages("/tables", "tables", {"catalog_name": cat, "schema_name": schema["name"]}):
                     name = table["name"]
                     if scope.table_glob and not any(fnmatchcase(n, scope.table_glob) for n in (name, f"{schema['name']}.{name}", f"{schema_fqn}.{name}")):
                         continue
                     dss = classify(schema_fqn, name, table.get("comment"))
-                    if not scope.matches_dss(dss):
-                        continue
+                    if scope.matches_dss(dss):
+                        objects[f"{schema_fqn}.{name}"] = dss
+                        in_scope.append((table, name, dss))
+                if not reachable:
+                    continue
+                # One permissions read per table: run them side by side, the round trip dominates.
+                table_privs = pool.map(lambda item: self._in_scope_privileges("table", f"{schema_fqn}.{item[1]}", reachable), in_scope)
+                inherited_here = 0
+                for (table, name, dss), tbl_privs in zip(in_scope, table_privs):
                     fqn = f"{schema_fqn}.{name}"
-                    objects[fqn] = dss
-                    if not reachable:
-                        continue
-                    tbl_privs = self._in_scope_privileges("table", fqn, reachable)
                     kind = "view" if "VIEW" in (table.get("table_type") or "") else "table"
                     for principal in reachable:
                         for level, privilege in select_sources(cat_privs[principal], sch_privs[principal], tbl_privs[principal]):
@@ -278,8 +290,6 @@ class UnityCatalogTarget:
                 if inherited_here:
                     notices.append(f"{schema_fqn}: {inherited_here} finding(s) come from grants on the schema or catalog; "
                                    "revoking on the tables would not close them")
-        return ScanResult(findings=findings, objects_in_scope=len(objects), objects=objects, notices=notices,
-                          duration_ms=int((time.monotonic() - started) * 1000))
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -299,12 +309,11 @@ class UnityCatalogTarget:
             groups.setdefault((stype, sname, f.grantee or f.principal, normalise_privilege(f.privilege)), []).append(f)
         rank = {"catalog": 0, "schema": 1, "table": 2}
         actions: list[Action] = []
-        assignments_cache: dict[tuple[str, str], list[dict]] = {}
+        securables = sorted({(stype, sname) for stype, sname, _, _ in groups})
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="uc-plan") as pool:
+            current = dict(zip(securables, pool.map(lambda key: self.permissions(*key), securables)))
         for (stype, sname, principal, privilege), group in sorted(groups.items(), key=lambda kv: (rank[kv[0][0]], kv[0][1], kv[0][2], kv[0][3])):
-            key = (stype, sname)
-            if key not in assignments_cache:
-                assignments_cache[key] = self.permissions(stype, sname)
-            assignments = assignments_cache[key]
+            assignments = current[(stype, sname)]
             spelled = [p for p in privileges_of(assignments, principal) if normalise_privilege(p) == privilege] or [privilege]
             tables = sorted({f.object_fqn for f in group})
             if stype == "table":
@@ -333,18 +342,27 @@ class UnityCatalogTarget:
         self._in_batches(actions, on_batch, None, self._restore_on)
 
     def _in_batches(self, actions: list[Action], on_batch: BatchCallback, batch_size: int | None, run) -> None:
+        """Securables in a batch are independent: their read-PATCH-read rounds run side by side.
+        What finished is reported even when the catalog stops answering mid-batch, then the error is raised."""
         size = batch_size or DEFAULT_BATCH
-        for start in range(0, len(actions), size):
-            by_securable: dict[tuple[str, str], list[Action]] = {}
-            for action in actions[start:start + size]:
-                by_securable.setdefault((action.object_kind, action.object_fqn), []).append(action)
-            results: list[ActionResult] = []
-            for (stype, sname), group in by_securable.items():
-                try:
-                    results += run(stype, sname, group)
-                except TargetRejected as exc:
-                    results += [ActionResult(seq=a.seq, status=ActionStatus.FAILED, message=exc.message) for a in group]
-            on_batch(results)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="uc-apply") as pool:
+            for start in range(0, len(actions), size):
+                by_securable: dict[tuple[str, str], list[Action]] = {}
+                for action in actions[start:start + size]:
+                    by_securable.setdefault((action.object_kind, action.object_fqn), []).append(action)
+                running = [(pool.submit(run, stype, sname, group), group) for (stype, sname), group in by_securable.items()]
+                results: list[ActionResult] = []
+                stopped: TargetError | None = None
+                for future, group in running:
+                    try:
+                        results += future.result()
+                    except TargetRejected as exc:
+                        results += [ActionResult(seq=a.seq, status=ActionStatus.FAILED, message=exc.message) for a in group]
+                    except TargetError as exc:
+                        stopped = stopped or exc
+                on_batch(results)
+                if stopped:
+                    raise stopped
 
     def _patch(self, stype: str, sname: str, changes: dict[str, dict[str, list[str]]]) -> None:
         body = {"changes": [{"principal": p, "add": c.get("add", []), "remove": c.get("remove", [])} for p, c in changes.items()]}

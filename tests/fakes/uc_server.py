@@ -44,14 +44,16 @@ class Contract:
 
     def __init__(self, path: Path = CONTRACT):
         self.doc = yaml.safe_load(path.read_text())
+        self._validators: dict[int, jsonschema.Validator] = {}
         self.routes = []
         for template, item in self.doc["paths"].items():
             pattern = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
             self.routes.append((re.compile(pattern), template, item))
 
     def _validate(self, schema: dict, value, where: str) -> list[str]:
-        wrapped = {**schema, "components": self.doc["components"]}
-        validator = jsonschema.Draft202012Validator(wrapped)
+        validator = self._validators.get(id(schema))
+        if validator is None:
+            validator = self._validators[id(schema)] = jsonschema.Draft202012Validator({**schema, "components": self.doc["components"]})
         return [f"{where}: {e.message}" for e in validator.iter_errors(value)]
 
     def operation(self, method: str, path: str) -> tuple[dict, dict, dict] | None:
@@ -106,11 +108,12 @@ class Fault:
 
 class FakeUnityCatalog:
     def __init__(self, *, page_size: int = 2, empty_pages: bool = False, dialect: str = "oss", token: str | None = None,
-                 contract: Contract | None = None):
+                 contract: Contract | None = None, latency: float = 0.0):
         self.page_size = page_size
         self.empty_pages = empty_pages
         self.dialect = dialect            # "oss": "USE SCHEMA"; "databricks": "USE_SCHEMA"
         self.token = token
+        self.latency = latency            # added to every answer, like a network round trip
         self.contract = contract or Contract()
         self.catalogs: dict[str, dict] = {}
         self.schemas: dict[str, dict] = {}
@@ -266,6 +269,7 @@ class FakeUnityCatalog:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 fake.requests.append((method, path, query))
+                time.sleep(fake.latency)
                 fault = fake._take_fault(method, path)
                 if fault and fault.delay:
                     time.sleep(fault.delay)

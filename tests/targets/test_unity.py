@@ -258,3 +258,29 @@ def test_spec_parsing_and_display():
         "uc+http://localhost:8080/api/2.1/unity-catalog"
     with pytest.raises(ConfigError):
         parse_spec("postgresql://x")
+
+
+def test_retry_after_accepts_seconds_and_http_dates():
+    from email.utils import format_datetime
+    from datetime import datetime, timedelta, timezone
+
+    from sevtool.targets.unity import retry_after_seconds
+
+    assert retry_after_seconds("3") == 3.0
+    in_a_minute = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)
+    assert 50 <= retry_after_seconds(in_a_minute) <= 60
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0   # in the past: retry now
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_when_the_catalog_stops_answering_mid_batch_what_finished_is_still_reported(uc, sleeps):
+    target = UnityCatalogTarget(uc.url, sleep=sleeps, max_retries=1)
+    actions = target.plan(target.scan(scope(), dss_from_comment).findings, scope())
+    uc.fail_next(2, 503, path="/permissions/table/main.telemetry.keystrokes", method="PATCH")
+    batches: list[list] = []
+    with pytest.raises(TargetUnreachable, match="PATCH /permissions/table/main.telemetry.keystrokes failed after 2 attempts"):
+        target.apply(actions, batches.append)
+    assert [(r.seq, r.status) for b in batches for r in b] == [(1, ActionStatus.APPLIED)]   # the schema action finished
+    resumed: list = []
+    target.apply(actions, resumed.extend)
+    assert [(r.seq, r.status) for r in resumed] == [(1, ActionStatus.SKIPPED), (2, ActionStatus.APPLIED)]
