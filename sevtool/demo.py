@@ -73,7 +73,7 @@ class RegrantJob:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> "RegrantJob":
+    def start(self) -> RegrantJob:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             self._before = conn.execute(_DIRECT_GRANTS, (self.principal,)).fetchall()
         self._thread = threading.Thread(target=self._run, name="sevtool-demo-sync-job", daemon=True)
@@ -176,6 +176,7 @@ def run_interactive(*, tables: int, regrant_after: timedelta, say: Say) -> None:
         banner = (f"Drill ready: target '{TARGET}' has {tables:,} employee-data tables readable by {PRINCIPAL}. "
                   f"Press n to declare (SEV {SEV}, playbook data-exposure), then s to scan. A sync job re-grants part of the access "
                   f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here.")
+        d.job.say = lambda _: None  # stderr belongs to the TUI now; the checks are what should reveal the job
         create_app(d.workbench, banner=banner, auto_recheck=True).run()
 
 

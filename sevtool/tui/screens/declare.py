@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from sevtool.core.severity import RUBRIC
+
+DEFAULT_PLAYBOOK = "data-exposure"
 
 
 class DeclareScreen(ModalScreen[int | None]):
@@ -21,30 +23,31 @@ class DeclareScreen(ModalScreen[int | None]):
         policy = self.app.wb.policy
         with Vertical(id="declare-form", classes="modal"):
             yield Static("Declare an incident", classes="modal-title")
-            with Horizontal():
+            with Horizontal(classes="form-columns"):
                 with Vertical(id="declare-fields"):
                     yield Label("What is exposed to whom")
                     yield Input(placeholder="e.g. employee telemetry tables readable by all_employees", id="title")
                     yield Label("SEV (0 = most critical)")
                     yield Select([(policy.level(n).label, n) for n in range(6)], value=2, allow_blank=False, id="sev")
                     yield Static("", id="sev-meaning")
+                with Vertical(id="declare-side"):
                     yield Label("Commander")
                     yield Input(placeholder="who runs the response", id="commander", value=self.app.wb.settings.who)
                     yield Label("Playbook")
-                    yield Select(self._playbooks(), allow_blank=True, prompt="(none)", id="playbook")
-                with VerticalScroll(id="rubric"):
-                    yield Static(RUBRIC, id="rubric-text")
+                    playbooks = self._playbooks()
+                    yield Select([(name, name) for name in playbooks], allow_blank=True, prompt="(none)", id="playbook",
+                                 value=DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK in playbooks else Select.NULL)
+            yield Static(RUBRIC, id="rubric")
             with Horizontal(classes="buttons"):
                 yield Button("Declare", variant="error", id="declare")
                 yield Button("Cancel", id="cancel")
 
-    def _playbooks(self) -> list[tuple[str, str]]:
-        playbooks = getattr(self.app.wb, "playbooks", None)
-        if playbooks is None:
-            return []
+    def _playbooks(self) -> list[str]:
+        """Valid playbooks only; a broken file is for `sevtool playbook check`, not for the middle of an incident."""
+        names: list[str] = []
         with self.app.reporting_errors("loading playbooks"):
-            return [(p.name, p.name) for p in playbooks.all()]
-        return []
+            names = [p.name for p in self.app.wb.playbooks.list() if p.error is None]
+        return names
 
     def on_mount(self) -> None:
         self.query_one("#title", Input).focus()

@@ -93,6 +93,8 @@ class IncidentScreen(Screen):
 
     def on_mount(self) -> None:
         self.refresh_head()
+        self._focus_tab("scope")
+        self.set_interval(30, self.refresh_head)  # keeps "declared … ago" honest
 
     def on_screen_resume(self) -> None:
         self.refresh_head()
@@ -137,8 +139,12 @@ class IncidentScreen(Screen):
 
     def action_tab(self, tab: str) -> None:
         if tab in TABS:
-            self.query_one("#tabs", TabbedContent).active = tab
+            self._show_tab(tab)
             self._focus_tab(tab)
+
+    def _show_tab(self, tab: str) -> None:
+        """Switch tabs without moving focus: for actions that open a dialog, which must keep the keyboard."""
+        self.query_one("#tabs", TabbedContent).active = tab
 
     def _focus_tab(self, tab: str) -> None:
         self.call_after_refresh(lambda: self.query_one(TAB_FOCUS[tab]).focus())
@@ -148,7 +154,7 @@ class IncidentScreen(Screen):
         self.query_one(ScopePane).scan()
 
     def action_filter(self) -> None:
-        self.query_one("#tabs", TabbedContent).active = "scope"
+        self._show_tab("scope")
         self.query_one(ScopePane).focus_filter()
 
     def action_plan(self) -> None:
@@ -156,11 +162,11 @@ class IncidentScreen(Screen):
         self.query_one(RevokePane).plan()
 
     def action_apply(self) -> None:
-        self.action_tab("revoke")
+        self._show_tab("revoke")
         self.query_one(RevokePane).confirm_apply()
 
     def action_undo(self) -> None:
-        self.action_tab("revoke")
+        self._show_tab("revoke")
         self.query_one(RevokePane).confirm_undo()
 
     def action_verify(self) -> None:
@@ -172,7 +178,7 @@ class IncidentScreen(Screen):
         self.query_one(VerifyPane).toggle_auto()
 
     def action_note(self) -> None:
-        self.query_one("#tabs", TabbedContent).active = "timeline"
+        self._show_tab("timeline")
         self.query_one("#note").focus()
 
     def action_mark_key(self) -> None:
@@ -180,7 +186,7 @@ class IncidentScreen(Screen):
         self.query_one(TimelinePane).toggle_key()
 
     def action_export(self) -> None:
-        self.action_tab("postmortem")
+        self._show_tab("postmortem")
         self.query_one(PostmortemPane).export()
 
     def action_reload(self) -> None:

@@ -86,15 +86,21 @@ class RevokePane(Vertical):
     def plan(self) -> None:
         if self._refuse_while_running():
             return
+        self.query_one("#plan-summary", Static).update("Planning: reading each object's current ACL so undo can restore it exactly…")
         self._plan()
 
     @work(thread=True, exclusive=True, group="revoke")
     def _plan(self) -> None:
+        plan = None
         with self.app.reporting_errors("planning"):
             plan = self.app.wb.revocation.plan(self.incident_id)
-            self.app.call_from_thread(self._planned, plan)
+        self.app.call_from_thread(self._planned, plan)
 
     def _planned(self, plan) -> None:
+        if plan is None:
+            self.query_one("#plan-summary", Static).update("Planning failed (the notification says why). Press p to try again.")
+            self.reload()
+            return
         self._show_plan(plan)
         self.app.notify(f"Plan {plan.plan_version}: {len(plan.actions):,} actions. Review the SQL, then press a to apply.", title="planned")
         self.screen.changed()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -24,9 +26,10 @@ class TimelinePane(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#events", DataTable)
-        for label, key, width in [("#", "seq", 5), ("utc", "utc", 20), ("local", "local", 24), ("key", "key", 3),
-                                  ("kind", "kind", 16), ("who", "who", 10), ("what", "what", None)]:
-            table.add_column(label, key=key, width=width)
+        self.show_local = self.app.wb.zone.utcoffset(self.app.clock()) != timedelta(0)
+        columns = [("#", 4), ("when (UTC)", 20)] + ([("local", 24)] if self.show_local else []) + [("key", 3), ("kind", 14), ("who", 8), ("what", None)]
+        for label, width in columns:
+            table.add_column(label, width=width)
         self.reload()
 
     def reload(self) -> None:
@@ -39,7 +42,8 @@ class TimelinePane(Vertical):
             for event in events:
                 key = event.seq in keys
                 style = "bold" if key else ""
-                table.add_row(str(event.seq), format_utc(event.at), format_local(event.at, wb.zone), Text("★" if key else "", style="#ffd43b"),
+                local = [format_local(event.at, wb.zone)] if self.show_local else []
+                table.add_row(str(event.seq), format_utc(event.at), *local, Text("★" if key else "", style="#ffd43b"),
                               Text(event.kind, style=_KIND_STYLES.get(event.kind, "")), event.actor, Text(event.summary, style=style),
                               key=str(event.seq))
             if events:

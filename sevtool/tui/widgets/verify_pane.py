@@ -27,6 +27,9 @@ class VerifyPane(Vertical):
         self.auto_recheck = auto_recheck
         self.checking = False
         self._next: dict | None = None
+        self._gate: str | None = None
+        self._scheduled = False
+        self._can_start = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="regression-banner", classes="banner-regression hidden")
@@ -39,11 +42,11 @@ class VerifyPane(Vertical):
     def on_mount(self) -> None:
         checks = self.query_one("#checks", DataTable)
         checks.border_title = "checks"
-        for label, width in [("#", 4), ("ran (UTC)", 20), ("result", 9), ("exposed", 8), ("findings", 9), ("regr.", 6), ("ms", 7), ("baseline", 24)]:
+        for label, width in [("#", 3), ("ran (UTC)", 14), ("result", 8), ("exposed", 8), ("findings", 8), ("regr.", 5), ("took", 6)]:
             checks.add_column(label, width=width)
         schedule = self.query_one("#schedule", DataTable)
         schedule.border_title = "re-check schedule"
-        for label, width in [("round", 5), ("#", 3), ("offset", 7), ("due (UTC)", 20), ("status", 10), ("late", 6)]:
+        for label, width in [("rnd", 3), ("#", 2), ("offset", 6), ("due (UTC)", 14), ("status", 10), ("late", 5)]:
             schedule.add_column(label, width=width)
         self.reload()
         self.set_interval(1, self._tick)
@@ -54,19 +57,21 @@ class VerifyPane(Vertical):
             history = verification.history(self.incident_id)
             schedule = verification.schedule(self.incident_id)
             self._next = verification.next_check(self.incident_id, now=self.app.clock())
+            self._gate = verification.resolution_gate(self.incident_id) if schedule and self._next is None else None
+            self._scheduled = bool(schedule)
+            self._can_start = not schedule and self.app.wb.incidents.get(self.incident_id).contained_at is not None
             events = self.app.wb.incidents.timeline(self.incident_id)
             table = self.query_one("#checks", DataTable)
             table.clear()
             for c in reversed(history):
                 result = Text("clean", style="bold #69db7c") if c["clean"] else Text("EXPOSED", style="bold #ff6b6b")
-                table.add_row(str(c["check"]), c["ran_at"], result, str(c["exposed_objects"]), f"{c['findings']:,}",
-                              Text(str(c["regressions"]), style="bold #ff6b6b" if c["regressions"] else ""), str(c["duration_ms"]),
-                              c.get("baseline") or "")
+                table.add_row(str(c["check"]), _short(c["ran_at"]), result, f"{c['exposed_objects']:,}", f"{c['findings']:,}",
+                              Text(f"{c['regressions']:,}", style="bold #ff6b6b" if c["regressions"] else ""), f"{c['duration_ms'] / 1000:.1f}s")
             slots = self.query_one("#schedule", DataTable)
             slots.clear()
             for s in schedule:
                 late = format_duration_short(s["delay_seconds"]) if s["delay_seconds"] else ""
-                slots.add_row(str(s["round"]), str(s["idx"] + 1), s["offset"], s["due_at"], s["status"], late)
+                slots.add_row(str(s["round"]), str(s["idx"] + 1), s["offset"], _short(s["due_at"]), s["status"], late)
             self._show_banner(open_regressions(events))
             self._tick()
 
@@ -88,9 +93,16 @@ class VerifyPane(Vertical):
         if self.checking:
             label.update(Text.assemble(("Checking now… ", "bold"), auto))
             return
+        if self._next is None and self._scheduled:
+            if self._gate is None:
+                label.update(Text.assemble(("Re-check schedule complete and clean: the incident can be resolved (t). ", "bold #69db7c"),
+                                           ("v checks again now.", "dim")))
+            else:
+                label.update(Text.assemble(("Re-check schedule done, but: ", "bold #ffa94d"), self._gate))
+            return
         if self._next is None:
-            label.update(Text.assemble("No re-check scheduled. v checks now; the schedule starts from the fix. · ", (auto, "dim")))
-            if self.auto_recheck and self._schedule_can_start():
+            label.update(Text.assemble("No re-check scheduled yet: the schedule starts from the fix. v checks now. · ", (auto, "dim")))
+            if self.auto_recheck and self._can_start:
                 self.run_check(scheduled=True)
             return
         seconds = int((self._next["due_at"] - self.app.clock()).total_seconds())
@@ -99,10 +111,6 @@ class VerifyPane(Vertical):
                                    f" · {auto}"))
         if seconds <= 0 and self.auto_recheck:
             self.run_check(scheduled=True)
-
-    def _schedule_can_start(self) -> bool:
-        incident = self.app.wb.incidents.get(self.incident_id)
-        return incident.contained_at is not None and not self.app.wb.verification.schedule(self.incident_id)
 
     def toggle_auto(self) -> None:
         self.auto_recheck = not self.auto_recheck
@@ -145,6 +153,11 @@ class VerifyPane(Vertical):
                                 title="exposure remains", severity="error", timeout=15)
         self.reload()
         self.screen.changed()
+
+
+def _short(utc: str | None) -> str:
+    """'2026-06-18 14:05:00Z' -> '06-18 14:05:00': the year is noise in a table of minutes."""
+    return (utc or "")[5:19]
 
 
 def format_duration_short(seconds: int) -> str:

@@ -39,7 +39,7 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True)
 
     class Highlighted(Message):
-        def __init__(self, table: "VirtualTable", row: Any):
+        def __init__(self, table: VirtualTable, row: Any):
             super().__init__()
             self.table = table
             self.row = row
