@@ -303,6 +303,8 @@ class _Scan:
             views = self._views_over(matched, relations, pending["views"].fetchall())
             table_grants = pending["tables"].fetchall()
             column_grants = pending["columns"].fetchall()
+        for cursor in pending.values():
+            cursor.close()
         readers_of_all = {r.principal: r for r in reach if r.role in READ_ALL_ROLES}
 
         def can_use(namespace: int, principal: str) -> bool:
@@ -338,6 +340,11 @@ class _Scan:
         for (principal, schema), count in sorted(latent.items()):
             self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
                                 f"{principal} lacks USAGE on {schema} (granting USAGE would expose them)")
+        superusers = dict(self.cur.execute("SELECT oid, rolname FROM pg_roles WHERE rolsuper AND oid = ANY(%s)", (role_oids,)).fetchall())
+        for r, oid in zip(reach, role_oids):
+            if oid in superusers:
+                self.notices.append(f"members of {r.principal} can become superuser {r.role} ({r.text()}): they can read every table; "
+                                    f"remove that membership")
         for principal, (_total, noinherit) in members.items():
             if noinherit and principal != PUBLIC:
                 self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")

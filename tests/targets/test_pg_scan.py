@@ -211,6 +211,20 @@ def test_team_patterns_rate_uncommented_tables(seeded, scan):
     assert result.objects["hr.salaries"] == 4, "the comment tag wins over patterns"
 
 
+def test_a_principal_that_can_become_superuser_is_called_out(seeded, scan):
+    dsn, _info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE ROLE scan_break_glass SUPERUSER NOLOGIN")
+        conn.execute("CREATE ROLE scan_oncall NOLOGIN")
+        conn.execute("GRANT scan_break_glass TO scan_oncall")
+        try:
+            result = scan(principals=["scan_oncall"])
+        finally:
+            conn.execute("DROP ROLE scan_oncall")
+            conn.execute("DROP ROLE scan_break_glass")
+    assert any("can become superuser scan_break_glass" in n for n in result.notices)
+
+
 def test_unknown_principal_is_named(scan):
     with pytest.raises(NotFound, match="nobody_here"):
         scan(principals=["nobody_here"])
