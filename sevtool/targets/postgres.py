@@ -30,6 +30,10 @@ The queries, all in one REPEATABLE READ read-only transaction:
 - predefined roles (PREDEFINED_ROLE): a principal reaching pg_read_all_data reads every table.
 - schema USAGE: aclexplode over pg_namespace.nspacl with the same reached roles. A grant in a schema
   the principal cannot use is not readable today; it is reported as a notice (latent), not a finding.
+- a reached role that is a superuser is called out in a notice (no grant can be revoked for it).
+
+The relation and grant queries are pipelined, so the server works while Python classifies. Findings
+keep the grantor exactly as the ACL records it: when it is not the owner, a REVOKE must be run as it.
 """
 
 from __future__ import annotations
