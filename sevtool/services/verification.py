@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
-from sevtool.core.classification import Classifier
 from sevtool.core.exposure import Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import as_utc, format_duration, format_utc, utcnow
@@ -114,7 +113,7 @@ class VerificationService:
         baseline = self._baseline(incident_id, version, scope_at)
         outcome = core.compare(result.findings, set(result.objects), baseline,
                                ledger=q.ledger_changes_since(self.store, incident_id, baseline.at),
-                               known_reach=self._known_reach(incident_id, version),
+                               known_reach=q.role_reach(self.store, incident_id, version),
                                probe_readable=probe.get("readable_but_closed", []))
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
@@ -126,17 +125,13 @@ class VerificationService:
             raise UsageError(f"incident {incident_id} has no scope to verify",
                              hint=f"run `sevtool scan {incident_id} --target DSN_OR_NAME --principal P` first")
         version, scope = latest
-        return version, scope, q.scope_created_at(self.store, incident_id, version)
+        scanned_at = next((v.created_at for v in self.wb.scanning.versions(incident_id) if v.version == version), None)
+        return version, scope, scanned_at
 
     def _observe(self, scope: Scope, probe_role: str | None) -> tuple[ScanResult, dict]:
-        from sevtool.targets.registry import open_target
-
-        target = open_target(scope.target, self.wb.settings)
-        try:
-            result = target.scan(scope, Classifier(self.wb.settings.team.classification))
-            probe = self._probe(target, probe_role, result) if probe_role else {}
-        finally:
-            target.close()
+        """The scope scanned again through the scan service's open target (a watch reuses its connection)."""
+        result = self.wb.scanning.run(scope)
+        probe = self._probe(self.wb.scanning.target(scope.target), probe_role, result) if probe_role else {}
         return result, probe
 
     @staticmethod
@@ -162,9 +157,6 @@ class VerificationService:
             return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=q.check_findings(self.store, previous.id),
                                  objects=frozenset(previous.summary.get("objects", [])))
         return core.Baseline(label=f"scan v{version}", at=scope_at, findings=self.wb.scanning.findings(incident_id, version))
-
-    def _known_reach(self, incident_id: int, version: int) -> set[tuple[str, str]]:
-        return {(f.principal, f.grantee) for f in self.wb.scanning.findings(incident_id, version) if f.path.value == "role"}
 
     def _record(self, incident_id: int, version: int, scope: Scope, result: ScanResult, outcome: core.CheckOutcome,
                 baseline: core.Baseline, probe: dict, ran_at: datetime, duration_ms: int,

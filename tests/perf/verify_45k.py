@@ -1,0 +1,79 @@
+"""Benchmark (not collected by pytest): `sevtool verify` over 45,000 tables.
+
+    python tests/perf/verify_45k.py [--tables N] [--runs N]
+
+Seeds a throwaway PostgreSQL server with N tables granted to all_employees, scans, and times
+`VerificationService.verify` (as `sevtool verify ID` runs it: catalog scan of the whole scope,
+comparison with the previous check, check + findings + timeline written to a SQLite store):
+
+1. before the fix: every table exposed, so every finding is stored with the check;
+2. after the fix (plan + apply through the revocation engine): nothing readable - the steady state of a watch;
+3. after a job re-grants every table to PUBLIC: 45,000 regressions attributed and recorded.
+
+Target: under 2 s for a verify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from sevtool.pgtemp import TempPostgres
+from sevtool.scenario import seed_bulk
+from sevtool.services import Workbench
+from sevtool.settings import Settings
+
+
+def timed_verify(wb: Workbench, incident_id: int, runs: int) -> tuple[list[float], object]:
+    times, report = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        report = wb.verification.verify(incident_id)
+        times.append(time.perf_counter() - started)
+    return times, report
+
+
+def line(label: str, times: list[float], report) -> None:
+    out = report.outcome
+    print(f"{label}: median {statistics.median(times):.2f} s, min {min(times):.2f} s over {len(times)} run(s) - "
+          f"{report.objects_in_scope} objects in scope, {out.exposed_objects} exposed, {len(out.findings)} findings, "
+          f"{len(out.regressions)} regressions, clean={out.clean}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tables", type=int, default=45000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    with TempPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
+        dsn = pg.create_database("verify_perf")
+        seeded = seed_bulk(dsn, args.tables)
+        print(f"seeded {seeded['tables']} tables in {seeded['seconds']} s")
+        wb = Workbench(Settings(db=f"sqlite:///{Path(tmp) / 'perf.db'}", config=Path(tmp) / "none.toml", tz="UTC", actor="perf"))
+        incident = wb.incidents.declare("perf: telemetry readable by all employees", 2)
+        wb.scanning.scan(incident.id, dsn, ["all_employees"])
+
+        line("verify, all exposed (before the fix)", *timed_verify(wb, incident.id, 1))
+
+        started = time.perf_counter()
+        wb.revocation.plan(incident.id)
+        wb.revocation.apply(incident.id)
+        print(f"(fix: plan + apply {time.perf_counter() - started:.2f} s, not part of the figures)")
+        line("verify, after the fix (nothing readable)", *timed_verify(wb, incident.id, args.runs))
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            schemas = [r[0] for r in conn.execute("SELECT DISTINCT schemaname FROM pg_tables WHERE tablename LIKE 't\\_%'").fetchall()]
+            for schema in schemas:
+                conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO PUBLIC')
+        line("verify, a job re-granted every table to PUBLIC (all regressions)", *timed_verify(wb, incident.id, 1))
+        line("verify, next check (still exposed, no new regression)", *timed_verify(wb, incident.id, 1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Did the fix stick? Checks against a real PostgreSQL server: re-grants, default privileges on new tables,
+grant-option holders, the live probe, and the re-check schedule surviving a restart."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from sevtool.core.checks import Cause
+from sevtool.core.incident import Status
+from sevtool.errors import LockHeld, TargetRejected, UsageError
+from sevtool.scenario import ensure_role, grant_role
+from sevtool.services import Workbench
+from sevtool.settings import Settings
+from sevtool.store import checks as q
+from sevtool.store import locks
+
+pytestmark = pytest.mark.postgres
+
+PRINCIPAL = "all_employees"
+
+
+@pytest.fixture
+def target(pg_db) -> str:
+    """telemetry.keystrokes (DSS 4) and telemetry.mouse (DSS 3), owned by etl_owner, readable by all_employees."""
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        for role, login in [(PRINCIPAL, False), ("alice", True), ("etl_owner", False), ("deploy_bot", True), ("bob", True)]:
+            ensure_role(conn, role, login=login)
+        grant_role(conn, PRINCIPAL, "alice")
+        grant_role(conn, "etl_owner", "deploy_bot")
+        conn.execute("CREATE SCHEMA telemetry AUTHORIZATION etl_owner")
+        conn.execute("GRANT USAGE ON SCHEMA telemetry TO all_employees, bob")
+        conn.execute("SET ROLE etl_owner")
+        for name, dss in [("keystrokes", 4), ("mouse", 3)]:
+            conn.execute(sql.SQL("CREATE TABLE telemetry.{} (id bigint, payload text)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("COMMENT ON TABLE telemetry.{} IS {}").format(sql.Identifier(name), sql.Literal(f"dss={dss}")))
+            conn.execute(sql.SQL("GRANT SELECT ON telemetry.{} TO all_employees").format(sql.Identifier(name)))
+        conn.execute("RESET ROLE")
+    return pg_db
+
+
+@pytest.fixture
+def bench(tmp_path, config_path) -> Workbench:
+    return Workbench(Settings(db=f"sqlite:///{tmp_path / 'verify.db'}", config=config_path, tz="UTC", actor="tester"))
+
+
+def run_sql(dsn: str, *statements: str, user: str | None = None) -> None:
+    """Another session on the target: a job, a colleague, an IaC run."""
+    with psycopg.connect(dsn + (f" user={user}" if user else ""), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def scanned_incident(wb: Workbench, dsn: str) -> int:
+    incident = wb.incidents.declare("Telemetry readable by every employee", 2)
+    wb.scanning.scan(incident.id, dsn, [PRINCIPAL], schemas=["telemetry"])
+    return incident.id
+
+
+def apply_fix(wb: Workbench, incident_id: int) -> None:
+    wb.revocation.plan(incident_id)
+    report = wb.revocation.apply(incident_id)
+    assert report.ok, report
+
+
+def test_regrant_by_another_session_after_the_fix_is_caught_and_attributed(bench, target):
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    first = bench.verification.verify(ident, probe_role="alice")
+    assert first.clean and first.outcome.regressions == []
+    assert first.probe["probed"] == 2 and first.probe["readable_but_closed"] == []
+    incident = bench.incidents.get(ident)
+    assert incident.status == Status.VERIFYING and incident.verified_at is not None
+
+    # A deploy job, logged in as itself, re-applies the old grant.
+    run_sql(target, "GRANT SELECT ON telemetry.keystrokes TO all_employees", user="deploy_bot")
+    second = bench.verification.verify(ident)
+    assert not second.clean
+    [reg] = second.outcome.regressions
+    assert (reg.object_fqn, reg.principal, reg.cause_kind) == ("telemetry.keystrokes", PRINCIPAL, Cause.GRANT_READDED)
+    assert reg.grantor == "etl_owner" and "re-added by etl_owner" in reg.cause   # a member of the owner role grants as the owner
+    assert bench.incidents.get(ident).status == Status.CONTAINED
+    kinds = [e.kind for e in bench.incidents.timeline(ident)]
+    assert kinds.count("check") == 2 and "regression" in kinds
+    status_events = [e for e in bench.incidents.timeline(ident) if e.kind == "status_changed" and e.data.get("to") == "contained"]
+    assert status_events[-1].data["regression"] and status_events[-1].data["cause"]["cause_kind"] == "grant_readded"
+    [row] = q.regressions(bench.store, ident)
+    assert row.closed_at is None and row.first_seen_at is not None
+
+    # Fixed again: the next check closes the regression and the incident is verifying once more.
+    run_sql(target, "REVOKE SELECT ON telemetry.keystrokes FROM all_employees")
+    third = bench.verification.verify(ident)
+    assert third.clean and bench.incidents.get(ident).status == Status.VERIFYING
+    [row] = q.regressions(bench.store, ident)
+    assert row.closed_by == f"check {third.number}"
+    assert bench.incidents.audit().ok
+
+
+def test_table_created_after_a_partial_fix_is_attributed_to_default_privileges(bench, target):
+    run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees")
+    ident = scanned_incident(bench, target)
+    # The first fix of the story: the tables are revoked by hand, the default privileges are forgotten.
+    run_sql(target, "REVOKE SELECT ON telemetry.keystrokes, telemetry.mouse FROM all_employees")
+    first = bench.verification.verify(ident)
+    assert not first.clean and first.outcome.regressions == []
+    assert {f.path.value for f in first.outcome.findings} == {"default_privileges"}
+
+    run_sql(target, "SET ROLE etl_owner", "CREATE TABLE telemetry.keystrokes_v2 (id bigint, payload text)",
+            "COMMENT ON TABLE telemetry.keystrokes_v2 IS 'dss=4'")
+    second = bench.verification.verify(ident)
+    assert second.outcome.new_objects == ["telemetry.keystrokes_v2"]
+    [reg] = second.outcome.regressions
+    assert reg.object_fqn == "telemetry.keystrokes_v2" and reg.cause_kind == Cause.DEFAULT_PRIVILEGES_NEW_TABLE
+    assert "default privileges of etl_owner in schema telemetry" in reg.cause and reg.dss == 4
+
+
+def test_default_privileges_put_back_after_a_full_fix_are_caught_with_the_new_table(bench, target):
+    run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees")
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    assert bench.verification.verify(ident).clean
+    run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
+            "SET ROLE etl_owner", "CREATE TABLE telemetry.screens (id bigint)")
+    causes = {(r.object_fqn, r.cause_kind) for r in bench.verification.verify(ident).outcome.regressions}
+    assert causes == {("telemetry.(future tables)", Cause.DEFAULT_PRIVILEGES_READDED),
+                      ("telemetry.screens", Cause.DEFAULT_PRIVILEGES_NEW_TABLE)}
+
+
+def test_grant_option_holders_grant_survives_a_superuser_revoke_and_its_regrant_is_attributed(bench, target):
+    run_sql(target, "SET ROLE etl_owner", "GRANT SELECT ON telemetry.mouse TO bob WITH GRANT OPTION")
+    run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="bob")
+    ident = scanned_incident(bench, target)
+    # A superuser's REVOKE acts as the owner: bob's grant stays, silently.
+    run_sql(target, "REVOKE SELECT ON telemetry.keystrokes, telemetry.mouse FROM all_employees")
+    first = bench.verification.verify(ident)
+    assert not first.clean
+    [left] = first.outcome.findings
+    assert (left.object_fqn, left.path.value, left.grantor) == ("telemetry.mouse", "grant_option", "bob")
+
+    run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees", user="bob")
+    assert bench.verification.verify(ident).clean
+    run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="bob")
+    [reg] = bench.verification.verify(ident).outcome.regressions
+    assert reg.cause_kind == Cause.GRANT_OPTION_REGRANT and "grant-option holder bob" in reg.cause
+
+
+def test_probe_reads_no_rows_and_sees_column_grants(bench, target):
+    run_sql(target, "INSERT INTO telemetry.keystrokes VALUES (1, 'secret')", "REVOKE SELECT ON telemetry.keystrokes FROM all_employees",
+            "REVOKE SELECT ON telemetry.mouse FROM all_employees", "SET ROLE etl_owner",
+            "GRANT SELECT (id) ON telemetry.keystrokes TO all_employees")
+    ident = scanned_incident(bench, target)
+    report = bench.verification.verify(ident, probe_role="alice")
+    assert not report.clean and report.outcome.exposed_objects == 1
+    assert report.probe["denied_but_exposed"] == []           # the probe agrees: the column grant makes it readable
+    answers = {a.object_fqn: a for a in _probe(bench, target, ["telemetry.keystrokes", "telemetry.mouse", "telemetry.gone"])}
+    assert answers["telemetry.keystrokes"].readable and not answers["telemetry.mouse"].readable
+    assert "permission denied" in answers["telemetry.mouse"].message and answers["telemetry.gone"].message.startswith("inconclusive")
+    with pytest.raises(TargetRejected, match="superuser"):
+        _probe(bench, target, ["telemetry.mouse"], role="postgres")
+
+
+def _probe(wb, dsn, objects, role="alice"):
+    from sevtool.targets.registry import open_target
+
+    target = open_target(dsn, wb.settings)
+    try:
+        return target.probe(role, objects)
+    finally:
+        target.close()
+
+
+def test_verify_without_a_scan_says_what_to_do(bench):
+    incident = bench.incidents.declare("t", 2)
+    with pytest.raises(UsageError, match="no scope") as err:
+        bench.verification.verify(incident.id)
+    assert "sevtool scan" in err.value.hint
+
+
+# --- the schedule -----------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_restarted_watch_runs_the_overdue_check_once_and_records_the_delay(wb, target):
+    ident = scanned_incident(wb, target)
+    apply_fix(wb, ident)
+    contained = wb.incidents.get(ident).contained_at
+    clock = Clock(contained + timedelta(hours=2))          # the watcher was down for two hours
+
+    report = wb.verification.watch(ident, once=True, now=clock)
+    assert len(report.checks) == 1 and report.checks[0].clean
+    slots = q.slots(wb.store, ident)
+    assert [(s.idx, s.status) for s in slots] == [(0, "covered"), (1, "covered"), (2, "done"), (3, "pending"), (4, "pending")]
+    assert {s.check_id for s in slots[:3]} == {report.checks[0].check_id}
+    assert slots[0].delay_seconds == 7200 and slots[2].delay_seconds == 3600
+    assert report.checks[0].slot["covered"][0]["delay_seconds"] == 7200
+
+    again = wb.verification.watch(ident, once=True, now=clock)   # restarted at the same moment: nothing is run twice
+    assert again.checks == [] and again.next_due == contained + timedelta(hours=4)
+    assert len(q.checks(wb.store, ident)) == 1
+
+    # A watcher killed mid-check left the 4h slot `running` and its lock behind; the next one takes over and runs it once.
+    dead = f"{socket.gethostname()}:999999:x"          # no such pid on this host
+    locks.acquire(wb.store, ident, "watch", dead)
+    with wb.store.write() as tx:
+        assert q.claim(tx.session, [slots[3].id], dead, clock()) == [slots[3].id]
+    clock.now = contained + timedelta(hours=5)
+    resumed = wb.verification.watch(ident, once=True, now=clock)
+    assert len(resumed.checks) == 1 and resumed.checks[0].slot["idx"] == 3
+    assert [s.status for s in q.slots(wb.store, ident)] == ["covered", "covered", "done", "done", "pending"]
+    assert "schedule" in [e.kind for e in wb.incidents.timeline(ident)]
+
+
+def test_second_watcher_is_refused_and_a_claimed_slot_is_not_run_twice(wb, target):
+    ident = scanned_incident(wb, target)
+    apply_fix(wb, ident)
+    clock = Clock(wb.incidents.get(ident).contained_at)
+    locks.acquire(wb.store, ident, "watch", "otherhost:1:alive")
+    with pytest.raises(LockHeld, match="watch is already running"):
+        wb.verification.watch(ident, once=True, now=clock)
+    locks.release(wb.store, ident, "watch", "otherhost:1:alive")
+    wb.verification.watch(ident, once=True, now=clock)
+    first = q.slots(wb.store, ident)[0]
+    with wb.store.write() as tx:
+        assert q.claim(tx.session, [first.id], "otherhost:2:late", clock()) == []   # already done: the conditional UPDATE refuses
+
+
+def test_watch_runs_the_whole_schedule_then_resolving_is_allowed(bench, target, config_path):
+    config_path.write_text('[sev.2]\nrecheck = ["0m", "15m", "1h"]\n')
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    clock = Clock(bench.incidents.get(ident).contained_at)
+    regranted = []
+
+    def on_check(report):
+        if report.number == 2 and not regranted:     # a job re-grants between the +15m and +1h checks
+            run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="deploy_bot")
+            regranted.append(clock())
+
+    bench.verification.watch(ident, once=True, now=clock)          # the "now" re-check: clean, so verifying
+    with pytest.raises(UsageError, match="cannot be resolved yet.*2 scheduled re-check"):
+        bench.incidents.set_status(ident, Status.RESOLVED)
+
+    def fix_when_regressed(report):
+        on_check(report)
+        if report.outcome.regressions:
+            run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees")
+
+    report = bench.verification.watch(ident, now=clock, sleep=clock.sleep, on_check=fix_when_regressed)
+    assert report.finished and report.gate is None
+    numbers = [(r.number, r.clean, len(r.outcome.regressions)) for r in report.checks]
+    assert (3, False, 1) in numbers                           # the +1h check caught the re-grant
+    rounds = {s.round for s in q.slots(bench.store, ident)}
+    assert rounds == {1, 2}                                     # ... and restarted the schedule
+    assert numbers[-1][1] is True
+    assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
