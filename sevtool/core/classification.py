@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Protocol
 
 MIN_DSS, MAX_DSS = 1, 4
@@ -23,8 +24,11 @@ class Rule(Protocol):
     dss: int
 
 
+@lru_cache(maxsize=8192)
 def dss_from_comment(comment: str | None) -> int | None:
-    """The first `dss=N` tag with N in 1-4; an out-of-range tag is ignored rather than guessed."""
+    """The first `dss=N` tag with N in 1-4; an out-of-range tag is ignored rather than guessed.
+
+    Cached: a warehouse repeats a handful of comment templates across tens of thousands of tables."""
     if not comment:
         return None
     for match in _TAG.finditer(comment):
