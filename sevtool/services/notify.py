@@ -45,7 +45,8 @@ BACKOFF_BASE = timedelta(seconds=15)
 BACKOFF_CAP = timedelta(hours=1)
 MAX_ATTEMPTS = 15                      # ~8 hours of retries with the cap, then dead (revive with `notify flush --retry-dead`)
 LEASE = timedelta(minutes=2)           # a claimed row becomes due again if its sender died mid-post
-EXIT_WAIT_SECONDS = 5.0                # how long a finishing command waits for its background delivery
+EXIT_WAIT_SECONDS = 3.0                # how long a finishing command waits for its background delivery
+BACKGROUND_TIMEOUT = 2.0               # per post in that background attempt; `notify flush` uses the full timeout
 KEY_HEADER = "Idempotency-Key"
 
 
@@ -152,7 +153,7 @@ class NotifyService:
 
     def _quiet_flush(self) -> None:
         try:
-            self.flush()
+            self.flush(timeout=BACKGROUND_TIMEOUT)
         except SevtoolError:
             pass   # the rows stay pending; `sevtool notify status` shows them, the next flush retries
 
@@ -161,7 +162,8 @@ class NotifyService:
         if worker is not None:
             worker.join(seconds)
 
-    def flush(self, *, now: datetime | None = None, limit: int = 200, ignore_backoff: bool = False) -> FlushReport:
+    def flush(self, *, now: datetime | None = None, limit: int = 200, ignore_backoff: bool = False,
+              timeout: float | None = None) -> FlushReport:
         """Attempt every due row once (every pending row with `ignore_backoff`: a responder asked for it now).
         `now` lets tests step through the backoff without sleeping."""
         now = now or utcnow()
@@ -169,15 +171,17 @@ class NotifyService:
         rows = outbox.due(self.wb.store, now, limit, ignore_backoff=ignore_backoff)
         if not rows:
             return report
-        with httpx.Client(timeout=self.timeout, transport=self.transport, follow_redirects=False) as client:
+        timeout = timeout or self.timeout
+        with httpx.Client(timeout=timeout, transport=self.transport, follow_redirects=False) as client:
             for row, event_hash in rows:
                 if not outbox.claim(self.wb.store, row, now, LEASE):
                     report.claimed_elsewhere += 1
                     continue
-                self._deliver(client, row, idempotency_key(event_hash, row.endpoint), row.attempts + 1, now, report)
+                self._deliver(client, row, idempotency_key(event_hash, row.endpoint), row.attempts + 1, now, timeout, report)
         return report
 
-    def _deliver(self, client: httpx.Client, row: OutboxRow, key: str, attempt: int, now: datetime, report: FlushReport) -> None:
+    def _deliver(self, client: httpx.Client, row: OutboxRow, key: str, attempt: int, now: datetime, timeout: float,
+                 report: FlushReport) -> None:
         hook = self.webhooks.get(row.endpoint)
         if hook is None:
             outbox.failed(self.wb.store, row.id, f"webhook {row.endpoint!r} is no longer in the config", None)
@@ -190,7 +194,7 @@ class NotifyService:
         except ConfigError as exc:
             error, permanent = exc.message, True
         except httpx.TimeoutException:
-            error, permanent = f"no answer within {self.timeout:g}s", False
+            error, permanent = f"no answer within {timeout:g}s", False
         except httpx.TransportError as exc:
             error, permanent = f"could not connect ({type(exc).__name__})", False
         else:
