@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 BACKOFF_BASE = timedelta(seconds=15)
 BACKOFF_CAP = timedelta(hours=1)
-MAX_ATTEMPTS = 15                      # ~8 hours of retries with the cap, then dead (revive with `notify flush --retry-dead`)
+MAX_ATTEMPTS = 15                      # ~7 hours of retries with the cap, then dead (revive with `notify flush --retry-dead`)
 LEASE = timedelta(minutes=2)           # a claimed row becomes due again if its sender died mid-post
 EXIT_WAIT_SECONDS = 3.0                # how long a finishing command waits for its background delivery
 BACKGROUND_TIMEOUT = 2.0               # per post in that background attempt; `notify flush` uses the full timeout

@@ -154,9 +154,10 @@ class UnityClient:
 
     def _rejected(self, method: str, path: str, response: httpx.Response) -> TargetRejected:
         try:
-            detail = response.json().get("message") or response.text
+            body = response.json()
         except ValueError:
-            detail = response.text
+            body = None
+        detail = (body.get("message") if isinstance(body, dict) else None) or response.text
         detail = (detail or "").strip()[:300]
         hint = None
         if response.status_code in (401, 403):
