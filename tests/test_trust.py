@@ -1,0 +1,120 @@
+"""The trust rules of DESIGN.md, checked on a full drill: no secret anywhere, no table contents read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fakes.webhook_receiver import WebhookReceiver
+from sevtool.pgtemp import TempPostgres
+from sevtool.scenario import seed_access_paths
+
+pytestmark = pytest.mark.postgres
+
+PASSWORD = "Tr0ub4dor-and-3-quarters"  # distinctive, so a hit cannot be a coincidence
+RESPONDER = "responder"
+
+
+@pytest.fixture(scope="module")
+def guarded_pg():
+    """A server where the responder must authenticate with a password (scram), and every statement is logged."""
+    server = TempPostgres(hba_extra=[f"host all {RESPONDER} 127.0.0.1/32 scram-sha-256"],
+                          settings={"log_min_messages": "warning", "log_line_prefix": "%m [%p] "}).start()
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {RESPONDER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
+    yield server
+    server.stop()
+
+
+def log_statements(server: TempPostgres, on: bool) -> None:
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET log_statement = '{'all' if on else 'none'}'")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def drill(cli, dsn_with_password: str, tmp_path: Path) -> list:
+    """declare -> scan -> plan -> apply -> verify -> undo -> postmortem, with a webhook configured."""
+    outputs = []
+
+    def run(*args, expect=(0,)):
+        result = cli(*args)
+        assert result.returncode in expect, f"{args}: {result.stderr}"
+        outputs.append(result)
+        return result
+
+    ident = json.loads(run("declare", "--sev", "2", "--title", "drill", "--json").stdout)["id"]
+    run("scan", ident, "--target", dsn_with_password, "--principal", "all_employees")
+    run("revoke", ident, "--plan")
+    run("revoke", ident, "--apply", "--yes")
+    run("verify", ident, expect=(0, 3))
+    run("revoke", ident, "--undo", "--yes")
+    run("status", ident, "contained", expect=(0, 2))
+    run("postmortem", ident, "-o", str(tmp_path / "postmortem.md"))
+    run("notify", "flush")
+    return outputs
+
+
+def test_no_password_in_store_exports_logs_or_webhooks(cli, guarded_pg, tmp_path, config_path):
+    dsn = guarded_pg.create_database("secrets")
+    seed_access_paths(dsn)
+    receiver = WebhookReceiver().start()
+    try:
+        config_path.write_text(f'[webhooks.ops]\nurl = "{receiver.url()}"\n[webhooks.chat]\nurl = "{receiver.url("/slack")}"\nformat = "slack"\n')
+        cli.env["PGPASSWORD"] = PASSWORD
+        target = guarded_pg.dsn("secrets", user=RESPONDER, password=PASSWORD)
+        outputs = drill(cli, target, tmp_path)
+        bodies = json.dumps([p["body"] for p in receiver.posts])
+    finally:
+        receiver.stop()
+    assert receiver.posts, "the webhook receiver got nothing: the payload check would prove nothing"
+
+    store = Path(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///"))
+    assert stat.S_IMODE(os.stat(store).st_mode) == 0o600
+    places = {p.name: p.read_bytes() for p in store.parent.glob(store.name + "*")}
+    places["postmortem.md"] = (tmp_path / "postmortem.md").read_bytes()
+    places["webhook payloads"] = bodies.encode()
+    places["cli output"] = "".join(o.stdout + o.stderr for o in outputs).encode()
+    assert len(places["postmortem.md"]) > 500
+    for name, content in places.items():
+        assert PASSWORD.encode() not in content, f"the password leaked into {name}"
+    # The drill really reached the target with that password: the scan recorded the seeded exposure.
+    assert b"all_employees" in places["postmortem.md"]
+
+
+USER_SCHEMAS = ("hr", "chat", "telemetry", "reporting", "vault")
+PRIVILEGE_STATEMENT = re.compile(r"\s*(GRANT|REVOKE|ALTER\s+DEFAULT\s+PRIVILEGES|SET|RESET|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
+READ_OF_USER_TABLE = re.compile(r"\b(FROM|JOIN|TABLE|COPY)\s+(ONLY\s+)?\"?(" + "|".join(USER_SCHEMAS) + r")\"?\s*\.", re.IGNORECASE)
+
+
+def test_no_statement_reads_table_contents(cli, guarded_pg, tmp_path):
+    """With log_statement=all, every statement naming a user table is a GRANT/REVOKE, a catalog query or LIMIT 0."""
+    dsn = guarded_pg.create_database("contents")
+    info = seed_access_paths(dsn)
+    log = guarded_pg.base / "server.log"
+    offset = log.stat().st_size
+    log_statements(guarded_pg, True)
+    try:
+        ident = str(cli.json("declare", "--sev", "2", "--title", "contents")["id"])
+        cli.json("scan", ident, "--target", dsn, "--principal", "all_employees")
+        cli.json("revoke", ident, "--apply", "--yes")
+        canary = info.get("canary")
+        args = ["verify", ident] + (["--probe-role", canary] if canary else [])
+        result = cli(*args, "--json")
+        assert result.returncode in (0, 3), result.stderr
+        cli.json("revoke", ident, "--undo", "--yes")
+    finally:
+        log_statements(guarded_pg, False)
+    text = log.read_bytes()[offset:].decode("utf-8", "replace")
+    statements = re.findall(r"LOG:  (?:statement|execute [^:]*): (.*?)(?=\n\S|\Z)", text, re.S)
+    assert len(statements) > 10, "statement logging captured nothing: the check would prove nothing"
+    reads = [s for s in statements if not PRIVILEGE_STATEMENT.match(s) and READ_OF_USER_TABLE.search(s)]
+    offending = [s for s in reads if not re.search(r"\bLIMIT\s+0\b", s, re.I)]
+    assert offending == [], f"statements that could read table contents: {offending[:3]}"
+    if canary:
+        assert reads, "the live probe ran no zero-row read, so the LIMIT 0 rule was not exercised"
