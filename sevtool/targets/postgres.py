@@ -39,6 +39,7 @@ keep the grantor exactly as the ACL records it: when it is not the owner, a REVO
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,6 +221,8 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         self.dsn = dsn
         self.connect_timeout = connect_timeout
         self._scan_conn: psycopg.Connection | None = None
+        # The TUI scans and verifies from worker threads; one scan at a time on the shared connection.
+        self._scan_lock = threading.Lock()
 
     # --- connections -----------------------------------------------------------------------
 
@@ -245,27 +248,52 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         return self._scan_conn
 
     def close(self) -> None:
-        if self._scan_conn is not None:
-            self._scan_conn.close()
-            self._scan_conn = None
+        with self._scan_lock:
+            if self._scan_conn is not None:
+                self._scan_conn.close()
+                self._scan_conn = None
 
     # --- scan ------------------------------------------------------------------------------
 
     def scan(self, scope: Scope, classify: Classifier) -> ScanResult:
         started = time.perf_counter()
+        with self._scan_lock:
+            findings, objects, members, notices = self._scan_locked(scope, classify)
+        return ScanResult(findings=findings, objects_in_scope=len(objects), principal_members=members, objects=objects,
+                          notices=notices, duration_ms=int((time.perf_counter() - started) * 1000))
+
+    def _scan_locked(self, scope: Scope, classify: Classifier):
+        reused = self._scan_conn is not None
+        try:
+            return self._scan_once(scope, classify)
+        except psycopg.OperationalError as exc:
+            self._drop_scan_connection()
+            if not reused:
+                raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
+                                        hint="run the scan again once the server is reachable") from None
+        # The kept connection went stale (server restarted, idle timeout): one retry on a fresh one.
+        try:
+            return self._scan_once(scope, classify)
+        except psycopg.OperationalError as exc:
+            self._drop_scan_connection()
+            raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
+                                    hint="run the scan again once the server is reachable") from None
+
+    def _scan_once(self, scope: Scope, classify: Classifier):
         conn = self._scan_connection()
         try:
             with _gc_paused(), conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-                findings, objects, members, notices = _Scan(cur, scope, classify, self.display).run()
-        except psycopg.OperationalError as exc:
-            self.close()
-            raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
-                                    hint="run the scan again once the server is reachable") from None
+                return _Scan(cur, scope, classify, self.display).run()
+        except psycopg.OperationalError:
+            raise  # the connection is gone: the caller decides whether to retry
         except psycopg.Error as exc:
             raise TargetRejected(f"{self.display} refused a catalog query: {str(exc).strip()}",
                                  hint="the scanning role needs to read pg_catalog; any login role can") from None
-        return ScanResult(findings=findings, objects_in_scope=len(objects), principal_members=members, objects=objects,
-                          notices=notices, duration_ms=int((time.perf_counter() - started) * 1000))
+
+    def _drop_scan_connection(self) -> None:
+        if self._scan_conn is not None:
+            self._scan_conn.close()
+            self._scan_conn = None
 
 
 class _Scan:

@@ -345,3 +345,24 @@ def test_service_records_nothing_when_the_target_is_unreachable(wb):
 def test_unknown_incident_fails_before_the_target_is_touched(wb):
     with pytest.raises(NotFound, match="no incident 99"):
         wb.scanning.scan(99, "host=127.0.0.1 port=1 dbname=w", ["all_employees"])
+
+
+def test_scan_survives_a_server_restart_between_scans():
+    """Watch keeps the scan connection; a restarted server must not turn the next check into an error."""
+    from sevtool.pgtemp import TempPostgres
+
+    with TempPostgres() as server:
+        dsn = server.create_database("restart")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE ROLE restart_readers NOLOGIN")  # this throwaway server's own roles
+            conn.execute("CREATE TABLE t (id int)")
+            conn.execute("GRANT SELECT ON t TO restart_readers")
+        target = PostgresTarget(dsn)
+        scope = Scope(target=target.display, principals=["restart_readers"])
+        assert len(target.scan(scope, Classifier()).findings) == 1
+        server.restart()
+        assert len(target.scan(scope, Classifier()).findings) == 1
+        server.pause()
+        with pytest.raises(TargetUnreachable):
+            target.scan(scope, Classifier())
+        target.close()
