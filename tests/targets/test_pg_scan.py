@@ -88,6 +88,18 @@ def test_views_and_materialized_views_over_a_sensitive_table(scan):
     assert result.objects["hr.performance_reviews"] == 4
 
 
+def test_view_of_a_view_is_followed_and_security_invoker_views_are_not_reported(seeded, scan):
+    dsn, _info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE VIEW reporting.review_digest AS SELECT id FROM reporting.review_summary")
+        conn.execute("GRANT SELECT ON reporting.review_digest TO all_employees")
+        conn.execute("CREATE VIEW reporting.invoker_reviews WITH (security_invoker = true) AS SELECT id FROM hr.performance_reviews")
+        conn.execute("GRANT SELECT ON reporting.invoker_reviews TO all_employees")
+    result = scan()
+    assert only(result, "reporting.review_digest", AccessPath.VIEW).base_object == "hr.performance_reviews"
+    assert not [f for f in result.findings if f.object_name == "invoker_reviews"], "it checks the reader's access to the table"
+
+
 def test_grant_by_a_grant_option_holder_names_the_grantor(scan):
     f = only(scan(), "hr.bonuses", AccessPath.GRANT_OPTION)
     assert (f.grantor, f.grantee) == ("bob", "all_employees") and "granted by bob" in f.via
