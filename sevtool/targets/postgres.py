@@ -102,7 +102,8 @@ SELECT members.principal, count(*) FILTER (WHERE r.rolcanlogin AND r.rolname <> 
 
 _RELATIONS_SQL = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.relnamespace,
-       coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' = ANY(c.reloptions), false)
+       coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' = ANY(c.reloptions), false),
+       n.nspname || '.' || c.relname
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
@@ -198,10 +199,7 @@ class _Relation(NamedTuple):
     comment: str | None
     namespace: int
     security_invoker: bool
-
-    @property
-    def fqn(self) -> str:
-        return f"{self.schema}.{self.name}"
+    fqn: str
 
     @property
     def kind_label(self) -> str:
@@ -317,6 +315,8 @@ class _Scan:
         params = {"principals": principals, "roles": role_oids}
         self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
         self.reach_text = {key: r.text() for key, r in self.reach_by.items()}
+        self.plain_path = {key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
+                           for key, r in self.reach_by.items()}
 
         # Pipelined: the server runs the grant queries while we classify and match the relations.
         conn = self.cur.connection
@@ -380,7 +380,7 @@ class _Scan:
         for principal, (_total, noinherit) in members.items():
             if noinherit and principal != PUBLIC:
                 self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
-        objects = {relations[oid].fqn: dss[oid] for oid in sorted(matched, key=lambda o: relations[o].fqn)}
+        objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
 
     # --- roles -----------------------------------------------------------------------------
@@ -483,10 +483,18 @@ class _Scan:
 
     def _add(self, rel: _Relation, principal: str, grantee: int, grantor: int, owner: int, *, column: str | None,
              views: dict[int, list[int]]) -> None:
-        reached = self.reach_by[(principal, grantee)]
+        key = (principal, grantee)
+        reached = self.reach_by[key]
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
-        route = self.reach_text[(principal, grantee)]
+        route = self.reach_text[key]
+        if not by_holder and column is None and rel.parent is None and rel.oid not in views:
+            # The bulk of a large exposure: a plain table granted by its owner.
+            self.findings.append(_finding({
+                "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
+                "path": self.plain_path[key], "via": route, "grantee": reached.role, "grantor": grantor_name,
+                "dss": self.dss[rel.oid]}))
+            return
         parts: list[str] = []
         base_object = None
         dss = self.dss.get(rel.oid)
@@ -502,14 +510,8 @@ class _Scan:
             path = AccessPath.PARTITION
         elif column is not None:
             path = AccessPath.COLUMN
-        elif by_holder:
-            path = AccessPath.GRANT_OPTION
-        elif grantee == PUBLIC_OID:
-            path = AccessPath.PUBLIC
-        elif reached.route:
-            path = AccessPath.ROLE
         else:
-            path = AccessPath.DIRECT
+            path = AccessPath.GRANT_OPTION
         if column is not None:
             parts.append(f"column {column}")
         if by_holder:
