@@ -14,7 +14,7 @@ from sevtool.core.exposure import dss_label
 @command(help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
 def scan(
     incident_id: IdArg,
-    target: Annotated[str, typer.Option("--target", help="A target name from the team config, or a DSN/URL (password from PGPASSWORD or ~/.pgpass).")],
+    target: Annotated[str, typer.Option("--target", help="A target name from the team config, a PostgreSQL DSN/URL (password from PGPASSWORD or ~/.pgpass), or a Unity Catalog uc+https://HOST/api/2.1/unity-catalog URL.")],
     principal: Annotated[list[str], typer.Option("--principal", help="Who must lose access, e.g. all_employees or PUBLIC. Repeatable.")],
     schema: Annotated[list[str] | None, typer.Option("--schema", help="Only these schemas. Repeatable.")] = None,
     table: Annotated[str | None, typer.Option("--table", help="Glob over table or schema.table, e.g. 'keystrokes_*'.")] = None,
