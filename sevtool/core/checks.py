@@ -93,6 +93,7 @@ class Regression:
 class CheckOutcome:
     findings: list[Finding]
     regressions: list[Regression]
+    readable: set[Pair]             # every object x principal readable now
     remaining: int                  # pairs readable at the baseline and still readable
     closed_since: int               # pairs readable at the baseline, closed now
     new_objects: list[str]          # in scope now, not at the baseline (when the baseline recorded its objects)
@@ -114,7 +115,7 @@ class CheckOutcome:
 def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
     by_pair: dict[Pair, list[Finding]] = defaultdict(list)
     for f in findings:
-        by_pair[(f.object_fqn, f.principal)].append(f)
+        by_pair[(f"{f.schema_name}.{f.object_name}", f.principal)].append(f)
     return by_pair
 
 
@@ -258,7 +259,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
                                       tuple(sorted({f.path.value for f in current}))))
     closed_since = sum(1 for pair in before if pair not in now_pairs)
     regressions.sort(key=lambda r: (r.cause_kind.value, r.object_fqn, r.principal))
-    return CheckOutcome(findings=findings, regressions=regressions, remaining=remaining, closed_since=closed_since,
+    return CheckOutcome(findings=findings, regressions=regressions, readable=set(now_pairs), remaining=remaining, closed_since=closed_since,
                         new_objects=sorted(new_set), probe_readable=sorted(probe_readable))
 
 

@@ -222,11 +222,7 @@ class VerificationService:
 
     @staticmethod
     def _record_regressions(tx, incident_id: int, check_id: int, number: int, outcome: core.CheckOutcome, at: datetime) -> None:
-        readable_now = set(core.pairs_of(outcome.findings))
-        for row in q.open_regressions(tx.session, incident_id):
-            if (row.object_fqn, row.principal) not in readable_now:
-                row.closed_at, row.closed_by = at, f"check {number}"
-                tx.session.add(row)
+        q.close_regressions(tx.session, incident_id, outcome.readable, at, f"check {number}")
         q.add_regressions(tx.session, [{"incident_id": incident_id, "check_id": check_id, "object_fqn": r.object_fqn, "principal": r.principal,
                                         "path": r.path.value, "cause": r.cause, "first_seen_at": at} for r in outcome.regressions])
         for example, count in core.group_regressions(outcome.regressions):

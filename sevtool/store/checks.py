@@ -18,6 +18,8 @@ from sevtool.core.timeparse import as_utc
 from sevtool.store.models import ActionRow, CheckFindingRow, CheckRow, FindingRow, RegressionRow, ScheduleSlotRow, ScopeRow
 from sevtool.store.repository import Store
 
+_CHUNK = 900   # ids per IN (...): SQLite's default limit is 999 bound parameters
+
 # Ledger action kinds that remove a role membership: they close every object reached through that role.
 MEMBERSHIP_KINDS = ("revoke_membership",)
 
@@ -34,8 +36,9 @@ def add_check(session: Session, row: CheckRow, findings: list[Finding]) -> Check
     session.add(row)
     session.flush()
     if findings:
-        # Core insert of plain dicts (the path enum is a str): the ORM bulk path and model_dump cost seconds at 45,000 rows.
-        session.connection().execute(CheckFindingRow.__table__.insert(), [{"check_id": row.id, "detail": dict(f)} for f in findings])
+        # Core insert of each finding's own field dict (the path enum is a str): the ORM bulk path and model_dump
+        # cost seconds at 45,000 rows.
+        session.connection().execute(CheckFindingRow.__table__.insert(), [{"check_id": row.id, "detail": f.__dict__} for f in findings])
     return row
 
 
@@ -65,8 +68,15 @@ def check_findings(store: Store, check_id: int) -> list[Finding]:
 # --- regressions ------------------------------------------------------------------------------
 
 
-def open_regressions(session: Session, incident_id: int) -> list[RegressionRow]:
-    return list(session.exec(select(RegressionRow).where(RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None))).all())
+def close_regressions(session: Session, incident_id: int, readable: set[tuple[str, str]], at: datetime, closed_by: str) -> int:
+    """Open regressions whose object x principal is no longer readable are closed by this check."""
+    open_rows = session.exec(select(RegressionRow.id, RegressionRow.object_fqn, RegressionRow.principal)
+                             .where(RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None))).all()
+    closing = [row_id for row_id, obj, principal in open_rows if (obj, principal) not in readable]
+    for start in range(0, len(closing), _CHUNK):
+        session.execute(update(RegressionRow).where(RegressionRow.id.in_(closing[start:start + _CHUNK]))
+                        .values(closed_at=at, closed_by=closed_by))
+    return len(closing)
 
 
 def regressions(store: Store, incident_id: int) -> list[RegressionRow]:
