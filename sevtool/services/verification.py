@@ -351,6 +351,10 @@ class VerificationService:
                  "first_seen_at": format_utc(r.first_seen_at), "closed_at": format_utc(r.closed_at) if r.closed_at else None,
                  "closed_by": r.closed_by} for r in q.regressions(self.store, incident_id)]
 
+    def open_regressions(self, incident_id: int) -> int:
+        """How many object x principal pairs regressed and are still readable (the TUI's loudest marker)."""
+        return q.open_regression_count(self.store, incident_id)
+
     def schedule(self, incident_id: int) -> list[dict]:
         self.store.incident(incident_id)
         return [{"round": s.round, "idx": s.idx, "offset": s.offset, "due_at": format_utc(s.due_at), "status": s.status,

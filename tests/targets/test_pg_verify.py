@@ -267,3 +267,21 @@ def test_watch_runs_the_whole_schedule_then_resolving_is_allowed(bench, target, 
     assert rounds == {1, 2}                                     # ... and restarted the schedule
     assert numbers[-1][1] is True
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
+
+
+def test_open_regressions_count_until_a_check_finds_them_closed(bench, target):
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    bench.verification.verify(ident)
+    assert bench.verification.open_regressions(ident) == 0
+    run_sql(target, "GRANT SELECT ON telemetry.keystrokes, telemetry.mouse TO PUBLIC")
+    report = bench.verification.verify(ident)
+    assert bench.verification.open_regressions(ident) == 2
+    [event] = [e for e in bench.incidents.timeline(ident) if e.kind == "regression"]
+    assert event.data["count"] == 2 and event.data["cause_kind"] == "public_grant"     # one cause, one event
+    assert report.as_dict()["regressions"][0]["cause"].startswith("new PUBLIC grant of SELECT by etl_owner")
+    run_sql(target, "REVOKE SELECT ON telemetry.keystrokes, telemetry.mouse FROM PUBLIC")
+    bench.verification.verify(ident)
+    assert bench.verification.open_regressions(ident) == 0
+    history = bench.verification.history(ident)
+    assert [(h["check"], h["clean"], h["regressions"]) for h in history] == [(1, True, 0), (2, False, 2), (3, True, 0)]
