@@ -170,7 +170,10 @@ def test_full_drill_postmortem_metrics_match_the_timeline(cli, cli_env, store_ur
     exported = cli.json("postmortem", str(ident), "-o", out)
     markdown = out.read_text()
     events = wb.incidents.timeline(ident)
-    by_kind = lambda kind: [e for e in events if e.kind == kind]  # noqa: E731
+
+    def by_kind(kind: str) -> list:
+        return [e for e in events if e.kind == kind]
+
     incident = wb.incidents.get(ident)
 
     # Metrics, recomputed from the timeline.
