@@ -163,6 +163,17 @@ def test_probe_reads_no_rows_and_sees_column_grants(bench, target):
         _probe(bench, target, ["telemetry.mouse"], role="postgres")
 
 
+def test_probe_quotes_awkward_names_and_executes_nothing_from_them(bench, target):
+    awkward = 'Chat "Logs"; DROP TABLE telemetry.mouse; --'
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE telemetry.{} (id bigint)").format(sql.Identifier(awkward)))
+        conn.execute(sql.SQL("GRANT SELECT ON telemetry.{} TO all_employees").format(sql.Identifier(awkward)))
+    [answer] = _probe(bench, target, [f"telemetry.{awkward}"])
+    assert answer.readable
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT to_regclass('telemetry.mouse') IS NOT NULL").fetchone()[0]
+
+
 def _probe(wb, dsn, objects, role="alice"):
     from sevtool.targets.registry import open_target
 
