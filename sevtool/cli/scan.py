@@ -34,6 +34,7 @@ def scan(
             "scope": outcome.scope,
             "summary": summary,
             "objects_in_scope": result.objects_in_scope,
+            "readable_in_scope": outcome.readable_in_scope,
             "principal_members": result.principal_members,
             "notices": result.notices,
             "duration_ms": result.duration_ms,
@@ -52,8 +53,10 @@ def scan(
                ["schema", "object", "kind", "dss", "principal", "path", "via"])
     for notice in result.notices:
         say(f"note: {notice}")
-    say(f"Scope v{outcome.version} recorded on INC-{outcome.incident_id}: {summary.objects} of {result.objects_in_scope} objects "
-        f"readable, {summary.findings} findings, scanned in {result.duration_ms} ms")
+    others = summary.objects - outcome.readable_in_scope
+    say(f"Scope v{outcome.version} recorded on INC-{outcome.incident_id}: {outcome.readable_in_scope} of {result.objects_in_scope} tables "
+        f"in scope readable" + (f", plus {others} views or future-table defaults" if others else "")
+        + f"; {summary.findings} findings, scanned in {result.duration_ms} ms")
 
 
 def _dss_rank(label: str) -> int:

@@ -35,6 +35,10 @@ class ScanOutcome:
     summary: ExposureSummary
     event_seq: int
 
+    @property
+    def readable_in_scope(self) -> int:
+        return readable_in_scope(self.result)
+
 
 @dataclass
 class ScopeVersion:
@@ -43,6 +47,12 @@ class ScopeVersion:
     created_at: datetime | None
     findings: int
     objects: int
+
+
+def readable_in_scope(result: ScanResult) -> int:
+    """In-scope tables with at least one finding; views and "(future tables)" are counted apart."""
+    exposed = {f.object_fqn for f in result.findings}
+    return sum(1 for fqn in result.objects if fqn in exposed)
 
 
 def normalise_principals(principals: list[str]) -> list[str]:
@@ -151,8 +161,11 @@ class ScanService:
 def _event_summary(version: int, scope: Scope, result: ScanResult, summary: ExposureSummary) -> str:
     by_dss = ", ".join(f"{label}: {count}" for label, count in sorted(summary.by_dss.items(), key=_dss_sort))
     who = ", ".join(scope.principals)
-    text = (f"Scan v{version} of {scope.target}: {summary.objects} of {result.objects_in_scope} objects in scope readable by {who}"
-            f" ({summary.findings} findings")
+    readable = readable_in_scope(result)
+    text = f"Scan v{version} of {scope.target}: {readable} of {result.objects_in_scope} tables in scope readable by {who}"
+    if summary.objects > readable:
+        text += f", plus {summary.objects - readable} views or future-table defaults"
+    text += f" ({summary.findings} findings"
     return text + (f"; {by_dss})" if by_dss else ")")
 
 
@@ -162,6 +175,7 @@ def _event_data(version: int, scope: Scope, result: ScanResult, summary: Exposur
         "scope": scope.model_dump(mode="json"),
         **summary.model_dump(mode="json"),
         "objects_in_scope": result.objects_in_scope,
+        "readable_in_scope": readable_in_scope(result),
         "principal_members": result.principal_members,
         "notices": result.notices[:_NOTICES_IN_EVENT],
         "duration_ms": result.duration_ms,
