@@ -321,7 +321,9 @@ class _Scan:
         # Pipelined: the server runs the grant queries while we classify and match the relations.
         conn = self.cur.connection
         with conn.pipeline():
-            pending = {name: conn.cursor(row_factory=tuple_row) for name in ("relations", "usage", "views", "tables", "columns")}
+            # Binary results: ~half the client CPU of parsing 45,000-row text results.
+            pending = {name: conn.cursor(row_factory=tuple_row, binary=True)
+                       for name in ("relations", "usage", "views", "tables", "columns")}
             pending["relations"].execute(_RELATIONS_SQL)
             pending["usage"].execute(_SCHEMA_USAGE_SQL, params)
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
