@@ -117,7 +117,7 @@ class VerificationService:
                                probe_readable=probe.get("readable_but_closed", []))
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return self._record(incident_id, version, scope, result, outcome, baseline, probe, ran_at, duration_ms, decision)
+        return self._record(incident_id, version, result, outcome, baseline, probe, ran_at, duration_ms, decision)
 
     def _scope(self, incident_id: int) -> tuple[int, Scope, datetime | None]:
         latest = self.wb.scanning.latest_scope(incident_id)
@@ -153,12 +153,14 @@ class VerificationService:
 
     def _baseline(self, incident_id: int, version: int, scope_at: datetime | None) -> core.Baseline:
         previous = q.latest_check(self.store, incident_id)
-        if previous is not None:
+        # A re-scan with a different scope starts the comparison over from that scan: the previous check
+        # looked at other objects, so "not seen then" would not mean "created after the fix".
+        if previous is not None and previous.scope_version == version:
             return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=q.check_findings(self.store, previous.id),
                                  objects=frozenset(previous.summary.get("objects", [])))
         return core.Baseline(label=f"scan v{version}", at=scope_at, findings=self.wb.scanning.findings(incident_id, version))
 
-    def _record(self, incident_id: int, version: int, scope: Scope, result: ScanResult, outcome: core.CheckOutcome,
+    def _record(self, incident_id: int, version: int, result: ScanResult, outcome: core.CheckOutcome,
                 baseline: core.Baseline, probe: dict, ran_at: datetime, duration_ms: int,
                 decision: core.DueDecision | None) -> CheckReport:
         summary = outcome.summary()
@@ -189,14 +191,16 @@ class VerificationService:
                            probe=probe, slot=slot)
 
     def _finish_slots(self, tx, decision: core.DueDecision, check_id: int, ran_at: datetime) -> dict:
+        """The slot this check ran for is done; earlier overdue ones are covered by it. Each keeps its delay."""
+        def delay(slot: core.SlotState) -> int:
+            return int(decision.delay(slot, ran_at).total_seconds())
+
         run = decision.run
-        q.finish(tx.session, run.id, "done", check_id, ran_at, int(decision.delay(run, ran_at).total_seconds()))
+        q.finish(tx.session, run.id, "done", check_id, ran_at, delay(run))
         for slot in decision.covered:
-            q.finish(tx.session, slot.id, "covered", check_id, ran_at, int(decision.delay(slot, ran_at).total_seconds()))
-        return {"round": run.round, "idx": run.idx, "due_at": format_utc(run.due_at),
-                "delay_seconds": int(decision.delay(run, ran_at).total_seconds()),
-                "covered": [{"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": int(decision.delay(s, ran_at).total_seconds())}
-                            for s in decision.covered]}
+            q.finish(tx.session, slot.id, "covered", check_id, ran_at, delay(slot))
+        return {"round": run.round, "idx": run.idx, "due_at": format_utc(run.due_at), "delay_seconds": delay(run),
+                "covered": [{"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": delay(s)} for s in decision.covered]}
 
     @staticmethod
     def _append_check_event(tx, incident_id: int, number: int, outcome: core.CheckOutcome, baseline: core.Baseline, in_scope: int,

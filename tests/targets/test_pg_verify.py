@@ -296,3 +296,18 @@ def test_open_regressions_count_until_a_check_finds_them_closed(bench, target):
     assert bench.verification.open_regressions(ident) == 0
     history = bench.verification.history(ident)
     assert [(h["check"], h["clean"], h["regressions"]) for h in history] == [(1, True, 0), (2, False, 2), (3, True, 0)]
+
+
+def test_a_wider_rescan_compares_with_its_scan_not_with_the_older_check(bench, target):
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA chat")
+        conn.execute("CREATE TABLE chat.messages (id bigint)")
+        conn.execute("GRANT USAGE ON SCHEMA chat TO all_employees")
+        conn.execute("GRANT SELECT ON chat.messages TO all_employees")
+    ident = scanned_incident(bench, target)                      # telemetry only
+    apply_fix(bench, ident)
+    assert bench.verification.verify(ident).clean
+    bench.scanning.scan(ident, target, [PRINCIPAL])               # every schema: chat.messages is in scope now
+    report = bench.verification.verify(ident)
+    assert report.baseline == "scan v2" and report.outcome.regressions == []
+    assert [f.object_fqn for f in report.outcome.findings] == ["chat.messages"]
