@@ -15,7 +15,8 @@ running), so a slot is never run twice. After a stop, overdue slots run at once:
 and the earlier ones are recorded as `covered` by that check, each with its delay. A regression
 starts a new round anchored at the check that found it (that check is the round's first slot); the
 previous round's pending slots become `superseded`. A slot left `running` by a watcher that died is
-given back when the next watcher takes the lock.
+given back when the next watcher takes the lock. A manual `verify` is an extra check: it never takes a
+slot, but it is the baseline the next check compares with. A SEV change applies from the next round.
 """
 
 from __future__ import annotations
