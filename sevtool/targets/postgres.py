@@ -435,8 +435,9 @@ class _Scan:
             return dss[oid]
 
         scope = self.scope
-        filtered = bool(scope.schemas or scope.table_glob)
-        by_name = {oid for oid, rel in tables.items() if not filtered or scope.matches_name(rel.schema, rel.name)}
+        if not (scope.schemas or scope.table_glob or scope.min_dss):
+            return {oid: rating(oid) for oid in tables}, set(tables)
+        by_name = {oid for oid, rel in tables.items() if scope.matches_name(rel.schema, rel.name)}
 
         def in_scope(oid: int) -> bool:
             while oid in tables:
