@@ -48,8 +48,7 @@ class PostmortemService:
     def bundle(self, incident_id: int) -> PostmortemData:
         incident = self.store.incident(incident_id)
         # One read of the whole chain serves both the audit and this incident's timeline.
-        head = self.store.chain_head()
-        chain = self.store.events()
+        chain, head = self._chain_and_head()
         report = verify_chain(chain, head)
         events = sorted((e for e in chain if e.incident_id == incident_id), key=lambda e: (e.at, e.seq))
         keys = self.wb.incidents.key_events(events)
@@ -74,6 +73,17 @@ class PostmortemService:
             action_items=items,
             audit=AuditFacts(events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem),
         )
+
+    def _chain_and_head(self, attempts: int = 3) -> tuple[list[Event], tuple[int, str]]:
+        """The chain, then the head. The head is written with each event, so a head ahead of the chain
+        means a responder appended meanwhile: read again rather than report deleted events."""
+        for _ in range(attempts):
+            with self.store.read() as s:
+                chain = queries.chain(s)
+            head = self.store.chain_head()
+            if head[0] <= (chain[-1].seq if chain else 0):
+                break
+        return chain, head
 
     def render(self, incident_id: int) -> str:
         return render(self.bundle(incident_id))

@@ -256,3 +256,15 @@ def test_impact_counts_each_object_once_across_scope_versions_and_groups_regress
     etl = groups["re-granted by etl"]
     assert (etl.check_number, etl.objects, etl.still_open, etl.examples) == (2, 2, 1, ["telemetry.keys", "telemetry.mouse"])
     assert groups["default privileges"].objects == 1
+
+
+def test_a_tampered_timeline_is_reported_in_the_appendix(cli):
+    import sqlite3
+
+    ident = str(cli.json("declare", "--sev", "2", "--title", "t")["id"])
+    cli.json("note", ident, "revoked by hand", "--kind", "went-wrong")
+    with sqlite3.connect(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///")) as conn:
+        conn.execute("UPDATE event SET summary = 'nothing happened' WHERE seq = 2")
+    markdown = cli("postmortem", ident).stdout
+    audit = next(line for line in markdown.splitlines() if line.startswith("| audit verify"))
+    assert "FAILED: event 2 (note) was edited after it was written" in audit
