@@ -78,6 +78,16 @@ def test_default_privileges_name_the_schema_and_the_creating_role(scan):
     assert "etl_owner" in f.via and "telemetry" in f.via
 
 
+def test_database_wide_default_privileges_have_no_schema(seeded, scan):
+    dsn, _info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner GRANT SELECT ON TABLES TO all_employees")
+    result = scan(schemas=["hr"])
+    f = only(result, f".{FUTURE_TABLES}", AccessPath.DEFAULT_PRIVILEGES)
+    assert (f.schema_name, f.grantor) == ("", "etl_owner") and "in every schema" in f.via
+    assert not [x for x in result.findings if x.schema_name == "telemetry"], "the telemetry-only default is out of scope"
+
+
 def test_views_and_materialized_views_over_a_sensitive_table(scan):
     result = scan()
     view = only(result, "reporting.review_summary", AccessPath.VIEW)
