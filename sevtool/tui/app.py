@@ -55,7 +55,7 @@ class SevtoolApp(App):
         from sevtool.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(type(self.screen)))
 
     @contextmanager
     def reporting_errors(self, doing: str) -> Iterator[None]:

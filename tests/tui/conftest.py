@@ -28,3 +28,19 @@ def _screen_text(app) -> str:
 @pytest.fixture
 def screen_text():
     return _screen_text
+
+
+async def _until(pilot, condition, *, timeout: float = 20.0, what: str = "") -> None:
+    """Wait until `condition()` holds: workers finish and screens repaint at their own pace on a busy machine."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}; the screen shows:\n{_screen_text(pilot.app)}")
+        await pilot.pause(0.1)
+
+
+@pytest.fixture
+def until():
+    return _until

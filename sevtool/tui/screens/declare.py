@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -23,27 +23,25 @@ class DeclareScreen(ModalScreen[int | None]):
         policy = self.app.wb.policy
         with Vertical(id="declare-form", classes="modal"):
             yield Static("Declare an incident", classes="modal-title")
-            with Horizontal(classes="form-columns"):
-                with Vertical(id="declare-fields"):
-                    yield Label("What is exposed to whom")
-                    yield Input(placeholder="e.g. employee telemetry tables readable by all_employees", id="title")
-                    yield Label("SEV (0 = most critical)")
-                    yield Select([(policy.level(n).label, n) for n in range(6)], value=2, allow_blank=False, id="sev")
-                    yield Static("", id="sev-meaning")
-                with Vertical(id="declare-side"):
-                    yield Label("Commander")
-                    yield Input(placeholder="who runs the response", id="commander", value=self.app.wb.settings.who)
-                    yield Label("Playbook")
-                    playbooks = self._playbooks()
-                    yield Select([(name, name) for name in playbooks], allow_blank=True, prompt="(none)", id="playbook",
-                                 value=DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK in playbooks else Select.NULL)
-            yield Static(RUBRIC, id="rubric")
+            with VerticalScroll(id="declare-fields"):
+                yield Label("What is exposed to whom")
+                yield Input(placeholder="e.g. employee telemetry tables readable by all_employees", id="title")
+                yield Label("SEV (0 = most critical)")
+                yield Select([(policy.level(n).label, n) for n in range(6)], value=2, allow_blank=False, id="sev")
+                yield Static("", id="sev-meaning")
+                yield Label("Commander")
+                yield Input(placeholder="who runs the response", id="commander", value=self.app.wb.settings.who)
+                yield Label("Playbook")
+                playbooks = self._playbooks()
+                yield Select([(name, name) for name in playbooks], allow_blank=True, prompt="(none)", id="playbook-choice",
+                             value=DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK in playbooks else Select.NULL)
+                yield Static(RUBRIC, id="rubric")
             with Horizontal(classes="buttons"):
                 yield Button("Declare", variant="error", id="declare")
                 yield Button("Cancel", id="cancel")
 
     def _playbooks(self) -> list[str]:
-        """Valid playbooks only; a broken file is for `sevtool playbook check`, not for the middle of an incident."""
+        """Valid playbooks only; a broken one is for `sevtool playbook list` to explain, not for the middle of an incident."""
         names: list[str] = []
         with self.app.reporting_errors("loading playbooks"):
             names = [p.name for p in self.app.wb.playbooks.list() if p.error is None]
@@ -75,7 +73,7 @@ class DeclareScreen(ModalScreen[int | None]):
         title = self.query_one("#title", Input).value
         sev = self.query_one("#sev", Select).value
         commander = self.query_one("#commander", Input).value.strip() or None
-        playbook = self.query_one("#playbook", Select).value
+        playbook = self.query_one("#playbook-choice", Select).value
         with self.app.reporting_errors("declaring"):
             incident = self.app.wb.incidents.declare(title, sev, commander=commander,
                                                      playbook=None if playbook is Select.NULL else playbook)

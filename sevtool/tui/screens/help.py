@@ -22,16 +22,21 @@ def _bindings_table(title: str, bindings: list[Binding]) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
+    """The keys of the screen it was opened from come first."""
+
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, current: type | None = None):
+        super().__init__()
+        self.current = current
 
     def compose(self) -> ComposeResult:
         from sevtool.tui.screens.declare import DeclareScreen
         from sevtool.tui.screens.incident import IncidentScreen
         from sevtool.tui.screens.incident_list import IncidentListScreen
 
-        text = GENERAL
-        text += _bindings_table("Incident list", IncidentListScreen.BINDINGS)
-        text += _bindings_table("Declare form", DeclareScreen.BINDINGS)
-        text += _bindings_table("Incident", IncidentScreen.BINDINGS)
+        sections = [("Incident", IncidentScreen), ("Incident list", IncidentListScreen), ("Declare form", DeclareScreen)]
+        sections.sort(key=lambda section: section[1] is not self.current)
+        text = GENERAL + "".join(_bindings_table(title, screen.BINDINGS) for title, screen in sections)
         with VerticalScroll(classes="modal", id="help"):
             yield Markdown(text)

@@ -76,7 +76,7 @@ class IncidentScreen(Screen):
         yield Header()
         yield Static("", id="incident-head")
         with Horizontal(id="incident-body"):
-            with VerticalScroll(id="playbook"):
+            with VerticalScroll(id="playbook-sidebar"):
                 yield PlaybookChecklist(self.incident_id, id="checklist")
             with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
@@ -133,7 +133,7 @@ class IncidentScreen(Screen):
     def action_back(self) -> None:
         """Escape leaves a text box first, then the screen."""
         if isinstance(self.focused, Input):
-            self._focus_tab(self.query_one("#tabs", TabbedContent).active)
+            self.query_one(TAB_FOCUS[self.query_one("#tabs", TabbedContent).active]).focus()
         else:
             self.app.pop_screen()
 

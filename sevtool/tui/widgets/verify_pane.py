@@ -42,7 +42,7 @@ class VerifyPane(Vertical):
     def on_mount(self) -> None:
         checks = self.query_one("#checks", DataTable)
         checks.border_title = "checks"
-        for label, width in [("#", 3), ("ran (UTC)", 14), ("result", 8), ("exposed", 8), ("findings", 8), ("regr.", 5), ("took", 6)]:
+        for label, width in [("#", 3), ("ran (UTC)", 14), ("result", 8), ("exposed", 8), ("findings", 8), ("regressions", 11)]:
             checks.add_column(label, width=width)
         schedule = self.query_one("#schedule", DataTable)
         schedule.border_title = "re-check schedule"
@@ -66,7 +66,7 @@ class VerifyPane(Vertical):
             for c in reversed(history):
                 result = Text("clean", style="bold #69db7c") if c["clean"] else Text("EXPOSED", style="bold #ff6b6b")
                 table.add_row(str(c["check"]), _short(c["ran_at"]), result, f"{c['exposed_objects']:,}", f"{c['findings']:,}",
-                              Text(f"{c['regressions']:,}", style="bold #ff6b6b" if c["regressions"] else ""), f"{c['duration_ms'] / 1000:.1f}s")
+                              Text(f"{c['regressions']:,}", style="bold #ff6b6b" if c["regressions"] else ""))
             slots = self.query_one("#schedule", DataTable)
             slots.clear()
             for s in schedule:
