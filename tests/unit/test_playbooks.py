@@ -152,3 +152,22 @@ def test_commander_named_at_declaration_counts_as_roles_assigned():
     assert progress(playbook, 2, events, commander="alice")[1].done
     assert not progress(playbook, 2, events)[1].done
     assert progress(playbook, 2, [*events, _event(2, "role_assigned", 3)])[1].evidence_seq == 2
+
+
+def test_a_teams_playbooks_dir_overrides_shipped_ones_and_broken_files_are_listed(tmp_path):
+    from sevtool.errors import UsageError
+    from sevtool.services.playbooks import PlaybookService
+
+    team = tmp_path / "playbooks"
+    team.mkdir()
+    (team / "data-exposure.toml").write_text(VALID)
+    (team / "half-written.toml").write_text('title = "x"\n[[steps]]\nid = "a"\n')
+    service = PlaybookService(wb=None, dirs=[team, SHIPPED_DIR])
+    listed = {f.name: f for f in service.list()}
+    assert set(listed) == {*SHIPPED, "half-written"}
+    assert listed["data-exposure"].path == team / "data-exposure.toml" and service.get("data-exposure").title == "Test playbook"
+    assert listed["half-written"].playbook is None
+    assert listed["half-written"].error.startswith(f"{team / 'half-written.toml'}:2: steps[0].kind: is required but missing")
+    assert service.get("credential-leak").steps[0].kind == StepKind.DECLARE
+    with pytest.raises(UsageError, match="no playbook named 'nope'"):
+        service.get("nope")
