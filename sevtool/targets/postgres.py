@@ -51,7 +51,7 @@ from psycopg import conninfo
 from psycopg.rows import tuple_row
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
-from sevtool.errors import NotFound, TargetRejected, TargetUnreachable
+from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageError
 from sevtool.targets.base import Classifier, ScanResult
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker
@@ -215,7 +215,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         try:
             self.display = name or strip_secrets(dsn)
         except psycopg.ProgrammingError as exc:
-            raise TargetRejected(f"not a PostgreSQL DSN or URL: {exc}", hint="e.g. 'host=db1 dbname=warehouse' or postgresql://db1/warehouse") from None
+            raise UsageError(f"not a PostgreSQL DSN or URL: {str(exc).strip()}", hint="e.g. 'host=db1 dbname=warehouse' or postgresql://db1/warehouse") from None
         self.dsn = dsn
         self.connect_timeout = connect_timeout
         self._scan_conn: psycopg.Connection | None = None
@@ -231,7 +231,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
             return psycopg.connect(self.dsn, autocommit=autocommit, connect_timeout=self.connect_timeout,
                                    application_name="sevtool", **extra)
         except psycopg.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             who = f" as {user}" if user else ""
             raise TargetUnreachable(f"cannot connect to {self.display}{who}: {reason}",
                                     hint="check host, port and that the server is up; passwords come from PGPASSWORD, ~/.pgpass or a service file") from None
@@ -247,9 +247,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
 
     def close(self) -> None:
         with self._scan_lock:
-            if self._scan_conn is not None:
-                self._scan_conn.close()
-                self._scan_conn = None
+            self._drop_scan_connection()
 
     # --- scan ------------------------------------------------------------------------------
 
