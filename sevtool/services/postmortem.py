@@ -132,9 +132,7 @@ class PostmortemService:
 
     def add_item(self, incident_id: int, title: str, *, owner: str | None = None, type: str = "prevent",
                  due: str | None = None) -> ActionItemFacts:
-        title = (title or "").strip()
-        if not title:
-            raise UsageError("an action item needs a title", hint="--title 'what will be done'")
+        title = _title(title)
         row = ActionItemRow(incident_id=incident_id, title=title, owner=_clean(owner), type=_item_type(type),
                             due=_due(due), status="open", created_at=utcnow())
         with self.store.write() as tx:
@@ -152,9 +150,9 @@ class PostmortemService:
 
     def edit_item(self, incident_id: int, item_id: int, *, title: str | None = None, owner: str | None = None,
                   type: str | None = None, due: str | None = None, status: str | None = None) -> ActionItemFacts:
-        wanted = {"title": _clean(title), "owner": _clean(owner), "type": type and _item_type(type), "due": due and _due(due),
-                  "status": status and _item_status(status)}
-        wanted = {k: v for k, v in wanted.items() if v is not None}
+        given = {"title": title, "owner": owner, "type": type, "due": due, "status": status}
+        parse = {"title": _title, "owner": _clean, "type": _item_type, "due": _due, "status": _item_status}
+        wanted = {name: parse[name](value) for name, value in given.items() if value is not None}
         if not wanted:
             raise UsageError("nothing to change", hint="pass --title, --owner, --type, --due or --status")
         with self.store.write() as tx:
@@ -190,7 +188,15 @@ def _did_something(event: Event) -> bool:
 
 
 def _clean(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
+    """Blank means none: `--owner ''` clears the owner."""
+    return (value or "").strip() or None
+
+
+def _title(value: str | None) -> str:
+    title = (value or "").strip()
+    if not title:
+        raise UsageError("an action item needs a title", hint="--title 'what will be done'")
+    return title
 
 
 def _item_type(value: str) -> str:
