@@ -127,6 +127,9 @@ class _LedgerIndex:
         for c in changes:
             self._objects[c.grantee].add(c.object_fqn)
 
+    def __bool__(self) -> bool:
+        return bool(self._objects)
+
     def covers(self, finding: Finding) -> bool:
         objects = self._objects.get(finding.grantee)
         return bool(objects) and (None in objects or finding.object_fqn in objects)
@@ -246,7 +249,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
         obj, principal = pair
         previous = before.get(pair)
         is_new = obj in new_set
-        if baseline is None or (previous and not is_new and not _closed_by_ledger(previous, applied)):
+        if baseline is None or (previous and not is_new and not (applied and _closed_by_ledger(previous, applied))):
             remaining += 1
             continue
         primary = _primary(current)

@@ -111,14 +111,16 @@ class VerificationService:
         version, scope, scope_at = self._scope(incident_id)
         started = time.perf_counter()
         result, probe = self._observe(scope, probe_role)
-        baseline = self._baseline(incident_id, version, scope_at)
+        baseline, stored_in = self._baseline(incident_id, version, scope_at)
         outcome = core.compare(result.findings, set(result.objects), baseline,
                                ledger=q.ledger_changes_since(self.store, incident_id, baseline.at),
                                known_reach=q.role_reach(self.store, incident_id, version),
                                probe_readable=probe.get("readable_but_closed", []))
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return self._record(incident_id, version, result, outcome, baseline, probe, ran_at, duration_ms, decision)
+        unchanged = stored_in is not None and set(outcome.findings) == set(baseline.findings)
+        return self._record(incident_id, version, result, outcome, baseline, probe, ran_at, duration_ms, decision,
+                            findings_same_as=stored_in if unchanged else None)
 
     def _scope(self, incident_id: int) -> tuple[int, Scope, datetime | None]:
         latest = self.wb.scanning.latest_scope(incident_id)
@@ -152,18 +154,20 @@ class VerificationService:
             "inconclusive": sorted(a.object_fqn for a in answers if a.message.startswith(INCONCLUSIVE)),
         }
 
-    def _baseline(self, incident_id: int, version: int, scope_at: datetime | None) -> core.Baseline:
+    def _baseline(self, incident_id: int, version: int, scope_at: datetime | None) -> tuple[core.Baseline, int | None]:
+        """The previous check (and the check whose rows hold its findings), or before any check the scan."""
         previous = q.latest_check(self.store, incident_id)
         # A re-scan with a different scope starts the comparison over from that scan: the previous check
         # looked at other objects, so "not seen then" would not mean "created after the fix".
         if previous is not None and previous.scope_version == version:
-            return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=q.check_findings(self.store, previous.id),
-                                 objects=frozenset(previous.summary.get("objects", [])))
-        return core.Baseline(label=f"scan v{version}", at=scope_at, findings=self.wb.scanning.findings(incident_id, version))
+            stored_in = q.findings_check_id(previous)
+            return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=q.check_findings(self.store, stored_in),
+                                 objects=frozenset(previous.summary.get("objects", []))), stored_in
+        return core.Baseline(label=f"scan v{version}", at=scope_at, findings=self.wb.scanning.findings(incident_id, version)), None
 
     def _record(self, incident_id: int, version: int, result: ScanResult, outcome: core.CheckOutcome,
                 baseline: core.Baseline, probe: dict, ran_at: datetime, duration_ms: int,
-                decision: core.DueDecision | None) -> CheckReport:
+                decision: core.DueDecision | None, findings_same_as: int | None) -> CheckReport:
         summary = outcome.summary()
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
@@ -176,7 +180,7 @@ class VerificationService:
                 summary={"baseline": baseline.label, "objects_in_scope": len(result.objects), "remaining_pairs": outcome.remaining,
                          "closed_since_baseline": outcome.closed_since, "new_objects": outcome.new_objects[:100],
                          "new_object_count": len(outcome.new_objects), "by_path": summary.by_path, "by_dss": summary.by_dss,
-                         "objects": sorted(result.objects)}), outcome.findings)
+                         "objects": sorted(result.objects)}), outcome.findings, same_as=findings_same_as)
             slot = self._finish_slots(tx, decision, check.id, ran_at) if decision else None
             self._append_check_event(tx, incident_id, number, outcome, baseline, len(result.objects), probe, slot, duration_ms, ran_at,
                                      verified=row.verified_at is None and outcome.clean)

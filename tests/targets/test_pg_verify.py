@@ -311,3 +311,16 @@ def test_a_wider_rescan_compares_with_its_scan_not_with_the_older_check(bench, t
     report = bench.verification.verify(ident)
     assert report.baseline == "scan v2" and report.outcome.regressions == []
     assert [f.object_fqn for f in report.outcome.findings] == ["chat.messages"]
+
+
+def test_unchanged_findings_are_stored_once_and_still_compared(bench, target):
+    ident = scanned_incident(bench, target)
+    first = bench.verification.verify(ident)
+    second = bench.verification.verify(ident)
+    assert not second.clean and second.outcome.remaining == 2 and second.outcome.regressions == []
+    rows = {c.number: c for c in q.checks(bench.store, ident)}
+    assert q.findings_check_id(rows[second.number]) == first.check_id          # same findings: not written again
+    run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees")
+    third = bench.verification.verify(ident)
+    assert third.outcome.closed_since == 1 and q.findings_check_id(q.latest_check(bench.store, ident)) == third.check_id
+    assert [f.object_fqn for f in q.check_findings(bench.store, third.check_id)] == ["telemetry.keystrokes"]
