@@ -31,8 +31,8 @@ def _plan_rows(actions):
 
 def _summary(plan) -> list[str]:
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(plan.by_kind.items())) or "no actions"
-    lines = [f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
-             f"{len(plan.pending)} still to apply"]
+    lines = [(f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
+              f"{len(plan.pending)} still to apply")]
     for a in plan.actions:
         if a.review and a.status.value in ("planned", "applying", "failed"):
             lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")

@@ -9,10 +9,13 @@ with counts; the first apply with no failure moves the incident to `contained`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from sevtool.services import Workbench
 
 RESUMED = "applied by an interrupted run; confirmed gone on read-back"
+APPLY_WORKERS = 4        # connections revoking side by side (each batch is its own transaction)
+HEARTBEAT_EVERY_S = 10   # well inside locks.STALE_AFTER, so a live apply is never taken over
 
 
 class Plan(BaseModel):
@@ -77,6 +82,9 @@ class RevocationService:
     def __init__(self, wb: "Workbench"):
         self.wb = wb
         self.store = wb.store
+        # Plans made by this process, so plan+apply in one run does not decode 45,000 actions back from the
+        # ledger. Only what never changes is cached; statuses are always read from the ledger under the lock.
+        self._made: dict[tuple[int, int], list[Action]] = {}
 
     # --- targets ----------------------------------------------------------------------------
 
@@ -107,6 +115,7 @@ class RevocationService:
             tx.incident_row(incident_id)
             version = ledger.next_plan_version(tx.session, incident_id)
             ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
+            self._made[(incident_id, version)] = actions
             tx.append(incident_id, "revoke_planned",
                       f"Revocation plan {version}: {len(actions)} actions for {len(findings)} findings"
                       + (f", {review} role membership(s) to review" if review else ""),
@@ -139,93 +148,144 @@ class RevocationService:
     # --- apply ------------------------------------------------------------------------------
 
     def apply(self, incident_id: int, *, plan_version: int | None = None, batch_size: int | None = None,
-              progress: ProgressCallback | None = None) -> RunReport:
-        """Run what the plan still has to do; safe to repeat and to resume after a crash."""
+              workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None) -> RunReport:
+        """Run what the plan still has to do; safe to repeat and to resume after a crash.
+
+        `plan_version` is the plan a responder confirmed: refused if someone planned again meanwhile.
+        `progress` is called after every batch, from a worker thread.
+        """
         size = batch_size or self.wb.settings.team.revoke_batch_size
         if size < 1:
             raise UsageError(f"batch size must be at least 1, not {size}")
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply") as holder:
-            plan = self.plan_to_apply(incident_id) if plan_version is None else self._plan_version(incident_id, plan_version)
-            todo = plan.pending
+            if plan_version is None:
+                plan = self.plan_to_apply(incident_id)
+                version, target_spec, todo = plan.plan_version, plan.target, plan.pending
+            else:
+                version, target_spec = self._confirmed(incident_id, plan_version)
+                todo = self._pending(incident_id, version)
             in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
             counts: Counter[str] = Counter()
             failures: list[dict] = []
             by_seq = {a.seq: a for a in todo}
             done = 0
+            guard = threading.Lock()   # batches report from worker threads
+            beat = time.monotonic()
 
-            def on_batch(results: list[ActionResult]) -> None:
+            def tally(results: list[ActionResult]) -> None:
                 nonlocal done
-                results = [ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=RESUMED)
-                           if r.status == ActionStatus.SKIPPED and r.seq in in_flight else r for r in results]
-                with self.store.write() as tx:
-                    ledger.record(tx.session, incident_id, plan.plan_version, results)
-                for r in results:
-                    counts[ActionStatus(r.status).value] += 1
-                    if r.status == ActionStatus.FAILED:
-                        failures.append({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
-                                         "message": r.message})
-                done += len(results)
-                if progress:
-                    progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
+                with guard:
+                    for r in results:
+                        counts[ActionStatus(r.status).value] += 1
+                        if r.status == ActionStatus.FAILED:
+                            failures.append({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
+                                             "message": r.message})
+                    done += len(results)
+                    if progress:
+                        progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
+
+            def heartbeat_due() -> bool:
+                nonlocal beat
+                with guard:
+                    if time.monotonic() - beat < HEARTBEAT_EVERY_S:
+                        return False
+                    beat = time.monotonic()
+                    return True
+
+            def worker(chunks: Iterator[list[Action]], target) -> None:
+                """Send chunks one by one; one store write records a chunk's outcome and marks the next one `applying`."""
+                finished: list[ActionResult] = []
+                while True:
+                    with guard:
+                        chunk = next(chunks, None)
+                    if heartbeat_due():
+                        locks.heartbeat(self.store, incident_id, "apply", holder)
+                    with self.store.write() as tx:   # journal before sending: a kill from here on is resolved by read-back
+                        ledger.record(tx.session, incident_id, version, finished)
+                        if chunk:
+                            ledger.mark(tx.session, incident_id, version, [a.seq for a in chunk], ActionStatus.APPLYING)
+                    tally(finished)
+                    if not chunk:
+                        return
+                    finished = []
+                    try:
+                        target.apply(chunk, finished.extend, batch_size=size)
+                    except BaseException:   # keep what this chunk finished before the error
+                        with self.store.write() as tx:
+                            ledger.record(tx.session, incident_id, version, confirm_resumed(finished))
+                        tally(finished)
+                        raise
+                    finished = confirm_resumed(finished)
+
+            def confirm_resumed(results: list[ActionResult]) -> list[ActionResult]:
+                """In flight when an earlier run died, and gone now: that run revoked it."""
+                return [ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=RESUMED)
+                        if r.status == ActionStatus.SKIPPED and r.seq in in_flight else r for r in results]
 
             if todo:
                 self._event(incident_id, "apply_started",
-                            f"Revocation started: {len(todo)} of {len(plan.actions)} actions of plan {plan.plan_version}"
+                            f"Revocation started: {len(todo)} actions of plan {version}"
                             + (f" ({len(in_flight)} in flight when the last run stopped)" if in_flight else ""),
-                            {"plan_version": plan.plan_version, "pending": len(todo), "resumed_in_flight": len(in_flight), "batch_size": size})
-                target = self._open(plan.target)
+                            {"plan_version": version, "pending": len(todo), "resumed_in_flight": len(in_flight), "batch_size": size})
+                target = self._open(target_spec)
                 try:
-                    for start in range(0, len(todo), size):
-                        chunk = todo[start:start + size]
-                        locks.heartbeat(self.store, incident_id, "apply", holder)
-                        with self.store.write() as tx:   # journal before sending: a kill from here on is resolved by read-back
-                            ledger.record(tx.session, incident_id, plan.plan_version,
-                                          [ActionResult(seq=a.seq, status=ActionStatus.APPLYING) for a in chunk])
-                        target.apply(chunk, on_batch, batch_size=size)
+                    # Actions of one statement shape name each object once, so their batches can run side by side
+                    # on separate connections; shapes run one after the other (one table may appear in several).
+                    for _, group in groupby(todo, key=lambda a: a.batch_key):
+                        group = list(group)
+                        chunks = iter([group[i:i + size] for i in range(0, len(group), size)])
+                        parallel = max(1, min(workers, -(-len(group) // size)))
+                        with ThreadPoolExecutor(max_workers=parallel) as pool:
+                            for future in [pool.submit(worker, chunks, target) for _ in range(parallel)]:
+                                future.result()
                 except Exception as exc:
-                    self._event(incident_id, "apply_interrupted",
-                                f"Revocation stopped after {done} of {len(todo)} actions: {exc}",
-                                {"plan_version": plan.plan_version, "counts": dict(counts), "error": str(exc)})
+                    self._event(incident_id, "apply_interrupted", f"Revocation stopped after {done} of {len(todo)} actions: {exc}",
+                                {"plan_version": version, "counts": dict(counts), "error": str(exc)})
                     raise
                 finally:
                     target.close()
-            return self._finish_apply(incident_id, plan, counts, failures, started, size)
+            return self._finish_apply(incident_id, version, counts, failures, started, size)
 
-    def _finish_apply(self, incident_id: int, plan: Plan, counts: Counter, failures: list[dict], started: float, size: int) -> RunReport:
-        totals = ledger.status_counts(self.store, incident_id, plan.plan_version)
+    def _finish_apply(self, incident_id: int, version: int, counts: Counter, failures: list[dict], started: float, size: int) -> RunReport:
+        totals = ledger.status_counts(self.store, incident_id, version)
         run = {s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)}
         duration_ms = int((time.perf_counter() - started) * 1000)
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             if sum(run.values()):
                 summary = (f"Revocation applied: {run['applied']} applied, {run['skipped']} already absent, {run['failed']} failed "
-                           f"(plan {plan.plan_version}, {duration_ms} ms)")
+                           f"(plan {version}, {duration_ms} ms)")
             else:
-                summary = f"Revocation re-run: nothing left to do in plan {plan.plan_version}"
+                summary = f"Revocation re-run: nothing left to do in plan {version}"
             tx.append(incident_id, "apply", summary,
-                      {"plan_version": plan.plan_version, "counts": run, "totals": totals, "batch_size": size,
+                      {"plan_version": version, "counts": run, "totals": totals, "batch_size": size,
                        "duration_ms": duration_ms, "failures": failures[:20]})
-            if not failures and totals.get(ActionStatus.FAILED.value, 0) == 0 and row.status == Status.DECLARED.value and plan.actions:
-                self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=utcnow(), why=f"revocation plan {plan.plan_version} applied")
+            if not failures and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and sum(totals.values()):
+                self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=utcnow(), why=f"revocation plan {version} applied")
             status = row.status
-        return RunReport(incident_id=incident_id, mode="apply", plan_versions=[plan.plan_version], counts=run, totals=totals,
+        return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
                          failures=failures, status=status, duration_ms=duration_ms)
 
-    def _plan_version(self, incident_id: int, version: int) -> Plan:
-        """The plan a responder confirmed; refused if another responder planned again meanwhile."""
-        current = self.current_plan(incident_id)
-        newest = current.plan_version if current else 0
+    def _pending(self, incident_id: int, version: int) -> list[Action]:
+        made = self._made.get((incident_id, version))
+        if made is None:
+            return [a for _, _, a in ledger.actions(self.store, incident_id, version, statuses=PENDING)]
+        statuses = ledger.statuses(self.store, incident_id, version)
+        for action in made:
+            action.status = statuses[action.seq]
+        return [a for a in made if a.status in PENDING]
+
+    def _confirmed(self, incident_id: int, version: int) -> tuple[int, str]:
+        """(version, target) of the plan a responder confirmed, if it is still the newest one."""
+        latest = ledger.latest_plan(self.store, incident_id)
+        newest = latest[0] if latest else 0
         if version == newest + 1:   # a plan with no actions leaves no ledger rows: nothing to do
-            latest = self.wb.scanning.latest_scope(incident_id)
-            return Plan(incident_id=incident_id, plan_version=version, scope_version=latest[0] if latest else 0,
-                        target=latest[1].target if latest else "", actions=[], counts=ledger.status_counts(self.store, incident_id, version),
-                        by_kind={}, review=0)
-        if current is None or current.plan_version != version:
-            raise UsageError(f"plan {version} of incident {incident_id} is not the newest plan"
-                             + (f" (plan {current.plan_version} is)" if current else ""),
+            return version, ""
+        if version != newest:
+            raise UsageError(f"plan {version} of incident {incident_id} is not the newest plan (plan {newest} is)",
                              hint=f"review `sevtool revoke {incident_id} --plan` and apply again")
-        return current
+        return version, latest[2]
 
     # --- undo -------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from sevtool.core.plan import Action, ActionResult, ActionStatus
@@ -18,6 +18,7 @@ from sevtool.store.models import ActionRow
 from sevtool.store.repository import Store
 
 _DETAIL_EXCLUDE = {"status", "message"}
+_TABLE = ActionRow.__table__   # Core statements: the ORM's per-row bookkeeping costs seconds at 45,000 rows
 _CHUNK = 900   # SQLite allows 999 bound parameters per statement
 
 
@@ -31,10 +32,14 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
     now = utcnow()
     rows = [{"incident_id": incident_id, "plan_version": plan_version, "scope_version": scope_version, "seq": a.seq,
              "kind": a.kind.value, "target": target, "object_fqn": a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
-             "status": ActionStatus.PLANNED.value, "message": "", "detail": a.model_dump(mode="json", exclude=_DETAIL_EXCLUDE),
-             "updated_at": now} for a in actions]
+             "status": ActionStatus.PLANNED.value, "message": "", "detail": _detail(a), "updated_at": now} for a in actions]
     if rows:
-        session.execute(insert(ActionRow), rows)
+        session.execute(insert(_TABLE), rows)
+
+
+def _detail(action: Action) -> dict:
+    """The Action as JSON-ready data; every field is a str, bool, int, list or dict (kind is a StrEnum)."""
+    return {name: value for name, value in action.__dict__.items() if name not in _DETAIL_EXCLUDE}
 
 
 def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
@@ -60,6 +65,23 @@ def actions(store: Store, incident_id: int, plan_version: int | None = None,
             for version, target, status, message, detail in rows]
 
 
+def mark(session: Session, incident_id: int, plan_version: int, seqs: list[int], status: ActionStatus) -> None:
+    """Set one status on many actions (e.g. `applying` for a batch about to be sent)."""
+    now = utcnow()
+    for start in range(0, len(seqs), _CHUNK):
+        session.execute(_TABLE.update()
+                        .where(_TABLE.c.incident_id == incident_id, _TABLE.c.plan_version == plan_version,
+                               _TABLE.c.seq.in_(seqs[start:start + _CHUNK]))
+                        .values(status=status.value, message="", updated_at=now))
+
+
+def statuses(store: Store, incident_id: int, plan_version: int) -> dict[int, ActionStatus]:
+    with store.read() as s:
+        rows = s.exec(select(ActionRow.seq, ActionRow.status)
+                      .where(ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version)).all()
+    return {seq: ActionStatus(status) for seq, status in rows}
+
+
 def status_counts(store: Store, incident_id: int, plan_version: int | None = None) -> dict[str, int]:
     query = select(ActionRow.status, func.count()).where(ActionRow.incident_id == incident_id).group_by(ActionRow.status)
     if plan_version is not None:
@@ -79,7 +101,7 @@ def record(session: Session, incident_id: int, plan_version: int, results: list[
     now = utcnow()
     for (status, message), seqs in by_outcome.items():
         for start in range(0, len(seqs), _CHUNK):
-            session.execute(update(ActionRow)
-                            .where(ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version,
-                                   ActionRow.seq.in_(seqs[start:start + _CHUNK]))
+            session.execute(_TABLE.update()
+                            .where(_TABLE.c.incident_id == incident_id, _TABLE.c.plan_version == plan_version,
+                                   _TABLE.c.seq.in_(seqs[start:start + _CHUNK]))
                             .values(status=status, message=message, updated_at=now))

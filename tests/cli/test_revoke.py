@@ -109,7 +109,7 @@ def test_exactly_one_mode_and_a_scan_first(cli, pg_db):
 
 
 def test_a_second_apply_on_the_same_incident_is_refused_while_one_runs(cli, drill):
-    ident, dsn = drill
+    ident, _dsn = drill
     store = Store(cli.env["SEVTOOL_DB"])
     locks.acquire(store, int(ident), "apply", "another-host:4242:abcd")   # a responder on another machine is applying
     busy = cli("revoke", ident, "--apply", "--yes", "--json")

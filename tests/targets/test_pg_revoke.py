@@ -57,7 +57,7 @@ def scenario(pg_db):
 
 
 def test_apply_closes_all_nine_paths_and_undo_restores_every_acl(scenario):
-    dsn, info, target = scenario
+    dsn, _info, target = scenario
     scope = Scope(target="drill", principals=PRINCIPALS)
     before = snapshot(dsn)
     findings = target.scan(scope, unrated).findings
@@ -214,7 +214,7 @@ def test_a_refused_object_fails_alone_and_the_rest_of_its_batch_applies(pg, pg_d
 
 
 def test_objects_dropped_after_planning_are_skipped(scenario):
-    dsn, info, target = scenario
+    dsn, _info, target = scenario
     scope = Scope(target="drill", principals=["all_employees"])
     actions = [a for a in target.plan(target.scan(scope, unrated).findings, scope) if a.kind == ActionKind.REVOKE_TABLE]
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -252,3 +252,26 @@ def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
     assert target._batch_limit == 5   # 40 -> 20 -> 10 -> 5, and later batches start at 5
     assert target.scan(scope, unrated).findings == []
     target.close()
+
+
+def test_service_journals_reports_progress_and_contains_on_either_store(wb, pg_db):
+    """The same ledger flow on a SQLite and a PostgreSQL store: planned rows first, batches recorded, contained."""
+    seed_access_paths(pg_db)
+    incident = wb.incidents.declare("drill", 2)
+    wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
+    plan = wb.revocation.plan(incident.id)
+    stored = wb.revocation.ledger(incident.id)
+    assert [a.seq for _, a in stored] == [a.seq for a in plan.actions]
+    assert all(a.status == ActionStatus.PLANNED and a.prior_state for _, a in stored)
+
+    seen = []
+    report = wb.revocation.apply(incident.id, plan_version=plan.plan_version, batch_size=3, progress=seen.append)
+    assert report.ok and report.counts["applied"] == len(plan.actions) and report.status == "contained"
+    assert seen[-1].done == seen[-1].total == len(plan.actions) and all(len(p.results) <= 3 for p in seen)
+    assert wb.incidents.get(incident.id).contained_at is not None
+    assert {a.status for _, a in wb.revocation.ledger(incident.id)} == {ActionStatus.APPLIED}
+    assert wb.scanning.scan(incident.id, pg_db, PRINCIPALS).result.findings == []
+
+    undone = wb.revocation.undo(incident.id)
+    assert undone.ok and undone.counts["undone"] == len(plan.actions) and undone.status == "declared"
+    assert wb.incidents.audit().ok
