@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
@@ -81,14 +82,15 @@ class IncidentScreen(Screen):
             with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
                     yield ScopePane(self.incident_id)
+                # The hidden tabs mount right after the first paint, so opening a big incident shows something at once.
                 with TabPane("2 Revoke", id="revoke"):
-                    yield RevokePane(self.incident_id)
+                    yield Lazy(RevokePane(self.incident_id))
                 with TabPane("3 Verify", id="verify"):
-                    yield VerifyPane(self.incident_id, auto_recheck=self.auto_recheck)
+                    yield Lazy(VerifyPane(self.incident_id, auto_recheck=self.auto_recheck))
                 with TabPane("4 Timeline", id="timeline"):
-                    yield TimelinePane(self.incident_id)
+                    yield Lazy(TimelinePane(self.incident_id))
                 with TabPane("5 Postmortem", id="postmortem"):
-                    yield PostmortemPane(self.incident_id)
+                    yield Lazy(PostmortemPane(self.incident_id))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -116,24 +118,24 @@ class IncidentScreen(Screen):
     def changed(self) -> None:
         """Something happened (scan, apply, check, note): refresh what summarises it."""
         self.refresh_head()
-        self.query_one(PlaybookChecklist).reload()
-        self.query_one(TimelinePane).reload()
-        self.query_one(VerifyPane).reload()
+        for widget in self.query("PlaybookChecklist, TimelinePane, VerifyPane").results():
+            widget.reload()
         if self.query_one("#tabs", TabbedContent).active == "postmortem":
-            self.query_one(PostmortemPane).reload()
+            for pane in self.query(PostmortemPane):
+                pane.reload()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "postmortem":
-            self.query_one(PostmortemPane).reload()
-        elif event.pane.id == "revoke":
-            self.query_one(RevokePane).reload()
+        pane_type = {"postmortem": PostmortemPane, "revoke": RevokePane}.get(event.pane.id)
+        for pane in self.query(pane_type) if pane_type else []:
+            pane.reload()
 
     # --- actions --------------------------------------------------------------------------------
 
     def action_back(self) -> None:
         """Escape leaves a text box first, then the screen."""
         if isinstance(self.focused, Input):
-            self.query_one(TAB_FOCUS[self.query_one("#tabs", TabbedContent).active]).focus()
+            for widget in self.query(TAB_FOCUS[self.query_one("#tabs", TabbedContent).active]):
+                widget.focus()
         else:
             self.app.pop_screen()
 
@@ -147,52 +149,68 @@ class IncidentScreen(Screen):
         self.query_one("#tabs", TabbedContent).active = tab
 
     def _focus_tab(self, tab: str) -> None:
-        self.call_after_refresh(lambda: self.query_one(TAB_FOCUS[tab]).focus())
+        self.call_after_refresh(lambda: [widget.focus() for widget in self.query(TAB_FOCUS[tab])])
+
+    def _pane(self, pane_type):
+        """The pane, or None in the instant before a lazily mounted tab is there."""
+        panes = self.query(pane_type)
+        return panes.first() if panes else None
 
     def action_scan(self) -> None:
         self.action_tab("scope")
-        self.query_one(ScopePane).scan()
+        if pane := self._pane(ScopePane):
+            pane.scan()
 
     def action_filter(self) -> None:
         self._show_tab("scope")
-        self.query_one(ScopePane).focus_filter()
+        if pane := self._pane(ScopePane):
+            pane.focus_filter()
 
     def action_plan(self) -> None:
         self.action_tab("revoke")
-        self.query_one(RevokePane).plan()
+        if pane := self._pane(RevokePane):
+            pane.plan()
 
     def action_apply(self) -> None:
         self._show_tab("revoke")
-        self.query_one(RevokePane).confirm_apply()
+        if pane := self._pane(RevokePane):
+            pane.confirm_apply()
 
     def action_undo(self) -> None:
         self._show_tab("revoke")
-        self.query_one(RevokePane).confirm_undo()
+        if pane := self._pane(RevokePane):
+            pane.confirm_undo()
 
     def action_verify(self) -> None:
         self.action_tab("verify")
-        self.query_one(VerifyPane).run_check()
+        if pane := self._pane(VerifyPane):
+            pane.run_check()
 
     def action_auto_recheck(self) -> None:
         self.action_tab("verify")
-        self.query_one(VerifyPane).toggle_auto()
+        if pane := self._pane(VerifyPane):
+            pane.toggle_auto()
 
     def action_note(self) -> None:
         self._show_tab("timeline")
-        self.query_one("#note").focus()
+        for note in self.query("#note"):
+            note.focus()
 
     def action_mark_key(self) -> None:
         self.action_tab("timeline")
-        self.query_one(TimelinePane).toggle_key()
+        if pane := self._pane(TimelinePane):
+            pane.toggle_key()
 
     def action_export(self) -> None:
         self._show_tab("postmortem")
-        self.query_one(PostmortemPane).export()
+        if pane := self._pane(PostmortemPane):
+            pane.export()
 
     def action_reload(self) -> None:
         self.changed()
         self.query_one(ScopePane).load_findings()
-        self.query_one(RevokePane).reload()
+        for pane in self.query(RevokePane):
+            pane.reload()
 
     def action_status(self) -> None:
         from sevtool.tui.screens.status import StatusScreen

@@ -51,7 +51,7 @@ class ScopePane(Vertical):
                 versions = wb.scanning.versions(self.incident_id)
                 self.query_one("#scope-summary", Static).update(
                     f"Scope v{versions[-1].version}: {versions[-1].findings:,} findings on {versions[-1].objects:,} objects in scope · loading findings…")
-                self.load_findings()
+                self.call_after_refresh(self.load_findings)  # paint first, then load: a big scope takes seconds
             elif wb.settings.team.targets:
                 self.query_one("#scan-target", Input).value = next(iter(wb.settings.team.targets))
 
@@ -88,24 +88,28 @@ class ScopePane(Vertical):
             return
         self.app.notify(f"Scan v{outcome.version}: {outcome.summary.objects:,} objects readable ({outcome.summary.findings:,} findings) "
                         f"in {outcome.result.duration_ms / 1000:.1f} s", title="scan done", timeout=6)
-        self._show(outcome.result.findings, outcome.result.objects_in_scope, outcome.version)
+        findings = outcome.result.findings
+        self._show(findings, [finding_text(f) for f in findings], outcome.summary, outcome.result.objects_in_scope, outcome.version)
         self.screen.changed()
 
     # --- findings ---------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="findings")
     def load_findings(self) -> None:
+        """Everything proportional to the findings happens here, off the UI thread."""
         started = time.perf_counter()
         with self.app.reporting_errors("loading findings"):
             versions = self.app.wb.scanning.versions(self.incident_id)
             findings = self.app.wb.scanning.findings(self.incident_id)
+            haystack = [finding_text(f) for f in findings]
+            summary = ExposureSummary.of(findings)
             self.load_ms = int((time.perf_counter() - started) * 1000)
-            self.app.call_from_thread(self._show, findings, versions[-1].objects if versions else 0, versions[-1].version if versions else 0)
+            latest = versions[-1] if versions else None
+            self.app.call_from_thread(self._show, findings, haystack, summary, latest.objects if latest else 0, latest.version if latest else 0)
 
-    def _show(self, findings: list[Finding], in_scope: int, version: int) -> None:
+    def _show(self, findings: list[Finding], haystack: list[str], summary: ExposureSummary, in_scope: int, version: int) -> None:
         self.findings = findings
-        self._haystack = [finding_text(f) for f in findings]
-        summary = ExposureSummary.of(findings)
+        self._haystack = haystack
         by_dss = "  ".join(f"{label}: {count:,}" for label, count in sorted(summary.by_dss.items(), key=_most_sensitive_first))
         by_path = "  ".join(f"{path}: {count:,}" for path, count in summary.by_path.items())
         by_principal = "  ".join(f"{p}: {n:,} objects" for p, n in summary.by_principal.items())
