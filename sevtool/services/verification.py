@@ -95,6 +95,8 @@ class VerificationService:
     def __init__(self, wb: "Workbench"):
         self.wb = wb
         self.store = wb.store
+        # The findings this process last stored, by the check holding them: a watch loop does not read them back.
+        self._last_findings: tuple[int, list] | None = None
 
     # --- one check ------------------------------------------------------------------------------
 
@@ -161,7 +163,9 @@ class VerificationService:
         # looked at other objects, so "not seen then" would not mean "created after the fix".
         if previous is not None and previous.scope_version == version:
             stored_in = q.findings_check_id(previous)
-            return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=q.check_findings(self.store, stored_in),
+            cached = self._last_findings
+            findings = cached[1] if cached and cached[0] == stored_in else q.check_findings(self.store, stored_in)
+            return core.Baseline(label=f"check {previous.number}", at=as_utc(previous.ran_at), findings=findings,
                                  objects=frozenset(previous.summary.get("objects", []))), stored_in
         return core.Baseline(label=f"scan v{version}", at=scope_at, findings=self.wb.scanning.findings(incident_id, version)), None
 
@@ -191,6 +195,7 @@ class VerificationService:
             if outcome.regressions:
                 self._new_round(tx, row, check.id, ran_at)
             status = Status(row.status)
+        self._last_findings = (findings_same_as or check.id, outcome.findings)
         return CheckReport(incident_id=incident_id, check_id=check.id, number=number, ran_at=ran_at, duration_ms=duration_ms,
                            baseline=baseline.label, objects_in_scope=len(result.objects), outcome=outcome, status=status,
                            probe=probe, slot=slot)
