@@ -104,7 +104,7 @@ def seed_access_paths(dsn: str) -> dict:
                            via="via role data_platform (through analytics_readers)", dss=3))
         _table(conn, "hr", "org_chart", 2)
         _grant_select(conn, "hr", "org_chart", "legacy_readers")
-        add("role", _entry("hr", "org_chart", grantee="legacy_readers", via="by SET ROLE (legacy_ops is NOINHERIT)", dss=2))
+        add("role", _entry("hr", "org_chart", grantee="legacy_readers", via="by SET ROLE", dss=2))
 
         _table(conn, "telemetry", "screen_captures", 4)
         conn.execute(sql.SQL("GRANT SELECT (payload) ON telemetry.screen_captures TO {}").format(_ident(PRINCIPAL)))

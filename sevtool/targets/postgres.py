@@ -10,7 +10,9 @@ The queries, all in one REPEATABLE READ read-only transaction:
   member of, transitively. Each reached role carries its route (`all_employees -> analytics_readers`)
   and whether privileges flow automatically: in PostgreSQL 15 a role inherits only if it is INHERIT
   (pg_roles.rolinherit); a NOINHERIT link still lets members `SET ROLE`, so the role stays reachable
-  and the finding says "SET ROLE". PUBLIC (oid 0) is reachable by every principal; the principal
+  and the finding says "SET ROLE". PostgreSQL 16+ keeps INHERIT and SET on each grant
+  (pg_auth_members.inherit_option / set_option); a role is reachable when its route is SET-able
+  steps followed by inheriting ones. PUBLIC (oid 0) is reachable by every principal; the principal
   `PUBLIC` reaches nothing else. Members are counted by walking down the same table.
 - relations: pg_class (tables, partitioned and foreign tables, views, materialized views) outside
   system schemas, with pg_description (the COMMENT, for DSS) and pg_inherits (partition parent).
@@ -70,19 +72,31 @@ _SCOPED_KINDS = ("r", "p", "f")   # the objects a scope is about; views are reac
 
 _NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
 
+# Membership: can members use a role's privileges automatically (INHERIT), and can they SET ROLE to it?
+# A role is usable when the route is some SET-able steps followed by inheriting ones. PostgreSQL 15 keeps
+# INHERIT on the member role (rolinherit) and always allows SET ROLE; 16+ keeps both options on each grant.
+_MEMBERSHIP_OPTIONS = {
+    15: {"inherits": "member.rolinherit", "can_set": "true",
+         "why_not": "member.rolname::text || ' is NOINHERIT'"},
+    16: {"inherits": "m.inherit_option", "can_set": "m.set_option",
+         "why_not": "'the grant of ' || g.rolname::text || ' to ' || member.rolname::text || ' is WITH INHERIT FALSE'"},
+}
+
 _REACH_SQL = """
 WITH RECURSIVE reach AS (
-    SELECT w.principal, r.oid AS roleid, ARRAY[]::text[] AS route, true AS inherited,
+    SELECT w.principal, r.oid AS roleid, ARRAY[]::text[] AS route, true AS inherited, true AS all_set, true AS usable,
            NULL::text AS blocked_by, 0 AS depth
       FROM unnest(%(principals)s::text[]) AS w(principal) JOIN pg_roles r ON r.rolname = w.principal
     UNION ALL
-    SELECT reach.principal, m.roleid, reach.route || (g.rolname::text COLLATE "default"), reach.inherited AND member.rolinherit,
-           coalesce(reach.blocked_by, CASE WHEN NOT member.rolinherit THEN member.rolname::text COLLATE "default" END), reach.depth + 1
+    SELECT reach.principal, m.roleid, reach.route || (g.rolname::text COLLATE "default"),
+           reach.inherited AND {inherits}, reach.all_set AND {can_set},
+           (reach.usable AND {inherits}) OR (reach.all_set AND {can_set}),
+           coalesce(reach.blocked_by, CASE WHEN NOT {inherits} THEN ({why_not}) COLLATE "default" END), reach.depth + 1
       FROM reach
       JOIN pg_auth_members m ON m.member = reach.roleid
       JOIN pg_roles member ON member.oid = reach.roleid
       JOIN pg_roles g ON g.oid = m.roleid
-     WHERE reach.depth < 64
+     WHERE reach.depth < 64 AND ((reach.usable AND {inherits}) OR (reach.all_set AND {can_set}))
 )
 SELECT DISTINCT ON (principal, roleid) principal, roleid, route, inherited, blocked_by
   FROM reach ORDER BY principal, roleid, inherited DESC, depth
@@ -90,15 +104,28 @@ SELECT DISTINCT ON (principal, roleid) principal, roleid, route, inherited, bloc
 
 _MEMBERS_SQL = """
 WITH RECURSIVE members AS (
-    SELECT w.principal, r.oid AS roleid
+    SELECT w.principal, r.oid AS roleid, true AS inherits, 0 AS depth
       FROM unnest(%(principals)s::text[]) AS w(principal) JOIN pg_roles r ON r.rolname = w.principal
-    UNION
-    SELECT members.principal, m.member FROM members JOIN pg_auth_members m ON m.roleid = members.roleid
+    UNION ALL
+    SELECT members.principal, m.member, members.inherits AND {inherits}, members.depth + 1
+      FROM members
+      JOIN pg_auth_members m ON m.roleid = members.roleid
+      JOIN pg_roles member ON member.oid = m.member
+     WHERE members.depth < 64
+), per_role AS (
+    SELECT principal, roleid, bool_or(inherits) AS inherits FROM members GROUP BY principal, roleid
 )
-SELECT members.principal, count(*) FILTER (WHERE r.rolcanlogin AND r.rolname <> members.principal),
-       count(*) FILTER (WHERE r.rolcanlogin AND NOT r.rolinherit AND r.rolname <> members.principal)
-  FROM members JOIN pg_roles r ON r.oid = members.roleid GROUP BY members.principal
+SELECT p.principal, count(*) FILTER (WHERE r.rolcanlogin AND r.rolname <> p.principal),
+       count(*) FILTER (WHERE r.rolcanlogin AND NOT p.inherits AND r.rolname <> p.principal)
+  FROM per_role p JOIN pg_roles r ON r.oid = p.roleid GROUP BY p.principal
 """
+
+
+def membership_sql(server_version: int) -> tuple[str, str]:
+    """The reach and member-count queries for this server's membership model."""
+    options = _MEMBERSHIP_OPTIONS[16 if server_version >= 160000 else 15]
+    return _REACH_SQL.format(**options), _MEMBERS_SQL.format(**options)
+
 
 _RELATIONS_SQL = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.relnamespace,
@@ -175,7 +202,7 @@ class _Reach:
     role: str
     route: tuple[str, ...]       # roles walked through, ending with `role`; empty for the principal itself
     inherited: bool
-    blocked_by: str | None       # the NOINHERIT role that makes SET ROLE necessary
+    blocked_by: str | None       # why SET ROLE is necessary: the NOINHERIT role (15) or grant (16+)
 
     def text(self, label: str = "role") -> str:
         if self.role == PUBLIC:
@@ -186,7 +213,7 @@ class _Reach:
         if len(self.route) > 1:
             text += f" (through {' -> '.join(self.route[:-1])})"
         if not self.inherited:
-            text += f", by SET ROLE ({self.blocked_by} is NOINHERIT)"
+            text += f", by SET ROLE ({self.blocked_by})"
         return text
 
 
@@ -302,6 +329,7 @@ class _Scan:
         self.display = display
         self.findings: list[Finding] = []
         self.notices: list[str] = []
+        self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
         self.role_names = dict(self.cur.execute("SELECT oid, rolname FROM pg_roles").fetchall())
@@ -390,7 +418,7 @@ class _Scan:
         for principal in self.scope.principals:
             names.append(PUBLIC if principal.upper() == PUBLIC else principal)
         roles = [n for n in names if n != PUBLIC]
-        rows = self.cur.execute(_REACH_SQL, {"principals": roles}).fetchall()
+        rows = self.cur.execute(self.reach_sql, {"principals": roles}).fetchall()
         found = {row[0] for row in rows}
         missing = [n for n in roles if n not in found]
         if missing:
@@ -411,7 +439,7 @@ class _Scan:
     def _members(self) -> dict[str, tuple[int, int]]:
         names = list(dict.fromkeys(PUBLIC if p.upper() == PUBLIC else p for p in self.scope.principals))
         roles = [n for n in names if n != PUBLIC]
-        counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(_MEMBERS_SQL, {"principals": roles})}
+        counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(self.members_sql, {"principals": roles})}
         if PUBLIC in names:
             counts[PUBLIC] = self.cur.execute(
                 "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin").fetchone()

@@ -7,6 +7,7 @@ import threading
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from sevtool.core.classification import Classifier
 from sevtool.core.exposure import AccessPath, Scope
@@ -62,7 +63,41 @@ def test_role_membership_direct_transitive_and_noinherit(scan):
     transitive = only(result, "telemetry.mouse_moves", AccessPath.ROLE)
     assert transitive.grantee == "data_platform" and transitive.via == "via role data_platform (through analytics_readers)"
     set_role = only(result, "hr.org_chart", AccessPath.ROLE)
-    assert set_role.grantee == "legacy_readers" and "by SET ROLE (legacy_ops is NOINHERIT)" in set_role.via
+    assert set_role.grantee == "legacy_readers" and "by SET ROLE (" in set_role.via and "legacy_ops" in set_role.via
+
+
+def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan, pg):
+    """PostgreSQL 16+ (run the suite with SEVTOOL_PG_BINDIR pointing at a 16 server): options live on each grant."""
+    dsn, info = seeded
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.info.server_version < 160000:
+            pytest.skip("INHERIT and SET options per membership grant arrived in PostgreSQL 16")
+        roles = {"scan16_inherit_only": "INHERIT TRUE, SET FALSE", "scan16_set_only": "INHERIT FALSE, SET TRUE",
+                 "scan16_neither": "INHERIT FALSE, SET FALSE"}
+        try:
+            for role, options in roles.items():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+                conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier("hr", f"t_{role}")))
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier("hr", f"t_{role}"), sql.Identifier(role)))
+                conn.execute(sql.SQL("GRANT {} TO all_employees WITH " + options).format(sql.Identifier(role)))
+            result = scan(table_glob="t_scan16_*")
+            with psycopg.connect(pg.dsn(conn.info.dbname, user=info["canary"]), autocommit=True) as member:
+                member.execute("SELECT * FROM hr.t_scan16_inherit_only LIMIT 0")
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    member.execute("SELECT * FROM hr.t_scan16_set_only LIMIT 0")
+                member.execute("SET ROLE scan16_set_only")
+                member.execute("SELECT * FROM hr.t_scan16_set_only LIMIT 0")
+                member.execute("RESET ROLE")
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    member.execute("SET ROLE scan16_neither")
+        finally:
+            for role in roles:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("hr", f"t_{role}")))
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    assert only(result, "hr.t_scan16_inherit_only", AccessPath.ROLE).via == "via role scan16_inherit_only"
+    assert only(result, "hr.t_scan16_set_only", AccessPath.ROLE).via == (
+        "via role scan16_set_only, by SET ROLE (the grant of scan16_set_only to all_employees is WITH INHERIT FALSE)")
+    assert "hr.t_scan16_neither" in result.objects and not [f for f in result.findings if f.object_name == "t_scan16_neither"]
 
 
 def test_column_grant_is_found_where_table_privilege_is_not(scan):
