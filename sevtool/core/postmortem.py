@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from sevtool.core.incident import Incident
 from sevtool.core.timeline import Event
-from sevtool.core.timeparse import as_utc, format_duration, format_utc
+from sevtool.core.timeparse import as_utc, format_duration, format_utc, parse_duration
 
 # Note kinds a responder enters with `sevtool note --kind K`, and the section each one feeds.
 NOTE_SECTIONS = {
@@ -140,6 +140,7 @@ class PostmortemData(BaseModel):
     regressions: list[RegressionFacts] = Field(default_factory=list)
     action_items: list[ActionItemFacts] = Field(default_factory=list)
     audit: AuditFacts | None = None
+    update_every: str | None = None       # stakeholder update cadence of the SEV policy at the highest SEV reached
 
 
 # --- notes: latest text wins, history stays on the timeline ---------------------------------------
@@ -394,6 +395,10 @@ def render(data: PostmortemData) -> str:
     add(["## Timeline", ""])
     add(_timeline(data, zone, zone_label))
 
+    # Communications
+    add(["## Communications", ""])
+    add(_communications(data))
+
     # Resolution and verification
     add(["## Resolution and verification", ""])
     add(_resolution(data))
@@ -482,6 +487,27 @@ def _timeline(data: PostmortemData, zone, zone_label: str) -> list[str]:
     keys = sum(1 for e in data.events if e.key)
     return [f"{len(data.events)} events; {keys} marked key (★, bold). Mark more with `sevtool mark {data.incident.id} EVENT`.", "",
             table(rows, ["#", "UTC", f"local ({zone_label})", "key", "kind", "who", "what"], escaped=True, pad=False), ""]
+
+
+UPDATE_NOTE_KINDS = ("update", "comms")
+
+
+def _communications(data: PostmortemData) -> list[str]:
+    """Stakeholder updates (notes of kind update) against the SEV policy's cadence."""
+    inc = data.incident
+    updates = [n for n in data.notes if n.kind in UPDATE_NOTE_KINDS]
+    cadence = f"the SEV {inc.highest_sev} policy asks for an update every {data.update_every}" if data.update_every else "no cadence known"
+    if not updates:
+        return [f"_No stakeholder update recorded_ ({cadence}). Add with `sevtool note {inc.id} TEXT --kind update`.", ""]
+    end = inc.resolved_at or data.generated_at
+    marks = sorted(as_utc(t) for t in [inc.declared_at, *(n.at for n in updates), end] if t is not None)
+    gap = max((b - a for a, b in zip(marks, marks[1:])), default=None)
+    late = ""
+    if gap is not None and data.update_every:
+        late = " (longer than the cadence)" if gap > parse_duration(data.update_every) else " (within the cadence)"
+    return [f"{len(updates)} stakeholder update(s); {cadence}. Longest gap from declaration through the updates to "
+            f"{'resolution' if inc.resolved_at else 'now'}: {format_duration(gap)}{late}.", "",
+            table([[format_utc(n.at), n.actor, n.text] for n in updates], ["UTC", "who", "update"]), ""]
 
 
 def _resolution(data: PostmortemData) -> list[str]:

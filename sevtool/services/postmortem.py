@@ -72,6 +72,7 @@ class PostmortemService:
             regressions=regressions,
             action_items=items,
             audit=AuditFacts(events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem),
+            update_every=self.wb.policy.level(incident.highest_sev).update_every,
         )
 
     def _chain_and_head(self, attempts: int = 3) -> tuple[list[Event], tuple[int, str]]:
@@ -105,9 +106,9 @@ class PostmortemService:
         return markdown, event
 
     def zone_name(self) -> str:
-        """The responder's zone as an IANA name for the local-time column; UTC when none is configured."""
+        """The responder's zone as an IANA name for the local-time column: configured, else the machine's, else UTC."""
         settings = self.wb.settings
-        return settings.tz or settings.team.timezone or os.environ.get("TZ") or "UTC"
+        return settings.tz or settings.team.timezone or os.environ.get("TZ") or _machine_zone() or "UTC"
 
     # --- notes -----------------------------------------------------------------------------------
 
@@ -170,6 +171,16 @@ class PostmortemService:
             described = ", ".join(f"{k} {old or '-'} -> {new}" for k, (old, new) in changes.items())
             tx.append(incident_id, "action_item_changed", f"Action item AI-{item_id}: {described}", {"item": item_id, "changes": changes})
             return _facts(row)
+
+
+def _machine_zone() -> str | None:
+    """The IANA name /etc/localtime points at (e.g. .../zoneinfo/Europe/Paris), if it is a link."""
+    try:
+        target = os.path.realpath("/etc/localtime")
+    except OSError:
+        return None
+    _, found, name = target.partition("/zoneinfo/")
+    return name if found and name else None
 
 
 def _latest_members(events: list[Event]) -> dict[str, int]:

@@ -202,3 +202,19 @@ def test_regressions_show_cause_and_how_they_were_closed():
     assert row[6] == "2026-06-18 15:20:00Z by check 3"
     still_open = drill_bundle().regressions[0].model_copy(update={"still_open": 3, "closed_at": None})
     assert "OPEN (3 not closed)" in render(drill_bundle().model_copy(update={"regressions": [still_open]}))
+
+
+def test_stakeholder_updates_are_measured_against_the_cadence():
+    from sevtool.core.postmortem import NoteEntry
+
+    def update(minutes: float, text: str) -> NoteEntry:
+        return NoteEntry(seq=int(minutes), latest_seq=int(minutes), at=at(minutes), kind="update", actor="carol", text=text)
+
+    bundle = drill_bundle().model_copy(update={"update_every": "30m", "notes": [update(10, "first | update"), update(40, "second")]})
+    md = render(bundle)
+    section = md.split("## Communications")[1].split("## ")[0]
+    # declared 0 -> 10 -> 40 -> resolved 24h: the last gap is the longest
+    assert "2 stakeholder update(s); the SEV 1 policy asks for an update every 30m. " in section
+    assert "to resolution: 23h 20m (longer than the cadence)." in section
+    assert ["2026-06-18 12:10:00Z", "carol", "first \\| update"] in table_rows(md, "UTC  ")[2:]
+    assert "_No stakeholder update recorded_ (no cadence known)" in render(PostmortemData(incident=incident(), generated_at=T0))
