@@ -313,11 +313,12 @@ def _local(value: datetime, zone) -> str:
 
 
 def load_zone(name: str):
-    """The responder's zone by IANA name; unknown names fall back to UTC rather than failing the export."""
+    """The responder's zone by IANA name, and its label; an unknown name falls back to UTC rather than failing the export."""
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(name), name
     except (ZoneInfoNotFoundError, ValueError):
-        return tz.gettz(name) or timezone.utc
+        zone = tz.gettz(name)
+        return (zone, name) if zone else (timezone.utc, "UTC")
 
 
 def _who(value: str | None) -> str:
@@ -342,8 +343,7 @@ def _note_hint(incident: Incident, kind: str) -> str:
 
 def render(data: PostmortemData) -> str:
     inc = data.incident
-    zone = load_zone(data.zone)
-    zone_label = data.zone
+    zone, zone_label = load_zone(data.zone)
     out: list[str] = []
     add = out.extend
 
