@@ -244,6 +244,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     new_set = set(objects) - baseline.objects if objects_known else set()
 
     regressions: list[Regression] = []
+    causes: dict[tuple, tuple[Cause, str]] = {}
     remaining = 0
     for pair, current in now_pairs.items():
         obj, principal = pair
@@ -256,8 +257,14 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
         dps = [d for d in default_privileges if d.principal == principal]
         # A new table, or (when the baseline did not list its objects) one whose grant matches the default privileges.
         dp = _default_privileges_for(primary, dps, strict=not is_new) if (is_new or not objects_known) and not previous else None
-        kind, cause = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
-                                undone=_reopened_by_undo(current, undone), membership_revoked=membership_revoked)
+        reopened = bool(undone) and _reopened_by_undo(current, undone)
+        # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
+        signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.via, primary.privilege, primary.schema_name,
+                     primary.column, primary.base_object, is_new, dp, reopened)
+        if signature not in causes:
+            causes[signature] = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
+                                          undone=reopened, membership_revoked=membership_revoked)
+        kind, cause = causes[signature]
         regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss,
                                       tuple(sorted({f.path.value for f in current}))))
     closed_since = sum(1 for pair in before if pair not in now_pairs)
