@@ -78,6 +78,7 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         await pilot.press("y")
         await until(pilot, lambda: "apply done" in screen_text(app))
         await settle(app, pilot)
+        assert app.screen.query_one("#tabs").active == "revoke"              # the dialog closed onto the progress, not elsewhere
         assert wb.incidents.get(incident_id).status == Status.CONTAINED
         text = screen_text(app)
         assert "apply done" in text and f"{len(plan.actions)} applied" in text
@@ -142,6 +143,7 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         # postmortem: rendered, then exported where the responder says
         await pilot.press("5")
         await until(pilot, lambda: f"Postmortem INC-{incident_id}" in screen_text(app))
+        await pilot.press("4")                                                 # export from another tab: e brings the preview back
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, PromptScreen))
         target = tmp_path / "pm.md"
@@ -151,6 +153,7 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         await settle(app, pilot)
         assert target.exists() and f"# Postmortem INC-{incident_id}" in target.read_text()
         assert any(e.kind == "postmortem_exported" for e in wb.incidents.timeline(incident_id))
+        assert app.screen.query_one("#tabs").active == "postmortem"
         await until(pilot, lambda: "✔ Write the postmortem" in screen_text(app))
 
         # help lists the keys of this screen

@@ -72,6 +72,7 @@ class IncidentScreen(Screen):
         super().__init__()
         self.incident_id = incident_id
         self.auto_recheck = auto_recheck
+        self._tab_after_dialog: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -100,6 +101,10 @@ class IncidentScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_head()
+        tab, self._tab_after_dialog = self._tab_after_dialog, None
+        if tab:
+            self._show_tab(tab)
+            self._focus_tab(tab)
 
     def refresh_head(self) -> None:
         """The header answers: how bad, where we are, who leads, for how long, and did the fix hold."""
@@ -144,9 +149,14 @@ class IncidentScreen(Screen):
             self._show_tab(tab)
             self._focus_tab(tab)
 
-    def _show_tab(self, tab: str) -> None:
-        """Switch tabs without moving focus: for actions that open a dialog, which must keep the keyboard."""
+    def _show_tab(self, tab: str, *, dialog: bool = False) -> None:
+        """Switch tabs without moving focus: for actions that open a dialog, which must keep the keyboard.
+
+        When the dialog closes, Textual gives focus back to the widget that had it, and focusing a widget
+        in a hidden tab shows that tab; `on_screen_resume` moves focus to this tab instead.
+        """
         self.query_one("#tabs", TabbedContent).active = tab
+        self._tab_after_dialog = tab if dialog else None
 
     def _focus_tab(self, tab: str) -> None:
         self.call_after_refresh(lambda: [widget.focus() for widget in self.query(TAB_FOCUS[tab])])
@@ -172,12 +182,12 @@ class IncidentScreen(Screen):
             pane.plan()
 
     def action_apply(self) -> None:
-        self._show_tab("revoke")
+        self._show_tab("revoke", dialog=True)
         if pane := self._pane(RevokePane):
             pane.confirm_apply()
 
     def action_undo(self) -> None:
-        self._show_tab("revoke")
+        self._show_tab("revoke", dialog=True)
         if pane := self._pane(RevokePane):
             pane.confirm_undo()
 
@@ -202,7 +212,7 @@ class IncidentScreen(Screen):
             pane.toggle_key()
 
     def action_export(self) -> None:
-        self._show_tab("postmortem")
+        self._show_tab("postmortem", dialog=True)
         if pane := self._pane(PostmortemPane):
             pane.export()
 

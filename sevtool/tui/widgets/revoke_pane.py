@@ -164,6 +164,8 @@ class RevokePane(Vertical):
 
     def _progress(self, p) -> None:
         self.query_one("#apply-progress", ProgressBar).update(total=p.total, progress=p.done)
+        if not p.results:
+            return
         batch = Counter(r.status.value for r in p.results)
         failed = [r for r in p.results if r.status == ActionStatus.FAILED]
         line = f"batch of {len(p.results):,}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(batch.items())) + f"  ({p.done:,}/{p.total:,})"
