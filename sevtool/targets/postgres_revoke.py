@@ -559,18 +559,26 @@ class PostgresRevoker:
             return
         currents, priors = self._explode(conn, current), self._explode(conn, [u["prior"] for u in batch])
         owners = self._owners(conn, batch)
+        # Objects needing the same statements (the usual case: re-grant one item at the end) share them.
+        by_ops: dict[tuple, list[dict]] = {}
         for unit, now_items, prior_items, owner in zip(batch, currents, priors, owners):
             keep = 0
             while keep < min(len(now_items), len(prior_items)) and now_items[keep] == prior_items[keep]:
                 keep += 1
+            ops = []
             for grantee, grantor, _privs in now_items[keep:]:
-                self._acl_statement(conn, unit, "REVOKE", grantee, grantor, owner, None, grant_option=False)
+                ops.append(("REVOKE", grantee, None if grantor == owner else grantor, None, False))
             for grantee, grantor, privs in prior_items[keep:]:
-                plain = sorted((p for p, g in privs if not g), key=PRIVILEGES.index)
-                optioned = sorted((p for p, g in privs if g), key=PRIVILEGES.index)
-                for chosen, option in ((optioned, True), (plain, False)):
+                for option in (True, False):   # grant options first: the item keeps its place either way
+                    chosen = tuple(sorted((p for p, g in privs if g == option), key=PRIVILEGES.index))
                     if chosen:
-                        self._acl_statement(conn, unit, "GRANT", grantee, grantor, owner, chosen, grant_option=option)
+                        ops.append(("GRANT", grantee, None if grantor == owner else grantor, chosen, option))
+            if ops:
+                key = (tuple(ops),) if family == "relation" else (tuple(ops), id(unit))
+                by_ops.setdefault(key, []).append(unit)
+        for (ops, *_), units in by_ops.items():
+            for verb, grantee, grantor, privs, option in ops:
+                self._acl_statement(conn, units, verb, grantee, grantor, privs, grant_option=option)
 
     def _owners(self, conn, batch: list[dict]) -> list[str]:
         if batch[0]["family"] == "default":
@@ -583,11 +591,14 @@ class PostgresRevoker:
             owners[i - 1] = owner
         return owners
 
-    def _acl_statement(self, conn, unit: dict, verb: str, grantee: str, grantor: str, owner: str, privs: list[str] | None,
+    def _acl_statement(self, conn, units: list[dict], verb: str, grantee: str, grantor: str | None, privs: tuple[str, ...] | None,
                        *, grant_option: bool) -> None:
-        """One GRANT or REVOKE of one ACL item, made as the item's grantor so the recorded grantor is identical."""
+        """One GRANT or REVOKE of one ACL item, made as the item's grantor (None: the owner) so the recorded grantor is identical.
+
+        Several units only for table ACLs; column and default-privilege units come one at a time.
+        """
         what = _privileges(privs) if privs else sql.SQL("ALL")
-        family = unit["family"]
+        family, unit = units[0]["family"], units[0]
         to_from = sql.SQL("TO" if verb == "GRANT" else "FROM")
         tail = sql.SQL(" WITH GRANT OPTION" if grant_option else (" CASCADE" if verb == "REVOKE" else ""))
         if family == "default":
@@ -596,9 +607,9 @@ class PostgresRevoker:
                 sql.Identifier(unit["role"]), where, sql.SQL(verb), what, to_from, _role(grantee), tail))
             return
         columns = sql.SQL(" ({})").format(sql.Identifier(unit["column"])) if family == "column" else sql.SQL("")
-        statement = sql.SQL("{} {}{} ON TABLE {} {} {}{}").format(sql.SQL(verb), what, columns, sql.Identifier(unit["schema"], unit["name"]),
-                                                                to_from, _role(grantee), tail)
-        if grantor == owner:
+        tables = sql.SQL(", ").join(sql.Identifier(u["schema"], u["name"]) for u in units)
+        statement = sql.SQL("{} {}{} ON TABLE {} {} {}{}").format(sql.SQL(verb), what, columns, tables, to_from, _role(grantee), tail)
+        if grantor is None:
             conn.execute(statement)   # the owner's grants are recorded with the owner as grantor, whoever runs them
             return
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(grantor)))
