@@ -1,0 +1,134 @@
+"""Faults: kill -9 at random points, the target going away mid-apply, concurrent CLI writers on a shared store."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from sevtool.pgtemp import TempPostgres
+from sevtool.scenario import seed_access_paths, seed_bulk
+
+pytestmark = pytest.mark.postgres
+
+PRINCIPALS = ("--principal", "all_employees", "--principal", "contractors")
+
+
+def acl_snapshot(dsn: str) -> dict:
+    with psycopg.connect(dsn) as conn:
+        return {
+            "relacl": conn.execute("SELECT oid::regclass::text, relacl::text FROM pg_class WHERE relnamespace::regnamespace::text !~ '^(pg_|information_schema)' ORDER BY 1").fetchall(),
+            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
+            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace::regnamespace::text, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
+            "members": conn.execute("SELECT roleid::regrole::text, member::regrole::text, admin_option FROM pg_auth_members ORDER BY 1, 2").fetchall(),
+        }
+
+
+def ledger_counts(cli, ident: str) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///")) as conn:
+        return dict(conn.execute("SELECT status, count(*) FROM action WHERE incident_id = ? GROUP BY status", (int(ident),)).fetchall())
+
+
+def start_apply(cli, ident: str, batch: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sevtool", "revoke", ident, "--apply", "--yes", "--batch-size", str(batch), "--json"],
+                            env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def in_process(cli):
+    """The same store the CLI uses, driven in-process: only the apply that gets killed needs its own process."""
+    from sevtool.services import Workbench
+    from sevtool.settings import Settings
+
+    return Workbench(Settings(db=cli.env["SEVTOOL_DB"], config=cli.env["SEVTOOL_CONFIG"], tz="UTC", actor="tester"))
+
+
+@pytest.mark.timeout(900)
+def test_kill_9_at_random_points_always_resumes_to_the_same_end_state(cli, pg_db):
+    seed_access_paths(pg_db)
+    seed_bulk(pg_db, tables=400, batch=400)
+    before = acl_snapshot(pg_db)
+    wb = in_process(cli)
+    principals = ["all_employees", "contractors"]
+    rng = random.Random(20261123)
+    # One uninterrupted run tells how long an apply takes, so kill points spread over the whole run.
+    ident = str(wb.incidents.declare("calibration", 2).id)
+    wb.scanning.scan(int(ident), pg_db, principals)
+    proc = start_apply(cli, ident, batch=10)
+    started = time.monotonic()
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    full = time.monotonic() - started
+    assert not wb.revocation.undo(int(ident)).failures
+    assert acl_snapshot(pg_db) == before
+    outcomes = []
+    for run in range(20):
+        incident = wb.incidents.declare(f"kill run {run}", 2)
+        wb.scanning.scan(incident.id, pg_db, principals)
+        proc = start_apply(cli, str(incident.id), batch=10)
+        time.sleep(rng.uniform(0.1, full))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        outcomes.append(ledger_counts(cli, str(incident.id)).get("applied", 0))
+        resumed = wb.revocation.apply(incident.id)
+        assert resumed.failures == [], f"run {run}: {resumed.failures[:2]}"
+        assert set(ledger_counts(cli, str(incident.id))) <= {"applied", "skipped"}
+        assert wb.scanning.run(wb.scanning.scope(incident.id)).findings == [], f"run {run} left access behind"
+        assert wb.revocation.undo(incident.id).failures == []
+        assert acl_snapshot(pg_db) == before, f"run {run}: undo did not restore the snapshot"
+    assert len(set(outcomes)) > 3, f"kills did not land at varied points: {outcomes}"
+
+
+@pytest.mark.timeout(900)
+def test_target_going_away_mid_apply_is_a_clear_error_and_resumes_after_restart(cli):
+    # synchronous_commit on: the server is stopped like a crash, and an acknowledged commit must survive it.
+    with TempPostgres(settings={"synchronous_commit": "on"}) as server:
+        dsn = server.create_database("fragile")
+        seed_bulk(dsn, tables=3000, batch=1000)
+        before = acl_snapshot(dsn)
+        ident = str(cli.json("declare", "--sev", "2", "--title", "target goes away")["id"])
+        cli.json("scan", ident, "--target", dsn, "--principal", "all_employees")
+        proc = start_apply(cli, ident, batch=20)
+        deadline = time.monotonic() + 120
+        while ledger_counts(cli, ident).get("applied", 0) < 300 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.pause()
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 1, stderr
+        error = json.loads(stderr.strip().splitlines()[-1])
+        assert "Traceback" not in stderr and error["message"]
+        midway = ledger_counts(cli, ident)
+        assert 0 < midway.get("applied", 0) < 3000
+
+        server.resume()
+        with psycopg.connect(dsn) as conn:
+            still_granted = conn.execute("SELECT count(*) FROM pg_class WHERE relacl::text LIKE '%all_employees=r%'").fetchone()[0]
+        assert still_granted <= 3000 - midway["applied"], "the ledger says applied only for what is really gone"
+        resumed = cli.json("revoke", ident, "--apply", "--yes")
+        assert resumed["failures"] == [] and set(ledger_counts(cli, ident)) <= {"applied", "skipped"}
+        assert cli.json("scan", ident, "--target", dsn, "--principal", "all_employees")["findings"] == []
+        cli.json("revoke", ident, "--undo", "--yes")
+        assert acl_snapshot(dsn) == before
+
+
+@pytest.mark.timeout(900)
+def test_three_cli_processes_share_a_postgresql_store_without_losing_a_note(cli, pg_store_url):
+    env = {"SEVTOOL_DB": pg_store_url}
+    ident = str(cli.json("declare", "--sev", "2", "--title", "shared store", env=env)["id"])
+    script = ("import subprocess, sys\n"
+              "for i in range(15):\n"
+              "    subprocess.run([sys.executable, '-m', 'sevtool', 'note', sys.argv[1], f'{sys.argv[2]} note {i}'], check=True)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, ident, f"responder{n}"], env={**cli.env, **env}) for n in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0
+    notes = [e["summary"] for e in cli.json("timeline", ident, env=env) if e["kind"] == "note"]
+    assert sorted(notes) == sorted(f"responder{n} note {i}" for n in range(3) for i in range(15))
+    report = cli.json("audit", "verify", env=env)
+    assert report["ok"] and report["events"] == 46
