@@ -37,7 +37,7 @@ async def _until(pilot, condition, *, timeout: float = 20.0, what: str = "") -> 
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}; the screen shows:\n{_screen_text(pilot.app)}")
+            raise AssertionError(f"timed out waiting for {what or condition}; focus on {pilot.app.focused!r}; the screen shows:\n{_screen_text(pilot.app)}")
         await pilot.pause(0.1)
 
 

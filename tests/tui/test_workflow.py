@@ -108,6 +108,8 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         await pilot.press("s")
         await until(pilot, lambda: "Scope v2: 1 of" in screen_text(app))
         await pilot.press("p")
+        await until(pilot, lambda: (wb.revocation.current_plan(incident_id) or plan).plan_version == 2)
+        await pilot.press("2")
         await until(pilot, lambda: "Plan 2 (from" in screen_text(app))
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
