@@ -30,7 +30,7 @@ from psycopg import sql
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import utcnow
 from sevtool.pgtemp import TempPostgres
-from sevtool.scenario import PRINCIPAL, seed_access_paths, seed_bulk
+from sevtool.scenario import PRINCIPAL, seed_drill
 from sevtool.services import Workbench
 from sevtool.settings import Settings
 
@@ -136,7 +136,7 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         dsn = server.create_database("drill")
         say(f"seeding the drill scenario ({tables:,} tables)…")
         started = time.perf_counter()
-        seeded = seed_drill(dsn, tables)
+        seeded = seed_drill(dsn, tables=tables)
         say(f"seeded in {time.perf_counter() - started:.1f} s")
         config = workdir / "config.toml"
         offsets = ", ".join(f'"{o}"' for o in recheck_offsets(regrant_after))
@@ -155,11 +155,6 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("demo server stopped and removed")
-
-
-def seed_drill(dsn: str, tables: int) -> dict:
-    """One scenario per access path (PUBLIC, roles, columns, views, default privileges, ...) plus bulk DSS-rated tables."""
-    return {"paths": seed_access_paths(dsn), "bulk": seed_bulk(dsn, tables)}
 
 
 def _exit_on_signal(signum, _frame) -> None:
