@@ -226,7 +226,15 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
 def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:
     plan = wb.revocation.plan(incident_id)
     say(f"{ref}: plan {plan.plan_version}: {len(plan.actions):,} actions")
-    report = wb.revocation.apply(incident_id, progress=lambda p: say(f"{ref}: batch done, {p.done:,}/{p.total:,} actions"))
+    reported = [0]
+
+    def progress(p) -> None:
+        """One line per thousand actions, not per batch: a plan has many small batches (one per grantee and kind)."""
+        if p.done // 1000 > reported[0] // 1000:
+            say(f"{ref}: {p.done:,}/{p.total:,} actions done")
+        reported[0] = p.done
+
+    report = wb.revocation.apply(incident_id, progress=progress)
     if not report.ok:
         raise RuntimeError(f"{len(report.failures)} action(s) failed: {report.failures[0]['message']}")
     say(f"{ref}: revoked: " + ", ".join(f"{n:,} {k}" for k, n in report.counts.items()) + f"; incident is {report.status}")
