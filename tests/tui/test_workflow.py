@@ -103,6 +103,10 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         assert f"grant of SELECT to {PRINCIPAL} re-added" in text
         assert "EXPOSED" in text and "↺ regressed" in text.splitlines()[1]
         assert wb.incidents.get(incident_id).status == Status.CONTAINED
+        await pilot.press("escape")                                            # the list flags it too
+        await until(pilot, lambda: "↺ regressed" in screen_text(app) and "INC-1" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, IncidentScreen))
 
         # re-scan, re-plan, re-apply, re-check: the banner goes away
         await pilot.press("s")

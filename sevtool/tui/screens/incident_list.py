@@ -64,10 +64,10 @@ class IncidentListScreen(Screen):
             empty.display = not incidents
 
     def _regressed(self, incident_ids: set[int]) -> set[int]:
-        verification = getattr(self.app.wb, "verification", None)
-        if verification is not None and hasattr(verification, "open_regressions"):
-            return {i for i in incident_ids if verification.open_regressions(i)}
-        return set()
+        """Incidents whose fix did not stick: a regression no clean check has answered yet."""
+        from sevtool.tui.widgets.verify_pane import open_regressions
+
+        return {i for i in incident_ids if open_regressions(self.app.wb.incidents.timeline(i))}
 
     def action_declare(self) -> None:
         from sevtool.tui.screens.declare import DeclareScreen
