@@ -174,7 +174,7 @@ class IncidentService:
         return sorted(self.store.events(incident_id), key=lambda e: (e.at, e.seq))
 
     def key_events(self, events: list[Event]) -> set[int]:
-        keys = {e.seq for e in events if e.data.get("key")}
+        keys = {e.seq for e in events if e.kind != "key_marked" and e.data.get("key")}
         for e in events:
             if e.kind == "key_marked":
                 (keys.add if e.data.get("key") else keys.discard)(e.data.get("event"))

@@ -101,3 +101,14 @@ def test_sqlite_store_file_is_private(tmp_path):
     path = tmp_path / "deep" / "store.db"
     Store(f"sqlite:///{path}")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_marking_an_event_key_highlights_that_event_only(wb):
+    inc = wb.incidents.declare("t", 2)
+    note = wb.incidents.note(inc.id, "the first fix did not stick")
+    marker = wb.incidents.mark_key(inc.id, note.seq)
+    events = wb.incidents.timeline(inc.id)
+    assert wb.incidents.key_events(events) == {note.seq}
+    wb.incidents.mark_key(inc.id, note.seq, key=False)
+    assert wb.incidents.key_events(wb.incidents.timeline(inc.id)) == set()
+    assert marker.seq not in wb.incidents.key_events(events)
