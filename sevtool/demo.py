@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -119,6 +119,7 @@ class Drill:
     job: RegrantJob
     seeded: dict
     workdir: Path
+    exposed_since: datetime     # when the seed's grants were committed: the drill's exposure start
 
 
 @contextmanager
@@ -137,6 +138,7 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         say(f"seeding the drill scenario ({tables:,} tables)…")
         started = time.perf_counter()
         seeded = seed_drill(dsn, tables=tables)
+        exposed_since = utcnow()
         say(f"seeded in {time.perf_counter() - started:.1f} s")
         config = workdir / "config.toml"
         offsets = ", ".join(f'"{o}"' for o in recheck_offsets(regrant_after))
@@ -146,7 +148,7 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         store = os.environ.get("SEVTOOL_DB") or f"sqlite:///{workdir / 'sevtool.db'}"
         wb = Workbench(Settings(db=store, config=config))
         job = RegrantJob(dsn, regrant_after, say=say).start()
-        yield Drill(server, dsn, wb, job, seeded, workdir)
+        yield Drill(server, dsn, wb, job, seeded, workdir, exposed_since)
     finally:
         if job is not None:
             job.stop()
@@ -183,9 +185,11 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
     with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
         wb = d.workbench
         deadline = time.monotonic() + timeout.total_seconds()
+        detected_at = utcnow()
         incident = wb.incidents.declare(f"{TITLE} (drill)", SEV, commander=wb.settings.who, playbook="data-exposure")
         ref = incident.ref
         say(f"{ref}: declared SEV {SEV}")
+        _record_response_roles(wb, incident.id, exposed_since=d.exposed_since, detected_at=detected_at)
         outcome = wb.scanning.scan(incident.id, TARGET, [PRINCIPAL])
         s = outcome.summary
         say(f"{ref}: scan v{outcome.version}: {s.objects:,} objects readable by {PRINCIPAL} ({s.findings:,} findings; "
@@ -205,7 +209,7 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
                 if out.regressions:
                     caught = True
                     say(f"{ref}: REGRESSION caught: {out.regressions[0].cause}")
-                    wb.incidents.note(incident.id, "A grant-sync job re-applied SELECT to all_employees after the first fix.", kind="root-cause")
+                    _record_regression_findings(wb, incident.id)
                     rescan = wb.scanning.scan(incident.id, TARGET, [PRINCIPAL])
                     say(f"{ref}: re-scan v{rescan.version}: {rescan.summary.objects:,} objects readable again")
                     _revoke(wb, incident.id, ref, say)
@@ -218,9 +222,46 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
 
         resolved = wb.incidents.set_status(incident.id, Status.RESOLVED)
         say(f"{ref}: {resolved.status.value}: the last scheduled re-checks were clean")
+        _record_review_inputs(wb, incident.id)
         markdown, _ = wb.postmortem.export(incident.id, output)
         say(f"{ref}: postmortem written to {output} ({len(markdown.encode()):,} bytes)")
         return incident.id
+
+
+def _record_response_roles(wb: Workbench, incident_id: int, *, exposed_since: datetime, detected_at: datetime) -> None:
+    """What a responder types in the first minutes: when it started, who does what, how it was found."""
+    wb.incidents.set_time(incident_id, "exposure_started_at", exposed_since)
+    wb.incidents.set_time(incident_id, "detected_at", detected_at)
+    wb.incidents.assign(incident_id, "scribe", "drill-scribe")
+    wb.incidents.assign(incident_id, "comms", "drill-comms")
+    wb.incidents.note(incident_id, "An engineer noticed telemetry tables answering queries from a role with no business reading them "
+                                   "and reported it to security on-call.", kind="detection")
+
+
+def _record_regression_findings(wb: Workbench, incident_id: int) -> None:
+    """The first fix did not stick: what the responders learned, with the regression marked key."""
+    regression = next(e for e in reversed(wb.incidents.timeline(incident_id)) if e.kind == "regression")
+    wb.incidents.mark_key(incident_id, regression.seq)
+    wb.incidents.note(incident_id, "A grant-sync job re-applied SELECT to all_employees after the first fix.", kind="root-cause")
+    wb.incidents.note(incident_id, "The sync job's next run after the revoke re-granted from its stale desired state.", kind="trigger")
+
+
+def _record_review_inputs(wb: Workbench, incident_id: int) -> None:
+    """The postmortem sections a review meeting fills in, entered the way responders do (notes and action items)."""
+    notes = {
+        "summary": "Sensitive employee telemetry was readable by every employee through a broad grant to all_employees. "
+                   "The first revoke was undone by a grant-sync job; scheduled re-checks caught it and the second fix held.",
+        "contributing": "Grants were managed in two places (the sync job and by hand), and nothing alerted on grants to all_employees.",
+        "went-well": "Scheduled re-checks over the whole scope caught the re-grant within one check interval.",
+        "went-wrong": "The first fix was declared done before the sync job's desired state was changed.",
+        "lucky": "The sync job re-granted only part of the tables.",
+    }
+    for kind, text in notes.items():
+        wb.incidents.note(incident_id, text, kind=kind)
+    due = (utcnow() + timedelta(days=14)).date().isoformat()
+    wb.postmortem.add_item(incident_id, "Remove all_employees from the grant-sync job's desired state", owner="data-platform", type="prevent", due=due)
+    wb.postmortem.add_item(incident_id, "Alert on any GRANT to all_employees or PUBLIC on DSS 3-4 tables", owner="security", type="detect", due=due)
+    wb.postmortem.add_item(incident_id, "Require a clean re-check schedule before resolving data-exposure SEVs", owner="incident-program", type="process")
 
 
 def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:
