@@ -609,7 +609,7 @@ class PostgresRevoker:
                 sql.Identifier(unit["role"]), where, sql.SQL(verb), what, to_from, _role(grantee), tail))
             return
         columns = sql.SQL(" ({})").format(sql.Identifier(unit["column"])) if family == "column" else sql.SQL("")
-        tables = sql.SQL(", ").join(sql.Identifier(u["schema"], u["name"]) for u in units)
+        tables = sql.SQL(", ".join(f"{quote_ident(u['schema'])}.{quote_ident(u['name'])}" for u in units))   # 1,000 names: no Identifier each
         statement = sql.SQL("{} {}{} ON TABLE {} {} {}{}").format(sql.SQL(verb), what, columns, tables, to_from, _role(grantee), tail)
         if grantor is None:
             conn.execute(statement)   # the owner's grants are recorded with the owner as grantor, whoever runs them
