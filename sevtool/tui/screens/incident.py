@@ -158,8 +158,16 @@ class IncidentScreen(Screen):
         self.query_one("#tabs", TabbedContent).active = tab
         self._tab_after_dialog = tab if dialog else None
 
-    def _focus_tab(self, tab: str) -> None:
-        self.call_after_refresh(lambda: [widget.focus() for widget in self.query(TAB_FOCUS[tab])])
+    def _focus_tab(self, tab: str, attempts: int = 50) -> None:
+        """Focus the tab's main widget; a lazily mounted tab needs a few refreshes before it exists."""
+        def focus() -> None:
+            widgets = self.query(TAB_FOCUS[tab])
+            if widgets:
+                widgets.first().focus()
+            elif attempts > 1:
+                self._focus_tab(tab, attempts - 1)
+
+        self.call_after_refresh(focus)
 
     def _pane(self, pane_type):
         """The pane, or None in the instant before a lazily mounted tab is there."""
