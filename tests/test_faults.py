@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -15,20 +14,11 @@ import pytest
 
 from sevtool.pgtemp import TempPostgres
 from sevtool.scenario import seed_access_paths, seed_bulk
+from acl_snapshot import acl_snapshot
 
 pytestmark = pytest.mark.postgres
 
 PRINCIPALS = ("--principal", "all_employees", "--principal", "contractors")
-
-
-def acl_snapshot(dsn: str) -> dict:
-    with psycopg.connect(dsn) as conn:
-        return {
-            "relacl": conn.execute("SELECT oid::regclass::text, relacl::text FROM pg_class WHERE relnamespace::regnamespace::text !~ '^(pg_|information_schema)' ORDER BY 1").fetchall(),
-            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
-            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace::regnamespace::text, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
-            "members": conn.execute("SELECT roleid::regrole::text, member::regrole::text, admin_option FROM pg_auth_members ORDER BY 1, 2").fetchall(),
-        }
 
 
 def ledger_counts(cli, ident: str) -> dict[str, int]:

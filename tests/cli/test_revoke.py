@@ -16,21 +16,11 @@ import pytest
 from sevtool.scenario import seed_access_paths, seed_bulk
 from sevtool.store import locks
 from sevtool.store.repository import Store
+from acl_snapshot import acl_snapshot
 
 pytestmark = pytest.mark.postgres
 
 PRINCIPALS = ("--principal", "all_employees", "--principal", "contractors")
-
-
-def snapshot(dsn: str) -> dict:
-    with psycopg.connect(dsn) as conn:
-        return {
-            "relacl": conn.execute("""SELECT n.nspname, c.relname, c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1, 2""").fetchall(),
-            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
-            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
-            "members": conn.execute("SELECT roleid::regrole::text, member::regrole::text, grantor::regrole::text, admin_option FROM pg_auth_members ORDER BY 1, 2").fetchall(),
-        }
 
 
 def ledger(cli) -> dict[str, int]:
@@ -49,12 +39,12 @@ def drill(cli, pg_db):
 
 def test_plan_apply_rescan_undo_end_to_end(cli, drill):
     ident, dsn = drill
-    before = snapshot(dsn)
+    before = acl_snapshot(dsn)
     plan = cli.json("revoke", ident, "--plan")
     assert plan["plan_version"] == 1 and plan["counts"]["planned"] == len(plan["actions"]) > 10
     assert all(a["sql"] and a["prior_state"] for a in plan["actions"])
     assert {a["kind"] for a in plan["actions"] if a["review"]} == {"revoke_membership"}
-    assert snapshot(dsn) == before, "planning changes nothing on the target"
+    assert acl_snapshot(dsn) == before, "planning changes nothing on the target"
 
     refused = cli("revoke", ident, "--apply", "--json")
     assert refused.returncode == 2 and json.loads(refused.stderr)["error"] == "usage" and "--yes" in refused.stderr
@@ -67,7 +57,7 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
 
     again = cli.json("revoke", ident, "--apply", "--yes")   # the plan covers an older scan: a new, empty plan
     assert again["counts"] == {"applied": 0, "skipped": 0, "failed": 0} and again["status"] == "contained"
-    assert snapshot(dsn) != before
+    assert acl_snapshot(dsn) != before
 
     kinds = [e["kind"] for e in cli.json("timeline", ident)]
     assert kinds.count("apply") == 2 and "apply_started" in kinds and "revoke_planned" in kinds
@@ -77,25 +67,25 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
 
     undone = cli.json("revoke", ident, "--undo", "--yes")
     assert undone["counts"] == {"undone": len(plan["actions"]), "failed": 0} and undone["status"] == "declared"
-    assert snapshot(dsn) == before, "undo restores every ACL byte for byte"
+    assert acl_snapshot(dsn) == before, "undo restores every ACL byte for byte"
     assert ledger(cli) == {"undone": len(plan["actions"])}
     assert cli.json("audit", "verify")["ok"] is True
 
 
 def test_confirmation_shows_the_plan_and_no_means_nothing_happens(cli, drill):
     ident, dsn = drill
-    before = snapshot(dsn)
+    before = acl_snapshot(dsn)
     declined = cli("revoke", ident, "--apply", input="n\n")
     assert declined.returncode == 1 and "nothing applied" in declined.stderr
     assert "REVIEW" in declined.stderr and 'REVOKE "analytics_readers" FROM "all_employees"' in declined.stderr
-    assert declined.stdout == "" and snapshot(dsn) == before and ledger(cli) == {"planned": ledger(cli)["planned"]}
+    assert declined.stdout == "" and acl_snapshot(dsn) == before and ledger(cli) == {"planned": ledger(cli)["planned"]}
 
     closed_stdin = cli("revoke", ident, "--apply", input="")
     assert closed_stdin.returncode == 2 and "--yes" in closed_stdin.stderr
 
     accepted = cli("revoke", ident, "--apply", input="y\n")
     assert accepted.returncode == 0, accepted.stderr
-    assert "applied" in accepted.stderr and snapshot(dsn) != before
+    assert "applied" in accepted.stderr and acl_snapshot(dsn) != before
     assert set(ledger(cli)) == {"applied"}, "the plan that was confirmed is the plan that ran (no second plan)"
 
 
@@ -140,7 +130,7 @@ def test_failed_actions_exit_1_and_say_why(cli, pg, pg_db):
 
 def test_kill_9_midway_then_resume_reaches_the_same_end_state(cli, pg_db):
     seeded = seed_bulk(pg_db, tables=1500, batch=500)
-    before = snapshot(pg_db)
+    before = acl_snapshot(pg_db)
     ident = str(cli.json("declare", "--sev", "2", "--title", "1500 tables readable by all employees")["id"])
     cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")
     total = len(cli.json("revoke", ident, "--plan")["actions"])
@@ -164,4 +154,4 @@ def test_kill_9_midway_then_resume_reaches_the_same_end_state(cli, pg_db):
     assert events.count("apply_started") == 2 and events.count("apply") == 1
 
     cli.json("revoke", ident, "--undo", "--yes")
-    assert snapshot(pg_db) == before, "the resumed run journaled everything it did, so undo restores all of it"
+    assert acl_snapshot(pg_db) == before, "the resumed run journaled everything it did, so undo restores all of it"

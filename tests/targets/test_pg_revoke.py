@@ -10,25 +10,13 @@ from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.plan import Action, ActionKind, ActionStatus
 from sevtool.scenario import AWKWARD_ROLE, seed_access_paths
 from sevtool.targets.postgres import PostgresTarget
+from acl_snapshot import acl_snapshot
 
 PRINCIPALS = ["all_employees", "contractors"]
 
 
 def unrated(schema, name, comment):
     return None
-
-
-def snapshot(dsn: str) -> dict:
-    """Every ACL that revocation can touch, as the catalogs print them (byte-comparable text)."""
-    with psycopg.connect(dsn) as conn:
-        return {
-            "relacl": conn.execute("""SELECT n.nspname, c.relname, c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1, 2""").fetchall(),
-            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
-            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
-            "members": conn.execute("""SELECT roleid::regrole::text, member::regrole::text, grantor::regrole::text, admin_option
-                                       FROM pg_auth_members ORDER BY 1, 2""").fetchall(),
-        }
 
 
 def run_apply(target, actions, batch_size=None) -> dict[int, object]:
@@ -59,7 +47,7 @@ def scenario(pg_db):
 def test_apply_closes_all_nine_paths_and_undo_restores_every_acl(scenario):
     dsn, _info, target = scenario
     scope = Scope(target="drill", principals=PRINCIPALS)
-    before = snapshot(dsn)
+    before = acl_snapshot(dsn)
     findings = target.scan(scope, unrated).findings
     assert {f.path for f in findings} >= {p for p in AccessPath if p != AccessPath.INHERITED}
 
@@ -87,7 +75,7 @@ def test_apply_closes_all_nine_paths_and_undo_restores_every_acl(scenario):
 
     undone = run_undo(target, actions)
     assert {r.status for r in undone.values()} == {ActionStatus.UNDONE}, [r for r in undone.values() if r.status != "undone"]
-    assert snapshot(dsn) == before
+    assert acl_snapshot(dsn) == before
     assert {f.key for f in target.scan(scope, unrated).findings} == {f.key for f in findings}
 
 
@@ -110,7 +98,7 @@ def _seed_ordered_acl(dsn: str) -> None:
 
 def test_undo_keeps_acl_item_order_grant_options_and_grantors(pg_db):
     _seed_ordered_acl(pg_db)
-    before, target = snapshot(pg_db), PostgresTarget(pg_db)
+    before, target = acl_snapshot(pg_db), PostgresTarget(pg_db)
     scope = Scope(target="t", principals=["all_employees"])
     findings = target.scan(scope, unrated).findings
     actions = target.plan(findings, scope)
@@ -129,7 +117,7 @@ def test_undo_keeps_acl_item_order_grant_options_and_grantors(pg_db):
 
     applied = [a for a in actions if a.seq in results]
     assert all(r.status == ActionStatus.UNDONE for r in run_undo(target, applied).values())
-    assert snapshot(pg_db) == before   # same items, same order, same grant options (*), same grantors (/holder)
+    assert acl_snapshot(pg_db) == before   # same items, same order, same grant options (*), same grantors (/holder)
     target.close()
 
 
@@ -170,7 +158,7 @@ def test_owner_without_superuser_revokes_the_holders_grant_option_with_cascade(p
         conn.execute("SET ROLE table_owner; CREATE TABLE hr.bonus (id int); GRANT USAGE ON SCHEMA hr TO PUBLIC;"
                      "GRANT SELECT ON hr.bonus TO holder WITH GRANT OPTION; RESET ROLE")
         conn.execute("SET ROLE holder; GRANT SELECT ON hr.bonus TO all_employees; RESET ROLE")
-    before = snapshot(pg_db)
+    before = acl_snapshot(pg_db)
     owner = PostgresTarget(pg.dsn(dbname, user="table_owner"))
     scope = Scope(target="t", principals=["all_employees"])
     actions = owner.plan(owner.scan(scope, unrated).findings, scope)
@@ -182,7 +170,7 @@ def test_owner_without_superuser_revokes_the_holders_grant_option_with_cascade(p
 
     superuser = PostgresTarget(pg_db)   # re-granting as `holder` needs SET ROLE holder: a superuser's job
     assert run_undo(superuser, actions)[1].status == ActionStatus.UNDONE
-    assert snapshot(pg_db) == before
+    assert acl_snapshot(pg_db) == before
     owner.close()
     superuser.close()
 

@@ -11,13 +11,13 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psycopg
 import pytest
 
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 from sevtool.core.exposure import Scope
 from sevtool.core.plan import ActionStatus
 from sevtool.targets.base import Target
+from acl_snapshot import acl_snapshot
 
 
 @dataclass
@@ -33,17 +33,6 @@ def unrated(schema, name, comment):
     return None
 
 
-def pg_snapshot(dsn: str) -> dict:
-    with psycopg.connect(dsn) as conn:
-        return {
-            "relacl": conn.execute("""SELECT n.nspname, c.relname, c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1, 2""").fetchall(),
-            "attacl": conn.execute("SELECT attrelid::regclass::text, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2").fetchall(),
-            "defacl": conn.execute("SELECT defaclrole::regrole::text, defaclnamespace, defaclacl::text FROM pg_default_acl ORDER BY 1, 2").fetchall(),
-            "members": conn.execute("SELECT roleid::regrole::text, member::regrole::text, admin_option FROM pg_auth_members ORDER BY 1, 2").fetchall(),
-        }
-
-
 def postgres_backend(request) -> Backend:
     from sevtool.scenario import PRINCIPAL, seed_access_paths
     from sevtool.targets.postgres import PostgresTarget
@@ -54,7 +43,7 @@ def postgres_backend(request) -> Backend:
     request.addfinalizer(target.close)
     exposed = {e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and "(future tables)" not in e["fqn"]}
     return Backend(target, Scope(target=target.display, principals=[PRINCIPAL]), exposed, set(info["unexposed"]),
-                   lambda: pg_snapshot(dsn))
+                   lambda: acl_snapshot(dsn))
 
 
 def unity_backend(request) -> Backend:
