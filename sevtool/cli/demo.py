@@ -1,7 +1,5 @@
 """`sevtool demo`: the drill on a throwaway PostgreSQL, in the TUI or headless for CI and evaluators."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +7,6 @@ import typer
 
 from sevtool.cli.main import command
 from sevtool.cli.output import emit_json, emit_text, say
-from sevtool.core.timeparse import parse_duration
 from sevtool.errors import UsageError
 
 
@@ -22,6 +19,7 @@ def demo(
     tables: Annotated[int, typer.Option("--tables", help="Tables in the drill scenario.")] = 3000,
     json_out: Annotated[bool, typer.Option("--json", help="With --headless: the result as JSON on stdout.")] = False,
 ):
+    from sevtool.core.timeparse import parse_duration
     from sevtool.demo import run_headless, run_interactive
 
     delay = parse_duration(regrant_after)

@@ -1,27 +1,36 @@
 """declare, list, show, sev, status, assign, time, note, mark, timeline, audit verify."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from sevtool.cli.main import AtOpt, IdArg, JsonOpt, app, command, parse_id, workbench
 from sevtool.cli.output import emit_json, emit_table, emit_text, say
-from sevtool.core.severity import DEFAULT_LEVELS, RUBRIC
-from sevtool.core.timeparse import format_local, format_utc, utcnow
 
-_SEV_LINES = "\n".join(f"  SEV {n}: {lvl.meaning}" for n, lvl in DEFAULT_LEVELS.items())
 
-DECLARE_HELP = f"""Declare an incident.
+def declare_help() -> str:
+    from sevtool.core.severity import DEFAULT_LEVELS, RUBRIC
+
+    sev_lines = "\n".join(f"  SEV {n}: {lvl.meaning}" for n, lvl in DEFAULT_LEVELS.items())
+    return f"""Declare an incident.
 
 \b
 {RUBRIC}
 
 \b
 Default SEV levels (a team can override them in its config):
-{_SEV_LINES}
+{sev_lines}
 """
+
+
+class DeclareCommand(TyperCommand):
+    """`declare --help` shows the SEV rubric and levels, read from the SEV policy only then: the policy
+    is built with pydantic, which would otherwise slow every command's start-up, `sevtool --help` included."""
+
+    def format_help_text(self, ctx, formatter) -> None:
+        self.help = declare_help()
+        super().format_help_text(ctx, formatter)
 
 
 def _incident_json(incident, wb) -> dict:
@@ -31,7 +40,7 @@ def _incident_json(incident, wb) -> dict:
     return data
 
 
-@command(help=DECLARE_HELP)
+@command(help="Declare an incident.", cls=DeclareCommand)
 def declare(
     sev: Annotated[int, typer.Option("--sev", help="0 (most critical) to 5. If unsure, pick the more severe level.")],
     title: Annotated[str, typer.Option("--title", help="What is exposed to whom.")],
@@ -64,6 +73,8 @@ def declare(
 
 @command(name="list", help="List incidents, newest first.")
 def list_incidents(json_out: JsonOpt = False):
+    from sevtool.core.timeparse import utcnow
+
     wb = workbench()
     incidents = sorted(wb.incidents.all(), key=lambda i: i.id, reverse=True)
     if json_out:
@@ -84,6 +95,8 @@ def _age(delta) -> str:
 
 @command(help="Show one incident: SEV history, status, roles, key timestamps, policy.")
 def show(incident_id: IdArg, json_out: JsonOpt = False):
+    from sevtool.core.timeparse import format_local
+
     wb = workbench()
     incident = wb.incidents.get(parse_id(incident_id))
     details = wb.incidents.details(incident.id)
@@ -167,6 +180,8 @@ def mark(incident_id: IdArg, seq: Annotated[int, typer.Argument(metavar="EVENT")
 
 @command(help="Show the timeline, in UTC and in your zone (SEVTOOL_TZ).")
 def timeline(incident_id: IdArg, json_out: JsonOpt = False):
+    from sevtool.core.timeparse import format_local, format_utc
+
     wb = workbench()
     events = wb.incidents.timeline(parse_id(incident_id))
     keys = wb.incidents.key_events(events)

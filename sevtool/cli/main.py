@@ -1,7 +1,5 @@
 """The `sevtool` command: app factory, error handling and exit codes shared by every command."""
 
-from __future__ import annotations
-
 import functools
 import sys
 from collections.abc import Callable
@@ -84,6 +82,10 @@ def main(ctx: typer.Context) -> None:
 
 
 # Importing a command module registers its commands on `app`; keep one line per module.
+# Every `sevtool` run, `--help` included, imports them all, so a command module imports at its top only
+# typer and what it needs to declare its options; services, stores, pydantic models, tabulate and dates
+# are imported inside the command. Command modules also skip `from __future__ import annotations`:
+# typer would evaluate each string annotation, typer.Option(...) included, twice per command per run.
 from sevtool.cli import demo  # noqa: E402,F401
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401

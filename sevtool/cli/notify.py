@@ -1,14 +1,11 @@
 """notify status | flush: the webhook outbox (deliveries are retried with backoff, never block a command)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 
 from sevtool.cli.main import JsonOpt, app, command, workbench
 from sevtool.cli.output import emit_json, emit_table, say
-from sevtool.core.timeparse import format_utc
 
 notify_app = typer.Typer(
     help="Webhook notifications (declare, SEV change, regression, status change, resolve). Configure them per SEV "
@@ -19,6 +16,8 @@ app.add_typer(notify_app, name="notify")
 
 @command(notify_app, name="status", help="What the outbox holds: pending, delivered and dead notifications, most recent first.")
 def notify_status(json_out: JsonOpt = False):
+    from sevtool.core.timeparse import format_utc
+
     status = workbench().notify.status()
     if json_out:
         emit_json(status)

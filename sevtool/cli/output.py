@@ -7,12 +7,14 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel
-from tabulate import tabulate
-
 
 def to_jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
+    """Plain JSON types from models, dataclasses and datetimes.
+
+    Pydantic models are recognised by `model_dump` rather than by class, so the CLI does not import
+    pydantic just to start.
+    """
+    if callable(getattr(value, "model_dump", None)):
         return value.model_dump(mode="json")
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
@@ -30,6 +32,8 @@ def emit_json(data: Any) -> None:
 
 
 def emit_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
+    from tabulate import tabulate  # its import costs about 50 ms: only commands that print a table pay it
+
     rows = list(rows)
     sys.stdout.write((tabulate(rows, headers=headers, tablefmt="simple") if rows else "(none)") + "\n")
 

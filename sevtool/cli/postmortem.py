@@ -1,7 +1,5 @@
 """postmortem, notes, edit-note, action add|list|edit, playbook list|show|validate."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +7,7 @@ import typer
 
 from sevtool.cli.main import IdArg, JsonOpt, app, command, parse_id, workbench
 from sevtool.cli.output import emit_json, emit_table, emit_text, say
-from sevtool.core.postmortem import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, NOTE_SECTIONS
-from sevtool.core.timeparse import format_utc
+from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, NOTE_SECTIONS
 from sevtool.errors import UsageError
 
 _TYPES = ", ".join(ACTION_ITEM_TYPES)
@@ -37,6 +34,8 @@ def postmortem(incident_id: IdArg,
 def notes(incident_id: IdArg,
           kind: Annotated[str | None, typer.Option("--kind", help="Only this kind: " + ", ".join(NOTE_SECTIONS) + ", note.")] = None,
           json_out: JsonOpt = False):
+    from sevtool.core.timeparse import format_utc
+
     found = workbench().postmortem.notes(parse_id(incident_id), kind)
     if json_out:
         emit_json(found)

@@ -1,7 +1,5 @@
 """revoke ID --plan | --apply [--yes] [--batch-size N] | --undo [--yes]."""
 
-from __future__ import annotations
-
 import sys
 from collections import Counter
 from typing import Annotated

@@ -1,14 +1,11 @@
 """scan: scope an exposure on a target and record it on the incident."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 
 from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
 from sevtool.cli.output import emit_json, emit_table, emit_text, say
-from sevtool.core.exposure import dss_label
 
 
 @command(help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
@@ -21,6 +18,8 @@ def scan(
     min_dss: Annotated[int | None, typer.Option("--min-dss", min=1, max=4, help="Only objects rated at least this DSS (unrated objects are always kept).")] = None,
     json_out: JsonOpt = False,
 ):
+    from sevtool.core.exposure import dss_label
+
     wb = workbench()
     try:
         outcome = wb.scanning.scan(parse_id(incident_id), target, principal, schemas=schema, table_glob=table, min_dss=min_dss)
@@ -61,4 +60,6 @@ def scan(
 
 def _dss_rank(label: str) -> int:
     """Most sensitive first: unrated, DSS 4, ..., DSS 1."""
+    from sevtool.core.exposure import dss_label
+
     return -5 if label == dss_label(None) else -int(label.split()[-1])

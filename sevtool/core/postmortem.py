@@ -17,22 +17,9 @@ from pydantic import BaseModel, Field
 from tabulate import tabulate
 
 from sevtool.core.incident import Incident
+from sevtool.core.postmortem_inputs import NOTE_SECTIONS
 from sevtool.core.timeline import Event
 from sevtool.core.timeparse import as_utc, format_duration, format_utc, parse_duration
-
-# Note kinds a responder enters with `sevtool note --kind K`, and the section each one feeds.
-NOTE_SECTIONS = {
-    "summary": "Summary",
-    "detection": "Detection",
-    "root-cause": "Root cause",
-    "trigger": "Trigger",
-    "contributing": "Contributing factors",
-    "went-well": "What went well",
-    "went-wrong": "What went wrong",
-    "lucky": "Where we got lucky",
-}
-ACTION_ITEM_TYPES = ("prevent", "mitigate", "detect", "process")
-ACTION_ITEM_STATUSES = ("open", "in-progress", "done", "wont-do")
 
 
 class TimelineEntry(BaseModel):

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sevtool.core.postmortem import (
-    ACTION_ITEM_STATUSES,
-    ACTION_ITEM_TYPES,
     ActionItemFacts,
     AuditFacts,
     NoteEntry,
@@ -24,6 +22,7 @@ from sevtool.core.postmortem import (
     current_notes,
     render,
 )
+from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES
 from sevtool.core.timeline import Event, verify_chain
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import NotFound, StoreError, UsageError

@@ -32,3 +32,16 @@ def test_every_core_module_is_pure():
             "print(','.join(m for m in ('textual', 'sqlmodel', 'sqlalchemy', 'httpx', 'psycopg') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_cli_help_loads_no_heavy_dependency():
+    """`sevtool --help` stays fast because commands import services, stores, drivers, pydantic and Textual only when they run."""
+    heavy = ["pydantic", "sqlmodel", "sqlalchemy", "psycopg", "httpx", "textual"]
+    code = ("import sys\n"
+            "from typer.testing import CliRunner\n"
+            "from sevtool.cli.main import app\n"
+            "result = CliRunner().invoke(app, ['--help'])\n"
+            "assert result.exit_code == 0 and 'declare' in result.output, result.output\n"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"sevtool --help loaded {out}"
