@@ -8,11 +8,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_local
 from sevtool.tui.widgets.badges import regression_marker, sev_badge, status_label
+from sevtool.tui.widgets.keys_footer import KeysFooter
 from sevtool.tui.widgets.playbook_checklist import PlaybookChecklist
 from sevtool.tui.widgets.postmortem_pane import PostmortemPane
 from sevtool.tui.widgets.revoke_pane import RevokePane
@@ -92,7 +93,7 @@ class IncidentScreen(Screen):
                     yield Lazy(TimelinePane(self.incident_id))
                 with TabPane("5 Postmortem", id="postmortem"):
                     yield Lazy(PostmortemPane(self.incident_id))
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.refresh_head()

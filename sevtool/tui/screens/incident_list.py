@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration
 from sevtool.tui.widgets.badges import regression_marker, sev_badge, status_label
+from sevtool.tui.widgets.keys_footer import KeysFooter
 
 
 class IncidentListScreen(Screen):
@@ -30,7 +31,7 @@ class IncidentListScreen(Screen):
         yield Header()
         yield Static("", id="list-empty")
         yield DataTable(id="incidents", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#incidents", DataTable)
@@ -41,10 +42,10 @@ class IncidentListScreen(Screen):
         table.add_column("", key="regressed", width=12)
         table.add_column("commander", key="commander", width=12)
         table.add_column("title", key="title")
-        self.action_refresh()
         table.focus()
 
     def on_screen_resume(self) -> None:
+        """Shown for the first time, or again after an incident screen (whose status may have moved)."""
         self.action_refresh()
 
     def action_refresh(self) -> None:
