@@ -36,20 +36,33 @@ class SevtoolApp(App):
         self.auto_recheck = auto_recheck
 
     def on_mount(self) -> None:
-        from sevtool.tui.screens.incident_list import IncidentListScreen
-
-        self.push_screen(IncidentListScreen())
-        if self.open_incident is not None:
-            self.show_incident(self.open_incident)
+        """Opening straight onto an incident builds only that screen; the list waits until escape asks for it."""
+        if self.open_incident is None or not self.show_incident(self.open_incident):
+            self.show_incident_list()
         if self.banner:
             self.notify(self.banner, title="sevtool", timeout=20, markup=False)
 
-    def show_incident(self, incident_id: int) -> None:
+    def show_incident(self, incident_id: int) -> bool:
+        """Push the incident's screen; False (and a notification saying why) if it cannot be opened."""
         from sevtool.tui.screens.incident import IncidentScreen
 
         with self.reporting_errors("opening the incident"):
             self.wb.incidents.get(incident_id)
             self.push_screen(IncidentScreen(incident_id, auto_recheck=self.auto_recheck))
+            return True
+        return False
+
+    def show_incident_list(self) -> None:
+        """Back to the list below the incident, or a new list in its place when the app opened on the incident."""
+        from sevtool.tui.screens.incident_list import IncidentListScreen
+
+        below = self.screen_stack[-2] if len(self.screen_stack) > 1 else None
+        if isinstance(below, IncidentListScreen):
+            self.pop_screen()
+        elif below is None:
+            self.push_screen(IncidentListScreen())
+        else:
+            self.switch_screen(IncidentListScreen())
 
     def action_help(self) -> None:
         from sevtool.tui.screens.help import HelpScreen

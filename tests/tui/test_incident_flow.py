@@ -21,12 +21,11 @@ async def test_declare_from_the_list_opens_the_incident(wb, fixed_clock, screen_
         await pilot.press(*"telemetry readable by all_employees", "enter")
         await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and "INC-1" in screen_text(app))
         await pilot.press("4")
+        assert app.focused.id == "events"                              # the tab mounted on the key, with the keyboard on its events
         await until(pilot, lambda: "Declared SEV 2: telemetry" in screen_text(app))
         text = screen_text(app)
         assert "INC-1" in text and "SEV 2" in text and "declared" in text
         assert "Declared SEV 2: telemetry readable by all_employees" in text             # the timeline's first event
-        if app.focused is not None and app.focused.id == "note":
-            await pilot.press("escape")   # escape leaves the note box first, then the screen
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, IncidentListScreen) and "telemetry readable by all_employees" in screen_text(app))
 
@@ -65,3 +64,35 @@ async def test_notes_key_events_and_status_from_the_incident_screen(wb, fixed_cl
         await pilot.press("enter")                                     # the only move from declared: contained
         await until(pilot, lambda: "contained" in screen_text(app).split("\n")[1])   # the header line says it
         assert wb.incidents.get(incident.id).status == Status.CONTAINED
+
+
+async def test_an_incident_opened_directly_builds_its_hidden_tabs_and_the_list_when_asked(wb, fixed_clock, screen_text, until):
+    incident = wb.incidents.declare("telemetry exposed", 2)
+    app = create_app(wb, clock=fixed_clock, open_incident=incident.id)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and "INC-1" in screen_text(app))
+        assert app.focused.id == "findings"
+        assert not app.screen.query("RevokePane, VerifyPane, TimelinePane, PostmortemPane")   # nothing hidden is built yet
+        assert not any(isinstance(screen, IncidentListScreen) for screen in app.screen_stack)
+
+        await pilot.press("2")
+        assert app.screen.query_one("#tabs").active == "revoke" and app.focused.id == "actions"
+        await pilot.press("n")                                          # a tab opened by an action gets the keyboard too
+        assert app.focused.id == "note"
+        await pilot.press("escape")                                     # out of the note box, onto the events
+        assert app.focused.id == "events"
+
+        await pilot.press("escape")                                     # the list, built now
+        await until(pilot, lambda: isinstance(app.screen, IncidentListScreen) and "telemetry exposed" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        await pilot.press("escape")                                     # back to the same list, not a second one
+        await until(pilot, lambda: isinstance(app.screen, IncidentListScreen))
+        assert sum(isinstance(screen, IncidentListScreen) for screen in app.screen_stack) == 1
+
+
+async def test_opening_a_missing_incident_shows_the_list_and_says_why(wb, fixed_clock, until):
+    app = create_app(wb, clock=fixed_clock, open_incident=404)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IncidentListScreen))
+        await until(pilot, lambda: any(n.title == "opening the incident failed" for n in app._notifications))

@@ -84,10 +84,8 @@ def test_verify_tab_with_a_regression_banner(snap_compare, scanned, fixed_clock)
 
     async def open_verify(pilot) -> None:
         await _findings_loaded(pilot)
-        await pilot.press("3")
-        while not pilot.app.screen.query("#checks"):       # the tab mounts lazily
-            await pilot.pause(0.05)
-        pilot.app.screen.query_one("#checks").focus()       # as the tab does; pinned so the picture cannot race it
+        await pilot.press("3")                              # returns with the tab mounted and its checks table focused
+        assert pilot.app.focused is not None and pilot.app.focused.id == "checks"
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.3)
 

@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.lazy import Lazy
 from textual.screen import Screen
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from sevtool.core.incident import Status
@@ -15,18 +15,20 @@ from sevtool.core.timeparse import format_duration, format_local
 from sevtool.tui.widgets.badges import regression_marker, sev_badge, status_label
 from sevtool.tui.widgets.keys_footer import KeysFooter
 from sevtool.tui.widgets.playbook_checklist import PlaybookChecklist
-from sevtool.tui.widgets.postmortem_pane import PostmortemPane
-from sevtool.tui.widgets.revoke_pane import RevokePane
 from sevtool.tui.widgets.scope_pane import ScopePane
-from sevtool.tui.widgets.timeline_pane import TimelinePane
-from sevtool.tui.widgets.verify_pane import VerifyPane, open_regressions
+from sevtool.tui.widgets.verify_pane import open_regressions
 
 TABS = ("scope", "revoke", "verify", "timeline", "postmortem")
 # Where the keyboard lands when a tab is opened, or when escape leaves a text box.
 TAB_FOCUS = {"scope": "#findings", "revoke": "#actions", "verify": "#checks", "timeline": "#events", "postmortem": "#postmortem-scroll"}
+# Panes that read the store again each time their tab is opened; the others follow `changed()`.
+RELOAD_ON_OPEN = ("revoke", "postmortem")
 
 
 class IncidentScreen(Screen):
+    """Only the scope tab is built with the screen; the other panes mount the first time their tab opens."""
+
+    AUTO_FOCUS = TAB_FOCUS["scope"]
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("1", "tab('scope')", "Scope", show=False),
@@ -73,7 +75,7 @@ class IncidentScreen(Screen):
         super().__init__()
         self.incident_id = incident_id
         self.auto_recheck = auto_recheck
-        self._tab_after_dialog: str | None = None
+        self._mounting: dict[str, AwaitMount] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,28 +86,15 @@ class IncidentScreen(Screen):
             with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
                     yield ScopePane(self.incident_id)
-                # The hidden tabs mount right after the first paint, so opening a big incident shows something at once.
-                with TabPane("2 Revoke", id="revoke"):
-                    yield Lazy(RevokePane(self.incident_id))
-                with TabPane("3 Verify", id="verify"):
-                    yield Lazy(VerifyPane(self.incident_id, auto_recheck=self.auto_recheck))
-                with TabPane("4 Timeline", id="timeline"):
-                    yield Lazy(TimelinePane(self.incident_id))
-                with TabPane("5 Postmortem", id="postmortem"):
-                    yield Lazy(PostmortemPane(self.incident_id))
+                for tab, title in (("revoke", "2 Revoke"), ("verify", "3 Verify"), ("timeline", "4 Timeline"), ("postmortem", "5 Postmortem")):
+                    yield TabPane(title, id=tab)
         yield KeysFooter()
 
     def on_mount(self) -> None:
         self.refresh_head()
-        self._focus_tab("scope")
         self.set_interval(30, self.refresh_head)  # keeps "declared … ago" honest
-
-    def on_screen_resume(self) -> None:
-        self.refresh_head()
-        tab, self._tab_after_dialog = self._tab_after_dialog, None
-        if tab:
-            self._show_tab(tab)
-            self._focus_tab(tab)
+        if self.auto_recheck:
+            self.call_after_refresh(self._pane, "verify")  # due re-checks run from the verify pane, opened or not
 
     def refresh_head(self) -> None:
         """The header answers: how bad, where we are, who leads, for how long, and did the fix hold."""
@@ -125,110 +114,101 @@ class IncidentScreen(Screen):
         """Something happened (scan, apply, check, note): refresh what summarises it."""
         self.refresh_head()
         for widget in self.query("PlaybookChecklist, TimelinePane, VerifyPane").results():
-            widget.reload()
+            if widget.is_mounted:  # one still mounting reads the store when it is
+                widget.reload()
         if self.query_one("#tabs", TabbedContent).active == "postmortem":
-            for pane in self.query(PostmortemPane):
+            for pane in self.query("PostmortemPane"):
                 pane.reload()
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane_type = {"postmortem": PostmortemPane, "revoke": RevokePane}.get(event.pane.id)
-        for pane in self.query(pane_type) if pane_type else []:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab opened by key, action or mouse: its pane exists from here on, and some panes re-read the store."""
+        pane = await self._pane(event.pane.id)
+        if event.pane.id in RELOAD_ON_OPEN:
             pane.reload()
+
+    async def _pane(self, tab: str) -> Widget:
+        """The tab's pane, mounted on its first use: a hidden tab costs nothing until someone opens it."""
+        tab_pane = self.query_one(f"#{tab}", TabPane)
+        if not tab_pane.children:
+            self._mounting[tab] = tab_pane.mount(self._new_pane(tab))
+        if tab in self._mounting:
+            await self._mounting[tab]
+        return tab_pane.children[0]
+
+    def _new_pane(self, tab: str) -> Widget:
+        if tab == "revoke":
+            from sevtool.tui.widgets.revoke_pane import RevokePane
+
+            return RevokePane(self.incident_id)
+        if tab == "verify":
+            from sevtool.tui.widgets.verify_pane import VerifyPane
+
+            return VerifyPane(self.incident_id, auto_recheck=self.auto_recheck)
+        if tab == "timeline":
+            from sevtool.tui.widgets.timeline_pane import TimelinePane
+
+            return TimelinePane(self.incident_id)
+        from sevtool.tui.widgets.postmortem_pane import PostmortemPane
+
+        return PostmortemPane(self.incident_id)
+
+    async def _open(self, tab: str, focus: str | None = None):
+        """Show the tab with the keyboard on its main widget (or `focus`); returns its pane, mounted and ready.
+
+        Actions that open a dialog open their tab first: when the dialog closes, the keyboard comes back here.
+        """
+        self.query_one("#tabs", TabbedContent).active = tab
+        pane = await self._pane(tab)
+        self.set_focus(self.query_one(focus or TAB_FOCUS[tab]))
+        return pane
 
     # --- actions --------------------------------------------------------------------------------
 
     def action_back(self) -> None:
         """Escape leaves a text box first, then the screen."""
         if isinstance(self.focused, Input):
-            for widget in self.query(TAB_FOCUS[self.query_one("#tabs", TabbedContent).active]):
-                widget.focus()
+            self.set_focus(self.query_one(TAB_FOCUS[self.query_one("#tabs", TabbedContent).active]))
         else:
-            self.app.pop_screen()
+            self.app.show_incident_list()
 
-    def action_tab(self, tab: str) -> None:
+    async def action_tab(self, tab: str) -> None:
         if tab in TABS:
-            self._show_tab(tab)
-            self._focus_tab(tab)
+            await self._open(tab)
 
-    def _show_tab(self, tab: str, *, dialog: bool = False) -> None:
-        """Switch tabs without moving focus: for actions that open a dialog, which must keep the keyboard.
+    async def action_scan(self) -> None:
+        (await self._open("scope")).scan()
 
-        When the dialog closes, Textual gives focus back to the widget that had it, and focusing a widget
-        in a hidden tab shows that tab; `on_screen_resume` moves focus to this tab instead.
-        """
-        self.query_one("#tabs", TabbedContent).active = tab
-        self._tab_after_dialog = tab if dialog else None
+    async def action_filter(self) -> None:
+        await self._open("scope", focus="#findings-filter")
 
-    def _focus_tab(self, tab: str, attempts: int = 50) -> None:
-        """Focus the tab's main widget; a lazily mounted tab needs a few refreshes before it exists."""
-        def focus() -> None:
-            widgets = self.query(TAB_FOCUS[tab])
-            if widgets:
-                widgets.first().focus()
-            elif attempts > 1:
-                self._focus_tab(tab, attempts - 1)
+    async def action_plan(self) -> None:
+        (await self._open("revoke")).plan()
 
-        self.call_after_refresh(focus)
+    async def action_apply(self) -> None:
+        (await self._open("revoke")).confirm_apply()
 
-    def _pane(self, pane_type):
-        """The pane, or None in the instant before a lazily mounted tab is there."""
-        panes = self.query(pane_type)
-        return panes.first() if panes else None
+    async def action_undo(self) -> None:
+        (await self._open("revoke")).confirm_undo()
 
-    def action_scan(self) -> None:
-        self.action_tab("scope")
-        if pane := self._pane(ScopePane):
-            pane.scan()
+    async def action_verify(self) -> None:
+        (await self._open("verify")).run_check()
 
-    def action_filter(self) -> None:
-        self._show_tab("scope")
-        if pane := self._pane(ScopePane):
-            pane.focus_filter()
+    async def action_auto_recheck(self) -> None:
+        (await self._open("verify")).toggle_auto()
 
-    def action_plan(self) -> None:
-        self.action_tab("revoke")
-        if pane := self._pane(RevokePane):
-            pane.plan()
+    async def action_note(self) -> None:
+        await self._open("timeline", focus="#note")
 
-    def action_apply(self) -> None:
-        self._show_tab("revoke", dialog=True)
-        if pane := self._pane(RevokePane):
-            pane.confirm_apply()
+    async def action_mark_key(self) -> None:
+        (await self._open("timeline")).toggle_key()
 
-    def action_undo(self) -> None:
-        self._show_tab("revoke", dialog=True)
-        if pane := self._pane(RevokePane):
-            pane.confirm_undo()
-
-    def action_verify(self) -> None:
-        self.action_tab("verify")
-        if pane := self._pane(VerifyPane):
-            pane.run_check()
-
-    def action_auto_recheck(self) -> None:
-        self.action_tab("verify")
-        if pane := self._pane(VerifyPane):
-            pane.toggle_auto()
-
-    def action_note(self) -> None:
-        self._show_tab("timeline")
-        for note in self.query("#note"):
-            note.focus()
-
-    def action_mark_key(self) -> None:
-        self.action_tab("timeline")
-        if pane := self._pane(TimelinePane):
-            pane.toggle_key()
-
-    def action_export(self) -> None:
-        self._show_tab("postmortem", dialog=True)
-        if pane := self._pane(PostmortemPane):
-            pane.export()
+    async def action_export(self) -> None:
+        (await self._open("postmortem")).export()
 
     def action_reload(self) -> None:
         self.changed()
         self.query_one(ScopePane).load_findings()
-        for pane in self.query(RevokePane):
+        for pane in self.query("RevokePane"):
             pane.reload()
 
     def action_status(self) -> None:

@@ -47,10 +47,8 @@ class RevokePane(Vertical):
         yield ProgressBar(total=100, show_eta=True, id="apply-progress", classes="hidden")
         yield Log(id="apply-log", max_lines=500, classes="hidden")
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def reload(self) -> None:
+        """Called each time the revoke tab opens: a plan may have been made elsewhere (CLI, another responder)."""
         with self.app.reporting_errors("loading the plan"):
             plan = self.app.wb.revocation.current_plan(self.incident_id)
             if plan is None:
