@@ -16,13 +16,18 @@ a clock or a store.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
+from typing import NamedTuple
 
-from sevtool.core.exposure import AccessPath, ExposureSummary, Finding
+from sevtool.core.exposure import AccessPath, Finding, dss_label
 from sevtool.core.severity import SevLevel
 from sevtool.core.timeparse import format_duration, format_utc
 
@@ -50,12 +55,37 @@ class Cause(StrEnum):
 
 @dataclass(frozen=True)
 class Baseline:
-    """What the previous observation saw. `objects` is None when it did not record them (a scan)."""
+    """What the previous observation saw, as much as a comparison needs.
+
+    `grants`: each pair readable then -> the grantees it was readable through (a ledger action closes a
+    grant by grantee and object). `reach`: the (principal, role) pairs its ROLE findings went through.
+    `objects` is None when it did not record them (a scan). `pairs_readable` is set instead of `grants`
+    when nothing is readable now: every pair readable then has closed, and only their number matters.
+    """
 
     label: str                      # "check 3", "scan v2"
     at: datetime | None
-    findings: list[Finding]
+    grants: Mapping[Pair, AbstractSet[str]] = field(default_factory=dict)
+    reach: frozenset[tuple[str, str]] = frozenset()
     objects: frozenset[str] | None = None
+    pairs_readable: int | None = None
+
+    @classmethod
+    def of(cls, label: str, at: datetime | None, findings: Iterable[Finding], objects: Iterable[str] | None = None) -> Baseline:
+        return cls.of_rows(label, at, ((f.schema_name, f.object_name, f.principal, f.grantee, f.path) for f in findings), objects)
+
+    @classmethod
+    def of_rows(cls, label: str, at: datetime | None, rows: Iterable[tuple[str, str, str, str, str]],
+                objects: Iterable[str] | None = None) -> Baseline:
+        """From (schema, object name, principal, grantee, path) rows: what a store can read without rebuilding findings."""
+        grants: dict[Pair, set[str]] = defaultdict(set)
+        reach = set()
+        for schema, name, principal, grantee, path in rows:
+            grants[(f"{schema}.{name}", principal)].add(grantee)
+            if path == AccessPath.ROLE:
+                reach.add((principal, grantee))
+        return cls(label=label, at=at, grants=dict(grants), reach=frozenset(reach),
+                   objects=frozenset(objects) if objects is not None else None)
 
 
 @dataclass(frozen=True)
@@ -67,8 +97,7 @@ class LedgerChange:
     undone: bool = False
 
 
-@dataclass(frozen=True)
-class Regression:
+class Regression(NamedTuple):
     object_fqn: str
     principal: str
     path: AccessPath
@@ -104,12 +133,22 @@ class CheckOutcome:
         """Nothing in scope is readable by an in-scope principal, by the catalog or by the live probe."""
         return not self.findings and not self.probe_readable
 
-    @property
+    @cached_property
     def exposed_objects(self) -> int:
-        return len({f.object_fqn for f in self.findings} | set(self.probe_readable))
+        return len({obj for obj, _principal in self.readable} | set(self.probe_readable))
 
-    def summary(self) -> ExposureSummary:
-        return ExposureSummary.of(self.findings)
+    @cached_property
+    def by_path(self) -> dict[str, int]:
+        """Findings per access path, most common first (as a scan summary counts them)."""
+        return dict(Counter(f.path.value for f in self.findings).most_common())
+
+    @cached_property
+    def by_dss(self) -> dict[str, int]:
+        """Exposed objects per sensitivity label; an object counts with the rating of its first finding."""
+        dss: dict[str, int | None] = {}
+        for f in self.findings:
+            dss.setdefault(f.object_fqn, f.dss)
+        return dict(sorted(Counter(dss_label(d) for d in dss.values()).items()))
 
 
 def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
@@ -117,6 +156,25 @@ def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
     for f in findings:
         by_pair[(f"{f.schema_name}.{f.object_name}", f.principal)].append(f)
     return by_pair
+
+
+_finding_json = Finding.__pydantic_serializer__.to_json
+
+
+def findings_json(findings: list[Finding]) -> list[bytes]:
+    """Each finding as JSON, every field: what a check stores, and what its digest is made of."""
+    return [_finding_json(f) for f in findings]
+
+
+def findings_digest(findings_as_json: list[bytes]) -> str:
+    """A fingerprint of a set of findings (pass `findings_json`; any order): equal digests mean a check found
+    exactly what the previous one did, without reading 45,000 findings back to compare."""
+    return hashlib.sha256(b"\n".join(sorted(findings_as_json))).hexdigest()
+
+
+def objects_digest(objects: Iterable[str]) -> str:
+    """A fingerprint of the objects in scope: equal digests mean no table appeared or went since."""
+    return hashlib.sha256("\n".join(sorted(objects)).encode()).hexdigest()
 
 
 class _LedgerIndex:
@@ -130,18 +188,18 @@ class _LedgerIndex:
     def __bool__(self) -> bool:
         return bool(self._objects)
 
-    def covers(self, finding: Finding) -> bool:
-        objects = self._objects.get(finding.grantee)
-        return bool(objects) and (None in objects or finding.object_fqn in objects)
+    def covers(self, grantee: str, object_fqn: str) -> bool:
+        objects = self._objects.get(grantee)
+        return bool(objects) and (None in objects or object_fqn in objects)
 
 
-def _closed_by_ledger(pair_findings: list[Finding], applied: _LedgerIndex) -> bool:
+def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _LedgerIndex) -> bool:
     """True when applied ledger actions closed every grant this pair was readable through."""
-    return all(applied.covers(f) for f in pair_findings)
+    return all(applied.covers(grantee, object_fqn) for grantee in grantees)
 
 
 def _reopened_by_undo(pair_findings: list[Finding], undone: _LedgerIndex) -> bool:
-    return any(undone.covers(f) for f in pair_findings)
+    return any(undone.covers(f.grantee, f.object_fqn) for f in pair_findings)
 
 
 def _default_privileges_for(finding: Finding, default_privileges: list[Finding], *, strict: bool) -> Finding | None:
@@ -160,8 +218,13 @@ _PATH_PRIORITY = [AccessPath.GRANT_OPTION, AccessPath.DEFAULT_PRIVILEGES, Access
                   AccessPath.ROLE, AccessPath.PREDEFINED_ROLE, AccessPath.VIEW, AccessPath.PARTITION, AccessPath.INHERITED]
 
 
+_PATH_RANK = {path: rank for rank, path in enumerate(_PATH_PRIORITY)}
+
+
 def _primary(findings: list[Finding]) -> Finding:
-    return min(findings, key=lambda f: (_PATH_PRIORITY.index(f.path) if f.path in _PATH_PRIORITY else len(_PATH_PRIORITY), f.grantee, f.grantor))
+    if len(findings) == 1:
+        return findings[0]
+    return min(findings, key=lambda f: (_PATH_RANK.get(f.path, len(_PATH_PRIORITY)), f.grantee, f.grantor))
 
 
 def _by(grantor: str) -> str:
@@ -234,9 +297,15 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     nothing was ever closed, so nothing can regress.
     """
     now_pairs = pairs_of(findings)
-    before = pairs_of(baseline.findings) if baseline else {}
-    known_reach = set(known_reach or ()) | {(f.principal, f.grantee) for fs in before.values() for f in fs if f.path == AccessPath.ROLE}
-    default_privileges = [f for f in findings if f.path == AccessPath.DEFAULT_PRIVILEGES]
+    counted_only = baseline is not None and baseline.pairs_readable is not None
+    if counted_only and now_pairs:
+        raise ValueError(f"{baseline.label} was read without its grants, but this check found access: compare needs them")
+    before = baseline.grants if baseline else {}
+    known_reach = set(known_reach or ()) | (baseline.reach if baseline else frozenset())
+    default_privileges: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.path == AccessPath.DEFAULT_PRIVILEGES:
+            default_privileges[f.principal].append(f)
     applied = _LedgerIndex([c for c in ledger if not c.undone])
     undone = _LedgerIndex([c for c in ledger if c.undone])
     membership_revoked = {c.grantee for c in ledger if c.object_fqn is None and not c.undone}
@@ -250,13 +319,13 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
         obj, principal = pair
         previous = before.get(pair)
         is_new = obj in new_set
-        if baseline is None or (previous and not is_new and not (applied and _closed_by_ledger(previous, applied))):
+        if baseline is None or (previous and not is_new and not (applied and _closed_by_ledger(obj, previous, applied))):
             remaining += 1
             continue
         primary = _primary(current)
-        dps = [d for d in default_privileges if d.principal == principal]
         # A new table, or (when the baseline did not list its objects) one whose grant matches the default privileges.
-        dp = _default_privileges_for(primary, dps, strict=not is_new) if (is_new or not objects_known) and not previous else None
+        dp = (_default_privileges_for(primary, default_privileges.get(principal, []), strict=not is_new)
+              if (is_new or not objects_known) and not previous else None)
         reopened = bool(undone) and _reopened_by_undo(current, undone)
         # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
         signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.via, primary.privilege, primary.schema_name,
@@ -265,10 +334,10 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
             causes[signature] = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
                                           undone=reopened, membership_revoked=membership_revoked)
         kind, cause = causes[signature]
-        regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss,
-                                      tuple(sorted({f.path.value for f in current}))))
-    closed_since = sum(1 for pair in before if pair not in now_pairs)
-    regressions.sort(key=lambda r: (r.cause_kind.value, r.object_fqn, r.principal))
+        paths = (str(primary.path),) if len(current) == 1 else tuple(sorted({str(f.path) for f in current}))
+        regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss, paths))
+    closed_since = baseline.pairs_readable if counted_only else sum(1 for pair in before if pair not in now_pairs)
+    regressions.sort(key=lambda r: (str(r.cause_kind), r.object_fqn, r.principal))
     return CheckOutcome(findings=findings, regressions=regressions, readable=set(now_pairs), remaining=remaining, closed_since=closed_since,
                         new_objects=sorted(new_set), probe_readable=sorted(probe_readable))
 

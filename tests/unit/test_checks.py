@@ -2,8 +2,21 @@
 
 from datetime import datetime, timedelta, timezone
 
-from sevtool.core.checks import (Baseline, Cause, CheckState, LedgerChange, SlotState, compare, due, gate_reason, group_regressions,
-                                 next_pending, schedule)
+import pytest
+
+from sevtool.core.checks import (
+    Baseline,
+    Cause,
+    CheckState,
+    LedgerChange,
+    SlotState,
+    compare,
+    due,
+    gate_reason,
+    group_regressions,
+    next_pending,
+    schedule,
+)
 from sevtool.core.exposure import AccessPath, Finding
 from sevtool.core.severity import DEFAULT_LEVELS
 
@@ -11,7 +24,7 @@ T0 = datetime(2026, 6, 18, 14, 0, tzinfo=timezone.utc)
 
 
 def f(obj: str, path: AccessPath = AccessPath.PUBLIC, *, principal="all_employees", grantee="PUBLIC", grantor="owner", **kw) -> Finding:
-    schema, name = obj.split(".")
+    schema, _, name = obj.rpartition(".")
     return Finding(object_kind="table", schema_name=schema, object_name=name, principal=principal, path=path,
                    grantee=grantee, grantor=grantor, dss=kw.pop("dss", 4), **kw)
 
@@ -22,7 +35,7 @@ def dp(schema: str, grantee="all_employees", grantor="etl_owner") -> Finding:
 
 
 def check(label="check 1", findings=(), objects=None):
-    return Baseline(label=label, at=T0, findings=list(findings), objects=frozenset(objects) if objects is not None else None)
+    return Baseline.of(label, T0, findings, objects)
 
 
 def test_clean_check_after_a_clean_check_has_nothing_to_say():
@@ -49,7 +62,7 @@ def test_grant_re_added_after_a_clean_check_names_the_grantor():
 
 
 def test_pair_closed_by_the_ledger_and_readable_again_is_a_regression():
-    scan = Baseline(label="scan v1", at=T0, findings=[f("t.a"), f("t.b")])
+    scan = Baseline.of("scan v1", T0, [f("t.a"), f("t.b")])
     applied = [LedgerChange(grantee="PUBLIC", object_fqn="t.a"), LedgerChange(grantee="PUBLIC", object_fqn="t.b")]
     out = compare([f("t.a", grantor="cron_job")], {"t.a", "t.b"}, scan, ledger=applied)
     [reg] = out.regressions
@@ -58,7 +71,7 @@ def test_pair_closed_by_the_ledger_and_readable_again_is_a_regression():
 
 
 def test_pair_whose_other_path_was_not_closed_only_remains():
-    scan = Baseline(label="scan v1", at=T0, findings=[f("t.a"), f("t.a", AccessPath.ROLE, grantee="readers")])
+    scan = Baseline.of("scan v1", T0, [f("t.a"), f("t.a", AccessPath.ROLE, grantee="readers")])
     out = compare([f("t.a", AccessPath.ROLE, grantee="readers")], {"t.a"}, scan, ledger=[LedgerChange("PUBLIC", "t.a")])
     assert out.regressions == [] and out.remaining == 1
 
@@ -81,7 +94,7 @@ def test_new_table_without_default_privileges_is_still_a_regression():
 
 
 def test_scan_baseline_without_objects_uses_matching_default_privileges():
-    scan = Baseline(label="scan v1", at=T0, findings=[dp("s"), f("s.old", AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner")])
+    scan = Baseline.of("scan v1", T0, [dp("s"), f("s.old", AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner")])
     ledger = [LedgerChange("all_employees", "s.old")]
     now = [dp("s"), f("s.fresh", AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner")]
     [reg] = compare(now, {"s.old", "s.fresh"}, scan, ledger=ledger).regressions
@@ -120,6 +133,14 @@ def test_each_path_has_its_own_cause():
                     base_object="t.base", column="payload" if path == AccessPath.COLUMN else None, via="via x")
         [reg] = compare([finding], {"t.a"}, check(objects={"t.a"})).regressions
         assert reg.cause_kind == cause and text in reg.cause, (path, reg.cause)
+
+
+def test_a_baseline_read_without_grants_counts_what_closed_and_refuses_a_check_that_found_access():
+    counted = Baseline("check 2", T0, pairs_readable=3, objects=frozenset({"t.a"}))
+    out = compare([], {"t.a"}, counted)
+    assert out.clean and out.closed_since == 3 and out.remaining == 0
+    with pytest.raises(ValueError, match="without its grants"):
+        compare([f("t.a")], {"t.a"}, counted)
 
 
 def test_undone_fix_is_named_as_such():
@@ -174,3 +195,4 @@ def test_gate_refuses_until_the_last_slot_ran_clean_with_no_regression_since():
     assert "found access remaining" in gate_reason(done, exposed_last, T0 + timedelta(hours=5))
     regressed_later = clean + [CheckState(4, 4, T0 + timedelta(hours=6), False, 2)]
     assert "check 4" in gate_reason(done, regressed_later, T0 + timedelta(hours=7))
+
