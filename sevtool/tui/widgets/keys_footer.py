@@ -14,6 +14,12 @@ class KeysFooter(Footer):
 
     _shown: tuple | None = None
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Footer draws nothing until the screen's first bindings signal, a frame or more after the rest of the
+        # screen; the screen's own keys are known at mount, and the signal rebuilds only if focus changed them.
+        self.set_reactive(Footer._bindings_ready, True)
+
     async def recompose(self) -> None:
         if not self.is_attached:  # its screen went away before the queued rebuild ran
             return
