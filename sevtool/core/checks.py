@@ -90,11 +90,16 @@ class Baseline:
 
 @dataclass(frozen=True)
 class LedgerChange:
-    """A ledger action that changed a grant since the baseline. `object_fqn` None = every object (a membership)."""
+    """A ledger action that changed a grant since the baseline.
+
+    `object_fqn` None = every object (a membership). `container`: the object is a catalog or schema
+    whose grant every table under it inherits (Unity Catalog), so it covers `object_fqn.*` too.
+    """
 
     grantee: str
     object_fqn: str | None
     undone: bool = False
+    container: bool = False
 
 
 class Regression(NamedTuple):
@@ -182,15 +187,19 @@ class _LedgerIndex:
 
     def __init__(self, changes: list[LedgerChange]):
         self._objects: dict[str, set[str | None]] = defaultdict(set)
+        self._containers: dict[str, set[str]] = defaultdict(set)
         for c in changes:
-            self._objects[c.grantee].add(c.object_fqn)
+            (self._containers if c.container else self._objects)[c.grantee].add(c.object_fqn)
 
     def __bool__(self) -> bool:
-        return bool(self._objects)
+        return bool(self._objects) or bool(self._containers)
 
     def covers(self, grantee: str, object_fqn: str) -> bool:
         objects = self._objects.get(grantee)
-        return bool(objects) and (None in objects or object_fqn in objects)
+        if objects and (None in objects or object_fqn in objects):
+            return True
+        containers = self._containers.get(grantee)
+        return bool(containers) and any(object_fqn[:i] in containers for i, char in enumerate(object_fqn) if char == ".")
 
 
 def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _LedgerIndex) -> bool:
@@ -364,6 +373,20 @@ class PlannedSlot:
 def schedule(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
     """The SEV policy's re-checks, as times: anchor + each offset (anchor = containment, or the regression)."""
     return [PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(zip(level.recheck, level.recheck_offsets))]
+
+
+REGRESSION_SLOT = "0m"
+
+
+def regression_round(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
+    """The round a regression starts: slot 0 is the check that found it, then the policy's later offsets from it.
+
+    That check found access, so it cannot end the round: a policy with nothing after 0m (a single
+    re-check) gets one more at its update cadence, or the incident could never be resolved again.
+    """
+    later = [(text, offset) for text, offset in zip(level.recheck, level.recheck_offsets) if offset > timedelta(0)]
+    later = later or [(level.update_every, level.update_cadence)]
+    return [PlannedSlot(0, REGRESSION_SLOT, anchor), *(PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(later, 1))]
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,18 @@ first check, the scan). Everything a check decides is written in one store trans
 what remained, its regressions, the timeline events and any status change.
 
 Status rules: a regression, or any access found while `verifying`/`resolved`, moves the incident back
-to `contained`; a clean check moves `contained` to `verifying`; the first clean check sets
-`verified_at`.
+to `contained`; a clean check moves `contained` to `verifying`. `verified_at` marks the start of the
+current clean streak: a check that finds access clears it, and the next clean check sets it again.
 
 Schedule rules (`watch`): the SEV policy's offsets from containment are persisted as slots, round 1.
 A watcher holds the incident's "watch" lock and claims each slot with a conditional UPDATE (pending ->
 running), so a slot is never run twice. After a stop, overdue slots run at once: the latest one runs
 and the earlier ones are recorded as `covered` by that check, each with its delay. A regression
-starts a new round anchored at the check that found it (that check is the round's first slot); the
-previous round's pending slots become `superseded`. A slot left `running` by a watcher that died is
-given back when the next watcher takes the lock. A manual `verify` is an extra check: it never takes a
-slot, but it is the baseline the next check compares with. A SEV change applies from the next round.
+starts a new round anchored at the check that found it (that check is the round's first slot, and
+never its last: see `core.regression_round`); the previous round's pending slots become `superseded`.
+A slot left `running` by a watcher that died is given back when the next watcher takes the lock. A
+manual `verify` is an extra check: it never takes a slot, but it is the baseline the next check
+compares with. A SEV change applies from the next round.
 
 Cost at 45,000 tables: a check compares digests first, so a check that sees what the previous one saw
 reads nothing back; the ledger and role reach are read only when something is readable now.
@@ -230,9 +231,14 @@ class VerificationService:
                          q.READABLE_PAIRS: len(outcome.readable), q.FINDINGS_DIGEST: seen.findings, q.OBJECTS_DIGEST: seen.objects}),
                 findings_json, result.objects, same_as=held.findings, objects_in=held.objects)
             slot = self._finish_slots(tx, decision, check.id, ran_at) if decision else None
+            verified = outcome.clean and row.verified_at is None
             self._append_check_event(tx, incident_id, number, outcome, baseline, len(result.objects), probe, slot, duration_ms, ran_at,
-                                     verified=row.verified_at is None and outcome.clean)
-            if outcome.clean and row.verified_at is None:
+                                     verified=verified, unverified=not outcome.clean and row.verified_at is not None)
+            # verified_at is when the current clean streak began: after a regression it names the check that closed
+            # access again, not the one before the fix failed.
+            if not outcome.clean:
+                row.verified_at = None
+            elif verified:
                 row.verified_at = ran_at
             self._record_regressions(tx, incident_id, check.id, number, outcome, ran_at)
             self._move_status(tx, row, number, outcome, ran_at)
@@ -258,7 +264,7 @@ class VerificationService:
 
     @staticmethod
     def _append_check_event(tx, incident_id: int, number: int, outcome: core.CheckOutcome, baseline: core.Baseline, in_scope: int,
-                            probe: dict, slot: dict | None, duration_ms: int, at: datetime, *, verified: bool) -> None:
+                            probe: dict, slot: dict | None, duration_ms: int, at: datetime, *, verified: bool, unverified: bool) -> None:
         if outcome.clean:
             what = f"clean: no in-scope principal can read any of {in_scope} object(s)"
         else:
@@ -273,7 +279,7 @@ class VerificationService:
         data = {"check": number, "clean": outcome.clean, "objects_in_scope": in_scope, "exposed_objects": outcome.exposed_objects,
                 "findings": len(outcome.findings), "regressions": len(outcome.regressions), "remaining_pairs": outcome.remaining,
                 "closed_since_baseline": outcome.closed_since, "new_objects": len(outcome.new_objects), "baseline": baseline.label,
-                "duration_ms": duration_ms, "slot": slot, "verified_at_set": verified}
+                "duration_ms": duration_ms, "slot": slot, "verified_at_set": verified, "verified_at_cleared": unverified}
         if probe:
             data["probe"] = {k: (v if not isinstance(v, list) else len(v)) for k, v in probe.items()}
         tx.append(incident_id, "check", f"Check {number}{when}: {what}", data, at=at)
@@ -310,13 +316,14 @@ class VerificationService:
         """The check that found the regression is the first slot of a fresh round of the SEV schedule."""
         round_number = q.current_round(tx.session, row.id) + 1
         superseded = q.supersede_pending(tx.session, row.id, round_number)
-        level = self.wb.policy.level(row.sev)
-        q.add_round(tx.session, row.id, round_number, core.schedule(at, level))
+        planned = core.regression_round(at, self.wb.policy.level(row.sev))
+        q.add_round(tx.session, row.id, round_number, planned)
         first = q.slot_id(tx.session, row.id, round_number, 0)
         q.finish(tx.session, first, "done", check_id, at, 0)
-        tx.append(row.id, "schedule", f"Regression restarts the re-check schedule (round {round_number}): {', '.join(level.recheck)} from {format_utc(at)}"
+        offsets = [p.offset for p in planned]
+        tx.append(row.id, "schedule", f"Regression restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
                   + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
-                  {"round": round_number, "offsets": level.recheck, "anchor": format_utc(at), "superseded": superseded}, at=at)
+                  {"round": round_number, "offsets": offsets, "anchor": format_utc(at), "superseded": superseded}, at=at)
 
     # --- the schedule -----------------------------------------------------------------------------
 

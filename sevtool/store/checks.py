@@ -49,6 +49,9 @@ _CHUNK = 900   # ids per IN (...): SQLite's default limit is 999 bound parameter
 
 # Ledger action kinds that remove a role membership: they close every object reached through that role.
 MEMBERSHIP_KINDS = ("revoke_membership",)
+# REST-catalog securables whose grant every table under them inherits (Unity Catalog): an action on one covers its tables.
+SECURABLE_KIND = "revoke_securable"
+CONTAINER_KINDS = ("catalog", "schema")
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -225,7 +228,7 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
     decoding 45,000 whole actions (SQL, prior ACLs) in Python took seconds.
     """
     detail = ActionRow.detail
-    query = sa_select(ActionRow.kind, ActionRow.status, detail["grantee"].as_string(),
+    query = sa_select(ActionRow.kind, ActionRow.status, detail["object_kind"].as_string(), detail["grantee"].as_string(),
                       detail["schema_name"].as_string(), detail["object_name"].as_string()).distinct().where(
         ActionRow.incident_id == incident_id, ActionRow.status.in_(("applied", "undone")))
     if since is not None:
@@ -233,11 +236,15 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
     with store.read() as s:
         rows = s.connection().execute(query).all()
     changes = []
-    for kind, status, grantee, schema_name, object_name in rows:
+    for kind, status, object_kind, grantee, schema_name, object_name in rows:
         undone = status == "undone"
         if kind in MEMBERSHIP_KINDS:
             # REVOKE role FROM member: the role (the finding's grantee) no longer reaches anything through that member.
             changes.append(LedgerChange(grantee=object_name or "", object_fqn=None, undone=undone))
+        elif kind == SECURABLE_KIND and object_kind in CONTAINER_KINDS:
+            # A catalog or schema securable, named as the target names it (a catalog has no parent).
+            fqn = f"{schema_name}.{object_name}" if schema_name else object_name or ""
+            changes.append(LedgerChange(grantee=grantee or "", object_fqn=fqn, undone=undone, container=True))
         else:
             # Named as findings name objects (schema.object, no column).
             changes.append(LedgerChange(grantee=grantee or "", object_fqn=f"{schema_name or ''}.{object_name or ''}", undone=undone))

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from fakes.uc_server import FakeUnityCatalog, seed_drill
 from psycopg import sql
 
 from sevtool.core.checks import Cause
 from sevtool.core.incident import Status
+from sevtool.core.postmortem import milestones
 from sevtool.errors import LockHeld, TargetRejected, UsageError
 from sevtool.scenario import ensure_role, grant_role
 from sevtool.services import Workbench
@@ -91,6 +93,8 @@ def test_regrant_by_another_session_after_the_fix_is_caught_and_attributed(bench
     [row] = q.regressions(bench.store, ident)
     assert row.closed_at is None and row.first_seen_at is not None
 
+    assert bench.incidents.get(ident).verified_at is None          # no longer verified
+
     # Fixed again: the next check closes the regression and the incident is verifying once more.
     run_sql(target, "REVOKE SELECT ON telemetry.keystrokes FROM all_employees")
     third = bench.verification.verify(ident)
@@ -98,6 +102,10 @@ def test_regrant_by_another_session_after_the_fix_is_caught_and_attributed(bench
     [row] = q.regressions(bench.store, ident)
     assert row.closed_by == f"check {third.number}"
     assert bench.incidents.audit().ok
+    # Verified from the start of the final clean streak, on the incident and in the postmortem alike.
+    assert bench.incidents.get(ident).verified_at == third.ran_at
+    stones = {m.name: m for m in milestones(bench.postmortem.bundle(ident))}
+    assert stones["verified clean"].at == third.ran_at and stones["first clean check"].at == first.ran_at
 
 
 def test_table_created_after_a_partial_fix_is_attributed_to_default_privileges(bench, target):
@@ -182,6 +190,25 @@ def _probe(wb, dsn, objects, role="alice"):
         return target.probe(role, objects)
     finally:
         target.close()
+
+
+def test_a_unity_catalog_schema_regranted_after_its_revoke_regresses_every_table_under_it(bench):
+    """Not PostgreSQL, but the same verify: the fix revoked SELECT on schema main.chats, whose tables inherit it."""
+    uc = FakeUnityCatalog().start()
+    try:
+        seed_drill(uc, "account users")
+        incident = bench.incidents.declare("Chats readable by every account user", 2)
+        bench.scanning.scan(incident.id, f"uc+{uc.url}", ["account users"])
+        apply_fix(bench, incident.id)
+        uc.grant("schema", "main.chats", "account users", "SELECT")          # an IaC run puts the schema grant back
+        # No check ran since the scan: only the ledger's revoke on the schema says these tables were closed.
+        report = bench.verification.verify(incident.id)
+        assert report.baseline == "scan v1"
+        assert sorted(r.object_fqn for r in report.outcome.regressions) == ["main.chats.channel_index", "main.chats.private_messages"]
+        assert {r.cause_kind for r in report.outcome.regressions} == {Cause.GRANT_READDED}
+    finally:
+        bench.scanning.close()
+        uc.stop()
 
 
 def test_verify_without_a_scan_says_what_to_do(bench):
@@ -277,6 +304,26 @@ def test_watch_runs_the_whole_schedule_then_resolving_is_allowed(bench, target, 
     rounds = {s.round for s in q.slots(bench.store, ident)}
     assert rounds == {1, 2}                                     # ... and restarted the schedule
     assert numbers[-1][1] is True
+    assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
+
+
+def test_a_single_recheck_policy_can_be_resolved_again_after_a_regression(bench, target, config_path):
+    config_path.write_text('[sev.2]\nrecheck = ["0m"]\nupdate_every = "1h"\n')
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    clock = Clock(bench.incidents.get(ident).contained_at)
+    assert bench.verification.watch(ident, now=clock, sleep=clock.sleep).gate is None
+
+    run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="deploy_bot")
+    clock.now += timedelta(minutes=10)
+    assert bench.verification.verify(ident, now=clock).outcome.regressions
+    round_two = [(s.idx, s.offset, s.status) for s in q.slots(bench.store, ident) if s.round == 2]
+    assert round_two == [(0, "0m", "done"), (1, "1h", "pending")]      # the regressing check cannot end the round
+    assert "1 scheduled re-check(s) still to run" in bench.verification.resolution_gate(ident)
+
+    run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees")
+    report = bench.verification.watch(ident, now=clock, sleep=clock.sleep)
+    assert [c.clean for c in report.checks] == [True] and report.finished and report.gate is None
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
 
 

@@ -15,6 +15,7 @@ from sevtool.core.checks import (
     gate_reason,
     group_regressions,
     next_pending,
+    regression_round,
     schedule,
 )
 from sevtool.core.exposure import AccessPath, Finding
@@ -135,6 +136,29 @@ def test_each_path_has_its_own_cause():
         assert reg.cause_kind == cause and text in reg.cause, (path, reg.cause)
 
 
+def test_a_catalog_or_schema_securable_closed_by_the_ledger_covers_the_tables_under_it():
+    # Unity Catalog: SELECT granted on schema main.chats reaches every table in it; the fix revoked it on the schema.
+    uc = {"grantee": "account users", "principal": "account users", "path": AccessPath.INHERITED}
+    scan = Baseline.of("scan v1", T0, [f("main.chats.messages", **uc), f("main.chats.index", **uc), f("main.hr.pay", **uc)])
+    now = [f("main.chats.messages", **uc), f("main.hr.pay", **uc)]
+    on_schema = [LedgerChange("account users", "main.chats", container=True)]
+    out = compare(now, {"main.chats.messages", "main.chats.index", "main.hr.pay"}, scan, ledger=on_schema)
+    assert [r.object_fqn for r in out.regressions] == ["main.chats.messages"] and out.remaining == 1   # main.hr was never closed
+    on_catalog = [LedgerChange("account users", "main", container=True)]
+    assert len(compare(now, {"main.chats.messages", "main.hr.pay"}, scan, ledger=on_catalog).regressions) == 2
+    undone = [LedgerChange("account users", "main.chats", undone=True, container=True)]
+    [reg] = compare(now, {"main.chats.messages"}, check(objects={"main.chats.messages", "main.hr.pay"}, findings=[now[1]]),
+                    ledger=undone).regressions
+    assert reg.cause_kind == Cause.FIX_UNDONE
+
+
+def test_a_table_named_like_a_schema_prefix_is_not_covered_by_an_exact_ledger_change():
+    # PostgreSQL: closing table "s.t" says nothing about a table "x" in a schema that happens to be named "s.t".
+    scan = Baseline.of("scan v1", T0, [f("s.t.x"), f("s.t")])
+    out = compare([f("s.t.x"), f("s.t")], {"s.t.x", "s.t"}, scan, ledger=[LedgerChange("PUBLIC", "s.t")])
+    assert [r.object_fqn for r in out.regressions] == ["s.t"] and out.remaining == 1
+
+
 def test_a_baseline_read_without_grants_counts_what_closed_and_refuses_a_check_that_found_access():
     counted = Baseline("check 2", T0, pairs_readable=3, objects=frozenset({"t.a"}))
     out = compare([], {"t.a"}, counted)
@@ -196,3 +220,25 @@ def test_gate_refuses_until_the_last_slot_ran_clean_with_no_regression_since():
     regressed_later = clean + [CheckState(4, 4, T0 + timedelta(hours=6), False, 2)]
     assert "check 4" in gate_reason(done, regressed_later, T0 + timedelta(hours=7))
 
+
+def test_a_regression_round_never_ends_on_the_check_that_found_the_regression():
+    # SEV 5 re-checks once ("0m"): the round a regression starts needs a later check, at the update cadence.
+    single = DEFAULT_LEVELS[5]
+    slots = regression_round(T0, single)
+    assert [(s.idx, s.offset, s.due_at - T0) for s in slots] == [(0, "0m", timedelta(0)), (1, single.update_every, single.update_cadence)]
+    # The usual policy keeps its offsets, the regression check taking the 0m slot.
+    assert [s.offset for s in regression_round(T0, DEFAULT_LEVELS[2])] == ["0m", "15m", "1h", "4h", "24h"]
+    # A policy that starts later than 0m still gets the regression's own slot first.
+    later = DEFAULT_LEVELS[2].model_copy(update={"recheck": ["1h"]})
+    assert [(s.offset, s.due_at - T0) for s in regression_round(T0, later)] == [("0m", timedelta(0)), ("1h", timedelta(hours=1))]
+
+
+def test_gate_clears_once_the_round_a_regression_started_ends_clean():
+    regressed = CheckState(1, 1, T0, False, 2)
+    slots = [SlotState(id=1, round=1, idx=0, due_at=T0 - timedelta(hours=1), status="done", check_id=None),
+             *(SlotState(id=10 + p.idx, round=2, idx=p.idx, due_at=p.due_at, status="done" if p.idx == 0 else "pending",
+                         check_id=1 if p.idx == 0 else None) for p in regression_round(T0, DEFAULT_LEVELS[5]))]
+    assert "1 scheduled re-check(s) still to run" in gate_reason(slots, [regressed], T0 + timedelta(minutes=5))
+    later = T0 + DEFAULT_LEVELS[5].update_cadence
+    ran = [s if s.idx == 0 or s.round == 1 else SlotState(s.id, s.round, s.idx, s.due_at, "done", check_id=2) for s in slots]
+    assert gate_reason(ran, [regressed, CheckState(2, 2, later, True, 0)], later) is None
