@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from sevtool.core.incident import Status
-from sevtool.core.plan import PENDING, Action, ActionResult, ActionStatus
+from sevtool.core.plan import (
+    PENDING,
+    Action,
+    ActionResult,
+    ActionStatus,
+    count_by_status,
+)
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import UsageError
 from sevtool.store import ledger, locks
@@ -32,6 +38,15 @@ if TYPE_CHECKING:
 RESUMED = "applied by an interrupted run; confirmed gone on read-back"
 APPLY_WORKERS = 4        # connections revoking side by side (each batch is its own transaction)
 HEARTBEAT_EVERY_S = 10   # well inside locks.STALE_AFTER, so a live apply is never taken over
+
+
+def _by_object(actions: list[Action], size: int) -> list[list[Action]]:
+    """Chunks of about `size` objects in plan order, every action on one object in the same chunk."""
+    by_object: dict[str, list[Action]] = {}
+    for action in actions:
+        by_object.setdefault(action.object_fqn, []).append(action)
+    groups = list(by_object.values())
+    return [[a for group in groups[i:i + size] for a in group] for i in range(0, len(groups), size)]
 
 
 class Plan(BaseModel):
@@ -79,7 +94,7 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class RevocationService:
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
         # Plans made by this process, so plan+apply in one run does not decode 45,000 actions back from the
@@ -131,10 +146,28 @@ class RevocationService:
         if latest is None:
             return None
         version, scope_version, target = latest
-        actions = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
+        actions = self._actions(incident_id, version)
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
-                    counts=ledger.status_counts(self.store, incident_id, version),
+                    counts=count_by_status(a.status for a in actions),
                     by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions))
+
+    def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
+        """A plan's actions with their ledger status now, decoded from the ledger once per process.
+
+        Only what never changes is cached (what to revoke, the SQL, the prior state); status and message are
+        read from the ledger on every call.
+        """
+        made = self._made.get((incident_id, version))
+        if made is None:
+            made = self._made[(incident_id, version)] = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
+        else:
+            now = ledger.statuses(self.store, incident_id, version)
+            for action in made:
+                action.status, action.message = now[action.seq]
+        if statuses is None:
+            return made
+        wanted = set(statuses)
+        return [a for a in made if a.status in wanted]
 
     def plan_to_apply(self, incident_id: int) -> Plan:
         """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
@@ -164,7 +197,7 @@ class RevocationService:
                 version, target_spec, todo = plan.plan_version, plan.target, plan.pending
             else:
                 version, target_spec = self._confirmed(incident_id, plan_version)
-                todo = self._pending(incident_id, version)
+                todo = self._actions(incident_id, version, PENDING)
             in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
             counts: Counter[str] = Counter()
             failures: list[dict] = []
@@ -267,15 +300,6 @@ class RevocationService:
         return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
                          failures=failures, status=status, duration_ms=duration_ms)
 
-    def _pending(self, incident_id: int, version: int) -> list[Action]:
-        made = self._made.get((incident_id, version))
-        if made is None:
-            return [a for _, _, a in ledger.actions(self.store, incident_id, version, statuses=PENDING)]
-        statuses = ledger.statuses(self.store, incident_id, version)
-        for action in made:
-            action.status = statuses[action.seq]
-        return [a for a in made if a.status in PENDING]
-
     def _confirmed(self, incident_id: int, version: int) -> tuple[int, str]:
         """(version, target) of the plan a responder confirmed, if it is still the newest one."""
         latest = ledger.latest_plan(self.store, incident_id)
@@ -290,11 +314,16 @@ class RevocationService:
     # --- undo -------------------------------------------------------------------------------
 
     def undoable(self, incident_id: int) -> list[tuple[int, str, Action]]:
+        """(plan_version, target, action) of every applied action, oldest plan first."""
         self.store.incident(incident_id)
-        return ledger.actions(self.store, incident_id, statuses=[ActionStatus.APPLIED])
+        return [(version, target, action) for version, target in ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
+                for action in self._actions(incident_id, version, [ActionStatus.APPLIED])]
 
-    def undo(self, incident_id: int, *, progress: ProgressCallback | None = None) -> RunReport:
-        """Restore every applied action's object to its recorded prior ACL, newest plan first."""
+    def undo(self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None) -> RunReport:
+        """Restore every applied action's object to its recorded prior ACL, newest plan first.
+
+        Objects are restored side by side on `workers` connections; all actions on one object go to the same worker.
+        """
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply"):
             rows = self.undoable(incident_id)
@@ -304,6 +333,7 @@ class RevocationService:
             counts: Counter[str] = Counter()
             failures: list[dict] = []
             done = 0
+            guard = threading.Lock()   # batches report from worker threads
             for version in sorted(by_version, reverse=True):
                 target_spec, todo = by_version[version]
                 by_seq = {a.seq: a for a in todo}
@@ -315,17 +345,21 @@ class RevocationService:
                                 for r in results]
                     with self.store.write() as tx:
                         ledger.record(tx.session, incident_id, version, recorded)
-                    for r in results:
-                        counts[ActionStatus(r.status).value] += 1
-                        if r.status == ActionStatus.FAILED:
-                            failures.append({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message})
-                    done += len(results)
-                    if progress:
-                        progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
+                    with guard:
+                        for r in results:
+                            counts[ActionStatus(r.status).value] += 1
+                            if r.status == ActionStatus.FAILED:
+                                failures.append({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message})
+                        done += len(results)
+                        if progress:
+                            progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
 
                 target = self._open(target_spec)
                 try:
-                    target.undo(todo, on_batch)
+                    chunks = _by_object(todo, self.wb.settings.team.revoke_batch_size)
+                    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks)))) as pool:
+                        for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
+                            future.result()
                 finally:
                     target.close()
             run = {ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0), ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0)}

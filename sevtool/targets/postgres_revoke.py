@@ -27,11 +27,12 @@ prior items that follow in their original order, each as its original grantor an
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import groupby
 
 import psycopg
-from psycopg import sql
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
@@ -53,7 +54,7 @@ OBJECT_KIND = {"r": "table", "p": "partitioned table", "v": "view", "m": "materi
 _RELATION_ACL = """
 SELECT want.i, c.oid, c.relkind, c.relispartition, pg_get_userbyid(c.relowner), c.relacl::text,
        CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, pg_get_userbyid(x.grantor), x.privilege_type, x.is_grantable
-FROM unnest(%(nsp)s::text[], %(rel)s::text[]) WITH ORDINALITY AS want(nsp, rel, i)
+FROM ROWS FROM (json_array_elements_text(%(nsp)s::json), json_array_elements_text(%(rel)s::json)) WITH ORDINALITY AS want(nsp, rel, i)
 JOIN pg_namespace n ON n.nspname = want.nsp
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel
 LEFT JOIN LATERAL aclexplode(c.relacl) x ON x.privilege_type = ANY(%(privs)s) AND x.grantee = ANY(%(grantees)s::oid[])
@@ -64,19 +65,17 @@ _ROLE_OIDS = "SELECT rolname, oid FROM pg_roles WHERE rolname = ANY(%s)"
 
 # A join, not `attrelid = ANY(array)`: that compares every pg_attribute row with every element (minutes at 45k).
 _COLUMN_ACLS = """
-SELECT a.attrelid, a.attname, a.attacl::text FROM unnest(%s::oid[]) AS r(oid)
-JOIN pg_attribute a ON a.attrelid = r.oid
+SELECT a.attrelid, a.attname, a.attacl::text FROM json_array_elements_text(%s::json) AS r(oid)
+JOIN pg_attribute a ON a.attrelid = r.oid::oid
 WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
 """
 
-# Read-back: which of these objects still have an item (grantee, grantor) holding one of the privileges.
+# Read-back: which of these objects (quoted names) still hold an item (grantee, grantor) with one of the privileges.
 # aclcontains() matches grantee and grantor exactly and checks the privilege bits, without exploding the ACL.
 _RELATION_STILL_GRANTED = """
-SELECT want.i FROM unnest(%(nsp)s::text[], %(rel)s::text[], %(grantee)s::oid[], %(grantor)s::oid[])
-                   WITH ORDINALITY AS want(nsp, rel, grantee, grantor, i)
-JOIN pg_namespace n ON n.nspname = want.nsp
-JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel
-WHERE EXISTS (SELECT FROM unnest(%(privs)s::text[]) AS p WHERE aclcontains(c.relacl, makeaclitem(want.grantee, want.grantor, p, false)))
+SELECT want.i FROM ROWS FROM (json_array_elements_text(%(names)s::json)) WITH ORDINALITY AS want(name, i)
+JOIN pg_class c ON c.oid = to_regclass(want.name)
+WHERE EXISTS (SELECT FROM unnest(%(privs)s::text[]) AS p WHERE aclcontains(c.relacl, makeaclitem(%(grantee)s, %(grantor)s, p, false)))
 """
 
 _COLUMN_ACL = """
@@ -84,7 +83,7 @@ SELECT want.i, pg_get_userbyid(c.relowner), att.attacl::text,
        (SELECT json_agg(json_build_array(CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
                                          pg_get_userbyid(x.grantor), x.privilege_type, x.is_grantable))
           FROM aclexplode(att.attacl) x)
-FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS want(nsp, rel, col, i)
+FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json), json_array_elements_text(%s::json)) WITH ORDINALITY AS want(nsp, rel, col, i)
 JOIN pg_namespace n ON n.nspname = want.nsp
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel
 JOIN pg_attribute att ON att.attrelid = c.oid AND att.attname = want.col AND NOT att.attisdropped
@@ -96,7 +95,7 @@ SELECT want.i, d.defaclacl::text,
        (SELECT json_agg(json_build_array(CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
                                          pg_get_userbyid(x.grantor), x.privilege_type, x.is_grantable))
           FROM aclexplode(d.defaclacl) x)
-FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS want(role, nsp, i)
+FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) WITH ORDINALITY AS want(role, nsp, i)
 JOIN pg_roles r ON r.rolname = want.role
 JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
  AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END
@@ -104,7 +103,7 @@ JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
 
 _MEMBERSHIP = """
 SELECT want.i, pg_get_userbyid(m.grantor), m.admin_option
-FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS want(role, member, i)
+FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) WITH ORDINALITY AS want(role, member, i)
 JOIN pg_roles r ON r.rolname = want.role
 JOIN pg_roles mem ON mem.rolname = want.member
 JOIN pg_auth_members m ON m.roleid = r.oid AND m.member = mem.oid
@@ -120,15 +119,70 @@ WITH RECURSIVE up(roleid, first_hop) AS (
 SELECT DISTINCT pg_get_userbyid(first_hop) FROM up JOIN pg_roles g ON g.oid = up.roleid WHERE g.rolname = %(grantee)s ORDER BY 1
 """
 
-# ACL text -> ordered items, without parsing aclitem text ourselves (role names may need quoting).
-_EXPLODE = """
-SELECT u.i, x.ord, CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
-       pg_get_userbyid(x.grantor), x.privilege_type, x.is_grantable
-FROM unnest(%s::text[]) WITH ORDINALITY AS u(acl, i), aclexplode(u.acl::aclitem[]) WITH ORDINALITY AS x(grantor, grantee, privilege_type, is_grantable, ord)
-ORDER BY u.i, x.ord
+# Undo: per object its owner, current ACL and recorded prior ACL (text as recorded); `present` is false when the
+# object (or role) is gone. Objects are named by quoted name, so a dropped and re-created table is found by name.
+_UNDO_SOURCES = {
+    "relation": """
+SELECT want.i, c.oid IS NOT NULL, c.relowner, c.relacl, want.prior
+FROM ROWS FROM (json_array_elements_text(%(names)s::json), json_array_elements_text(%(priors)s::json)) WITH ORDINALITY AS want(name, prior, i)
+LEFT JOIN pg_class c ON c.oid = to_regclass(want.name)""",
+    "column": """
+SELECT want.i, a.attrelid IS NOT NULL, c.relowner, a.attacl, want.prior
+FROM ROWS FROM (json_array_elements_text(%(names)s::json), json_array_elements_text(%(columns)s::json), json_array_elements_text(%(priors)s::json)) WITH ORDINALITY AS want(name, col, prior, i)
+LEFT JOIN pg_class c ON c.oid = to_regclass(want.name)
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = want.col AND NOT a.attisdropped""",
+    # Schema '' means the role's global default privileges, whose absence means the built-in default.
+    "default": """
+SELECT want.i, r.oid IS NOT NULL, r.oid, COALESCE(d.defaclacl, CASE WHEN want.nsp = '' THEN acldefault('r', r.oid) END), want.prior
+FROM ROWS FROM (json_array_elements_text(%(roles)s::json), json_array_elements_text(%(schemas)s::json), json_array_elements_text(%(priors)s::json)) WITH ORDINALITY AS want(role, nsp, prior, i)
+LEFT JOIN pg_roles r ON r.rolname = want.role
+LEFT JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
+ AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END""",
+}
+
+# ACL items keep their insertion order, so the prior ACL comes back by keeping the common prefix of the
+# current and prior ACL, revoking the current items after it and re-granting the prior ones in order.
+# Per differing object: JSON [[grantee, grantor] to revoke, ...], [[grantee, grantor, with grant option, plain], ...]]
+# with grantor null when it is the owner. Objects needing the same statements share them (the usual case).
+_UNDO_OPS = """
+WITH src(i, present, owner, cur, prior) AS ({source}),
+diff AS (
+  SELECT i, owner, cur, prior::aclitem[] AS pri,
+         (SELECT min(n) FROM generate_series(1, greatest(cardinality(cur), cardinality(prior::aclitem[])) + 1) AS n
+           WHERE cur[n] IS DISTINCT FROM (prior::aclitem[])[n]) AS keep
+  FROM src WHERE present AND cur::text IS DISTINCT FROM prior
+)
+SELECT i, json_build_array(
+  (SELECT COALESCE(json_agg(json_build_array(e.grantee, e.grantor) ORDER BY it.ord), '[]')
+     FROM unnest(cur[keep:]) WITH ORDINALITY AS it(acl, ord), LATERAL ({item}) e),
+  (SELECT COALESCE(json_agg(json_build_array(e.grantee, e.grantor, e.with_option, e.plain) ORDER BY it.ord), '[]')
+     FROM unnest(pri[keep:]) WITH ORDINALITY AS it(acl, ord), LATERAL ({item}) e))::text
+FROM diff
 """
+_UNDO_ITEM = """SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS grantee,
+         CASE WHEN x.grantor = owner THEN NULL ELSE pg_get_userbyid(x.grantor) END AS grantor,
+         COALESCE(array_agg(x.privilege_type) FILTER (WHERE x.is_grantable), '{}') AS with_option,
+         COALESCE(array_agg(x.privilege_type) FILTER (WHERE NOT x.is_grantable), '{}') AS plain
+  FROM aclexplode(ARRAY[it.acl]) x GROUP BY x.grantee, x.grantor"""
+_UNDO_OPS_SQL = {family: _UNDO_OPS.format(source=source, item=_UNDO_ITEM) for family, source in _UNDO_SOURCES.items()}
+
+# After undo: the objects whose ACL text is not the recorded one, with what it is now.
+_UNDO_MISMATCH = """
+WITH src(i, present, owner, cur, prior) AS ({source})
+SELECT i, present, cur::text FROM src WHERE NOT present OR cur::text IS DISTINCT FROM prior
+"""
+_UNDO_MISMATCH_SQL = {family: _UNDO_MISMATCH.format(source=source) for family, source in _UNDO_SOURCES.items()}
 
 BatchCallback = Callable[[list[ActionResult]], None]
+
+
+def _list(values: Iterable) -> str:
+    """A list parameter as JSON text, unpacked by json_array_elements_text in the query.
+
+    psycopg dumps a 1,000-element text[] element by element in Python (~10 ms of CPU per batch); json.dumps
+    does it in C in well under 1 ms, and the server parses JSON faster than array literals too.
+    """
+    return json.dumps(list(values))
 
 
 def _family(action: Action) -> str:
@@ -143,10 +197,6 @@ def _grantee_of(finding: Finding) -> str:
     if finding.grantee:
         return finding.grantee
     return PUBLIC if finding.path == AccessPath.PUBLIC else finding.principal
-
-
-def _role(name: str) -> sql.Composable:
-    return sql.SQL(PUBLIC) if name == PUBLIC else sql.Identifier(name)
 
 
 def quote_ident(name: str) -> str:
@@ -180,16 +230,16 @@ def _privilege_list(privs: Iterable[str]) -> str:
     return ", ".join(chosen)
 
 
-def _privileges(privs: Iterable[str]) -> sql.Composable:
-    return sql.SQL(_privilege_list(privs))
+_POOL_LOCK = threading.Lock()   # guards each target's idle connections and role oid cache
 
 
-def _items(rows) -> list[tuple[str, str, frozenset]]:
-    """aclexplode rows (grantee, grantor, privilege, grantable) -> ordered ACL items."""
-    items: dict[tuple[str, str], set] = {}
-    for grantee, grantor, privilege, grantable in rows or []:
-        items.setdefault((grantee, grantor), set()).add((privilege, bool(grantable)))
-    return [(grantee, grantor, frozenset(privs)) for (grantee, grantor), privs in items.items()]
+class _RevokeSession:
+    """A pooled connection and the server notices it received (a Diagnostic is only valid in its callback)."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        self.notices: list[tuple[str | None, str | None]] = []
+        conn.add_notice_handler(lambda diag: self.notices.append((diag.sqlstate, diag.message_primary)))
 
 
 class PostgresRevoker:
@@ -220,11 +270,16 @@ class PostgresRevoker:
         with self.connect(autocommit=True) as conn:
             actions = [*self._plan_relations(conn, relation), *self._plan_columns(conn, column),
                        *self._plan_defaults(conn, default), *self._plan_memberships(conn, membership)]
-            actions.sort(key=lambda a: (KIND_ORDER[a.kind], a.batch_key, a.schema_name, a.object_name, a.column or ""))
-            quoted = _Quoted()
-            for seq, action in enumerate(actions, start=1):
-                action.seq = seq
-                action.sql = "; ".join(self._statements([action], quoted))
+        actions.sort(key=lambda a: (KIND_ORDER[a.kind], a.batch_key, a.schema_name, a.object_name, a.column or ""))
+        quoted = _Quoted()
+        shapes: dict[tuple, tuple[str, str] | None] = {}
+        for seq, action in enumerate(actions, start=1):
+            action.seq = seq
+            key = action.batch_key
+            if key not in shapes:   # composed once per statement shape: 45,000 actions share a handful
+                shapes[key] = self._table_statement(action, quoted)
+            shape = shapes[key]
+            action.sql = f"{shape[0]}{quoted.table(action)}{shape[1]}" if shape else "; ".join(self._statements([action], quoted))
         return actions
 
     def _role_oids(self, conn, names) -> dict[str, int]:
@@ -259,7 +314,7 @@ class PostgresRevoker:
         keys = list(wanted)
         grantees = sorted({g for by_grantee in wanted.values() for g in by_grantee})
         privs = sorted({p for by_grantee in wanted.values() for ps in by_grantee.values() for p in ps})
-        rows = conn.execute(_RELATION_ACL, {"nsp": [k[0] for k in keys], "rel": [k[1] for k in keys],
+        rows = conn.execute(_RELATION_ACL, {"nsp": _list(k[0] for k in keys), "rel": _list(k[1] for k in keys),
                                             "privs": privs, "grantees": list(self._role_oids(conn, grantees).values())}).fetchall()
         objects: dict[int, tuple] = {}
         items: dict[int, list[tuple]] = {}
@@ -269,7 +324,7 @@ class PostgresRevoker:
                 items.setdefault(i, []).append((grantee, grantor, privilege, grantable))
         columns: dict[int, dict[str, str]] = {}
         exposed = {objects[i][0]: i for i in items}
-        for attrelid, attname, attacl in conn.execute(_COLUMN_ACLS, [list(exposed)]).fetchall():
+        for attrelid, attname, attacl in conn.execute(_COLUMN_ACLS, [_list(exposed)]).fetchall():
             columns.setdefault(exposed[attrelid], {})[attname] = attacl
         becomable = self._becomable(conn, {item[1] for found in items.values() for item in found})
         actions = []
@@ -287,7 +342,7 @@ class PostgresRevoker:
         if not wanted:
             return []
         keys = list(wanted)
-        rows = conn.execute(_COLUMN_ACL, [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]]).fetchall()
+        rows = conn.execute(_COLUMN_ACL, [_list(k[0] for k in keys), _list(k[1] for k in keys), _list(k[2] for k in keys)]).fetchall()
         becomable = self._becomable(conn, {item[1] for row in rows for item in (row[3] or [])})
         actions = []
         for i, owner, attacl, items in rows:
@@ -302,7 +357,7 @@ class PostgresRevoker:
         # A finding may not name the role whose defaults grant: then every role's defaults in that schema count.
         roles = [r[0] for r in conn.execute("SELECT DISTINCT pg_get_userbyid(defaclrole) FROM pg_default_acl ORDER BY 1").fetchall()]
         keys = [(role, schema, grantees) for (schema, grantor), grantees in wanted.items() for role in ([grantor] if grantor else roles)]
-        rows = conn.execute(_DEFAULT_ACL, [[k[0] for k in keys], [k[1] for k in keys]]).fetchall()
+        rows = conn.execute(_DEFAULT_ACL, [_list(k[0] for k in keys), _list(k[1] for k in keys)]).fetchall()
         actions = []
         for i, defaclacl, items in rows:
             role, schema, grantees = keys[i - 1]
@@ -321,7 +376,7 @@ class PostgresRevoker:
         if not through:
             return []
         keys = list(through)
-        rows = conn.execute(_MEMBERSHIP, [[k[1] for k in keys], [k[0] for k in keys]]).fetchall()
+        rows = conn.execute(_MEMBERSHIP, [_list(k[1] for k in keys), _list(k[0] for k in keys)]).fetchall()
         actions = []
         for i, grantor, admin in rows:
             principal, role = keys[i - 1]
@@ -346,50 +401,103 @@ class PostgresRevoker:
         if first.kind == ActionKind.REVOKE_DEFAULT_PRIVILEGES:
             return [f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(a.grantor)}" + (f" IN SCHEMA {q(a.schema_name)}" if a.schema_name else "")
                     + f" REVOKE {_privilege_list(a.privileges)} ON TABLES FROM {q.role(a.grantee)} CASCADE" for a in batch]
-        privs = _privilege_list(first.privileges)
-        if first.kind == ActionKind.REVOKE_GRANT_OPTION:
-            return self._revoke(batch, f"GRANT OPTION FOR {privs}", q(first.grantor), q)
-        statements = self._revoke(batch, privs, q.role(first.grantee), q)
+        before, after = self._revoke_shape(first, q)
+        if first.column is None:   # one multi-table REVOKE
+            statements = [f"{before} ON TABLE {', '.join(q.table(a) for a in batch)} {after}"]
+        else:                      # one statement per column: column lists differ per table
+            statements = [f"{before} ({q(a.column)}) ON TABLE {q.table(a)} {after}" for a in batch]
         if first.kind == ActionKind.REVOKE_AS_GRANTOR:
             statements = [f"SET LOCAL ROLE {q(first.grantor)}", *statements, "RESET ROLE"]
         return statements
 
-    def _revoke(self, batch: list[Action], what: str, grantee: str, q: _Quoted) -> list[str]:
-        """One multi-table REVOKE for table-level grants; one statement per column (column lists differ per table)."""
-        if batch[0].column is None:
-            return [f"REVOKE {what} ON TABLE {', '.join(q.table(a) for a in batch)} FROM {grantee} CASCADE"]
-        return [f"REVOKE {what} ({q(a.column)}) ON TABLE {q.table(a)} FROM {grantee} CASCADE" for a in batch]
+    @staticmethod
+    def _revoke_shape(first: Action, q: _Quoted) -> tuple[str, str]:
+        """`REVOKE <what>` and `FROM <grantee> CASCADE` of a relation action: the same for its whole batch."""
+        privs = _privilege_list(first.privileges)
+        if first.kind == ActionKind.REVOKE_GRANT_OPTION:
+            return f"REVOKE GRANT OPTION FOR {privs}", f"FROM {q(first.grantor)} CASCADE"
+        return f"REVOKE {privs}", f"FROM {q.role(first.grantee)} CASCADE"
+
+    def _table_statement(self, first: Action, q: _Quoted) -> tuple[str, str] | None:
+        """(text before, text after) the table name in a one-table statement, for table-level relation actions."""
+        if first.kind not in RELATION_KINDS or first.column is not None:
+            return None
+        before, after = self._revoke_shape(first, q)
+        if first.kind == ActionKind.REVOKE_AS_GRANTOR:
+            return f"SET LOCAL ROLE {q(first.grantor)}; {before} ON TABLE ", f" {after}; RESET ROLE"
+        return f"{before} ON TABLE ", f" {after}"
+
+    # ------------------------------------------------------------------------------------------
+    # connections
+
+    @contextmanager
+    def _revoke_connection(self) -> Iterator[_RevokeSession]:
+        """An autocommit connection for revoking or restoring, kept for the next batch, call or worker thread.
+
+        Opening one per batch cost more than some batches. A connection an error went through is closed, not kept.
+        """
+        with _POOL_LOCK:
+            idle = self.__dict__.setdefault("_idle_revoke_sessions", [])
+            session = idle.pop() if idle else None
+        if session is None or session.conn.closed or session.conn.broken:
+            session = _RevokeSession(self.connect(autocommit=True))
+        try:
+            yield session
+        except BaseException:
+            session.conn.close()
+            raise
+        with _POOL_LOCK:
+            self.__dict__["_idle_revoke_sessions"].append(session)
+
+    def _close_revoke_connections(self) -> None:
+        with _POOL_LOCK:
+            idle, self.__dict__["_idle_revoke_sessions"] = self.__dict__.get("_idle_revoke_sessions", []), []
+        for session in idle:
+            session.conn.close()
+
+    def _role_oid_cache(self, conn, names: set[str]) -> dict[str, int]:
+        """Role name -> oid, looked up once per target (roles a run revokes from are not re-created under it)."""
+        with _POOL_LOCK:
+            oids = self.__dict__.setdefault("_role_oids_seen", {})
+            missing = names - oids.keys()
+        if missing:
+            found = self._role_oids(conn, missing)
+            with _POOL_LOCK:
+                oids.update(found)
+        return oids
 
     # ------------------------------------------------------------------------------------------
     # reading grants back
 
-    def _still_granted(self, conn, actions: list[Action], oids: dict[str, int]) -> set[int]:
+    def _still_granted(self, conn, actions: list[Action]) -> set[int]:
         """Indexes (into `actions`) whose grant item still holds one of the action's privileges."""
         if not actions:
             return set()
         family = _family(actions[0])
         if family == "membership":
-            rows = conn.execute(_MEMBERSHIP, [[a.object_name for a in actions], [a.grantee for a in actions]]).fetchall()
+            rows = conn.execute(_MEMBERSHIP, [_list(a.object_name for a in actions), _list(a.grantee for a in actions)]).fetchall()
             return {row[0] - 1 for row in rows}
         if family == "relation":
             present = set()
-            missing = ({a.grantee for a in actions} | {a.grantor for a in actions}) - oids.keys()
-            if missing:
-                oids.update(self._role_oids(conn, missing))
-            for privs, group in groupby(sorted(range(len(actions)), key=lambda i: actions[i].privileges), key=lambda i: actions[i].privileges):
-                group = [i for i in group if actions[i].grantee in oids and actions[i].grantor in oids]   # a dropped role holds no grant
-                rows = conn.execute(_RELATION_STILL_GRANTED, {
-                    "nsp": [actions[i].schema_name for i in group], "rel": [actions[i].object_name for i in group],
-                    "grantee": [oids[actions[i].grantee] for i in group], "grantor": [oids[actions[i].grantor] for i in group],
-                    "privs": privs}).fetchall()
+            oids = self._role_oid_cache(conn, {a.grantee for a in actions} | {a.grantor for a in actions})
+            q = _Quoted()
+            def item(i: int) -> tuple:
+                return actions[i].grantee, actions[i].grantor, tuple(actions[i].privileges)
+
+            for (grantee, grantor, privs), group in groupby(sorted(range(len(actions)), key=item), key=item):
+                if grantee not in oids or grantor not in oids:
+                    continue   # a dropped role holds no grant
+                group = list(group)
+                rows = conn.execute(_RELATION_STILL_GRANTED, {"names": _list(q.table(actions[i]) for i in group), "privs": list(privs),
+                                                              "grantee": oids[grantee], "grantor": oids[grantor]}).fetchall()
                 present.update(group[row[0] - 1] for row in rows)
             return present
         if family == "column":
-            rows = conn.execute(_COLUMN_ACL, [[a.schema_name for a in actions], [a.object_name for a in actions],
-                                              [a.column for a in actions]]).fetchall()
+            rows = conn.execute(_COLUMN_ACL, [_list(a.schema_name for a in actions), _list(a.object_name for a in actions),
+                                              _list(a.column for a in actions)]).fetchall()
             items = {row[0] - 1: row[3] for row in rows}
         else:
-            rows = conn.execute(_DEFAULT_ACL, [[a.grantor for a in actions], [a.schema_name for a in actions]]).fetchall()
+            rows = conn.execute(_DEFAULT_ACL, [_list(a.grantor for a in actions), _list(a.schema_name for a in actions)]).fetchall()
             items = {row[0] - 1: row[2] for row in rows}
         present = set()
         for i, action in enumerate(actions):
@@ -402,31 +510,31 @@ class PostgresRevoker:
     # apply
 
     def apply(self, actions: list[Action], on_batch: BatchCallback, *, batch_size: int | None = None) -> None:
-        """Run actions in bounded batches of one statement shape; report each batch once read back."""
+        """Run actions in bounded batches of one statement shape; report each batch once read back.
+
+        Calls with disjoint objects may run side by side from several threads (each holds its own connection).
+        """
         size = batch_size or DEFAULT_BATCH_SIZE
-        with self.connect(autocommit=True) as conn:
-            notices: list[tuple[str | None, str | None]] = []
-            oids: dict[str, int] = {}   # role oids, looked up once per run
-            # A Diagnostic is only valid during the callback: keep its text, not the object.
-            conn.add_notice_handler(lambda diag: notices.append((diag.sqlstate, diag.message_primary)))
+        with self._revoke_connection() as session:
             for _, group in groupby(actions, key=lambda a: a.batch_key):
                 group = list(group)
                 start = 0
                 while start < len(group):
                     limit = min(size, self._batch_limit or size)
-                    self._apply_bounded(conn, group[start:start + limit], notices, oids, on_batch)
+                    self._apply_bounded(session, group[start:start + limit], on_batch)
                     start += limit
 
-    def _apply_bounded(self, conn, batch: list[Action], notices: list, oids: dict, on_batch: BatchCallback) -> None:
+    def _apply_bounded(self, session: _RevokeSession, batch: list[Action], on_batch: BatchCallback) -> None:
+        conn = session.conn
         try:
-            results = self._apply_batch(conn, batch, notices, oids)
+            results = self._apply_batch(session, batch)
         except psycopg.errors.OutOfMemory as exc:
             if len(batch) == 1:
                 on_batch([ActionResult(seq=batch[0].seq, status=ActionStatus.FAILED, message=str(exc).strip())])
                 return
             # The server's shared memory (lock table) is smaller than this batch: stay smaller for the rest of the run.
             self._batch_limit = min(self._batch_limit or len(batch), max(1, len(batch) // 2))
-            self._bisect(conn, batch, notices, oids, on_batch)
+            self._bisect(session, batch, on_batch)
             return
         except psycopg.Error as exc:
             if conn.broken:
@@ -435,19 +543,20 @@ class PostgresRevoker:
             if len(batch) == 1:
                 on_batch([ActionResult(seq=batch[0].seq, status=ActionStatus.FAILED, message=str(exc).strip())])
                 return
-            self._bisect(conn, batch, notices, oids, on_batch)   # find the object the server refused; the rest still go through
+            self._bisect(session, batch, on_batch)   # find the object the server refused; the rest still go through
             return
         on_batch(results)
 
-    def _bisect(self, conn, batch, notices, oids, on_batch) -> None:
+    def _bisect(self, session: _RevokeSession, batch: list[Action], on_batch: BatchCallback) -> None:
         half = len(batch) // 2
-        self._apply_bounded(conn, batch[:half], notices, oids, on_batch)
-        self._apply_bounded(conn, batch[half:], notices, oids, on_batch)
+        self._apply_bounded(session, batch[:half], on_batch)
+        self._apply_bounded(session, batch[half:], on_batch)
 
-    def _apply_batch(self, conn, batch: list[Action], notices: list, oids: dict) -> list[ActionResult]:
+    def _apply_batch(self, session: _RevokeSession, batch: list[Action]) -> list[ActionResult]:
+        conn, notices = session.conn, session.notices
         results: dict[int, ActionResult] = {}
         with conn.transaction():
-            present = self._still_granted(conn, batch, oids)
+            present = self._still_granted(conn, batch)
             todo = [a for i, a in enumerate(batch) if i in present]
             for i, action in enumerate(batch):
                 if i not in present:
@@ -456,7 +565,7 @@ class PostgresRevoker:
             if todo:
                 for statement in self._statements(todo, _Quoted()):
                     conn.execute(statement)
-            remaining = self._still_granted(conn, todo, oids)
+            remaining = self._still_granted(conn, todo)
             warnings = [message or "" for sqlstate, message in notices if sqlstate == NOT_REVOKED]
             for i, action in enumerate(todo):
                 # Per object only: a table-level REVOKE also warns once for every column of the table.
@@ -476,9 +585,13 @@ class PostgresRevoker:
     # undo
 
     def undo(self, actions: list[Action], on_batch: BatchCallback) -> None:
-        """Restore every object these actions touched to its recorded prior ACL, byte for byte."""
+        """Restore every object these actions touched to its recorded prior ACL, byte for byte.
+
+        Calls for disjoint objects may run side by side from several threads (each holds its own connection).
+        """
         units = self._restore_units(actions)
-        with self.connect(autocommit=True) as conn:
+        with self._revoke_connection() as session:
+            conn = session.conn
             for family in ("relation", "column", "default", "membership"):
                 chosen = [u for u in units if u["family"] == family]
                 for start in range(0, len(chosen), DEFAULT_BATCH_SIZE):
@@ -507,91 +620,58 @@ class PostgresRevoker:
         for a in actions:
             family = _family(a)
             if family == "relation":
-                unit(("relation", a.schema_name, a.object_name), family, a.prior_state, a, schema=a.schema_name, name=a.object_name,
-                     columns=[{"family": "column", "prior": attacl, "actions": [], "schema": a.schema_name, "name": a.object_name, "column": col}
+                name = _Quoted().table(a)
+                unit(("relation", a.schema_name, a.object_name), family, a.prior_state, a, name=name,
+                     columns=[{"family": "column", "prior": attacl, "actions": [], "name": name, "column": col}
                               for col, attacl in sorted(a.prior_columns.items())])
             elif family == "column":
-                unit(("column", a.schema_name, a.object_name, a.column), family, a.prior_state, a, schema=a.schema_name, name=a.object_name, column=a.column)
+                unit(("column", a.schema_name, a.object_name, a.column), family, a.prior_state, a, name=_Quoted().table(a), column=a.column)
             elif family == "default":
                 unit(("default", a.grantor, a.schema_name), family, a.prior_state, a, schema=a.schema_name, role=a.grantor)
             else:
                 unit(("membership", a.object_name, a.grantee), family, a.prior_state, a, role=a.object_name, member=a.grantee)
         return list(units.values())
 
-    def _current_acl(self, conn, batch: list[dict]) -> list[str | None]:
+    @staticmethod
+    def _undo_params(batch: list[dict]) -> dict:
         family = batch[0]["family"]
-        if family == "relation":
-            rows = conn.execute("""SELECT want.i, c.relacl::text FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS want(nsp, rel, i)
-                                   JOIN pg_namespace n ON n.nspname = want.nsp JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel""",
-                                [[u["schema"] for u in batch], [u["name"] for u in batch]]).fetchall()
-        elif family == "column":
-            rows = conn.execute(_COLUMN_ACL, [[u["schema"] for u in batch], [u["name"] for u in batch], [u["column"] for u in batch]]).fetchall()
-            rows = [(r[0], r[2]) for r in rows]
-        elif family == "default":
-            rows = conn.execute("""SELECT want.i, COALESCE(d.defaclacl, CASE WHEN want.nsp = '' THEN acldefault('r', r.oid) END)::text
-                                   FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS want(role, nsp, i)
-                                   JOIN pg_roles r ON r.rolname = want.role
-                                   LEFT JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r' AND d.defaclnamespace =
-                                        CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END""",
-                                [[u["role"] for u in batch], [u["schema"] for u in batch]]).fetchall()
-        else:
-            rows = conn.execute(_MEMBERSHIP, [[u["role"] for u in batch], [u["member"] for u in batch]]).fetchall()
-            rows = [(r[0], json.dumps({"role": u["role"], "member": u["member"], "grantor": r[1], "admin_option": r[2]}, sort_keys=True))
-                    for r in rows for u in [batch[r[0] - 1]]]
-        current: list[str | None] = [None] * len(batch)
-        for i, text in rows:
-            current[i - 1] = text
-        return current
-
-    def _explode(self, conn, acls: list[str | None]) -> list[list]:
-        exploded: list[list] = [[] for _ in acls]
-        present = [(i, a) for i, a in enumerate(acls) if a]
-        if present:
-            for i, _ord, grantee, grantor, privilege, grantable in conn.execute(_EXPLODE, [[a for _, a in present]]).fetchall():
-                exploded[present[i - 1][0]].append((grantee, grantor, privilege, grantable))
-        return [_items(rows) for rows in exploded]
+        params = {"priors": _list(u["prior"] for u in batch)}
+        if family in ("relation", "column"):
+            params["names"] = _list(u["name"] for u in batch)
+        if family == "column":
+            params["columns"] = _list(u["column"] for u in batch)
+        if family == "default":
+            params |= {"roles": _list(u["role"] for u in batch), "schemas": _list(u["schema"] for u in batch)}
+        return params
 
     def _restore(self, conn, batch: list[dict]) -> None:
         family = batch[0]["family"]
-        current = self._current_acl(conn, batch)
         if family == "membership":
+            current = self._memberships_now(conn, batch)
             for unit, now in zip(batch, current):
                 if now != unit["prior"]:
                     self._restore_membership(conn, unit, now)
             return
-        currents, priors = self._explode(conn, current), self._explode(conn, [u["prior"] for u in batch])
-        owners = self._owners(conn, batch)
-        # Objects needing the same statements (the usual case: re-grant one item at the end) share them.
-        by_ops: dict[tuple, list[dict]] = {}
-        for unit, now_items, prior_items, owner in zip(batch, currents, priors, owners):
-            keep = 0
-            while keep < min(len(now_items), len(prior_items)) and now_items[keep] == prior_items[keep]:
-                keep += 1
-            ops = []
-            for grantee, grantor, _privs in now_items[keep:]:
-                ops.append(("REVOKE", grantee, None if grantor == owner else grantor, None, False))
-            for grantee, grantor, privs in prior_items[keep:]:
-                for option in (True, False):   # grant options first: the item keeps its place either way
-                    chosen = tuple(sorted((p for p, g in privs if g == option), key=PRIVILEGES.index))
-                    if chosen:
-                        ops.append(("GRANT", grantee, None if grantor == owner else grantor, chosen, option))
-            if ops:
-                key = (tuple(ops),) if family == "relation" else (tuple(ops), id(unit))
-                by_ops.setdefault(key, []).append(unit)
-        for (ops, *_), units in by_ops.items():
-            for verb, grantee, grantor, privs, option in ops:
-                self._acl_statement(conn, units, verb, grantee, grantor, privs, grant_option=option)
+        by_ops: dict[object, list[dict]] = {}
+        for i, ops in conn.execute(_UNDO_OPS_SQL[family], self._undo_params(batch)).fetchall():
+            # Table statements name many tables; column and default-privilege statements name one object each.
+            by_ops.setdefault(ops if family == "relation" else (ops, i), []).append(batch[i - 1])
+        for key, units in by_ops.items():
+            revokes, grants = json.loads(key if family == "relation" else key[0])
+            for grantee, grantor in revokes:
+                self._acl_statement(conn, units, "REVOKE", grantee, grantor, None, grant_option=False)
+            for grantee, grantor, with_option, plain in grants:
+                for privs, option in ((with_option, True), (plain, False)):   # grant options first: the item keeps its place either way
+                    if privs:
+                        self._acl_statement(conn, units, "GRANT", grantee, grantor, tuple(sorted(privs, key=PRIVILEGES.index)), grant_option=option)
 
-    def _owners(self, conn, batch: list[dict]) -> list[str]:
-        if batch[0]["family"] == "default":
-            return [u["role"] for u in batch]
-        rows = conn.execute("""SELECT want.i, pg_get_userbyid(c.relowner) FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS want(nsp, rel, i)
-                               JOIN pg_namespace n ON n.nspname = want.nsp JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel""",
-                            [[u["schema"] for u in batch], [u["name"] for u in batch]]).fetchall()
-        owners = [""] * len(batch)
-        for i, owner in rows:
-            owners[i - 1] = owner
-        return owners
+    def _memberships_now(self, conn, batch: list[dict]) -> list[str | None]:
+        """Each membership as the JSON the plan recorded, or None where it is gone."""
+        current: list[str | None] = [None] * len(batch)
+        for i, grantor, admin in conn.execute(_MEMBERSHIP, [_list(u["role"] for u in batch), _list(u["member"] for u in batch)]).fetchall():
+            unit = batch[i - 1]
+            current[i - 1] = json.dumps({"role": unit["role"], "member": unit["member"], "grantor": grantor, "admin_option": admin}, sort_keys=True)
+        return current
 
     def _acl_statement(self, conn, units: list[dict], verb: str, grantee: str, grantor: str | None, privs: tuple[str, ...] | None,
                        *, grant_option: bool) -> None:
@@ -599,47 +679,57 @@ class PostgresRevoker:
 
         Several units only for table ACLs; column and default-privilege units come one at a time.
         """
-        what = _privileges(privs) if privs else sql.SQL("ALL")
+        what = _privilege_list(privs) if privs else "ALL"
         family, unit = units[0]["family"], units[0]
-        to_from = sql.SQL("TO" if verb == "GRANT" else "FROM")
-        tail = sql.SQL(" WITH GRANT OPTION" if grant_option else (" CASCADE" if verb == "REVOKE" else ""))
+        to_from = "TO" if verb == "GRANT" else "FROM"
+        tail = " WITH GRANT OPTION" if grant_option else (" CASCADE" if verb == "REVOKE" else "")
+        q = _Quoted()
         if family == "default":
-            where = sql.SQL(" IN SCHEMA {}").format(sql.Identifier(unit["schema"])) if unit["schema"] else sql.SQL("")
-            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {}{} {} {} ON TABLES {} {}{}").format(
-                sql.Identifier(unit["role"]), where, sql.SQL(verb), what, to_from, _role(grantee), tail))
+            where = f" IN SCHEMA {q(unit['schema'])}" if unit["schema"] else ""
+            conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(unit['role'])}{where} {verb} {what} ON TABLES {to_from} {q.role(grantee)}{tail}")
             return
-        columns = sql.SQL(" ({})").format(sql.Identifier(unit["column"])) if family == "column" else sql.SQL("")
-        tables = sql.SQL(", ".join(f"{quote_ident(u['schema'])}.{quote_ident(u['name'])}" for u in units))   # 1,000 names: no Identifier each
-        statement = sql.SQL("{} {}{} ON TABLE {} {} {}{}").format(sql.SQL(verb), what, columns, tables, to_from, _role(grantee), tail)
+        columns = f" ({q(unit['column'])})" if family == "column" else ""
+        statement = f"{verb} {what}{columns} ON TABLE {', '.join(u['name'] for u in units)} {to_from} {q.role(grantee)}{tail}"
         if grantor is None:
             conn.execute(statement)   # the owner's grants are recorded with the owner as grantor, whoever runs them
             return
-        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(grantor)))
+        conn.execute(f"SET LOCAL ROLE {q(grantor)}")
         conn.execute(statement)
         conn.execute("RESET ROLE")
 
     def _restore_membership(self, conn, unit: dict, now: str | None) -> None:
         prior = json.loads(unit["prior"])
+        q = _Quoted()
         if now is not None:
-            conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(prior["role"]), sql.Identifier(prior["member"])))
-        conn.execute(sql.SQL("GRANT {} TO {}{} GRANTED BY {}").format(
-            sql.Identifier(prior["role"]), sql.Identifier(prior["member"]),
-            sql.SQL(" WITH ADMIN OPTION" if prior["admin_option"] else ""), sql.Identifier(prior["grantor"])))
+            conn.execute(f"REVOKE {q(prior['role'])} FROM {q(prior['member'])}")
+        conn.execute(f"GRANT {q(prior['role'])} TO {q(prior['member'])}{' WITH ADMIN OPTION' if prior['admin_option'] else ''} "
+                     f"GRANTED BY {q(prior['grantor'])}")
+
+    def _mismatches(self, conn, batch: list[dict]) -> dict[int, str]:
+        """Index -> why this unit's ACL is not the recorded one, for the units that differ."""
+        family = batch[0]["family"]
+        if family == "membership":
+            return {i: f"the membership is {now!r}, not the recorded {u['prior']!r}"
+                    for i, (u, now) in enumerate(zip(batch, self._memberships_now(conn, batch))) if now != u["prior"]}
+        rows = conn.execute(_UNDO_MISMATCH_SQL[family], self._undo_params(batch)).fetchall()
+        return {i - 1: (f"the ACL is {now!r}, not the recorded {batch[i - 1]['prior']!r}" if present
+                        else f"{batch[i - 1].get('name') or batch[i - 1]['role']} no longer exists")
+                for i, present, now in rows}
 
     def _undo_results(self, conn, batch: list[dict]) -> list[ActionResult]:
-        current = self._current_acl(conn, batch)
-        columns = [c for u in batch for c in u["columns"]]
-        column_now = dict(zip(map(id, columns), self._current_acl(conn, columns))) if columns else {}
+        mismatch = {id(batch[i]): [why] for i, why in self._mismatches(conn, batch).items()}
+        columns = [(u, c) for u in batch for c in u["columns"]]
+        if columns:
+            for i, why in self._mismatches(conn, [c for _, c in columns]).items():
+                unit, column = columns[i]
+                mismatch.setdefault(id(unit), []).append(f"column {column['column']}: {why}")
         results = []
-        for unit, now in zip(batch, current):
-            mismatch = [f"the ACL is {now!r}, not the recorded {unit['prior']!r}"] if now != unit["prior"] else []
-            mismatch += [f"column {c['column']} ACL is {column_now[id(c)]!r}, not the recorded {c['prior']!r}"
-                         for c in unit["columns"] if column_now[id(c)] != c["prior"]]
+        for unit in batch:
             for action in unit["actions"]:
                 if unit.get("error"):
                     results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=f"undo failed: {unit['error']}"))
-                elif mismatch:
-                    results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message="after undo " + "; ".join(mismatch)))
+                elif id(unit) in mismatch:
+                    results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message="after undo " + "; ".join(mismatch[id(unit)])))
                 else:
                     results.append(ActionResult(seq=action.seq, status=ActionStatus.UNDONE, message="restored to the recorded ACL"))
         return results
