@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
+from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.incident import Status
+from sevtool.store import scans
 from sevtool.tui.app import create_app
 from sevtool.tui.screens.declare import DeclareScreen
 from sevtool.tui.screens.incident import IncidentScreen
@@ -96,3 +100,28 @@ async def test_opening_a_missing_incident_shows_the_list_and_says_why(wb, fixed_
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, IncidentListScreen))
         await until(pilot, lambda: any(n.title == "opening the incident failed" for n in app._notifications))
+
+
+async def test_leaving_an_incident_lets_its_findings_go(wb, fixed_clock, until):
+    """45,000 findings and their filter text hold about 90 MB: they must not outlive the screen."""
+    incident = wb.incidents.declare("big scope", 2)
+    rows = [Finding(object_kind="table", schema_name="leak_check", object_name=f"t{i}", principal="all_employees", path=AccessPath.DIRECT)
+            for i in range(50)]
+    with wb.store.write() as tx:
+        scope_id = scans.add_scope(tx.session, incident.id, 1, Scope(target="drill", principals=["all_employees"]),
+                                   finding_count=50, object_count=50)
+        scans.add_findings(tx.session, scope_id, rows)
+    del rows
+
+    def alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Finding) and o.schema_name == "leak_check")
+
+    app = create_app(wb, clock=fixed_clock, open_incident=incident.id)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and len(app.screen.query_one("#findings").rows) == 50)
+        assert alive() == 50
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, IncidentListScreen))
+        await pilot.pause(0.2)
+        assert alive() == 0

@@ -54,6 +54,10 @@ class ScopePane(Vertical):
             elif wb.settings.team.targets:
                 self.query_one("#scan-target", Input).value = next(iter(wb.settings.team.targets))
 
+    def on_unmount(self) -> None:
+        """Let the findings go with the screen: Textual keeps a finished worker, and through it this pane."""
+        self.findings, self._haystack = [], []
+
     # --- scan -------------------------------------------------------------------------------
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

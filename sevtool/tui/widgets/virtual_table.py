@@ -113,3 +113,7 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
 
     def on_blur(self) -> None:
         self.refresh()
+
+    def on_unmount(self) -> None:
+        """Let the rows go with the screen, even if something still holds the widget."""
+        self.rows = []
