@@ -63,7 +63,9 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         await pilot.press("escape")                                            # leaves the filter box, not the screen
         assert isinstance(app.screen, IncidentScreen)
 
-        # plan: the exact SQL of the highlighted action is shown
+        # plan: the revoke tab says what p will plan from, then shows the exact SQL of the highlighted action
+        await pilot.press("2")
+        await until(pilot, lambda: "No plan yet. Press p to plan the revocation from scope v1 (drill)." in screen_text(app))
         await pilot.press("p")
         await until(pilot, lambda: "Plan 1 (from" in screen_text(app))
         plan = wb.revocation.current_plan(incident_id)

@@ -19,7 +19,7 @@ class PostmortemPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Compiled from the incident, timeline, ledger, checks and notes. e exports it to a file; r re-renders.", id="postmortem-help")
         with VerticalScroll(id="postmortem-scroll"):
-            yield Markdown("", id="postmortem")
+            yield Markdown("*Compiling the postmortem…*", id="postmortem")
 
     def reload(self) -> None:
         self._compile()

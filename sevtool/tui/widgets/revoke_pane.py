@@ -51,9 +51,11 @@ class RevokePane(Vertical):
         """Called each time the revoke tab opens: a plan may have been made elsewhere (CLI, another responder)."""
         with self.app.reporting_errors("loading the plan"):
             plan = self.app.wb.revocation.current_plan(self.incident_id)
-            if plan is None:
-                return
-            self._show_plan(plan)
+            if plan is not None:
+                self._show_plan(plan)
+            elif latest := self.app.wb.scanning.latest_scope(self.incident_id):
+                self.query_one("#plan-summary", Static).update(
+                    f"No plan yet. Press p to plan the revocation from scope v{latest[0]} ({latest[1].target}).")
 
     def _show_plan(self, plan) -> None:
         counts = ", ".join(f"{n:,} {status}" for status, n in sorted(plan.counts.items()) if n)
