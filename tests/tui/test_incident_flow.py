@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+from textual.widgets import DataTable
+
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.incident import Status
 from sevtool.store import scans
@@ -72,6 +74,7 @@ async def test_notes_key_events_and_status_from_the_incident_screen(wb, fixed_cl
 
 async def test_an_incident_opened_directly_builds_its_hidden_tabs_and_the_list_when_asked(wb, fixed_clock, screen_text, until):
     incident = wb.incidents.declare("telemetry exposed", 2)
+    wb.incidents.declare("chat exports shared", 1)                  # hotter: listed first
     app = create_app(wb, clock=fixed_clock, open_incident=incident.id)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and "INC-1" in screen_text(app))
@@ -88,11 +91,12 @@ async def test_an_incident_opened_directly_builds_its_hidden_tabs_and_the_list_w
 
         await pilot.press("escape")                                     # the list, built now
         await until(pilot, lambda: isinstance(app.screen, IncidentListScreen) and "telemetry exposed" in screen_text(app))
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and "telemetry exposed" in screen_text(app))
         await pilot.press("escape")                                     # back to the same list, not a second one
         await until(pilot, lambda: isinstance(app.screen, IncidentListScreen))
         assert sum(isinstance(screen, IncidentListScreen) for screen in app.screen_stack) == 1
+        assert app.screen.query_one(DataTable).cursor_row == 1          # still on the incident just left
 
 
 async def test_opening_a_missing_incident_shows_the_list_and_says_why(wb, fixed_clock, until):

@@ -49,17 +49,21 @@ class IncidentListScreen(Screen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
+        """Re-read the list; the cursor stays on the incident it was on (the one just left, coming back)."""
         with self.app.reporting_errors("loading incidents"):
             incidents = self.app.wb.incidents.all()
             regressed = self._regressed({i.id for i in incidents})
             now = self.app.clock()
             open_first = sorted(incidents, key=lambda i: (i.status in (Status.RESOLVED, Status.CLOSED), i.sev, -i.id))
             table = self.query_one("#incidents", DataTable)
+            selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
             table.clear()
             for incident in open_first:
                 age = format_duration(now - incident.declared_at).split(" ")[0] if incident.declared_at else ""
                 table.add_row(incident.ref, sev_badge(incident.sev), status_label(incident.status), age,
                               regression_marker(incident.id in regressed), incident.commander or "", incident.title, key=str(incident.id))
+            if selected in table.rows:
+                table.move_cursor(row=table.get_row_index(selected))
             empty = self.query_one("#list-empty", Static)
             empty.update("No incidents yet. Press n to declare one (the form shows the SEV rubric).")
             empty.display = not incidents
