@@ -32,7 +32,8 @@ def emit_json(data: Any) -> None:
 
 
 def emit_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
-    from tabulate import tabulate  # its import costs about 50 ms: only commands that print a table pay it
+    # tabulate's import costs about 50 ms: only commands that print a table pay it.
+    from tabulate import tabulate
 
     rows = list(rows)
     sys.stdout.write((tabulate(rows, headers=headers, tablefmt="simple") if rows else "(none)") + "\n")
