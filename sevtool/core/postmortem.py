@@ -9,6 +9,8 @@ like a password or token is masked, because summaries are free text typed by peo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +24,11 @@ from sevtool.core.timeline import Event
 from sevtool.core.timeparse import as_utc, format_duration, format_utc, parse_duration
 
 
-class TimelineEntry(BaseModel):
+@dataclass(slots=True)
+class TimelineEntry:
+    """One timeline row. A dataclass, not a model: a postmortem can hold 10,000 of them, and pydantic takes
+    dataclass instances into PostmortemData as they are instead of validating each."""
+
     seq: int
     at: datetime
     kind: str
@@ -119,7 +125,7 @@ class PostmortemData(BaseModel):
     generated_at: datetime
     zone: str = "UTC"                     # the responder's IANA zone, for the local-time column
     events: list[TimelineEntry] = Field(default_factory=list)
-    notes: list[NoteEntry] = Field(default_factory=list)
+    notes: list[NoteEntry] = Field(default_factory=list)   # current notes; render reads only DOCUMENT_NOTE_KINDS
     exposure: ExposureFacts | None = None
     ledger: LedgerFacts | None = None
     first_apply_at: datetime | None = None
@@ -132,26 +138,37 @@ class PostmortemData(BaseModel):
 
 # --- notes: latest text wins, history stays on the timeline ---------------------------------------
 
-def current_notes(events: list[Event]) -> list[NoteEntry]:
-    """Fold note events into current notes. An edit is a note event with `supersedes: SEQ`."""
+UPDATE_NOTE_KINDS = ("update", "comms")
+# The note kinds the document shows; a plain note appears only in the timeline.
+DOCUMENT_NOTE_KINDS = frozenset(NOTE_SECTIONS) | frozenset(UPDATE_NOTE_KINDS)
+
+
+def current_notes(events: list[Event], kinds: Collection[str] | None = None) -> list[NoteEntry]:
+    """Fold note events into current notes. An edit is a note event with `supersedes: SEQ`.
+
+    `kinds` keeps only the notes whose current kind is one of them. The fold runs on the events and
+    builds a NoteEntry only for a note it keeps: an incident can hold thousands of plain notes.
+    """
     root_of: dict[int, int] = {}
-    notes: dict[int, NoteEntry] = {}
+    first: dict[int, Event] = {}                      # the event that first recorded a note: its identity
+    latest: dict[int, tuple[Event, str, int]] = {}    # its current text: the latest event, the kind, edits so far
     for event in sorted(events, key=lambda e: e.seq):
         if event.kind != "note":
             continue
         kind = event.data.get("note_kind") or "note"
         supersedes = event.data.get("supersedes")
         root = root_of.get(supersedes) if supersedes is not None else None
-        if root is not None and root in notes:
-            old = notes[root]
-            notes[root] = old.model_copy(update={"latest_seq": event.seq, "text": event.summary, "kind": kind,
-                                                 "revisions": old.revisions + 1})
-            root_of[event.seq] = root
+        if root is None:
+            root, revisions = event.seq, 0
+            first[root] = event
         else:
-            root_of[event.seq] = event.seq
-            notes[event.seq] = NoteEntry(seq=event.seq, latest_seq=event.seq, at=event.at, kind=kind, actor=event.actor,
-                                         text=event.summary)
-    return sorted(notes.values(), key=lambda n: (as_utc(n.at), n.seq))
+            revisions = latest[root][2] + 1
+        root_of[event.seq] = root
+        latest[root] = (event, kind, revisions)
+    notes = [NoteEntry(seq=seq, latest_seq=event.seq, at=first[seq].at, kind=kind, actor=first[seq].actor, text=event.summary,
+                       revisions=revisions)
+             for seq, (event, kind, revisions) in latest.items() if kinds is None or kind in kinds]
+    return sorted(notes, key=lambda n: (as_utc(n.at), n.seq))
 
 
 # --- milestones and durations --------------------------------------------------------------------
@@ -281,12 +298,26 @@ def prose(value: str) -> str:
 def table(rows: list[list], headers: list[str], *, escaped: bool = False, pad: bool = True) -> str:
     """A GitHub table; `escaped=True` when the caller already passed every cell through `cell`.
 
-    `pad=False` skips column padding: markdown does not need it, and it halves the cost of a
-    10,000-row timeline.
+    `pad=False` skips column padding: markdown does not need it, and a 10,000-row timeline is then
+    written directly instead of through tabulate.
     """
     body = rows if escaped else [[cell(v) for v in row] for row in rows]
-    return tabulate(body, headers=[cell(h) for h in headers], tablefmt="github", disable_numparse=True,
-                    stralign="left" if pad else None)
+    head = [cell(h) for h in headers]
+    if not pad:
+        return _unpadded_table(body, head)
+    return tabulate(body, headers=head, tablefmt="github", disable_numparse=True, stralign="left")
+
+
+def _unpadded_table(rows: list[list[str]], headers: list[str]) -> str:
+    """The text tabulate's github format gives for unaligned cells, without its per-cell type deduction,
+    which took most of a 10,000-event render: cells as they are, a rule as wide as each column
+    (at least its header plus two)."""
+    widths = [len(h) + 2 for h in headers]
+    for i, column in enumerate(zip(*rows)):
+        widths[i] = max(widths[i], max(map(len, column)))
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -465,18 +496,30 @@ def _impact(data: PostmortemData) -> list[str]:
 def _timeline(data: PostmortemData, zone, zone_label: str) -> list[str]:
     if not data.events:
         return ["_No events._", ""]
+    # Events come in bursts and from few people: times are formatted once per second, kinds and actors
+    # escaped once per value.
+    times: dict[datetime, tuple[str, str]] = {}
+    escaped: dict[str, str] = {}
+
+    def escaped_once(value: str) -> str:
+        text = escaped.get(value)
+        if text is None:
+            text = escaped[value] = cell(value)
+        return text
+
     rows = []
     for e in data.events:
+        second = e.at.replace(microsecond=0)
+        utc_and_local = times.get(second)
+        if utc_and_local is None:
+            utc_and_local = times[second] = (format_utc(second), _local(second, zone))
         what = cell(e.summary)
         # Seq, times and the marker are generated here; only kind, actor and summary come from people.
-        rows.append([str(e.seq), format_utc(e.at), _local(e.at, zone), "★" if e.key else "", cell(e.kind), cell(e.actor),
+        rows.append([str(e.seq), *utc_and_local, "★" if e.key else "", escaped_once(e.kind), escaped_once(e.actor),
                      f"**{what}**" if e.key and what else what])
     keys = sum(1 for e in data.events if e.key)
     return [f"{len(data.events)} events; {keys} marked key (★, bold). Mark more with `sevtool mark {data.incident.id} EVENT`.", "",
             table(rows, ["#", "UTC", f"local ({zone_label})", "key", "kind", "who", "what"], escaped=True, pad=False), ""]
-
-
-UPDATE_NOTE_KINDS = ("update", "comms")
 
 
 def _communications(data: PostmortemData) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sevtool.core.postmortem import (
+    DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
     AuditFacts,
     NoteEntry,
@@ -63,7 +64,7 @@ class PostmortemService:
             generated_at=utcnow(),
             zone=self.zone_name(),
             events=[TimelineEntry(seq=e.seq, at=e.at, kind=e.kind, actor=e.actor, summary=e.summary, key=e.seq in keys) for e in events],
-            notes=current_notes(events),
+            notes=current_notes(events, DOCUMENT_NOTE_KINDS),
             exposure=exposure,
             ledger=ledger,
             first_apply_at=first_apply,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sevtool.core.incident import Incident, SevChange, Status
 from sevtool.core.postmortem import (
+    DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
     AuditFacts,
     CheckFacts,
@@ -21,6 +22,7 @@ from sevtool.core.postmortem import (
     durations,
     milestones,
     render,
+    table,
 )
 from sevtool.core.timeline import Event
 
@@ -186,6 +188,30 @@ def test_note_edits_supersede_and_keep_history():
     root = md.split("## Root cause")[1].split("###")[0]
     assert "etl_job re-grants nightly via IaC" in root and "bad grant" not in root and "edited 2x" in root
     assert "| bad grant" in md.split("## Timeline")[1]   # history stays in the timeline
+
+
+def test_notes_kept_by_kind_are_chosen_after_edits():
+    def note(seq, text, kind, **data):
+        return Event(seq=seq, incident_id=7, at=at(seq), kind="note", actor="alice", summary=text, data={"note_kind": kind, **data})
+
+    events = [note(1, "plain", "note"), note(2, "bad grant", "root-cause"), note(3, "fast re-checks", "went-well", supersedes=1),
+              note(4, "just a note", "note"), note(5, "a job re-grants", "note", supersedes=2)]
+    kept = current_notes(events, DOCUMENT_NOTE_KINDS)
+    assert kept == [n for n in current_notes(events) if n.kind in DOCUMENT_NOTE_KINDS]
+    assert [(n.seq, n.latest_seq, n.kind, n.text, n.revisions) for n in kept] == [(1, 3, "went-well", "fast re-checks", 1)]
+
+
+def test_the_unpadded_timeline_table_is_the_text_tabulate_writes():
+    """The timeline table is written directly, not through tabulate, for speed; the document must not change."""
+    from tabulate import tabulate
+
+    headers = ["#", "UTC", "key", "kind", "who", "what"]
+    rows = [["1", "2026-06-18 12:00:00Z", "", "note", "eve\\|x", "a \\| b<br>c"],
+            ["10000", "2026-06-18 12:00:01Z", "★", "True", "", "**found the ETL job**"],
+            ["7", "", "", "k", "bob", "1.5"]]
+    expected = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True, stralign=None)
+    assert table(rows, headers, escaped=True, pad=False) == expected
+    assert table([], headers, escaped=True, pad=False) == tabulate([], headers=headers, tablefmt="github", stralign=None)
 
 
 def test_ten_thousand_events_render_every_row_once():
