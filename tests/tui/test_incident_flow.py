@@ -129,3 +129,20 @@ async def test_leaving_an_incident_lets_its_findings_go(wb, fixed_clock, until):
         await until(pilot, lambda: isinstance(app.screen, IncidentListScreen))
         await pilot.pause(0.2)
         assert alive() == 0
+
+
+async def test_a_failed_plan_on_a_scanned_incident_says_so(wb, fixed_clock, screen_text, until):
+    incident = wb.incidents.declare("scanned, target since removed from the config", 2)
+    with wb.store.write() as tx:
+        scans.add_scope(tx.session, incident.id, 1, Scope(target="nowhere", principals=["all_employees"]), finding_count=0, object_count=0)
+    app = create_app(wb, clock=fixed_clock, open_incident=incident.id)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        await pilot.press("2")
+        await until(pilot, lambda: "No plan yet. Press p to plan the revocation from scope v1 (nowhere)." in screen_text(app))
+        await pilot.press("p")
+        await until(pilot, lambda: any("no target named 'nowhere'" in n.message for n in app._notifications))
+        await until(pilot, lambda: "Planning failed (the notification says why)" in screen_text(app))
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert "Planning failed (the notification says why)" in screen_text(app)

@@ -39,6 +39,7 @@ class RevokePane(Vertical):
         super().__init__(**kwargs)
         self.incident_id = incident_id
         self.running = False
+        self.planning = False
 
     def compose(self) -> ComposeResult:
         yield Static("No plan yet. Scan first, then press p to plan the revocation.", id="plan-summary")
@@ -47,8 +48,13 @@ class RevokePane(Vertical):
         yield ProgressBar(total=100, show_eta=True, id="apply-progress", classes="hidden")
         yield Log(id="apply-log", max_lines=500, classes="hidden")
 
-    def reload(self) -> None:
-        """Called each time the revoke tab opens: a plan may have been made elsewhere (CLI, another responder)."""
+    def reload(self):
+        """Called each time the revoke tab opens: a plan may have been made elsewhere (CLI, another responder).
+
+        Returns the current plan, or None. While a plan is being made, the pane is left to say so.
+        """
+        if self.planning:
+            return None
         with self.app.reporting_errors("loading the plan"):
             plan = self.app.wb.revocation.current_plan(self.incident_id)
             if plan is not None:
@@ -56,6 +62,8 @@ class RevokePane(Vertical):
             elif latest := self.app.wb.scanning.latest_scope(self.incident_id):
                 self.query_one("#plan-summary", Static).update(
                     f"No plan yet. Press p to plan the revocation from scope v{latest[0]} ({latest[1].target}).")
+            return plan
+        return None
 
     def _show_plan(self, plan) -> None:
         counts = ", ".join(f"{n:,} {status}" for status, n in sorted(plan.counts.items()) if n)
@@ -86,6 +94,7 @@ class RevokePane(Vertical):
     def plan(self) -> None:
         if self._refuse_while_running():
             return
+        self.planning = True
         self.query_one("#plan-summary", Static).update("Planning: reading each object's current ACL so undo can restore it exactly…")
         self._plan()
 
@@ -97,9 +106,10 @@ class RevokePane(Vertical):
         self.app.call_from_thread(self._planned, plan)
 
     def _planned(self, plan) -> None:
+        self.planning = False
         if plan is None:
-            self.query_one("#plan-summary", Static).update("Planning failed (the notification says why). Press p to try again.")
-            self.reload()
+            if self.reload() is None:
+                self.query_one("#plan-summary", Static).update("Planning failed (the notification says why). Press p to try again.")
             return
         self._show_plan(plan)
         self.app.notify(f"Plan {plan.plan_version}: {len(plan.actions):,} actions. Review the SQL, then press a to apply.", title="planned")
