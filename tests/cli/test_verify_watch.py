@@ -6,6 +6,7 @@ import json
 
 import psycopg
 import pytest
+from tabulate import tabulate
 
 from sevtool.scenario import ensure_role, grant_role
 
@@ -59,6 +60,11 @@ def test_verify_exit_codes_json_and_regression(cli, target, contained):
     human = cli("verify", contained)
     assert human.returncode == 3
     assert "telemetry.chats" in human.stdout and "ACCESS REMAINS" in human.stderr and "ACCESS" not in human.stdout
+    # Laid out as every other command's tables (tabulate's "simple"), though written without tabulate. The
+    # regression was reported by the check before: this one has access remaining and nothing new.
+    remaining = tabulate([("telemetry.chats", "all_employees", "public", "granted to PUBLIC", "DSS 4")],
+                         headers=["object", "principal", "path", "via", "dss"], tablefmt="simple")
+    assert human.stdout == f"{remaining}\n"
 
 
     timeline = cli.json("timeline", contained)
@@ -94,3 +100,12 @@ def test_verify_and_watch_refuse_with_what_to_do(cli):
     machine = cli("watch", ident, "--json")
     assert machine.returncode == 2 and json.loads(machine.stderr)["error"] == "usage"
     assert cli("verify", "INC-999").returncode == 1
+
+
+def test_regression_and_finding_tables_keep_tabulates_layout(capsys):
+    from sevtool.cli.verify import _emit_text_table
+
+    headers = ["regressed object", "principal", "path", "cause"]
+    rows = [("telemetry.chats", "all_employees", "public", "new PUBLIC grant of SELECT by etl_owner"), ("t.a", "bob", "direct", "")]
+    _emit_text_table(rows, headers)
+    assert capsys.readouterr().out == tabulate(rows, headers=headers, tablefmt="simple") + "\n"
