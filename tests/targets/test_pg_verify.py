@@ -371,3 +371,29 @@ def test_unchanged_findings_are_stored_once_and_still_compared(bench, target):
     third = bench.verification.verify(ident)
     assert third.outcome.closed_since == 1 and q.findings_check_id(q.latest_check(bench.store, ident)) == third.check_id
     assert [f.object_fqn for f in q.check_findings(bench.store, third.check_id)] == ["telemetry.keystrokes"]
+
+
+def test_a_new_process_reads_the_previous_check_and_the_ledger_back_from_either_store(wb, target):
+    """What `sevtool verify` pays for in a new process: the baseline's grants and the ledger are read from the
+    store (SQLite or PostgreSQL), and the findings and regressions it writes come back the same."""
+    def verify_in_new_process():
+        fresh = Workbench(wb.settings)
+        try:
+            return fresh.verification.verify(ident)
+        finally:
+            fresh.scanning.close()
+
+    ident = scanned_incident(wb, target)
+    first = verify_in_new_process()
+    assert not first.clean and first.outcome.remaining == 2
+    run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees")
+    second = verify_in_new_process()
+    assert (second.outcome.remaining, second.outcome.closed_since, second.outcome.regressions) == (1, 1, [])
+    assert [f.object_fqn for f in q.check_findings(wb.store, second.check_id)] == ["telemetry.keystrokes"]
+
+    apply_fix(wb, ident)                                        # the ledger closes keystrokes after check 2 ...
+    run_sql(target, "GRANT SELECT ON telemetry.keystrokes TO all_employees", user="deploy_bot")   # ... and a job re-grants it
+    third = verify_in_new_process()
+    [reg] = third.outcome.regressions
+    assert (reg.object_fqn, reg.cause_kind) == ("telemetry.keystrokes", Cause.GRANT_READDED)
+    assert [(r.object_fqn, r.closed_at) for r in q.regressions(wb.store, ident)] == [("telemetry.keystrokes", None)]
