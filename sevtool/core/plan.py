@@ -11,6 +11,8 @@ a resumed run reads those grants back and records the ones that are gone as appl
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -70,12 +72,15 @@ PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # 
 
 def count_by_status(statuses) -> dict[str, int]:
     counts = {s.value: 0 for s in ActionStatus}
-    for status in statuses:
-        counts[ActionStatus(status).value] += 1
+    for status, n in Counter(statuses).items():   # converted per distinct status, not per action (45,000)
+        counts[ActionStatus(status).value] += n
     return counts
 
 
-class ActionResult(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """One action's outcome, read back from the target. A plain dataclass: a 45,000-table run makes 90,000."""
+
     seq: int
     status: ActionStatus
     message: str = ""

@@ -163,7 +163,9 @@ class RevocationService:
         else:
             now = ledger.statuses(self.store, incident_id, version)
             for action in made:
-                action.status, action.message = now[action.seq]
+                status, message = now[action.seq]
+                if action.status is not status or action.message != message:
+                    action.status, action.message = status, message
         if statuses is None:
             return made
         wanted = set(statuses)
@@ -209,11 +211,10 @@ class RevocationService:
             def tally(results: list[ActionResult]) -> None:
                 nonlocal done
                 with guard:
-                    for r in results:
-                        counts[ActionStatus(r.status).value] += 1
-                        if r.status == ActionStatus.FAILED:
-                            failures.append({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
-                                             "message": r.message})
+                    for status, n in Counter(r.status for r in results).items():
+                        counts[status.value] += n
+                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
+                                     "message": r.message} for r in results if r.status == ActionStatus.FAILED)
                     done += len(results)
                     if progress:
                         progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
@@ -346,10 +347,10 @@ class RevocationService:
                     with self.store.write() as tx:
                         ledger.record(tx.session, incident_id, version, recorded)
                     with guard:
-                        for r in results:
-                            counts[ActionStatus(r.status).value] += 1
-                            if r.status == ActionStatus.FAILED:
-                                failures.append({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message})
+                        for status, n in Counter(r.status for r in results).items():
+                            counts[status.value] += n
+                        failures.extend({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message}
+                                        for r in results if r.status == ActionStatus.FAILED)
                         done += len(results)
                         if progress:
                             progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))

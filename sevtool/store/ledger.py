@@ -42,7 +42,7 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
     if not actions:
         return
     bind = session.get_bind()
-    stamp = _TABLE.c.updated_at.type.bind_processor(bind.dialect)
+    stamp = _TABLE.c.updated_at.type.dialect_impl(bind.dialect).bind_processor(bind.dialect)   # SQLite: the text SQLAlchemy writes
     now = stamp(utcnow()) if stamp else utcnow()
     planned = ActionStatus.PLANNED.value
     rows = [(incident_id, plan_version, scope_version, a.seq, a.kind.value, target,
@@ -116,7 +116,8 @@ def statuses(store: Store, incident_id: int, plan_version: int) -> dict[int, tup
     with store.read() as s:
         rows = s.exec(select(ActionRow.seq, ActionRow.status, ActionRow.message)
                       .where(ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version)).all()
-    return {seq: (ActionStatus(status), message) for seq, status, message in rows}
+    decode = {s.value: s for s in ActionStatus}
+    return {seq: (decode[status], message) for seq, status, message in rows}
 
 
 def versions_with(store: Store, incident_id: int, status: ActionStatus) -> list[tuple[int, str]]:
@@ -140,8 +141,8 @@ def status_counts(store: Store, incident_id: int, plan_version: int | None = Non
 
 def record(session: Session, incident_id: int, plan_version: int, results: list[ActionResult]) -> None:
     """Write one batch's outcomes: one UPDATE per distinct (status, message) and run of seqs."""
-    by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
+    by_outcome: dict[tuple[ActionStatus, str], list[int]] = defaultdict(list)
     for r in results:
-        by_outcome[(ActionStatus(r.status).value, r.message)].append(r.seq)
+        by_outcome[(r.status, r.message)].append(r.seq)
     for (status, message), seqs in by_outcome.items():
-        _update(session, incident_id, plan_version, seqs, status=status, message=message)
+        _update(session, incident_id, plan_version, seqs, status=ActionStatus(status).value, message=message)

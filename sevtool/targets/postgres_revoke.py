@@ -393,8 +393,11 @@ class PostgresRevoker:
     # ------------------------------------------------------------------------------------------
     # statements
 
-    def _statements(self, batch: list[Action], q: _Quoted) -> list[str]:
-        """The statements for a batch of actions that share a batch key (one object each when planning)."""
+    def _statements(self, batch: list[Action], q: _Quoted, names: list[str] | None = None) -> list[str]:
+        """The statements for a batch of actions that share a batch key (one object each when planning).
+
+        `names`: the batch's quoted table names, when the caller has them already.
+        """
         first = batch[0]
         if first.kind == ActionKind.REVOKE_MEMBERSHIP:
             return [f"REVOKE {q(a.object_name)} FROM {q(a.grantee)}" for a in batch]
@@ -403,7 +406,7 @@ class PostgresRevoker:
                     + f" REVOKE {_privilege_list(a.privileges)} ON TABLES FROM {q.role(a.grantee)} CASCADE" for a in batch]
         before, after = self._revoke_shape(first, q)
         if first.column is None:   # one multi-table REVOKE
-            statements = [f"{before} ON TABLE {', '.join(q.table(a) for a in batch)} {after}"]
+            statements = [f"{before} ON TABLE {', '.join(names or [q.table(a) for a in batch])} {after}"]
         else:                      # one statement per column: column lists differ per table
             statements = [f"{before} ({q(a.column)}) ON TABLE {q.table(a)} {after}" for a in batch]
         if first.kind == ActionKind.REVOKE_AS_GRANTOR:
@@ -469,8 +472,8 @@ class PostgresRevoker:
     # ------------------------------------------------------------------------------------------
     # reading grants back
 
-    def _still_granted(self, conn, actions: list[Action]) -> set[int]:
-        """Indexes (into `actions`) whose grant item still holds one of the action's privileges."""
+    def _still_granted(self, conn, actions: list[Action], names: list[str]) -> set[int]:
+        """Indexes (into `actions`) whose grant item still holds one of the action's privileges (`names`: quoted tables)."""
         if not actions:
             return set()
         family = _family(actions[0])
@@ -480,7 +483,7 @@ class PostgresRevoker:
         if family == "relation":
             present = set()
             oids = self._role_oid_cache(conn, {a.grantee for a in actions} | {a.grantor for a in actions})
-            q = _Quoted()
+
             def item(i: int) -> tuple:
                 return actions[i].grantee, actions[i].grantor, tuple(actions[i].privileges)
 
@@ -488,7 +491,7 @@ class PostgresRevoker:
                 if grantee not in oids or grantor not in oids:
                     continue   # a dropped role holds no grant
                 group = list(group)
-                rows = conn.execute(_RELATION_STILL_GRANTED, {"names": _list(q.table(actions[i]) for i in group), "privs": list(privs),
+                rows = conn.execute(_RELATION_STILL_GRANTED, {"names": _list(names[i] for i in group), "privs": list(privs),
                                                               "grantee": oids[grantee], "grantor": oids[grantor]}).fetchall()
                 present.update(group[row[0] - 1] for row in rows)
             return present
@@ -555,17 +558,20 @@ class PostgresRevoker:
     def _apply_batch(self, session: _RevokeSession, batch: list[Action]) -> list[ActionResult]:
         conn, notices = session.conn, session.notices
         results: dict[int, ActionResult] = {}
+        q = _Quoted()
+        names = [q.table(a) for a in batch]
         with conn.transaction():
-            present = self._still_granted(conn, batch)
+            present = self._still_granted(conn, batch, names)
             todo = [a for i, a in enumerate(batch) if i in present]
+            todo_names = [name for i, name in enumerate(names) if i in present]
             for i, action in enumerate(batch):
                 if i not in present:
                     results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.SKIPPED, message="already absent")
             notices.clear()
             if todo:
-                for statement in self._statements(todo, _Quoted()):
+                for statement in self._statements(todo, q, todo_names):
                     conn.execute(statement)
-            remaining = self._still_granted(conn, todo)
+            remaining = self._still_granted(conn, todo, todo_names)
             warnings = [message or "" for sqlstate, message in notices if sqlstate == NOT_REVOKED]
             for i, action in enumerate(todo):
                 # Per object only: a table-level REVOKE also warns once for every column of the table.
