@@ -118,12 +118,12 @@ class RevocationService:
             raise UsageError(f"incident {incident_id} has no scan yet, so there is nothing to revoke",
                              hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
         scope_version, scope = latest
-        findings = self.wb.scanning.findings(incident_id, scope_version)
-        target = self._open(scope.target)
-        try:
-            actions = target.plan(findings, scope)
-        finally:
-            target.close()
+        with self.wb.scanning.finding_stream(incident_id, scope_version) as (seen, findings):
+            target = self._open(scope.target)
+            try:
+                actions = target.plan(findings, scope)
+            finally:
+                target.close()
         by_kind = dict(Counter(a.kind.value for a in actions))
         review = sum(a.review for a in actions)
         with self.store.write() as tx:
@@ -132,9 +132,9 @@ class RevocationService:
             ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
             self._made[(incident_id, version)] = actions
             tx.append(incident_id, "revoke_planned",
-                      f"Revocation plan {version}: {len(actions)} actions for {len(findings)} findings"
+                      f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
                       + (f", {review} role membership(s) to review" if review else ""),
-                      {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": len(findings),
+                      {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": seen,
                        "by_kind": by_kind, "review": review})
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
                     actions=actions, counts=ledger.status_counts(self.store, incident_id, version), by_kind=by_kind,

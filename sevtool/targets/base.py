@@ -6,7 +6,7 @@ against both. Targets never see the store: services pass results to the ledger t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -44,7 +44,7 @@ class Target(Protocol):
     def scan(self, scope: Scope, classify: Classifier) -> ScanResult:
         """Every in-scope object a member of the scope's principals can read, with the access path."""
 
-    def plan(self, findings: list[Finding], scope: Scope) -> list[Action]:
+    def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         """Ordered actions that close every finding, each with its prior state captured."""
 
     def apply(self, actions: list[Action], on_batch: BatchCallback, *, batch_size: int | None = None) -> None:

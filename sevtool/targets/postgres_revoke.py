@@ -251,7 +251,7 @@ class PostgresRevoker:
     # ------------------------------------------------------------------------------------------
     # plan
 
-    def plan(self, findings: list[Finding], scope: Scope) -> list[Action]:
+    def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         """Ordered actions closing every finding; each carries its SQL and the prior ACL text."""
         relation: dict[tuple[str, str], dict[str, set[str]]] = {}
         column: dict[tuple[str, str, str], dict[str, set[str]]] = {}

@@ -27,7 +27,7 @@ import email.utils
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
@@ -303,7 +303,7 @@ class UnityCatalogTarget:
                 return level, finding.via.removeprefix(prefix)
         return "table", finding.object_fqn
 
-    def plan(self, findings: list[Finding], scope: Scope) -> list[Action]:
+    def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         groups: dict[tuple[str, str, str, str], list[Finding]] = {}
         for f in findings:
             stype, sname = self.securable_of(f)
