@@ -30,6 +30,7 @@ from sevtool.core.plan import (
 )
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import UsageError
+from sevtool.gcpause import gc_paused
 from sevtool.store import ledger, locks
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class RevocationService:
 
     # --- plan -------------------------------------------------------------------------------
 
+    @gc_paused()
     def plan(self, incident_id: int) -> Plan:
         """A fresh plan from the latest scan's findings, journaled with each object's current ACL."""
         self.store.incident(incident_id)
@@ -182,6 +184,7 @@ class RevocationService:
 
     # --- apply ------------------------------------------------------------------------------
 
+    @gc_paused()
     def apply(self, incident_id: int, *, plan_version: int | None = None, batch_size: int | None = None,
               workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None) -> RunReport:
         """Run what the plan still has to do; safe to repeat and to resume after a crash.
@@ -320,6 +323,7 @@ class RevocationService:
         return [(version, target, action) for version, target in ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
                 for action in self._actions(incident_id, version, [ActionStatus.APPLIED])]
 
+    @gc_paused()
     def undo(self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None) -> RunReport:
         """Restore every applied action's object to its recorded prior ACL, newest plan first.
 

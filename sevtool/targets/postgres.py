@@ -40,11 +40,8 @@ keep the grantor exactly as the ACL records it: when it is not the owner, a REVO
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -54,6 +51,7 @@ from psycopg.rows import tuple_row
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageError
+from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker
@@ -306,7 +304,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
     def _scan_once(self, scope: Scope, classify: Classifier):
         conn = self._scan_connection()
         try:
-            with _gc_paused(), conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            with gc_paused(), conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
                 return _Scan(cur, scope, classify, self.display).run()
         except psycopg.OperationalError:
             raise  # the connection is gone: the caller decides whether to retry
@@ -567,18 +565,6 @@ class _Scan:
                 object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, principal=principal,
                 path=AccessPath.DEFAULT_PRIVILEGES, via=f"default privileges on tables {owner_name} creates {where}; {reached.text()}",
                 grantee=reached.role, grantor=owner_name, dss=self.classify(schema, FUTURE_TABLES, None) if schema else None))
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A large scan allocates ~100k objects that all survive; collecting in between only costs time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _dss_order(dss: int | None) -> int:
