@@ -163,9 +163,9 @@ class RevocationService:
         if made is None:
             made = self._made[(incident_id, version)] = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
         else:
-            now = ledger.statuses(self.store, incident_id, version)
-            for action in made:
-                status, message = now[action.seq]
+            by_seq = {a.seq: a for a in made}
+            for seq, (status, message) in ledger.moved_on(self.store, incident_id, version).items():
+                action = by_seq[seq]
                 if action.status is not status or action.message != message:
                     action.status, action.message = status, message
         if statuses is None:

@@ -111,11 +111,13 @@ def _runs(seqs: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def statuses(store: Store, incident_id: int, plan_version: int) -> dict[int, tuple[ActionStatus, str]]:
-    """seq -> (status, message) of every action of a plan."""
+def moved_on(store: Store, incident_id: int, plan_version: int) -> dict[int, tuple[ActionStatus, str]]:
+    """seq -> (status, message) of a plan's actions that are no longer `planned`. An action never returns to
+    `planned`, so every other one still is: before a first apply this reads 0 rows instead of 45,000."""
     with store.read() as s:
-        rows = s.exec(select(ActionRow.seq, ActionRow.status, ActionRow.message)
-                      .where(ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version)).all()
+        rows = s.exec(select(ActionRow.seq, ActionRow.status, ActionRow.message).where(
+            ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version,
+            ActionRow.status != ActionStatus.PLANNED.value)).all()
     decode = {s.value: s for s in ActionStatus}
     return {seq: (decode[status], message) for seq, status, message in rows}
 

@@ -64,11 +64,10 @@ LEFT JOIN LATERAL aclexplode(c.relacl) x ON x.privilege_type = ANY(%(privs)s) AN
 # Role names -> oids as ACL items hold them; PUBLIC is 0. A role that no longer exists is left out.
 _ROLE_OIDS = "SELECT rolname, oid FROM pg_roles WHERE rolname = ANY(%s)"
 
-# A join, not `attrelid = ANY(array)`: that compares every pg_attribute row with every element (minutes at 45k).
+# Every column ACL of the database: one pass over pg_attribute (0.13 s at 45,000 tables) is cheaper than an
+# index lookup per exposed table (0.3 s), and column grants are few.
 _COLUMN_ACLS = """
-SELECT a.attrelid, a.attname, a.attacl::text FROM json_array_elements_text(%s::json) AS r(oid)
-JOIN pg_attribute a ON a.attrelid = r.oid::oid
-WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+SELECT attrelid, attname, attacl::text FROM pg_attribute WHERE attacl IS NOT NULL AND attnum > 0 AND NOT attisdropped
 """
 
 # Read-back: which of these objects (quoted names) still hold an item (grantee, grantor) with one of the privileges.
@@ -337,8 +336,9 @@ class PostgresRevoker:
                 items.setdefault(i, []).append((grantee, grantor, privilege, grantable))
         columns: dict[int, dict[str, str]] = {}
         exposed = {objects[i][0]: i for i in items}
-        for attrelid, attname, attacl in conn.execute(_COLUMN_ACLS, [_list(exposed)]).fetchall():
-            columns.setdefault(exposed[attrelid], {})[attname] = attacl
+        for attrelid, attname, attacl in conn.execute(_COLUMN_ACLS).fetchall():
+            if attrelid in exposed:
+                columns.setdefault(exposed[attrelid], {})[attname] = attacl
         becomable = self._becomable(conn, {item[1] for found in items.values() for item in found})
         actions = []
         for i, found in items.items():
