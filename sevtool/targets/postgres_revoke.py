@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import groupby
 
@@ -40,6 +41,8 @@ from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import TargetRejected, TargetUnreachable
 
 DEFAULT_BATCH_SIZE = 1000
+PLAN_CHUNK = 10_000   # tables per catalog read when planning
+PLAN_READERS = 3      # catalog reads side by side when planning (the column ACLs take one)
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
 PUBLIC = "PUBLIC"
 NOT_REVOKED = "01006"   # SQLSTATE of "WARNING: no privileges could be revoked"
@@ -326,17 +329,26 @@ class PostgresRevoker:
         keys = list(wanted)
         grantees = sorted({g for by_grantee in wanted.values() for g in by_grantee})
         privs = sorted({p for by_grantee in wanted.values() for ps in by_grantee.values() for p in ps})
-        rows = conn.execute(_RELATION_ACL, {"nsp": _list(k[0] for k in keys), "rel": _list(k[1] for k in keys),
-                                            "privs": privs, "grantees": list(self._role_oids(conn, grantees).values())}).fetchall()
+        grantee_oids = list(self._role_oids(conn, grantees).values())
         objects: dict[int, tuple] = {}
         items: dict[int, list[tuple]] = {}
-        for i, oid, relkind, is_partition, owner, relacl, grantee, grantor, privilege, grantable in rows:
-            objects[i] = (oid, relkind, is_partition, owner, relacl)
-            if grantee is not None:
-                items.setdefault(i, []).append((grantee, grantor, privilege, grantable))
+        # The ACLs of 45,000 tables cost the server ~0.5 s in one query: read in chunks on pooled connections
+        # side by side (both cores), with the column ACLs, while this thread takes in the chunks already back.
+        with ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
+            column_acls = pool.submit(self._fetch, _COLUMN_ACLS, None)
+            chunks = [pool.submit(self._fetch, _RELATION_ACL, {"nsp": _list(k[0] for k in keys[start:start + PLAN_CHUNK]),
+                                                               "rel": _list(k[1] for k in keys[start:start + PLAN_CHUNK]),
+                                                               "privs": privs, "grantees": grantee_oids})
+                      for start in range(0, len(keys), PLAN_CHUNK)]
+            for offset, chunk in zip(range(0, len(keys), PLAN_CHUNK), chunks):
+                for i, oid, relkind, is_partition, owner, relacl, grantee, grantor, privilege, grantable in chunk.result():
+                    objects[offset + i] = (oid, relkind, is_partition, owner, relacl)
+                    if grantee is not None:
+                        items.setdefault(offset + i, []).append((grantee, grantor, privilege, grantable))
+            column_rows = column_acls.result()
         columns: dict[int, dict[str, str]] = {}
         exposed = {objects[i][0]: i for i in items}
-        for attrelid, attname, attacl in conn.execute(_COLUMN_ACLS).fetchall():
+        for attrelid, attname, attacl in column_rows:
             if attrelid in exposed:
                 columns.setdefault(exposed[attrelid], {})[attname] = attacl
         becomable = self._becomable(conn, {item[1] for found in items.values() for item in found})
@@ -471,6 +483,11 @@ class PostgresRevoker:
             idle, self.__dict__["_idle_revoke_sessions"] = self.__dict__.get("_idle_revoke_sessions", []), []
         for session in idle:
             session.conn.close()
+
+    def _fetch(self, query: str, params) -> list[tuple]:
+        """All rows of one catalog query, on a pooled connection (callable from worker threads)."""
+        with self._revoke_connection() as session:
+            return session.conn.execute(query, params).fetchall()
 
     def _role_oid_cache(self, conn, names: set[str]) -> dict[str, int]:
         """Role name -> oid, looked up once per target (roles a run revokes from are not re-created under it)."""
