@@ -264,14 +264,17 @@ _KV_SECRET = re.compile(r"\b(?P<key>password|passwd|pwd|pgpassword|token|secret|
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.I)
 
 
-_SECRET_HINT = re.compile(r"://|password|passwd|pwd|token|secret|api[_-]?key|bearer", re.I)
+# Lower-case fragments every secret pattern above contains: a cell without any of them needs no regex
+# (a case-insensitive regex search per cell was a fifth of a 10,000-event render).
+_SECRET_HINTS = ("://", "pass", "pwd", "token", "secret", "api", "bearer")
 _NEEDS_ESCAPE = re.compile(r"[<\\|\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def redact(text: str) -> str:
     """Mask anything shaped like a password or token; DSNs keep their user, host and database."""
-    if not _SECRET_HINT.search(text):
+    lower = text.lower()
+    if not any(hint in lower for hint in _SECRET_HINTS):
         return text
     text = _URL_SECRET.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
     text = _KV_SECRET.sub(lambda m: f"{m['key']}{m['sep']}***", text)

@@ -27,6 +27,7 @@ from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYP
 from sevtool.core.timeline import Event, verify_chain
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import NotFound, StoreError, UsageError
+from sevtool.gcpause import gc_paused
 from sevtool.store import postmortem as queries
 from sevtool.store.models import ActionItemRow
 
@@ -45,6 +46,7 @@ class PostmortemService:
 
     # --- the document --------------------------------------------------------------------------
 
+    @gc_paused()
     def bundle(self, incident_id: int) -> PostmortemData:
         incident = self.store.incident(incident_id)
         # One read of the whole chain serves both the audit and this incident's timeline.
@@ -86,6 +88,7 @@ class PostmortemService:
                 break
         return chain, head
 
+    @gc_paused()
     def render(self, incident_id: int) -> str:
         return render(self.bundle(incident_id))
 

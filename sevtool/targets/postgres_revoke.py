@@ -291,7 +291,10 @@ class PostgresRevoker:
                 shapes[key] = self._table_statement(draft["kind"], draft.get("column"), draft["privileges"], draft["grantee"], draft["grantor"], quoted)
             if shape := shapes[key]:
                 draft["sql"] = f"{shape[0]}{quoted(draft['schema_name'], draft['object_name'])}{shape[1]}"
-        actions = _ACTIONS.validate_python(drafts)
+        actions: list[Action] = []
+        while drafts:   # a slice at a time, so 45,000 dicts and 45,000 Actions are never all alive at once
+            actions += _ACTIONS.validate_python(drafts[:PLAN_CHUNK])
+            del drafts[:PLAN_CHUNK]
         for action in actions:
             if not action.sql:
                 action.sql = "; ".join(self._statements([action], quoted))
