@@ -107,9 +107,10 @@ def run(tables: int, events: int, say) -> list[Figure]:
                               f"{exposed} objects exposed; naive loop saw {readable}"))
 
         say("verify before the fix ...")
-        verify_exposed_s, check = timed(lambda: wb.verification.verify(incident.id))
+        # Only the figure is kept: holding the report (45,000 findings) would count the harness's memory as sevtool's.
+        verify_exposed_s, still_exposed = timed(lambda: wb.verification.verify(incident.id).outcome.exposed_objects)
         figures.append(Figure("verify (exposed)", verify_exposed_s, naive_scan_s, "< 2 s", verify_exposed_s < 2,
-                              f"{check.outcome.exposed_objects} objects still readable"))
+                              f"{still_exposed} objects still readable"))
 
         say("plan + apply ...")
         apply_s, report = timed(lambda: (wb.revocation.plan(incident.id), wb.revocation.apply(incident.id))[1])
