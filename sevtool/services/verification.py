@@ -245,7 +245,10 @@ class VerificationService:
             self._record_regressions(tx, incident_id, check.id, number, outcome, ran_at)
             self._move_status(tx, row, number, outcome, ran_at)
             if outcome.regressions:
-                self._new_round(tx, row, check.id, ran_at)
+                self._new_round(tx, row, check.id, ran_at, "Regression")
+            elif slot and not outcome.clean and not q.round_open(tx.session, row.id, slot["round"]):
+                # The round's last re-check still found access: that check cannot be the clean one resolving needs.
+                self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
             status = Status(row.status)
         self._last_findings = (held.findings or check.id,
                                [(f.schema_name, f.object_name, f.principal, f.grantee, f.path) for f in outcome.findings])
@@ -315,8 +318,8 @@ class VerificationService:
         elif outcome.clean and status == Status.CONTAINED:
             self.wb.incidents._apply_status(tx, row, Status.VERIFYING, at=at, why=f"check {number} found no access remaining")
 
-    def _new_round(self, tx, row, check_id: int, at: datetime) -> None:
-        """The check that found the regression is the first slot of a fresh round of the SEV schedule."""
+    def _new_round(self, tx, row, check_id: int, at: datetime, cause: str) -> None:
+        """The check that found a regression (or access left at the end of a round) is the first slot of a fresh round."""
         round_number = q.current_round(tx.session, row.id) + 1
         superseded = q.supersede_pending(tx.session, row.id, round_number)
         planned = core.regression_round(at, self.wb.policy.level(row.sev))
@@ -324,7 +327,7 @@ class VerificationService:
         first = q.slot_id(tx.session, row.id, round_number, 0)
         q.finish(tx.session, first, "done", check_id, at, 0)
         offsets = [p.offset for p in planned]
-        tx.append(row.id, "schedule", f"Regression restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
+        tx.append(row.id, "schedule", f"{cause} restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
                   + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
                   {"round": round_number, "offsets": offsets, "anchor": format_utc(at), "superseded": superseded}, at=at)
 

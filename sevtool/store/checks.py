@@ -283,6 +283,13 @@ def current_round(session: Session, incident_id: int) -> int:
     return session.exec(select(func.max(ScheduleSlotRow.round)).where(ScheduleSlotRow.incident_id == incident_id)).one() or 0
 
 
+def round_open(session: Session, incident_id: int, round_number: int) -> bool:
+    """Whether a slot of this round is still to run (pending or running)."""
+    return session.exec(select(func.count()).select_from(ScheduleSlotRow).where(
+        ScheduleSlotRow.incident_id == incident_id, ScheduleSlotRow.round == round_number,
+        ScheduleSlotRow.status.in_(("pending", "running")))).one() > 0
+
+
 def add_round(session: Session, incident_id: int, round_number: int, planned: list[PlannedSlot]) -> None:
     session.connection().execute(ScheduleSlotRow.__table__.insert(), [{"incident_id": incident_id, "round": round_number, "idx": p.idx, "offset": p.offset,
                                                "due_at": p.due_at, "status": "pending"} for p in planned])

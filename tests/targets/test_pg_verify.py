@@ -327,6 +327,26 @@ def test_a_single_recheck_policy_can_be_resolved_again_after_a_regression(bench,
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
 
 
+def test_access_left_at_the_last_recheck_starts_a_new_round_so_the_incident_can_still_be_resolved(bench, target, config_path):
+    config_path.write_text('[sev.2]\nrecheck = ["0m", "15m"]\n')
+    ident = scanned_incident(bench, target)
+    bench.incidents.set_status(ident, Status.CONTAINED)      # believed contained, nothing revoked: every check finds access
+    clock = Clock(bench.incidents.get(ident).contained_at)
+    bench.verification.watch(ident, once=True, now=clock)
+    clock.now += timedelta(minutes=15)
+    last = bench.verification.watch(ident, once=True, now=clock).checks
+    assert [c.clean for c in last] == [False] and not last[0].outcome.regressions
+    round_two = [(s.idx, s.offset, s.status, s.check_id) for s in q.slots(bench.store, ident) if s.round == 2]
+    assert round_two == [(0, "0m", "done", last[0].check_id), (1, "15m", "pending", None)]
+    assert "1 scheduled re-check(s) still to run" in bench.verification.resolution_gate(ident)
+
+    apply_fix(bench, ident)
+    report = bench.verification.watch(ident, now=clock, sleep=clock.sleep)
+    assert [c.clean for c in report.checks] == [True] and report.finished and report.gate is None
+    assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
+    assert any(e.summary.startswith("Access remaining at the schedule's last re-check restarts") for e in bench.incidents.timeline(ident))
+
+
 def test_open_regressions_count_until_a_check_finds_them_closed(bench, target):
     ident = scanned_incident(bench, target)
     apply_fix(bench, ident)
