@@ -211,7 +211,8 @@ _REGRESSION_COLUMNS = ("incident_id", "check_id", "object_fqn", "principal", "pa
 def add_regressions(session: Session, incident_id: int, check_id: int, first_seen_at: datetime,
                     regressions: Iterable[tuple[str, str, str, str]]) -> None:
     """(object, principal, path, cause) of each regression a check found."""
-    stamp = RegressionRow.__table__.c.first_seen_at.type.bind_processor(session.get_bind().dialect)
+    dialect = session.get_bind().dialect   # the dialect's DateTime: the generic type has no SQLite bind processor
+    stamp = RegressionRow.__table__.c.first_seen_at.type.dialect_impl(dialect).bind_processor(dialect)
     seen = stamp(first_seen_at) if stamp else first_seen_at
     rows = [(incident_id, check_id, obj, principal, path, cause, seen) for obj, principal, path, cause in regressions]
     if rows:
