@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from sevtool.core.checks import CheckState, LedgerChange, PlannedSlot, SlotState
 from sevtool.core.exposure import Finding
 from sevtool.core.timeparse import as_utc
+from sevtool.store import bulk
 from sevtool.store.models import (
     ActionRow,
     CheckFindingRow,
@@ -76,19 +77,8 @@ def add_check(session: Session, row: CheckRow, findings_as_json: list[bytes], ob
     session.add(row)
     session.flush()
     if findings_as_json and same_as is None:
-        _copy_rows(session, CheckFindingRow.__table__.name, ("check_id", "detail"), [(row.id, text.decode()) for text in findings_as_json])
+        bulk.insert_rows(session, CheckFindingRow.__table__.name, ("check_id", "detail"), [(row.id, text.decode()) for text in findings_as_json])
     return row
-
-
-def _copy_rows(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows already in the form the column types bind (JSON as text), through the driver."""
-    driver = session.connection().connection.driver_connection
-    if session.get_bind().dialect.name == "postgresql":
-        with driver.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for values in rows:
-                copy.write_row(values)
-    else:
-        driver.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
 
 
 def pack_objects(objects: Iterable[str]) -> str:
@@ -211,12 +201,10 @@ _REGRESSION_COLUMNS = ("incident_id", "check_id", "object_fqn", "principal", "pa
 def add_regressions(session: Session, incident_id: int, check_id: int, first_seen_at: datetime,
                     regressions: Iterable[tuple[str, str, str, str]]) -> None:
     """(object, principal, path, cause) of each regression a check found."""
-    dialect = session.get_bind().dialect   # the dialect's DateTime: the generic type has no SQLite bind processor
-    stamp = RegressionRow.__table__.c.first_seen_at.type.dialect_impl(dialect).bind_processor(dialect)
-    seen = stamp(first_seen_at) if stamp else first_seen_at
+    seen = bulk.stamp(session, RegressionRow.__table__.c.first_seen_at, first_seen_at)
     rows = [(incident_id, check_id, obj, principal, path, cause, seen) for obj, principal, path, cause in regressions]
     if rows:
-        _copy_rows(session, RegressionRow.__table__.name, _REGRESSION_COLUMNS, rows)
+        bulk.insert_rows(session, RegressionRow.__table__.name, _REGRESSION_COLUMNS, rows)
 
 
 # --- the ledger, as verification needs it ----------------------------------------------------------

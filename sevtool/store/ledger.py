@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.core.timeparse import utcnow
+from sevtool.store import bulk
 from sevtool.store.models import ActionRow
 from sevtool.store.repository import Store
 
@@ -35,27 +36,14 @@ def next_plan_version(session: Session, incident_id: int) -> int:
 def insert_plan(session: Session, incident_id: int, plan_version: int, scope_version: int, target: str, actions: list[Action]) -> None:
     """Journal first: every action lands as `planned`, with its prior state, before anything runs.
 
-    Through the driver (COPY on PostgreSQL, one executemany on SQLite), as scans store findings: SQLAlchemy's
-    per-row parameter and JSON processing took seconds at 45,000 rows. Values are what the column types
-    would bind: the detail as JSON text, the time as the dialect stores it.
+    Through the driver (see `bulk`): the detail as JSON text, the time as the dialect stores it.
     """
-    if not actions:
-        return
-    bind = session.get_bind()
-    stamp = _TABLE.c.updated_at.type.dialect_impl(bind.dialect).bind_processor(bind.dialect)   # SQLite: the text SQLAlchemy writes
-    now = stamp(utcnow()) if stamp else utcnow()
+    now = bulk.stamp(session, _TABLE.c.updated_at, utcnow())
     planned = ActionStatus.PLANNED.value
     # A generator: 45,000 rows of JSON text held at once were ~30 MB of the plan's peak memory.
-    rows = ((incident_id, plan_version, scope_version, a.seq, a.kind.value, target,
-             a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}", planned, "", a.model_dump_json(exclude=_DETAIL_EXCLUDE), now)
-            for a in actions)
-    driver = session.connection().connection.driver_connection
-    if bind.dialect.name == "postgresql":
-        with driver.cursor() as cur, cur.copy(f"COPY action ({', '.join(_INSERT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        driver.executemany(f"INSERT INTO action ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})", rows)
+    bulk.insert_rows(session, "action", _INSERT_COLUMNS, (
+        (incident_id, plan_version, scope_version, a.seq, a.kind.value, target, a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
+         planned, "", a.model_dump_json(exclude=_DETAIL_EXCLUDE), now) for a in actions))
 
 
 def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
