@@ -63,8 +63,12 @@ class Action(BaseModel):
 
     @property
     def batch_key(self) -> tuple:
-        """Actions that can share one statement."""
-        return (self.kind.value, self.grantee, self.grantor, tuple(self.privileges), self.column is not None)
+        return batch_key(self.kind, self.grantee, self.grantor, self.privileges, self.column)
+
+
+def batch_key(kind: ActionKind, grantee: str, grantor: str, privileges: list[str], column: str | None) -> tuple:
+    """Actions that can share one statement (also of actions still being drafted, before they are Actions)."""
+    return kind.value, grantee, grantor, tuple(privileges), column is not None
 
 
 PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # what a (re-)apply still has to do

@@ -7,7 +7,6 @@ are the authoritative outcome, kept in columns so a batch is recorded with a few
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 
 from pydantic import TypeAdapter
 from sqlalchemy import Text, and_, cast, func, or_
@@ -54,16 +53,13 @@ def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
     return tuple(row) if row else None
 
 
-def actions(store: Store, incident_id: int, plan_version: int | None = None,
-            statuses: Iterable[ActionStatus] | None = None) -> list[tuple[int, str, Action]]:
+def actions(store: Store, incident_id: int, plan_version: int | None = None) -> list[tuple[int, str, Action]]:
     """(plan_version, target, action) in plan order; all plan versions when none is given."""
     # The detail as stored text, decoded by pydantic in one pass (the JSON column type would parse it row by row first).
     query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, cast(ActionRow.detail, Text)) \
         .where(ActionRow.incident_id == incident_id)
     if plan_version is not None:
         query = query.where(ActionRow.plan_version == plan_version)
-    if statuses is not None:
-        query = query.where(ActionRow.status.in_([s.value for s in statuses]))
     with store.read() as s:
         rows = s.exec(query.order_by(ActionRow.plan_version, ActionRow.seq)).all()
     decoded = _ACTIONS.validate_json("[" + ",".join(row[4] for row in rows) + "]")

@@ -37,7 +37,7 @@ import psycopg
 from pydantic import TypeAdapter
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus, batch_key
 from sevtool.errors import TargetRejected, TargetUnreachable
 
 DEFAULT_BATCH_SIZE = 1000
@@ -190,8 +190,7 @@ def _list(values: Iterable) -> str:
 
 
 def _draft_batch_key(draft: dict) -> tuple:
-    """`Action.batch_key` of an action still drafted as a dict."""
-    return draft["kind"].value, draft["grantee"], draft["grantor"], tuple(draft["privileges"]), draft.get("column") is not None
+    return batch_key(draft["kind"], draft["grantee"], draft["grantor"], draft["privileges"], draft.get("column"))
 
 
 def _family(action: Action) -> str:
