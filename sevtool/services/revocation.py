@@ -294,11 +294,15 @@ class RevocationService:
                 summary = (f"Revocation applied: {run['applied']} applied, {run['skipped']} already absent, {run['failed']} failed "
                            f"(plan {version}, {duration_ms} ms)")
             else:
-                summary = f"Revocation re-run: nothing left to do in plan {version}"
+                undone = totals[ActionStatus.UNDONE.value]
+                summary = f"Revocation re-run: nothing left to do in plan {version}" + (
+                    f" ({undone} of its actions were undone: plan again to revoke them)" if undone else "")
             tx.append(incident_id, "apply", summary,
                       {"plan_version": version, "counts": run, "totals": totals, "batch_size": size,
                        "duration_ms": duration_ms, "failures": failures[:20]})
-            if not failures and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and sum(totals.values()):
+            # Contained only while the plan's grants are really gone (revoked or found absent), not after an undo put them back.
+            closed = totals[ActionStatus.APPLIED.value] + totals[ActionStatus.SKIPPED.value]
+            if not failures and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and closed:
                 self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=utcnow(), why=f"revocation plan {version} applied")
             status = row.status
         return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,

@@ -263,3 +263,18 @@ def test_service_journals_reports_progress_and_contains_on_either_store(wb, pg_d
     undone = wb.revocation.undo(incident.id)
     assert undone.ok and undone.counts["undone"] == len(plan.actions) and undone.status == "declared"
     assert wb.incidents.audit().ok
+
+
+def test_applying_again_after_undo_does_not_call_the_incident_contained(wb, pg_db):
+    """Undo put the grants back; re-running --apply on the undone plan has nothing to do and must not claim containment."""
+    seed_access_paths(pg_db)
+    incident = wb.incidents.declare("drill", 2)
+    wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
+    wb.revocation.plan(incident.id)
+    assert wb.revocation.apply(incident.id).status == "contained"
+    assert wb.revocation.undo(incident.id).status == "declared"
+
+    again = wb.revocation.apply(incident.id)
+    assert sum(again.counts.values()) == 0 and again.status == "declared"
+    assert wb.incidents.get(incident.id).status == "declared"
+    assert "were undone: plan again" in wb.incidents.timeline(incident.id)[-1].summary
