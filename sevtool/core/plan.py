@@ -68,7 +68,9 @@ class Action(BaseModel):
 
 def batch_key(kind: ActionKind, grantee: str, grantor: str, privileges: list[str], column: str | None) -> tuple:
     """Actions that can share one statement (also of actions still being drafted, before they are Actions)."""
-    return kind.value, grantee, grantor, tuple(privileges), column is not None
+    # The member itself, not `.value`: a StrEnum member hashes and compares as its value, and enum's `.value`
+    # descriptor was a tenth of planning 45,000 actions.
+    return kind, grantee, grantor, tuple(privileges), column is not None
 
 
 PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # what a (re-)apply still has to do

@@ -7,6 +7,7 @@ writers (two responders adding notes at once) queue instead of forking the chain
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,9 @@ class Store:
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         # Called inside the writing transaction for every appended event (e.g. the webhook outbox).
         self.event_hooks: list = []
+        # Threads of one process (apply's batch workers) queue here: waiting on SQLite's lock instead goes
+        # through its busy handler, which sleeps 1-100 ms between tries while the REVOKE workers stand idle.
+        self._writers = threading.RLock()
 
     @property
     def is_postgres(self) -> bool:
@@ -93,7 +97,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Tx]:
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
+            with self._writers, Session(self.engine, expire_on_commit=False) as session:
                 with session.begin():
                     # Lock first: the chain head is the one row every writer updates.
                     session.execute(text("UPDATE chain_head SET seq = seq WHERE id = 1"))
