@@ -25,6 +25,7 @@ _INSERT_COLUMNS = ("incident_id", "plan_version", "scope_version", "seq", "kind"
 _CHUNK = 900   # SQLite allows 999 bound parameters per statement
 _MAX_RANGES = 20   # a batch's seqs are nearly always one contiguous run; past this many runs, list them
 _ACTIONS = TypeAdapter(list[Action])   # decodes 45,000 stored actions in one call, three times faster than one by one
+_to_json = Action.__pydantic_serializer__.to_json   # model_dump_json without its Python wrapper, called 45,000 times
 
 
 def next_plan_version(session: Session, incident_id: int) -> int:
@@ -42,7 +43,7 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
     # A generator: 45,000 rows of JSON text held at once were ~30 MB of the plan's peak memory.
     bulk.insert_rows(session, "action", _INSERT_COLUMNS, (
         (incident_id, plan_version, scope_version, a.seq, a.kind.value, target, a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
-         planned, "", a.model_dump_json(exclude=_DETAIL_EXCLUDE), now) for a in actions))
+         planned, "", _to_json(a, exclude=_DETAIL_EXCLUDE).decode(), now) for a in actions))
 
 
 def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:

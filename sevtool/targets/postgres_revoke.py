@@ -283,12 +283,15 @@ class PostgresRevoker:
                       *self._plan_defaults(conn, default), *self._plan_memberships(conn, membership)]
         # Actions are drafted as dicts, ordered and numbered, then validated in one call: 45,000 Action()
         # constructions and two attribute assignments each cost more than the catalog queries.
-        drafts.sort(key=lambda d: (KIND_ORDER[d["kind"]], _draft_batch_key(d), d.get("schema_name", ""), d["object_name"], d.get("column") or ""))
+        # Sorted on keys made once per draft; each key's batch key then picks the statement shape.
+        # (The draft's index breaks ties, as the stable sort did, and keeps dicts from being compared.)
+        keyed = sorted(((KIND_ORDER[d["kind"]], _draft_batch_key(d), d.get("schema_name", ""), d["object_name"], d.get("column") or "", i), d)
+                       for i, d in enumerate(drafts))
+        drafts = [d for _, d in keyed]
         quoted = _Quoted()
         shapes: dict[tuple, tuple[str, str] | None] = {}
-        for seq, draft in enumerate(drafts, start=1):
+        for seq, ((_, key, *_rest), draft) in enumerate(keyed, start=1):
             draft["seq"] = seq
-            key = _draft_batch_key(draft)
             if key not in shapes:   # composed once per statement shape: 45,000 actions share a handful
                 shapes[key] = self._table_statement(draft["kind"], draft.get("column"), draft["privileges"], draft["grantee"], draft["grantor"], quoted)
             if shape := shapes[key]:
