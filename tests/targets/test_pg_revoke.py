@@ -278,3 +278,23 @@ def test_applying_again_after_undo_does_not_call_the_incident_contained(wb, pg_d
     assert sum(again.counts.values()) == 0 and again.status == "declared"
     assert wb.incidents.get(incident.id).status == "declared"
     assert "were undone: plan again" in wb.incidents.timeline(incident.id)[-1].summary
+
+
+def test_the_reported_totals_are_the_ledger_after_skips_and_a_resumed_run(wb, pg_db):
+    """apply counts its totals from the actions it holds plus this run's outcomes: they must equal a count of the ledger."""
+    from sevtool.store import ledger
+
+    seed_access_paths(pg_db)
+    incident = wb.incidents.declare("drill", 2)
+    wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
+    plan = wb.revocation.plan(incident.id)
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("DROP TABLE hr.salaries CASCADE")   # gone before apply: its actions are skipped, not applied
+    first = wb.revocation.apply(incident.id, plan_version=plan.plan_version, batch_size=2)
+    assert first.counts["skipped"] >= 1
+    assert first.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
+
+    wb.revocation.undo(incident.id)
+    again = wb.revocation.apply(incident.id)   # nothing left to do; the totals still come from the ledger's statuses
+    assert again.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
+    assert again.totals["undone"] == first.counts["applied"]
