@@ -22,7 +22,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jsonschema
 import yaml
 
-CONTRACT = Path("/work/shared/contracts/unity-catalog-openapi.yaml")
+# The published contract lies in shared/ beside the checkout (CI lays a copy there as well).
+_CONTRACT_PATH = "shared/contracts/unity-catalog-openapi.yaml"
+CONTRACT = next((p for p in (Path(__file__).resolve().parents[3] / _CONTRACT_PATH, Path("/work") / _CONTRACT_PATH) if p.exists()),
+                Path("/work") / _CONTRACT_PATH)
 API_ROOT = "/api/2.1/unity-catalog"
 
 # Which privileges each securable type accepts (Unity Catalog's privilege model).
