@@ -290,8 +290,9 @@ class PostgresRevoker:
         drafts = [d for _, d in keyed]
         quoted = _Quoted()
         shapes: dict[tuple, tuple[str, str] | None] = {}
-        for seq, ((_, key, *_rest), draft) in enumerate(keyed, start=1):
+        for seq, (sort_key, draft) in enumerate(keyed, start=1):
             draft["seq"] = seq
+            key = sort_key[1]
             if key not in shapes:   # composed once per statement shape: 45,000 actions share a handful
                 shapes[key] = self._table_statement(draft["kind"], draft.get("column"), draft["privileges"], draft["grantee"], draft["grantor"], quoted)
             if shape := shapes[key]:

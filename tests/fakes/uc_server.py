@@ -23,9 +23,8 @@ import jsonschema
 import yaml
 
 # The published contract lies in shared/ beside the checkout (CI lays a copy there as well).
-_CONTRACT_PATH = "shared/contracts/unity-catalog-openapi.yaml"
-CONTRACT = next((p for p in (Path(__file__).resolve().parents[3] / _CONTRACT_PATH, Path("/work") / _CONTRACT_PATH) if p.exists()),
-                Path("/work") / _CONTRACT_PATH)
+_CONTRACT_PLACES = [root / "shared/contracts/unity-catalog-openapi.yaml" for root in (Path(__file__).resolve().parents[3], Path("/work"))]
+CONTRACT = next((p for p in _CONTRACT_PLACES if p.exists()), _CONTRACT_PLACES[-1])
 API_ROOT = "/api/2.1/unity-catalog"
 
 # Which privileges each securable type accepts (Unity Catalog's privilege model).

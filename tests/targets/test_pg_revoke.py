@@ -280,7 +280,7 @@ def test_applying_again_after_undo_does_not_call_the_incident_contained(wb, pg_d
     assert "were undone: plan again" in wb.incidents.timeline(incident.id)[-1].summary
 
 
-def test_the_reported_totals_are_the_ledger_after_skips_and_a_resumed_run(wb, pg_db):
+def test_the_reported_totals_are_the_ledger_after_skips_and_after_a_rerun_on_an_undone_plan(wb, pg_db):
     """apply counts its totals from the actions it holds plus this run's outcomes: they must equal a count of the ledger."""
     from sevtool.store import ledger
 
