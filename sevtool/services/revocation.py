@@ -176,11 +176,13 @@ class RevocationService:
     def plan_to_apply(self, incident_id: int) -> Plan:
         """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
         self.store.incident(incident_id)
-        current = self.current_plan(incident_id)
+        return self.current_plan(incident_id) if self._newest_if_current(incident_id) else self.plan(incident_id)
+
+    def _newest_if_current(self, incident_id: int) -> tuple[int, int, str] | None:
+        """(version, scope_version, target) of the newest plan if it covers the latest scan, else None."""
+        newest = ledger.latest_plan(self.store, incident_id)
         latest = self.wb.scanning.latest_scope(incident_id)
-        if current is not None and (latest is None or current.scope_version == latest[0]):
-            return current
-        return self.plan(incident_id)
+        return newest if newest is not None and (latest is None or newest[1] == latest[0]) else None
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -197,9 +199,14 @@ class RevocationService:
             raise UsageError(f"batch size must be at least 1, not {size}")
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply") as holder:
-            if plan_version is None:
-                plan = self.plan_to_apply(incident_id)
-                version, target_spec, todo = plan.plan_version, plan.target, plan.pending
+            if plan_version is None:   # what plan_to_apply names, without counting the whole plan for a summary
+                self.store.incident(incident_id)
+                if current := self._newest_if_current(incident_id):
+                    version, _, target_spec = current
+                    todo = self._actions(incident_id, version, PENDING)
+                else:
+                    plan = self.plan(incident_id)
+                    version, target_spec, todo = plan.plan_version, plan.target, plan.pending
             else:
                 version, target_spec = self._confirmed(incident_id, plan_version)
                 todo = self._actions(incident_id, version, PENDING)

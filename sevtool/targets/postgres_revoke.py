@@ -231,6 +231,12 @@ class _Quoted:
     def table(self, action: Action) -> str:
         return self(action.schema_name, action.object_name)
 
+    def tables(self, actions: list[Action]) -> str:
+        """`"s"."t1", "s"."t2", ...`: each schema quoted once, as a batch of 1,000 tables has a handful."""
+        schemas: dict[str, str] = {}
+        return ", ".join(f"{schemas.get(a.schema_name) or schemas.setdefault(a.schema_name, quote_ident(a.schema_name))}."
+                         f"{quote_ident(a.object_name)}" for a in actions)
+
 
 def _privilege_list(privs: Iterable[str]) -> str:
     """Privilege keywords are SQL, not identifiers: only the known ones ever reach a statement."""
@@ -428,11 +434,8 @@ class PostgresRevoker:
     # ------------------------------------------------------------------------------------------
     # statements
 
-    def _statements(self, batch: list[Action], q: _Quoted, names: list[str] | None = None) -> list[str]:
-        """The statements for a batch of actions that share a batch key (one object each when planning).
-
-        `names`: the batch's quoted table names, when the caller has them already.
-        """
+    def _statements(self, batch: list[Action], q: _Quoted) -> list[str]:
+        """The statements for a batch of actions that share a batch key (one object each when planning)."""
         first = batch[0]
         if first.kind == ActionKind.REVOKE_MEMBERSHIP:
             return [f"REVOKE {q(a.object_name)} FROM {q(a.grantee)}" for a in batch]
@@ -441,7 +444,7 @@ class PostgresRevoker:
                     + f" REVOKE {_privilege_list(a.privileges)} ON TABLES FROM {q.role(a.grantee)} CASCADE" for a in batch]
         before, after = self._revoke_shape(first.kind, first.privileges, first.grantee, first.grantor, q)
         if first.column is None:   # one multi-table REVOKE
-            statements = [f"{before} ON TABLE {', '.join(names or [q.table(a) for a in batch])} {after}"]
+            statements = [f"{before} ON TABLE {q.tables(batch)} {after}"]
         else:                      # one statement per column: column lists differ per table
             statements = [f"{before} ({q(a.column)}) ON TABLE {q.table(a)} {after}" for a in batch]
         if first.kind == ActionKind.REVOKE_AS_GRANTOR:
@@ -514,7 +517,7 @@ class PostgresRevoker:
     # reading grants back
 
     def _still_granted(self, conn, actions: list[Action]) -> set[int]:
-        """Indexes (into `actions`) whose grant item still holds one of the action's privileges."""
+        """Indexes (into `actions`, a batch of one statement shape) whose grant item still holds one of its privileges."""
         if not actions:
             return set()
         family = _family(actions[0])
@@ -522,19 +525,14 @@ class PostgresRevoker:
             rows = conn.execute(_MEMBERSHIP, [_list(a.object_name for a in actions), _list(a.grantee for a in actions)]).fetchall()
             return {row[0] - 1 for row in rows}
         if family == "relation":
-            present = set()
-            groups: dict[tuple, list[int]] = {}   # one group for a batch of one statement shape
-            for i, a in enumerate(actions):
-                groups.setdefault((a.grantee, a.grantor, tuple(a.privileges)), []).append(i)
-            oids = self._role_oid_cache(conn, {key[0] for key in groups} | {key[1] for key in groups})
-            for (grantee, grantor, privs), group in groups.items():
-                if grantee not in oids or grantor not in oids:
-                    continue   # a dropped role holds no grant
-                rows = conn.execute(_RELATION_STILL_GRANTED, {"nsp": _list(actions[i].schema_name for i in group),
-                                                              "rel": _list(actions[i].object_name for i in group),
-                                                              "privs": list(privs), "grantee": oids[grantee], "grantor": oids[grantor]}).fetchall()
-                present.update(group[row[0] - 1] for row in rows)
-            return present
+            first = actions[0]
+            oids = self._role_oid_cache(conn, {first.grantee, first.grantor})
+            if first.grantee not in oids or first.grantor not in oids:
+                return set()   # a dropped role holds no grant
+            rows = conn.execute(_RELATION_STILL_GRANTED, {"nsp": _list(a.schema_name for a in actions), "rel": _list(a.object_name for a in actions),
+                                                          "privs": first.privileges, "grantee": oids[first.grantee],
+                                                          "grantor": oids[first.grantor]}).fetchall()
+            return {row[0] - 1 for row in rows}
         if family == "column":
             rows = conn.execute(_COLUMN_ACL, [_list(a.schema_name for a in actions), _list(a.object_name for a in actions),
                                               _list(a.column for a in actions)]).fetchall()
@@ -597,34 +595,29 @@ class PostgresRevoker:
 
     def _apply_batch(self, session: _RevokeSession, batch: list[Action]) -> list[ActionResult]:
         conn, notices = session.conn, session.notices
-        results: dict[int, ActionResult] = {}
-        q = _Quoted()
-        names = [q.table(a) for a in batch]
         with conn.transaction():
             present = self._still_granted(conn, batch)
-            todo = [a for i, a in enumerate(batch) if i in present]
-            todo_names = [name for i, name in enumerate(names) if i in present]
-            for i, action in enumerate(batch):
-                if i not in present:
-                    results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.SKIPPED, message="already absent")
+            todo = batch if len(present) == len(batch) else [a for i, a in enumerate(batch) if i in present]
             notices.clear()
             if todo:
-                for statement in self._statements(todo, q, todo_names):
+                for statement in self._statements(todo, _Quoted()):
                     conn.execute(statement)
             remaining = self._still_granted(conn, todo)
             warnings = [message or "" for sqlstate, message in notices if sqlstate == NOT_REVOKED]
-            for i, action in enumerate(todo):
-                # Per object only: a table-level REVOKE also warns once for every column of the table.
-                warned = [w for w in warnings if w.endswith(f'for "{action.object_name}"') or action.kind == ActionKind.REVOKE_MEMBERSHIP
-                          or (action.column is not None and w.endswith(f'column "{action.column}" of relation "{action.object_name}"'))]
-                if i in remaining or warned:
-                    detail = "; ".join(warned) or "the grant is still there after REVOKE"
-                    if i in remaining and not warned and action.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN):
-                        detail += (f" (if {action.grantor} is not the owner, it is a grant-option holder's grant: "
-                                   f"revoke it as {action.grantor}, or revoke their grant option with CASCADE)")
-                    results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=detail)
-                else:
-                    results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.APPLIED, message="")
+        results = {action.seq: ActionResult(seq=action.seq, status=ActionStatus.SKIPPED, message="already absent")
+                   for i, action in enumerate(batch) if i not in present}
+        for i, action in enumerate(todo):
+            # Per object only: a table-level REVOKE also warns once for every column of the table.
+            warned = [w for w in warnings if w.endswith(f'for "{action.object_name}"') or action.kind == ActionKind.REVOKE_MEMBERSHIP
+                      or (action.column is not None and w.endswith(f'column "{action.column}" of relation "{action.object_name}"'))] if warnings else []
+            if i in remaining or warned:
+                detail = "; ".join(warned) or "the grant is still there after REVOKE"
+                if i in remaining and not warned and action.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN):
+                    detail += (f" (if {action.grantor} is not the owner, it is a grant-option holder's grant: "
+                               f"revoke it as {action.grantor}, or revoke their grant option with CASCADE)")
+                results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=detail)
+            else:
+                results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.APPLIED, message="")
         return [results[a.seq] for a in batch]
 
     # ------------------------------------------------------------------------------------------
