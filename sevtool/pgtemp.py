@@ -18,6 +18,11 @@ from pathlib import Path
 
 from sevtool.errors import TargetUnreachable
 
+# Throwaway servers skip the WAL flush for speed. A benchmark server keeps PostgreSQL's shipped durability, as
+# any real target does: what a loop of autocommit statements costs is mostly one flushed commit per statement.
+FAST_COMMITS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+DURABLE_COMMITS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
 
 def find_bindir() -> Path | None:
     explicit = os.environ.get("SEVTOOL_PG_BINDIR")
@@ -45,7 +50,7 @@ class TempPostgres:
     superuser = "postgres"
 
     def __init__(self, *, settings: dict[str, str] | None = None, hba_extra: list[str] | None = None):
-        self.settings = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", **(settings or {})}
+        self.settings = {**FAST_COMMITS, **(settings or {})}
         self.hba_extra = hba_extra or []
         self.base = Path(tempfile.mkdtemp(prefix="sevtool-pg-"))
         self.data = self.base / "data"

@@ -3,8 +3,8 @@
 Not collected by pytest (no test_ prefix). Run: python tests/perf/revoke_45k.py [--tables N] [--batch-size N]
 
 Both sides start from identical copies of one seeded database (CREATE DATABASE ... TEMPLATE), on the
-same throwaway server, in the same run. The engine is timed through the service, as `sevtool revoke
---plan` then `--apply --yes` run it (SQLite ledger, read-back of every batch, timeline events), after a
+same throwaway server, committing durably as PostgreSQL ships, in the same run. The engine is timed
+through the service, as `sevtool revoke --plan` then `--apply --yes` run it (SQLite ledger, read-back of every batch, timeline events), after a
 scan that is not part of the figure. It also tries the whole revoke in ONE transaction, and reports
 whether the server accepts it, and a re-scan proves nothing is left.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from sevtool.pgtemp import TempPostgres
+from sevtool.pgtemp import DURABLE_COMMITS, TempPostgres
 from sevtool.scenario import seed_bulk
 from sevtool.services import Workbench
 from sevtool.settings import Settings
@@ -64,7 +64,7 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=45000)
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args()
-    with TempPostgres() as pg, tempfile.TemporaryDirectory() as tmp:
+    with TempPostgres(settings=DURABLE_COMMITS) as pg, tempfile.TemporaryDirectory() as tmp:
         seeded = seed_bulk(pg.create_database("bench_seed"), tables=args.tables)
         print(f"seeded {seeded['tables']} tables in {seeded['seconds']} s", file=sys.stderr)
         engine_dsn = pg.create_database("bench_engine", template="bench_seed")
