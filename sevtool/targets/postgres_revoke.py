@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import groupby
 
@@ -53,15 +53,15 @@ KIND_ORDER = {k: i for i, k in enumerate((ActionKind.REVOKE_AS_GRANTOR, ActionKi
                                           ActionKind.REVOKE_MEMBERSHIP))}
 OBJECT_KIND = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
 
-# The wanted objects with their ACL text, and the ACL items (one row per item x privilege) that hold one of
-# the wanted privileges for one of the wanted grantees: flat rows, filtered in the server (45,000 tables).
+# The wanted objects with their ACL text, and their ACL items (one row per item x privilege) for the wanted
+# grantees: flat rows, filtered in the server (45,000 tables).
 _RELATION_ACL = """
 SELECT want.i, c.oid, c.relkind, c.relispartition, pg_get_userbyid(c.relowner), c.relacl::text,
        CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END, pg_get_userbyid(x.grantor), x.privilege_type, x.is_grantable
 FROM ROWS FROM (json_array_elements_text(%(nsp)s::json), json_array_elements_text(%(rel)s::json)) WITH ORDINALITY AS want(nsp, rel, i)
 JOIN pg_namespace n ON n.nspname = want.nsp
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel
-LEFT JOIN LATERAL aclexplode(c.relacl) x ON x.privilege_type = ANY(%(privs)s) AND x.grantee = ANY(%(grantees)s::oid[])
+LEFT JOIN LATERAL aclexplode(c.relacl) x ON x.grantee = ANY(%(grantees)s::oid[])
 """
 
 # Role names -> oids as ACL items hold them; PUBLIC is 0. A role that no longer exists is left out.
@@ -250,6 +250,47 @@ def _privilege_list(privs: Iterable[str]) -> str:
 _POOL_LOCK = threading.Lock()   # guards each target's idle connections and role oid cache
 
 
+class _RelationAcls:
+    """The ACLs of the tables a plan names, read PLAN_CHUNK tables at a time on pooled connections as they are named.
+
+    45,000 tables' ACLs cost the server ~0.5 s: read side by side (both cores) while the findings are still being
+    read, instead of after. Only items of `grantee_oids` come back, with every privilege: the plan picks the wanted ones.
+    """
+
+    def __init__(self, target: PostgresRevoker, pool: ThreadPoolExecutor, grantee_oids: dict[str, int]):
+        self._target, self._pool, self._grantee_oids = target, pool, grantee_oids
+        self.keys: list[tuple[str, str]] = []   # (schema, table) in the order they were named
+        self._chunks: list[Future] = []
+        self._columns: Future | None = None
+
+    def covers(self, grantees: set[str]) -> bool:
+        return grantees <= self._grantee_oids.keys()
+
+    def want(self, key: tuple[str, str]) -> None:
+        if self._columns is None:   # every column ACL of the database, in one pass over pg_attribute
+            self._columns = self._pool.submit(self._target._fetch, _COLUMN_ACLS, None)
+        self.keys.append(key)
+        if len(self.keys) % PLAN_CHUNK == 0:
+            self._read(len(self.keys) - PLAN_CHUNK)
+
+    def _read(self, start: int) -> None:
+        chunk = self.keys[start:start + PLAN_CHUNK]
+        self._chunks.append(self._pool.submit(self._target._fetch, _RELATION_ACL, {
+            "nsp": _list(k[0] for k in chunk), "rel": _list(k[1] for k in chunk), "grantees": list(self._grantee_oids.values())}))
+
+    def rows(self) -> Iterator[tuple[int, tuple]]:
+        """(index into keys, the rest of the row) for every object found and each of its matching ACL items."""
+        if len(self.keys) % PLAN_CHUNK:
+            self._read(len(self.keys) - len(self.keys) % PLAN_CHUNK)
+        for n, chunk in enumerate(self._chunks):
+            for i, *row in chunk.result():
+                yield n * PLAN_CHUNK + i - 1, row
+
+    def columns(self) -> list[tuple]:
+        """(attrelid, attname, attacl text) of every column that has an ACL."""
+        return self._columns.result() if self._columns else []
+
+
 class _RevokeSession:
     """A pooled connection and the server notices it received (a Diagnostic is only valid in its callback)."""
 
@@ -274,18 +315,25 @@ class PostgresRevoker:
         column: dict[tuple[str, str, str], dict[str, set[str]]] = {}
         default: dict[tuple[str, str], dict[str, set[str]]] = {}   # (schema, grantor-or-'') -> grantee -> privs
         membership: dict[tuple[str, str], list[Finding]] = {}       # (principal, role holding the grant)
-        for f in findings:
-            grantee = _grantee_of(f)
-            if grantee not in (PUBLIC, f.principal):
-                membership.setdefault((f.principal, grantee), []).append(f)
-            elif f.path == AccessPath.DEFAULT_PRIVILEGES:
-                default.setdefault((f.schema_name, f.grantor), {}).setdefault(grantee, set()).add(f.privilege.upper())
-            elif f.column is not None:
-                column.setdefault((f.schema_name, f.object_name, f.column), {}).setdefault(grantee, set()).add(f.privilege.upper())
-            else:
-                relation.setdefault((f.schema_name, f.object_name), {}).setdefault(grantee, set()).add(f.privilege.upper())
-        with self.connect(autocommit=True) as conn:
-            drafts = [*self._plan_relations(conn, relation), *self._plan_columns(conn, column),
+        with self.connect(autocommit=True) as conn, ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
+            # A table's grants to the scope's principals and PUBLIC are what its findings name: read them while the
+            # findings are still coming in, a chunk of tables at a time.
+            acls = _RelationAcls(self, pool, self._role_oids(conn, [PUBLIC, *scope.principals]))
+            for f in findings:
+                grantee = _grantee_of(f)
+                if grantee not in (PUBLIC, f.principal):
+                    membership.setdefault((f.principal, grantee), []).append(f)
+                elif f.path == AccessPath.DEFAULT_PRIVILEGES:
+                    default.setdefault((f.schema_name, f.grantor), {}).setdefault(grantee, set()).add(f.privilege.upper())
+                elif f.column is not None:
+                    column.setdefault((f.schema_name, f.object_name, f.column), {}).setdefault(grantee, set()).add(f.privilege.upper())
+                else:
+                    by_grantee = relation.get(key := (f.schema_name, f.object_name))
+                    if by_grantee is None:
+                        by_grantee = relation[key] = {}
+                        acls.want(key)
+                    by_grantee.setdefault(grantee, set()).add(f.privilege.upper())
+            drafts = [*self._plan_relations(conn, pool, relation, acls), *self._plan_columns(conn, column),
                       *self._plan_defaults(conn, default), *self._plan_memberships(conn, membership)]
         # Actions are drafted as dicts, ordered and numbered, then validated in one call: 45,000 Action()
         # constructions and two attribute assignments each cost more than the catalog queries.
@@ -339,39 +387,30 @@ class PostgresRevoker:
             yield {"kind": kind, "grantee": grantee, "grantor": grantor, "privileges": sorted(privs, key=PRIVILEGES.index),
                    "sql": "", "reason": reason, **fields}
 
-    def _plan_relations(self, conn, wanted: dict) -> list[dict]:
+    def _plan_relations(self, conn, pool: ThreadPoolExecutor, wanted: dict, acls: _RelationAcls) -> list[dict]:
         if not wanted:
             return []
-        keys = list(wanted)
-        grantees = sorted({g for by_grantee in wanted.values() for g in by_grantee})
-        privs = sorted({p for by_grantee in wanted.values() for ps in by_grantee.values() for p in ps})
-        grantee_oids = list(self._role_oids(conn, grantees).values())
+        grantees = {g for by_grantee in wanted.values() for g in by_grantee}
+        if not acls.covers(grantees):   # a finding for a principal outside the scope: read again for every grantee
+            acls = _RelationAcls(self, pool, self._role_oids(conn, sorted(grantees)))
+            for key in wanted:
+                acls.want(key)
         objects: dict[int, tuple] = {}
         items: dict[int, list[tuple]] = {}
-        # The ACLs of 45,000 tables cost the server ~0.5 s in one query: read in chunks on pooled connections
-        # side by side (both cores), with the column ACLs, while this thread takes in the chunks already back.
-        with ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
-            column_acls = pool.submit(self._fetch, _COLUMN_ACLS, None)
-            chunks = [pool.submit(self._fetch, _RELATION_ACL, {"nsp": _list(k[0] for k in keys[start:start + PLAN_CHUNK]),
-                                                               "rel": _list(k[1] for k in keys[start:start + PLAN_CHUNK]),
-                                                               "privs": privs, "grantees": grantee_oids})
-                      for start in range(0, len(keys), PLAN_CHUNK)]
-            for offset, chunk in zip(range(0, len(keys), PLAN_CHUNK), chunks):
-                for i, oid, relkind, is_partition, owner, relacl, grantee, grantor, privilege, grantable in chunk.result():
-                    objects[offset + i] = (oid, relkind, is_partition, owner, relacl)
-                    if grantee is not None:
-                        items.setdefault(offset + i, []).append((grantee, grantor, privilege, grantable))
-            column_rows = column_acls.result()
+        for i, (oid, relkind, is_partition, owner, relacl, grantee, grantor, privilege, grantable) in acls.rows():
+            objects[i] = (oid, relkind, is_partition, owner, relacl)
+            if grantee is not None:
+                items.setdefault(i, []).append((grantee, grantor, privilege, grantable))
         columns: dict[int, dict[str, str]] = {}
         exposed = {objects[i][0]: i for i in items}
-        for attrelid, attname, attacl in column_rows:
+        for attrelid, attname, attacl in acls.columns():
             if attrelid in exposed:
                 columns.setdefault(exposed[attrelid], {})[attname] = attacl
         becomable = self._becomable(conn, {item[1] for found in items.values() for item in found})
         actions = []
         for i, found in items.items():
             _oid, relkind, is_partition, owner, relacl = objects[i]
-            schema, name = keys[i - 1]
+            schema, name = acls.keys[i]
             object_kind = "partition" if is_partition else OBJECT_KIND.get(relkind, "table")
             owner_kind = ActionKind.REVOKE_VIEW if relkind in ("v", "m") else ActionKind.REVOKE_TABLE
             actions += self._grant_actions(wanted[(schema, name)], owner, found, becomable, owner_kind=owner_kind,

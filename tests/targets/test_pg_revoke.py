@@ -213,6 +213,34 @@ def test_objects_dropped_after_planning_are_skipped(scenario):
     assert all(r.status == ActionStatus.APPLIED for seq, r in results.items() if seq != dropped)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_the_plan_is_the_same_however_the_catalog_is_read_in_chunks(scenario, monkeypatch, chunk):
+    """Tables' ACLs are read in chunks as findings arrive: each must land on its own table, whatever the chunking."""
+    from sevtool.targets import postgres_revoke
+
+    _dsn, _info, target = scenario
+    scope = Scope(target="drill", principals=PRINCIPALS)
+    findings = target.scan(scope, unrated).findings
+    whole = target.plan(findings, scope)
+    monkeypatch.setattr(postgres_revoke, "PLAN_CHUNK", chunk)
+    assert [a.model_dump() for a in target.plan(findings, scope)] == [a.model_dump() for a in whole]
+    tables = {a.object_fqn for a in whole if a.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR)}
+    assert len(tables) > chunk   # more than one chunk was read
+
+
+def test_findings_for_a_principal_the_scope_does_not_name_are_still_planned(scenario):
+    """The catalog is read for the scope's principals up front; a finding for anyone else must not be dropped."""
+    dsn, _info, target = scenario
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("GRANT SELECT ON hr.salaries TO contractors")
+    scope = Scope(target="drill", principals=PRINCIPALS)
+    findings = target.scan(scope, unrated).findings
+    narrower = Scope(target="drill", principals=["all_employees"])
+    planned = [a.model_dump() for a in target.plan(findings, scope)]
+    assert any(a["grantee"] == "contractors" and a["kind"] == ActionKind.REVOKE_TABLE for a in planned)
+    assert [a.model_dump() for a in target.plan(findings, narrower)] == planned
+
+
 def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
     """The server refuses batches of more than 8 tables with SQLSTATE 53200, as a small lock table would."""
     with psycopg.connect(pg_db, autocommit=True) as conn:
