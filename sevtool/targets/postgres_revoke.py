@@ -260,7 +260,7 @@ class _RelationAcls:
     def __init__(self, target: PostgresRevoker, pool: ThreadPoolExecutor, grantee_oids: dict[str, int]):
         self._target, self._pool, self._grantee_oids = target, pool, grantee_oids
         self.keys: list[tuple[str, str]] = []   # (schema, table) in the order they were named
-        self._chunks: list[Future] = []
+        self._chunks: list[Future | None] = []
         self._columns: Future | None = None
 
     def covers(self, grantees: set[str]) -> bool:
@@ -282,8 +282,9 @@ class _RelationAcls:
         """(index into keys, the rest of the row) for every object found and each of its matching ACL items."""
         if len(self.keys) % PLAN_CHUNK:
             self._read(len(self.keys) - len(self.keys) % PLAN_CHUNK)
-        for n, chunk in enumerate(self._chunks):
-            for i, *row in chunk.result():
+        for n in range(len(self._chunks)):
+            chunk, self._chunks[n] = self._chunks[n].result(), None   # a chunk's rows are let go once taken in
+            for i, *row in chunk:
                 yield n * PLAN_CHUNK + i - 1, row
 
     def columns(self) -> list[tuple]:
