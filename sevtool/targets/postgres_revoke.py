@@ -192,6 +192,10 @@ def _list(values: Iterable) -> str:
     return json.dumps(list(values))
 
 
+def _object_order(draft: dict) -> tuple:
+    return draft.get("schema_name", ""), draft["object_name"], draft.get("column") or ""
+
+
 def _draft_batch_key(draft: dict) -> tuple:
     return batch_key(draft["kind"], draft["grantee"], draft["grantor"], draft["privileges"], draft.get("column"))
 
@@ -338,21 +342,25 @@ class PostgresRevoker:
                       *self._plan_defaults(conn, default), *self._plan_memberships(conn, membership)]
         # Actions are drafted as dicts, ordered and numbered, then validated in one call: 45,000 Action()
         # constructions and two attribute assignments each cost more than the catalog queries.
-        # Sorted on keys made once per draft; each key's batch key then picks the statement shape.
-        # (The draft's index breaks ties, as the stable sort did, and keeps dicts from being compared.)
-        keyed = sorted(((KIND_ORDER[d["kind"]], _draft_batch_key(d), d.get("schema_name", ""), d["object_name"], d.get("column") or "", i), d)
-                       for i, d in enumerate(drafts))
-        drafts = [d for _, d in keyed]
+        # Ordered by statement shape (a handful), then by object within each shape; the sorts are stable.
+        by_shape: dict[tuple, list[dict]] = {}
+        for draft in drafts:
+            by_shape.setdefault(_draft_batch_key(draft), []).append(draft)
+        drafts = []
         quoted = _Quoted()
-        shapes: dict[tuple, tuple[str, str] | None] = {}
-        for seq, (sort_key, draft) in enumerate(keyed, start=1):
+        for key in sorted(by_shape, key=lambda k: (KIND_ORDER[k[0]], k)):
+            group = sorted(by_shape.pop(key), key=_object_order)
+            first = group[0]
+            shape = self._table_statement(first["kind"], first.get("column"), first["privileges"], first["grantee"], first["grantor"], quoted)
+            if shape:   # composed once per shape; each schema quoted once
+                schemas: dict[str, str] = {}
+                for draft in group:
+                    schema = draft["schema_name"]
+                    draft["sql"] = (f"{shape[0]}{schemas.get(schema) or schemas.setdefault(schema, quote_ident(schema))}."
+                                    f"{quote_ident(draft['object_name'])}{shape[1]}")
+            drafts += group
+        for seq, draft in enumerate(drafts, start=1):
             draft["seq"] = seq
-            key = sort_key[1]
-            if key not in shapes:   # composed once per statement shape: 45,000 actions share a handful
-                shapes[key] = self._table_statement(draft["kind"], draft.get("column"), draft["privileges"], draft["grantee"], draft["grantor"], quoted)
-            if shape := shapes[key]:
-                draft["sql"] = f"{shape[0]}{quoted(draft['schema_name'], draft['object_name'])}{shape[1]}"
-        del keyed   # 45,000 sort keys, not needed beside the Actions being built
         actions: list[Action] = []
         while drafts:   # a slice at a time, so 45,000 dicts and 45,000 Actions are never all alive at once
             actions += _ACTIONS.validate_python(drafts[:PLAN_CHUNK])
