@@ -226,20 +226,26 @@ def quote_ident(name: str) -> str:
 class _Quoted:
     """Identifier quoting for statements composed by the thousand (see quote_ident)."""
 
+    def __init__(self) -> None:
+        self._schemas: dict[str, str] = {}   # 45,000 tables live in a handful of schemas: each is quoted once
+
     def __call__(self, *names: str) -> str:
         return ".".join(map(quote_ident, names))
 
     def role(self, name: str) -> str:
         return PUBLIC if name == PUBLIC else self(name)
 
+    def qualified(self, schema: str, name: str) -> str:
+        quoted = self._schemas.get(schema)
+        if quoted is None:
+            quoted = self._schemas[schema] = quote_ident(schema)
+        return f"{quoted}.{quote_ident(name)}"
+
     def table(self, action: Action) -> str:
-        return self(action.schema_name, action.object_name)
+        return self.qualified(action.schema_name, action.object_name)
 
     def tables(self, actions: list[Action]) -> str:
-        """`"s"."t1", "s"."t2", ...`: each schema quoted once, as a batch of 1,000 tables has a handful."""
-        schemas: dict[str, str] = {}
-        return ", ".join(f"{schemas.get(a.schema_name) or schemas.setdefault(a.schema_name, quote_ident(a.schema_name))}."
-                         f"{quote_ident(a.object_name)}" for a in actions)
+        return ", ".join(self.qualified(a.schema_name, a.object_name) for a in actions)
 
 
 def _privilege_list(privs: Iterable[str]) -> str:
@@ -352,12 +358,9 @@ class PostgresRevoker:
             group = sorted(by_shape.pop(key), key=_object_order)
             first = group[0]
             shape = self._table_statement(first["kind"], first.get("column"), first["privileges"], first["grantee"], first["grantor"], quoted)
-            if shape:   # composed once per shape; each schema quoted once
-                schemas: dict[str, str] = {}
+            if shape:   # composed once per shape
                 for draft in group:
-                    schema = draft["schema_name"]
-                    draft["sql"] = (f"{shape[0]}{schemas.get(schema) or schemas.setdefault(schema, quote_ident(schema))}."
-                                    f"{quote_ident(draft['object_name'])}{shape[1]}")
+                    draft["sql"] = f"{shape[0]}{quoted.qualified(draft['schema_name'], draft['object_name'])}{shape[1]}"
             drafts += group
         for seq, draft in enumerate(drafts, start=1):
             draft["seq"] = seq
