@@ -703,6 +703,7 @@ class PostgresRevoker:
     def _restore_units(self, actions: list[Action]) -> list[dict]:
         """Each object (or column, default ACL, membership) to restore, with the actions that touched it."""
         units: dict[tuple, dict] = {}
+        q = _Quoted()
 
         def unit(key, family, prior, action, **extra):
             units.setdefault(key, {"family": family, "prior": prior, "actions": [], "columns": [], **extra})["actions"].append(action)
@@ -710,12 +711,12 @@ class PostgresRevoker:
         for a in actions:
             family = _family(a)
             if family == "relation":
-                name = _Quoted().table(a)
+                name = q.table(a)
                 unit(("relation", a.schema_name, a.object_name), family, a.prior_state, a, name=name,
                      columns=[{"family": "column", "prior": attacl, "actions": [], "name": name, "column": col}
                               for col, attacl in sorted(a.prior_columns.items())])
             elif family == "column":
-                unit(("column", a.schema_name, a.object_name, a.column), family, a.prior_state, a, name=_Quoted().table(a), column=a.column)
+                unit(("column", a.schema_name, a.object_name, a.column), family, a.prior_state, a, name=q.table(a), column=a.column)
             elif family == "default":
                 unit(("default", a.grantor, a.schema_name), family, a.prior_state, a, schema=a.schema_name, role=a.grantor)
             else:
