@@ -27,6 +27,8 @@ from sevtool.core.exposure import Finding
 from sevtool.core.timeparse import as_utc
 from sevtool.store import bulk
 from sevtool.store.models import (
+    DETAIL_OF_ACTION,
+    ActionDetailRow,
     ActionRow,
     CheckFindingRow,
     CheckRow,
@@ -216,10 +218,10 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
     Only the fields a comparison needs are extracted from each action's JSON, by the database:
     decoding 45,000 whole actions (SQL, prior ACLs) in Python took seconds.
     """
-    detail = ActionRow.detail
+    detail = ActionDetailRow.detail
     query = sa_select(ActionRow.kind, ActionRow.status, detail["object_kind"].as_string(), detail["grantee"].as_string(),
-                      detail["schema_name"].as_string(), detail["object_name"].as_string()).distinct().where(
-        ActionRow.incident_id == incident_id, ActionRow.status.in_(("applied", "undone")))
+                      detail["schema_name"].as_string(), detail["object_name"].as_string()).distinct().join(
+        ActionDetailRow, DETAIL_OF_ACTION).where(ActionRow.incident_id == incident_id, ActionRow.status.in_(("applied", "undone")))
     if since is not None:
         query = query.where(ActionRow.updated_at > since)
     with store.read() as s:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, Ope
 from sqlmodel import SQLModel
 
 from sevtool.errors import StoreError
-from sevtool.store import models  # noqa: F401  (registers the tables)
+from sevtool.store.models import ActionDetailRow, ActionRow  # importing models registers every table
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 READ_ONLY = "sevtool_read_only"  # execution option Store.read() sets on its connections
@@ -73,8 +73,11 @@ def _create_engine(url: str) -> Engine:
 
 def _create_schema(engine: Engine) -> None:
     try:
-        if not inspect(engine).has_table("chain_head"):
+        tables = set(inspect(engine).get_table_names())
+        if "chain_head" not in tables:
             SQLModel.metadata.create_all(engine)
+        elif ActionDetailRow.__tablename__ not in tables:
+            _move_action_details_out(engine)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO chain_head (id, seq, hash) SELECT 1, 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM chain_head)"),
                          {"genesis": "0" * 64})
@@ -84,3 +87,18 @@ def _create_schema(engine: Engine) -> None:
     except OperationalError as exc:
         raise StoreError(f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
                          hint="check SEVTOOL_DB and that the database is reachable") from None
+
+
+def _move_action_details_out(engine: Engine) -> None:
+    """Upgrade a store made when each ledger row also held its action's detail: the details move to their own
+    table, so that recording a batch's status no longer rewrites them."""
+    with engine.begin() as conn:   # on SQLite BEGIN IMMEDIATE: a second process opening the store waits here
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"LOCK TABLE {ActionRow.__tablename__} IN ACCESS EXCLUSIVE MODE"))
+        inspector = inspect(conn)
+        if inspector.has_table(ActionDetailRow.__tablename__):
+            return   # another process upgraded it meanwhile
+        ActionDetailRow.__table__.create(conn)
+        if "detail" in {column["name"] for column in inspector.get_columns(ActionRow.__tablename__)}:
+            conn.execute(text("INSERT INTO action_detail (incident_id, plan_version, seq, detail) SELECT incident_id, plan_version, seq, detail FROM action"))
+            conn.execute(text("ALTER TABLE action DROP COLUMN detail"))

@@ -1,7 +1,8 @@
 """The revocation ledger's queries: plans written as `planned` rows, statuses updated batch by batch.
 
-An ActionRow's `detail` holds the whole Action (SQL, prior state, review flag); `status` and `message`
-are the authoritative outcome, kept in columns so a batch is recorded with a few set-based UPDATEs.
+An action's `status` and `message` (ActionRow) are the authoritative outcome, recorded for a batch with a
+few set-based UPDATEs; the Action itself (SQL, prior state, review flag) is its ActionDetailRow, written
+once beside it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from sqlmodel import Session, select
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.core.timeparse import utcnow
 from sevtool.store import bulk
-from sevtool.store.models import ActionRow
+from sevtool.store.models import DETAIL_OF_ACTION, ActionDetailRow, ActionRow
 from sevtool.store.repository import Store
 
 _DETAIL_EXCLUDE = {"status", "message"}
 _TABLE = ActionRow.__table__   # Core statements: the ORM's per-row bookkeeping costs seconds at 45,000 rows
 _INSERT_COLUMNS = ("incident_id", "plan_version", "scope_version", "seq", "kind", "target", "object_fqn", "status", "message",
-                   "detail", "updated_at")
+                   "updated_at")
+_DETAIL_COLUMNS = ("incident_id", "plan_version", "seq", "detail")
 _CHUNK = 900   # SQLite allows 999 bound parameters per statement
 _MAX_RANGES = 20   # a batch's seqs are nearly always one contiguous run; past this many runs, list them
 _ACTIONS = TypeAdapter(list[Action])   # decodes 45,000 stored actions in one call, three times faster than one by one
@@ -40,10 +42,12 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
     """
     now = bulk.stamp(session, _TABLE.c.updated_at, utcnow())
     planned = ActionStatus.PLANNED.value
-    # A generator: 45,000 rows of JSON text held at once were ~30 MB of the plan's peak memory.
-    bulk.insert_rows(session, "action", _INSERT_COLUMNS, (
+    bulk.insert_rows(session, ActionRow.__tablename__, _INSERT_COLUMNS, (
         (incident_id, plan_version, scope_version, a.seq, a.kind.value, target, a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
-         planned, "", _to_json(a, exclude=_DETAIL_EXCLUDE).decode(), now) for a in actions))
+         planned, "", now) for a in actions))
+    # A generator: 45,000 rows of JSON text held at once were ~30 MB of the plan's peak memory.
+    bulk.insert_rows(session, ActionDetailRow.__tablename__, _DETAIL_COLUMNS, (
+        (incident_id, plan_version, a.seq, _to_json(a, exclude=_DETAIL_EXCLUDE).decode()) for a in actions))
 
 
 def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
@@ -57,8 +61,8 @@ def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
 def actions(store: Store, incident_id: int, plan_version: int | None = None) -> list[tuple[int, str, Action]]:
     """(plan_version, target, action) in plan order; all plan versions when none is given."""
     # The detail as stored text, decoded by pydantic in one pass (the JSON column type would parse it row by row first).
-    query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, cast(ActionRow.detail, Text)) \
-        .where(ActionRow.incident_id == incident_id)
+    query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, cast(ActionDetailRow.detail, Text)) \
+        .join(ActionDetailRow, DETAIL_OF_ACTION).where(ActionRow.incident_id == incident_id)
     if plan_version is not None:
         query = query.where(ActionRow.plan_version == plan_version)
     with store.read() as s:

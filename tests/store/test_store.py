@@ -6,7 +6,7 @@ import stat
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import utcnow
@@ -112,3 +112,35 @@ def test_marking_an_event_key_highlights_that_event_only(wb):
     wb.incidents.mark_key(inc.id, note.seq, key=False)
     assert wb.incidents.key_events(wb.incidents.timeline(inc.id)) == set()
     assert marker.seq not in wb.incidents.key_events(events)
+
+
+def test_a_store_whose_ledger_rows_held_the_action_detail_is_upgraded_when_opened(wb, store_url):
+    """Stores made before `action_detail` existed kept each action's detail in its ledger row: opening one moves
+    the details out, and its plans read back as they were, beside plans made after."""
+    from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+    from sevtool.store import ledger
+    from sevtool.store.repository import Store
+
+    inc = wb.incidents.declare("t", 2)
+    actions = [Action(seq=n, kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name=f"t{n}", grantee="all_employees", grantor="owner",
+                      sql=f'REVOKE SELECT ON TABLE "hr"."t{n}" FROM "all_employees" CASCADE', prior_state="{owner=arwdDxt/owner,all_employees=r/owner}")
+               for n in (1, 2)]
+    with wb.store.write() as tx:
+        ledger.insert_plan(tx.session, inc.id, 1, 1, "db", actions)
+        ledger.record(tx.session, inc.id, 1, [ActionResult(seq=1, status=ActionStatus.APPLIED)])
+    before = ledger.actions(wb.store, inc.id)
+    with wb.store.engine.begin() as conn:   # back to the old layout
+        conn.execute(text("ALTER TABLE action ADD COLUMN detail JSON NOT NULL DEFAULT '{}'"))
+        conn.execute(text("UPDATE action SET detail = (SELECT d.detail FROM action_detail d WHERE d.incident_id = action.incident_id "
+                          "AND d.plan_version = action.plan_version AND d.seq = action.seq)"))
+        conn.execute(text("DROP TABLE action_detail"))
+    wb.store.engine.dispose()
+
+    reopened = Store(store_url)
+    assert ledger.actions(reopened, inc.id) == before
+    with reopened.write() as tx:
+        ledger.insert_plan(tx.session, inc.id, 2, 1, "db", actions)
+    assert [(version, a.seq, a.status) for version, _, a in ledger.actions(reopened, inc.id)] == [
+        (1, 1, ActionStatus.APPLIED), (1, 2, ActionStatus.PLANNED), (2, 1, ActionStatus.PLANNED), (2, 2, ActionStatus.PLANNED)]
+    with reopened.read() as s:
+        assert "detail" not in {c["name"] for c in inspect(s.connection()).get_columns("action")}
