@@ -98,9 +98,11 @@ class RevocationService:
     def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
-        # Plans made by this process, so plan+apply in one run does not decode 45,000 actions back from the
-        # ledger. Only what never changes is cached; statuses are always read from the ledger under the lock.
-        self._made: dict[tuple[int, int], list[Action]] = {}
+        # Each incident's newest plan made or read by this process, so plan+apply in one run does not decode
+        # 45,000 actions back from the ledger. One plan per incident: a long session planning again and again
+        # would otherwise hold every plan it ever made. Only what never changes is cached; statuses are always
+        # read from the ledger under the lock.
+        self._made: dict[int, tuple[int, list[Action]]] = {}
 
     # --- targets ----------------------------------------------------------------------------
 
@@ -132,7 +134,7 @@ class RevocationService:
             tx.incident_row(incident_id)
             version = ledger.next_plan_version(tx.session, incident_id)
             ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
-            self._made[(incident_id, version)] = actions
+            self._made[incident_id] = (version, actions)
             tx.append(incident_id, "revoke_planned",
                       f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
                       + (f", {review} role membership(s) to review" if review else ""),
@@ -159,9 +161,10 @@ class RevocationService:
         Only what never changes is cached (what to revoke, the SQL, the prior state); status and message are
         read from the ledger on every call.
         """
-        made = self._made.get((incident_id, version))
+        made = self._cached(incident_id, version)
         if made is None:
-            made = self._made[(incident_id, version)] = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
+            made = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
+            self._made[incident_id] = (version, made)
         else:
             by_seq = {a.seq: a for a in made}
             for seq, (status, message) in ledger.moved_on(self.store, incident_id, version).items():
@@ -172,6 +175,10 @@ class RevocationService:
             return made
         wanted = set(statuses)
         return [a for a in made if a.status in wanted]
+
+    def _cached(self, incident_id: int, version: int) -> list[Action] | None:
+        cached_version, actions = self._made.get(incident_id, (None, None))
+        return actions if cached_version == version else None
 
     def plan_to_apply(self, incident_id: int) -> Plan:
         """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
@@ -298,7 +305,7 @@ class RevocationService:
                       outcome: dict[int, ActionStatus]) -> RunReport:
         # Under the apply lock only this run moved the plan's actions on since their statuses were read: the
         # cached actions with this run's outcomes are the ledger, without a pass over its 45,000 rows.
-        made = self._made.get((incident_id, version))
+        made = self._cached(incident_id, version)
         totals = (count_by_status(outcome.get(a.seq, a.status) for a in made) if made is not None
                   else ledger.status_counts(self.store, incident_id, version))
         run = {s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)}

@@ -326,3 +326,27 @@ def test_the_reported_totals_are_the_ledger_after_skips_and_after_a_rerun_on_an_
     again = wb.revocation.apply(incident.id)   # nothing left to do; the totals still come from the ledger's statuses
     assert again.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
     assert again.totals["undone"] == first.counts["applied"]
+
+
+def test_planning_again_lets_go_of_the_previous_plan_and_undo_still_reaches_every_plan(wb, pg_db):
+    """A long session plans again and again: only the newest plan stays in memory, and undo decodes older ones from the ledger."""
+    import gc
+    import weakref
+
+    seed_access_paths(pg_db)
+    before = acl_snapshot(pg_db)
+    incident = wb.incidents.declare("drill", 2)
+    wb.scanning.scan(incident.id, pg_db, ["all_employees"])
+    first = wb.revocation.plan(incident.id)
+    assert wb.revocation.apply(incident.id, plan_version=first.plan_version).ok
+    wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
+    second = wb.revocation.plan(incident.id)
+    held = [weakref.ref(a) for a in first.actions]
+    del first
+    gc.collect()
+    assert not any(ref() for ref in held)
+
+    assert wb.revocation.apply(incident.id, plan_version=second.plan_version).ok
+    undone = wb.revocation.undo(incident.id)
+    assert undone.ok and undone.plan_versions == [1, 2]
+    assert acl_snapshot(pg_db) == before
