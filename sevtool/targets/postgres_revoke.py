@@ -27,6 +27,7 @@ prior items that follow in their original order, each as its original grantor an
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -396,8 +397,9 @@ class PostgresRevoker:
                 kind, reason = ActionKind.REVOKE_AS_GRANTOR, f"granted by grant-option holder {grantor}: revoked as {grantor}, an owner's REVOKE would leave it"
             else:
                 kind, reason = ActionKind.REVOKE_GRANT_OPTION, f"granted by grant-option holder {grantor}, whom we cannot act as: their grant option is revoked with CASCADE"
+            # Interned: 45,000 actions share a handful of reasons, not 45,000 copies of one.
             yield {"kind": kind, "grantee": grantee, "grantor": grantor, "privileges": sorted(privs, key=PRIVILEGES.index),
-                   "sql": "", "reason": reason, **fields}
+                   "sql": "", "reason": sys.intern(reason), **fields}
 
     def _plan_relations(self, conn, pool: ThreadPoolExecutor, wanted: dict, acls: _RelationAcls) -> list[dict]:
         if not wanted:
