@@ -5,7 +5,7 @@ verify and undo against what a responder without sevtool would script (one catal
 one REVOKE/GRANT per table in autocommit), plus a 10,000-event postmortem, `sevtool --help` start-up
 and peak memory. Run it on a quiet machine: the figures are wall-clock.
 
-Every measure is taken `--rounds` times (default 1), sevtool's and the naive loops' alike, and the medians are compared:
+Every measure is taken `--rounds` times (default 3), sevtool's and the naive loops' alike, and the medians are compared:
 these machines are shared, and one run of a few seconds can land on someone else's burst.
 
 The server commits durably, as PostgreSQL ships and as a warehouse runs (see pgtemp.DURABLE_COMMITS). The
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sevtool.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=45_000)
     parser.add_argument("--events", type=int, default=10_000, help="timeline events in the postmortem")
-    parser.add_argument("--rounds", type=int, default=1, help="times each measure is taken; the figures are medians (peak RSS then covers every round)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each measure is taken; the figures are medians (peak RSS then covers every round)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.rounds < 1:
