@@ -49,21 +49,27 @@ def test_kill_9_at_random_points_always_resumes_to_the_same_end_state(cli, pg_db
     wb = in_process(cli)
     principals = ["all_employees", "contractors"]
     rng = random.Random(20261123)
-    # One uninterrupted run tells how long an apply takes, so kill points spread over the whole run.
+    # One uninterrupted run tells how many actions an apply has, so kill points spread over the whole run.
     ident = str(wb.incidents.declare("calibration", 2).id)
     wb.scanning.scan(int(ident), pg_db, principals)
     proc = start_apply(cli, ident, batch=10)
-    started = time.monotonic()
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
-    full = time.monotonic() - started
+    total = sum(ledger_counts(cli, ident).values())
     assert not wb.revocation.undo(int(ident)).failures
     assert acl_snapshot(pg_db) == before
     outcomes = []
     for run in range(20):
         incident = wb.incidents.declare(f"kill run {run}", 2)
         wb.scanning.scan(incident.id, pg_db, principals)
+        # Killed once the ledger shows `at` actions moved on (0: as soon as the plan is journaled). Points chosen by
+        # progress, not by time: a timed kill on a busy machine landed before the plan or after the end in 19 of 20 runs.
+        at = rng.randrange(0, total)
         proc = start_apply(cli, str(incident.id), batch=10)
-        time.sleep(rng.uniform(0.1, full))
+        while proc.poll() is None:
+            counts = ledger_counts(cli, str(incident.id))
+            if counts and sum(counts.values()) - counts.get("planned", 0) >= at:
+                break
+            time.sleep(0.002)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         outcomes.append(ledger_counts(cli, str(incident.id)).get("applied", 0))
@@ -73,7 +79,7 @@ def test_kill_9_at_random_points_always_resumes_to_the_same_end_state(cli, pg_db
         assert wb.scanning.run(wb.scanning.scope(incident.id)).findings == [], f"run {run} left access behind"
         assert wb.revocation.undo(incident.id).failures == []
         assert acl_snapshot(pg_db) == before, f"run {run}: undo did not restore the snapshot"
-    assert len(set(outcomes)) > 3, f"kills did not land at varied points: {outcomes}"
+    assert len(set(outcomes)) > 10, f"kills did not land at varied points: {outcomes}"
 
 
 @pytest.mark.timeout(900)
