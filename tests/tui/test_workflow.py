@@ -169,6 +169,29 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Apply" in screen_text(app) and "ctrl+p" in screen_text(app))
 
 
+async def test_after_an_undo_the_revoke_tab_points_to_planning_again(drill_wb, screen_text, until):
+    wb, _, dsn = drill_wb
+    incident = wb.incidents.declare("undo, then what", 2)
+    wb.scanning.scan(incident.id, "drill", [PRINCIPAL])
+    wb.revocation.plan(incident.id)
+    applied = wb.revocation.apply(incident.id).counts["applied"]
+    app = create_app(wb, open_incident=incident.id)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await until(pilot, lambda: "nothing pending: verify (tab 3), or u to undo" in screen_text(app))
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: "undo done" in screen_text(app))
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert f"its {applied} action(s) were undone, so the access is back; press p to plan again" in text
+        assert "u to undo" not in text
+        await pilot.press("a")   # applying the undone plan is refused with the same advice
+        await until(pilot, lambda: any("press p to plan again" in n.message for n in app._notifications))
+
+
 async def test_errors_become_notifications_that_say_what_to_do(drill_wb, screen_text, until):
     wb, _, _ = drill_wb
     incident = wb.incidents.declare("nothing scanned yet", 2)

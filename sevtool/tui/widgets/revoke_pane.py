@@ -34,6 +34,16 @@ class ActionsTable(VirtualTable[Action]):
         return Style(color="#ffa94d", bold=True) if column == 5 else Style()
 
 
+def _nothing_pending(plan) -> str:
+    """The next step once a plan has no work left: it depends on whether its grants are gone or were put back."""
+    applied, undone = plan.counts.get(ActionStatus.APPLIED.value, 0), plan.counts.get(ActionStatus.UNDONE.value, 0)
+    if applied:
+        return "nothing pending: verify (tab 3), or u to undo"
+    if undone:
+        return f"nothing pending: its {undone:,} action(s) were undone, so the access is back; press p to plan again"
+    return "nothing pending: every grant was already gone; verify (tab 3), or scan again if access came back"
+
+
 class RevokePane(Vertical):
     def __init__(self, incident_id: int, **kwargs):
         super().__init__(**kwargs)
@@ -70,8 +80,7 @@ class RevokePane(Vertical):
         kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(plan.by_kind.items()))
         review = f"\n[b #ffa94d]{plan.review} action(s) remove a role membership: review them before applying.[/]" if plan.review else ""
         pending = len(plan.pending)
-        next_step = (f"press [b]a[/b] to apply the {pending:,} pending action(s)" if pending
-                     else "nothing pending: verify (tab 3), or u to undo")
+        next_step = f"press [b]a[/b] to apply the {pending:,} pending action(s)" if pending else _nothing_pending(plan)
         self.query_one("#plan-summary", Static).update(
             f"[b]Plan {plan.plan_version}[/b] (from scope v{plan.scope_version}, target {plan.target}): {len(plan.actions):,} actions · {kinds}\n"
             f"ledger: {counts or '-'} · {next_step}{review}")
@@ -127,7 +136,7 @@ class RevokePane(Vertical):
                 return
             pending = len(plan.pending)
             if not pending:
-                self.app.notify(f"Plan {plan.plan_version} has nothing pending. Scan again if access came back, then plan.", title="apply")
+                self.app.notify(f"Plan {plan.plan_version}: {_nothing_pending(plan)}.", title="apply")
                 return
             question = (f"Apply plan {plan.plan_version}: run {pending:,} REVOKE action(s) on {plan.target}?\n"
                         f"Each object's prior ACL is recorded; u undoes it exactly."
