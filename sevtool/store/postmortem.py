@@ -63,13 +63,15 @@ def exposure_facts(s: Session, incident_id: int, members: dict[str, int] | None 
     if not scopes:
         return ExposureFacts()
     counted = (FindingRow.schema_name, FindingRow.object_name, FindingRow.principal, FindingRow.path, FindingRow.dss)
-    query = sa_select(*counted).where(FindingRow.scope_id.in_([sc.id for sc in scopes]))
+    in_scopes = FindingRow.scope_id.in_([sc.id for sc in scopes])
     # One scan's findings are already distinct; across scope versions the same finding recurs: one row per finding.
     # DISTINCT, not GROUP BY: SQLite dedups 90,000 rows in a quarter less time than it sorts them into groups.
     if len(scopes) > 1:
         distinct = sa_select(*counted, FindingRow.column_name, FindingRow.grantee, FindingRow.grantor, FindingRow.privilege) \
-            .where(FindingRow.scope_id.in_([sc.id for sc in scopes])).distinct().subquery()
+            .where(in_scopes).distinct().subquery()
         query = sa_select(*(distinct.c[column.key] for column in counted))
+    else:
+        query = sa_select(*counted).where(in_scopes)
     rows = s.connection().execute(query).all()
     dss_of: dict[tuple, int | None] = {}
     path_findings: Counter[str] = Counter()
