@@ -70,6 +70,10 @@ class ExposureFacts(BaseModel):
     by_path: list[PathFacts] = Field(default_factory=list)
     principals: list[PrincipalFacts] = Field(default_factory=list)
 
+    def with_members(self, members: dict[str, int]) -> ExposureFacts:
+        """These facts with each principal's member count (from the latest scan's event, read apart from the findings)."""
+        return self.model_copy(update={"principals": [p.model_copy(update={"members": members.get(p.name)}) for p in self.principals]})
+
 
 class LedgerFacts(BaseModel):
     plan_versions: int = 0

