@@ -93,6 +93,15 @@ def naive_loop(dsn: str, tables: list[tuple[str, str]], statement: str, *, wait_
             conn.execute(sql.SQL(statement).format(table=sql.Identifier(schema, name), role=sql.Identifier(PRINCIPAL)))
 
 
+def cpu_loop(steps: int = 10_000_000) -> int:
+    """A plain Python loop: how fast this machine's CPU is at that moment. These machines are shared and their speed
+    changes from hour to hour; the figure lets two runs of the benchmark be compared."""
+    total = 0
+    for step in range(steps):
+        total += step
+    return total
+
+
 def help_startup(runs: int = 5) -> float:
     samples = []
     for _ in range(runs):
@@ -126,6 +135,7 @@ def run(tables: int, events: int, rounds: int, say) -> list[Figure]:
             return value
 
         exposed, readable, left, clean, undo_failed = set(), set(), set(), True, 0
+        sample("CPU reference", cpu_loop)   # before, between and after the measures
         for n in range(1, rounds + 1):
             # A responder's whole cycle: scan, confirm the exposure, revoke, confirm the fix, put it back.
             say(f"round {n} of {rounds}: scan, verify, plan + apply, verify, undo ...")
@@ -136,6 +146,7 @@ def run(tables: int, events: int, rounds: int, say) -> list[Figure]:
             clean = sample("verify (after the fix)", lambda: wb.verification.verify(incident.id)).clean and clean
             undone = sample("undo", lambda: wb.revocation.undo(incident.id))
             undo_failed += undone.counts["failed"]
+        sample("CPU reference", cpu_loop)
         for n in range(1, rounds + 1):
             say(f"round {n} of {rounds}: the naive loops ...")
             readable.add(sample("naive check (exposed)", lambda: naive_check(dsn, names)))
@@ -155,6 +166,7 @@ def run(tables: int, events: int, rounds: int, say) -> list[Figure]:
         for _ in range(rounds):
             markdown = sample("postmortem", lambda: wb.postmortem.render(incident.id))
         rendered_events = len(wb.store.events(incident.id))
+        sample("CPU reference", cpu_loop)
 
     def figure(measure: str, baseline: str | None, target: str, limit: float | None, note: str, ok: bool = True,
                label: str | None = None) -> Figure:
@@ -181,6 +193,8 @@ def run(tables: int, events: int, rounds: int, say) -> list[Figure]:
     figures.append(Figure("sevtool --help", help_s, None, "< 0.5 s", help_s < 0.5, "median of 5 runs"))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures.append(Figure("peak RSS (MB)", None, None, "< 300 MB", rss_mb < 300, f"{rss_mb:.0f} MB"))
+    figures.append(figure("CPU reference", None, "-", None, "a 10-million-step Python loop, to compare runs by: the machine's speed in this one",
+                          label="CPU reference (not sevtool)"))
     return figures
 
 

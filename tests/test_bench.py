@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 EXPECTED = ["scan", "verify (exposed)", "plan+apply", "plan+apply (naive: no commit wait)", "verify (after the fix)", "undo",
-            "postmortem", "sevtool --help", "peak RSS (MB)"]
+            "postmortem", "sevtool --help", "peak RSS (MB)", "CPU reference (not sevtool)"]
 
 
 def test_a_small_benchmark_run_prints_every_figure_and_restores_what_it_revoked():
@@ -28,3 +28,5 @@ def test_a_small_benchmark_run_prints_every_figure_and_restores_what_it_revoked(
     # Every round's figure is shown, sevtool's and the naive loop's, not only the medians.
     assert re.search(r"; runs [\d.]+, [\d.]+ vs [\d.]+, [\d.]+ s$", figures["plan+apply"]["note"])
     assert "round 2 of 2" in run.stderr
+    # The machine's speed, taken before, between and after the measures, so that two runs can be compared.
+    assert re.search(r"; runs [\d.]+, [\d.]+, [\d.]+ s$", figures["CPU reference (not sevtool)"]["note"])
