@@ -79,7 +79,8 @@ def add_check(session: Session, row: CheckRow, findings_as_json: list[bytes], ob
     session.add(row)
     session.flush()
     if findings_as_json and same_as is None:
-        bulk.insert_rows(session, CheckFindingRow.__table__.name, ("check_id", "detail"), [(row.id, text.decode()) for text in findings_as_json])
+        check_id = row.id   # read once: an ORM attribute costs a lookup per access, 45,000 times here
+        bulk.insert_rows(session, CheckFindingRow.__table__.name, ("check_id", "detail"), ((check_id, text.decode()) for text in findings_as_json))
     return row
 
 
