@@ -29,6 +29,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ from sevtool.targets.postgres_probe import INCONCLUSIVE
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
+    from sevtool.services.scanning import ScopeVersion
 
 PROBE_SAMPLE = 25                      # objects probed at random besides the sensitive closed ones
 HEARTBEAT_EVERY = timedelta(seconds=20)  # well inside the lock's 60 s staleness
@@ -133,17 +135,23 @@ class VerificationService:
         if incident.status == Status.CLOSED:
             raise UsageError(f"incident {incident_id} is closed; closed is final and is not re-checked",
                              hint="declare a new incident if access came back")
-        version, scope, scope_at = self._scope(incident_id)
+        scanned = self._scope(incident_id)
         with gc_paused():
-            return self._check_scope(incident_id, version, scope, scope_at, probe_role, now=now, decision=decision)
+            return self._check_scope(incident_id, scanned, probe_role, now=now, decision=decision)
 
-    def _check_scope(self, incident_id: int, version: int, scope: Scope, scope_at: datetime | None, probe_role: str | None, *,
+    def _check_scope(self, incident_id: int, scanned: ScopeVersion, probe_role: str | None, *,
                      now: Callable[[], datetime], decision: core.DueDecision | None) -> CheckReport:
         started = time.perf_counter()
-        result, probe = self._observe(scope, probe_role)
-        findings_json = core.findings_json(result.findings)
-        seen = _Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
-        baseline, held = self._baseline(incident_id, version, scope_at, result, seen)
+        version = scanned.version
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-baseline") as pool:
+            # The first check after a scan that found something compares with that scan's grants, which never change:
+            # a thread reads them from the store while the target answers (the client mostly waits on the server then).
+            scan_grants = pool.submit(q.scan_grants, self.store, incident_id, version) \
+                if scanned.findings and not q.checked(self.store, incident_id, version) else None
+            result, probe = self._observe(scanned.scope, probe_role)
+            findings_json = core.findings_json(result.findings)
+            seen = _Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
+            baseline, held = self._baseline(incident_id, version, scanned.created_at, result, seen, scan_grants)
         # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
         ledger = q.ledger_changes_since(self.store, incident_id, baseline.at) if result.findings else []
         role_findings = any(f.path == AccessPath.ROLE for f in result.findings)
@@ -154,14 +162,12 @@ class VerificationService:
         duration_ms = int((time.perf_counter() - started) * 1000)
         return self._record(incident_id, version, result, outcome, findings_json, baseline, probe, ran_at, duration_ms, decision, seen, held)
 
-    def _scope(self, incident_id: int) -> tuple[int, Scope, datetime | None]:
-        latest = self.wb.scanning.latest_scope(incident_id)
-        if latest is None:
+    def _scope(self, incident_id: int) -> ScopeVersion:
+        versions = self.wb.scanning.versions(incident_id)
+        if not versions:
             raise UsageError(f"incident {incident_id} has no scope to verify",
                              hint=f"run `sevtool scan {incident_id} --target DSN_OR_NAME --principal P` first")
-        version, scope = latest
-        scanned_at = next((v.created_at for v in self.wb.scanning.versions(incident_id) if v.version == version), None)
-        return version, scope, scanned_at
+        return versions[-1]   # the latest: oldest first
 
     def _observe(self, scope: Scope, probe_role: str | None) -> tuple[ScanResult, dict]:
         """The scope scanned again through the scan service's open target (a watch reuses its connection)."""
@@ -187,10 +193,11 @@ class VerificationService:
         }
 
     def _baseline(self, incident_id: int, version: int, scope_at: datetime | None, result: ScanResult,
-                  seen: _Seen) -> tuple[core.Baseline, _Held]:
+                  seen: _Seen, scan_grants: Future | None = None) -> tuple[core.Baseline, _Held]:
         """The previous check, or before any check the scan; and which earlier checks already hold what this one saw.
 
         When nothing is readable now, only the number of pairs readable then is read, not their grants.
+        `scan_grants`: the scan's grants, if they are being read already.
         """
         previous = q.latest_check(self.store, incident_id)
         # A re-scan with a different scope starts the comparison over from that scan: the previous check
@@ -199,7 +206,8 @@ class VerificationService:
             label = f"scan v{version}"
             if not result.findings:
                 return core.Baseline(label, scope_at, pairs_readable=q.scan_pair_count(self.store, incident_id, version)), _Held()
-            return core.Baseline.of_rows(label, scope_at, q.scan_grants(self.store, incident_id, version)), _Held()
+            grants = scan_grants.result() if scan_grants else q.scan_grants(self.store, incident_id, version)
+            return core.Baseline.of_rows(label, scope_at, grants), _Held()
         label, at = f"check {previous.number}", as_utc(previous.ran_at)
         stored_in = q.findings_check_id(previous)
         same_findings = previous.summary.get(q.FINDINGS_DIGEST) == seen.findings

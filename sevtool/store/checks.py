@@ -119,6 +119,12 @@ def latest_check(store: Store, incident_id: int) -> CheckRow | None:
         return s.exec(select(CheckRow).where(CheckRow.incident_id == incident_id).order_by(CheckRow.number.desc()).limit(1)).first()
 
 
+def checked(store: Store, incident_id: int, version: int) -> bool:
+    """Whether any check has looked at this scope version yet (the first one compares with the scan)."""
+    with store.read() as s:
+        return s.exec(select(CheckRow.id).where(CheckRow.incident_id == incident_id, CheckRow.scope_version == version).limit(1)).first() is not None
+
+
 def checks(store: Store, incident_id: int) -> list[CheckRow]:
     with store.read() as s:
         return list(s.exec(select(CheckRow).where(CheckRow.incident_id == incident_id).order_by(CheckRow.number)).all())
