@@ -145,7 +145,8 @@ class CheckOutcome:
     @cached_property
     def by_path(self) -> dict[str, int]:
         """Findings per access path, most common first (as a scan summary counts them)."""
-        return dict(Counter(f.path.value for f in self.findings).most_common())
+        # Counted by member, named once per path: `.value` is a descriptor call, 45,000 of them on a large check.
+        return {path.value: count for path, count in Counter(f.path for f in self.findings).most_common()}
 
     @cached_property
     def by_dss(self) -> dict[str, int]:
@@ -153,7 +154,10 @@ class CheckOutcome:
         dss: dict[str, int | None] = {}
         for f in self.findings:
             dss.setdefault(f.object_fqn, f.dss)
-        return dict(sorted(Counter(dss_label(d) for d in dss.values()).items()))
+        labels: Counter[str] = Counter()
+        for rating, objects in Counter(dss.values()).items():   # a label per rating, not per object
+            labels[dss_label(rating)] += objects
+        return dict(sorted(labels.items()))
 
 
 def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
