@@ -128,3 +128,80 @@ def test_three_cli_processes_share_a_postgresql_store_without_losing_a_note(cli,
     assert sorted(notes) == sorted(f"responder{n} note {i}" for n in range(3) for i in range(15))
     report = cli.json("audit", "verify", env=env)
     assert report["ok"] and report["events"] == 46
+
+
+def store_is_free(cli) -> bool:
+    """Nobody holds the SQLite store's write lock (a stopped process may have been stopped inside a write)."""
+    import sqlite3
+
+    conn = sqlite3.connect(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///"), timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+@pytest.mark.timeout(600)
+def test_two_apply_processes_on_one_incident_never_both_run(cli, pg_db):
+    seed_bulk(pg_db, tables=1000, batch=1000)
+    ident = str(cli.json("declare", "--sev", "2", "--title", "two responders apply at once")["id"])
+    cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")
+    first = start_apply(cli, ident, batch=10)
+    # Frozen (SIGSTOP) once it is revoking, outside a store write: it holds the apply lock and is alive, as a
+    # responder's apply on a slow target is. Frozen by progress, not by time, for the same reason as the kills above.
+    while first.poll() is None and not set(ledger_counts(cli, ident)) - {"planned"}:
+        time.sleep(0.002)
+    first.send_signal(signal.SIGSTOP)
+    while not store_is_free(cli):
+        first.send_signal(signal.SIGCONT)
+        time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)
+    try:
+        assert first.poll() is None, "the first apply finished before the second could start: give it more tables"
+        second = cli("revoke", ident, "--apply", "--yes", "--json")
+        assert second.returncode == 1, second.stdout
+        error = json.loads(second.stderr)
+        assert error["error"] == "lock_held" and "already running" in error["message"]
+    finally:
+        first.send_signal(signal.SIGCONT)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert json.loads(out)["counts"] == {"applied": 1000, "skipped": 0, "failed": 0}
+    again = cli.json("revoke", ident, "--apply", "--yes")
+    assert again["counts"] == {"applied": 0, "skipped": 0, "failed": 0}
+    applied = [e["data"]["counts"]["applied"] for e in cli.json("timeline", ident) if e["kind"] == "apply"]
+    assert sum(applied) == 1000, f"every table revoked by exactly one run: {applied}"
+    assert cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")["findings"] == []
+
+
+@pytest.mark.timeout(600)
+def test_two_watch_processes_on_one_incident_never_run_a_check_twice(cli, pg_db, config_path):
+    from sevtool.store import checks as q
+    from sevtool.store.repository import Store
+
+    seed_bulk(pg_db, tables=20, batch=20)
+    config_path.write_text('[sev.2]\nrecheck = ["0m", "1h", "2h"]\n')
+    ident = str(cli.json("declare", "--sev", "2", "--title", "two watchers")["id"])
+    cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")
+    cli.json("revoke", ident, "--apply", "--yes")
+    first = subprocess.Popen([sys.executable, "-m", "sevtool", "watch", ident, "--json"], env=cli.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ran = json.loads(first.stdout.readline())   # the check due at containment; then it waits an hour for the next
+        assert ran["event"] == "check" and ran["clean"] and ran["slot"]["idx"] == 0
+        second = cli("watch", ident, "--once", "--json")
+        assert second.returncode == 1 and json.loads(second.stderr)["error"] == "lock_held", second.stderr
+        assert first.poll() is None, "the first watcher stopped: " + first.stderr.read()
+    finally:
+        first.send_signal(signal.SIGKILL)   # a watcher that dies, lock held: the next one on this host takes over
+        first.wait()
+    third = cli("watch", ident, "--once", "--json")
+    assert third.returncode == 0, third.stderr
+    assert [json.loads(line)["event"] for line in third.stdout.splitlines()] == ["done"]   # the 0m check is not run again
+    store = Store(cli.env["SEVTOOL_DB"])
+    assert [(s.idx, s.status) for s in q.slots(store, int(ident))] == [(0, "done"), (1, "pending"), (2, "pending")]
+    assert [c.number for c in q.checks(store, int(ident))] == [1]
