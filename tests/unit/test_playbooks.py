@@ -146,6 +146,14 @@ text = "Re-check."
     assert steps["watch"].done and steps["watch"].done_at == settled_at
 
 
+def test_the_verify_step_needs_a_clean_check_not_any_check():
+    playbook = parse(VALID.replace('kind = "revoke"', 'kind = "verify"'))
+    exposed = [_event(1, "declared", 0), _event(2, "scan", 5), _event(3, "check", 10, clean=False, exposed_objects=3002)]
+    assert not progress(playbook, 2, exposed)[2].done, "a check that still found access is not 'no access remains'"
+    steps = progress(playbook, 2, [*exposed, _event(4, "check", 20, clean=True, exposed_objects=0)])
+    assert steps[2].done and steps[2].evidence_seq == 4
+
+
 def test_commander_named_at_declaration_counts_as_roles_assigned():
     playbook = parse(VALID.replace('kind = "scan"', 'kind = "assign_roles"'))
     events = [_event(1, "declared", 0)]
