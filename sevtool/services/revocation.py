@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -195,11 +196,13 @@ class RevocationService:
 
     @gc_paused()
     def apply(self, incident_id: int, *, plan_version: int | None = None, batch_size: int | None = None,
-              workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None) -> RunReport:
+              workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None,
+              now: Callable[[], datetime] = utcnow) -> RunReport:
         """Run what the plan still has to do; safe to repeat and to resume after a crash.
 
         `plan_version` is the plan a responder confirmed: refused if someone planned again meanwhile.
-        `progress` is called after every batch, from a worker thread.
+        `progress` is called after every batch, from a worker thread. `now` stamps containment and the
+        re-check schedule's restart (tests run the schedule on a clock of their own).
         """
         size = batch_size or self.wb.settings.team.revoke_batch_size
         if size < 1:
@@ -299,10 +302,10 @@ class RevocationService:
                     raise
                 finally:
                     target.close()
-            return self._finish_apply(incident_id, version, counts, failures, started, size, outcome)
+            return self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now())
 
     def _finish_apply(self, incident_id: int, version: int, counts: Counter, failures: list[dict], started: float, size: int,
-                      outcome: dict[int, ActionStatus]) -> RunReport:
+                      outcome: dict[int, ActionStatus], at: datetime) -> RunReport:
         # Under the apply lock only this run moved the plan's actions on since their statuses were read: the
         # cached actions with this run's outcomes are the ledger, without a pass over its 45,000 rows.
         made = self._cached(incident_id, version)
@@ -325,7 +328,9 @@ class RevocationService:
             # Contained only while the plan's grants are really gone (revoked or found absent), not after an undo put them back.
             closed = totals[ActionStatus.APPLIED.value] + totals[ActionStatus.SKIPPED.value]
             if not failures and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and closed:
-                self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=utcnow(), why=f"revocation plan {version} applied")
+                self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=at, why=f"revocation plan {version} applied")
+            if run["applied"]:
+                self.wb.verification.restart_after_fix(tx, row, at, f"Revocation plan {version} applied")
             status = row.status
         return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
                          failures=failures, status=status, duration_ms=duration_ms)

@@ -15,6 +15,9 @@ running), so a slot is never run twice. After a stop, overdue slots run at once:
 and the earlier ones are recorded as `covered` by that check, each with its delay. A regression
 starts a new round anchored at the check that found it (that check is the round's first slot, and
 never its last: see `core.regression_round`); the previous round's pending slots become `superseded`.
+An apply that revokes something once the schedule has started (a fix re-applied after a regression, or
+access found later and closed) starts a fresh round of the policy's offsets from that apply: the checks
+that let an incident resolve all come after the last change that closed access.
 A slot left `running` by a watcher that died is given back when the next watcher takes the lock. A
 manual `verify` is an extra check: it never takes a slot, but it is the baseline the next check
 compares with. A SEV change applies from the next round.
@@ -328,16 +331,28 @@ class VerificationService:
 
     def _new_round(self, tx, row, check_id: int, at: datetime, cause: str) -> None:
         """The check that found a regression (or access left at the end of a round) is the first slot of a fresh round."""
+        round_number = self._add_round(tx, row, at, cause, core.regression_round(at, self.wb.policy.level(row.sev)))
+        q.finish(tx.session, q.slot_id(tx.session, row.id, round_number, 0), "done", check_id, at, 0)
+
+    def restart_after_fix(self, tx, row, at: datetime, cause: str) -> None:
+        """Access was revoked again after the re-check schedule started: the schedule restarts from this fix.
+
+        The checks that let an incident resolve must all come after the last change that closed access. Otherwise
+        a fix re-applied after a regression, seconds before the round's last re-check, would be "verified" by that
+        one check: the first fix that did not stick, over again.
+        """
+        if q.current_round(tx.session, row.id):
+            self._add_round(tx, row, at, cause, core.schedule(at, self.wb.policy.level(row.sev)))
+
+    def _add_round(self, tx, row, at: datetime, cause: str, planned: list[core.PlannedSlot]) -> int:
         round_number = q.current_round(tx.session, row.id) + 1
         superseded = q.supersede_pending(tx.session, row.id, round_number)
-        planned = core.regression_round(at, self.wb.policy.level(row.sev))
         q.add_round(tx.session, row.id, round_number, planned)
-        first = q.slot_id(tx.session, row.id, round_number, 0)
-        q.finish(tx.session, first, "done", check_id, at, 0)
         offsets = [p.offset for p in planned]
         tx.append(row.id, "schedule", f"{cause} restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
                   + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
                   {"round": round_number, "offsets": offsets, "anchor": format_utc(at), "superseded": superseded}, at=at)
+        return round_number
 
     # --- the schedule -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from psycopg import sql
 from sevtool.core.checks import Cause
 from sevtool.core.incident import Status
 from sevtool.core.postmortem import milestones
+from sevtool.core.timeparse import utcnow
 from sevtool.errors import LockHeld, TargetRejected, UsageError
 from sevtool.scenario import ensure_role, grant_role
 from sevtool.services import Workbench
@@ -63,9 +64,9 @@ def scanned_incident(wb: Workbench, dsn: str) -> int:
     return incident.id
 
 
-def apply_fix(wb: Workbench, incident_id: int) -> None:
+def apply_fix(wb: Workbench, incident_id: int, now=utcnow) -> None:
     wb.revocation.plan(incident_id)
-    report = wb.revocation.apply(incident_id)
+    report = wb.revocation.apply(incident_id, now=now)
     assert report.ok, report
 
 
@@ -340,11 +341,33 @@ def test_access_left_at_the_last_recheck_starts_a_new_round_so_the_incident_can_
     assert round_two == [(0, "0m", "done", last[0].check_id), (1, "15m", "pending", None)]
     assert "1 scheduled re-check(s) still to run" in bench.verification.resolution_gate(ident)
 
-    apply_fix(bench, ident)
+    apply_fix(bench, ident, now=clock)   # the fix restarts the schedule from itself: both re-checks run after it
     report = bench.verification.watch(ident, now=clock, sleep=clock.sleep)
-    assert [c.clean for c in report.checks] == [True] and report.finished and report.gate is None
+    assert [c.clean for c in report.checks] == [True, True] and report.finished and report.gate is None
+    assert [(s.round, s.idx, s.status) for s in q.slots(bench.store, ident) if s.round > 1] == [
+        (2, 0, "done"), (2, 1, "superseded"), (3, 0, "done"), (3, 1, "done")]
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
-    assert any(e.summary.startswith("Access remaining at the schedule's last re-check restarts") for e in bench.incidents.timeline(ident))
+    summaries = [e.summary for e in bench.incidents.timeline(ident)]
+    assert any(s.startswith("Access remaining at the schedule's last re-check restarts") for s in summaries)
+    assert any(s.startswith("Revocation plan 1 applied restarts the re-check schedule (round 3)") for s in summaries)
+
+
+def test_a_fix_reapplied_after_a_regression_is_verified_by_a_whole_round_after_it(bench, target, config_path):
+    config_path.write_text('[sev.2]\nrecheck = ["0m", "1h", "2h"]\n')
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    clock = Clock(bench.incidents.get(ident).contained_at)
+    bench.verification.watch(ident, once=True, now=clock)
+    run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="deploy_bot")
+    clock.now += timedelta(hours=1)
+    assert bench.verification.watch(ident, once=True, now=clock).checks[0].outcome.regressions   # round 2 from this check
+    clock.now += timedelta(hours=1, minutes=59)
+    bench.scanning.scan(ident, target, [PRINCIPAL], schemas=["telemetry"])
+    bench.revocation.apply(ident, now=clock)   # re-fixed a minute before round 2's last re-check
+    clock.now += timedelta(minutes=1)
+    assert [c.clean for c in bench.verification.watch(ident, once=True, now=clock).checks] == [True]
+    gate = bench.verification.resolution_gate(ident)
+    assert gate is not None and "scheduled re-check(s) still to run" in gate, "one check a minute after the re-fix proves nothing"
 
 
 def test_open_regressions_count_until_a_check_finds_them_closed(bench, target):
