@@ -32,12 +32,13 @@ class StepKind(StrEnum):
 
 
 # Timeline evidence that a step of each kind happened. `note:KIND` matches a note of that note kind;
-# `check:clean` a check that found no access (any check, clean or not, is `check`).
+# `check:clean` a check that found no access (any check, clean or not, is `check`); `apply:ok` an apply
+# that closed something and failed nowhere (any apply, a re-run with nothing to do included, is `apply`).
 DEFAULT_DONE_WHEN: dict[StepKind, tuple[str, ...]] = {
     StepKind.DECLARE: ("declared",),
     StepKind.ASSIGN_ROLES: ("role_assigned",),
     StepKind.SCAN: ("scan",),
-    StepKind.REVOKE: ("apply",),
+    StepKind.REVOKE: ("apply:ok",),
     StepKind.VERIFY: ("check:clean",),   # "verify no access remains": a check that found access does not show that
     StepKind.WATCH: (),   # done when the re-check schedule lets the incident resolve: see `progress(settled=...)`
     StepKind.COMMUNICATE: ("note:update", "note:comms", "communicated"),
@@ -57,7 +58,7 @@ class Step(BaseModel):
     required_at: list[int] = Field(default_factory=lambda: list(range(MIN_SEV, MAX_SEV + 1)),
                                    description="SEV levels at which the step is required; optional at the others")
     command: str | None = Field(default=None, description="the sevtool command that does it, shown to the responder")
-    done_when: list[str] | None = Field(default=None, description="timeline event kinds (or note:KIND, check:clean) that complete it")
+    done_when: list[str] | None = Field(default=None, description="timeline event kinds (or note:KIND, check:clean, apply:ok) that complete it")
 
     @field_validator("id")
     @classmethod
@@ -221,8 +222,8 @@ def _duplicate_step(raw: dict) -> tuple[int, str] | None:
 # --- progress from the timeline ------------------------------------------------------------------
 
 def _evidence_index(events: list[Event]) -> dict[str, Event]:
-    """The first event of each kind (and of each note kind, as 'note:KIND', and the first clean check, as
-    'check:clean'), in time order."""
+    """The first event of each kind (and of each note kind, as 'note:KIND'; the first clean check, 'check:clean';
+    the first apply that closed something without a failure, 'apply:ok'), in time order."""
     first: dict[str, Event] = {}
     for event in sorted(events, key=lambda e: (e.at, e.seq)):
         first.setdefault(event.kind, event)
@@ -230,6 +231,10 @@ def _evidence_index(events: list[Event]) -> dict[str, Event]:
             first.setdefault(f"note:{event.data['note_kind']}", event)
         if event.kind == "check" and event.data.get("clean") is True:
             first.setdefault("check:clean", event)
+        if event.kind == "apply":
+            counts = event.data.get("counts") or {}
+            if not counts.get("failed") and counts.get("applied", 0) + counts.get("skipped", 0):
+                first.setdefault("apply:ok", event)
     return first
 
 

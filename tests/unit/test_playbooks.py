@@ -114,10 +114,12 @@ def test_progress_is_derived_from_the_timeline():
     assert next_step(steps).step.id == "scan"
     # At SEV 4 the scan step is optional, so the required revoke comes first.
     assert next_step(progress(playbook, 4, events)).step.id == "revoke"
-    events += [_event(3, "apply", 30), _event(2, "scan", 10)]
+    events += [_event(3, "apply", 30, counts={"applied": 0, "skipped": 0, "failed": 2}), _event(2, "scan", 10)]
+    assert not progress(playbook, 2, events)[2].done, "an apply that failed everywhere revoked nothing"
+    events.append(_event(4, "apply", 40, counts={"applied": 2, "skipped": 0, "failed": 0}))
     steps = progress(playbook, 2, events)
     assert all(s.done for s in steps) and next_step(steps) is None
-    assert steps[1].evidence_seq == 2 and steps[2].done_at == events[1].at
+    assert steps[1].evidence_seq == 2 and steps[2].done_at == events[-1].at
 
 
 def test_done_when_overrides_and_settled_steps():
