@@ -239,7 +239,7 @@ class RevocationService:
                     failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
                                      "message": r.message} for r in results if r.status == ActionStatus.FAILED)
                     done += len(results)
-                    if progress:
+                    if progress and results:   # a worker's first and last store writes record no outcome
                         progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
 
             def heartbeat_due() -> bool:

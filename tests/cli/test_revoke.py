@@ -86,6 +86,8 @@ def test_confirmation_shows_the_plan_and_no_means_nothing_happens(cli, drill):
     accepted = cli("revoke", ident, "--apply", input="y\n")
     assert accepted.returncode == 0, accepted.stderr
     assert "applied" in accepted.stderr and acl_snapshot(dsn) != before
+    progress = [line.split(":")[0].strip() for line in accepted.stderr.splitlines() if line.startswith("  ") and "/" in line.split(":")[0]]
+    assert progress and len(progress) == len(set(progress)), f"each progress line says something new: {progress}"
     assert set(ledger(cli)) == {"applied"}, "the plan that was confirmed is the plan that ran (no second plan)"
 
 
