@@ -212,7 +212,11 @@ def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _Led
 
 
 def _reopened_by_undo(pair_findings: list[Finding], undone: _LedgerIndex) -> bool:
-    return any(undone.covers(f.grantee, f.object_fqn) for f in pair_findings)
+    """An undone grant, or for access through roles an undone membership of any role on the route: the plan
+    revokes the first hop, which is rarely the role that holds the grant."""
+    return any(undone.covers(f.grantee, f.object_fqn)
+               or (f.path == AccessPath.ROLE and any(undone.covers(role, f.object_fqn) for role in route_roles(f)))
+               for f in pair_findings)
 
 
 def _default_privileges_for(finding: Finding, default_privileges: list[Finding], *, strict: bool) -> Finding | None:
@@ -252,6 +256,8 @@ def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding
     reads, groups and counts as one cause.
     """
     grantee, grantor = finding.grantee, finding.grantor
+    if undone and finding.path == AccessPath.ROLE:   # the plan revoked a membership on the route, and undo put it back
+        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {finding.via})"
     if undone:
         return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the grant to {grantee})"
     if default_privileges is not None and finding.path != AccessPath.DEFAULT_PRIVILEGES:

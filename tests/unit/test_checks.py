@@ -173,6 +173,19 @@ def test_undone_fix_is_named_as_such():
     assert reg.cause_kind == Cause.FIX_UNDONE
 
 
+def test_access_back_through_a_membership_undo_restored_is_the_undo_not_a_re_added_grant():
+    # The plan revoked all_employees' membership of legacy_ops (the first hop); legacy_readers holds the grant two hops on.
+    now = [f("hr.org_chart", AccessPath.ROLE, grantee="legacy_readers", grantor="postgres",
+             via="via role legacy_readers (through legacy_ops -> legacy_readers)")]
+    known_reach = {("all_employees", "legacy_readers")}
+    [reg] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach,
+                    ledger=[LedgerChange("legacy_ops", None, undone=True)]).regressions
+    assert reg.cause_kind == Cause.FIX_UNDONE and "restored the route to role legacy_readers" in reg.cause
+    [other] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach,
+                      ledger=[LedgerChange("analytics_readers", None, undone=True)]).regressions
+    assert other.cause_kind == Cause.GRANT_READDED, "an undo of some other membership does not explain it"
+
+
 def test_probe_readable_object_makes_the_check_exposed():
     out = compare([], {"t.a"}, check(objects={"t.a"}), probe_readable=["t.a"])
     assert not out.clean and out.exposed_objects == 1
