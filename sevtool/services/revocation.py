@@ -324,7 +324,7 @@ class RevocationService:
                     f" ({undone} of its actions were undone: plan again to revoke them)" if undone else "")
             tx.append(incident_id, "apply", summary,
                       {"plan_version": version, "counts": run, "totals": totals, "batch_size": size,
-                       "duration_ms": duration_ms, "failures": failures[:20]})
+                       "duration_ms": duration_ms, "failures": failures[:20]}, at=at)   # before what it causes, on the timeline too
             # Contained only while the plan's grants are really gone (revoked or found absent), not after an undo put them back.
             closed = totals[ActionStatus.APPLIED.value] + totals[ActionStatus.SKIPPED.value]
             if not failures and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and closed:

@@ -61,7 +61,7 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
 
     kinds = [e["kind"] for e in cli.json("timeline", ident)]
     assert kinds.count("apply") == 2 and "apply_started" in kinds and "revoke_planned" in kinds
-    assert kinds.index("status_changed") > kinds.index("apply_started")
+    assert kinds.index("apply_started") < kinds.index("apply") < kinds.index("status_changed"), "the apply, then what it caused"
     apply_event = next(e for e in cli.json("timeline", ident) if e["kind"] == "apply")
     assert apply_event["data"]["counts"]["applied"] == len(plan["actions"])
 
