@@ -7,7 +7,7 @@ time, nearly half of a check's). Reference counting still frees everything that 
 What is freed stays mapped, though: glibc keeps it in the per-thread arenas the worker threads used and in
 holes below each heap's top, so every cycle of scan, verify, plan, apply and undo started from a higher
 resident size (128, 209, 246 MB over three rounds). `malloc_trim` returns those pages once the outermost
-bulk call ends: the three rounds then peaked at 255 MB instead of 280.
+bulk call ends: the three rounds then peaked at 258 MB instead of 280.
 """
 
 from __future__ import annotations
