@@ -214,9 +214,8 @@ def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _Led
 def _reopened_by_undo(pair_findings: list[Finding], undone: _LedgerIndex) -> bool:
     """An undone grant, or for access through roles an undone membership of any role on the route: the plan
     revokes the first hop, which is rarely the role that holds the grant."""
-    return any(undone.covers(f.grantee, f.object_fqn)
-               or (f.path == AccessPath.ROLE and any(undone.covers(role, f.object_fqn) for role in route_roles(f)))
-               for f in pair_findings)
+    return any(undone.covers(role, f.object_fqn)
+               for f in pair_findings for role in (route_roles(f) if f.path == AccessPath.ROLE else (f.grantee,)))
 
 
 def _default_privileges_for(finding: Finding, default_privileges: list[Finding], *, strict: bool) -> Finding | None:

@@ -331,7 +331,8 @@ class VerificationService:
 
     def _new_round(self, tx, row, check_id: int, at: datetime, cause: str) -> None:
         """The check that found a regression (or access left at the end of a round) is the first slot of a fresh round."""
-        round_number = self._add_round(tx, row, at, cause, core.regression_round(at, self.wb.policy.level(row.sev)))
+        round_number = q.current_round(tx.session, row.id) + 1
+        self._add_round(tx, row, round_number, at, cause, core.regression_round(at, self.wb.policy.level(row.sev)))
         q.finish(tx.session, q.slot_id(tx.session, row.id, round_number, 0), "done", check_id, at, 0)
 
     def restart_after_fix(self, tx, row, at: datetime, cause: str) -> None:
@@ -341,18 +342,17 @@ class VerificationService:
         a fix re-applied after a regression, seconds before the round's last re-check, would be "verified" by that
         one check: the first fix that did not stick, over again.
         """
-        if q.current_round(tx.session, row.id):
-            self._add_round(tx, row, at, cause, core.schedule(at, self.wb.policy.level(row.sev)))
+        current = q.current_round(tx.session, row.id)
+        if current:
+            self._add_round(tx, row, current + 1, at, cause, core.schedule(at, self.wb.policy.level(row.sev)))
 
-    def _add_round(self, tx, row, at: datetime, cause: str, planned: list[core.PlannedSlot]) -> int:
-        round_number = q.current_round(tx.session, row.id) + 1
+    def _add_round(self, tx, row, round_number: int, at: datetime, cause: str, planned: list[core.PlannedSlot]) -> None:
         superseded = q.supersede_pending(tx.session, row.id, round_number)
         q.add_round(tx.session, row.id, round_number, planned)
         offsets = [p.offset for p in planned]
         tx.append(row.id, "schedule", f"{cause} restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
                   + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
                   {"round": round_number, "offsets": offsets, "anchor": format_utc(at), "superseded": superseded}, at=at)
-        return round_number
 
     # --- the schedule -----------------------------------------------------------------------------
 
