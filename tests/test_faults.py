@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -145,6 +146,21 @@ def store_is_free(cli) -> bool:
         conn.close()
 
 
+def freeze(proc: subprocess.Popen) -> None:
+    """SIGSTOP, and wait until every thread has really stopped: the signal lands a moment after kill() returns,
+    and a process still running in that moment can enter a store write and be frozen inside it."""
+    proc.send_signal(signal.SIGSTOP)
+
+    def state(task: Path) -> str:
+        try:
+            return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:   # a thread that ended meanwhile
+            return "T"
+
+    while any(state(task) != "T" for task in Path(f"/proc/{proc.pid}/task").iterdir()):
+        time.sleep(0.001)
+
+
 @pytest.mark.timeout(600)
 def test_two_apply_processes_on_one_incident_never_both_run(cli, pg_db):
     seed_bulk(pg_db, tables=1000, batch=1000)
@@ -155,17 +171,17 @@ def test_two_apply_processes_on_one_incident_never_both_run(cli, pg_db):
     # responder's apply on a slow target is. Frozen by progress, not by time, for the same reason as the kills above.
     while first.poll() is None and not set(ledger_counts(cli, ident)) - {"planned"}:
         time.sleep(0.002)
-    first.send_signal(signal.SIGSTOP)
+    freeze(first)
     while not store_is_free(cli):
         first.send_signal(signal.SIGCONT)
         time.sleep(0.005)
-        first.send_signal(signal.SIGSTOP)
+        freeze(first)
     try:
         assert first.poll() is None, "the first apply finished before the second could start: give it more tables"
         second = cli("revoke", ident, "--apply", "--yes", "--json")
         assert second.returncode == 1, second.stdout
         error = json.loads(second.stderr)
-        assert error["error"] == "lock_held" and "already running" in error["message"]
+        assert error["error"] == "lock_held" and "already running" in error["message"], second.stderr
     finally:
         first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=300)
