@@ -39,6 +39,16 @@ class ActionStatus(StrEnum):
     UNDONE = "undone"
 
 
+@validated_dataclass(frozen=True, slots=True, kw_only=True)
+class Collateral:
+    """A role outside the principal that an action takes read access from (its blast radius)."""
+
+    role: str                       # who loses access (PUBLIC for everyone who read through PUBLIC)
+    objects: list[str]              # schema.table fqns it can no longer read after the action
+    login_members: int = 0          # login roles among the role and its members who lose that access
+    cause: str = ""                 # grant_option_cascade | public_revoke | membership | container_revoke
+
+
 @validated_dataclass(slots=True, kw_only=True)
 class Action:
     """Validated like a model, but slotted: a 45,000-table plan holds 45,000 of them, and a BaseModel's
@@ -58,6 +68,10 @@ class Action:
     # A table-level REVOKE also revokes that privilege on every column, so undo must restore these too.
     prior_columns: dict[str, str] = Field(default_factory=dict)  # column -> attacl text
     review: bool = False            # needs a human's eyes (e.g. removing a role membership)
+    # Roles outside the principal that would lose access: such an action is held back from `--apply --yes`
+    # unless the responder accepts the collateral.
+    collateral: list[Collateral] = Field(default_factory=list)
+    alternative: str = ""           # the access-preserving alternative the plan chose or offers, in words
     reason: str = ""
     status: ActionStatus = ActionStatus.PLANNED
     message: str = ""
