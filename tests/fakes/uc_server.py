@@ -22,9 +22,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jsonschema
 import yaml
 
-# The published contract lies in shared/ beside the checkout (CI lays a copy there as well).
-_CONTRACT_PLACES = [root / "shared/contracts/unity-catalog-openapi.yaml" for root in (Path(__file__).resolve().parents[3], Path("/work"))]
-CONTRACT = next((p for p in _CONTRACT_PLACES if p.exists()), _CONTRACT_PLACES[-1])
+# The published contract, kept in the repository (tests/contracts/README.md says where it comes from).
+CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "unity-catalog-openapi.yaml"
 API_ROOT = "/api/2.1/unity-catalog"
 
 # Which privileges each securable type accepts (Unity Catalog's privilege model).
