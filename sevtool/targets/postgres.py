@@ -27,12 +27,14 @@ The queries, all in one REPEATABLE READ read-only transaction:
   Schema "" means database-wide defaults (no IN SCHEMA).
 - views (VIEW): pg_rewrite + pg_depend give the tables each view or materialized view reads,
   followed transitively through views of views; a readable view over an in-scope table is a finding
-  with base_object = that table. Views with security_invoker are skipped: they check the reader's
-  own access to the table, which is reported on the table.
-- predefined roles (PREDEFINED_ROLE): a principal reaching pg_read_all_data reads every table.
-- schema USAGE: aclexplode over pg_namespace.nspacl with the same reached roles. A grant in a schema
-  the principal cannot use is not readable today; it is reported as a notice (latent), not a finding.
-- a reached role that is a superuser is called out in a notice (no grant can be revoked for it).
+  with base_object = that table. A plain view reads its bases with its owner's privileges (a view whose
+  owner cannot read them is readable by no one); a security_invoker view with the reader's, so a base
+  granted to the principal is a finding on the base even when its schema is closed to members.
+- predefined roles (PREDEFINED_ROLE) and superuser roles (SUPERUSER) the principal can act as read every
+  relation in scope, views included.
+- who reads is decided per member (postgres_access): schema USAGE from any source, SELECT and USAGE held by
+  one identity. A grant that exposes nothing is a notice: latent (no member can use the schema) or
+  redundant (every member reads it another way).
 
 The relation and grant queries are pipelined, so the server works while Python classifies. Findings
 keep the grantor exactly as the ACL records it: when it is not the owner, a REVOKE must be run as it.
@@ -53,7 +55,7 @@ from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
-from sevtool.targets.postgres_access import NOT_SYSTEM, Grants, ReadModel, RoleGraph, load_graph
+from sevtool.targets.postgres_access import NOT_SYSTEM, Grants, ReadModel, RoleGraph, ViewRule, load_graph
 from sevtool.targets.postgres_escalation import Escalations, legacy_parents
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker
@@ -372,7 +374,8 @@ class _Scan:
             usage: dict[int, set[int]] = {}
             for namespace, grantee in pending["usage"].fetchall():
                 usage.setdefault(namespace, set()).add(grantee)
-            views = self._views_over(matched, relations, pending["views"].fetchall())
+            dependencies = pending["views"].fetchall()
+            views = self._views_over(matched, relations, dependencies)
             table_grants = pending["tables"].fetchall()
             column_grants = pending["columns"].fetchall()
         for cursor in pending.values():
@@ -380,16 +383,18 @@ class _Scan:
 
         parents = legacy_parents(self.cur)
         watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
+        rules = self._view_rules(watched, dependencies)
+        needed = watched | {base for rule in rules.values() for base in rule.bases}
         holders: dict[int, set[int]] = {}
         for oid, grantee, _grantor in table_grants:
-            if oid in watched:
+            if oid in needed:
                 holders.setdefault(oid, set()).add(grantee)
         for oid, _column, grantee, _grantor in column_grants:
-            if oid in watched:
+            if oid in needed:
                 holders.setdefault(oid, set()).add(grantee)
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
         self.model = ReadModel(graph, Grants(select=holders, schema_of={oid: relations[oid].namespace for oid in watched},
-                                             usage=usage, read_all=read_all), watched)
+                                             usage=usage, read_all=read_all, views=rules), watched)
         self.principal_oids = {oid for r, oid in zip(reach, role_oids) if not r.route and r.role == r.principal}
         self.by_member = self.model.exposure(self.principal_oids)
         exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
@@ -409,6 +414,7 @@ class _Scan:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
                     self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
+        self._read_through_invoker_views(exposed, rules, table_grants, principals_of)
 
         for r, oid in zip(reach, role_oids):
             if r.role in READ_ALL_ROLES:
@@ -424,6 +430,50 @@ class _Scan:
                 self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+
+    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int]]) -> dict[int, ViewRule]:
+        """The views among (and behind) the watched relations, with what reading each needs of its bases."""
+        bases: dict[int, list[int]] = {}
+        for view, base in dependencies:
+            if base in self.relations:
+                bases.setdefault(view, []).append(base)
+        bases = {view: found for view, found in bases.items() if self.relations[view].kind == "v"}   # matviews hold their rows
+        rules: dict[int, ViewRule] = {}
+        pending = [oid for oid in watched if oid in bases]
+        while pending:
+            view = pending.pop()
+            if view in rules:
+                continue
+            rel = self.relations[view]
+            rules[view] = ViewRule(owner=rel.owner, invoker=rel.security_invoker, bases=tuple(bases[view]))
+            pending += [b for b in bases[view] if b in bases]
+        return rules
+
+    def _read_through_invoker_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants, principals_of) -> None:
+        """A security_invoker view reads its bases with the reader's own SELECT: a base's grant to the principal
+        exposes the rows through the view even where the base itself is not readable (no USAGE on its schema)."""
+        behind: dict[int, set[int]] = {}
+        for view in exposed & rules.keys():
+            stack = [view] if rules[view].invoker else []
+            while stack:
+                for base in rules[stack.pop()].bases:
+                    if base not in exposed:
+                        behind.setdefault(base, set()).add(view)
+                    if base in rules and rules[base].invoker:
+                        stack.append(base)
+        if not behind:
+            return
+        for oid, grantee, grantor in table_grants:
+            if oid in behind:
+                rel = self.relations[oid]
+                through = ", ".join(sorted(self.relations[v].fqn for v in behind[oid]))
+                for principal in principals_of.get(grantee, ()):
+                    route = self.reach_text[(principal, grantee)]
+                    self.findings.append(_finding({
+                        "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
+                        "path": AccessPath.VIEW, "via": f"rows read through security_invoker view {through}; {route}",
+                        "grantee": self.reach_by[(principal, grantee)].role, "grantor": self.role_names.get(grantor, str(grantor)),
+                        "dss": self.dss.get(oid), "base_object": rel.fqn}))
 
     def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int], via: str) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
@@ -543,7 +593,7 @@ class _Scan:
         views = {}
         for view in reads:
             rel = relations.get(view)
-            if rel is None or rel.security_invoker or view in matched:
+            if rel is None or view in matched:
                 continue
             bases = tables_behind(view, frozenset({view}))
             if bases:

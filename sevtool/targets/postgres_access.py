@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PUBLIC_OID = 0
 NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
@@ -121,6 +121,16 @@ def load_graph(cur) -> RoleGraph:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewRule:
+    """What reading a view needs beyond SELECT on it: SELECT on each base, held by its owner (or by the reader
+    for a security_invoker view). Schema USAGE is not checked again for the bases."""
+
+    owner: int
+    invoker: bool
+    bases: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Grants:
     """What the catalog grants, as sets of role oids; PUBLIC is 0."""
 
@@ -128,6 +138,7 @@ class Grants:
     schema_of: dict[int, int]            # relation -> its namespace
     usage: dict[int, set[int]]           # namespace -> roles holding USAGE
     read_all: int | None                 # oid of pg_read_all_data, if the server has it
+    views: dict[int, ViewRule] = field(default_factory=dict)   # every view whose readability the answers depend on
 
 
 class ReadModel:
@@ -143,9 +154,11 @@ class ReadModel:
                 by_holder[holder].add(rel)
         self._by_holder = dict(by_holder)
         self._schema_holders = {h for holders in grants.usage.values() for h in holders}
-        self._relevant = frozenset(self._by_holder) | self._schema_holders | ({grants.read_all} - {None})
+        self._relevant = (frozenset(h for holders in grants.select.values() for h in holders) | self._schema_holders
+                          | ({grants.read_all} - {None}))
         self._usage_now: dict[int, frozenset[int] | None] = {}
         self._answers: dict[tuple, frozenset[int]] = {}
+        self._views_ok: dict[tuple, bool] = {}
 
     # --- one identity -------------------------------------------------------------------------
 
@@ -162,38 +175,64 @@ class ReadModel:
             self._usage_now[role] = None if self._reads_everything(role, inherited) else self._usage(inherited | {PUBLIC_OID})
         return self._usage_now[role]
 
-    def _readable(self, holders: frozenset[int], schemas: frozenset[int] | None) -> frozenset[int]:
-        key = (holders, schemas)
+    def _readable(self, holders: frozenset[int] | None, schemas: frozenset[int] | None, world: frozenset[int] | None) -> frozenset[int]:
+        """Relations readable by an identity holding `holders`' privileges (None: every relation) with USAGE on
+        `schemas` (None: all), in the world without memberships in `world` (None: as it is now)."""
+        key = (holders, schemas, world)
         answer = self._answers.get(key)
         if answer is None:
-            selectable: set[int] = set()
-            for holder in holders:
-                selectable |= self._by_holder.get(holder, set())
+            if holders is None:
+                selectable = set(self.relations)
+            else:
+                selectable = set()
+                for holder in holders:
+                    selectable |= self._by_holder.get(holder, set())
             if schemas is not None:
                 schema_of = self.grants.schema_of
                 selectable = {rel for rel in selectable if schema_of[rel] in schemas}
-            answer = self._answers[key] = frozenset(selectable)
+            views = self.grants.views
+            answer = self._answers[key] = frozenset(rel for rel in selectable if rel not in views or self._view_ok(rel, holders, world))
         return answer
 
-    def reads_now(self, role: int) -> frozenset[int]:
-        inherited = self.graph.inherited(role)
+    def _selects(self, rel: int, holders: frozenset[int] | None, world: frozenset[int] | None) -> bool:
+        held = holders is None or not self.grants.select.get(rel, set()).isdisjoint(holders)
+        return held and (rel not in self.grants.views or self._view_ok(rel, holders, world))
+
+    def _view_ok(self, view: int, invoker: frozenset[int] | None, world: frozenset[int] | None) -> bool:
+        """Can the view's bases be read: by its owner, or by the reader for a security_invoker view?"""
+        rule = self.grants.views[view]
+        key = (view, invoker if rule.invoker else None, world)
+        if key not in self._views_ok:
+            checker = invoker if rule.invoker else self._holders_of(rule.owner, world)
+            self._views_ok[key] = all(self._selects(base, checker, world) for base in rule.bases)
+        return self._views_ok[key]
+
+    def _holders_of(self, role: int, world: frozenset[int] | None) -> frozenset[int] | None:
+        """The roles whose SELECT grants `role` uses in that world; None when it reads everything."""
+        inherited = self.graph.inherited(role, world or frozenset())
         if self._reads_everything(role, inherited):
-            return self.relations
-        holders = (inherited | {PUBLIC_OID}) & self._relevant
-        return self._readable(holders, self._usage(holders))
+            return None
+        return inherited if world is not None else inherited | {PUBLIC_OID}
+
+    def reads_now(self, role: int) -> frozenset[int]:
+        holders = self._holders_of(role, None)
+        if holders is None:
+            return self._readable(None, None, None)
+        holders &= self._relevant
+        return self._readable(holders, self._usage(holders), None)
 
     def reads_without(self, role: int, principals: frozenset[int]) -> frozenset[int]:
         """What `role` reads once memberships in `principals` and SELECT grants to PUBLIC are gone."""
-        inherited = self.graph.inherited(role, principals)
-        if self._reads_everything(role, inherited):
-            return self.relations
+        holders = self._holders_of(role, principals)
+        if holders is None:
+            return self._readable(None, None, principals)
         schemas: set[int] = set()
-        for holder in inherited:
+        for holder in holders:
             usable = self.usage_now(holder)
             if usable is None:
-                return self._readable(inherited & self._relevant, None)
+                return self._readable(holders & self._relevant, None, principals)
             schemas |= usable
-        return self._readable(inherited & self._relevant, frozenset(schemas) | self._usage(frozenset({PUBLIC_OID})))
+        return self._readable(holders & self._relevant, frozenset(schemas) | self._usage(frozenset({PUBLIC_OID})), principals)
 
     def reads(self, member: int) -> frozenset[int]:
         """Everything `member` reads now, as itself or any role it can SET ROLE to."""
