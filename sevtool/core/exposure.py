@@ -23,6 +23,7 @@ class AccessPath(StrEnum):
     VIEW = "view"                        # a view / materialized view over a sensitive table
     GRANT_OPTION = "grant_option"        # a grant made by a grant-option holder, not the owner
     PREDEFINED_ROLE = "predefined_role"  # pg_read_all_data and friends
+    SUPERUSER = "superuser"              # a superuser role the principal can become: reads everything
     PARTITION = "partition"              # a partition readable while its parent is not
     INHERITED = "inherited"              # REST catalogs: granted on the catalog or schema above
 
