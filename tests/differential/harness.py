@@ -132,8 +132,8 @@ def _object_level(expected: oracle.Exposure, findings, out: SeedOutcome) -> None
 
 
 def _member_level(expected: oracle.Exposure, got: dict[str, set[str]], out: SeedOutcome) -> None:
-    """sevtool's per-member answer, pair by pair. A key that is not a member (the principal itself, a non-member)
-    with a non-empty set is a false exposure too: the oracle excludes the principal from its members."""
+    """sevtool's per-member answer, pair by pair (the principal itself is one of the members). A key that is not a
+    member with a non-empty set is a false exposure too."""
     want = expected.by_member()
     out.pairs = len(expected.members) * len(expected.relations)
     wrong = 0
@@ -147,7 +147,7 @@ def _member_level(expected: oracle.Exposure, got: dict[str, set[str]], out: Seed
     for key in sorted(set(got) - set(expected.members)):
         for fqn in sorted(got[key]):
             out.false_exposures.append(f"pair ({key}, {fqn}): sevtool exposed, but {key} is not a member of {expected.principal} "
-                                       f"(the oracle counts roles with pg_has_role(r, '{expected.principal}', 'MEMBER'), the principal excluded)")
+                                       f"(the oracle's members: roles with pg_has_role(r, '{expected.principal}', 'MEMBER'), no superuser)")
     out.pair_agreements = out.pairs - wrong
 
 

@@ -2,9 +2,10 @@
 
 Nothing here re-implements a privilege rule. Every answer is one of the server's:
 
-- members of the principal: `pg_has_role(m, principal, 'MEMBER')`, superusers and the principal itself
-  excluded (a superuser is "member" of every role; the principal is the group, not a reader). For the
-  principal PUBLIC: every role of the world.
+- members of the principal: `pg_has_role(m, principal, 'MEMBER')`, superusers excluded (a superuser is
+  "member" of every role). The principal itself is included: it is a reader too (a login principal, or the
+  role members SET ROLE to), and without itself it reads nothing, so everything it reads is exposure through
+  it. For the principal PUBLIC: every role of the world (PUBLIC is not a role that reads).
 - identities of a member: itself, plus every role r it can SET ROLE to: `pg_has_role(m, r, 'MEMBER')` on 15
   (SET ROLE needs membership only), `pg_has_role(m, r, 'SET')` on 16+.
 - identity i reads relation o: the catalog answer `(has_table_privilege(i, o, 'SELECT') OR
@@ -16,7 +17,8 @@ Nothing here re-implements a privilege rule. Every answer is one of the server's
   is accepted only when the error names a relation other than o; the live read is then the answer (no data
   reaches i). Any other disagreement raises OracleDisagreement: a finding about the oracle, never hidden.
 - member m reads o iff some identity of m reads o.
-- exposed through the principal: (m, o) read now, and not in the counterfactual world, built inside one
+- exposed through the principal: (m, o) read now, and not in the counterfactual world (the principal itself reads
+  nothing there), built inside one
   transaction that is rolled back: schema USAGE of every role is recorded, every SELECT grant to PUBLIC on
   relations and columns is revoked as its grantor, every membership in the principal is revoked (16+: per
   grantor), USAGE is re-granted to each role that lost it (USAGE from any source counts; the exposure is about
@@ -95,7 +97,7 @@ def members_of(conn: psycopg.Connection, principal: str, world_roles: list[str])
     if principal == PUBLIC:
         return sorted(world_roles)
     rows = conn.execute("""SELECT r.rolname FROM pg_roles r, pg_roles p
-                           WHERE p.rolname = %s AND r.oid <> p.oid AND NOT r.rolsuper AND pg_has_role(r.oid, p.oid, 'MEMBER')
+                           WHERE p.rolname = %s AND NOT r.rolsuper AND pg_has_role(r.oid, p.oid, 'MEMBER')
                            ORDER BY 1""", [principal]).fetchall()
     return [r[0] for r in rows]
 
@@ -200,6 +202,8 @@ def exposure(dsn: str, principal: str, world_roles: list[str], members: list[str
         with conn.transaction(force_rollback=True):
             _counterfactual(conn, principal)
             without = member_reads(conn, members, rels)
+        if principal in without:
+            without[principal] = set()   # the principal without itself
     return Exposure(principal, members, [r.fqn for r in rels], now, without)
 
 
