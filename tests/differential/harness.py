@@ -51,7 +51,7 @@ class SeedOutcome:
                              self.undo_mismatches, self.errors)))
 
     def report(self) -> str:
-        head = (f"seed {self.seed} on PostgreSQL {self.major}: {self.disagreements} disagreement(s); "
+        head = (f"{self.world.label} on PostgreSQL {self.major}: {self.disagreements} disagreement(s); "
                 f"objects {self.object_agreements}/{self.objects} agree, "
                 + (f"pairs {self.pair_agreements}/{self.pairs} agree" if self.member_level else
                    "member level not compared (PostgresTarget.exposure_by_member does not exist yet)"))
@@ -70,21 +70,27 @@ class SeedOutcome:
 
 def run_seed(dsn: str, seed: int, principal: str = PRINCIPAL) -> SeedOutcome:
     """Build the seed's world in the (fresh, empty) database `dsn`, compare, revoke, undo; drop the world's roles after."""
-    started = time.perf_counter()
     with psycopg.connect(dsn, autocommit=True) as conn:
         world = build(seed, oracle.major(conn))
+    return run_world(dsn, world, principal)
+
+
+def run_world(dsn: str, world: World, principal: str = PRINCIPAL) -> SeedOutcome:
+    """Run `world.statements` in the (fresh, empty) database `dsn`, compare, revoke, undo; drop the world's roles after."""
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as conn:
         leftovers = conn.execute("SELECT array_agg(rolname) FROM pg_roles WHERE rolname = ANY(%s)", [world.roles]).fetchone()[0]
         if leftovers:
             raise RuntimeError(f"roles of an earlier world still exist on this server: {leftovers} (roles are cluster-wide)")
         try:
             for stmt in world.statements:
                 conn.execute(stmt)
-            out = SeedOutcome(seed, world.major, world)
+            out = SeedOutcome(world.seed, world.major, world)
             try:
                 _compare(dsn, world, principal, out)
             except oracle.OracleDisagreement as exc:
                 out.errors.append(f"ORACLE: {exc}")
-            except Exception:   # sevtool raised: the rest of this seed cannot be judged, the traceback says where
+            except Exception:   # sevtool raised: the rest of this world cannot be judged, the traceback says where
                 out.errors.append("exception:\n" + traceback.format_exc())
         finally:
             conn.execute("RESET ROLE")

@@ -45,9 +45,14 @@ class World:
     statements: list[str]
     roles: list[str]                             # every role the world creates, the principal included
     principal: str = PRINCIPAL
+    name: str = ""                               # a hand-written world (tests/differential/repros.py) has a name, not a seed
+
+    @property
+    def label(self) -> str:
+        return f"world {self.name!r}" if self.name else f"seed {self.seed}"
 
     def sql(self) -> str:
-        head = [f"-- sevtool differential world: seed {self.seed}, generated for PostgreSQL {self.major}",
+        head = [f"-- sevtool differential world: {self.label}, generated for PostgreSQL {self.major}",
                 f"-- run as the superuser {SUPERUSER!r} in a fresh database, on a cluster where none of these roles exist yet"]
         return "\n".join(head + [s + ";" for s in self.statements]) + "\n"
 
