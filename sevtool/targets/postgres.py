@@ -54,6 +54,7 @@ from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageErr
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
 from sevtool.targets.postgres_access import Grants, Membership, ReadModel, RoleGraph, RoleInfo
+from sevtool.targets.postgres_escalation import Escalations, legacy_parents
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker
 
@@ -129,7 +130,7 @@ def membership_sql(server_version: int) -> tuple[str, str]:
 _RELATIONS_SQL = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.relnamespace,
        coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' = ANY(c.reloptions), false),
-       n.nspname || '.' || c.relname, c.relowner
+       n.nspname || '.' || c.relname, c.relowner, c.relrowsecurity
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
@@ -170,7 +171,7 @@ SELECT n.oid, a.grantee
  WHERE a.privilege_type = 'USAGE'
 """
 
-_ROLES_SQL = "SELECT oid, rolname, rolsuper, rolinherit, rolcanlogin FROM pg_roles"
+_ROLES_SQL = "SELECT oid, rolname, rolsuper, rolinherit, rolcanlogin, rolcreaterole FROM pg_roles"
 
 # PostgreSQL 15 follows a membership to privileges when the member is INHERIT, and lets any member SET ROLE;
 # 16+ keeps both options on each grant.
@@ -230,6 +231,7 @@ class _Relation(NamedTuple):
     security_invoker: bool
     fqn: str
     owner: int
+    row_security: bool
 
     @property
     def kind_label(self) -> str:
@@ -387,7 +389,8 @@ class _Scan:
         for cursor in pending.values():
             cursor.close()
 
-        watched = matched | views.keys()
+        parents = legacy_parents(self.cur)
+        watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
         holders: dict[int, set[int]] = {}
         for oid, grantee, _grantor in table_grants:
             if oid in watched:
@@ -424,6 +427,7 @@ class _Scan:
             elif roles.get(oid) is not None and roles[oid].superuser:
                 self._everything(r, AccessPath.SUPERUSER, exposed, f"{r.text('superuser role')}: a superuser reads every table")
 
+        Escalations(self, _finding).add(reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version)
         self._default_privileges(params)
         self._explain_unexposed(not_exposed)
         for principal, (_total, noinherit) in members.items():
@@ -570,7 +574,7 @@ class _Scan:
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
         route = self.reach_text[key]
-        if not by_holder and column is None and rel.parent is None and rel.oid not in views:
+        if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
             # The bulk of a large exposure: a plain table granted by its owner.
             self.findings.append(_finding({
                 "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
@@ -592,14 +596,21 @@ class _Scan:
             path = AccessPath.PARTITION
         elif column is not None:
             path = AccessPath.COLUMN
-        else:
+        elif grantee == owner:
+            path = AccessPath.OWNER
+            parts.append(f"owned by {reached.role}, which can grant itself access at will")
+        elif by_holder:
             path = AccessPath.GRANT_OPTION
+        else:
+            path = self.plain_path[key]
         if column is not None:
             parts.append(f"column {column}")
         if by_holder:
             route = route.replace("granted to", f"granted by {grantor_name} to", 1) if route.startswith("granted to") \
                 else f"granted by {grantor_name}; {route}"
         parts.append(route)
+        if rel.row_security:
+            parts.append("row-level security on: readable, with rows filtered by its policies")
         self.findings.append(_finding({
             "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
             "path": path, "via": "; ".join(parts), "grantee": reached.role, "grantor": grantor_name, "column": column,

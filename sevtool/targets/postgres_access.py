@@ -41,6 +41,7 @@ class RoleInfo:
     superuser: bool
     inherit: bool      # rolinherit: the 15 rule for following memberships to privileges
     login: bool
+    createrole: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,3 +138,59 @@ CREATE TABLE public.t(id int); GRANT SELECT ON public.t TO emp_all;
     by_member = target.exposure_by_member(Scope(target="t", principals=["emp_all"]))
     assert "nora" not in by_member
     assert by_member["sam"] == {"public.t"}, "sam reads it after SET ROLE emp_all"
+
+
+def paths(target: PostgresTarget, principal: str = "emp_all") -> set[tuple[str, str, str]]:
+    return {(f.object_fqn, f.path.value, f.grantee) for f in target.scan(Scope(target="t", principals=[principal]), unrated).findings}
+
+
+def test_ownership_by_a_role_the_principal_acts_as_is_named(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE logs_owner; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; GRANT logs_owner TO emp_all;
+CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO emp_all; CREATE TABLE hr.logs(id int); ALTER TABLE hr.logs OWNER TO logs_owner;
+""")
+    found = paths(target)
+    assert ("hr.logs", "owner", "logs_owner") in found
+
+
+def test_server_file_roles_and_security_definer_functions_are_named(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE ROLE hr_owner;
+CREATE SCHEMA hr AUTHORIZATION hr_owner; CREATE TABLE hr.salaries(id int); ALTER TABLE hr.salaries OWNER TO hr_owner;
+CREATE FUNCTION public.salary_of(i int) RETURNS bigint LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*) FROM hr.salaries WHERE id = i';
+ALTER FUNCTION public.salary_of(int) OWNER TO hr_owner;
+GRANT pg_read_server_files TO emp_all;
+""")
+    found = paths(target)
+    assert ("hr.salaries", "server_files", "pg_read_server_files") in found
+    assert ("public.salary_of(i integer)", "security_definer", "PUBLIC") in found
+
+
+def test_rows_of_an_inherits_child_are_read_through_its_parent(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana;
+CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO emp_all;
+CREATE TABLE hr.events(id int); CREATE TABLE hr.events_private(note text) INHERITS (hr.events);
+GRANT SELECT ON hr.events TO emp_all;
+""")
+    found = paths(target)
+    assert {("hr.events", "direct", "emp_all"), ("hr.events_private", "inherits_parent", "emp_all")} <= found
+
+
+def test_row_level_security_is_said_never_called_unreadable(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana;
+CREATE TABLE public.chats(id int); ALTER TABLE public.chats ENABLE ROW LEVEL SECURITY; GRANT SELECT ON public.chats TO emp_all;
+""")
+    [f] = target.scan(Scope(target="t", principals=["emp_all"]), unrated).findings
+    assert f.path == AccessPath.DIRECT and "row-level security on" in f.via
+
+
+def test_createrole_before_16_reads_what_any_role_reads(db):
+    with psycopg.connect(db) as conn:
+        if conn.info.server_version >= 160000:
+            pytest.skip("since 16 CREATEROLE needs ADMIN OPTION on a role to grant it")
+    target = build(db, """
+CREATE ROLE emp_all CREATEROLE; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE TABLE public.t(id int);
+""")
+    assert ("public.t", "createrole", "emp_all") in paths(target)
