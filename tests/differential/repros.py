@@ -60,6 +60,20 @@ REPROS = [
             'GRANT SELECT ON TABLE "dw_hidden"."base" TO "emp_all"',
             'CREATE VIEW "dw_s"."sv" WITH (security_invoker = true) AS SELECT id FROM "dw_hidden"."base"',
             'GRANT SELECT ON TABLE "dw_s"."sv" TO "emp_all"']),
+    _repro("view-over-a-security-invoker-view",
+           "a plain view over a security_invoker view: the inner view's base is checked as the reader, so dw_m, granted "
+           "the outer view directly, still reads it only through emp_all's grant on the base",
+           [],
+           ['GRANT SELECT ON TABLE "dw_s"."t" TO "emp_all"',
+            'CREATE VIEW "dw_s"."sv" WITH (security_invoker = true) AS SELECT id FROM "dw_s"."t"',
+            'CREATE VIEW "dw_s"."v" AS SELECT id FROM "dw_s"."sv"',
+            'GRANT SELECT ON TABLE "dw_s"."v" TO "dw_m"', 'GRANT SELECT ON TABLE "dw_s"."v" TO "emp_all"']),
+    _repro("inherits-child-through-its-parent",
+           "an INHERITS child is its own relation: reading the parent returns the child's rows without any privilege on "
+           "the child, but nobody can SELECT from the child (a partition is treated the same way)",
+           [],
+           ['CREATE TABLE "dw_s"."child" (extra int) INHERITS ("dw_s"."t")',
+            'GRANT SELECT ON TABLE "dw_s"."t" TO "emp_all"']),
     _repro("view-owned-by-a-member",
            "the view's owner reads the base only through emp_all: the owner reads the view now, not without emp_all; "
            "revoking the base grant breaks the view for the outsider it was granted to (collateral)",
