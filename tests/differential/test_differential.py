@@ -11,7 +11,8 @@ and checks that:
   readable set; a second undo changes nothing.
 
 A failure prints the seed, every disagreement with both answers, and the SQL that rebuilds the world.
-More seeds, outside pytest: `python tests/perf/differential.py --seeds 50`.
+More seeds, outside pytest: `python tests/perf/differential.py --seeds 50`. One minimal world per known cause of
+disagreement: tests/differential/repros.py (run by test_repros.py).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pytest
 
 from differential.harness import run_seed
 
-# About 1-2 s a seed on each server: CI budget for the whole file is 60-90 s per server version.
-SEEDS = range(12)
+# About 1.5 s a seed on each server when the machine is idle (3 s when it is busy), 100-250 (member, relation) pairs
+# each: the CI budget for the whole file is 60-90 s per server version.
+SEEDS = range(24)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
