@@ -202,7 +202,7 @@ def _revoke_and_undo(dsn: str, world: World, principal: str, expected: oracle.Ex
     for r in outsiders:
         for o in sorted(people_before[r] - people_after[r]):
             if not any((who, o) in listed for who in {r, "PUBLIC", *member_of[r]}):
-                out.collateral.append(f"{r} lost {o}; actions on it: {_actions_on(applied, o)}")
+                out.collateral.append(f"{r} lost {o}; applied actions naming it, and membership revokes: {_actions_on(applied, o)}")
         for o in sorted(people_after[r] - people_before[r]):
             out.collateral.append(f"{r} gained {o}")
 
