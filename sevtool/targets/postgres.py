@@ -53,7 +53,7 @@ from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
-from sevtool.targets.postgres_access import Grants, Membership, ReadModel, RoleGraph, RoleInfo
+from sevtool.targets.postgres_access import NOT_SYSTEM, Grants, ReadModel, RoleGraph, load_graph
 from sevtool.targets.postgres_escalation import Escalations, legacy_parents
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker
@@ -70,7 +70,6 @@ _finding = Finding.__pydantic_validator__.validate_python
 _KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table", "v": "view", "m": "materialized view"}
 _SCOPED_KINDS = ("r", "p", "f")   # the objects a scope is about; views are reached through them
 
-_NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
 
 # Membership: can members use a role's privileges automatically (INHERIT), and can they SET ROLE to it?
 # A role is usable when the route is some SET-able steps followed by inheriting ones. PostgreSQL 15 keeps
@@ -135,7 +134,7 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.rel
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {NOT_SYSTEM}
 """
 
 # Every SELECT item on every relation, whoever holds it: who reads what is decided per reader (postgres_access),
@@ -145,7 +144,7 @@ SELECT c.oid, a.grantee, a.grantor
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
- WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+ WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {NOT_SYSTEM}
 """
 
 _COLUMN_GRANTS_SQL = """
@@ -170,15 +169,6 @@ SELECT n.oid, a.grantee
  CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
  WHERE a.privilege_type = 'USAGE'
 """
-
-_ROLES_SQL = "SELECT oid, rolname, rolsuper, rolinherit, rolcanlogin, rolcreaterole FROM pg_roles"
-
-# PostgreSQL 15 follows a membership to privileges when the member is INHERIT, and lets any member SET ROLE;
-# 16+ keeps both options on each grant.
-_MEMBERSHIPS_SQL = {
-    15: "SELECT m.roleid, m.member, r.rolinherit, true FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member",
-    16: "SELECT roleid, member, inherit_option, set_option FROM pg_auth_members",
-}
 
 _VIEW_DEPENDENCIES_SQL = """
 SELECT DISTINCT r.ev_class, d.refobjid
@@ -348,11 +338,10 @@ class _Scan:
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
-        roles = {row[0]: RoleInfo(*row[1:]) for row in self.cur.execute(_ROLES_SQL).fetchall()}
+        graph = load_graph(self.cur)
+        roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
         self.role_names[PUBLIC_OID] = PUBLIC
-        version = 16 if self.cur.connection.info.server_version >= 160000 else 15
-        graph = RoleGraph(roles, (Membership(*row) for row in self.cur.execute(_MEMBERSHIPS_SQL[version]).fetchall()))
         reach = self._reach()
         members = self._members()
         role_oids = [self._reach_oid[r] for r in reach]

@@ -33,6 +33,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 PUBLIC_OID = 0
+NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
+
+_ROLES_SQL = "SELECT oid, rolname, rolsuper, rolinherit, rolcanlogin, rolcreaterole FROM pg_roles"
+
+# PostgreSQL 15 follows a membership to privileges when the member is INHERIT, and lets any member SET ROLE;
+# 16+ keeps both options on each grant.
+_MEMBERSHIPS_SQL = {
+    15: "SELECT m.roleid, m.member, r.rolinherit, true FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member",
+    16: "SELECT roleid, member, inherit_option, set_option FROM pg_auth_members",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +69,16 @@ class RoleGraph:
 
     def __init__(self, roles: dict[int, RoleInfo], memberships: Iterable[Membership]):
         self.roles = roles
+        self.memberships = list(memberships)
         self._up: dict[int, list[Membership]] = defaultdict(list)
         self._down: dict[int, list[int]] = defaultdict(list)
-        for m in memberships:
+        for m in self.memberships:
             self._up[m.member].append(m)
             self._down[m.role].append(m.member)
+
+    def without_membership(self, role: int, member: int) -> RoleGraph:
+        """The graph once `member` is no longer a member of `role` (every grantor's grant of it revoked)."""
+        return RoleGraph(self.roles, [m for m in self.memberships if (m.role, m.member) != (role, member)])
 
     def _closure(self, start: int, follow, without: frozenset[int]) -> frozenset[int]:
         seen = {start}
@@ -96,6 +111,13 @@ class RoleGraph:
                     seen.add(member)
                     stack.append(member)
         return seen
+
+
+def load_graph(cur) -> RoleGraph:
+    """Every role and membership of the cluster, with the server's version's membership rules."""
+    roles = {row[0]: RoleInfo(*row[1:]) for row in cur.execute(_ROLES_SQL).fetchall()}
+    version = 16 if cur.connection.info.server_version >= 160000 else 15
+    return RoleGraph(roles, (Membership(*row) for row in cur.execute(_MEMBERSHIPS_SQL[version]).fetchall()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +194,10 @@ class ReadModel:
                 return self._readable(inherited & self._relevant, None)
             schemas |= usable
         return self._readable(inherited & self._relevant, frozenset(schemas) | self._usage(frozenset({PUBLIC_OID})))
+
+    def reads(self, member: int) -> frozenset[int]:
+        """Everything `member` reads now, as itself or any role it can SET ROLE to."""
+        return frozenset().union(*(self.reads_now(i) for i in self.graph.settable(member)))
 
     # --- members ------------------------------------------------------------------------------
 

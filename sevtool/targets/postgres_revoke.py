@@ -40,6 +40,7 @@ from pydantic import TypeAdapter
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus, batch_key
 from sevtool.errors import TargetRejected, TargetUnreachable
+from sevtool.targets.postgres_blast import blast_radius
 
 DEFAULT_BATCH_SIZE = 1000
 PLAN_CHUNK = 10_000   # tables per catalog read when planning
@@ -327,11 +328,13 @@ class PostgresRevoker:
         column: dict[tuple[str, str, str], dict[str, set[str]]] = {}
         default: dict[tuple[str, str], dict[str, set[str]]] = {}   # (schema, grantor-or-'') -> grantee -> privs
         membership: dict[tuple[str, str], list[Finding]] = {}       # (principal, role holding the grant)
+        in_scope: set[str] = set()
         with self.connect(autocommit=True) as conn, ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
             # A table's grants to the scope's principals and PUBLIC are what its findings name: read them while the
             # findings are still coming in, a chunk of tables at a time.
             acls = _RelationAcls(self, pool, self._role_oids(conn, [PUBLIC, *scope.principals]))
             for f in findings:
+                in_scope.add(f.object_fqn)
                 grantee = _grantee_of(f)
                 if grantee not in (PUBLIC, f.principal):
                     membership.setdefault((f.principal, grantee), []).append(f)
@@ -372,6 +375,8 @@ class PostgresRevoker:
         for action in actions:
             if not action.sql:
                 action.sql = "; ".join(self._statements([action], quoted))
+        with self.connect(autocommit=True) as conn:
+            blast_radius(conn, actions, scope.principals, in_scope)
         return actions
 
     def _role_oids(self, conn, names) -> dict[str, int]:

@@ -194,3 +194,51 @@ def test_createrole_before_16_reads_what_any_role_reads(db):
 CREATE ROLE emp_all CREATEROLE; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE TABLE public.t(id int);
 """)
     assert ("public.t", "createrole", "emp_all") in paths(target)
+
+
+def test_the_plan_names_what_a_grant_option_cascade_takes_from_others(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE ROLE contractor LOGIN;
+CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO emp_all, contractor;
+CREATE TABLE hr.complaints(id int); CREATE TABLE hr.other(id int);
+GRANT SELECT ON hr.complaints, hr.other TO emp_all WITH GRANT OPTION;
+SET ROLE emp_all; GRANT SELECT ON hr.complaints TO contractor; RESET ROLE;
+""")
+    scope = Scope(target="t", principals=["emp_all"])
+    actions = target.plan(target.scan(scope, unrated).findings, scope)
+    by_object = {a.object_fqn: a for a in actions}
+    complaints = by_object["hr.complaints"]
+    assert complaints.review and [(c.role, c.objects, c.login_members, c.cause) for c in complaints.collateral] == [
+        ("contractor", ["hr.complaints"], 1, "grant_option_cascade")]
+    assert "GRANT SELECT ON hr.complaints TO contractor" in complaints.alternative
+    assert by_object["hr.other"].collateral == [] and not by_object["hr.other"].review
+
+
+def test_the_plan_names_who_reads_only_through_a_public_grant(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE ROLE chat_vendor LOGIN; CREATE ROLE chat_auditor LOGIN;
+CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO PUBLIC;
+CREATE TABLE hr.chats(id int); GRANT SELECT ON hr.chats TO PUBLIC; GRANT SELECT ON hr.chats TO chat_auditor;
+""")
+    scope = Scope(target="t", principals=["emp_all"])
+    [action] = target.plan(target.scan(scope, unrated).findings, scope)
+    [collateral] = action.collateral
+    assert (action.grantee, collateral.role, collateral.objects, collateral.cause) == ("PUBLIC", "PUBLIC", ["hr.chats"], "public_revoke")
+    with psycopg.connect(db) as conn:   # login roles are cluster-wide: other tests' roles read through PUBLIC too
+        [[others]] = conn.execute("SELECT count(*) FROM pg_roles r WHERE rolcanlogin AND NOT rolsuper AND rolname NOT IN ('ana', 'chat_auditor')"
+                                  " AND NOT pg_has_role(r.oid, 'pg_read_all_data', 'USAGE')").fetchall()
+    assert others >= 1
+    assert collateral.login_members == others, "chat_vendor loses it; chat_auditor keeps its own grant; ana's loss is the exposure"
+
+
+def test_the_plan_names_what_a_membership_removal_takes_outside_the_scope(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE ROLE wiki_readers; GRANT wiki_readers TO emp_all;
+CREATE SCHEMA hr; CREATE SCHEMA wiki; GRANT USAGE ON SCHEMA hr, wiki TO wiki_readers;
+CREATE TABLE hr.salaries(id int); CREATE TABLE wiki.pages(id int); GRANT SELECT ON hr.salaries, wiki.pages TO wiki_readers;
+""")
+    scope = Scope(target="t", principals=["emp_all"], schemas=["hr"])
+    [action] = target.plan(target.scan(scope, unrated).findings, scope)
+    assert action.kind.value == "revoke_membership"
+    assert {(c.role, tuple(c.objects), c.cause) for c in action.collateral} == {
+        ("ana", ("wiki.pages",), "membership"), ("emp_all", ("wiki.pages",), "membership")}
