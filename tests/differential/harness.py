@@ -84,7 +84,10 @@ def run_world(dsn: str, world: World, principal: str = PRINCIPAL) -> SeedOutcome
             raise RuntimeError(f"roles of an earlier world still exist on this server: {leftovers} (roles are cluster-wide)")
         try:
             for stmt in world.statements:
-                conn.execute(stmt)
+                try:
+                    conn.execute(stmt)
+                except psycopg.Error as exc:   # a generator bug, not a finding: say which statement, on which server
+                    raise RuntimeError(f"{world.label} does not build on PostgreSQL {world.major}: {stmt}: {exc}") from exc
             out = SeedOutcome(world.seed, world.major, world)
             try:
                 _compare(dsn, world, principal, out)
@@ -94,7 +97,8 @@ def run_world(dsn: str, world: World, principal: str = PRINCIPAL) -> SeedOutcome
                 out.errors.append("exception:\n" + traceback.format_exc())
         finally:
             conn.execute("RESET ROLE")
-            for stmt in world.teardown_sql():
+            existing = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [world.roles])]
+            for stmt in world.teardown_sql(existing):
                 conn.execute(stmt)
     out.seconds = time.perf_counter() - started
     return out

@@ -56,11 +56,15 @@ class World:
                 f"-- run as the superuser {SUPERUSER!r} in a fresh database, on a cluster where none of these roles exist yet"]
         return "\n".join(head + [s + ";" for s in self.statements]) + "\n"
 
-    def teardown_sql(self) -> list[str]:
-        """Drops what the world made; run in the world's database (roles are cluster-wide, objects are not)."""
+    def teardown_sql(self, existing: list[str]) -> list[str]:
+        """Drops what the world made (`existing`: its roles that exist, for a world whose build stopped half-way); run in
+        the world's database (roles are cluster-wide, objects are not)."""
+        roles = [r for r in self.roles if r in existing]
+        if not roles:
+            return []
         # One DROP OWNED per role: naming several roles at once fails with "could not find tuple for default ACL"
         # when one role's default privileges grant to another of them (both try to delete the same entry).
-        return [f"DROP OWNED BY {q(r)} CASCADE" for r in self.roles] + [f"DROP ROLE IF EXISTS {', '.join(q(r) for r in self.roles)}"]
+        return [f"DROP OWNED BY {q(r)} CASCADE" for r in roles] + [f"DROP ROLE {', '.join(q(r) for r in roles)}"]
 
 
 @dataclass
