@@ -121,6 +121,13 @@ REPROS = [
            ["dw_up"],
            ['GRANT "dw_up" TO "emp_all" WITH INHERIT FALSE', 'GRANT SELECT ON TABLE "dw_s"."t" TO "dw_up"'],
            min_major=16),
+    _repro("two-public-grants-collateral",
+           "the owner and a grant-option holder both granted the table to PUBLIC: neither revoke alone takes it from the "
+           "outsider, both together do, and the pair's collateral must say so",
+           ["dw_holder"],
+           ['GRANT SELECT ON TABLE "dw_s"."t" TO "dw_holder" WITH GRANT OPTION',
+            'SET ROLE "dw_holder"', 'GRANT SELECT ON TABLE "dw_s"."t" TO PUBLIC', 'RESET ROLE',
+            'GRANT SELECT ON TABLE "dw_s"."t" TO PUBLIC']),
     _repro("public-grant-collateral",
            "revoking a PUBLIC grant takes the table from the outsider too: an action must list that collateral",
            [],
