@@ -150,7 +150,7 @@ SELECT c.oid, a.grantee, a.grantor
 """
 
 _COLUMN_GRANTS_SQL = """
-SELECT att.attrelid, att.attname, a.grantee, a.grantor
+SELECT att.attrelid, att.attname, a.grantee, a.grantor, att.attnum
   FROM pg_attribute att
  CROSS JOIN LATERAL aclexplode(att.attacl) a
  WHERE att.attacl IS NOT NULL AND att.attnum > 0 AND NOT att.attisdropped AND a.privilege_type = 'SELECT'
@@ -172,8 +172,10 @@ SELECT n.oid, a.grantee
  WHERE a.privilege_type = 'USAGE'
 """
 
+# A view's bases, with each referenced column's number (0: the relation as a whole): a plain view needs its owner
+# to hold SELECT on every column it reads.
 _VIEW_DEPENDENCIES_SQL = """
-SELECT DISTINCT r.ev_class, d.refobjid
+SELECT DISTINCT r.ev_class, d.refobjid, d.refobjsubid
   FROM pg_rewrite r
   JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
  WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class AND d.deptype = 'n'
@@ -384,17 +386,22 @@ class _Scan:
         parents = legacy_parents(self.cur)
         watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
         rules = self._view_rules(watched, dependencies)
-        needed = watched | {base for rule in rules.values() for base in rule.bases}
+        needed = watched | {base for rule in rules.values() for base, _columns in rule.bases}
         holders: dict[int, set[int]] = {}
+        table_level: dict[int, set[int]] = {}
         for oid, grantee, _grantor in table_grants:
             if oid in needed:
                 holders.setdefault(oid, set()).add(grantee)
-        for oid, _column, grantee, _grantor in column_grants:
+                table_level.setdefault(oid, set()).add(grantee)
+        by_column: dict[tuple[int, int], set[int]] = {}
+        for oid, _column, grantee, _grantor, attnum in column_grants:
             if oid in needed:
                 holders.setdefault(oid, set()).add(grantee)
+                by_column.setdefault((oid, attnum), set()).add(grantee)
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
         self.model = ReadModel(graph, Grants(select=holders, schema_of={oid: relations[oid].namespace for oid in watched},
-                                             usage=usage, read_all=read_all, views=rules), watched)
+                                             usage=usage, read_all=read_all, views=rules,
+                                             table_select=table_level, column_select=by_column), watched)
         self.principal_oids = {oid for r, oid in zip(reach, role_oids) if not r.route and r.role == r.principal}
         self.by_member = self.model.exposure(self.principal_oids)
         exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
@@ -410,7 +417,7 @@ class _Scan:
                     key = (principal, relations[oid].namespace)
                     not_exposed[key] = not_exposed.get(key, 0) + 1
 
-        for oid, column, grantee, grantor in column_grants:
+        for oid, column, grantee, grantor, _attnum in column_grants:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
                     self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
@@ -433,10 +440,10 @@ class _Scan:
 
     def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int]]) -> dict[int, ViewRule]:
         """The views among (and behind) the watched relations, with what reading each needs of its bases."""
-        bases: dict[int, list[int]] = {}
-        for view, base in dependencies:
+        bases: dict[int, dict[int, set[int]]] = {}
+        for view, base, attnum in dependencies:
             if base in self.relations:
-                bases.setdefault(view, []).append(base)
+                bases.setdefault(view, {}).setdefault(base, set()).add(attnum)
         bases = {view: found for view, found in bases.items() if self.relations[view].kind == "v"}   # matviews hold their rows
         rules: dict[int, ViewRule] = {}
         pending = [oid for oid in watched if oid in bases]
@@ -445,7 +452,8 @@ class _Scan:
             if view in rules:
                 continue
             rel = self.relations[view]
-            rules[view] = ViewRule(owner=rel.owner, invoker=rel.security_invoker, bases=tuple(bases[view]))
+            rules[view] = ViewRule(owner=rel.owner, invoker=rel.security_invoker,
+                                   bases=tuple((base, tuple(sorted(cols - {0}))) for base, cols in bases[view].items()))
             pending += [b for b in bases[view] if b in bases]
         return rules
 
@@ -456,7 +464,7 @@ class _Scan:
         for view in exposed & rules.keys():
             stack = [view] if rules[view].invoker else []
             while stack:
-                for base in rules[stack.pop()].bases:
+                for base, _columns in rules[stack.pop()].bases:
                     if base not in exposed:
                         behind.setdefault(base, set()).add(view)
                     if base in rules and rules[base].invoker:
@@ -464,16 +472,23 @@ class _Scan:
         if not behind:
             return
         for oid, grantee, grantor in table_grants:
-            if oid in behind:
-                rel = self.relations[oid]
-                through = ", ".join(sorted(self.relations[v].fqn for v in behind[oid]))
-                for principal in principals_of.get(grantee, ()):
-                    route = self.reach_text[(principal, grantee)]
+            if oid not in behind:
+                continue
+            base = self.relations[oid]
+            grantor_name = self.role_names.get(grantor, str(grantor))
+            for principal in principals_of.get(grantee, ()):
+                route, holder = self.reach_text[(principal, grantee)], self.reach_by[(principal, grantee)].role
+                # The view is what members read; the grant to revoke is on the base.
+                for view in sorted(behind[oid], key=lambda v: self.relations[v].fqn):
+                    rel = self.relations[view]
                     self.findings.append(_finding({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                        "path": AccessPath.VIEW, "via": f"rows read through security_invoker view {through}; {route}",
-                        "grantee": self.reach_by[(principal, grantee)].role, "grantor": self.role_names.get(grantor, str(grantor)),
-                        "dss": self.dss.get(oid), "base_object": rel.fqn}))
+                        "path": AccessPath.VIEW, "via": f"security_invoker view over {base.fqn}, read with the reader's grant; {route}",
+                        "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn}))
+                self.findings.append(_finding({
+                    "object_kind": base.kind_label, "schema_name": base.schema, "object_name": base.name, "principal": principal,
+                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn,
+                    "via": f"rows read through security_invoker view {', '.join(sorted(self.relations[v].fqn for v in behind[oid]))}; {route}"}))
 
     def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int], via: str) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
@@ -574,7 +589,7 @@ class _Scan:
     def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int]]) -> dict[int, list[int]]:
         """View oid -> the in-scope tables it reads, following views of views."""
         reads: dict[int, set[int]] = {}
-        for view, base in dependencies:
+        for view, base, _attnum in dependencies:
             reads.setdefault(view, set()).add(base)
         resolved: dict[int, set[int]] = {}
 

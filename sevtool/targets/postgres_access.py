@@ -127,7 +127,7 @@ class ViewRule:
 
     owner: int
     invoker: bool
-    bases: tuple[int, ...]
+    bases: tuple[tuple[int, tuple[int, ...]], ...]   # (base relation, the column numbers it reads; empty: the whole row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,8 @@ class Grants:
     usage: dict[int, set[int]]           # namespace -> roles holding USAGE
     read_all: int | None                 # oid of pg_read_all_data, if the server has it
     views: dict[int, ViewRule] = field(default_factory=dict)   # every view whose readability the answers depend on
+    table_select: dict[int, set[int]] = field(default_factory=dict)          # view bases: table-level SELECT holders
+    column_select: dict[tuple[int, int], set[int]] = field(default_factory=dict)   # (relation, column number) -> holders
 
 
 class ReadModel:
@@ -194,17 +196,23 @@ class ReadModel:
             answer = self._answers[key] = frozenset(rel for rel in selectable if rel not in views or self._view_ok(rel, holders, world))
         return answer
 
-    def _selects(self, rel: int, holders: frozenset[int] | None, world: frozenset[int] | None) -> bool:
-        held = holders is None or not self.grants.select.get(rel, set()).isdisjoint(holders)
-        return held and (rel not in self.grants.views or self._view_ok(rel, holders, world))
+    def _selects(self, rel: int, columns: tuple[int, ...], checker: frozenset[int] | None, invoker: frozenset[int] | None,
+                 world: frozenset[int] | None) -> bool:
+        """Can `checker` read these columns of `rel` (the whole row when none are named) as a view's base? A view
+        among the bases is then read on behalf of the query's `invoker`."""
+        grants = self.grants
+        held = checker is None or not grants.table_select.get(rel, set()).isdisjoint(checker) or (
+            bool(columns) and all(not grants.column_select.get((rel, col), set()).isdisjoint(checker) for col in columns))
+        return held and (rel not in grants.views or self._view_ok(rel, invoker, world))
 
     def _view_ok(self, view: int, invoker: frozenset[int] | None, world: frozenset[int] | None) -> bool:
-        """Can the view's bases be read: by its owner, or by the reader for a security_invoker view?"""
+        """Can the view's bases be read: by its owner, or by the reader for a security_invoker view? A security_invoker
+        view checks its bases as the query's reader even when reached through a plain view."""
         rule = self.grants.views[view]
-        key = (view, invoker if rule.invoker else None, world)
+        key = (view, invoker, world)
         if key not in self._views_ok:
             checker = invoker if rule.invoker else self._holders_of(rule.owner, world)
-            self._views_ok[key] = all(self._selects(base, checker, world) for base in rule.bases)
+            self._views_ok[key] = all(self._selects(base, columns, checker, invoker, world) for base, columns in rule.bases)
         return self._views_ok[key]
 
     def _holders_of(self, role: int, world: frozenset[int] | None) -> frozenset[int] | None:

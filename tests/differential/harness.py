@@ -16,7 +16,7 @@ import psycopg
 from differential import oracle
 from differential.snapshot import differences, snapshot
 from differential.world import World, build
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.exposure import BEYOND_PRIVILEGE_CHECKS, AccessPath, Scope
 from sevtool.core.plan import Action, ActionStatus
 from sevtool.targets.postgres import PostgresTarget
 
@@ -130,10 +130,13 @@ def _who(expected: oracle.Exposure, fqn: str) -> str:
 
 
 def _object_level(expected: oracle.Exposure, findings, out: SeedOutcome) -> None:
-    """sevtool's exposed objects (findings other than default privileges) against objects with an exposed member."""
+    """sevtool's exposed objects against objects with an exposed member. Not compared: default privileges (future
+    tables), paths the server's privilege functions cannot see (BEYOND_PRIVILEGE_CHECKS), and a base table's grant
+    named because its rows are read through a security_invoker view (the view is the exposed object)."""
     said: dict[str, set[str]] = {}
     for f in findings:
-        if f.path != AccessPath.DEFAULT_PRIVILEGES:
+        through_a_view = f.path == AccessPath.VIEW and f.object_kind not in ("view", "materialized view")
+        if f.path != AccessPath.DEFAULT_PRIVILEGES and f.path not in BEYOND_PRIVILEGE_CHECKS and not through_a_view:
             said.setdefault(f.object_fqn, set()).add(f"{f.path.value}: {f.via}")
     relations = set(expected.relations)
     out.objects = len(relations | set(said))
