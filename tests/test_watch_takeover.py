@@ -19,8 +19,8 @@ import pytest
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 
 P = "account users"
-WINDOW = 1.5          # seconds: the watch lock's staleness window for this test
-LATENCY = 0.3         # seconds per catalog answer: a check takes many windows
+WINDOW = 2.5          # seconds: the watch lock's staleness window for this test
+LATENCY = 0.6         # seconds per catalog answer: a check takes several windows
 
 
 def slot_states(cli, ident: str) -> list[tuple[int, str]]:

@@ -86,9 +86,6 @@ def _progress(progress) -> None:
 
 
 def _report(report, json_out: bool) -> int:
-    held_hint = (f"{report.held} action(s) held back: they would take access from {', '.join(report.held_roles)} outside the "
-                 f"principal, so exposure remains; review them (`sevtool revoke {report.incident_id} --plan`) and run "
-                 f"`sevtool revoke {report.incident_id} --apply --accept-collateral` to apply them") if report.held else ""
     if json_out:
         emit_json(report.model_dump(mode="json"))
     else:
@@ -97,8 +94,8 @@ def _report(report, json_out: bool) -> int:
         if report.failures:
             emit_table([(f["seq"], f["object"], f["message"]) for f in report.failures], ["#", "object", "failure"])
             say("some actions failed: fix the cause shown and run the same command again; finished actions are not repeated")
-    if held_hint:
-        say(held_hint)   # stderr in both modes: a script sees exit 3 and this line
+        if report.held:
+            say(report.hint)
     if report.failures:
         return ExitCode.ERROR
     # Held actions leave access in place by the responder's choice: to a script that is "exposure remains".

@@ -42,6 +42,11 @@ def of_action(action: Action) -> dict:
             "causes": sorted({c.cause for c in action.collateral if c.cause})}
 
 
+def by_action(actions: Iterable[Action]) -> list[dict]:
+    """The blast radius of each action that has one, with the action it belongs to."""
+    return [{"seq": a.seq, "object": a.object_fqn, **of_action(a)} for a in actions if a.collateral]
+
+
 def totals(actions: Iterable[Action]) -> dict:
     """Distinct roles, distinct objects and login members over a set of actions.
 
@@ -102,4 +107,4 @@ def held_report(held: list[Action]) -> dict:
     """For the run report, the timeline event and the CLI: how many were held, for which roles."""
     blast = totals(held)
     return {"held": len(held), "roles": blast["roles"], "objects": blast["objects"], "login_members": blast["login_members"],
-            "actions": [{"seq": a.seq, "object": a.object_fqn, **of_action(a)} for a in held[:50]]}
+            "actions": by_action(held[:50])}

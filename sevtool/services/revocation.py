@@ -62,6 +62,7 @@ class Plan(BaseModel):
     by_kind: dict[str, int]
     review: int                     # actions that need a human's eyes (role memberships, collateral)
     blast: dict = {}                # totals of what the plan takes from roles outside the principal (core.blast.totals)
+    blast_actions: list[dict] = []  # per action with collateral: seq, object, roles, objects, login_members, causes
     created: bool = False           # made just now (False: an existing plan with work left)
 
     @property
@@ -82,6 +83,7 @@ class RunReport(BaseModel):
     held: int = 0
     held_roles: list[str] = []
     held_actions: list[dict] = []    # seq, object, roles, objects, login_members (the first 50)
+    hint: str = ""                   # what to do next, when something was held
 
     @property
     def ok(self) -> bool:
@@ -160,7 +162,7 @@ class RevocationService:
                        "by_kind": by_kind, "review": review, "blast": radius})
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
                     actions=actions, counts=count_by_status(a.status for a in actions), by_kind=by_kind,
-                    review=review, blast=radius, created=True)
+                    review=review, blast=radius, blast_actions=blast.by_action(actions), created=True)
 
     def current_plan(self, incident_id: int) -> Plan | None:
         """The newest plan as the ledger has it, or None if there is none."""
@@ -172,7 +174,7 @@ class RevocationService:
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
                     counts=count_by_status(a.status for a in actions),
                     by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions),
-                    blast=blast.totals(actions))
+                    blast=blast.totals(actions), blast_actions=blast.by_action(actions))
 
     def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
         """A plan's actions with their ledger status now, decoded from the ledger once per process.
@@ -370,7 +372,10 @@ class RevocationService:
             status = row.status
         return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
                          failures=failures, status=status, duration_ms=duration_ms,
-                         held=len(held), held_roles=kept["roles"], held_actions=kept["actions"])
+                         held=len(held), held_roles=kept["roles"], held_actions=kept["actions"],
+                         hint=(f"{len(held)} action(s) held back: they would take access from {', '.join(kept['roles'])} outside the "
+                               f"principal, so exposure remains; review them (`sevtool revoke {incident_id} --plan`) and run "
+                               f"`sevtool revoke {incident_id} --apply {blast.ACCEPT_FLAG}` to apply them") if held else "")
 
     @staticmethod
     def _hold(tx, incident_id: int, version: int, held: list[Action]) -> None:

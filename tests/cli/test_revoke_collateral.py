@@ -53,7 +53,8 @@ def test_a_cascade_that_takes_a_contractors_access_is_shown_held_and_runs_only_w
 
     held = cli("revoke", ident, "--apply", "--yes", "--json")
     assert held.returncode == 3, held.stderr
-    assert json.loads(held.stdout)["held_roles"] == ["contractor"] and "--accept-collateral" in held.stderr
+    report = json.loads(held.stdout)
+    assert report["held_roles"] == ["contractor"] and "--accept-collateral" in report["hint"]
     assert can_read(dsn, "contractor", "hr.complaints")
 
     accepted = cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")

@@ -96,6 +96,8 @@ def test_a_schema_revoke_that_takes_an_out_of_scope_table_is_held_until_accepted
     assert schema_action["collateral"] == [{"role": P, "objects": ["main.chats.channel_index"], "login_members": 0,
                                             "cause": "container_revoke"}]
     assert plan["blast"] == {"actions": 1, "roles": [P], "objects": 1, "login_members": 0}
+    assert plan["blast_actions"] == [{"seq": schema_action["seq"], "object": "main.chats", "roles": [P], "objects": 1,
+                                      "login_members": 0, "causes": ["container_revoke"]}]
     text = cli("revoke", incident, "--plan", env=env)
     assert text.returncode == 0 and "blast radius" in text.stdout and "1 role, 1 obj, 0 login" in text.stdout
     assert f"1 action(s) take access from 1 role(s) outside the principal ({P})" in text.stderr
@@ -106,7 +108,7 @@ def test_a_schema_revoke_that_takes_an_out_of_scope_table_is_held_until_accepted
     report = json.loads(held.stdout)
     assert report["held"] == 1 and report["held_roles"] == [P] and report["counts"]["applied"] == 1
     assert report["held_actions"][0]["object"] == "main.chats" and report["status"] == "declared"
-    assert "--accept-collateral" in held.stderr and P in held.stderr
+    assert "--accept-collateral" in report["hint"] and P in report["hint"] and held.stderr == ""
     assert server.can_read(P, "main.chats.private_messages") and server.can_read(P, "main.chats.channel_index")
     assert not server.can_read(P, "main.telemetry.keystrokes")
     status, message = _ledger(cli_env)["main.chats"]
@@ -134,6 +136,7 @@ def test_without_yes_the_collateral_is_listed_and_asked_for_separately(cli, lake
     declined = cli("revoke", incident, "--apply", input="y\nn\n", env=env)
     assert declined.returncode == 3, declined.stderr
     assert "takes 1 object(s) from account users" in declined.stderr and "Run those too?" in declined.stderr
+    assert "1 action(s) held back" in declined.stderr and "--accept-collateral" in declined.stderr
     assert server.can_read(P, "main.chats.channel_index") and not server.can_read(P, "main.telemetry.keystrokes")
     accepted = cli("revoke", incident, "--apply", input="y\ny\n", env=env)
     assert accepted.returncode == 0, accepted.stderr
