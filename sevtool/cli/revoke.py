@@ -21,9 +21,10 @@ Without --yes, --apply and --undo show what they will do and ask. Role membershi
 removing one may also remove legitimate access. Exit 1 when any action failed.
 
 \b
-Blast radius: an action that would take access from a role outside the principal (grant-option CASCADE,
-a PUBLIC revoke, a membership removal, a schema- or catalog-wide revoke) is shown with the roles, objects
-and login members it harms, and is held back by --apply --yes: it stays planned, and the run exits 3
+Blast radius: an action that would also take access beyond the incident's scope (a role outside the
+principal losing access through grant-option CASCADE, a PUBLIC revoke or a membership removal; or a
+schema- or catalog-wide revoke reaching tables outside the scope) is shown with the roles, objects and
+login members it harms, and is held back by --apply --yes: it stays planned, and the run exits 3
 (exposure remains, by the responder's choice). --accept-collateral runs it; without --yes you are asked.
 
 \b
@@ -111,7 +112,7 @@ def revoke(incident_id: IdArg,
            batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=20000,
                                                           help="Objects per transaction (default: revoke_batch_size in the team config, 1000).")] = None,
            accept_collateral: Annotated[bool, typer.Option(
-               "--accept-collateral", help="Also run actions that take access from roles outside the principal (shown by --plan).")] = False,
+               "--accept-collateral", help="Also run actions that take access beyond the incident's scope (their blast radius, shown by --plan).")] = False,
            max_actions: Annotated[int | None, typer.Option(
                "--max-actions", min=1, help="Allow a plan this large (default: max_actions of the incident's SEV level, 50,000).")] = None,
            json_out: JsonOpt = False):
@@ -141,7 +142,7 @@ def revoke(incident_id: IdArg,
         harmful = _collateral_pending(to_apply)
         if harmful and not accept_collateral and not yes:
             # Asked apart from the plan as a whole: saying yes to the fix is not saying yes to harming others.
-            accept_collateral = _confirm(f"{len(harmful)} of them take access from roles outside the principal "
+            accept_collateral = _confirm(f"{len(harmful)} of them also take access beyond the incident's scope "
                                          f"({', '.join(blast.totals(harmful)['roles'])}). Run those too?", yes, json_out)
         return _report(svc.apply(ident, plan_version=to_apply.plan_version, batch_size=batch_size, accept_collateral=accept_collateral,
                                  max_actions=max_actions, progress=None if json_out else _progress), json_out)

@@ -1,7 +1,9 @@
-"""Blast radius: who outside the principal a plan takes access from, per action and in total; and the
+"""Blast radius: the access a plan takes beyond what the incident must close, per action and in total; and the
 size guard, which refuses a plan far larger than an incident should need.
 
-A target fills each action's `collateral`; this module only reads it. An action with collateral needs a
+Collateral is access lost outside the incident's scope: a role outside the principal losing objects (grant-option
+CASCADE, PUBLIC, memberships), or the principal itself losing objects outside the scanned scope (a Unity Catalog
+schema- or catalog-wide revoke). A target fills each action's `collateral`; this module only reads it. An action with collateral needs a
 human's acceptance: it is marked `review`, and an unattended apply holds it back (see `split_held`).
 """
 
@@ -28,7 +30,7 @@ def check_size(incident_id: int, count: int, limit: int, what: str) -> None:
 
 
 def mark_review(actions: Iterable[Action]) -> None:
-    """An action that harms someone outside the principal is never one a responder should run unread."""
+    """An action that takes access beyond the incident's scope is never one a responder should run unread."""
     for action in actions:
         if action.collateral:
             action.review = True
@@ -68,12 +70,12 @@ def totals(actions: Iterable[Action]) -> dict:
 
 
 def summary_text(blast: dict) -> str:
-    """`3 action(s) take access from 2 role(s) outside the principal (a, b): 7 object(s), at most 4 login member(s)`."""
+    """`3 action(s) also take access beyond the incident's scope: 2 role(s) (a, b) lose 7 object(s), at most 4 login member(s)`."""
     if not blast["actions"]:
-        return "no action takes access from anyone outside the principal"
+        return "no action takes access beyond the incident's scope"
     roles = ", ".join(blast["roles"][:5]) + (f" and {len(blast['roles']) - 5} more" if len(blast["roles"]) > 5 else "")
-    return (f"{blast['actions']} action(s) take access from {len(blast['roles'])} role(s) outside the principal ({roles}): "
-            f"{blast['objects']} object(s), at most {blast['login_members']} login member(s)")
+    return (f"{blast['actions']} action(s) also take access beyond the incident's scope: {len(blast['roles'])} role(s) ({roles}) "
+            f"lose {blast['objects']} object(s), at most {blast['login_members']} login member(s)")
 
 
 def cell(action: Action) -> str:
@@ -98,8 +100,8 @@ def split_held(actions: list[Action], accept_collateral: bool) -> tuple[list[Act
 def held_message(action: Action) -> str:
     """What the ledger says about an action held back: why, and how to run it."""
     b = of_action(action)
-    return (f"held: would take access to {b['objects']} object(s) from {', '.join(b['roles'])} "
-            f"({b['login_members']} login member(s)) outside the principal; review it and apply with {ACCEPT_FLAG}"
+    return (f"held: would also take access beyond the incident's scope: {', '.join(b['roles'])} would lose {b['objects']} "
+            f"object(s) ({b['login_members']} login member(s)); review it and apply with {ACCEPT_FLAG}"
             + (f" (or: {action.alternative})" if action.alternative else ""))
 
 

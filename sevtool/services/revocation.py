@@ -61,7 +61,7 @@ class Plan(BaseModel):
     counts: dict[str, int]          # by status
     by_kind: dict[str, int]
     review: int                     # actions that need a human's eyes (role memberships, collateral)
-    blast: dict = {}                # totals of what the plan takes from roles outside the principal (core.blast.totals)
+    blast: dict = {}                # totals of the access the plan takes beyond the incident's scope (core.blast.totals)
     blast_actions: list[dict] = []  # per action with collateral: seq, object, roles, objects, login_members, causes
     created: bool = False           # made just now (False: an existing plan with work left)
 
@@ -356,8 +356,8 @@ class RevocationService:
                 summary = f"Revocation re-run: nothing left to do in plan {version}" + (
                     f" ({undone} of its actions were undone: plan again to revoke them)" if undone else "")
             if held:
-                summary += (f"; {len(held)} action(s) held: they would take access from {', '.join(kept['roles'])} outside the principal "
-                            f"(apply with {blast.ACCEPT_FLAG} to run them)")
+                summary += (f"; {len(held)} action(s) held: they would also take access beyond the incident's scope from "
+                            f"{', '.join(kept['roles'])} (apply with {blast.ACCEPT_FLAG} to run them)")
                 self._hold(tx, incident_id, version, held)
             tx.append(incident_id, "apply", summary,
                       {"plan_version": version, "counts": run, "totals": totals, "batch_size": size,
@@ -373,9 +373,9 @@ class RevocationService:
         return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
                          failures=failures, status=status, duration_ms=duration_ms,
                          held=len(held), held_roles=kept["roles"], held_actions=kept["actions"],
-                         hint=(f"{len(held)} action(s) held back: they would take access from {', '.join(kept['roles'])} outside the "
-                               f"principal, so exposure remains; review them (`sevtool revoke {incident_id} --plan`) and run "
-                               f"`sevtool revoke {incident_id} --apply {blast.ACCEPT_FLAG}` to apply them") if held else "")
+                         hint=(f"{len(held)} action(s) held back: they would also take access beyond the incident's scope from "
+                               f"{', '.join(kept['roles'])}, so exposure remains; `sevtool revoke {incident_id} --apply` lists them "
+                               f"and asks, `sevtool revoke {incident_id} --apply --yes {blast.ACCEPT_FLAG}` runs them") if held else "")
 
     @staticmethod
     def _hold(tx, incident_id: int, version: int, held: list[Action]) -> None:

@@ -34,7 +34,7 @@ def attach(target: UnityCatalogTarget, actions: list[Action], in_scope: set[str]
             if not lost:
                 continue
             action.collateral = [Collateral(role=action.grantee, objects=lost, login_members=0, cause=CAUSE)]
-            action.alternative = (f"to keep {action.grantee}'s access to the {len(lost)} out-of-scope table(s), grant "
+            action.alternative = (f"to keep the access of {action.grantee} to the {len(lost)} out-of-scope table(s), grant "
                                   f"{'/'.join(action.privileges)} on them at table level before this revoke (a table-level "
                                   f"revoke cannot close a {action.object_kind}-level grant), or move the in-scope tables "
                                   "to a schema of their own")

@@ -100,7 +100,7 @@ def test_a_schema_revoke_that_takes_an_out_of_scope_table_is_held_until_accepted
                                       "login_members": 0, "causes": ["container_revoke"]}]
     text = cli("revoke", incident, "--plan", env=env)
     assert text.returncode == 0 and "blast radius" in text.stdout and "1 role, 1 obj, 0 login" in text.stdout
-    assert f"1 action(s) take access from 1 role(s) outside the principal ({P})" in text.stderr
+    assert f"1 action(s) also take access beyond the incident's scope: 1 role(s) ({P}) lose 1 object(s)" in text.stderr
     assert "main.chats.channel_index" in text.stderr and "alternative:" in text.stderr
 
     held = cli("revoke", incident, "--apply", "--yes", "--json", env=env)

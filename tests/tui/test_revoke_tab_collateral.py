@@ -43,7 +43,7 @@ async def test_apply_holds_the_collateral_unless_accepted_in_the_dialog(lake_wb,
         await until(pilot, lambda: "Plan 1 (from" in screen_text(app))
         text = screen_text(app)
         assert "blast radius" in text and "1 role, 1 obj, 0 login" in text
-        assert f"Blast radius: 1 action(s) take access from 1 role(s) outside the principal ({P})" in text
+        assert f"Blast radius: 1 action(s) also take access beyond the incident's scope: 1 role(s) ({P}) lose 1 object(s)" in text
 
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, CollateralConfirmScreen))

@@ -24,7 +24,7 @@ def test_totals_count_distinct_roles_objects_and_each_roles_login_members_once()
     assert blast.of_action(b) == {"roles": ["auditors", "contractor"], "objects": 2, "login_members": 4,
                                   "causes": ["grant_option_cascade", "membership"]}
     assert blast.cell(a) == "1 role, 2 obj, 3 login" and blast.cell(action(3)) == ""
-    assert blast.summary_text(blast.totals([action(3)])) == "no action takes access from anyone outside the principal"
+    assert blast.summary_text(blast.totals([action(3)])) == "no action takes access beyond the incident's scope"
 
 
 def test_actions_with_collateral_are_marked_for_review_and_held_unless_accepted_or_in_flight():

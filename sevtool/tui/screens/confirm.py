@@ -33,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class CollateralConfirmScreen(ModalScreen[str | None]):
-    """Apply a plan some of whose actions take access from roles outside the principal.
+    """Apply a plan some of whose actions take access beyond the incident's scope (their collateral).
 
     Accepting that harm is its own choice, never the default: y applies and holds those actions back (they stay
     planned), c runs them too, n cancels. Dismisses with "hold", "accept" or None.

@@ -1,6 +1,6 @@
 """Revoke tab: review the plan with its exact SQL and blast radius, apply it in batches with live results, undo.
 
-Actions that take access from roles outside the principal (their collateral) are applied only when the
+Actions that take access beyond the incident's scope (their collateral) are applied only when the
 responder accepts that explicitly in the apply dialog; otherwise the run holds them back, as the CLI does.
 """
 
@@ -229,7 +229,7 @@ class RevokePane(Vertical):
         else:
             counts = ", ".join(f"{n:,} {s}" for s, n in report.counts.items())
             log.write_line(f"{report.mode} done in {report.duration_ms / 1000:.1f} s: {counts}; incident is {report.status}")
-            held = (f" {report.held:,} action(s) held back: they would take access from {', '.join(report.held_roles)}; "
+            held = (f" {report.held:,} action(s) held back: they would also take access from {', '.join(report.held_roles)}; "
                     "access remains until you press a and accept the collateral (c).") if report.held else ""
             if held:
                 log.write_line(held.strip())
