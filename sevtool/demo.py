@@ -276,6 +276,11 @@ def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:
         reported[0] = p.done
 
     report = wb.revocation.apply(incident_id, progress=progress)
+    if report.held:
+        # The drill shows the safe default, then plays the responder who reviewed the blast radius and accepts it.
+        say(f"{ref}: {report.held:,} action(s) held back: they would take access from {', '.join(report.held_roles)}; "
+            "accepted after review")
+        report = wb.revocation.apply(incident_id, progress=progress, accept_collateral=True)
     if not report.ok:
         raise RuntimeError(f"{len(report.failures)} action(s) failed: {report.failures[0]['message']}")
     say(f"{ref}: revoked: " + ", ".join(f"{n:,} {k}" for k, n in report.counts.items()) + f"; incident is {report.status}")

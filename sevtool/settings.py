@@ -58,7 +58,7 @@ class TeamConfig(BaseModel):
 
 
 class Settings(BaseSettings):
-    """SEVTOOL_DB, SEVTOOL_CONFIG, SEVTOOL_TZ, SEVTOOL_ACTOR."""
+    """SEVTOOL_DB, SEVTOOL_CONFIG, SEVTOOL_TZ, SEVTOOL_ACTOR, SEVTOOL_WATCH_STALE_AFTER."""
 
     model_config = SettingsConfigDict(env_prefix="SEVTOOL_", extra="ignore")
 
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     config: Path = Field(default_factory=default_config_path)
     tz: str | None = None
     actor: str | None = None
+    # Seconds without a heartbeat after which a watcher on another host is presumed dead and its lock taken over.
+    # A live watcher beats three times per window, during a check too.
+    watch_stale_after: float = Field(default=60.0, ge=0.5, le=3600)
 
     @cached_property
     def team(self) -> TeamConfig:

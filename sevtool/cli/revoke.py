@@ -1,4 +1,4 @@
-"""revoke ID --plan | --apply [--yes] [--batch-size N] | --undo [--yes]."""
+"""revoke ID --plan | --apply [--yes] [--accept-collateral] [--batch-size N] | --undo [--yes]; [--max-actions N]."""
 
 import sys
 from collections import Counter
@@ -19,22 +19,51 @@ HELP = """Close the exposure found by the latest scan, or put it back exactly.
 
 Without --yes, --apply and --undo show what they will do and ask. Role memberships are marked REVIEW:
 removing one may also remove legitimate access. Exit 1 when any action failed.
+
+\b
+Blast radius: an action that would also take access beyond the incident's scope (a role outside the
+principal losing access through grant-option CASCADE, a PUBLIC revoke or a membership removal; or a
+schema- or catalog-wide revoke reaching tables outside the scope) is shown with the roles, objects and
+login members it harms, and is held back by --apply --yes: it stays planned, and the run exits 3
+(exposure remains, by the responder's choice). --accept-collateral runs it; without --yes you are asked.
+
+\b
+Size guard: a plan larger than the SEV level's max_actions (default 50,000) is refused with exit 2;
+--max-actions N raises the limit for this run.
 """
 
 
 def _plan_rows(actions):
+    from sevtool.core import blast   # here, not at the top: `sevtool --help` loads no pydantic
+
     return [(a.seq, a.kind.value, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
-             "REVIEW" if a.review else "", a.status.value, a.sql) for a in actions]
+             "REVIEW" if a.review else "", blast.cell(a), a.status.value, a.sql) for a in actions]
+
+
+PLAN_HEADERS = ["#", "kind", "object", "grantee", "grantor", "review", "blast radius", "status", "sql"]
+PENDING_STATUSES = ("planned", "applying", "failed")
 
 
 def _summary(plan) -> list[str]:
+    from sevtool.core import blast
+
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(plan.by_kind.items())) or "no actions"
     lines = [(f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
               f"{len(plan.pending)} still to apply")]
     for a in plan.actions:
-        if a.review and a.status.value in ("planned", "applying", "failed"):
+        if a.review and a.status.value in PENDING_STATUSES:
             lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")
+            lines += [f"    takes {len(c.objects)} object(s) from {c.role} ({c.login_members} login member(s), {c.cause}): "
+                      + ", ".join(c.objects[:5]) + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
+                      for c in a.collateral]
+            if a.alternative:
+                lines.append(f"    alternative: {a.alternative}")
+    lines.append(f"Blast radius: {blast.summary_text(plan.blast)}")
     return lines
+
+
+def _collateral_pending(plan) -> list:
+    return [a for a in plan.actions if a.collateral and a.status.value in PENDING_STATUSES]
 
 
 def _confirm(question: str, yes: bool, json_out: bool) -> bool:
@@ -66,7 +95,12 @@ def _report(report, json_out: bool) -> int:
         if report.failures:
             emit_table([(f["seq"], f["object"], f["message"]) for f in report.failures], ["#", "object", "failure"])
             say("some actions failed: fix the cause shown and run the same command again; finished actions are not repeated")
-    return ExitCode.ERROR if report.failures else ExitCode.OK
+        if report.held:
+            say(report.hint)
+    if report.failures:
+        return ExitCode.ERROR
+    # Held actions leave access in place by the responder's choice: to a script that is "exposure remains".
+    return ExitCode.EXPOSED if report.held else ExitCode.OK
 
 
 @command(help=HELP)
@@ -77,30 +111,41 @@ def revoke(incident_id: IdArg,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
            batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=20000,
                                                           help="Objects per transaction (default: revoke_batch_size in the team config, 1000).")] = None,
+           accept_collateral: Annotated[bool, typer.Option(
+               "--accept-collateral", help="Also run actions that take access beyond the incident's scope (their blast radius, shown by --plan).")] = False,
+           max_actions: Annotated[int | None, typer.Option(
+               "--max-actions", min=1, help="Allow a plan this large (default: max_actions of the incident's SEV level, 50,000).")] = None,
            json_out: JsonOpt = False):
     if sum((plan, apply, undo)) != 1:
         raise UsageError("say what to do: exactly one of --plan, --apply or --undo")
     ident = parse_id(incident_id)
     svc = workbench().revocation
+    from sevtool.core import blast
+
     if plan:
-        made = svc.plan(ident)
+        made = svc.plan(ident, max_actions=max_actions)
         if json_out:
             emit_json(made.model_dump(mode="json"))
         else:
-            emit_table(_plan_rows(made.actions), ["#", "kind", "object", "grantee", "grantor", "review", "status", "sql"])
+            emit_table(_plan_rows(made.actions), PLAN_HEADERS)
             for line in _summary(made):
                 say(line)
         return ExitCode.OK
     if apply:
-        to_apply = svc.plan_to_apply(ident)
+        to_apply = svc.plan_to_apply(ident, max_actions=max_actions)
         if to_apply.pending and not json_out:
             for line in _summary(to_apply):
                 say(line)
         if to_apply.pending and not _confirm(f"Apply {len(to_apply.pending)} actions?", yes, json_out):
             say("nothing applied")
             return ExitCode.ERROR
-        return _report(svc.apply(ident, plan_version=to_apply.plan_version, batch_size=batch_size,
-                                 progress=None if json_out else _progress), json_out)
+        harmful = _collateral_pending(to_apply)
+        if harmful and not accept_collateral and not yes:
+            # Asked apart from the plan as a whole: saying yes to the fix is not saying yes to harming others.
+            accept_collateral = _confirm(f"{len(harmful)} of them also take access beyond the incident's scope "
+                                         f"({', '.join(blast.totals(harmful)['roles'])}). Run those too?", yes, json_out)
+        return _report(svc.apply(ident, plan_version=to_apply.plan_version, batch_size=batch_size, accept_collateral=accept_collateral,
+                                 max_actions=max_actions, progress=None if json_out else _progress), json_out)
     applied = svc.undoable(ident)
     if applied and not json_out:
         kinds = Counter(a.kind.value for _, _, a in applied)

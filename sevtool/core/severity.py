@@ -13,6 +13,9 @@ from sevtool.core.timeparse import parse_duration
 from sevtool.errors import ConfigError, UsageError
 
 MIN_SEV, MAX_SEV = 0, 5
+# Above the 45,000-table exposure this tool is built for, so the drill and the benchmark run unguarded; a plan
+# larger than that is more likely a scope that went wrong (a missing --schema) than an incident.
+DEFAULT_MAX_ACTIONS = 50_000
 
 
 class SevLevel(BaseModel):
@@ -22,6 +25,8 @@ class SevLevel(BaseModel):
     update_every: str = Field(description="stakeholder update cadence, e.g. 30m")
     recheck: list[str] = Field(description="verification re-check offsets from the first fix, e.g. 0m, 15m, 1h")
     page: list[str] = Field(default_factory=list, description="who is paged")
+    max_actions: int = Field(default=DEFAULT_MAX_ACTIONS, ge=1,
+                             description="the largest revocation plan made or applied without --max-actions")
 
     @field_validator("update_every")
     @classmethod

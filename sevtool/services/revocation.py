@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from sevtool.core import blast
 from sevtool.core.incident import Status
 from sevtool.core.plan import (
     PENDING,
@@ -59,7 +60,9 @@ class Plan(BaseModel):
     actions: list[Action]
     counts: dict[str, int]          # by status
     by_kind: dict[str, int]
-    review: int                     # actions that need a human's eyes (role memberships)
+    review: int                     # actions that need a human's eyes (role memberships, collateral)
+    blast: dict = {}                # totals of the access the plan takes beyond the incident's scope (core.blast.totals)
+    blast_actions: list[dict] = []  # per action with collateral: seq, object, roles, objects, login_members, causes
     created: bool = False           # made just now (False: an existing plan with work left)
 
     @property
@@ -76,6 +79,11 @@ class RunReport(BaseModel):
     failures: list[dict]             # seq, object, message
     status: str                      # incident status afterwards
     duration_ms: int
+    # Actions with collateral left `planned` because the run did not accept it: access stays in place by choice.
+    held: int = 0
+    held_roles: list[str] = []
+    held_actions: list[dict] = []    # seq, object, roles, objects, login_members (the first 50)
+    hint: str = ""                   # what to do next, when something was held
 
     @property
     def ok(self) -> bool:
@@ -114,10 +122,17 @@ class RevocationService:
 
     # --- plan -------------------------------------------------------------------------------
 
+    def max_actions(self, incident_id: int, override: int | None = None) -> int:
+        """The size guard for this incident: `--max-actions` if given, else its SEV's `max_actions`."""
+        return override or self.wb.policy.level(self.store.incident(incident_id).sev).max_actions
+
     @gc_paused()
-    def plan(self, incident_id: int) -> Plan:
-        """A fresh plan from the latest scan's findings, journaled with each object's current ACL."""
-        self.store.incident(incident_id)
+    def plan(self, incident_id: int, *, max_actions: int | None = None) -> Plan:
+        """A fresh plan from the latest scan's findings, journaled with each object's current ACL.
+
+        Refused (UsageError, nothing journaled) when it has more actions than the size guard allows.
+        """
+        limit = self.max_actions(incident_id, max_actions)
         latest = self.wb.scanning.latest_scope(incident_id)
         if latest is None:
             raise UsageError(f"incident {incident_id} has no scan yet, so there is nothing to revoke",
@@ -129,8 +144,11 @@ class RevocationService:
                 actions = target.plan(findings, scope)
             finally:
                 target.close()
+        blast.check_size(incident_id, len(actions), limit, "plan")
+        blast.mark_review(actions)
         by_kind = dict(Counter(a.kind.value for a in actions))
         review = sum(a.review for a in actions)
+        radius = blast.totals(actions)
         with self.store.write() as tx:
             tx.incident_row(incident_id)
             version = ledger.next_plan_version(tx.session, incident_id)
@@ -138,12 +156,13 @@ class RevocationService:
             self._made[incident_id] = (version, actions)
             tx.append(incident_id, "revoke_planned",
                       f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
-                      + (f", {review} role membership(s) to review" if review else ""),
+                      + (f", {review} to review" if review else "")
+                      + (f"; {blast.summary_text(radius)}" if radius["actions"] else ""),
                       {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": seen,
-                       "by_kind": by_kind, "review": review})
+                       "by_kind": by_kind, "review": review, "blast": radius})
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
                     actions=actions, counts=count_by_status(a.status for a in actions), by_kind=by_kind,
-                    review=review, created=True)
+                    review=review, blast=radius, blast_actions=blast.by_action(actions), created=True)
 
     def current_plan(self, incident_id: int) -> Plan | None:
         """The newest plan as the ledger has it, or None if there is none."""
@@ -154,7 +173,8 @@ class RevocationService:
         actions = self._actions(incident_id, version)
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
                     counts=count_by_status(a.status for a in actions),
-                    by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions))
+                    by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions),
+                    blast=blast.totals(actions), blast_actions=blast.by_action(actions))
 
     def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
         """A plan's actions with their ledger status now, decoded from the ledger once per process.
@@ -181,10 +201,13 @@ class RevocationService:
         cached_version, actions = self._made.get(incident_id, (None, None))
         return actions if cached_version == version else None
 
-    def plan_to_apply(self, incident_id: int) -> Plan:
+    def plan_to_apply(self, incident_id: int, *, max_actions: int | None = None) -> Plan:
         """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
-        self.store.incident(incident_id)
-        return self.current_plan(incident_id) if self._newest_if_current(incident_id) else self.plan(incident_id)
+        if not self._newest_if_current(incident_id):
+            return self.plan(incident_id, max_actions=max_actions)
+        plan = self.current_plan(incident_id)
+        blast.check_size(incident_id, len(plan.pending), self.max_actions(incident_id, max_actions), "apply")   # before anyone is asked
+        return plan
 
     def _newest_if_current(self, incident_id: int) -> tuple[int, int, str] | None:
         """(version, scope_version, target) of the newest plan if it covers the latest scan, else None."""
@@ -197,16 +220,21 @@ class RevocationService:
     @gc_paused()
     def apply(self, incident_id: int, *, plan_version: int | None = None, batch_size: int | None = None,
               workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None,
-              now: Callable[[], datetime] = utcnow) -> RunReport:
+              now: Callable[[], datetime] = utcnow, accept_collateral: bool = False,
+              max_actions: int | None = None) -> RunReport:
         """Run what the plan still has to do; safe to repeat and to resume after a crash.
 
         `plan_version` is the plan a responder confirmed: refused if someone planned again meanwhile.
         `progress` is called after every batch, from a worker thread. `now` stamps containment and the
         re-check schedule's restart (tests run the schedule on a clock of their own).
+        Actions with collateral run only with `accept_collateral`; otherwise they stay `planned`, say why in
+        their message, and are reported as held. More pending actions than `max_actions` (default: the
+        SEV's) is refused before anything runs.
         """
         size = batch_size or self.wb.settings.team.revoke_batch_size
         if size < 1:
             raise UsageError(f"batch size must be at least 1, not {size}")
+        limit = self.max_actions(incident_id, max_actions)
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply") as holder:
             if plan_version is None:   # what plan_to_apply names, without counting the whole plan for a summary
@@ -215,11 +243,13 @@ class RevocationService:
                     version, _, target_spec = current
                     todo = self._actions(incident_id, version, PENDING)
                 else:
-                    plan = self.plan(incident_id)
+                    plan = self.plan(incident_id, max_actions=limit)
                     version, target_spec, todo = plan.plan_version, plan.target, plan.pending
             else:
                 version, target_spec = self._confirmed(incident_id, plan_version)
                 todo = self._actions(incident_id, version, PENDING)
+            blast.check_size(incident_id, len(todo), limit, "apply")
+            todo, held = blast.split_held(todo, accept_collateral)
             in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
             counts: Counter[str] = Counter()
             failures: list[dict] = []
@@ -302,10 +332,10 @@ class RevocationService:
                     raise
                 finally:
                     target.close()
-            return self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now())
+            return self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now(), held)
 
     def _finish_apply(self, incident_id: int, version: int, counts: Counter, failures: list[dict], started: float, size: int,
-                      outcome: dict[int, ActionStatus], at: datetime) -> RunReport:
+                      outcome: dict[int, ActionStatus], at: datetime, held: list[Action]) -> RunReport:
         # Under the apply lock only this run moved the plan's actions on since their statuses were read: the
         # cached actions with this run's outcomes are the ledger, without a pass over its 45,000 rows.
         made = self._cached(incident_id, version)
@@ -313,27 +343,47 @@ class RevocationService:
                   else ledger.status_counts(self.store, incident_id, version))
         run = {s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)}
         duration_ms = int((time.perf_counter() - started) * 1000)
+        kept = blast.held_report(held)
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             if sum(run.values()):
                 summary = (f"Revocation applied: {run['applied']} applied, {run['skipped']} already absent, {run['failed']} failed "
                            f"(plan {version}, {duration_ms} ms)")
+            elif held:
+                summary = f"Revocation held back: nothing applied in plan {version}"
             else:
                 undone = totals[ActionStatus.UNDONE.value]
                 summary = f"Revocation re-run: nothing left to do in plan {version}" + (
                     f" ({undone} of its actions were undone: plan again to revoke them)" if undone else "")
+            if held:
+                summary += (f"; {len(held)} action(s) held: they would also take access beyond the incident's scope from "
+                            f"{', '.join(kept['roles'])} (apply with {blast.ACCEPT_FLAG} to run them)")
+                self._hold(tx, incident_id, version, held)
             tx.append(incident_id, "apply", summary,
                       {"plan_version": version, "counts": run, "totals": totals, "batch_size": size,
-                       "duration_ms": duration_ms, "failures": failures[:20]}, at=at)   # before what it causes, on the timeline too
-            # Contained only while the plan's grants are really gone (revoked or found absent), not after an undo put them back.
+                       "duration_ms": duration_ms, "failures": failures[:20], "held": kept}, at=at)   # before what it causes, on the timeline too
+            # Contained only while the plan's grants are really gone (revoked or found absent), not after an undo put them back,
+            # and not while actions the responder held back leave access in place.
             closed = totals[ActionStatus.APPLIED.value] + totals[ActionStatus.SKIPPED.value]
-            if not failures and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and closed:
+            if not failures and not held and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and closed:
                 self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=at, why=f"revocation plan {version} applied")
             if run["applied"]:
                 self.wb.verification.restart_after_fix(tx, row, at, f"Revocation plan {version} applied")
             status = row.status
         return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
-                         failures=failures, status=status, duration_ms=duration_ms)
+                         failures=failures, status=status, duration_ms=duration_ms,
+                         held=len(held), held_roles=kept["roles"], held_actions=kept["actions"],
+                         hint=(f"{len(held)} action(s) held back: they would also take access beyond the incident's scope from "
+                               f"{', '.join(kept['roles'])}, so exposure remains; `sevtool revoke {incident_id} --apply` lists them "
+                               f"and asks, `sevtool revoke {incident_id} --apply --yes {blast.ACCEPT_FLAG}` runs them") if held else "")
+
+    @staticmethod
+    def _hold(tx, incident_id: int, version: int, held: list[Action]) -> None:
+        """Held actions stay as they are in the ledger (`planned`, or `failed` from an accepted run) with a message saying why."""
+        planned = [a for a in held if a.status is ActionStatus.PLANNED]
+        for action in planned:
+            action.message = blast.held_message(action)   # the cached plan shows it too, not only the ledger
+        ledger.record(tx.session, incident_id, version, [ActionResult(seq=a.seq, status=a.status, message=a.message) for a in planned])
 
     def _confirmed(self, incident_id: int, version: int) -> tuple[int, str]:
         """(version, target) of the plan a responder confirmed, if it is still the newest one."""

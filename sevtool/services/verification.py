@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from sevtool.services.scanning import ScopeVersion
 
 PROBE_SAMPLE = 25                      # objects probed at random besides the sensitive closed ones
-HEARTBEAT_EVERY = timedelta(seconds=20)  # well inside the lock's 60 s staleness
+BEATS_PER_WINDOW = 3                   # heartbeats per staleness window: two can be late before a takeover
 EVENT_SAMPLE = 20                      # objects named in a timeline event; the count is always complete
 
 
@@ -133,17 +133,17 @@ class VerificationService:
         return self._check(incident_id, probe_role, now=now)
 
     def _check(self, incident_id: int, probe_role: str | None, *, now: Callable[[], datetime],
-               decision: core.DueDecision | None = None) -> CheckReport:
+               decision: core.DueDecision | None = None, holder: str | None = None) -> CheckReport:
         incident = self.store.incident(incident_id)
         if incident.status == Status.CLOSED:
             raise UsageError(f"incident {incident_id} is closed; closed is final and is not re-checked",
                              hint="declare a new incident if access came back")
         scanned = self._scope(incident_id)
         with gc_paused():
-            return self._check_scope(incident_id, scanned, probe_role, now=now, decision=decision)
+            return self._check_scope(incident_id, scanned, probe_role, now=now, decision=decision, holder=holder)
 
     def _check_scope(self, incident_id: int, scanned: ScopeVersion, probe_role: str | None, *,
-                     now: Callable[[], datetime], decision: core.DueDecision | None) -> CheckReport:
+                     now: Callable[[], datetime], decision: core.DueDecision | None, holder: str | None) -> CheckReport:
         started = time.perf_counter()
         version = scanned.version
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-baseline") as pool:
@@ -163,7 +163,8 @@ class VerificationService:
                                probe_readable=probe.get("readable_but_closed", []), probe_inconclusive=probe.get("inconclusive", []))
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return self._record(incident_id, version, result, outcome, findings_json, baseline, probe, ran_at, duration_ms, decision, seen, held)
+        return self._record(incident_id, version, result, outcome, findings_json, baseline, probe, ran_at, duration_ms, decision, seen, held,
+                            holder)
 
     def _scope(self, incident_id: int) -> ScopeVersion:
         versions = self.wb.scanning.versions(incident_id)
@@ -229,7 +230,8 @@ class VerificationService:
 
     def _record(self, incident_id: int, version: int, result: ScanResult, outcome: core.CheckOutcome, findings_json: list[bytes],
                 baseline: core.Baseline, probe: dict, ran_at: datetime, duration_ms: int,
-                decision: core.DueDecision | None, seen: _Seen, held: _Held) -> CheckReport:
+                decision: core.DueDecision | None, seen: _Seen, held: _Held, holder: str | None = None) -> CheckReport:
+        """One transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the watch lock."""
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             number = q.next_check_number(tx.session, incident_id)
@@ -243,7 +245,7 @@ class VerificationService:
                          "new_object_count": len(outcome.new_objects), "by_path": outcome.by_path, "by_dss": outcome.by_dss,
                          q.READABLE_PAIRS: len(outcome.readable), q.FINDINGS_DIGEST: seen.findings, q.OBJECTS_DIGEST: seen.objects}),
                 findings_json, result.objects, same_as=held.findings, objects_in=held.objects)
-            slot = self._finish_slots(tx, decision, check.id, ran_at) if decision else None
+            slot = self._finish_slots(tx, incident_id, decision, holder, check.id, ran_at) if decision else None
             verified = outcome.clean and row.verified_at is None
             self._append_check_event(tx, incident_id, number, outcome, baseline, len(result.objects), probe, slot, duration_ms, ran_at,
                                      verified=verified, unverified=not outcome.clean and row.verified_at is not None)
@@ -267,15 +269,16 @@ class VerificationService:
                            baseline=baseline.label, objects_in_scope=len(result.objects), outcome=outcome, status=status,
                            probe=probe, slot=slot)
 
-    def _finish_slots(self, tx, decision: core.DueDecision, check_id: int, ran_at: datetime) -> dict:
-        """The slot this check ran for is done; earlier overdue ones are covered by it. Each keeps its delay."""
+    def _finish_slots(self, tx, incident_id: int, decision: core.DueDecision, holder: str, check_id: int, ran_at: datetime) -> dict:
+        """The slot this check ran for is done; earlier overdue ones are covered by it. Each keeps its delay.
+        Only their claimant, still holding the watch lock, finishes them (the store refuses anyone else)."""
         def delay(slot: core.SlotState) -> int:
             return int(decision.delay(slot, ran_at).total_seconds())
 
         run = decision.run
-        q.finish(tx.session, run.id, "done", check_id, ran_at, delay(run))
+        q.finish_claimed(tx.session, incident_id, run.id, holder, "done", check_id, ran_at, delay(run))
         for slot in decision.covered:
-            q.finish(tx.session, slot.id, "covered", check_id, ran_at, delay(slot))
+            q.finish_claimed(tx.session, incident_id, slot.id, holder, "covered", check_id, ran_at, delay(slot))
         return {"round": run.round, "idx": run.idx, "due_at": format_utc(run.due_at), "delay_seconds": delay(run),
                 "covered": [{"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": delay(s)} for s in decision.covered]}
 
@@ -365,7 +368,9 @@ class VerificationService:
         if incident.status == Status.CLOSED:
             raise UsageError(f"incident {incident_id} is closed; there is nothing left to watch")
         holder = locks.new_holder()
-        locks.acquire(self.store, incident_id, "watch", holder)
+        stale = timedelta(seconds=self.wb.settings.watch_stale_after)
+        beat_every = stale / BEATS_PER_WINDOW
+        locks.acquire(self.store, incident_id, "watch", holder, stale_after=stale)
         reports: list[CheckReport] = []
         try:
             self._start(incident_id, now())
@@ -373,7 +378,7 @@ class VerificationService:
                 states = [q.slot_state(s) for s in q.slots(self.store, incident_id)]
                 decision = core.due(states, now())
                 if decision is not None:
-                    report = self._run_slot(incident_id, decision, holder, probe_role, now)
+                    report = self._run_slot(incident_id, decision, holder, probe_role, now, beat_every)
                     if report is not None:
                         reports.append(report)
                         if on_check:
@@ -382,7 +387,7 @@ class VerificationService:
                 pending = core.next_pending(states)
                 if pending is None or once or self.store.status_of(incident_id) == Status.CLOSED:
                     break
-                wait = min(pending.due_at - now(), HEARTBEAT_EVERY)
+                wait = min(pending.due_at - now(), beat_every)
                 if on_wait:
                     on_wait({"round": pending.round, "idx": pending.idx, "due_at": pending.due_at})
                 sleep(max(wait.total_seconds(), 0))
@@ -414,7 +419,7 @@ class VerificationService:
                       {"round": 1, "offsets": level.recheck, "anchor": format_utc(anchor)}, at=at)
 
     def _run_slot(self, incident_id: int, decision: core.DueDecision, holder: str, probe_role: str | None,
-                  now: Callable[[], datetime]) -> CheckReport | None:
+                  now: Callable[[], datetime], beat_every: timedelta) -> CheckReport | None:
         wanted = [decision.run, *decision.covered]
         with self.store.write() as tx:
             claimed = set(q.claim(tx.session, [s.id for s in wanted], holder, now()))
@@ -422,7 +427,10 @@ class VerificationService:
             return None      # another process ran it; re-read the schedule
         mine = core.DueDecision(run=decision.run, covered=[s for s in decision.covered if s.id in claimed])
         try:
-            return self._check(incident_id, probe_role, now=now, decision=mine)
+            # A check can outlast the lock's staleness window (45,000 tables, a slow catalog): keep the lock alive
+            # while it runs, or a second watcher would take the lock over and run this slot again.
+            with locks.beating(self.store, incident_id, "watch", holder, beat_every.total_seconds()):
+                return self._check(incident_id, probe_role, now=now, decision=mine, holder=holder)
         except BaseException:
             with self.store.write() as tx:
                 q.release_running(tx.session, incident_id, holder)

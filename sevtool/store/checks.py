@@ -25,7 +25,8 @@ from sqlmodel import Session, select
 from sevtool.core.checks import CheckState, LedgerChange, PlannedSlot, SlotState
 from sevtool.core.exposure import Finding
 from sevtool.core.timeparse import as_utc
-from sevtool.store import bulk
+from sevtool.errors import LockHeld
+from sevtool.store import bulk, locks
 from sevtool.store.models import (
     DETAIL_OF_ACTION,
     ActionDetailRow,
@@ -330,3 +331,19 @@ def slot_id(session: Session, incident_id: int, round_number: int, idx: int) -> 
 def finish(session: Session, slot_id: int, status: str, check_id: int, ran_at: datetime, delay_seconds: int) -> None:
     session.execute(update(ScheduleSlotRow).where(ScheduleSlotRow.id == slot_id)
                     .values(status=status, check_id=check_id, ran_at=ran_at, delay_seconds=delay_seconds))
+
+
+def finish_claimed(session: Session, incident_id: int, slot_id: int, holder: str, status: str, check_id: int, ran_at: datetime,
+                   delay_seconds: int) -> None:
+    """Finish a slot this watcher claimed, only while it still holds the watch lock and the claim.
+
+    Refused with LockHeld (the write rolls back, the check is not recorded) when another watcher took the lock
+    or the slot: that watcher runs the slot, so it is never finished twice.
+    """
+    locks.ensure_holder(session, incident_id, "watch", holder)
+    done = session.execute(update(ScheduleSlotRow)
+                           .where(ScheduleSlotRow.id == slot_id, ScheduleSlotRow.status == "running", ScheduleSlotRow.claimed_by == holder)
+                           .values(status=status, check_id=check_id, ran_at=ran_at, delay_seconds=delay_seconds)).rowcount
+    if done != 1:
+        raise LockHeld(f"re-check slot {slot_id} of incident {incident_id} is no longer this watcher's to finish",
+                       hint="another watcher took it over and runs it")

@@ -3,19 +3,26 @@
 Taken inside a store write, which is already serialised on the chain head row, so check-then-insert
 is race-free on SQLite and PostgreSQL. A holder that stopped heart-beating (killed with -9) is
 taken over after `stale_after`; on the same host a dead pid is taken over at once.
+
+A holder doing one long piece of work (a check slower than `stale_after`) keeps `beating` in a background
+thread while it runs, and writes its result only after `ensure_holder` in the same store transaction: a
+holder that lost the lock anyway (frozen, partitioned from the store) cannot record over its successor.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlmodel import Session
+
 from sevtool.core.timeparse import as_utc, utcnow
-from sevtool.errors import LockHeld
+from sevtool.errors import LockHeld, StoreError
 from sevtool.store.models import LockRow
 from sevtool.store.repository import Store
 
@@ -65,6 +72,40 @@ def heartbeat(store: Store, incident_id: int, name: str, holder: str) -> None:
                            hint="another process took it over; stop and re-run to resume")
         row.heartbeat_at = utcnow()
         tx.session.add(row)
+
+
+def ensure_holder(session: Session, incident_id: int, name: str, holder: str) -> None:
+    """Inside a store write: refuse (LockHeld, so the write rolls back) unless `holder` still holds the lock."""
+    row = session.get(LockRow, (incident_id, name))
+    if row is None or row.holder != holder:
+        raise LockHeld(f"lost the {name} lock on incident {incident_id} to {row.holder if row else 'nobody'} while working; "
+                       "its result is not recorded",
+                       hint="the process holding it now does that work; if none does, run the command again")
+
+
+@contextmanager
+def beating(store: Store, incident_id: int, name: str, holder: str, every: float) -> Iterator[None]:
+    """Heartbeat every `every` seconds in a background thread while the body runs.
+
+    A lost lock or a store that cannot be written stops the beating; the caller learns of it when it writes
+    its result (`ensure_holder`), so the work is never recorded by a holder that no longer holds the lock.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                heartbeat(store, incident_id, name, holder)
+            except (LockHeld, StoreError):
+                return
+
+    thread = threading.Thread(target=beat, name=f"{name}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def release(store: Store, incident_id: int, name: str, holder: str) -> None:

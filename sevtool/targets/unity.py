@@ -38,6 +38,7 @@ import httpx
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
+from sevtool.targets import unity_blast
 from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanResult
 
 SELECT, USE_SCHEMA, USE_CATALOG, ALL = "SELECT", "USE SCHEMA", "USE CATALOG", "ALL PRIVILEGES"
@@ -305,7 +306,9 @@ class UnityCatalogTarget:
 
     def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         groups: dict[tuple[str, str, str, str], list[Finding]] = {}
+        in_scope: set[str] = set()
         for f in findings:
+            in_scope.add(f.object_fqn)
             stype, sname = self.securable_of(f)
             groups.setdefault((stype, sname, f.grantee or f.principal, normalise_privilege(f.privilege)), []).append(f)
         rank = {"catalog": 0, "schema": 1, "table": 2}
@@ -332,6 +335,7 @@ class UnityCatalogTarget:
                 sql=f"PATCH {_permissions_path(stype, sname)} {json.dumps(body)}",
                 prior_state=json.dumps({"securable_type": stype, "full_name": sname, "privilege_assignments": assignments}),
                 reason=reason))
+        unity_blast.attach(self, actions, in_scope)   # a catalog or schema revoke also takes the tables outside the scope
         return actions
 
     # --- changing ----------------------------------------------------------------------------

@@ -285,3 +285,37 @@ def test_when_the_catalog_stops_answering_mid_batch_what_finished_is_still_repor
     resumed: list = []
     target.apply(actions, resumed.extend)
     assert [(r.seq, r.status) for r in resumed] == [(1, ActionStatus.SKIPPED), (2, ActionStatus.APPLIED)]
+
+
+def _oracle_collateral(uc, target, action, in_scope: set[str]) -> set[str]:
+    """What the catalog's own rule says this one action takes outside the scope: apply it, compare, undo it."""
+    before = {t for t in uc.tables if uc.can_read(P, t)}
+    target.apply([action], lambda results: None)
+    after = {t for t in uc.tables if uc.can_read(P, t)}
+    target.undo([action], lambda results: None)
+    assert {t for t in uc.tables if uc.can_read(P, t)} == before
+    return before - after - in_scope
+
+
+@pytest.mark.parametrize("scoped", [dict(min_dss=4), dict(table_glob="private_*"), dict(schemas=["main.chats"])])
+def test_a_container_revoke_names_the_out_of_scope_tables_it_takes_as_collateral(uc, target, scoped):
+    uc.grant("catalog", "main", P, "SELECT")   # a catalog-wide grant too: its revoke reaches every schema
+    uc.add_table("main", "chats", "bots", comment="DSS 1", grants={P: ["SELECT"]})   # also granted on the table: keeps access
+    findings = target.scan(scope(**scoped), dss_from_comment).findings
+    in_scope = {f.object_fqn for f in findings}
+    actions = target.plan(findings, scope(**scoped))
+    containers = [a for a in actions if a.object_kind in ("catalog", "schema")]
+    assert {a.object_fqn for a in containers} >= {"main"}
+    for action in actions:
+        expected = _oracle_collateral(uc, target, action, in_scope) if action in containers else set()
+        got = {o for c in action.collateral for o in c.objects}
+        assert got == expected, f"{action.object_kind} {action.object_fqn}"
+        assert all(c.role == P and c.cause == "container_revoke" for c in action.collateral)
+        assert bool(action.alternative) == bool(expected)
+    assert "main.chats.bots" not in {o for a in actions for c in a.collateral for o in c.objects}
+    assert any(a.collateral for a in actions), "the scenario has collateral to find"
+
+
+def test_a_schema_revoke_inside_the_scope_has_no_collateral(uc, target):
+    actions = target.plan(target.scan(scope(), dss_from_comment).findings, scope())
+    assert [a.collateral for a in actions] == [[], []]

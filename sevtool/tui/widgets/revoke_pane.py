@@ -1,4 +1,8 @@
-"""Revoke tab: review the plan with its exact SQL, apply it in batches with live results, undo."""
+"""Revoke tab: review the plan with its exact SQL and blast radius, apply it in batches with live results, undo.
+
+Actions that take access beyond the incident's scope (their collateral) are applied only when the
+responder accepts that explicitly in the apply dialog; otherwise the run holds them back, as the CLI does.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log, ProgressBar, Static
 
-from sevtool.core.plan import Action, ActionStatus
+from sevtool.core import blast
+from sevtool.core.plan import PENDING, Action, ActionStatus
 from sevtool.tui.widgets.virtual_table import VirtualTable
 
 STATUS_STYLES = {
@@ -22,16 +27,17 @@ STATUS_STYLES = {
 
 
 class ActionsTable(VirtualTable[Action]):
-    COLUMNS = [("#", 7), ("status", 9), ("kind", 26), ("object", 44), ("grantee", 18), ("review", 7), ("message", 40)]
+    COLUMNS = [("#", 7), ("status", 9), ("kind", 26), ("object", 40), ("grantee", 18), ("review", 7), ("blast radius", 26),
+               ("message", 40)]
 
     def cells(self, row: Action) -> list[str]:
         return [str(row.seq), row.status.value, row.kind.value, row.object_fqn + (f".{row.column}" if row.column else ""),
-                row.grantee, "review" if row.review else "", row.message]
+                row.grantee, "review" if row.review else "", blast.cell(row), row.message]
 
     def cell_style(self, row: Action, column: int) -> Style:
         if column == 1:
             return STATUS_STYLES.get(row.status.value, Style())
-        return Style(color="#ffa94d", bold=True) if column == 5 else Style()
+        return Style(color="#ffa94d", bold=True) if column in (5, 6) else Style()
 
 
 def _nothing_pending(plan) -> str:
@@ -78,7 +84,9 @@ class RevokePane(Vertical):
     def _show_plan(self, plan) -> None:
         counts = ", ".join(f"{n:,} {status}" for status, n in sorted(plan.counts.items()) if n)
         kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(plan.by_kind.items()))
-        review = f"\n[b #ffa94d]{plan.review} action(s) remove a role membership: review them before applying.[/]" if plan.review else ""
+        review = f"\n[b #ffa94d]{plan.review} action(s) need review before applying.[/]" if plan.review else ""
+        if plan.blast.get("actions"):
+            review += f"\n[b #ffa94d]Blast radius: {blast.summary_text(plan.blast)}; applying asks before running those.[/]"
         pending = len(plan.pending)
         next_step = f"press [b]a[/b] to apply the {pending:,} pending action(s)" if pending else _nothing_pending(plan)
         self.query_one("#plan-summary", Static).update(
@@ -96,6 +104,11 @@ class RevokePane(Vertical):
                 text.append("\nprior state: ", style="dim").append(action.prior_state)
             if action.reason:
                 text.append("\nwhy: ", style="dim").append(action.reason)
+            for c in action.collateral:
+                shown = ", ".join(c.objects[:5]) + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
+                text.append("\nalso takes from ", style="#ffa94d").append(f"{c.role} ({c.login_members} login member(s), {c.cause}): {shown}")
+            if action.alternative:
+                text.append("\nalternative: ", style="dim").append(action.alternative)
         self.query_one("#action-sql", Static).update(text)
 
     # --- plan / apply / undo ----------------------------------------------------------------
@@ -125,7 +138,7 @@ class RevokePane(Vertical):
         self.screen.changed()
 
     def confirm_apply(self) -> None:
-        from sevtool.tui.screens.confirm import ConfirmScreen
+        from sevtool.tui.screens.confirm import CollateralConfirmScreen, ConfirmScreen
 
         if self._refuse_while_running():
             return
@@ -140,9 +153,21 @@ class RevokePane(Vertical):
                 return
             question = (f"Apply plan {plan.plan_version}: run {pending:,} REVOKE action(s) on {plan.target}?\n"
                         f"Each object's prior ACL is recorded; u undoes it exactly."
-                        + (f"\n{plan.review} action(s) remove role memberships." if plan.review else ""))
-            self.app.push_screen(ConfirmScreen(question, confirm="Apply"),
-                                 lambda yes: yes and self._start(plan.plan_version, pending, undo=False))
+                        + (f"\n{plan.review} action(s) need review." if plan.review else ""))
+            harmful = [a for a in plan.actions if a.collateral and a.status in PENDING]
+            if not harmful:
+                self.app.push_screen(ConfirmScreen(question, confirm="Apply"),
+                                     lambda yes: yes and self._start(plan.plan_version, pending, undo=False))
+                return
+            lines = [f"  #{a.seq} {a.object_fqn} also takes {len(c.objects)} object(s) from {c.role} ({c.cause}): "
+                     + ", ".join(c.objects[:3]) + (" …" if len(c.objects) > 3 else "") for a in harmful[:8] for c in a.collateral]
+            question += (f"\n\nBlast radius: {blast.summary_text(blast.totals(harmful))}.\n" + "\n".join(lines)
+                         + ("\n  …" if len(harmful) > 8 else "")
+                         + f"\n\ny: apply the rest, hold these {len(harmful)} back (their access stays in place).\n"
+                           "c: accept the collateral and run them too.")
+            self.app.push_screen(CollateralConfirmScreen(question, held=len(harmful)),
+                                 lambda choice: choice and self._start(plan.plan_version, pending, undo=False,
+                                                                       accept_collateral=choice == "accept"))
 
     def confirm_undo(self) -> None:
         from sevtool.tui.screens.confirm import ConfirmScreen
@@ -158,18 +183,19 @@ class RevokePane(Vertical):
                                                "and the incident goes back to declared.", confirm="Undo", variant="warning"),
                                  lambda yes: yes and self._start(None, applied, undo=True))
 
-    def _start(self, plan_version: int | None, total: int, *, undo: bool) -> None:
+    def _start(self, plan_version: int | None, total: int, *, undo: bool, accept_collateral: bool = False) -> None:
         self.running = True
         bar = self.query_one("#apply-progress", ProgressBar)
         bar.update(total=total, progress=0)
         bar.remove_class("hidden")
         log = self.query_one("#apply-log", Log)
         log.remove_class("hidden")
-        log.write_line(f"{'undo' if undo else f'apply plan {plan_version}'}: {total:,} action(s)")
-        self._run(plan_version, undo)
+        log.write_line(f"{'undo' if undo else f'apply plan {plan_version}'}: {total:,} action(s)"
+                       + (", collateral accepted" if accept_collateral else ""))
+        self._run(plan_version, undo, accept_collateral)
 
     @work(thread=True, exclusive=True, group="revoke")
-    def _run(self, plan_version: int | None, undo: bool) -> None:
+    def _run(self, plan_version: int | None, undo: bool, accept_collateral: bool = False) -> None:
         revocation = self.app.wb.revocation
         report = None
 
@@ -178,7 +204,8 @@ class RevokePane(Vertical):
 
         with self.app.reporting_errors("undoing" if undo else "applying"):
             report = (revocation.undo(self.incident_id, progress=progress) if undo
-                      else revocation.apply(self.incident_id, plan_version=plan_version, progress=progress))
+                      else revocation.apply(self.incident_id, plan_version=plan_version, progress=progress,
+                                            accept_collateral=accept_collateral))
         self.app.call_from_thread(self._finished, report)
 
     def _progress(self, p) -> None:
@@ -202,9 +229,14 @@ class RevokePane(Vertical):
         else:
             counts = ", ".join(f"{n:,} {s}" for s, n in report.counts.items())
             log.write_line(f"{report.mode} done in {report.duration_ms / 1000:.1f} s: {counts}; incident is {report.status}")
-            self.app.notify(f"{report.mode}: {counts}. Incident is {report.status}." +
-                            (" Verify next (tab 3, v)." if report.mode == "apply" and report.ok else ""),
-                            title=f"{report.mode} done", severity="information" if report.ok else "warning", timeout=10)
+            held = (f" {report.held:,} action(s) held back: they would also take access from {', '.join(report.held_roles)}; "
+                    "access remains until you press a and accept the collateral (c).") if report.held else ""
+            if held:
+                log.write_line(held.strip())
+            self.app.notify(f"{report.mode}: {counts}. Incident is {report.status}." + held +
+                            (" Verify next (tab 3, v)." if report.mode == "apply" and report.ok and not report.held else ""),
+                            title=f"{report.mode} done", severity="information" if report.ok and not report.held else "warning",
+                            timeout=10)
         self.reload()
         self.screen.changed()
 
