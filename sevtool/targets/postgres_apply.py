@@ -35,7 +35,9 @@ class RevokeApplier:
         family = family_of(actions[0])
         if family == "membership":
             rows = conn.execute(_MEMBERSHIP, [json_list(a.object_name for a in actions), json_list(a.grantee for a in actions)]).fetchall()
-            return {row[0] - 1 for row in rows}
+            if conn.info.server_version < 160000:   # one row per member and role, whoever granted it
+                return {row[0] - 1 for row in rows}
+            return {row[0] - 1 for row in rows if row[1] == actions[row[0] - 1].grantor}   # from 16: one row per grantor
         if family == "relation":
             first = actions[0]
             oids = self._role_oid_cache(conn, {first.grantee, first.grantor})
@@ -115,19 +117,41 @@ class RevokeApplier:
                 for statement in statements(todo, Quoted()):
                     conn.execute(statement)
             remaining = self._still_granted(conn, todo)
-            warnings = [message or "" for sqlstate, message in notices if sqlstate == NOT_REVOKED]
+            warnings = [(sqlstate, message or "") for sqlstate, message, severity in notices if severity == "WARNING"]
         results = {action.seq: ActionResult(seq=action.seq, status=ActionStatus.SKIPPED, message="already absent")
                    for i, action in enumerate(batch) if i not in present}
+        warned_of = _attribute(todo, warnings) if warnings else {}
         for i, action in enumerate(todo):
-            # Per object only: a table-level REVOKE also warns once for every column of the table.
-            warned = [w for w in warnings if w.endswith(f'for "{action.object_name}"') or action.kind == ActionKind.REVOKE_MEMBERSHIP
-                      or (action.column is not None and w.endswith(f'column "{action.column}" of relation "{action.object_name}"'))] if warnings else []
-            if i in remaining or warned:
+            warned = [f"server warning {sqlstate}: {message}" for sqlstate, message in warned_of.get(i, [])]
+            if i in remaining or any(sqlstate == NOT_REVOKED for sqlstate, _ in warned_of.get(i, [])):
                 detail = "; ".join(warned) or "the grant is still there after REVOKE"
                 if i in remaining and not warned and action.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN):
                     detail += (f" (if {action.grantor} is not the owner, it is a grant-option holder's grant: "
                                f"revoke it as {action.grantor}, or revoke their grant option with CASCADE)")
                 results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=detail)
             else:
-                results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.APPLIED, message="")
+                results[action.seq] = ActionResult(seq=action.seq, status=ActionStatus.APPLIED, message="; ".join(warned))
         return [results[a.seq] for a in batch]
+
+
+def _attribute(batch: list[Action], warnings: list[tuple[str | None, str]]) -> dict[int, list[tuple[str | None, str]]]:
+    """Each server WARNING goes to the actions whose object it names; one that names none goes to every action."""
+    out: dict[int, list] = {}
+    for sqlstate, message in warnings:
+        named = []
+        for i, a in enumerate(batch):
+            if a.kind == ActionKind.REVOKE_MEMBERSHIP:
+                mine = f'role "{a.grantee}"' in message and f'role "{a.object_name}"' in message
+            elif a.column is not None:
+                mine = message.endswith(f'column "{a.column}" of relation "{a.object_name}"')
+            else:   # a table-level REVOKE also warns for every column of the table: those repeat the table's warning
+                mine = message.endswith(f'for "{a.object_name}"') or message.endswith(f'of relation "{a.object_name}"')
+                if mine and message.endswith(f'of relation "{a.object_name}"'):
+                    named.append(None)   # taken, not repeated
+                    continue
+            if mine:
+                named.append(i)
+        for i in (named or range(len(batch))):
+            if i is not None:
+                out.setdefault(i, []).append((sqlstate, message))
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,6 +10,7 @@ from pydantic import TypeAdapter
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, batch_key
+from sevtool.targets.postgres_roles import membership_prior
 from sevtool.targets.postgres_sql import (_COLUMN_ACL, _COLUMN_ACLS, _DEFAULT_ACL, _FIRST_HOPS, _MEMBERSHIP, _RELATION_ACL, PRIVILEGES,
                                           PUBLIC, Quoted, json_list, statements, table_statement)
 
@@ -237,15 +237,18 @@ class RevokePlanner:
             return []
         keys = list(through)
         rows = conn.execute(_MEMBERSHIP, [json_list(k[1] for k in keys), json_list(k[0] for k in keys)]).fetchall()
+        by_key: dict[int, list[tuple]] = {}
+        for i, *row in rows:
+            by_key.setdefault(i, []).append(row)
         actions = []
-        for i, grantor, admin in rows:
+        for i, grantor, _admin, _inherit, _set in rows:   # one action per row: each grantor's row is revoked on its own
             principal, role = keys[i - 1]
             found = through[(principal, role)]
             objects = sorted({f.object_fqn for f in found})
             predefined = role.startswith("pg_")
             reason = (f"{principal} is a member of {'predefined role ' if predefined else ''}{role}, which gives it "
                       f"{len(objects)} object(s) (e.g. {objects[0]}); removing the membership may also remove legitimate access: review")
-            prior = json.dumps({"role": role, "member": principal, "grantor": grantor, "admin_option": admin}, sort_keys=True)
+            prior = membership_prior(role, principal, by_key[i])
             actions.append({"kind": ActionKind.REVOKE_MEMBERSHIP, "object_kind": "role", "object_name": role, "grantee": principal,
                             "grantor": grantor, "privileges": ["MEMBER"], "sql": "", "prior_state": prior, "review": True, "reason": reason})
         return actions

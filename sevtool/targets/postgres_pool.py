@@ -18,8 +18,8 @@ class RevokeSession:
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
-        self.notices: list[tuple[str | None, str | None]] = []
-        conn.add_notice_handler(lambda diag: self.notices.append((diag.sqlstate, diag.message_primary)))
+        self.notices: list[tuple[str | None, str | None, str | None]] = []   # (sqlstate, message, severity)
+        conn.add_notice_handler(lambda diag: self.notices.append((diag.sqlstate, diag.message_primary, diag.severity_nonlocalized)))
 
 
 

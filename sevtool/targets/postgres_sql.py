@@ -67,8 +67,10 @@ JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
  AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END
 """
 
+# Every pg_auth_members row of each (role, member): one per grantor from 16, each with its options (INHERIT and
+# SET exist from 16 only: read through to_jsonb, they come back NULL before).
 _MEMBERSHIP = """
-SELECT want.i, pg_get_userbyid(m.grantor), m.admin_option
+SELECT want.i, pg_get_userbyid(m.grantor), m.admin_option, (to_jsonb(m) ->> 'inherit_option')::bool, (to_jsonb(m) ->> 'set_option')::bool
 FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) WITH ORDINALITY AS want(role, member, i)
 JOIN pg_roles r ON r.rolname = want.role
 JOIN pg_roles mem ON mem.rolname = want.member
@@ -152,8 +154,8 @@ def privilege_list(privs: Iterable[str]) -> str:
 def statements(batch: list[Action], q: Quoted) -> list[str]:
     """The statements for a batch of actions that share a batch key (one object each when planning)."""
     first = batch[0]
-    if first.kind == ActionKind.REVOKE_MEMBERSHIP:
-        return [f"REVOKE {q(a.object_name)} FROM {q(a.grantee)}" for a in batch]
+    if first.kind == ActionKind.REVOKE_MEMBERSHIP:   # one row per grantor from 16; before 16 GRANTED BY is ignored
+        return [f"REVOKE {q(a.object_name)} FROM {q(a.grantee)} GRANTED BY {q(a.grantor)}" for a in batch]
     if first.kind == ActionKind.REVOKE_DEFAULT_PRIVILEGES:
         return [f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(a.grantor)}" + (f" IN SCHEMA {q(a.schema_name)}" if a.schema_name else "")
                 + f" REVOKE {privilege_list(a.privileges)} ON TABLES FROM {q.role(a.grantee)} CASCADE" for a in batch]

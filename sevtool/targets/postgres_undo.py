@@ -1,223 +1,280 @@
-"""Undo: restore what the apply removed."""
+"""Undo: put back exactly what the apply removed, as the grantor that held it, and nothing else.
+
+Work goes in dependency order, family by family: role memberships first (a restored grant may need the schema
+USAGE a membership gives its grantor), then tables with their columns, then default privileges. Within an
+object a grant-option holder gets its option back before the grants it made (see postgres_acl.merge).
+
+Batches are bounded like apply's and a batch the server refuses is bisected down to the object it refuses, so
+one bad object never fails its neighbours. Every result is read back: an action is undone only when every item
+its apply removed is present again. What undo leaves as it is now (grants made after the plan, items already
+back, grantors it could not act as) is drift, written into the action's message, so it reaches the ledger.
+"""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 
 import psycopg
 
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
+from sevtool.targets.postgres_acl import Grant, merge, missing, parse_acl
 from sevtool.targets.postgres_apply import DEFAULT_BATCH_SIZE, BatchCallback
-from sevtool.targets.postgres_sql import _MEMBERSHIP, PRIVILEGES, Quoted, family_of, json_list, privilege_list
+from sevtool.targets.postgres_pool import RevokeSession
+from sevtool.targets.postgres_roles import MembershipUndo
+from sevtool.targets.postgres_sql import Quoted, family_of, json_list, privilege_list
 
-_UNDO_SOURCES = {
-    "relation": """
-SELECT want.i, c.oid IS NOT NULL, c.relowner, c.relacl, want.prior
-FROM ROWS FROM (json_array_elements_text(%(names)s::json), json_array_elements_text(%(priors)s::json)) WITH ORDINALITY AS want(name, prior, i)
-LEFT JOIN pg_class c ON c.oid = to_regclass(want.name)""",
-    "column": """
-SELECT want.i, a.attrelid IS NOT NULL, c.relowner, a.attacl, want.prior
-FROM ROWS FROM (json_array_elements_text(%(names)s::json), json_array_elements_text(%(columns)s::json), json_array_elements_text(%(priors)s::json)) WITH ORDINALITY AS want(name, col, prior, i)
-LEFT JOIN pg_class c ON c.oid = to_regclass(want.name)
-LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = want.col AND NOT a.attisdropped""",
-    # Schema '' means the role's global default privileges, whose absence means the built-in default.
-    "default": """
-SELECT want.i, r.oid IS NOT NULL, r.oid, COALESCE(d.defaclacl, CASE WHEN want.nsp = '' THEN acldefault('r', r.oid) END), want.prior
-FROM ROWS FROM (json_array_elements_text(%(roles)s::json), json_array_elements_text(%(schemas)s::json), json_array_elements_text(%(priors)s::json)) WITH ORDINALITY AS want(role, nsp, prior, i)
+FAMILY_ORDER = ("membership", "relation", "default")
+MAX_NOTES = 6   # drift notes per message; the rest are counted
+
+# Per table: does it exist, its owner, its ACL now (the implicit owner-only ACL spelled out).
+_RELATIONS_NOW = """
+SELECT want.i, c.oid IS NOT NULL, pg_get_userbyid(c.relowner), COALESCE(c.relacl, acldefault('r', c.relowner))::text
+FROM ROWS FROM (json_array_elements_text(%(nsp)s::json), json_array_elements_text(%(rel)s::json)) WITH ORDINALITY AS want(nsp, rel, i)
+LEFT JOIN pg_namespace n ON n.nspname = want.nsp
+LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel"""
+
+_COLUMNS_NOW = """
+SELECT want.i, a.attrelid IS NOT NULL, pg_get_userbyid(c.relowner), a.attacl::text
+FROM ROWS FROM (json_array_elements_text(%(nsp)s::json), json_array_elements_text(%(rel)s::json), json_array_elements_text(%(col)s::json))
+     WITH ORDINALITY AS want(nsp, rel, col, i)
+LEFT JOIN pg_namespace n ON n.nspname = want.nsp
+LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = want.col AND NOT a.attisdropped"""
+
+# Schema '' means the role's global default privileges, whose absence means the built-in default.
+_DEFAULTS_NOW = """
+SELECT want.i, r.oid IS NOT NULL, want.role, COALESCE(d.defaclacl, CASE WHEN want.nsp = '' THEN acldefault('r', r.oid) END)::text
+FROM ROWS FROM (json_array_elements_text(%(role)s::json), json_array_elements_text(%(nsp)s::json)) WITH ORDINALITY AS want(role, nsp, i)
 LEFT JOIN pg_roles r ON r.rolname = want.role
 LEFT JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
- AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END""",
-}
-
-# ACL items keep their insertion order, so the prior ACL comes back by keeping the common prefix of the
-# current and prior ACL, revoking the current items after it and re-granting the prior ones in order.
-# Per differing object: JSON [[grantee, grantor] to revoke, ...], [[grantee, grantor, with grant option, plain], ...]]
-# with grantor null when it is the owner. Objects needing the same statements share them (the usual case).
-_UNDO_OPS = """
-WITH src(i, present, owner, cur, prior) AS ({source}),
-diff AS (
-  SELECT i, owner, cur, prior::aclitem[] AS pri,
-         (SELECT min(n) FROM generate_series(1, greatest(cardinality(cur), cardinality(prior::aclitem[])) + 1) AS n
-           WHERE cur[n] IS DISTINCT FROM (prior::aclitem[])[n]) AS keep
-  FROM src WHERE present AND cur::text IS DISTINCT FROM prior
-)
-SELECT i, json_build_array(
-  (SELECT COALESCE(json_agg(json_build_array(e.grantee, e.grantor) ORDER BY it.ord), '[]')
-     FROM unnest(cur[keep:]) WITH ORDINALITY AS it(acl, ord), LATERAL ({item}) e),
-  (SELECT COALESCE(json_agg(json_build_array(e.grantee, e.grantor, e.with_option, e.plain) ORDER BY it.ord), '[]')
-     FROM unnest(pri[keep:]) WITH ORDINALITY AS it(acl, ord), LATERAL ({item}) e))::text
-FROM diff
-"""
-_UNDO_ITEM = """SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS grantee,
-         CASE WHEN x.grantor = owner THEN NULL ELSE pg_get_userbyid(x.grantor) END AS grantor,
-         COALESCE(array_agg(x.privilege_type) FILTER (WHERE x.is_grantable), '{}') AS with_option,
-         COALESCE(array_agg(x.privilege_type) FILTER (WHERE NOT x.is_grantable), '{}') AS plain
-  FROM aclexplode(ARRAY[it.acl]) x GROUP BY x.grantee, x.grantor"""
-_UNDO_OPS_SQL = {family: _UNDO_OPS.format(source=source, item=_UNDO_ITEM) for family, source in _UNDO_SOURCES.items()}
-
-# After undo: the objects whose ACL text is not the recorded one, with what it is now.
-_UNDO_MISMATCH = """
-WITH src(i, present, owner, cur, prior) AS ({source})
-SELECT i, present, cur::text FROM src WHERE NOT present OR cur::text IS DISTINCT FROM prior
-"""
-_UNDO_MISMATCH_SQL = {family: _UNDO_MISMATCH.format(source=source) for family, source in _UNDO_SOURCES.items()}
+ AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END"""
 
 
+@dataclass
+class _Part:
+    """One ACL to merge: a table's, a column's or a role's default privileges."""
 
-class RevokeUndoer:
+    prior: str | None
+    actions: list[Action] = field(default_factory=list)
+    expected: list = field(default_factory=list)   # (item key, privilege, grant option) present again after undo
+    notes: list[str] = field(default_factory=list)
+    now: dict | None = None                          # the ACL read just now; None when the object is gone
+    owner: str = ""
+
+
+@dataclass
+class _Unit:
+    """One object and every action on it: its results are decided together."""
+
+    family: str
+    label: str
+    actions: list[Action] = field(default_factory=list)
+    table: _Part | None = None
+    columns: dict[str, _Part] = field(default_factory=dict)
+    schema: str = ""
+    name: str = ""
+    role: str = ""     # default privileges: whose; membership: the role
+    member: str = ""
+    prior: str | None = None   # membership JSON
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _units(actions: list[Action]) -> list[_Unit]:
+    units: dict[tuple, _Unit] = {}
+    for a in sorted(actions, key=lambda a: a.column is not None):   # table actions first: they own the column parts
+        family = family_of(a)
+        if family in ("relation", "column"):
+            unit = units.setdefault(("relation", a.schema_name, a.object_name),
+                                    _Unit("relation", a.object_fqn, schema=a.schema_name, name=a.object_name))
+            if a.column is None:
+                unit.table = unit.table or _Part(a.prior_state)
+                unit.table.actions.append(a)
+                for col, attacl in a.prior_columns.items():   # a table-level REVOKE took these column grants with it
+                    unit.columns.setdefault(col, _Part(attacl)).actions.append(a)
+            else:
+                unit.columns.setdefault(a.column, _Part(a.prior_state)).actions.append(a)
+        elif family == "default":
+            where = f" in schema {a.schema_name}" if a.schema_name else ""
+            unit = units.setdefault(("default", a.grantor, a.schema_name),
+                                    _Unit("default", f"default privileges of {a.grantor}{where}", role=a.grantor, schema=a.schema_name))
+            unit.table = unit.table or _Part(a.prior_state)
+            unit.table.actions.append(a)
+        else:
+            unit = units.setdefault(("membership", a.object_name, a.grantee),
+                                    _Unit("membership", f"membership of {a.grantee} in {a.object_name}", role=a.object_name,
+                                          member=a.grantee, prior=a.prior_state))
+        unit.actions.append(a)
+    return list(units.values())
+
+
+class RevokeUndoer(MembershipUndo):
     """Undo half of PostgresRevoker (needs RevokeSessions beside it)."""
 
-    # ------------------------------------------------------------------------------------------
-    # undo
-
     def undo(self, actions: list[Action], on_batch: BatchCallback) -> None:
-        """Restore every object these actions touched to its recorded prior ACL, byte for byte.
+        """Put back what these applied actions removed; report each object once read back.
 
         Calls for disjoint objects may run side by side from several threads (each holds its own connection).
         """
-        units = self._restore_units(actions)
+        units = _units(actions)
         with self._revoke_connection() as session:
-            conn = session.conn
-            for family in ("relation", "column", "default", "membership"):
-                chosen = [u for u in units if u["family"] == family]
+            who = self._undo_identity(session.conn)
+            for family in FAMILY_ORDER:
+                chosen = [u for u in units if u.family == family]
                 for start in range(0, len(chosen), DEFAULT_BATCH_SIZE):
-                    batch = chosen[start:start + DEFAULT_BATCH_SIZE]
-                    try:
-                        with conn.transaction():
-                            self._restore(conn, batch)
-                            columns = [c for u in batch for c in u["columns"]]
-                            if columns:   # a table-level REVOKE took these column grants with it
-                                self._restore(conn, columns)
-                    except psycopg.Error as exc:
-                        if conn.broken:
-                            raise TargetUnreachable(f"lost the connection while undoing: {exc}".strip(),
-                                                    hint="run the same command again: only actions still marked applied are undone") from None
-                        for unit in batch:
-                            unit["error"] = str(exc).strip()
-                    on_batch(self._undo_results(conn, batch))
+                    self._undo_bounded(session, who, chosen[start:start + DEFAULT_BATCH_SIZE], on_batch)
 
-    def _restore_units(self, actions: list[Action]) -> list[dict]:
-        """Each object (or column, default ACL, membership) to restore, with the actions that touched it."""
-        units: dict[tuple, dict] = {}
+    def _undo_identity(self, conn) -> dict:
+        user, superuser, version = conn.execute("SELECT current_user, rolsuper, current_setting('server_version_num')::int "
+                                                "FROM pg_roles WHERE rolname = current_user").fetchone()
+        return {"user": user, "superuser": superuser, "version": version, "can_act_as": {}}
+
+    def _can_act_as(self, conn, who: dict, role: str) -> bool:
+        """Whether this connection may SET ROLE to `role` (to grant as it)."""
+        if who["superuser"] or role == who["user"]:
+            return True
+        cache = who["can_act_as"]
+        if role not in cache:
+            how = "SET" if who["version"] >= 160000 else "MEMBER"
+            row = conn.execute(f"SELECT pg_has_role(current_user, oid, '{how}') FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            cache[role] = bool(row and row[0])
+        return cache[role]
+
+    def _undo_bounded(self, session: RevokeSession, who: dict, batch: list[_Unit], on_batch: BatchCallback) -> None:
+        conn = session.conn
+        try:
+            with conn.transaction():
+                session.notices.clear()
+                self._restore(conn, who, batch)
+                self._warnings(session, batch)
+                results = self._read_back(conn, who, batch)
+        except psycopg.Error as exc:
+            if conn.broken:
+                raise TargetUnreachable(f"lost the connection to {getattr(self, 'display', 'the target')} while undoing: {exc}".strip(),
+                                        hint="run the same command again: only actions still marked applied are undone") from None
+            if len(batch) > 1:   # find the object the server refused; the rest still go through
+                half = len(batch) // 2
+                self._undo_bounded(session, who, batch[:half], on_batch)
+                self._undo_bounded(session, who, batch[half:], on_batch)
+                return
+            unit = batch[0]
+            unit.error = (f"undo of {unit.label} failed: {' '.join(str(exc).split())}. Nothing of it was restored; fix the cause "
+                          f"(for example the privilege the connected role lacks) and run the undo again")
+            results = self._results(batch)
+        on_batch(results)
+
+    # --- tables, columns, default privileges --------------------------------------------------
+
+    def _now(self, conn, batch: list[_Unit]) -> None:
+        """Read each part's current ACL into part.now (None when the object is gone), and the owner into part.owner."""
+        family = batch[0].family
+        if family == "relation":
+            tables = [u for u in batch if u.table]
+            if tables:
+                rows = conn.execute(_RELATIONS_NOW, {"nsp": json_list(u.schema for u in tables), "rel": json_list(u.name for u in tables)})
+                for i, present, owner, acl in rows.fetchall():
+                    part = tables[i - 1].table
+                    part.now, part.owner = (parse_acl(acl) if present else None), owner
+            cols = [(u, col, part) for u in batch for col, part in u.columns.items()]
+            if cols:
+                rows = conn.execute(_COLUMNS_NOW, {"nsp": json_list(u.schema for u, _, _ in cols), "rel": json_list(u.name for u, _, _ in cols),
+                                                   "col": json_list(col for _, col, _ in cols)})
+                for i, present, owner, acl in rows.fetchall():
+                    part = cols[i - 1][2]
+                    part.now, part.owner = (parse_acl(acl) if present else None), owner
+        else:
+            rows = conn.execute(_DEFAULTS_NOW, {"role": json_list(u.role for u in batch), "nsp": json_list(u.schema for u in batch)})
+            for i, present, owner, acl in rows.fetchall():
+                part = batch[i - 1].table
+                part.now, part.owner = (parse_acl(acl) if present else None), owner
+
+    def _restore(self, conn, who: dict, batch: list[_Unit]) -> None:
+        if batch[0].family == "membership":
+            self._restore_memberships(conn, who, batch)
+            return
+        self._now(conn, batch)
+        merged: dict[tuple, object] = {}   # tens of thousands of tables share a handful of (owner, prior, now) shapes
+        by_grants: dict[tuple, list[_Unit]] = {}
+        for unit in batch:
+            for col, part in ([(None, unit.table)] if unit.table else []) + list(unit.columns.items()):
+                if part.now is None:
+                    unit.notes.append(f"{unit.label}{f' column {col}' if col else ''} no longer exists: nothing to put back")
+                    continue
+                key = (part.owner, part.prior, _acl_key(part.now), tuple((a.kind, a.grantee, a.grantor, tuple(a.privileges)) for a in part.actions))
+                result = merged.get(key)
+                if result is None:
+                    result = merged[key] = merge(parse_acl(part.prior), part.now, part.actions, part.owner,
+                                                 lambda role: self._can_act_as(conn, who, role))
+                part.expected = result.expected
+                part.notes = [f"column {col}: {n}" if col else n for n in result.drift]
+                if col is None and unit.family == "relation":
+                    by_grants.setdefault(tuple(result.grants), []).append(unit)
+                elif result.grants:
+                    self._grant(conn, result.grants, [unit], column=col)
+        for grants, units in by_grants.items():   # one multi-table statement per GRANT, for every table needing the same
+            if grants:
+                self._grant(conn, list(grants), units)
+
+    def _grant(self, conn, grants: list[Grant], units: list[_Unit], *, column: str | None = None) -> None:
         q = Quoted()
-
-        def unit(key, family, prior, action, **extra):
-            units.setdefault(key, {"family": family, "prior": prior, "actions": [], "columns": [], **extra})["actions"].append(action)
-
-        for a in actions:
-            family = family_of(a)
-            if family == "relation":
-                name = q.table(a)
-                unit(("relation", a.schema_name, a.object_name), family, a.prior_state, a, name=name,
-                     columns=[{"family": "column", "prior": attacl, "actions": [], "name": name, "column": col}
-                              for col, attacl in sorted(a.prior_columns.items())])
-            elif family == "column":
-                unit(("column", a.schema_name, a.object_name, a.column), family, a.prior_state, a, name=q.table(a), column=a.column)
-            elif family == "default":
-                unit(("default", a.grantor, a.schema_name), family, a.prior_state, a, schema=a.schema_name, role=a.grantor)
+        for g in grants:
+            tail = " WITH GRANT OPTION" if g.option else ""
+            what = privilege_list(g.privileges)
+            unit = units[0]
+            if unit.family == "default":
+                where = f" IN SCHEMA {q(unit.schema)}" if unit.schema else ""
+                conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(unit.role)}{where} GRANT {what} ON TABLES TO {q.role(g.grantee)}{tail}")
+                continue
+            cols = f" ({q(column)})" if column else ""
+            statement = f"GRANT {what}{cols} ON TABLE {', '.join(q.qualified(u.schema, u.name) for u in units)} TO {q.role(g.grantee)}{tail}"
+            if g.grantor is None:
+                conn.execute(statement)   # made by the owner (or a member of it): recorded with the owner as grantor
             else:
-                unit(("membership", a.object_name, a.grantee), family, a.prior_state, a, role=a.object_name, member=a.grantee)
-        return list(units.values())
+                conn.execute(f"SET LOCAL ROLE {q(g.grantor)}")
+                conn.execute(statement)
+                conn.execute("RESET ROLE")
+
+    def _warnings(self, session: RevokeSession, batch: list[_Unit]) -> None:
+        """Server warnings on our GRANTs go to the object they name, or to every object of the batch."""
+        for sqlstate, message, severity in session.notices:
+            if severity != "WARNING":
+                continue
+            named = [u for u in batch if f'"{u.name or u.role}"' in (message or "")]
+            for unit in named or batch:
+                unit.warnings.append(f"server warning {sqlstate}: {message}")
+
+    def _read_back(self, conn, who: dict, batch: list[_Unit]) -> list[ActionResult]:
+        if batch[0].family == "membership":
+            self._read_back_memberships(conn, who, batch)
+            return self._results(batch)
+        self._now(conn, batch)
+        for unit in batch:
+            for col, part in ([(None, unit.table)] if unit.table else []) + list(unit.columns.items()):
+                gone = missing(part.now or {}, part.expected) if part.now is not None else []
+                if gone:
+                    where = f" column {col}" if col else ""
+                    unit.error = (f"after undo {unit.label}{where} still lacks {', '.join(gone)}: the GRANT did not take "
+                                  f"(see the server warnings); grant it by hand as its grantor, or run the undo again")
+                unit.notes += part.notes
+        return self._results(batch)
 
     @staticmethod
-    def _undo_params(batch: list[dict]) -> dict:
-        family = batch[0]["family"]
-        params = {"priors": json_list(u["prior"] for u in batch)}
-        if family in ("relation", "column"):
-            params["names"] = json_list(u["name"] for u in batch)
-        if family == "column":
-            params["columns"] = json_list(u["column"] for u in batch)
-        if family == "default":
-            params |= {"roles": json_list(u["role"] for u in batch), "schemas": json_list(u["schema"] for u in batch)}
-        return params
-
-    def _restore(self, conn, batch: list[dict]) -> None:
-        family = batch[0]["family"]
-        if family == "membership":
-            current = self._memberships_now(conn, batch)
-            for unit, now in zip(batch, current):
-                if now != unit["prior"]:
-                    self._restore_membership(conn, unit, now)
-            return
-        by_ops: dict[object, list[dict]] = {}
-        for i, ops in conn.execute(_UNDO_OPS_SQL[family], self._undo_params(batch)).fetchall():
-            # Table statements name many tables; column and default-privilege statements name one object each.
-            by_ops.setdefault(ops if family == "relation" else (ops, i), []).append(batch[i - 1])
-        for key, units in by_ops.items():
-            revokes, grants = json.loads(key if family == "relation" else key[0])
-            for grantee, grantor in revokes:
-                self._acl_statement(conn, units, "REVOKE", grantee, grantor, None, grant_option=False)
-            for grantee, grantor, with_option, plain in grants:
-                for privs, option in ((with_option, True), (plain, False)):   # grant options first: the item keeps its place either way
-                    if privs:
-                        self._acl_statement(conn, units, "GRANT", grantee, grantor, tuple(sorted(privs, key=PRIVILEGES.index)), grant_option=option)
-
-    def _memberships_now(self, conn, batch: list[dict]) -> list[str | None]:
-        """Each membership as the JSON the plan recorded, or None where it is gone."""
-        current: list[str | None] = [None] * len(batch)
-        for i, grantor, admin in conn.execute(_MEMBERSHIP, [json_list(u["role"] for u in batch), json_list(u["member"] for u in batch)]).fetchall():
-            unit = batch[i - 1]
-            current[i - 1] = json.dumps({"role": unit["role"], "member": unit["member"], "grantor": grantor, "admin_option": admin}, sort_keys=True)
-        return current
-
-    def _acl_statement(self, conn, units: list[dict], verb: str, grantee: str, grantor: str | None, privs: tuple[str, ...] | None,
-                       *, grant_option: bool) -> None:
-        """One GRANT or REVOKE of one ACL item, made as the item's grantor (None: the owner) so the recorded grantor is identical.
-
-        Several units only for table ACLs; column and default-privilege units come one at a time.
-        """
-        what = privilege_list(privs) if privs else "ALL"
-        family, unit = units[0]["family"], units[0]
-        to_from = "TO" if verb == "GRANT" else "FROM"
-        tail = " WITH GRANT OPTION" if grant_option else (" CASCADE" if verb == "REVOKE" else "")
-        q = Quoted()
-        if family == "default":
-            where = f" IN SCHEMA {q(unit['schema'])}" if unit["schema"] else ""
-            conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(unit['role'])}{where} {verb} {what} ON TABLES {to_from} {q.role(grantee)}{tail}")
-            return
-        columns = f" ({q(unit['column'])})" if family == "column" else ""
-        statement = f"{verb} {what}{columns} ON TABLE {', '.join(u['name'] for u in units)} {to_from} {q.role(grantee)}{tail}"
-        if grantor is None:
-            conn.execute(statement)   # the owner's grants are recorded with the owner as grantor, whoever runs them
-            return
-        conn.execute(f"SET LOCAL ROLE {q(grantor)}")
-        conn.execute(statement)
-        conn.execute("RESET ROLE")
-
-    def _restore_membership(self, conn, unit: dict, now: str | None) -> None:
-        prior = json.loads(unit["prior"])
-        q = Quoted()
-        if now is not None:
-            conn.execute(f"REVOKE {q(prior['role'])} FROM {q(prior['member'])}")
-        conn.execute(f"GRANT {q(prior['role'])} TO {q(prior['member'])}{' WITH ADMIN OPTION' if prior['admin_option'] else ''} "
-                     f"GRANTED BY {q(prior['grantor'])}")
-
-    def _mismatches(self, conn, batch: list[dict]) -> dict[int, str]:
-        """Index -> why this unit's ACL is not the recorded one, for the units that differ."""
-        family = batch[0]["family"]
-        if family == "membership":
-            return {i: f"the membership is {now!r}, not the recorded {u['prior']!r}"
-                    for i, (u, now) in enumerate(zip(batch, self._memberships_now(conn, batch))) if now != u["prior"]}
-        rows = conn.execute(_UNDO_MISMATCH_SQL[family], self._undo_params(batch)).fetchall()
-        return {i - 1: (f"the ACL is {now!r}, not the recorded {batch[i - 1]['prior']!r}" if present
-                        else f"{batch[i - 1].get('name') or batch[i - 1]['role']} no longer exists")
-                for i, present, now in rows}
-
-    def _undo_results(self, conn, batch: list[dict]) -> list[ActionResult]:
-        mismatch = {id(batch[i]): [why] for i, why in self._mismatches(conn, batch).items()}
-        columns = [(u, c) for u in batch for c in u["columns"]]
-        if columns:
-            for i, why in self._mismatches(conn, [c for _, c in columns]).items():
-                unit, column = columns[i]
-                mismatch.setdefault(id(unit), []).append(f"column {column['column']}: {why}")
+    def _results(batch: list[_Unit]) -> list[ActionResult]:
         results = []
         for unit in batch:
-            for action in unit["actions"]:
-                if unit.get("error"):
-                    results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=f"undo failed: {unit['error']}"))
-                elif id(unit) in mismatch:
-                    results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message="after undo " + "; ".join(mismatch[id(unit)])))
+            notes = list(dict.fromkeys(unit.notes + unit.warnings))
+            shown = notes[:MAX_NOTES] + ([f"{len(notes) - MAX_NOTES} more"] if len(notes) > MAX_NOTES else [])
+            drift = f"; drift, left as it is now: {'; '.join(shown)}" if shown else ""
+            for action in unit.actions:
+                if unit.error:
+                    results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=unit.error + drift))
                 else:
-                    results.append(ActionResult(seq=action.seq, status=ActionStatus.UNDONE, message="restored to the recorded ACL"))
+                    results.append(ActionResult(seq=action.seq, status=ActionStatus.UNDONE, message="restored what the apply removed" + drift))
         return results
+
+
+def _acl_key(acl: dict) -> tuple:
+    return tuple(sorted((k, tuple(sorted(v.items()))) for k, v in acl.items()))
+

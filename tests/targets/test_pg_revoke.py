@@ -119,7 +119,7 @@ def test_undo_keeps_acl_item_order_grant_options_and_grantors(pg_db):
 
     applied = [a for a in actions if a.seq in results]
     assert all(r.status == ActionStatus.UNDONE for r in run_undo(target, applied).values())
-    assert acl_snapshot(pg_db) == before   # same items, same order, same grant options (*), same grantors (/holder)
+    assert acl_snapshot(pg_db) == before   # same items, same grant options (*), same grantors (/holder)
     target.close()
 
 
