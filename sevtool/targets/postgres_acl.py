@@ -99,21 +99,21 @@ def _copy(acl: Acl) -> Acl:
 
 def _revoke(acl: Acl, key: Key, privs, owner: str, *, option_only: bool = False) -> None:
     """REVOKE [GRANT OPTION FOR] privs ... CASCADE on one item, as the server does it (aclupdate + recursive_revoke)."""
-    held = acl.get(key)
-    if held:
-        for p in privs:
-            if p in held:
-                if option_only:
-                    held[p] = False
-                else:
-                    del held[p]
-        if not held:
-            del acl[key]
+    held = acl.get(key) or {}
+    options_removed = [p for p in privs if held.get(p)]
+    for p in privs:
+        if p in held:
+            if option_only:
+                held[p] = False
+            else:
+                del held[p]
+    if key in acl and not held:
+        del acl[key]
     grantee = key[0]
-    if grantee == owner:   # the owner never really loses a grant option
+    if grantee == owner or not options_removed:   # only an item that loses grant options cascades; the owner never does
         return
     # The grants the grantee made fall only where it holds the option from no one any more.
-    lost = [p for p in privs if not any(v.get(p) for (g, _), v in acl.items() if g in (grantee, PUBLIC))]
+    lost = [p for p in options_removed if not any(v.get(p) for (g, _), v in acl.items() if g in (grantee, PUBLIC))]
     for dependent in [k for k, v in acl.items() if k[1] == grantee and any(p in v for p in lost)]:
         _revoke(acl, dependent, [p for p in lost if p in acl.get(dependent, {})], owner)
 

@@ -123,8 +123,11 @@ class RevokeUndoer(MembershipUndo):
             who = self._undo_identity(session.conn)
             for family in FAMILY_ORDER:
                 chosen = [u for u in units if u.family == family]
-                for start in range(0, len(chosen), DEFAULT_BATCH_SIZE):
-                    self._undo_bounded(session, who, chosen[start:start + DEFAULT_BATCH_SIZE], on_batch)
+                start = 0
+                while start < len(chosen):
+                    size = min(DEFAULT_BATCH_SIZE, self._batch_limit or DEFAULT_BATCH_SIZE)   # an apply that ran out of locks lowered it
+                    self._undo_bounded(session, who, chosen[start:start + size], on_batch)
+                    start += size
 
     def _undo_identity(self, conn) -> dict:
         user, superuser, version = conn.execute("SELECT current_user, rolsuper, current_setting('server_version_num')::int "
@@ -197,6 +200,7 @@ class RevokeUndoer(MembershipUndo):
         self._now(conn, batch)
         merged: dict[tuple, object] = {}   # tens of thousands of tables share a handful of (owner, prior, now) shapes
         by_grants: dict[tuple, list[_Unit]] = {}
+        one_by_one: list[tuple[list[Grant], _Unit, str | None]] = []   # columns and default privileges name one object each
         for unit in batch:
             for col, part in ([(None, unit.table)] if unit.table else []) + list(unit.columns.items()):
                 if part.now is None:
@@ -212,10 +216,12 @@ class RevokeUndoer(MembershipUndo):
                 if col is None and unit.family == "relation":
                     by_grants.setdefault(tuple(result.grants), []).append(unit)
                 elif result.grants:
-                    self._grant(conn, result.grants, [unit], column=col)
+                    one_by_one.append((result.grants, unit, col))
         for grants, units in by_grants.items():   # one multi-table statement per GRANT, for every table needing the same
             if grants:
                 self._grant(conn, list(grants), units)
+        for grants, unit, col in one_by_one:      # after the tables: a column grant may rest on a table-level grant option
+            self._grant(conn, grants, [unit], column=col)
 
     def _grant(self, conn, grants: list[Grant], units: list[_Unit], *, column: str | None = None) -> None:
         q = Quoted()
