@@ -12,8 +12,6 @@ back, grantors it could not act as) is drift, written into the action's message,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import psycopg
 
 from sevtool.core.plan import Action, ActionResult, ActionStatus
@@ -51,35 +49,47 @@ LEFT JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
  AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END"""
 
 
-@dataclass
 class _Part:
     """One ACL to merge: a table's, a column's or a role's default privileges."""
 
-    prior: str | None
-    actions: list[Action] = field(default_factory=list)
-    expected: list = field(default_factory=list)   # (item key, privilege, grant option) present again after undo
-    notes: list[str] = field(default_factory=list)
-    now: dict | None = None                          # the ACL read just now; None when the object is gone
-    owner: str = ""
+    __slots__ = ("prior", "actions", "expected", "notes", "now", "now_text", "owner")
+
+    def __init__(self, prior: str | None):
+        self.prior = prior
+        self.actions: list[Action] = []
+        self.expected: list = []          # (item key, privilege, grant option) present again after undo
+        self.notes: list[str] = []
+        self.now: dict | None = None      # the ACL read just now; None when the object is gone
+        self.now_text: str | None = None
+        self.owner = ""
 
 
-@dataclass
 class _Unit:
-    """One object and every action on it: its results are decided together."""
+    """One object and every action on it: its results are decided together.
 
-    family: str
-    label: str
-    actions: list[Action] = field(default_factory=list)
-    table: _Part | None = None
-    columns: dict[str, _Part] = field(default_factory=dict)
-    schema: str = ""
-    name: str = ""
-    role: str = ""     # default privileges: whose; membership: the role
-    member: str = ""
-    prior: str | None = None   # membership JSON
-    error: str = ""
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    A plain slotted class: undo builds one per table, tens of thousands per run.
+    """
+
+    __slots__ = ("family", "schema", "name", "role", "member", "prior", "actions", "table", "columns", "error", "notes", "warnings", "expected")
+
+    def __init__(self, family: str, *, schema: str = "", name: str = "", role: str = "", member: str = "", prior: str | None = None):
+        self.family, self.schema, self.name = family, schema, name
+        self.role, self.member, self.prior = role, member, prior   # role: whose default privileges / the role granted
+        self.actions: list[Action] = []
+        self.table: _Part | None = None
+        self.columns: dict[str, _Part] = {}
+        self.error = ""
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+        self.expected: list[dict] = []    # memberships: rows present again after undo
+
+    @property
+    def label(self) -> str:
+        if self.family == "relation":
+            return f"{self.schema}.{self.name}"
+        if self.family == "default":
+            return f"default privileges of {self.role}" + (f" in schema {self.schema}" if self.schema else "")
+        return f"membership of {self.member} in {self.role}"
 
 
 def _units(actions: list[Action]) -> list[_Unit]:
@@ -87,8 +97,8 @@ def _units(actions: list[Action]) -> list[_Unit]:
     for a in sorted(actions, key=lambda a: a.column is not None):   # table actions first: they own the column parts
         family = family_of(a)
         if family in ("relation", "column"):
-            unit = units.setdefault(("relation", a.schema_name, a.object_name),
-                                    _Unit("relation", a.object_fqn, schema=a.schema_name, name=a.object_name))
+            key = ("relation", a.schema_name, a.object_name)
+            unit = units.get(key) or units.setdefault(key, _Unit("relation", schema=a.schema_name, name=a.object_name))
             if a.column is None:
                 unit.table = unit.table or _Part(a.prior_state)
                 unit.table.actions.append(a)
@@ -97,15 +107,13 @@ def _units(actions: list[Action]) -> list[_Unit]:
             else:
                 unit.columns.setdefault(a.column, _Part(a.prior_state)).actions.append(a)
         elif family == "default":
-            where = f" in schema {a.schema_name}" if a.schema_name else ""
-            unit = units.setdefault(("default", a.grantor, a.schema_name),
-                                    _Unit("default", f"default privileges of {a.grantor}{where}", role=a.grantor, schema=a.schema_name))
+            key = ("default", a.grantor, a.schema_name)
+            unit = units.get(key) or units.setdefault(key, _Unit("default", role=a.grantor, schema=a.schema_name))
             unit.table = unit.table or _Part(a.prior_state)
             unit.table.actions.append(a)
         else:
-            unit = units.setdefault(("membership", a.object_name, a.grantee),
-                                    _Unit("membership", f"membership of {a.grantee} in {a.object_name}", role=a.object_name,
-                                          member=a.grantee, prior=a.prior_state))
+            key = ("membership", a.object_name, a.grantee)
+            unit = units.get(key) or units.setdefault(key, _Unit("membership", role=a.object_name, member=a.grantee, prior=a.prior_state))
         unit.actions.append(a)
     return list(units.values())
 
@@ -147,6 +155,8 @@ class RevokeUndoer(MembershipUndo):
 
     def _undo_bounded(self, session: RevokeSession, who: dict, batch: list[_Unit], on_batch: BatchCallback) -> None:
         conn = session.conn
+        for unit in batch:   # a bisected batch starts over: what a rolled-back attempt noted is void
+            unit.error, unit.notes, unit.warnings = "", [], []
         try:
             with conn.transaction():
                 session.notices.clear()
@@ -171,7 +181,19 @@ class RevokeUndoer(MembershipUndo):
     # --- tables, columns, default privileges --------------------------------------------------
 
     def _now(self, conn, batch: list[_Unit]) -> None:
-        """Read each part's current ACL into part.now (None when the object is gone), and the owner into part.owner."""
+        """Read each part's current ACL into part.now (None when the object is gone), and the owner into part.owner.
+
+        ACL texts repeat across thousands of tables: each distinct text is parsed once (the parsed ACL is only read).
+        """
+        parsed: dict[str, dict] = {}
+
+        def parse(present, acl):
+            if not present:
+                return None, None
+            if acl not in parsed:
+                parsed[acl] = parse_acl(acl)
+            return acl, parsed[acl]
+
         family = batch[0].family
         if family == "relation":
             tables = [u for u in batch if u.table]
@@ -179,19 +201,19 @@ class RevokeUndoer(MembershipUndo):
                 rows = conn.execute(_RELATIONS_NOW, {"nsp": json_list(u.schema for u in tables), "rel": json_list(u.name for u in tables)})
                 for i, present, owner, acl in rows.fetchall():
                     part = tables[i - 1].table
-                    part.now, part.owner = (parse_acl(acl) if present else None), owner
+                    (part.now_text, part.now), part.owner = parse(present, acl), owner
             cols = [(u, col, part) for u in batch for col, part in u.columns.items()]
             if cols:
                 rows = conn.execute(_COLUMNS_NOW, {"nsp": json_list(u.schema for u, _, _ in cols), "rel": json_list(u.name for u, _, _ in cols),
                                                    "col": json_list(col for _, col, _ in cols)})
                 for i, present, owner, acl in rows.fetchall():
                     part = cols[i - 1][2]
-                    part.now, part.owner = (parse_acl(acl) if present else None), owner
+                    (part.now_text, part.now), part.owner = parse(present, acl), owner
         else:
             rows = conn.execute(_DEFAULTS_NOW, {"role": json_list(u.role for u in batch), "nsp": json_list(u.schema for u in batch)})
             for i, present, owner, acl in rows.fetchall():
                 part = batch[i - 1].table
-                part.now, part.owner = (parse_acl(acl) if present else None), owner
+                (part.now_text, part.now), part.owner = parse(present, acl), owner
 
     def _restore(self, conn, who: dict, batch: list[_Unit]) -> None:
         if batch[0].family == "membership":
@@ -206,7 +228,7 @@ class RevokeUndoer(MembershipUndo):
                 if part.now is None:
                     unit.notes.append(f"{unit.label}{f' column {col}' if col else ''} no longer exists: nothing to put back")
                     continue
-                key = (part.owner, part.prior, _acl_key(part.now), tuple((a.kind, a.grantee, a.grantor, tuple(a.privileges)) for a in part.actions))
+                key = (part.owner, part.prior, part.now_text, tuple((a.kind, a.grantee, a.grantor, tuple(a.privileges)) for a in part.actions))
                 result = merged.get(key)
                 if result is None:
                     result = merged[key] = merge(parse_acl(part.prior), part.now, part.actions, part.owner,
@@ -256,9 +278,15 @@ class RevokeUndoer(MembershipUndo):
             self._read_back_memberships(conn, who, batch)
             return self._results(batch)
         self._now(conn, batch)
+        checked: dict[tuple, list[str]] = {}   # parts restored alike share their expected list and, mostly, their ACL text
         for unit in batch:
             for col, part in ([(None, unit.table)] if unit.table else []) + list(unit.columns.items()):
-                gone = missing(part.now or {}, part.expected) if part.now is not None else []
+                if part.now is None:
+                    continue
+                key = (part.now_text, id(part.expected))
+                if key not in checked:
+                    checked[key] = missing(part.now, part.expected)
+                gone = checked[key]
                 if gone:
                     where = f" column {col}" if col else ""
                     unit.error = (f"after undo {unit.label}{where} still lacks {', '.join(gone)}: the GRANT did not take "
@@ -280,7 +308,4 @@ class RevokeUndoer(MembershipUndo):
                     results.append(ActionResult(seq=action.seq, status=ActionStatus.UNDONE, message="restored what the apply removed" + drift))
         return results
 
-
-def _acl_key(acl: dict) -> tuple:
-    return tuple(sorted((k, tuple(sorted(v.items()))) for k, v in acl.items()))
 
