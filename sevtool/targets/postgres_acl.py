@@ -118,15 +118,25 @@ def _revoke(acl: Acl, key: Key, privs, owner: str, *, option_only: bool = False)
         _revoke(acl, dependent, [p for p in lost if p in acl.get(dependent, {})], owner)
 
 
-def replay_apply(prior: Acl, actions: list[Action], owner: str) -> Acl:
-    """What the planned REVOKEs made of the prior ACL (CASCADE included)."""
+def replay_apply(prior: Acl, actions: list[Action], owner: str, renamed: dict[str, str] | None = None) -> Acl:
+    """What the planned REVOKEs made of the prior ACL (CASCADE included); `renamed` maps a former owner to the owner."""
     after = _copy(prior)
     for a in actions:
+        grantor = (renamed or {}).get(a.grantor, a.grantor)
         if a.kind == ActionKind.REVOKE_GRANT_OPTION:   # run as the owner: the holder's option from the owner goes, and what it granted
-            _revoke(after, (a.grantor, owner), a.privileges, owner, option_only=True)
+            _revoke(after, (grantor, owner), a.privileges, owner, option_only=True)
         else:
-            _revoke(after, (a.grantee, a.grantor), a.privileges, owner)
+            _revoke(after, (a.grantee, grantor), a.privileges, owner)
     return after
+
+
+def _new_owner(prior: Acl, old: str, new: str) -> Acl:
+    """The prior ACL as ALTER ... OWNER TO rewrote it: the old owner's items become the new owner's."""
+    out: Acl = {}
+    for (grantee, grantor), privs in prior.items():
+        key = (new if grantee == old else grantee, new if grantor == old else grantor)
+        out.setdefault(key, {}).update(privs)
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,10 +157,18 @@ class Merge:
     drift: list[str] = field(default_factory=list)
 
 
-def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as) -> Merge:
-    """The GRANTs that put back what the apply removed, in an order where each grantor holds its option first."""
-    after_apply = replay_apply(prior, actions, owner)
+def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as, prior_owner: str = "") -> Merge:
+    """The GRANTs that put back what the apply removed, in an order where each grantor holds its option first.
+
+    `prior_owner` is the owner when the plan was made: when the object changed owner since, the server has
+    rewritten the old owner's items as the new owner's, and the merge compares them the same way.
+    """
     result = Merge()
+    renamed = {}
+    if prior_owner and prior_owner != owner:
+        prior, renamed = _new_owner(prior, prior_owner, owner), {prior_owner: owner}
+        result.drift.append(f"the owner changed from {prior_owner} to {owner} after the plan: {prior_owner}'s grants are restored as {owner}'s")
+    after_apply = replay_apply(prior, actions, owner, renamed)
     wanted: dict[Key, dict[str, bool]] = {}
     for key, privs in prior.items():
         for p, opt in privs.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import psycopg
 
-from sevtool.core.plan import Action, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
 from sevtool.targets.postgres_acl import Grant, merge, missing, parse_acl
 from sevtool.targets.postgres_apply import DEFAULT_BATCH_SIZE, BatchCallback
@@ -23,6 +23,8 @@ from sevtool.targets.postgres_roles import MembershipUndo
 from sevtool.targets.postgres_sql import Quoted, family_of, json_list, privilege_list
 
 FAMILY_ORDER = ("membership", "relation", "default")
+# Actions whose grantor is the object's owner at plan time (the others are grant-option holders').
+OWNER_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_DEFAULT_PRIVILEGES)
 MAX_NOTES = 6   # drift notes per message; the rest are counted
 
 # Per table: does it exist, its owner, its ACL now (the implicit owner-only ACL spelled out).
@@ -232,7 +234,7 @@ class RevokeUndoer(MembershipUndo):
                 result = merged.get(key)
                 if result is None:
                     result = merged[key] = merge(parse_acl(part.prior), part.now, part.actions, part.owner,
-                                                 lambda role: self._can_act_as(conn, who, role))
+                                                 lambda role: self._can_act_as(conn, who, role), prior_owner=_prior_owner(part))
                 part.expected = result.expected
                 part.notes = [f"column {col}: {n}" if col else n for n in result.drift]
                 if col is None and unit.family == "relation":
@@ -298,9 +300,11 @@ class RevokeUndoer(MembershipUndo):
     def _results(batch: list[_Unit]) -> list[ActionResult]:
         results = []
         for unit in batch:
-            notes = list(dict.fromkeys(unit.notes + unit.warnings))
+            notes = list(dict.fromkeys(unit.notes))
             shown = notes[:MAX_NOTES] + ([f"{len(notes) - MAX_NOTES} more"] if len(notes) > MAX_NOTES else [])
             drift = f"; drift, left as it is now: {'; '.join(shown)}" if shown else ""
+            if unit.warnings:
+                drift += "; " + "; ".join(dict.fromkeys(unit.warnings))
             for action in unit.actions:
                 if unit.error:
                     results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=unit.error + drift))
@@ -309,3 +313,9 @@ class RevokeUndoer(MembershipUndo):
         return results
 
 
+def _prior_owner(part: _Part) -> str:
+    """The owner when the plan was made: the grantor of an owner's grant it revoked (else the owner now)."""
+    for a in part.actions:
+        if a.kind in OWNER_KINDS:
+            return a.grantor
+    return part.owner

@@ -324,3 +324,23 @@ def test_5_the_merge_replays_the_apply_as_the_server_ran_it(server_db):
     assert [r.message for r in undone.values()] == ["restored what the apply removed"]
     assert acl_snapshot(env.dsn) == before
     env.close()
+
+
+def test_6_a_grant_the_server_only_warns_about_fails_with_the_warning(server_db):
+    """After the apply the table changed owner; the responder holds a grant option, but not SELECT's: the server
+    answers its GRANT SELECT with a WARNING and grants nothing. Undo says so for that table; the others are restored."""
+    env = Env(server_db, "responder")
+    env.roles("owner", "other_owner", "emp_all")
+    env.sql("CREATE SCHEMA w AUTHORIZATION {p}owner", "GRANT USAGE ON SCHEMA w TO PUBLIC", "SET ROLE {p}owner",
+            "CREATE TABLE w.a (id int)", "CREATE TABLE w.b (id int)", "GRANT SELECT ON w.a, w.b TO {p}emp_all", "RESET ROLE")
+    env.responder(owners=["owner"])
+    target, scope, findings, actions, applied = scan_plan_apply(env, [env.r("emp_all")])
+    assert {r.status for r in applied.values()} == {ActionStatus.APPLIED}
+    env.sql("ALTER TABLE w.b OWNER TO {p}other_owner", "GRANT INSERT ON w.b TO {p}resp WITH GRANT OPTION")
+    undone = run(target.undo, actions)
+    seq = {a.object_name: a.seq for a in actions}
+    assert undone[seq["a"]].status == ActionStatus.UNDONE and env.can_read(env.r("emp_all"), "w.a")
+    b = undone[seq["b"]]
+    assert b.status == ActionStatus.FAILED and "w.b" in b.message and "server warning 01007" in b.message, b
+    assert f"owner changed from {env.r('owner')} to {env.r('other_owner')}" in b.message
+    assert not env.can_read(env.r("emp_all"), "w.b")
