@@ -6,7 +6,9 @@ The work is split by responsibility, one module each:
 - `postgres_pool`: the pooled connections revocation runs on, and the notices they receive;
 - `postgres_plan`: findings -> ordered actions, each with its SQL and the exact prior state;
 - `postgres_apply`: bounded batches, bisection to the refused object, read-back;
-- `postgres_undo`: put back what the apply removed.
+- `postgres_undo`: put back what the apply removed, object by object, as the right grantor;
+- `postgres_acl`: ACL text as data, and undo's three-way merge (prior, what the apply made of it, now);
+- `postgres_roles`: role memberships row by row (one per grantor from 16), as recorded and as restored.
 
 How each finding is closed (`plan`):
 - a grant to the principal itself or to PUBLIC, on a table, view, partition: one action per grant *item*
