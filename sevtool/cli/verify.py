@@ -50,6 +50,8 @@ def _emit_check_tables(report) -> None:
                           for f in out.findings], ["object", "principal", "path", "via", "dss"])
     for fqn in out.probe_readable:
         sys.stdout.write(f"{fqn}\treadable by the live probe although the catalog calls it closed\n")
+    for fqn in out.probe_inconclusive:
+        sys.stdout.write(f"{fqn}\tthe live probe could not tell whether it is readable: not clean until it can\n")
 
 
 @command(help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains.")

@@ -132,11 +132,13 @@ class CheckOutcome:
     closed_since: int               # pairs readable at the baseline, closed now
     new_objects: list[str]          # in scope now, not at the baseline (when the baseline recorded its objects)
     probe_readable: list[str] = field(default_factory=list)
+    probe_inconclusive: list[str] = field(default_factory=list)   # closed by the catalog, but the probe could not say
 
     @property
     def clean(self) -> bool:
-        """Nothing in scope is readable by an in-scope principal, by the catalog or by the live probe."""
-        return not self.findings and not self.probe_readable
+        """Nothing in scope is readable by an in-scope principal, by the catalog or by the live probe, and the probe
+        answered for every object it tried: an unanswered question is never a clean answer."""
+        return not self.findings and not self.probe_readable and not self.probe_inconclusive
 
     @cached_property
     def exposed_objects(self) -> int:
@@ -306,7 +308,7 @@ def _describe(finding: Finding) -> str:
 
 def compare(findings: list[Finding], objects: set[str] | frozenset[str], baseline: Baseline | None, *,
             ledger: list[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
-            probe_readable: list[str] = ()) -> CheckOutcome:
+            probe_readable: list[str] = (), probe_inconclusive: list[str] = ()) -> CheckOutcome:
     """Decide what this check found against the baseline.
 
     `ledger` holds the grant changes the ledger made since the baseline (applied, or undone);
@@ -357,7 +359,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     closed_since = baseline.pairs_readable if counted_only else sum(1 for pair in before if pair not in now_pairs)
     regressions.sort(key=lambda r: (str(r.cause_kind), r.object_fqn, r.principal))
     return CheckOutcome(findings=findings, regressions=regressions, readable=set(now_pairs), remaining=remaining, closed_since=closed_since,
-                        new_objects=sorted(new_set), probe_readable=sorted(probe_readable))
+                        new_objects=sorted(new_set), probe_readable=sorted(probe_readable), probe_inconclusive=sorted(probe_inconclusive))
 
 
 def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:

@@ -23,8 +23,19 @@ class AccessPath(StrEnum):
     VIEW = "view"                        # a view / materialized view over a sensitive table
     GRANT_OPTION = "grant_option"        # a grant made by a grant-option holder, not the owner
     PREDEFINED_ROLE = "predefined_role"  # pg_read_all_data and friends
+    SUPERUSER = "superuser"              # a superuser role the principal can become: reads everything
+    OWNER = "owner"                      # owned by a role the principal acts as: owners grant themselves at will
+    SERVER_FILES = "server_files"        # pg_read_server_files / pg_execute_server_program: the data files on disk
+    CREATEROLE = "createrole"            # before 16, CREATEROLE can grant itself any non-superuser role
+    SECURITY_DEFINER = "security_definer"  # a function running as an owner who reads the object
+    INHERITS_PARENT = "inherits_parent"  # a legacy INHERITS child's rows, read through its readable parent
     PARTITION = "partition"              # a partition readable while its parent is not
     INHERITED = "inherited"              # REST catalogs: granted on the catalog or schema above
+
+
+# Paths the server's privilege functions (has_table_privilege) do not show: a possible read, named for a human.
+BEYOND_PRIVILEGE_CHECKS = frozenset({AccessPath.SERVER_FILES, AccessPath.CREATEROLE, AccessPath.SECURITY_DEFINER,
+                                     AccessPath.INHERITS_PARENT})
 
 
 class Scope(BaseModel):

@@ -160,7 +160,7 @@ class VerificationService:
         role_findings = any(f.path == AccessPath.ROLE for f in result.findings)
         outcome = core.compare(result.findings, set(result.objects), baseline, ledger=ledger,
                                known_reach=q.role_reach(self.store, incident_id, version) if role_findings else set(),
-                               probe_readable=probe.get("readable_but_closed", []))
+                               probe_readable=probe.get("readable_but_closed", []), probe_inconclusive=probe.get("inconclusive", []))
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
         return self._record(incident_id, version, result, outcome, findings_json, baseline, probe, ran_at, duration_ms, decision, seen, held)

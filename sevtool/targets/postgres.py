@@ -53,6 +53,8 @@ from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
+from sevtool.targets.postgres_access import NOT_SYSTEM, Grants, ReadModel, RoleGraph, load_graph
+from sevtool.targets.postgres_escalation import Escalations, legacy_parents
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker
 
@@ -68,7 +70,6 @@ _finding = Finding.__pydantic_validator__.validate_python
 _KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table", "v": "view", "m": "materialized view"}
 _SCOPED_KINDS = ("r", "p", "f")   # the objects a scope is about; views are reached through them
 
-_NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
 
 # Membership: can members use a role's privileges automatically (INHERIT), and can they SET ROLE to it?
 # A role is usable when the route is some SET-able steps followed by inheriting ones. PostgreSQL 15 keeps
@@ -128,34 +129,29 @@ def membership_sql(server_version: int) -> tuple[str, str]:
 _RELATIONS_SQL = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.relnamespace,
        coalesce('security_invoker=true' = ANY(c.reloptions) OR 'security_invoker=on' = ANY(c.reloptions), false),
-       n.nspname || '.' || c.relname
+       n.nspname || '.' || c.relname, c.relowner, c.relrowsecurity
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
   LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
- WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {NOT_SYSTEM}
 """
 
+# Every SELECT item on every relation, whoever holds it: who reads what is decided per reader (postgres_access),
+# and the items held by roles the principals reach become findings.
 _TABLE_GRANTS_SQL = f"""
-SELECT c.oid, g.principal, a.grantee, a.grantor, c.relowner
+SELECT c.oid, a.grantee, a.grantor
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
-  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
- WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+ WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {NOT_SYSTEM}
 """
 
-_COLUMN_GRANTS_SQL = f"""
-WITH granted AS MATERIALIZED (
-    SELECT attrelid, attname, attacl FROM pg_attribute WHERE attacl IS NOT NULL AND attnum > 0 AND NOT attisdropped
-)
-SELECT c.oid, att.attname, g.principal, a.grantee, a.grantor, c.relowner
-  FROM granted att
-  JOIN pg_class c ON c.oid = att.attrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
+_COLUMN_GRANTS_SQL = """
+SELECT att.attrelid, att.attname, a.grantee, a.grantor
+  FROM pg_attribute att
  CROSS JOIN LATERAL aclexplode(att.attacl) a
-  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
- WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {_NOT_SYSTEM}
+ WHERE att.attacl IS NOT NULL AND att.attnum > 0 AND NOT att.attisdropped AND a.privilege_type = 'SELECT'
 """
 
 _DEFAULT_GRANTS_SQL = """
@@ -168,10 +164,9 @@ SELECT d.defaclrole, d.defaclnamespace, n.nspname, g.principal, a.grantee, a.gra
 """
 
 _SCHEMA_USAGE_SQL = """
-SELECT DISTINCT n.oid, g.principal
+SELECT n.oid, a.grantee
   FROM pg_namespace n
  CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
-  JOIN unnest(%(principals)s::text[], %(roles)s::oid[]) AS g(principal, roleid) ON g.roleid = a.grantee
  WHERE a.privilege_type = 'USAGE'
 """
 
@@ -225,6 +220,8 @@ class _Relation(NamedTuple):
     namespace: int
     security_invoker: bool
     fqn: str
+    owner: int
+    row_security: bool
 
     @property
     def kind_label(self) -> str:
@@ -284,6 +281,15 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         return ScanResult(findings=findings, objects_in_scope=len(objects), principal_members=members, objects=objects,
                           notices=notices, duration_ms=int((time.perf_counter() - started) * 1000))
 
+    def exposure_by_member(self, scope: Scope) -> dict[str, set[str]]:
+        """Member role -> the in-scope objects ("schema.name") it reads through the scope's principals."""
+        with self._scan_lock, self.connect() as conn:
+            conn.read_only = True
+            with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+                scan = _Scan(cur, scope, lambda *_: None, self.display)
+                scan.run()
+        return {scan.role_names[member]: {scan.relations[oid].fqn for oid in objects} for member, objects in scan.by_member.items()}
+
     def _scan_locked(self, scope: Scope, classify: Classifier):
         reused = self._scan_conn is not None
         try:
@@ -328,20 +334,25 @@ class _Scan:
         self.display = display
         self.findings: list[Finding] = []
         self.notices: list[str] = []
+        self._usable: dict[int, bool] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
-        self.role_names = dict(self.cur.execute("SELECT oid, rolname FROM pg_roles").fetchall())
+        graph = load_graph(self.cur)
+        roles = graph.roles
+        self.role_names = {oid: info.name for oid, info in roles.items()}
         self.role_names[PUBLIC_OID] = PUBLIC
         reach = self._reach()
         members = self._members()
-        principals = [r.principal for r in reach]
         role_oids = [self._reach_oid[r] for r in reach]
-        params = {"principals": principals, "roles": role_oids}
+        params = {"principals": [r.principal for r in reach], "roles": role_oids}
         self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
         self.reach_text = {key: r.text() for key, r in self.reach_by.items()}
         self.plain_path = {key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
                            for key, r in self.reach_by.items()}
+        principals_of: dict[int, list[str]] = {}
+        for r, oid in zip(reach, role_oids):
+            principals_of.setdefault(oid, []).append(r.principal)
 
         # Pipelined: the server runs the grant queries while we classify and match the relations.
         conn = self.cur.connection
@@ -350,65 +361,101 @@ class _Scan:
             pending = {name: conn.cursor(row_factory=tuple_row, binary=True)
                        for name in ("relations", "usage", "views", "tables", "columns")}
             pending["relations"].execute(_RELATIONS_SQL)
-            pending["usage"].execute(_SCHEMA_USAGE_SQL, params)
+            pending["usage"].execute(_SCHEMA_USAGE_SQL)
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
-            pending["tables"].execute(_TABLE_GRANTS_SQL, params)
-            pending["columns"].execute(_COLUMN_GRANTS_SQL, params)
+            pending["tables"].execute(_TABLE_GRANTS_SQL)
+            pending["columns"].execute(_COLUMN_GRANTS_SQL)
             relations = {row[0]: _Relation(*row) for row in pending["relations"].fetchall()}
             self.relations = relations
             dss, matched = self._match(relations)
             self.dss = dss
-            usable = set(pending["usage"].fetchall())
+            usage: dict[int, set[int]] = {}
+            for namespace, grantee in pending["usage"].fetchall():
+                usage.setdefault(namespace, set()).add(grantee)
             views = self._views_over(matched, relations, pending["views"].fetchall())
             table_grants = pending["tables"].fetchall()
             column_grants = pending["columns"].fetchall()
         for cursor in pending.values():
             cursor.close()
-        readers_of_all = {r.principal: r for r in reach if r.role in READ_ALL_ROLES}
 
-        def can_use(namespace: int, principal: str) -> bool:
-            return principal in readers_of_all or (namespace, principal) in usable
+        parents = legacy_parents(self.cur)
+        watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
+        holders: dict[int, set[int]] = {}
+        for oid, grantee, _grantor in table_grants:
+            if oid in watched:
+                holders.setdefault(oid, set()).add(grantee)
+        for oid, _column, grantee, _grantor in column_grants:
+            if oid in watched:
+                holders.setdefault(oid, set()).add(grantee)
+        read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
+        self.model = ReadModel(graph, Grants(select=holders, schema_of={oid: relations[oid].namespace for oid in watched},
+                                             usage=usage, read_all=read_all), watched)
+        self.principal_oids = {oid for r, oid in zip(reach, role_oids) if not r.route and r.role == r.principal}
+        self.by_member = self.model.exposure(self.principal_oids)
+        exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
+        not_exposed: dict[tuple[str, int], int] = {}   # (principal, namespace) -> objects granted but not exposed
 
-        latent: dict[tuple[str, str], int] = {}
+        for oid, grantee, grantor in table_grants:
+            for principal in principals_of.get(grantee, ()):
+                if oid not in watched:
+                    continue
+                if oid in exposed:
+                    self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=None, views=views)
+                else:
+                    key = (principal, relations[oid].namespace)
+                    not_exposed[key] = not_exposed.get(key, 0) + 1
 
-        for oid, principal, grantee, grantor, owner in table_grants:
-            rel = relations[oid]
-            if oid not in matched and oid not in views:
-                continue
-            if not can_use(rel.namespace, principal):
-                latent[(principal, rel.schema)] = latent.get((principal, rel.schema), 0) + 1
-                continue
-            self._add(rel, principal, grantee, grantor, owner, column=None, views=views)
+        for oid, column, grantee, grantor in column_grants:
+            if oid in exposed:
+                for principal in principals_of.get(grantee, ()):
+                    self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
 
-        for oid, column, principal, grantee, grantor, owner in column_grants:
-            rel = relations[oid]
-            if (oid in matched or oid in views) and can_use(rel.namespace, principal):
-                self._add(rel, principal, grantee, grantor, owner, column=column, views=views)
-
-        for principal, reached in readers_of_all.items():
-            via = reached.text("predefined role")
-            for oid in matched:
-                rel = relations[oid]
-                self.findings.append(_finding({
-                    "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                    "path": AccessPath.PREDEFINED_ROLE, "via": via, "grantee": reached.role, "dss": dss[oid],
-                    "base_object": self._parent_fqn(rel)}))
-
-        self._default_privileges(params, can_use)
-
-        for (principal, schema), count in sorted(latent.items()):
-            self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
-                                f"{principal} lacks USAGE on {schema} (granting USAGE would expose them)")
-        superusers = dict(self.cur.execute("SELECT oid, rolname FROM pg_roles WHERE rolsuper AND oid = ANY(%s)", (role_oids,)).fetchall())
         for r, oid in zip(reach, role_oids):
-            if oid in superusers:
-                self.notices.append(f"members of {r.principal} can become superuser {r.role} ({r.text()}): they can read every table; "
-                                    f"remove that membership")
+            if r.role in READ_ALL_ROLES:
+                self._everything(r, AccessPath.PREDEFINED_ROLE, exposed, r.text("predefined role"))
+            elif roles.get(oid) is not None and roles[oid].superuser:
+                self._everything(r, AccessPath.SUPERUSER, exposed, f"{r.text('superuser role')}: a superuser reads every table")
+
+        Escalations(self, _finding).add(reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version)
+        self._default_privileges(params)
+        self._explain_unexposed(not_exposed)
         for principal, (_total, noinherit) in members.items():
             if noinherit and principal != PUBLIC:
                 self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+
+    def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int], via: str) -> None:
+        """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
+        for oid in sorted(exposed, key=lambda o: self.relations[o].fqn):
+            rel = self.relations[oid]
+            self.findings.append(_finding({
+                "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
+                "path": path, "via": via, "grantee": reached.role, "dss": self.dss.get(oid),
+                "base_object": self._parent_fqn(rel)}))
+
+    def _some_member_uses(self, namespace: int) -> bool:
+        """Can some member of the principals, as some role it can be, use this schema?"""
+        if namespace not in self._usable:
+            graph = self.model.graph
+            self._usable[namespace] = any(self.model.usage_now(i) is None or namespace in self.model.usage_now(i)
+                                          for m in graph.members(self.principal_oids) for i in graph.settable(m))
+        return self._usable[namespace]
+
+    def _explain_unexposed(self, not_exposed: dict[tuple[str, int], int]) -> None:
+        """Grants to the principals that expose nothing today: latent (no member can use the schema) or redundant."""
+        if not not_exposed:
+            return
+        schema_names = {rel.namespace: rel.schema for rel in self.relations.values()}
+        for (principal, namespace), count in sorted(not_exposed.items(), key=lambda kv: (kv[0][0], schema_names[kv[0][1]])):
+            schema = schema_names[namespace]
+            if self._some_member_uses(namespace):
+                self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} (or a role it reaches), but every "
+                                    f"member who can read them also reads them through other roles: not counted as exposure; "
+                                    f"revoke those grants if they should not exist")
+            else:
+                self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
+                                    f"no member of {principal} has USAGE on {schema} (granting USAGE would expose them)")
 
     # --- roles -----------------------------------------------------------------------------
 
@@ -516,7 +563,7 @@ class _Scan:
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
         route = self.reach_text[key]
-        if not by_holder and column is None and rel.parent is None and rel.oid not in views:
+        if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
             # The bulk of a large exposure: a plain table granted by its owner.
             self.findings.append(_finding({
                 "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
@@ -538,22 +585,30 @@ class _Scan:
             path = AccessPath.PARTITION
         elif column is not None:
             path = AccessPath.COLUMN
-        else:
+        elif grantee == owner:
+            path = AccessPath.OWNER
+            parts.append(f"owned by {reached.role}, which can grant itself access at will")
+        elif by_holder:
             path = AccessPath.GRANT_OPTION
+        else:
+            path = self.plain_path[key]
         if column is not None:
             parts.append(f"column {column}")
         if by_holder:
             route = route.replace("granted to", f"granted by {grantor_name} to", 1) if route.startswith("granted to") \
                 else f"granted by {grantor_name}; {route}"
         parts.append(route)
+        if rel.row_security:
+            parts.append("row-level security on: readable, with rows filtered by its policies")
         self.findings.append(_finding({
             "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
             "path": path, "via": "; ".join(parts), "grantee": reached.role, "grantor": grantor_name, "column": column,
             "dss": dss, "base_object": base_object}))
 
-    def _default_privileges(self, params: dict, can_use) -> None:
+    def _default_privileges(self, params: dict) -> None:
+        """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
         for owner, namespace, schema, principal, grantee, grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
-            if namespace and not can_use(namespace, principal):
+            if namespace and not self._some_member_uses(namespace):
                 continue
             schema = schema or ""
             if schema and self.scope.schemas and schema not in self.scope.schemas:

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, batch_key
+from sevtool.targets.postgres_blast import blast_radius
 from sevtool.targets.postgres_roles import membership_prior
 from sevtool.targets.postgres_sql import (_COLUMN_ACL, _COLUMN_ACLS, _DEFAULT_ACL, _FIRST_HOPS, _MEMBERSHIP, _RELATION_ACL, PRIVILEGES,
                                           PUBLIC, Quoted, json_list, statements, table_statement)
@@ -97,11 +98,13 @@ class RevokePlanner:
         column: dict[tuple[str, str, str], dict[str, set[str]]] = {}
         default: dict[tuple[str, str], dict[str, set[str]]] = {}   # (schema, grantor-or-'') -> grantee -> privs
         membership: dict[tuple[str, str], list[Finding]] = {}       # (principal, role holding the grant)
+        in_scope: set[str] = set()
         with self.connect(autocommit=True) as conn, ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
             # A table's grants to the scope's principals and PUBLIC are what its findings name: read them while the
             # findings are still coming in, a chunk of tables at a time.
             acls = _RelationAcls(self, pool, self._role_oids(conn, [PUBLIC, *scope.principals]))
             for f in findings:
+                in_scope.add(f.object_fqn)
                 grantee = _grantee_of(f)
                 if grantee not in (PUBLIC, f.principal):
                     membership.setdefault((f.principal, grantee), []).append(f)
@@ -142,6 +145,8 @@ class RevokePlanner:
         for action in actions:
             if not action.sql:
                 action.sql = "; ".join(statements([action], quoted))
+        with self.connect(autocommit=True) as conn:
+            blast_radius(conn, actions, scope.principals, in_scope)
         return actions
 
     def _becomable(self, conn, roles: set[str]) -> set[str]:

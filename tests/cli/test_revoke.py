@@ -43,7 +43,9 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
     plan = cli.json("revoke", ident, "--plan")
     assert plan["plan_version"] == 1 and plan["counts"]["planned"] == len(plan["actions"]) > 10
     assert all(a["sql"] and a["prior_state"] for a in plan["actions"])
-    assert {a["kind"] for a in plan["actions"] if a["review"]} == {"revoke_membership"}
+    assert {a["kind"] for a in plan["actions"] if a["review"]} == {"revoke_membership", "revoke_table"}
+    assert {(a["object_name"], c["role"], c["cause"]) for a in plan["actions"] for c in a["collateral"]} >= {
+        ("messages", "PUBLIC", "public_revoke")}, "a login role outside the scope reads chat.messages only through PUBLIC"
     assert acl_snapshot(dsn) == before, "planning changes nothing on the target"
 
     refused = cli("revoke", ident, "--apply", "--json")

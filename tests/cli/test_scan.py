@@ -85,7 +85,7 @@ def test_human_output_is_tables_on_stdout_and_progress_on_stderr(cli, seeded):
         assert header in result.stdout
     assert "via role analytics_readers" in result.stdout and "DSS 4" in result.stdout
     assert "Scope v1 recorded on INC-" in result.stderr and "Scope v1" not in result.stdout
-    assert "lacks USAGE on vault" in result.stderr
+    assert "no member of all_employees has USAGE on vault" in result.stderr
 
 
 def test_unreachable_target_is_one_line_error_and_records_nothing(cli):

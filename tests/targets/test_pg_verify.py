@@ -440,3 +440,14 @@ def test_a_new_process_reads_the_previous_check_and_the_ledger_back_from_either_
     [reg] = third.outcome.regressions
     assert (reg.object_fqn, reg.cause_kind) == ("telemetry.keystrokes", Cause.GRANT_READDED)
     assert [(r.object_fqn, r.closed_at) for r in q.regressions(wb.store, ident)] == [("telemetry.keystrokes", None)]
+
+
+def test_a_probe_that_cannot_answer_keeps_the_check_unclean(bench, target):
+    ident = scanned_incident(bench, target)
+    apply_fix(bench, ident)
+    assert bench.verification.verify(ident, probe_role="alice").clean
+    with psycopg.connect(target) as locker:
+        locker.execute("LOCK TABLE telemetry.keystrokes IN ACCESS EXCLUSIVE MODE")   # the probe's lock_timeout runs out
+        report = bench.verification.verify(ident, probe_role="alice")
+    assert not report.clean and report.outcome.findings == []
+    assert report.outcome.probe_inconclusive == ["telemetry.keystrokes"]

@@ -1,0 +1,201 @@
+"""Blast radius: who loses read access when a plan runs, beyond the exposure it closes.
+
+A revoke from a principal only takes from that principal's members, and what they lose through it is the
+exposure itself (or nothing, when they read the object another way). Collateral comes from the other
+actions, and this module works out exactly which roles lose what, with the per-reader model the scan uses:
+- a REVOKE ... CASCADE, or REVOKE GRANT OPTION FOR ... CASCADE, also removes every grant made with that
+  grant option, down the chain: `contractor`, granted by `emp_all` WITH GRANT OPTION, loses the table;
+- a revoke from PUBLIC takes the object from every role that read it only through PUBLIC;
+- removing the principal from a role takes from its members what that role gave them outside the scope.
+
+A (role, object) pair read before the plan and not after is collateral unless the scan counted it as
+exposure through the principals. The answer is per action and is written onto the action: its roles,
+objects and login members, `review` set, and the access-preserving alternative a responder can run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from sevtool.core.plan import Action, ActionKind, Collateral
+from sevtool.targets.postgres_access import NOT_SYSTEM, PUBLIC_OID, Grants, ReadModel, RoleGraph, load_graph
+
+PUBLIC = "PUBLIC"
+_RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
+                   ActionKind.REVOKE_COLUMN)
+
+# The actions' relations, and whether each holds an item that a revoke could take from someone else: a grant to
+# PUBLIC, or one made by a role the plan revokes from (a grant-option holder's dependents).
+_CANDIDATES = """
+WITH want AS (
+  SELECT want.i, c.oid, c.relowner, c.relacl FROM ROWS FROM (json_array_elements_text(%(nsp)s::json), json_array_elements_text(%(rel)s::json))
+         WITH ORDINALITY AS want(nsp, rel, i)
+    JOIN pg_namespace n ON n.nspname = want.nsp JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = want.rel
+)
+SELECT want.i, want.oid FROM want
+ WHERE EXISTS (SELECT FROM aclexplode(coalesce(want.relacl, acldefault('r', want.relowner))) a
+                WHERE a.grantee = 0 OR (a.grantor <> want.relowner AND a.grantor = ANY(%(grantees)s::oid[])))
+    OR EXISTS (SELECT FROM pg_attribute att CROSS JOIN LATERAL aclexplode(att.attacl) a
+                WHERE att.attrelid = want.oid AND att.attacl IS NOT NULL
+                  AND (a.grantee = 0 OR (a.grantor <> want.relowner AND a.grantor = ANY(%(grantees)s::oid[]))))
+"""
+
+# SELECT items (table and column level) with their grantor, on the given relations or, with NULL, on every relation.
+_ITEMS = """
+SELECT c.oid, c.relnamespace, NULL::text, a.grantee, a.grantor, n.nspname || '.' || c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+ WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {not_system}
+   AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
+UNION ALL
+SELECT c.oid, c.relnamespace, att.attname::text, a.grantee, a.grantor, n.nspname || '.' || c.relname
+  FROM pg_attribute att JOIN pg_class c ON c.oid = att.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(att.attacl) a
+ WHERE att.attacl IS NOT NULL AND NOT att.attisdropped AND a.privilege_type = 'SELECT' AND {not_system}
+   AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
+""".format(not_system=NOT_SYSTEM)
+
+_USAGE = """
+SELECT n.oid, a.grantee FROM pg_namespace n CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+ WHERE a.privilege_type = 'USAGE'
+"""
+
+Item = tuple[int, str | None, int, int]   # relation, column (None: table level), grantee, grantor
+
+
+class _World:
+    """The SELECT items on some relations; a model of who reads them, with some items or a membership removed."""
+
+    def __init__(self, graph: RoleGraph, items: list[tuple], usage: dict[int, set[int]], read_all: int | None):
+        self.graph = graph
+        self.items: set[Item] = {(rel, col, grantee, grantor) for rel, _nsp, col, grantee, grantor, _fqn in items}
+        self.names = {rel: fqn for rel, *_, fqn in items}
+        self.on: dict[int, list[Item]] = defaultdict(list)
+        for item in self.items:
+            self.on[item[0]].append(item)
+        self.schema_of = {rel: nsp for rel, nsp, *_ in items}
+        self.usage = usage
+        self.read_all = read_all
+
+    def model(self, removed: set[Item] = frozenset(), graph: RoleGraph | None = None) -> ReadModel:
+        holders: dict[int, set[int]] = defaultdict(set)
+        for item in self.items - removed:
+            holders[item[0]].add(item[2])
+        grants = Grants(select=dict(holders), schema_of=self.schema_of, usage=self.usage, read_all=self.read_all)
+        return ReadModel(graph or self.graph, grants, self.schema_of)
+
+    def cascade(self, rel: int, column: str | None, grantee: int, grantor: int | None, *, keep_own: bool = False) -> set[Item]:
+        """The item (unless `keep_own`: a grant option revoke) and every grant made from it, down the chain."""
+        on = self.on.get(rel, [])
+        removed: set[Item] = set()
+        if not keep_own:
+            removed |= {i for i in on if i[2] == grantee and (grantor is None or i[3] == grantor) and (column is None or i[1] == column)}
+        frontier = [grantee]
+        seen = {grantee}
+        while frontier:
+            holder = frontier.pop()
+            for item in on:
+                if item[3] == holder and item[2] != holder and (column is None or item[1] in (None, column)):
+                    removed.add(item)
+                    if item[2] not in seen:
+                        seen.add(item[2])
+                        frontier.append(item[2])
+        return removed
+
+
+def blast_radius(conn, actions: list[Action], principals: list[str], in_scope: set[str]) -> None:
+    """Fill `collateral` (and `review`, `alternative`) on the actions that take access from anyone else.
+
+    `in_scope` names the objects ("schema.name") the scan found exposed: losing those is the point of the plan.
+    """
+    cur = conn.cursor()
+    graph = load_graph(cur)
+    oid_of = {info.name: oid for oid, info in graph.roles.items()} | {PUBLIC: PUBLIC_OID}
+    principal_oids = {oid_of[name] for name in (PUBLIC if p.upper() == PUBLIC else p for p in principals) if name in oid_of}
+    relation_actions = [a for a in actions if a.kind in _RELATION_KINDS]
+    memberships = [a for a in actions if a.kind == ActionKind.REVOKE_MEMBERSHIP]
+    if not relation_actions and not memberships:
+        return
+    usage: dict[int, set[int]] = defaultdict(set)
+    for nsp, grantee in cur.execute(_USAGE).fetchall():
+        usage[nsp].add(grantee)
+    context = (graph, principal_oids, in_scope, usage, oid_of.get("pg_read_all_data"))
+    if relation_actions:
+        risky = {i - 1: rel for i, rel in cur.execute(_CANDIDATES, {
+            "nsp": json.dumps([a.schema_name for a in relation_actions]), "rel": json.dumps([a.object_name for a in relation_actions]),
+            "grantees": sorted({oid_of[a.grantee] for a in relation_actions if a.grantee in oid_of})}).fetchall()}
+        if risky:
+            items = cur.execute(_ITEMS, {"oids": sorted(set(risky.values()))}).fetchall()
+            _relation_collateral(context, _World(graph, items, usage, context[4]), {n: relation_actions[n] for n in risky}, risky, oid_of)
+    if memberships:
+        world = _World(graph, cur.execute(_ITEMS, {"oids": None}).fetchall(), usage, context[4])
+        before = world.model()
+        for action in memberships:
+            role, member = oid_of.get(action.object_name), oid_of.get(action.grantee)
+            if role is not None and member is not None:
+                after = world.model(graph=graph.without_membership(role, member))
+                _record(action, _losses(world, before, after, context, only=graph.members({member})), world, cause="membership")
+
+
+def _relation_collateral(context, world: _World, actions: dict[int, Action], rel_of: dict[int, int], oid_of: dict[str, int]) -> None:
+    """Each action's own losses: actions on one relation are weighed one at a time (the k-th action on every
+    relation together, since a revoke on one relation changes no one's access to another)."""
+    removals: dict[int, set[Item]] = {}
+    for n, action in actions.items():
+        grantee = oid_of.get(action.grantee)
+        if grantee is not None:
+            grantor = oid_of.get(action.grantor) if action.grantor else None
+            removals[n] = world.cascade(rel_of[n], action.column, grantee, grantor, keep_own=action.kind == ActionKind.REVOKE_GRANT_OPTION)
+    by_relation: dict[int, list[int]] = defaultdict(list)
+    for n in removals:
+        by_relation[rel_of[n]].append(n)
+    before = world.model()
+    for k in range(max((len(ns) for ns in by_relation.values()), default=0)):
+        turn = [ns[k] for ns in by_relation.values() if len(ns) > k]
+        lost = _losses(world, before, world.model(set().union(*(removals[n] for n in turn))), context)
+        for n in turn:
+            rel = rel_of[n]
+            action = actions[n]
+            _record(action, {role: {rel} for role, rels in lost.items() if rel in rels}, world,
+                    cause="public_revoke" if action.grantee == PUBLIC else "grant_option_cascade")
+
+
+def _losses(world: _World, before: ReadModel, after: ReadModel, context, only: set[int] | None = None) -> dict[int, set[int]]:
+    """Role -> relations it reads before and not after, leaving out the in-scope exposure the plan is there to close."""
+    graph, principal_oids, in_scope, _usage, _read_all = context
+    exposed = before.exposure(principal_oids)
+    lost: dict[int, set[int]] = {}
+    for role in (only if only is not None else graph.roles):
+        was = before.reads(role)
+        if not was:
+            continue
+        intended = exposed.get(role, frozenset())
+        gone = {rel for rel in was - after.reads(role) if rel not in intended or world.names[rel] not in in_scope}
+        if gone:
+            lost[role] = gone
+    return lost
+
+
+def _record(action: Action, lost: dict[int, set[int]], world: _World, cause: str) -> None:
+    if not lost:
+        return
+    graph, names = world.graph, world.names
+    roles = graph.roles
+    logins = {r for r in lost if roles[r].login}
+    if cause == "public_revoke":
+        objects = sorted({names[rel] for rels in lost.values() for rel in rels})
+        action.collateral = [Collateral(role=PUBLIC, objects=objects, login_members=len(logins), cause=cause)]
+    else:
+        action.collateral = [
+            Collateral(role=roles[r].name, objects=sorted(names[rel] for rel in rels), cause=cause,
+                       login_members=len(logins & graph.members({r})))
+            for r, rels in sorted(lost.items(), key=lambda kv: roles[kv[0]].name)]
+    action.review = True
+    who = ", ".join(c.role for c in action.collateral[:5]) + (" ..." if len(action.collateral) > 5 else "")
+    if cause == "membership":
+        action.alternative = (f"grant {action.grantee} directly the objects it still needs from {action.object_name} "
+                              f"before removing the membership ({sum(len(c.objects) for c in action.collateral)} object(s) it would lose)")
+    else:
+        grants = sorted({(c.role, o) for c in action.collateral for o in c.objects})
+        action.alternative = (f"before this revoke, grant from the owner what {who} would lose: "
+                              + "; ".join(f"GRANT SELECT ON {o} TO {r}" for r, o in grants[:3])
+                              + (f"; ... ({len(grants)} grants)" if len(grants) > 3 else ""))

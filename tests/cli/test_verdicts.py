@@ -1,0 +1,68 @@
+"""The verdicts a responder bets the incident on, through the real entry point, on PostgreSQL 15 and 18."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+pytestmark = pytest.mark.postgres
+
+
+def sql(dsn: str, statement: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def reads(dsn: str, role: str, table: str) -> bool:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"SET ROLE {role}")
+        try:
+            conn.execute(f"SELECT FROM {table} LIMIT 0")
+            return True
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+        finally:
+            conn.rollback()
+
+
+@pytest.fixture
+def world(server_db):
+    """The issue's example: ana is an analyst and an employee; USAGE on hr comes from analysts only."""
+    with psycopg.connect(server_db, autocommit=True) as conn:
+        before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
+        conn.execute("""
+CREATE ROLE emp_all; CREATE ROLE analysts; CREATE ROLE ana LOGIN; CREATE ROLE owner1;
+GRANT emp_all, analysts TO ana;
+CREATE SCHEMA hr AUTHORIZATION owner1;
+SET ROLE owner1;
+GRANT USAGE ON SCHEMA hr TO analysts;
+CREATE TABLE hr.salaries(id int);
+GRANT SELECT ON hr.salaries TO emp_all;
+RESET ROLE;
+CREATE ROLE break_glass SUPERUSER NOLOGIN;
+""")
+    yield server_db
+    with psycopg.connect(server_db, autocommit=True) as conn:
+        created = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in before]
+        for role in created:
+            conn.execute(f'DROP OWNED BY "{role}" CASCADE')
+        for role in created:
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_scan_apply_verify_on_a_member_with_usage_from_another_role(cli, world):
+    ident = str(cli.json("declare", "--sev", "2", "--title", "hr readable by every employee")["id"])
+    scanned = cli.json("scan", ident, "--target", world, "--principal", "emp_all")
+    assert scanned["summary"]["objects"] == 1
+    assert reads(world, "ana", "hr.salaries")
+    assert cli("verify", ident).returncode == 3, "ana still reads hr.salaries"
+
+    cli.json("revoke", ident, "--plan")
+    cli.json("revoke", ident, "--apply", "--yes")
+    assert not reads(world, "ana", "hr.salaries")
+    assert cli.json("verify", ident)["clean"] is True
+
+    sql(world, "GRANT break_glass TO emp_all")
+    exposed = cli.json("verify", ident, expect=3)
+    assert exposed["clean"] is False
+    assert {(r["object"], r["path"], r["grantee"]) for r in exposed["remains"]} == {("hr.salaries", "superuser", "break_glass")}
