@@ -26,6 +26,7 @@ from sevtool.core.incident import Status
 from sevtool.core.plan import (
     PENDING,
     Action,
+    ActionKind,
     ActionResult,
     ActionStatus,
     count_by_status,
@@ -418,6 +419,7 @@ class RevocationService:
                 by_version.setdefault(version, (target, []))[1].append(action)
             counts: Counter[str] = Counter()
             failures: list[dict] = []
+            drift: list[dict] = []     # restored, but something was left as it is now (the target says what)
             done = 0
             guard = threading.Lock()   # batches report from worker threads
             for version in sorted(by_version, reverse=True):
@@ -436,26 +438,34 @@ class RevocationService:
                             counts[status.value] += n
                         failures.extend({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message}
                                         for r in results if r.status == ActionStatus.FAILED)
+                        drift.extend({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message}
+                                     for r in results if r.status == ActionStatus.UNDONE and "drift" in r.message)
                         done += len(results)
                         if progress:
                             progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
 
                 target = self._open(target_spec)
                 try:
-                    chunks = _by_object(todo, self.wb.settings.team.revoke_batch_size)
-                    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks)))) as pool:
-                        for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
-                            future.result()
+                    # Memberships first, on their own: a grant being restored may need what a membership gives its
+                    # grantor (schema USAGE, a grant option), and chunks run side by side.
+                    for phase in ([a for a in todo if a.kind == ActionKind.REVOKE_MEMBERSHIP],
+                                  [a for a in todo if a.kind != ActionKind.REVOKE_MEMBERSHIP]):
+                        chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
+                        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
+                            for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
+                                future.result()
                 finally:
                     target.close()
             run = {ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0), ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0)}
             duration_ms = int((time.perf_counter() - started) * 1000)
             with self.store.write() as tx:
                 row = tx.incident_row(incident_id)
+                drifted = f", {len(drift)} with drift left as it is now (see the ledger)" if drift else ""
                 tx.append(incident_id, "undo",
-                          f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed" if rows
+                          f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed{drifted}" if rows
                           else "Undo: nothing applied to restore",
-                          {"plan_versions": sorted(by_version), "counts": run, "duration_ms": duration_ms, "failures": failures[:20]})
+                          {"plan_versions": sorted(by_version), "counts": run, "duration_ms": duration_ms, "failures": failures[:20],
+                           "drift": drift[:20]})
                 if run["undone"] and row.status in (Status.CONTAINED.value, Status.VERIFYING.value, Status.RESOLVED.value):
                     self.wb.incidents._apply_status(tx, row, Status.DECLARED, at=utcnow(), why="revocation undone: the prior access is back")
                 status = row.status

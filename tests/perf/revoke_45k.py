@@ -1,4 +1,4 @@
-"""Benchmark: plan+apply on 45,000 exposed tables vs a loop of one autocommit REVOKE per table.
+"""Benchmark: plan+apply, then undo, on 45,000 exposed tables vs a loop of one autocommit REVOKE per table.
 
 Not collected by pytest (no test_ prefix). Run: python tests/perf/revoke_45k.py [--tables N] [--batch-size N]
 
@@ -98,7 +98,12 @@ def main() -> int:
         print(f"ratio naive/engine:     {naive_s / engine_s:.1f}x", flush=True)
         print(f"grants left: engine {still_granted(engine_dsn)}, naive {still_granted(naive_dsn)}")
         print(f"whole revoke in one transaction: {one_transaction(single_dsn, tables)}")
-        return 0 if report.ok and still_granted(engine_dsn) == 0 else 1
+        revoked = report.ok and still_granted(engine_dsn) == 0
+        started = time.perf_counter()
+        undone = wb.revocation.undo(incident.id)
+        back = still_granted(engine_dsn)
+        print(f"engine undo:            {time.perf_counter() - started:.2f} s ({undone.counts}); grants back: {back} of {len(tables)}")
+        return 0 if revoked and undone.ok and back == len(tables) else 1
 
 
 if __name__ == "__main__":

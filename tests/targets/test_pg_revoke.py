@@ -120,7 +120,7 @@ def test_undo_keeps_acl_item_order_grant_options_and_grantors(pg_db):
 
     applied = [a for a in actions if a.seq in results]
     assert all(r.status == ActionStatus.UNDONE for r in run_undo(target, applied).values())
-    assert acl_snapshot(pg_db) == before   # same items, same order, same grant options (*), same grantors (/holder)
+    assert acl_snapshot(pg_db) == before   # same items, same grant options (*), same grantors (/holder)
     target.close()
 
 
@@ -219,13 +219,13 @@ def test_objects_dropped_after_planning_are_skipped(scenario):
 @pytest.mark.parametrize("chunk", [1, 2, 3])
 def test_the_plan_is_the_same_however_the_catalog_is_read_in_chunks(scenario, monkeypatch, chunk):
     """Tables' ACLs are read in chunks as findings arrive: each must land on its own table, whatever the chunking."""
-    from sevtool.targets import postgres_revoke
+    from sevtool.targets import postgres_plan
 
     _dsn, _info, target = scenario
     scope = Scope(target="drill", principals=PRINCIPALS)
     findings = target.scan(scope, unrated).findings
     whole = target.plan(findings, scope)
-    monkeypatch.setattr(postgres_revoke, "PLAN_CHUNK", chunk)
+    monkeypatch.setattr(postgres_plan, "PLAN_CHUNK", chunk)
     assert [asdict(a) for a in target.plan(findings, scope)] == [asdict(a) for a in whole]
     tables = {a.object_fqn for a in whole if a.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR)}
     assert len(tables) > chunk   # more than one chunk was read
