@@ -191,7 +191,11 @@ def _record(action: Action, lost: dict[int, set[int]], world: _World, cause: str
             for r, rels in sorted(lost.items(), key=lambda kv: roles[kv[0]].name)]
     action.review = True
     who = ", ".join(c.role for c in action.collateral[:5]) + (" ..." if len(action.collateral) > 5 else "")
-    if cause == "membership":
+    if cause == "public_revoke":
+        readers = sorted(roles[r].name for r in logins)
+        action.alternative = (f"before revoking from PUBLIC, grant SELECT directly to the roles that need it: {len(logins)} login role(s) "
+                              f"outside the incident read it only through PUBLIC" + (f" (e.g. {', '.join(readers[:3])})" if readers else ""))
+    elif cause == "membership":
         action.alternative = (f"grant {action.grantee} directly the objects it still needs from {action.object_name} "
                               f"before removing the membership ({sum(len(c.objects) for c in action.collateral)} object(s) it would lose)")
     else:

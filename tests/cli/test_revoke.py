@@ -51,13 +51,13 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
     refused = cli("revoke", ident, "--apply", "--json")
     assert refused.returncode == 2 and json.loads(refused.stderr)["error"] == "usage" and "--yes" in refused.stderr
 
-    report = cli.json("revoke", ident, "--apply", "--yes")
+    report = cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")
     assert report["counts"] == {"applied": len(plan["actions"]), "skipped": 0, "failed": 0}
     assert report["status"] == "contained" and report["failures"] == []
     rescan = cli.json("scan", ident, "--target", dsn, *PRINCIPALS)
     assert rescan["findings"] == []
 
-    again = cli.json("revoke", ident, "--apply", "--yes")   # the plan covers an older scan: a new, empty plan
+    again = cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")   # the plan covers an older scan: a new, empty plan
     assert again["counts"] == {"applied": 0, "skipped": 0, "failed": 0} and again["status"] == "contained"
     assert acl_snapshot(dsn) != before
 
@@ -85,7 +85,7 @@ def test_confirmation_shows_the_plan_and_no_means_nothing_happens(cli, drill):
     closed_stdin = cli("revoke", ident, "--apply", input="")
     assert closed_stdin.returncode == 2 and "--yes" in closed_stdin.stderr
 
-    accepted = cli("revoke", ident, "--apply", input="y\n")
+    accepted = cli("revoke", ident, "--apply", input="y\ny\n")
     assert accepted.returncode == 0, accepted.stderr
     assert "applied" in accepted.stderr and acl_snapshot(dsn) != before
     progress = [line.split(":")[0].strip() for line in accepted.stderr.splitlines() if line.startswith("  ") and "/" in line.split(":")[0]]
@@ -106,11 +106,11 @@ def test_a_second_apply_on_the_same_incident_is_refused_while_one_runs(cli, dril
     ident, _dsn = drill
     store = Store(cli.env["SEVTOOL_DB"])
     locks.acquire(store, int(ident), "apply", "another-host:4242:abcd")   # a responder on another machine is applying
-    busy = cli("revoke", ident, "--apply", "--yes", "--json")
+    busy = cli("revoke", ident, "--apply", "--yes", "--accept-collateral", "--json")
     assert busy.returncode == 1 and json.loads(busy.stderr)["error"] == "lock_held"
     assert "already running" in json.loads(busy.stderr)["message"]
     locks.release(store, int(ident), "apply", "another-host:4242:abcd")
-    assert cli.json("revoke", ident, "--apply", "--yes")["failures"] == []
+    assert cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")["failures"] == []
 
 
 def test_failed_actions_exit_1_and_say_why(cli, pg, pg_db):
@@ -122,13 +122,13 @@ def test_failed_actions_exit_1_and_say_why(cli, pg, pg_db):
     as_auditor = pg.dsn(pg_db.split("dbname=")[1].split()[0], user="auditor")
     ident = str(cli.json("declare", "--sev", "2", "--title", "t")["id"])
     cli.json("scan", ident, "--target", as_auditor, "--principal", "all_employees", "--schema", "hr")
-    report = cli("revoke", ident, "--apply", "--yes", "--json")
+    report = cli("revoke", ident, "--apply", "--yes", "--accept-collateral", "--json")
     assert report.returncode == 1
     body = json.loads(report.stdout)
     assert body["counts"]["failed"] > 0 and body["status"] == "declared"
     salaries = next(f for f in body["failures"] if f["object"] == "hr.salaries")
     assert "no privileges could be revoked" in salaries["message"]
-    human = cli("revoke", ident, "--apply", "--yes")
+    human = cli("revoke", ident, "--apply", "--yes", "--accept-collateral")
     assert human.returncode == 1 and "hr.salaries" in human.stdout and "run the same command again" in human.stderr
 
 
@@ -140,7 +140,7 @@ def test_kill_9_midway_then_resume_reaches_the_same_end_state(cli, pg_db):
     total = len(cli.json("revoke", ident, "--plan")["actions"])
     assert total == seeded["tables"]
 
-    proc = subprocess.Popen([sys.executable, "-m", "sevtool", "revoke", ident, "--apply", "--yes", "--batch-size", "25"],
+    proc = subprocess.Popen([sys.executable, "-m", "sevtool", "revoke", ident, "--apply", "--yes", "--accept-collateral", "--batch-size", "25"],
                             env=cli.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while ledger(cli).get("applied", 0) < 200 and proc.poll() is None and time.monotonic() < deadline:
@@ -150,7 +150,7 @@ def test_kill_9_midway_then_resume_reaches_the_same_end_state(cli, pg_db):
     midway = ledger(cli)
     assert 0 < midway.get("applied", 0) < total, f"the kill landed midway: {midway}"
 
-    resumed = cli.json("revoke", ident, "--apply", "--yes")
+    resumed = cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")
     assert resumed["failures"] == [] and resumed["totals"]["applied"] == total and resumed["totals"]["skipped"] == 0
     assert ledger(cli) == {"applied": total}, "actions in flight at the kill are recorded as applied, not skipped"
     assert cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")["findings"] == []

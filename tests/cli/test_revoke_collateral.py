@@ -14,8 +14,7 @@ import pytest
 
 from sevtool.scenario import ensure_role
 
-pytestmark = [pytest.mark.postgres,
-              pytest.mark.xfail(strict=True, reason="needs the target's blast radius (the PostgreSQL target filling Action.collateral)")]
+pytestmark = pytest.mark.postgres
 
 
 def can_read(dsn: str, role: str, table: str) -> bool:

@@ -8,7 +8,7 @@ import pytest
 from sevtool.core.incident import Status
 from sevtool.scenario import PRINCIPAL, seed_access_paths
 from sevtool.tui.app import create_app
-from sevtool.tui.screens.confirm import ConfirmScreen
+from sevtool.tui.screens.confirm import CollateralConfirmScreen, ConfirmScreen
 from sevtool.tui.screens.help import HelpScreen
 from sevtool.tui.screens.incident import IncidentScreen
 from sevtool.tui.screens.prompt import PromptScreen
@@ -75,9 +75,10 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
 
         # apply, after confirming
         await pilot.press("a")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "REVOKE action(s)" in screen_text(app))
+        await until(pilot, lambda: isinstance(app.screen, CollateralConfirmScreen) and "REVOKE action(s)" in screen_text(app))
         assert f"run {len(plan.pending)} REVOKE action(s)" in screen_text(app)
-        await pilot.press("y")
+        assert "PUBLIC" in screen_text(app), "the drill's PUBLIC revoke takes chat.messages from login roles outside the scope"
+        await pilot.press("c")
         await until(pilot, lambda: "apply done" in screen_text(app))
         await settle(app, pilot)
         assert app.screen.query_one("#tabs").active == "revoke"              # the dialog closed onto the progress, not elsewhere
@@ -118,8 +119,8 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         await pilot.press("2")
         await until(pilot, lambda: "Plan 2 (from" in screen_text(app))
         await pilot.press("a")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, (ConfirmScreen, CollateralConfirmScreen)))
+        await pilot.press("c" if isinstance(app.screen, CollateralConfirmScreen) else "y")
         await until(pilot, lambda: "nothing pending" in screen_text(app))
         await pilot.press("v")
         await until(pilot, lambda: len(wb.verification.history(incident_id)) == 3)
@@ -174,7 +175,7 @@ async def test_after_an_undo_the_revoke_tab_points_to_planning_again(drill_wb, s
     incident = wb.incidents.declare("undo, then what", 2)
     wb.scanning.scan(incident.id, "drill", [PRINCIPAL])
     wb.revocation.plan(incident.id)
-    applied = wb.revocation.apply(incident.id).counts["applied"]
+    applied = wb.revocation.apply(incident.id, accept_collateral=True).counts["applied"]
     app = create_app(wb, open_incident=incident.id)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(app, pilot)
