@@ -421,7 +421,7 @@ class _Scan:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
                     self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
-        self._read_through_invoker_views(exposed, rules, table_grants, principals_of)
+        self._read_through_views(exposed, rules, table_grants, principals_of)
 
         for r, oid in zip(reach, role_oids):
             if r.role in READ_ALL_ROLES:
@@ -457,17 +457,21 @@ class _Scan:
             pending += [b for b in bases[view] if b in bases]
         return rules
 
-    def _read_through_invoker_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants, principals_of) -> None:
-        """A security_invoker view reads its bases with the reader's own SELECT: a base's grant to the principal
-        exposes the rows through the view even where the base itself is not readable (no USAGE on its schema)."""
+    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants, principals_of) -> None:
+        """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
+        SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
+        grant is named on the view, and on the base itself where the base is not readable directly (no USAGE)."""
+        named = {(f.schema_name, f.object_name) for f in self.findings}
         behind: dict[int, set[int]] = {}
         for view in exposed & rules.keys():
-            stack = [view] if rules[view].invoker else []
+            rel = self.relations[view]
+            if not rules[view].invoker and (rel.schema, rel.name) in named:
+                continue   # a grant on the view itself exposes it
+            stack = [view]
             while stack:
                 for base, _columns in rules[stack.pop()].bases:
-                    if base not in exposed:
-                        behind.setdefault(base, set()).add(view)
-                    if base in rules and rules[base].invoker:
+                    behind.setdefault(base, set()).add(view)
+                    if base in rules:
                         stack.append(base)
         if not behind:
             return
@@ -483,12 +487,14 @@ class _Scan:
                     rel = self.relations[view]
                     self.findings.append(_finding({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                        "path": AccessPath.VIEW, "via": f"security_invoker view over {base.fqn}, read with the reader's grant; {route}",
+                        "path": AccessPath.VIEW, "via": f"view over {base.fqn}, read with this grant; {route}",
                         "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn}))
+                if oid in exposed:
+                    continue   # the base is read directly too: its own finding closes it
                 self.findings.append(_finding({
                     "object_kind": base.kind_label, "schema_name": base.schema, "object_name": base.name, "principal": principal,
                     "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn,
-                    "via": f"rows read through security_invoker view {', '.join(sorted(self.relations[v].fqn for v in behind[oid]))}; {route}"}))
+                    "via": f"rows read through view {', '.join(sorted(self.relations[v].fqn for v in behind[oid]))}; {route}"}))
 
     def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int], via: str) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from itertools import groupby
 
 import psycopg
@@ -11,7 +12,7 @@ from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
 from sevtool.targets.postgres_pool import RevokeSession
 from sevtool.targets.postgres_sql import (_COLUMN_ACL, _DEFAULT_ACL, _MEMBERSHIP, _RELATION_STILL_GRANTED, Quoted, family_of,
-                                          json_list, statements)
+                                          json_list, statements, usage_while_acting_as)
 
 DEFAULT_BATCH_SIZE = 1000
 NOT_REVOKED = "01006"   # SQLSTATE of "WARNING: no privileges could be revoked"
@@ -114,8 +115,11 @@ class RevokeApplier:
             todo = batch if len(present) == len(batch) else [a for i, a in enumerate(batch) if i in present]
             notices.clear()
             if todo:
-                for statement in statements(todo, Quoted()):
-                    conn.execute(statement)
+                q = Quoted()
+                holder = todo[0].grantor if todo[0].kind == ActionKind.REVOKE_AS_GRANTOR else None
+                with usage_while_acting_as(conn, holder, (a.schema_name for a in todo), q) if holder else nullcontext():
+                    for statement in statements(todo, q):
+                        conn.execute(statement)
             remaining = self._still_granted(conn, todo)
             warnings = [(sqlstate, message or "") for sqlstate, message, severity in notices if severity == "WARNING"]
         results = {action.seq: ActionResult(seq=action.seq, status=ActionStatus.SKIPPED, message="already absent")

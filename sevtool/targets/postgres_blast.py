@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 
 from sevtool.core.plan import Action, ActionKind, Collateral
-from sevtool.targets.postgres_access import NOT_SYSTEM, PUBLIC_OID, Grants, ReadModel, RoleGraph, load_graph
+from sevtool.targets.postgres_access import NOT_SYSTEM, PUBLIC_OID, Grants, ReadModel, RoleGraph, ViewRule, load_graph
 
 PUBLIC = "PUBLIC"
 _RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
@@ -39,16 +39,32 @@ SELECT want.i, want.oid FROM want
     OR EXISTS (SELECT FROM pg_attribute att CROSS JOIN LATERAL aclexplode(att.attacl) a
                 WHERE att.attrelid = want.oid AND att.attacl IS NOT NULL
                   AND (a.grantee = 0 OR (a.grantor <> want.relowner AND a.grantor = ANY(%(grantees)s::oid[]))))
+    OR EXISTS (SELECT FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                 JOIN pg_class v ON v.oid = r.ev_class
+                WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = want.oid AND v.relkind = 'v' AND v.oid <> want.oid)
+"""
+
+# The plain and security_invoker views reading these relations, with every base (and column) each of them reads.
+_VIEWS = """
+SELECT DISTINCT r.ev_class, d.refobjid, d.refobjsubid, v.relowner,
+       coalesce('security_invoker=true' = ANY(v.reloptions) OR 'security_invoker=on' = ANY(v.reloptions), false)
+  FROM pg_rewrite r
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+  JOIN pg_class v ON v.oid = r.ev_class
+ WHERE v.relkind = 'v' AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class AND d.deptype = 'n'
+   AND r.ev_class IN (SELECT r2.ev_class FROM pg_rewrite r2
+                        JOIN pg_depend d2 ON d2.classid = 'pg_rewrite'::regclass AND d2.objid = r2.oid
+                       WHERE d2.refclassid = 'pg_class'::regclass AND d2.refobjid = ANY(%(oids)s::oid[]))
 """
 
 # SELECT items (table and column level) with their grantor, on the given relations or, with NULL, on every relation.
 _ITEMS = """
-SELECT c.oid, c.relnamespace, NULL::text, a.grantee, a.grantor, n.nspname || '.' || c.relname
+SELECT c.oid, c.relnamespace, NULL::text, a.grantee, a.grantor, n.nspname || '.' || c.relname, NULL::int2
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
  WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {not_system}
    AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
 UNION ALL
-SELECT c.oid, c.relnamespace, att.attname::text, a.grantee, a.grantor, n.nspname || '.' || c.relname
+SELECT c.oid, c.relnamespace, att.attname::text, a.grantee, a.grantor, n.nspname || '.' || c.relname, att.attnum
   FROM pg_attribute att JOIN pg_class c ON c.oid = att.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(att.attacl) a
  WHERE att.attacl IS NOT NULL AND NOT att.attisdropped AND a.privilege_type = 'SELECT' AND {not_system}
    AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
@@ -65,10 +81,13 @@ Item = tuple[int, str | None, int, int]   # relation, column (None: table level)
 class _World:
     """The SELECT items on some relations; a model of who reads them, with some items or a membership removed."""
 
-    def __init__(self, graph: RoleGraph, items: list[tuple], usage: dict[int, set[int]], read_all: int | None):
+    def __init__(self, graph: RoleGraph, items: list[tuple], usage: dict[int, set[int]], read_all: int | None,
+                 views: dict[int, ViewRule] | None = None):
         self.graph = graph
-        self.items: set[Item] = {(rel, col, grantee, grantor) for rel, _nsp, col, grantee, grantor, _fqn in items}
-        self.names = {rel: fqn for rel, *_, fqn in items}
+        self.items: set[Item] = {(rel, col, grantee, grantor) for rel, _nsp, col, grantee, grantor, _fqn, _num in items}
+        self.names = {rel: fqn for rel, _nsp, _col, _grantee, _grantor, fqn, _num in items}
+        self.attnum = {(rel, col): num for rel, _nsp, col, _grantee, _grantor, _fqn, num in items if col is not None}
+        self.views = views or {}
         self.on: dict[int, list[Item]] = defaultdict(list)
         for item in self.items:
             self.on[item[0]].append(item)
@@ -78,10 +97,33 @@ class _World:
 
     def model(self, removed: set[Item] = frozenset(), graph: RoleGraph | None = None) -> ReadModel:
         holders: dict[int, set[int]] = defaultdict(set)
-        for item in self.items - removed:
-            holders[item[0]].add(item[2])
-        grants = Grants(select=dict(holders), schema_of=self.schema_of, usage=self.usage, read_all=self.read_all)
+        table_level: dict[int, set[int]] = defaultdict(set)
+        by_column: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for rel, col, grantee, _grantor in self.items - removed:
+            holders[rel].add(grantee)
+            if col is None:
+                table_level[rel].add(grantee)
+            else:
+                by_column[(rel, self.attnum[(rel, col)])].add(grantee)
+        grants = Grants(select=dict(holders), schema_of=self.schema_of, usage=self.usage, read_all=self.read_all, views=self.views,
+                        table_select=dict(table_level), column_select=dict(by_column))
         return ReadModel(graph or self.graph, grants, self.schema_of)
+
+    def reads_from(self) -> dict[int, set[int]]:
+        """Relation -> itself and every relation it reads, through views of views: a revoke on any of those can
+        take it from a reader."""
+        out: dict[int, set[int]] = defaultdict(set)
+
+        def behind(rel: int) -> set[int]:
+            if rel not in out:
+                out[rel] = {rel}
+                for base, _columns in self.views.get(rel, ViewRule(0, False, ())).bases:
+                    out[rel] |= behind(base)
+            return out[rel]
+
+        for rel in self.schema_of:
+            behind(rel)
+        return out
 
     def cascade(self, rel: int, column: str | None, grantee: int, grantor: int | None, *, keep_own: bool = False) -> set[Item]:
         """The item (unless `keep_own`: a grant option revoke) and every grant made from it, down the chain."""
@@ -124,8 +166,11 @@ def blast_radius(conn, actions: list[Action], principals: list[str], in_scope: s
             "nsp": json.dumps([a.schema_name for a in relation_actions]), "rel": json.dumps([a.object_name for a in relation_actions]),
             "grantees": sorted({oid_of[a.grantee] for a in relation_actions if a.grantee in oid_of})}).fetchall()}
         if risky:
-            items = cur.execute(_ITEMS, {"oids": sorted(set(risky.values()))}).fetchall()
-            _relation_collateral(context, _World(graph, items, usage, context[4]), {n: relation_actions[n] for n in risky}, risky, oid_of)
+            views = _view_rules(cur.execute(_VIEWS, {"oids": sorted(set(risky.values()))}).fetchall())
+            related = set(risky.values()) | views.keys() | {base for rule in views.values() for base, _cols in rule.bases}
+            items = cur.execute(_ITEMS, {"oids": sorted(related)}).fetchall()
+            world = _World(graph, items, usage, context[4], {v: rule for v, rule in views.items() if all(b in related for b, _ in rule.bases)})
+            _relation_collateral(context, world, {n: relation_actions[n] for n in risky}, risky, oid_of)
     if memberships:
         world = _World(graph, cur.execute(_ITEMS, {"oids": None}).fetchall(), usage, context[4])
         before = world.model()
@@ -149,14 +194,38 @@ def _relation_collateral(context, world: _World, actions: dict[int, Action], rel
     for n in removals:
         by_relation[rel_of[n]].append(n)
     before = world.model()
+    reads_from = world.reads_from()
+    takers: dict[int, dict[int, set[int]]] = defaultdict(dict)
     for k in range(max((len(ns) for ns in by_relation.values()), default=0)):
         turn = [ns[k] for ns in by_relation.values() if len(ns) > k]
         lost = _losses(world, before, world.model(set().union(*(removals[n] for n in turn))), context)
         for n in turn:
-            rel = rel_of[n]
-            action = actions[n]
-            _record(action, {role: {rel} for role, rels in lost.items() if rel in rels}, world,
-                    cause="public_revoke" if action.grantee == PUBLIC else "grant_option_cascade")
+            for role, rels in lost.items():
+                if taken := {r for r in rels if rel_of[n] in reads_from[r]}:
+                    takers[n].setdefault(role, set()).update(taken)
+    # Two grants may each keep a reader on their own (the owner's and a holder's grant to PUBLIC): what only the
+    # actions together take is collateral of each of them.
+    together = _losses(world, before, world.model(set().union(*removals.values())), context)
+    for rel, ns in by_relation.items():
+        for role, rels in together.items():
+            for lost_rel in rels:
+                if rel in reads_from[lost_rel] and not any(lost_rel in takers[n].get(role, ()) for n in ns):
+                    for n in ns:
+                        takers[n].setdefault(role, set()).add(lost_rel)
+    for n, lost_by in takers.items():
+        action = actions[n]
+        _record(action, lost_by, world, cause="public_revoke" if action.grantee == PUBLIC else "grant_option_cascade")
+
+
+def _view_rules(rows: list[tuple]) -> dict[int, ViewRule]:
+    bases: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    owners: dict[int, tuple[int, bool]] = {}
+    for view, base, attnum, owner, invoker in rows:
+        bases[view][base].add(attnum)
+        owners[view] = (owner, invoker)
+    return {view: ViewRule(owner=owners[view][0], invoker=owners[view][1],
+                           bases=tuple((base, tuple(sorted(cols - {0}))) for base, cols in found.items()))
+            for view, found in bases.items()}
 
 
 def _losses(world: _World, before: ReadModel, after: ReadModel, context, only: set[int] | None = None) -> dict[int, set[int]]:

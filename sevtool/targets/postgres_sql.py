@@ -6,7 +6,8 @@ Everything that turns names into SQL lives here, so there is one place to check 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from sevtool.core.plan import Action, ActionKind
 from sevtool.errors import TargetRejected
@@ -184,3 +185,20 @@ def table_statement(kind: ActionKind, column: str | None, privileges: list[str],
     if kind == ActionKind.REVOKE_AS_GRANTOR:
         return f"SET LOCAL ROLE {q(grantor)}; {before} ON TABLE ", f" {after}; RESET ROLE"
     return f"{before} ON TABLE ", f" {after}"
+
+
+# Schemas among these where the role, as itself, cannot even name a table (names are raw, not quoted identifiers).
+_LACKS_USAGE = "SELECT s FROM unnest(%s::text[]) AS s WHERE NOT has_schema_privilege(%s, s, 'USAGE')"
+
+
+@contextmanager
+def usage_while_acting_as(conn, role: str, schemas: Iterable[str], q: Quoted) -> Iterator[None]:
+    """Acting as a grant-option holder needs USAGE on a table's schema just to name the table. A holder without it
+    gets it for the length of the statements, in the same transaction, and loses it again: the schema's ACL is
+    left with the items it had."""
+    lacking = [s for (s,) in conn.execute(_LACKS_USAGE, (sorted(set(schemas)), role)).fetchall()]
+    for schema in lacking:
+        conn.execute(f"GRANT USAGE ON SCHEMA {q(schema)} TO {q.role(role)}")
+    yield
+    for schema in lacking:
+        conn.execute(f"REVOKE USAGE ON SCHEMA {q(schema)} FROM {q.role(role)}")

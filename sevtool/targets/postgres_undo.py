@@ -20,7 +20,7 @@ from sevtool.targets.postgres_acl import Grant, merge, missing, parse_acl
 from sevtool.targets.postgres_apply import DEFAULT_BATCH_SIZE, BatchCallback
 from sevtool.targets.postgres_pool import RevokeSession
 from sevtool.targets.postgres_roles import MembershipUndo
-from sevtool.targets.postgres_sql import Quoted, family_of, json_list, privilege_list
+from sevtool.targets.postgres_sql import Quoted, family_of, json_list, privilege_list, usage_while_acting_as
 
 FAMILY_ORDER = ("membership", "relation", "default")
 # Actions whose grantor is the object's owner at plan time (the others are grant-option holders').
@@ -262,9 +262,10 @@ class RevokeUndoer(MembershipUndo):
             if g.grantor is None:
                 conn.execute(statement)   # made by the owner (or a member of it): recorded with the owner as grantor
             else:
-                conn.execute(f"SET LOCAL ROLE {q(g.grantor)}")
-                conn.execute(statement)
-                conn.execute("RESET ROLE")
+                with usage_while_acting_as(conn, g.grantor, (u.schema for u in units), q):
+                    conn.execute(f"SET LOCAL ROLE {q(g.grantor)}")
+                    conn.execute(statement)
+                    conn.execute("RESET ROLE")
 
     def _warnings(self, session: RevokeSession, batch: list[_Unit]) -> None:
         """Server warnings on our GRANTs go to the object they name, or to every object of the batch."""

@@ -287,7 +287,7 @@ def test_service_journals_reports_progress_and_contains_on_either_store(wb, pg_d
     assert all(a.status == ActionStatus.PLANNED and a.prior_state for _, a in stored)
 
     seen = []
-    report = wb.revocation.apply(incident.id, plan_version=plan.plan_version, batch_size=3, progress=seen.append)
+    report = wb.revocation.apply(incident.id, accept_collateral=True, plan_version=plan.plan_version, batch_size=3, progress=seen.append)
     assert report.ok and report.counts["applied"] == len(plan.actions) and report.status == "contained"
     assert seen[-1].done == seen[-1].total == len(plan.actions) and all(len(p.results) <= 3 for p in seen)
     assert wb.incidents.get(incident.id).contained_at is not None
@@ -305,10 +305,10 @@ def test_applying_again_after_undo_does_not_call_the_incident_contained(wb, pg_d
     incident = wb.incidents.declare("drill", 2)
     wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
     wb.revocation.plan(incident.id)
-    assert wb.revocation.apply(incident.id).status == "contained"
+    assert wb.revocation.apply(incident.id, accept_collateral=True).status == "contained"
     assert wb.revocation.undo(incident.id).status == "declared"
 
-    again = wb.revocation.apply(incident.id)
+    again = wb.revocation.apply(incident.id, accept_collateral=True)
     assert sum(again.counts.values()) == 0 and again.status == "declared"
     assert wb.incidents.get(incident.id).status == "declared"
     assert "were undone: plan again" in wb.incidents.timeline(incident.id)[-1].summary
@@ -324,12 +324,12 @@ def test_the_reported_totals_are_the_ledger_after_skips_and_after_a_rerun_on_an_
     plan = wb.revocation.plan(incident.id)
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute("DROP TABLE hr.salaries CASCADE")   # gone before apply: its actions are skipped, not applied
-    first = wb.revocation.apply(incident.id, plan_version=plan.plan_version, batch_size=2)
+    first = wb.revocation.apply(incident.id, accept_collateral=True, plan_version=plan.plan_version, batch_size=2)
     assert first.counts["skipped"] >= 1
     assert first.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
 
     wb.revocation.undo(incident.id)
-    again = wb.revocation.apply(incident.id)   # nothing left to do; the totals still come from the ledger's statuses
+    again = wb.revocation.apply(incident.id, accept_collateral=True)   # nothing left to do; the totals still come from the ledger's statuses
     assert again.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
     assert again.totals["undone"] == first.counts["applied"]
 
@@ -348,13 +348,13 @@ def test_planning_again_lets_go_of_the_previous_plan_and_undo_still_reaches_ever
     wb.scanning.scan(incident.id, pg_db, ["all_employees"])
     before_planning = alive()
     first = wb.revocation.plan(incident.id)
-    assert wb.revocation.apply(incident.id, plan_version=first.plan_version).ok
+    assert wb.revocation.apply(incident.id, accept_collateral=True, plan_version=first.plan_version).ok
     wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
     second = wb.revocation.plan(incident.id)
     del first
     assert alive() - before_planning == len(second.actions)
 
-    assert wb.revocation.apply(incident.id, plan_version=second.plan_version).ok
+    assert wb.revocation.apply(incident.id, accept_collateral=True, plan_version=second.plan_version).ok
     undone = wb.revocation.undo(incident.id)
     assert undone.ok and undone.plan_versions == [1, 2]
     assert acl_snapshot(pg_db) == before
