@@ -50,7 +50,7 @@ def drill(cli, dsn_with_password: str, tmp_path: Path) -> list:
     ident = json.loads(run("declare", "--sev", "2", "--title", "drill", "--json").stdout)["id"]
     run("scan", ident, "--target", dsn_with_password, "--principal", "all_employees")
     run("revoke", ident, "--plan")
-    run("revoke", ident, "--apply", "--yes")
+    run("revoke", ident, "--apply", "--yes", "--accept-collateral")
     run("verify", ident, expect=(0, 3))
     run("revoke", ident, "--undo", "--yes")
     run("status", ident, "contained", expect=(0, 2))
@@ -111,7 +111,7 @@ def test_no_statement_reads_table_contents(cli, guarded_pg):
         result = cli("verify", ident, "--probe-role", info["canary"], "--json")
         assert result.returncode == expect, result.stderr
         if expect == 3:
-            cli.json("revoke", ident, "--apply", "--yes")
+            cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")
     cli.json("revoke", ident, "--undo", "--yes")
     with psycopg.connect(dsn) as conn:
         # pg_stat_statements shows constants as $n, so LIMIT 0 reads as LIMIT $1; `rows` says what was returned.

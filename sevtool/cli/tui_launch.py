@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sevtool.cli.main import app, command, workbench
+from sevtool.cli.main import command, workbench
 
 
 def launch_tui(wb) -> None:

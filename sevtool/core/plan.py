@@ -28,6 +28,7 @@ class ActionKind(StrEnum):
     REVOKE_DEFAULT_PRIVILEGES = "revoke_default_privileges"  # ALTER DEFAULT PRIVILEGES ... REVOKE
     REVOKE_VIEW = "revoke_view"                    # REVOKE on a view over a sensitive table
     REVOKE_SECURABLE = "revoke_securable"          # REST catalogs: PATCH permissions on a securable
+    MANUAL = "manual"                              # a path sevtool cannot close itself: the step a human must take
 
 
 class ActionStatus(StrEnum):
@@ -37,6 +38,7 @@ class ActionStatus(StrEnum):
     SKIPPED = "skipped"     # already absent when we got there
     FAILED = "failed"
     UNDONE = "undone"
+    MANUAL = "manual"       # left for a human: the action says what to do; a check stays unclean until it is done
 
 
 @validated_dataclass(frozen=True, slots=True, kw_only=True)

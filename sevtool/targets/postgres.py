@@ -55,7 +55,7 @@ from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.errors import NotFound, TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
-from sevtool.targets.postgres_access import NOT_SYSTEM, Grants, ReadModel, RoleGraph, ViewRule, load_graph
+from sevtool.targets.postgres_access import NOT_SYSTEM, Grants, ReadModel, ViewRule, load_graph
 from sevtool.targets.postgres_escalation import Escalations, legacy_parents
 from sevtool.targets.postgres_probe import PostgresProber
 from sevtool.targets.postgres_revoke import PostgresRevoker

@@ -71,6 +71,9 @@ class RevokeApplier:
         Calls with disjoint objects may run side by side from several threads (each holds its own connection).
         """
         size = batch_size or DEFAULT_BATCH_SIZE
+        if manual := [a for a in actions if a.kind == ActionKind.MANUAL]:   # nothing to run: the step is a human's
+            on_batch([ActionResult(seq=a.seq, status=ActionStatus.MANUAL, message=a.reason) for a in manual])
+            actions = [a for a in actions if a.kind != ActionKind.MANUAL]
         with self._revoke_connection() as session:
             for _, group in groupby(actions, key=lambda a: a.batch_key):
                 group = list(group)

@@ -6,7 +6,8 @@ actions, and this module works out exactly which roles lose what, with the per-r
 - a REVOKE ... CASCADE, or REVOKE GRANT OPTION FOR ... CASCADE, also removes every grant made with that
   grant option, down the chain: `contractor`, granted by `emp_all` WITH GRANT OPTION, loses the table;
 - a revoke from PUBLIC takes the object from every role that read it only through PUBLIC;
-- removing the principal from a role takes from its members what that role gave them outside the scope.
+- removing the principal from a role takes from its members what that role gave them outside the scope, and
+  from anyone the views those members own stop working for.
 
 A (role, object) pair read before the plan and not after is collateral unless the scan counted it as
 exposure through the principals. The answer is per action and is written onto the action: its roles,
@@ -178,7 +179,8 @@ def blast_radius(conn, actions: list[Action], principals: list[str], in_scope: s
             role, member = oid_of.get(action.object_name), oid_of.get(action.grantee)
             if role is not None and member is not None:
                 after = world.model(graph=graph.without_membership(role, member))
-                _record(action, _losses(world, before, after, context, only=graph.members({member})), world, cause="membership")
+                # Everyone, not only the members: a view owned by a member stops working for the view's other readers.
+                _record(action, _losses(world, before, after, context), world, cause="membership")
 
 
 def _relation_collateral(context, world: _World, actions: dict[int, Action], rel_of: dict[int, int], oid_of: dict[str, int]) -> None:
@@ -228,12 +230,12 @@ def _view_rules(rows: list[tuple]) -> dict[int, ViewRule]:
             for view, found in bases.items()}
 
 
-def _losses(world: _World, before: ReadModel, after: ReadModel, context, only: set[int] | None = None) -> dict[int, set[int]]:
+def _losses(world: _World, before: ReadModel, after: ReadModel, context) -> dict[int, set[int]]:
     """Role -> relations it reads before and not after, leaving out the in-scope exposure the plan is there to close."""
     graph, principal_oids, in_scope, _usage, _read_all = context
     exposed = before.exposure(principal_oids)
     lost: dict[int, set[int]] = {}
-    for role in (only if only is not None else graph.roles):
+    for role in graph.roles:
         was = before.reads(role)
         if not was:
             continue

@@ -19,7 +19,7 @@ PLAN_CHUNK = 10_000   # tables per catalog read when planning
 PLAN_READERS = 3      # catalog reads side by side when planning (the column ACLs take one)
 KIND_ORDER = {k: i for i, k in enumerate((ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION, ActionKind.REVOKE_TABLE,
                                           ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_DEFAULT_PRIVILEGES,
-                                          ActionKind.REVOKE_MEMBERSHIP))}
+                                          ActionKind.REVOKE_MEMBERSHIP, ActionKind.MANUAL))}
 OBJECT_KIND = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
 _ACTIONS = TypeAdapter(list[Action])
 
@@ -38,6 +38,24 @@ def family_of(action: Action) -> str:
     if action.kind == ActionKind.REVOKE_DEFAULT_PRIVILEGES:
         return "default"
     return "column" if action.column is not None else "relation"
+
+
+def manual_step(finding: Finding, grantee: str) -> str | None:
+    """What a human must do for a path no REVOKE of ours closes; None when the plan closes it."""
+    if finding.path == AccessPath.SECURITY_DEFINER:
+        return (f"review what {finding.object_fqn} returns; if it reads sensitive rows, REVOKE EXECUTE ON FUNCTION "
+                f"{finding.object_fqn} FROM {grantee} (functions are executable by PUBLIC unless revoked)")
+    if finding.path == AccessPath.OWNER and grantee == finding.principal:
+        return f"{grantee} owns {finding.object_fqn} and can grant itself access at will: ALTER TABLE ... OWNER TO a role outside it"
+    if finding.path == AccessPath.CREATEROLE and grantee == finding.principal:
+        return f"{grantee} has CREATEROLE and can grant itself any non-superuser role: ALTER ROLE {grantee} NOCREATEROLE"
+    return None
+
+
+def manual_draft(finding: Finding, step: str) -> dict:
+    return {"kind": ActionKind.MANUAL, "object_kind": finding.object_kind, "schema_name": finding.schema_name,
+            "object_name": finding.object_name, "grantee": _grantee_of(finding), "grantor": finding.grantor, "privileges": ["SELECT"],
+            "sql": f"-- by hand: {step}", "review": True, "reason": f"sevtool cannot close this {finding.path.value} path: {step}"}
 
 
 def _grantee_of(finding: Finding) -> str:
@@ -99,6 +117,7 @@ class RevokePlanner:
         default: dict[tuple[str, str], dict[str, set[str]]] = {}   # (schema, grantor-or-'') -> grantee -> privs
         membership: dict[tuple[str, str], list[Finding]] = {}       # (principal, role holding the grant)
         in_scope: set[str] = set()
+        manual: dict[tuple, tuple[Finding, str]] = {}
         with self.connect(autocommit=True) as conn, ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
             # A table's grants to the scope's principals and PUBLIC are what its findings name: read them while the
             # findings are still coming in, a chunk of tables at a time.
@@ -106,7 +125,11 @@ class RevokePlanner:
             for f in findings:
                 in_scope.add(f.object_fqn)
                 grantee = _grantee_of(f)
-                if grantee not in (PUBLIC, f.principal):
+                if f.path == AccessPath.INHERITS_PARENT:
+                    continue   # closed by the revoke on the parent, whose own finding is planned
+                if step := manual_step(f, grantee):
+                    manual.setdefault((f.schema_name, f.object_name, f.path, grantee), (f, step))
+                elif grantee not in (PUBLIC, f.principal):
                     membership.setdefault((f.principal, grantee), []).append(f)
                 elif f.path == AccessPath.DEFAULT_PRIVILEGES:
                     default.setdefault((f.schema_name, f.grantor), {}).setdefault(grantee, set()).add(f.privilege.upper())
@@ -119,7 +142,8 @@ class RevokePlanner:
                         acls.want(key)
                     by_grantee.setdefault(grantee, set()).add(f.privilege.upper())
             drafts = [*self._plan_relations(conn, pool, relation, acls), *self._plan_columns(conn, column),
-                      *self._plan_defaults(conn, default), *self._plan_memberships(conn, membership)]
+                      *self._plan_defaults(conn, default), *self._plan_memberships(conn, membership),
+                      *(manual_draft(f, step) for f, step in manual.values())]
         # Actions are drafted as dicts, ordered and numbered, then validated in one call: 45,000 Action()
         # constructions and two attribute assignments each cost more than the catalog queries.
         # Ordered by statement shape (a handful), then by object within each shape; the sorts are stable.

@@ -132,10 +132,10 @@ def _who(expected: oracle.Exposure, fqn: str) -> str:
 def _object_level(expected: oracle.Exposure, findings, out: SeedOutcome) -> None:
     """sevtool's exposed objects against objects with an exposed member. Not compared: default privileges (future
     tables), paths the server's privilege functions cannot see (BEYOND_PRIVILEGE_CHECKS), and a base table's grant
-    named because its rows are read through a security_invoker view (the view is the exposed object)."""
+    named because its rows are read through a view (its base_object is itself; the view is the exposed object)."""
     said: dict[str, set[str]] = {}
     for f in findings:
-        through_a_view = f.path == AccessPath.VIEW and f.object_kind not in ("view", "materialized view")
+        through_a_view = f.path == AccessPath.VIEW and f.base_object == f.object_fqn   # the base of an exposed view
         if f.path != AccessPath.DEFAULT_PRIVILEGES and f.path not in BEYOND_PRIVILEGE_CHECKS and not through_a_view:
             said.setdefault(f.object_fqn, set()).add(f"{f.path.value}: {f.via}")
     relations = set(expected.relations)

@@ -242,3 +242,22 @@ CREATE TABLE hr.salaries(id int); CREATE TABLE wiki.pages(id int); GRANT SELECT 
     assert action.kind.value == "revoke_membership"
     assert {(c.role, tuple(c.objects), c.cause) for c in action.collateral} == {
         ("ana", ("wiki.pages",), "membership"), ("emp_all", ("wiki.pages",), "membership")}
+
+
+def test_paths_no_revoke_closes_are_planned_as_manual_steps_and_keep_the_check_unclean(db):
+    target = build(db, """
+CREATE ROLE emp_all; CREATE ROLE ana LOGIN; GRANT emp_all TO ana; CREATE ROLE hr_owner;
+CREATE SCHEMA hr AUTHORIZATION hr_owner; CREATE TABLE hr.salaries(id int); ALTER TABLE hr.salaries OWNER TO hr_owner;
+CREATE FUNCTION public.salary_of(i int) RETURNS bigint LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*) FROM hr.salaries WHERE id = i';
+ALTER FUNCTION public.salary_of(int) OWNER TO hr_owner;
+CREATE TABLE public.own(id int); ALTER TABLE public.own OWNER TO emp_all;
+""")
+    scope = Scope(target="t", principals=["emp_all"])
+    actions = target.plan(target.scan(scope, unrated).findings, scope)
+    manual = {(a.object_fqn, a.kind.value) for a in actions if a.kind.value == "manual"}
+    assert manual == {("public.salary_of(i integer)", "manual"), ("public.own", "manual")}
+    assert all(a.review and a.sql.startswith("-- by hand:") for a in actions if a.kind.value == "manual")
+    results = []
+    target.apply(actions, results.extend)
+    assert {r.status.value for r in results if r.seq in {a.seq for a in actions if a.kind.value == "manual"}} == {"manual"}
+    assert {f.path.value for f in target.scan(scope, unrated).findings} == {"security_definer", "owner"}, "still not clean"

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.exposure import Scope
 from sevtool.core.plan import Action, ActionKind, ActionStatus
 from sevtool.scenario import AWKWARD_ROLE, seed_access_paths
 from sevtool.targets.postgres import PostgresTarget

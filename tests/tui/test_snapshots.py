@@ -76,7 +76,7 @@ def test_incident_scope_tab(snap_compare, scanned, fixed_clock):
 def test_verify_tab_with_a_regression_banner(snap_compare, scanned, fixed_clock):
     wb, incident_id, dsn = scanned
     wb.revocation.plan(incident_id)
-    wb.revocation.apply(incident_id)
+    wb.revocation.apply(incident_id, accept_collateral=True)
     wb.verification.verify(incident_id, now=lambda: FIXED_NOW - timedelta(minutes=2))
     with psycopg.connect(dsn, autocommit=True) as conn:          # the sync job puts one grant back
         conn.execute(f"GRANT SELECT ON hr.salaries TO {PRINCIPAL}")
