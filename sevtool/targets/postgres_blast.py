@@ -45,17 +45,22 @@ SELECT want.i, want.oid FROM want
                 WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = want.oid AND v.relkind = 'v' AND v.oid <> want.oid)
 """
 
-# The plain and security_invoker views reading these relations, with every base (and column) each of them reads.
+# The plain and security_invoker views reading these relations, or views over them (recursively), with every base
+# (and column) each of them reads.
 _VIEWS = """
-SELECT DISTINCT r.ev_class, d.refobjid, d.refobjsubid, v.relowner,
+WITH RECURSIVE reads(view, base, attnum) AS (
+    SELECT r.ev_class, d.refobjid, d.refobjsubid
+      FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class AND d.deptype = 'n'
+), above(view) AS (
+    SELECT view FROM reads WHERE base = ANY(%(oids)s::oid[])
+    UNION
+    SELECT reads.view FROM reads JOIN above ON reads.base = above.view
+)
+SELECT DISTINCT reads.view, reads.base, reads.attnum, v.relowner,
        coalesce('security_invoker=true' = ANY(v.reloptions) OR 'security_invoker=on' = ANY(v.reloptions), false)
-  FROM pg_rewrite r
-  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-  JOIN pg_class v ON v.oid = r.ev_class
- WHERE v.relkind = 'v' AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class AND d.deptype = 'n'
-   AND r.ev_class IN (SELECT r2.ev_class FROM pg_rewrite r2
-                        JOIN pg_depend d2 ON d2.classid = 'pg_rewrite'::regclass AND d2.objid = r2.oid
-                       WHERE d2.refclassid = 'pg_class'::regclass AND d2.refobjid = ANY(%(oids)s::oid[]))
+  FROM reads JOIN above ON above.view = reads.view JOIN pg_class v ON v.oid = reads.view
+ WHERE v.relkind = 'v'
 """
 
 # SELECT items (table and column level) with their grantor, on the given relations or, with NULL, on every relation.
