@@ -19,7 +19,9 @@ the principal. Relation names are unique across schemas, so a server message nam
 
 from __future__ import annotations
 
+
 import random
+import re
 from dataclasses import dataclass, field
 
 PRINCIPAL = "emp_all"
@@ -62,9 +64,13 @@ class World:
         roles = [r for r in self.roles if r in existing]
         if not roles:
             return []
+        # The world's objects go first, with every grant on them: DROP OWNED revokes what a role was granted but can
+        # leave a grant it made (dw_up2=r*/dw_up1 after dw_up1's own grant option is gone), and that blocks DROP ROLE.
+        schemas = sorted({m.group(1) for s in self.statements if (m := re.match(r'CREATE SCHEMA ("(?:[^"]|"")+")', s))})
         # One DROP OWNED per role: naming several roles at once fails with "could not find tuple for default ACL"
         # when one role's default privileges grant to another of them (both try to delete the same entry).
-        return [f"DROP OWNED BY {q(r)} CASCADE" for r in roles] + [f"DROP ROLE {', '.join(q(r) for r in roles)}"]
+        return ([f"DROP SCHEMA IF EXISTS {schema} CASCADE" for schema in schemas] + [f"DROP OWNED BY {q(r)} CASCADE" for r in roles]
+                + [f"DROP ROLE {', '.join(q(r) for r in roles)}"])
 
 
 @dataclass
