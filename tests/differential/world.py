@@ -19,7 +19,6 @@ the principal. Relation names are unique across schemas, so a server message nam
 
 from __future__ import annotations
 
-
 import random
 import re
 from dataclasses import dataclass, field
