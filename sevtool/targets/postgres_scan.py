@@ -32,6 +32,7 @@ class CatalogScan:
         self.findings: list[Finding] = []
         self.notices: list[str] = []
         self._usable: dict[int, bool] = {}
+        self._usage_notes: dict[tuple[str, int], str] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
@@ -69,6 +70,7 @@ class CatalogScan:
             usage: dict[int, set[int]] = {}
             for namespace, grantee in pending["usage"].fetchall():
                 usage.setdefault(namespace, set()).add(grantee)
+            self.usage = usage
             dependencies = pending["views"].fetchall()
             views = self._views_over(matched, relations, dependencies)
             table_grants = pending["tables"].fetchall()
@@ -197,6 +199,25 @@ class CatalogScan:
                 "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
                 "path": path, "via": via, "grantee": reached.role, "dss": self.dss.get(oid),
                 "base_object": self._parent_fqn(rel)}))
+
+    def _usage_elsewhere(self, principal: str, namespace: int) -> str:
+        """When the principal's side holds no USAGE on the schema, where readers get it: "USAGE on hr from analysts
+        (e.g. member ana)". Empty when the principal, a role it reaches or PUBLIC has USAGE."""
+        key = (principal, namespace)
+        if key not in self._usage_notes:
+            holders = self.usage.get(namespace, set())
+            ours = {oid for (p, oid) in self.reach_by if p == principal}
+            note = ""
+            if holders.isdisjoint(ours):
+                graph = self.model.graph
+                for member in sorted(self.by_member, key=lambda m: self.role_names[m]):
+                    found = next((h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None)
+                    if found is not None:
+                        schema = next(r.schema for r in self.relations.values() if r.namespace == namespace)
+                        note = f"USAGE on {schema} from {self.role_names[found]} (e.g. member {self.role_names[member]})"
+                        break
+            self._usage_notes[key] = note
+        return self._usage_notes[key]
 
     def _some_member_uses(self, namespace: int) -> bool:
         """Can some member of the principals, as some role it can be, use this schema?"""
@@ -327,6 +348,9 @@ class CatalogScan:
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
         route = self.reach_text[key]
+        usage = self._usage_elsewhere(principal, rel.namespace)
+        if usage:
+            route = f"{route}; {usage}"
         if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
             # The bulk of a large exposure: a plain table granted by its owner.
             self.findings.append(_finding({

@@ -66,6 +66,7 @@ def test_a_member_with_usage_from_another_role_reads_the_principals_table(db):
     assert reads(db, "ana", "hr.salaries")
     result = target.scan(scope, unrated)
     assert [(f.object_fqn, f.path, f.grantee) for f in result.findings] == [("hr.salaries", AccessPath.DIRECT, "emp_all")]
+    assert result.findings[0].via == "granted to emp_all; USAGE on hr from analysts (e.g. member ana)"
     assert target.exposure_by_member(scope) == {"ana": {"hr.salaries"}}
 
     actions = target.plan(result.findings, scope)
