@@ -39,10 +39,11 @@ def relacl(dsn: str, fqn: str) -> str:
 
 
 @pytest.fixture
-def scenario(pg_db):
-    info = seed_access_paths(pg_db)
-    target = PostgresTarget(pg_db)
-    yield pg_db, info, target
+def scenario(server_db):
+    """The nine access paths, on each supported server (15 and 18)."""
+    info = seed_access_paths(server_db)
+    target = PostgresTarget(server_db)
+    yield server_db, info, target
     target.close()
 
 

@@ -6,6 +6,7 @@ import socket
 import threading
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 import pytest
 from psycopg import sql
 
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def seeded(pg_db):
-    return pg_db, seed_access_paths(pg_db)
+def seeded(server_db):
+    return server_db, seed_access_paths(server_db)
 
 
 @pytest.fixture
@@ -66,8 +67,8 @@ def test_role_membership_direct_transitive_and_noinherit(scan):
     assert set_role.grantee == "legacy_readers" and "by SET ROLE (" in set_role.via and "legacy_ops" in set_role.via
 
 
-def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan, pg):
-    """PostgreSQL 16+ (run the suite with SEVTOOL_PG_BINDIR pointing at a 16 server): options live on each grant."""
+def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan):
+    """PostgreSQL 16+ (the suite runs it on 18): options live on each grant."""
     dsn, info = seeded
     with psycopg.connect(dsn, autocommit=True) as conn:
         if conn.info.server_version < 160000:
@@ -81,7 +82,7 @@ def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan, pg):
                 conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier("hr", f"t_{role}"), sql.Identifier(role)))
                 conn.execute(sql.SQL("GRANT {} TO all_employees WITH " + options).format(sql.Identifier(role)))
             result = scan(table_glob="t_scan16_*")
-            with psycopg.connect(pg.dsn(conn.info.dbname, user=info["canary"]), autocommit=True) as member:
+            with psycopg.connect(make_conninfo(dsn, user=info["canary"]), autocommit=True) as member:
                 member.execute("SELECT * FROM hr.t_scan16_inherit_only LIMIT 0")
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     member.execute("SELECT * FROM hr.t_scan16_set_only LIMIT 0")
@@ -215,10 +216,10 @@ def test_scan_agrees_with_postgresql_privilege_checks(seeded, scan):
     assert scanned == truth
 
 
-def test_noinherit_member_reads_only_after_set_role(seeded, pg):
+def test_noinherit_member_reads_only_after_set_role(seeded):
     dsn, info = seeded
     member = info["noinherit_member"]
-    with psycopg.connect(pg.dsn(dsn.split("dbname=")[1].split()[0], user=member), autocommit=True) as conn:
+    with psycopg.connect(make_conninfo(dsn, user=member), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM hr.salaries LIMIT 0")
         conn.execute("SET ROLE all_employees")

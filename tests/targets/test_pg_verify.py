@@ -28,9 +28,10 @@ PRINCIPAL = "all_employees"
 
 
 @pytest.fixture
-def target(pg_db) -> str:
-    """telemetry.keystrokes (DSS 4) and telemetry.mouse (DSS 3), owned by etl_owner, readable by all_employees."""
-    with psycopg.connect(pg_db, autocommit=True) as conn:
+def target(server_db) -> str:
+    """telemetry.keystrokes (DSS 4) and telemetry.mouse (DSS 3), owned by etl_owner, readable by all_employees;
+    on each supported server (15 and 18)."""
+    with psycopg.connect(server_db, autocommit=True) as conn:
         for role, login in [(PRINCIPAL, False), ("alice", True), ("etl_owner", False), ("deploy_bot", True), ("bob", True)]:
             ensure_role(conn, role, login=login)
         grant_role(conn, PRINCIPAL, "alice")
@@ -43,7 +44,7 @@ def target(pg_db) -> str:
             conn.execute(sql.SQL("COMMENT ON TABLE telemetry.{} IS {}").format(sql.Identifier(name), sql.Literal(f"dss={dss}")))
             conn.execute(sql.SQL("GRANT SELECT ON telemetry.{} TO all_employees").format(sql.Identifier(name)))
         conn.execute("RESET ROLE")
-    return pg_db
+    return server_db
 
 
 @pytest.fixture
