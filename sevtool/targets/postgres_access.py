@@ -215,6 +215,11 @@ class ReadModel:
             self._views_ok[key] = all(self._selects(base, columns, checker, invoker, world) for base, columns in rule.bases)
         return self._views_ok[key]
 
+    def owners_read_through(self, view: int, principals: frozenset[int]) -> bool:
+        """Does the view work only through the principals' memberships or PUBLIC's grants (its owner, or an owner
+        further down, reads a base that way)? Then those base grants expose it, whatever the view's own grants."""
+        return self._view_ok(view, None, None) and not self._view_ok(view, None, principals)
+
     def _holders_of(self, role: int, world: frozenset[int] | None) -> frozenset[int] | None:
         """The roles whose SELECT grants `role` uses in that world; None when it reads everything."""
         inherited = self.graph.inherited(role, world or frozenset())

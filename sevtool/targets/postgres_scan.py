@@ -156,12 +156,11 @@ class CatalogScan:
         """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
         SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
         grant is named on the view, and on the base itself where the base is not readable directly (no USAGE)."""
-        named = {(f.schema_name, f.object_name) for f in self.findings}
         behind: dict[int, set[int]] = {}
+        cut = frozenset(self.principal_oids - {PUBLIC_OID})
         for view in exposed & rules.keys():
-            rel = self.relations[view]
-            if not rules[view].invoker and (rel.schema, rel.name) in named:
-                continue   # a grant on the view itself exposes it
+            if not rules[view].invoker and not self.model.owners_read_through(view, cut):
+                continue   # its owners read the bases on their own: a grant on the view is what exposes it
             stack = [view]
             while stack:
                 for base, _columns in rules[stack.pop()].bases:
