@@ -32,14 +32,6 @@ def _draft_batch_key(draft: dict) -> tuple:
     return batch_key(draft["kind"], draft["grantee"], draft["grantor"], draft["privileges"], draft.get("column"))
 
 
-def family_of(action: Action) -> str:
-    if action.kind == ActionKind.REVOKE_MEMBERSHIP:
-        return "membership"
-    if action.kind == ActionKind.REVOKE_DEFAULT_PRIVILEGES:
-        return "default"
-    return "column" if action.column is not None else "relation"
-
-
 def manual_step(finding: Finding, grantee: str) -> str | None:
     """What a human must do for a path no REVOKE of ours closes; None when the plan closes it."""
     if finding.path == AccessPath.SECURITY_DEFINER:

@@ -99,14 +99,12 @@ def json_list(values: Iterable) -> str:
     return json.dumps(list(values))
 
 
-
 def family_of(action: Action) -> str:
     if action.kind == ActionKind.REVOKE_MEMBERSHIP:
         return "membership"
     if action.kind == ActionKind.REVOKE_DEFAULT_PRIVILEGES:
         return "default"
     return "column" if action.column is not None else "relation"
-
 
 
 def quote_ident(name: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from pg_roles import reads, roles_dropped_after
+
 pytestmark = pytest.mark.postgres
 
 
@@ -13,23 +15,10 @@ def sql(dsn: str, statement: str) -> None:
         conn.execute(statement)
 
 
-def reads(dsn: str, role: str, table: str) -> bool:
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"SET ROLE {role}")
-        try:
-            conn.execute(f"SELECT FROM {table} LIMIT 0")
-            return True
-        except psycopg.errors.InsufficientPrivilege:
-            return False
-        finally:
-            conn.rollback()
-
-
 @pytest.fixture
 def world(server_db):
     """The issue's example: ana is an analyst and an employee; USAGE on hr comes from analysts only."""
-    with psycopg.connect(server_db, autocommit=True) as conn:
-        before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
+    with roles_dropped_after(server_db), psycopg.connect(server_db, autocommit=True) as conn:
         conn.execute("""
 CREATE ROLE emp_all; CREATE ROLE analysts; CREATE ROLE ana LOGIN; CREATE ROLE owner1;
 GRANT emp_all, analysts TO ana;
@@ -41,13 +30,7 @@ GRANT SELECT ON hr.salaries TO emp_all;
 RESET ROLE;
 CREATE ROLE break_glass SUPERUSER NOLOGIN;
 """)
-    yield server_db
-    with psycopg.connect(server_db, autocommit=True) as conn:
-        created = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in before]
-        for role in created:
-            conn.execute(f'DROP OWNED BY "{role}" CASCADE')
-        for role in created:
-            conn.execute(f'DROP ROLE "{role}"')
+        yield server_db
 
 
 def test_scan_apply_verify_on_a_member_with_usage_from_another_role(cli, world):

@@ -8,6 +8,8 @@ import pytest
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.targets.postgres import PostgresTarget
 
+from pg_roles import reads, roles_dropped_after
+
 pytestmark = pytest.mark.postgres
 
 
@@ -17,35 +19,14 @@ def unrated(schema, name, comment):
 
 @pytest.fixture
 def db(server_db):
-    """Roles are cluster-wide: the ones a test creates are dropped after it, so the next can reuse the names."""
-    with psycopg.connect(server_db, autocommit=True) as conn:
-        before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
-    yield server_db
-    with psycopg.connect(server_db, autocommit=True) as conn:
-        created = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in before]
-        for role in created:
-            conn.execute(f'DROP OWNED BY "{role}" CASCADE')
-        for role in created:
-            conn.execute(f'DROP ROLE "{role}"')
+    with roles_dropped_after(server_db):
+        yield server_db
 
 
 def build(dsn: str, sql: str) -> PostgresTarget:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql)
     return PostgresTarget(dsn)
-
-
-def reads(dsn: str, role: str, table: str) -> bool:
-    """The server's answer: a zero-row read as that role."""
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"SET ROLE {role}")
-        try:
-            conn.execute(f"SELECT FROM {table} LIMIT 0")
-            return True
-        except psycopg.errors.InsufficientPrivilege:
-            return False
-        finally:
-            conn.rollback()
 
 
 ISSUE_EXAMPLE = """

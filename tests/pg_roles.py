@@ -1,0 +1,35 @@
+"""Helpers for tests that create roles on a real server: roles are cluster-wide, databases are not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+
+@contextmanager
+def roles_dropped_after(dsn: str) -> Iterator[None]:
+    """Drop the roles created inside the block, with what they own and were granted, so the next test can reuse names."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
+    yield
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        created = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in before]
+        for role in created:
+            conn.execute(f'DROP OWNED BY "{role}" CASCADE')
+        for role in created:
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def reads(dsn: str, role: str, table: str) -> bool:
+    """The server's answer: a zero-row read as that role, in a transaction that is rolled back."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"SET ROLE {role}")
+        try:
+            conn.execute(f"SELECT FROM {table} LIMIT 0")
+            return True
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+        finally:
+            conn.rollback()
