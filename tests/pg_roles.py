@@ -1,4 +1,4 @@
-"""Helpers for tests that create roles on a real server: roles are cluster-wide, databases are not."""
+"""Helpers for tests that create roles on a real server (roles are cluster-wide, databases are not), and a world they share."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+
+# Issue 20's example: ana is an analyst and an employee; USAGE on hr comes from analysts only, SELECT from emp_all.
+USAGE_FROM_ANOTHER_ROLE = """
+CREATE ROLE emp_all; CREATE ROLE analysts; CREATE ROLE ana LOGIN; CREATE ROLE owner1;
+GRANT emp_all, analysts TO ana;
+CREATE SCHEMA hr AUTHORIZATION owner1;
+SET ROLE owner1;
+GRANT USAGE ON SCHEMA hr TO analysts;
+CREATE TABLE hr.salaries(id int);
+GRANT SELECT ON hr.salaries TO emp_all;
+RESET ROLE;
+"""
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from pg_roles import reads, roles_dropped_after
+from pg_roles import USAGE_FROM_ANOTHER_ROLE, reads, roles_dropped_after
 
 pytestmark = pytest.mark.postgres
 
@@ -19,17 +19,8 @@ def sql(dsn: str, statement: str) -> None:
 def world(server_db):
     """The issue's example: ana is an analyst and an employee; USAGE on hr comes from analysts only."""
     with roles_dropped_after(server_db), psycopg.connect(server_db, autocommit=True) as conn:
-        conn.execute("""
-CREATE ROLE emp_all; CREATE ROLE analysts; CREATE ROLE ana LOGIN; CREATE ROLE owner1;
-GRANT emp_all, analysts TO ana;
-CREATE SCHEMA hr AUTHORIZATION owner1;
-SET ROLE owner1;
-GRANT USAGE ON SCHEMA hr TO analysts;
-CREATE TABLE hr.salaries(id int);
-GRANT SELECT ON hr.salaries TO emp_all;
-RESET ROLE;
-CREATE ROLE break_glass SUPERUSER NOLOGIN;
-""")
+        conn.execute(USAGE_FROM_ANOTHER_ROLE)
+        conn.execute("CREATE ROLE break_glass SUPERUSER NOLOGIN")
         yield server_db
 
 

@@ -8,7 +8,7 @@ import pytest
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.targets.postgres import PostgresTarget
 
-from pg_roles import reads, roles_dropped_after
+from pg_roles import USAGE_FROM_ANOTHER_ROLE, reads, roles_dropped_after
 
 pytestmark = pytest.mark.postgres
 
@@ -29,20 +29,8 @@ def build(dsn: str, sql: str) -> PostgresTarget:
     return PostgresTarget(dsn)
 
 
-ISSUE_EXAMPLE = """
-CREATE ROLE emp_all; CREATE ROLE analysts; CREATE ROLE ana LOGIN; CREATE ROLE owner1;
-GRANT emp_all, analysts TO ana;
-CREATE SCHEMA hr AUTHORIZATION owner1;
-SET ROLE owner1;
-GRANT USAGE ON SCHEMA hr TO analysts;
-CREATE TABLE hr.salaries(id int);
-GRANT SELECT ON hr.salaries TO emp_all;
-RESET ROLE;
-"""
-
-
 def test_a_member_with_usage_from_another_role_reads_the_principals_table(db):
-    target = build(db, ISSUE_EXAMPLE)
+    target = build(db, USAGE_FROM_ANOTHER_ROLE)
     scope = Scope(target="t", principals=["emp_all"])
     assert reads(db, "ana", "hr.salaries")
     result = target.scan(scope, unrated)
