@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
 from pg_roles import USAGE_FROM_ANOTHER_ROLE, reads, roles_dropped_after
 
 pytestmark = pytest.mark.postgres

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from pg_roles import USAGE_FROM_ANOTHER_ROLE, reads, roles_dropped_after
 
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.targets.postgres import PostgresTarget
-
-from pg_roles import USAGE_FROM_ANOTHER_ROLE, reads, roles_dropped_after
 
 pytestmark = pytest.mark.postgres
 
