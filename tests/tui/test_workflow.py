@@ -85,6 +85,7 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         assert wb.incidents.get(incident_id).status == Status.CONTAINED
         text = screen_text(app)
         assert "apply done" in text and f"{len(plan.actions)} applied" in text
+        assert "need review before applying" not in text and "applying asks" not in text, "nothing is left to weigh"
         assert "contained" in text.splitlines()[1]
 
         # verify: clean

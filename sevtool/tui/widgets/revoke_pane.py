@@ -84,10 +84,11 @@ class RevokePane(Vertical):
     def _show_plan(self, plan) -> None:
         counts = ", ".join(f"{n:,} {status}" for status, n in sorted(plan.counts.items()) if n)
         kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(plan.by_kind.items()))
-        review = f"\n[b #ffa94d]{plan.review} action(s) need review before applying.[/]" if plan.review else ""
-        if plan.blast.get("actions"):
-            review += f"\n[b #ffa94d]Blast radius: {blast.summary_text(plan.blast)}; applying asks before running those.[/]"
         pending = len(plan.pending)
+        # What to weigh before applying: said while something is still to apply, not after.
+        review = f"\n[b #ffa94d]{plan.review} action(s) need review before applying.[/]" if plan.review and pending else ""
+        if plan.blast.get("actions") and pending:
+            review += f"\n[b #ffa94d]Blast radius: {blast.summary_text(plan.blast)}; applying asks before running those.[/]"
         next_step = f"press [b]a[/b] to apply the {pending:,} pending action(s)" if pending else _nothing_pending(plan)
         self.query_one("#plan-summary", Static).update(
             f"[b]Plan {plan.plan_version}[/b] (from scope v{plan.scope_version}, target {plan.target}): {len(plan.actions):,} actions · {kinds}\n"
