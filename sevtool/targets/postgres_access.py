@@ -161,6 +161,7 @@ class ReadModel:
         self._usage_now: dict[int, frozenset[int] | None] = {}
         self._answers: dict[tuple, frozenset[int]] = {}
         self._views_ok: dict[tuple, bool] = {}
+        self._exposures: dict[frozenset[int], dict[int, frozenset[int]]] = {}
 
     # --- one identity -------------------------------------------------------------------------
 
@@ -256,6 +257,8 @@ class ReadModel:
     def exposure(self, principals: Iterable[int]) -> dict[int, frozenset[int]]:
         """Member -> the relations it reads now and could not without the principals; only members with some."""
         principals = frozenset(principals)
+        if principals in self._exposures:   # a plan's blast radius asks the same model once per action group
+            return self._exposures[principals]
         cut = principals - {PUBLIC_OID}
         now_of: dict[int, frozenset[int]] = {}
         without_of: dict[int, frozenset[int]] = {}
@@ -273,6 +276,7 @@ class ReadModel:
                 gained_by[key] = frozenset().union(*now.values()) - frozenset().union(*before.values())
             if gained_by[key]:
                 exposed[member] = gained_by[key]
+        self._exposures[principals] = exposed
         return exposed
 
     @staticmethod
