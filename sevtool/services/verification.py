@@ -47,7 +47,7 @@ from sevtool.store import checks as q
 from sevtool.store import locks
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
-from sevtool.targets.postgres_probe import INCONCLUSIVE
+from sevtool.targets.postgres.probe import INCONCLUSIVE
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench

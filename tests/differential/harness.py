@@ -18,7 +18,7 @@ from differential.snapshot import differences, snapshot
 from differential.world import World, build
 from sevtool.core.exposure import BEYOND_PRIVILEGE_CHECKS, AccessPath, Scope
 from sevtool.core.plan import Action, ActionStatus
-from sevtool.targets.postgres import PostgresTarget
+from sevtool.targets.postgres.target import PostgresTarget
 
 PRINCIPAL = "emp_all"
 

@@ -24,7 +24,7 @@ from sevtool.pgtemp import TempPostgres
 from sevtool.scenario import seed_bulk
 from sevtool.services import Workbench
 from sevtool.settings import Settings
-from sevtool.targets.postgres import PostgresTarget
+from sevtool.targets.postgres.target import PostgresTarget
 
 
 def main() -> None:

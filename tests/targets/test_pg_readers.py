@@ -7,7 +7,7 @@ import pytest
 from pg_roles import USAGE_FROM_ANOTHER_ROLE, reads, roles_dropped_after
 
 from sevtool.core.exposure import AccessPath, Scope
-from sevtool.targets.postgres import PostgresTarget
+from sevtool.targets.postgres.target import PostgresTarget
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,7 @@ from psycopg import sql
 from sevtool.core.exposure import Scope
 from sevtool.core.plan import Action, ActionKind, ActionStatus
 from sevtool.scenario import AWKWARD_ROLE, seed_access_paths
-from sevtool.targets.postgres import PostgresTarget
+from sevtool.targets.postgres.target import PostgresTarget
 from acl_snapshot import acl_snapshot
 
 PRINCIPALS = ["all_employees", "contractors"]
@@ -220,7 +220,7 @@ def test_objects_dropped_after_planning_are_skipped(scenario):
 @pytest.mark.parametrize("chunk", [1, 2, 3])
 def test_the_plan_is_the_same_however_the_catalog_is_read_in_chunks(scenario, monkeypatch, chunk):
     """Tables' ACLs are read in chunks as findings arrive: each must land on its own table, whatever the chunking."""
-    from sevtool.targets import postgres_plan
+    from sevtool.targets.postgres import plan as postgres_plan
 
     _dsn, _info, target = scenario
     scope = Scope(target="drill", principals=PRINCIPALS)

@@ -14,7 +14,7 @@ from sevtool.core.classification import Classifier
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.errors import NotFound, TargetUnreachable
 from sevtool.scenario import seed_access_paths
-from sevtool.targets.postgres import FUTURE_TABLES, PostgresTarget, strip_secrets
+from sevtool.targets.postgres.target import FUTURE_TABLES, PostgresTarget, strip_secrets
 
 pytestmark = pytest.mark.postgres
 

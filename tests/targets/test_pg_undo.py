@@ -13,8 +13,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sevtool.core.exposure import Scope
 from sevtool.core.plan import ActionKind, ActionStatus
-from sevtool.targets import postgres_apply
-from sevtool.targets.postgres import PostgresTarget
+from sevtool.targets.postgres import apply as postgres_apply
+from sevtool.targets.postgres.target import PostgresTarget
 from acl_snapshot import acl_snapshot
 
 

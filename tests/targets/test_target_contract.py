@@ -35,7 +35,7 @@ def unrated(schema, name, comment):
 
 def postgres_backend(request) -> Backend:
     from sevtool.scenario import PRINCIPAL, seed_access_paths
-    from sevtool.targets.postgres import PostgresTarget
+    from sevtool.targets.postgres.target import PostgresTarget
 
     dsn = request.getfixturevalue("pg_db")
     info = seed_access_paths(dsn)
@@ -47,7 +47,7 @@ def postgres_backend(request) -> Backend:
 
 
 def unity_backend(request) -> Backend:
-    from sevtool.targets.unity import UnityCatalogTarget
+    from sevtool.targets.unity.target import UnityCatalogTarget
 
     server = FakeUnityCatalog(page_size=2, empty_pages=True).start()
     seed_drill(server, "account users")

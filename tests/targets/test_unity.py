@@ -13,7 +13,7 @@ from fakes.uc_server import FakeUnityCatalog, seed_drill
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.plan import ActionKind, ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
-from sevtool.targets.unity import UnityCatalogTarget, normalise_privilege, parse_spec, select_sources
+from sevtool.targets.unity.target import UnityCatalogTarget, normalise_privilege, parse_spec, select_sources
 
 P = "account users"
 
@@ -265,7 +265,7 @@ def test_retry_after_accepts_seconds_and_http_dates():
     from email.utils import format_datetime
     from datetime import datetime, timedelta, timezone
 
-    from sevtool.targets.unity import retry_after_seconds
+    from sevtool.targets.unity.target import retry_after_seconds
 
     assert retry_after_seconds("3") == 3.0
     in_a_minute = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from sevtool.targets.postgres_sql import _ROLE_OIDS, PUBLIC
+from sevtool.targets.postgres.sql import _ROLE_OIDS, PUBLIC
 
 POOL_LOCK = threading.Lock()   # guards each target's idle connections and role oid cache
 

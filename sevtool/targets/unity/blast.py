@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sevtool.core.plan import Action, Collateral
 
 if TYPE_CHECKING:
-    from sevtool.targets.unity import UnityCatalogTarget
+    from sevtool.targets.unity.target import UnityCatalogTarget
 
 CAUSE = "container_revoke"
 
@@ -41,7 +41,7 @@ def attach(target: UnityCatalogTarget, actions: list[Action], in_scope: set[str]
 
 
 def _lost_tables(target: UnityCatalogTarget, pool: ThreadPoolExecutor, action: Action, in_scope: set[str]) -> list[str]:
-    from sevtool.targets.unity import normalise_privilege, privileges_of, select_sources
+    from sevtool.targets.unity.target import normalise_privilege, privileges_of, select_sources
 
     grantee = action.grantee
     removed = {normalise_privilege(p) for p in action.privileges}

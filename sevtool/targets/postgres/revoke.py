@@ -2,13 +2,13 @@
 
 The work is split by responsibility, one module each:
 
-- `postgres_sql`: catalog queries, identifier quoting and the REVOKE statements of a batch;
-- `postgres_pool`: the pooled connections revocation runs on, and the notices they receive;
-- `postgres_plan`: findings -> ordered actions, each with its SQL and the exact prior state;
-- `postgres_apply`: bounded batches, bisection to the refused object, read-back;
-- `postgres_undo`: put back what the apply removed, object by object, as the right grantor;
-- `postgres_acl`: ACL text as data, and undo's three-way merge (prior, what the apply made of it, now);
-- `postgres_roles`: role memberships row by row (one per grantor from 16), as recorded and as restored.
+- `sql.py`: catalog queries, identifier quoting and the REVOKE statements of a batch;
+- `pool.py`: the pooled connections revocation runs on, and the notices they receive;
+- `plan.py`: findings -> ordered actions, each with its SQL and the exact prior state;
+- `apply.py`: bounded batches, bisection to the refused object, read-back;
+- `undo.py`: put back what the apply removed, object by object, as the right grantor;
+- `acl.py`: ACL text as data, and undo's three-way merge (prior, what the apply made of it, now);
+- `roles.py`: role memberships row by row (one per grantor from 16), as recorded and as restored.
 
 How each finding is closed (`plan`):
 - a grant to the principal itself or to PUBLIC, on a table, view, partition: one action per grant *item*
@@ -25,11 +25,11 @@ How each finding is closed (`plan`):
 
 from __future__ import annotations
 
-from sevtool.targets.postgres_apply import DEFAULT_BATCH_SIZE, BatchCallback, RevokeApplier
-from sevtool.targets.postgres_plan import RevokePlanner
-from sevtool.targets.postgres_pool import RevokeSessions
-from sevtool.targets.postgres_sql import PRIVILEGES, PUBLIC, quote_ident
-from sevtool.targets.postgres_undo import RevokeUndoer
+from sevtool.targets.postgres.apply import DEFAULT_BATCH_SIZE, BatchCallback, RevokeApplier
+from sevtool.targets.postgres.plan import RevokePlanner
+from sevtool.targets.postgres.pool import RevokeSessions
+from sevtool.targets.postgres.sql import PRIVILEGES, PUBLIC, quote_ident
+from sevtool.targets.postgres.undo import RevokeUndoer
 
 __all__ = ["DEFAULT_BATCH_SIZE", "PRIVILEGES", "PUBLIC", "BatchCallback", "PostgresRevoker", "quote_ident"]
 

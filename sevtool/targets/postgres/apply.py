@@ -10,8 +10,8 @@ import psycopg
 
 from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
-from sevtool.targets.postgres_pool import RevokeSession
-from sevtool.targets.postgres_sql import (_COLUMN_ACL, _DEFAULT_ACL, _MEMBERSHIP, _RELATION_STILL_GRANTED, Quoted, family_of,
+from sevtool.targets.postgres.pool import RevokeSession
+from sevtool.targets.postgres.sql import (_COLUMN_ACL, _DEFAULT_ACL, _MEMBERSHIP, _RELATION_STILL_GRANTED, Quoted, family_of,
                                           json_list, statements, usage_while_acting_as)
 
 DEFAULT_BATCH_SIZE = 1000

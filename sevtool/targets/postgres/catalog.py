@@ -1,6 +1,6 @@
 """The PostgreSQL catalog as a scan reads it: the queries, and the rows they become.
 
-Every query runs in one REPEATABLE READ read-only transaction (see postgres_scan); all are set-based, so a
+Every query runs in one REPEATABLE READ read-only transaction (see scan.py); all are set-based, so a
 45,000-table database costs a handful of statements, never one per table.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sevtool.core.exposure import Finding
-from sevtool.targets.postgres_access import NOT_SYSTEM
+from sevtool.targets.postgres.access import NOT_SYSTEM
 
 PUBLIC = "PUBLIC"
 PUBLIC_OID = 0
@@ -90,7 +90,7 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, i.inhparent, d.description, c.rel
  WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {NOT_SYSTEM}
 """
 
-# Every SELECT item on every relation, whoever holds it: who reads what is decided per reader (postgres_access),
+# Every SELECT item on every relation, whoever holds it: who reads what is decided per reader (access.py),
 # and the items held by roles the principals reach become findings.
 _TABLE_GRANTS_SQL = f"""
 SELECT c.oid, a.grantee, a.grantor

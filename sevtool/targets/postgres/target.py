@@ -32,7 +32,7 @@ The queries, all in one REPEATABLE READ read-only transaction:
   granted to the principal is a finding on the base even when its schema is closed to members.
 - predefined roles (PREDEFINED_ROLE) and superuser roles (SUPERUSER) the principal can act as read every
   relation in scope, views included.
-- who reads is decided per member (postgres_access): schema USAGE from any source, SELECT and USAGE held by
+- who reads is decided per member (access.py): schema USAGE from any source, SELECT and USAGE held by
   one identity. A grant that exposes nothing is a notice: latent (no member can use the schema) or
   redundant (every member reads it another way).
 
@@ -53,10 +53,10 @@ from sevtool.core.exposure import Scope
 from sevtool.errors import TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
-from sevtool.targets.postgres_catalog import FUTURE_TABLES, PUBLIC
-from sevtool.targets.postgres_probe import PostgresProber
-from sevtool.targets.postgres_revoke import PostgresRevoker
-from sevtool.targets.postgres_scan import CatalogScan
+from sevtool.targets.postgres.catalog import FUTURE_TABLES, PUBLIC
+from sevtool.targets.postgres.probe import PostgresProber
+from sevtool.targets.postgres.revoke import PostgresRevoker
+from sevtool.targets.postgres.scan import CatalogScan
 
 __all__ = ["FUTURE_TABLES", "PUBLIC", "PostgresTarget", "strip_secrets"]
 

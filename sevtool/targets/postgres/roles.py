@@ -16,7 +16,7 @@ import json
 
 import psycopg
 
-from sevtool.targets.postgres_sql import _MEMBERSHIP, Quoted, json_list
+from sevtool.targets.postgres.sql import _MEMBERSHIP, Quoted, json_list
 
 _MEMBERSHIP_RESTORE_REFUSED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported)
 

@@ -38,7 +38,7 @@ import httpx
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
-from sevtool.targets import unity_blast
+from sevtool.targets.unity import blast as unity_blast
 from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanResult
 
 SELECT, USE_SCHEMA, USE_CATALOG, ALL = "SELECT", "USE SCHEMA", "USE CATALOG", "ALL PRIVILEGES"

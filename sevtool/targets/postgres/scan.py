@@ -1,9 +1,9 @@
 """One scan: the catalog read in one transaction and turned into findings, decided per reader.
 
 The relation and grant queries are pipelined, so the server works while Python classifies. Who reads what is
-decided by the per-reader model (postgres_access); the grants held by roles the principals reach become findings
+decided by the per-reader model (access.py); the grants held by roles the principals reach become findings
 on the exposed objects, with the grantor exactly as the ACL records it (a grant-option holder's grant must be
-revoked as that holder); paths that are not a grant are added by postgres_escalation.
+revoked as that holder); paths that are not a grant are added by escalation.py.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from psycopg.rows import tuple_row
 from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.errors import NotFound
 from sevtool.targets.base import Classifier
-from sevtool.targets.postgres_access import Grants, ReadModel, ViewRule, load_graph
-from sevtool.targets.postgres_catalog import (_COLUMN_GRANTS_SQL, _DEFAULT_GRANTS_SQL, _KINDS, _RELATIONS_SQL, _SCHEMA_USAGE_SQL,
+from sevtool.targets.postgres.access import Grants, ReadModel, ViewRule, load_graph
+from sevtool.targets.postgres.catalog import (_COLUMN_GRANTS_SQL, _DEFAULT_GRANTS_SQL, _KINDS, _RELATIONS_SQL, _SCHEMA_USAGE_SQL,
                                               _SCOPED_KINDS, _TABLE_GRANTS_SQL, _VIEW_DEPENDENCIES_SQL, FUTURE_TABLES, PUBLIC,
                                               PUBLIC_OID, READ_ALL_ROLES, _finding, _Reach, _Relation, membership_sql)
-from sevtool.targets.postgres_escalation import Escalations, legacy_parents
+from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 
 
 class CatalogScan:

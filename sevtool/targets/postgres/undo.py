@@ -2,7 +2,7 @@
 
 Work goes in dependency order, family by family: role memberships first (a restored grant may need the schema
 USAGE a membership gives its grantor), then tables with their columns, then default privileges. Within an
-object a grant-option holder gets its option back before the grants it made (see postgres_acl.merge).
+object a grant-option holder gets its option back before the grants it made (see acl.merge).
 
 Batches are bounded like apply's and a batch the server refuses is bisected down to the object it refuses, so
 one bad object never fails its neighbours. Every result is read back: an action is undone only when every item
@@ -16,11 +16,11 @@ import psycopg
 
 from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
-from sevtool.targets.postgres_acl import Grant, merge, missing, parse_acl
-from sevtool.targets.postgres_apply import DEFAULT_BATCH_SIZE, BatchCallback
-from sevtool.targets.postgres_pool import RevokeSession
-from sevtool.targets.postgres_roles import MembershipUndo
-from sevtool.targets.postgres_sql import Quoted, family_of, json_list, privilege_list, usage_while_acting_as
+from sevtool.targets.postgres.acl import Grant, merge, missing, parse_acl
+from sevtool.targets.postgres.apply import DEFAULT_BATCH_SIZE, BatchCallback
+from sevtool.targets.postgres.pool import RevokeSession
+from sevtool.targets.postgres.roles import MembershipUndo
+from sevtool.targets.postgres.sql import Quoted, family_of, json_list, privilege_list, usage_while_acting_as
 
 FAMILY_ORDER = ("membership", "relation", "default")
 # Actions whose grantor is the object's owner at plan time (the others are grant-option holders').

@@ -1,0 +1,1 @@
+"""PostgreSQL target: per-reader access model, scan, revoke/apply/undo and probes."""
