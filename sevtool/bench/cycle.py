@@ -4,8 +4,10 @@ alternatives on the same database in the same rounds."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,16 +104,23 @@ class Cycle:
             self.alternative("per-table GRANT", self.dba.grant_per_table)
 
     def postmortem(self, events: int, rounds: int) -> int:
-        """The postmortem of this incident grown to `events` timeline events (added in-process, not timed)."""
-        from sevtool.services import Workbench
-        from sevtool.settings import Settings
-
-        wb = Workbench(Settings(db=self.env["SEVTOOL_DB"], config=Path(self.env["SEVTOOL_CONFIG"]), tz="UTC", actor="bench"))
-        incident = int(self.incident)
-        missing = events - len(wb.store.events(incident))
-        with wb.store.write() as tx:
-            for n in range(missing):
-                tx.append(incident, "note", f"bench note {n}", {"note_kind": "note"})
+        """The postmortem of this incident grown to `events` timeline events (added in a child process, not timed:
+        a forked command's peak RSS counts the memory of the process that forked it, so this one stays small)."""
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+            total = child.submit(add_notes, self.env["SEVTOOL_DB"], self.env["SEVTOOL_CONFIG"], int(self.incident), events).result()
         for _ in range(rounds):
             self.sevtool("postmortem", self.incident, measure="postmortem")
-        return len(wb.store.events(incident))
+        return total
+
+
+def add_notes(db: str, config: str, incident: int, events: int) -> int:
+    """Notes up to `events` timeline events in all; the count afterwards."""
+    from sevtool.services import Workbench
+    from sevtool.settings import Settings
+
+    wb = Workbench(Settings(db=db, config=Path(config), tz="UTC", actor="bench"))
+    missing = events - len(wb.store.events(incident))
+    with wb.store.write() as tx:
+        for n in range(missing):
+            tx.append(incident, "note", f"bench note {n}", {"note_kind": "note"})
+    return len(wb.store.events(incident))
