@@ -37,13 +37,14 @@ class Piece:
 
 def source_pieces(first: datetime, last: datetime, gaps: Iterable[tuple[datetime, datetime]],
                   holes: Iterable[tuple[datetime, datetime]], *, broken_at_start: bool = False, broken_at_end: bool = False) -> list[Piece]:
-    """One source's covered pieces: [first, last] cut at its long silences (soft) and its holes (hard)."""
-    cuts = sorted([(a, b, False) for a, b in gaps] + [(a, b, True) for a, b in holes])
-    pieces, start, hard_start = [], first, broken_at_start
-    for a, b, hard in cuts:
-        if a > start or (a == start and not hard):
-            pieces.append(Piece(start, a, hard_start, hard))
-        start, hard_start = max(start, b), hard
+    """One source's covered pieces: [first, last] cut at its long silences and around its unreadable lines. Those
+    cuts are hard (never bridged again); only a file's own first and last entries may bridge to another file's."""
+    pieces, start = [], first
+    hard_start = broken_at_start
+    for a, b in sorted([*gaps, *holes]):
+        if a >= start:
+            pieces.append(Piece(start, a, hard_start, True))
+        start, hard_start = max(start, b), True
     pieces.append(Piece(start, last, hard_start, broken_at_end))
     return [p for p in pieces if p.end >= p.start]
 
@@ -177,7 +178,7 @@ class ReadTally:
         times = self.times.get(key)
         if times is None:
             times = self.times[key] = array("d")
-        times.append(rec.time.timestamp())
+        times.append(rec.epoch)
 
     def _match(self, name: str) -> list[str]:
         if name.endswith(".*"):
