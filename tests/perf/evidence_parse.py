@@ -3,7 +3,8 @@
 Not collected by pytest (no test_ prefix). Run: python tests/perf/evidence_parse.py [--lines N] [--rounds N]
 
 Writes one csvlog shaped as PostgreSQL 15 + pgaudit write it (AUDIT READ lines of several sessions, ROLE lines,
-ERROR and connection lines, lines of another database), then times, in the same run and alternating, each in a
+ERROR and connection lines, a tenth of all lines of another database; ROLE GRANTs are 1 line in 200: each is
+parsed for its objects and grantees, which costs about 15 times a READ line), then times, in the same run and alternating, each in a
 fresh child process so each gets its own peak RSS:
   bare    for row in csv.reader(f): pass
   reader  every AuditRecord of LogReader(...).records(), with coverage bookkeeping
@@ -35,14 +36,14 @@ def write_log(path: Path, lines: int) -> None:
             session = i % 200
             stmt[session] = stmt.get(session, 0) + 1
             user, table, db = users[session % len(users)], tables[i % len(tables)], "other" if i % 10 == 9 else "wh"
-            kind = i % 20
-            if kind < 14:
+            kind = i % 200      # per 200 lines: 139 READ, 1 ROLE GRANT, 20 ERROR, 40 connection lines
+            if kind < 139:
                 message = f"AUDIT: SESSION,{stmt[session]},1,READ,SELECT,TABLE,public.{table},\"select a, b from {table} where id = {i}\",<not logged>"
                 severity = "LOG"
-            elif kind < 15:
+            elif kind == 139:
                 message = f"AUDIT: SESSION,{stmt[session]},1,ROLE,GRANT,,,grant select on {table} to all_employees,<not logged>"
                 severity = "LOG"
-            elif kind < 17:
+            elif kind < 160:
                 message = f"permission denied for table {table}"
                 severity = "ERROR"
             else:
