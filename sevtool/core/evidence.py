@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sevtool.evidence.audit import normalise_name
+from sevtool.core.identifiers import normalise_name
 
 UTC = timezone.utc
 Span = tuple[datetime | None, datetime]      # start None: unknown, before anything the logs or the incident say

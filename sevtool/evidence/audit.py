@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from sevtool.core.identifiers import normalise_identifier, normalise_name
+
 _GRANT = re.compile(r"^\s*GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<objects>.+?)\s+TO\s+(?P<grantees>.+?)"
                     r"(?:\s+WITH\s+GRANT\s+OPTION)?(?:\s+GRANTED\s+BY\s+\S+)?\s*$", re.IGNORECASE | re.DOTALL)
 _ALL_IN_SCHEMA = re.compile(r"^ALL\s+TABLES\s+IN\s+SCHEMA\s+(?P<schemas>.+)$", re.IGNORECASE | re.DOTALL)
@@ -103,25 +105,3 @@ def split_names(text: str) -> list[str]:
             current.append(ch)
     out.append("".join(current).strip())
     return [name for name in out if name]
-
-
-def normalise_identifier(ident: str) -> str:
-    ident = ident.strip()
-    if len(ident) >= 2 and ident[0] == ident[-1] == '"':
-        return ident[1:-1].replace('""', '"')
-    return ident.lower()
-
-
-def normalise_name(name: str) -> str:
-    """'public."Keys"' -> 'public.Keys'; 'Public.T' -> 'public.t'; the name as findings spell schema.object."""
-    parts, current, quoted = [], [], False
-    for ch in name.strip():
-        if ch == '"':
-            quoted = not quoted
-        if ch == "." and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return ".".join(normalise_identifier(p) for p in parts)
