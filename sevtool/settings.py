@@ -55,7 +55,8 @@ class TargetConfig(BaseModel):
         try:
             return {"kind": kind, "options": plugin.config.model_validate(table)}
         except ValidationError as exc:
-            err = exc.errors()[0]
+            # A misspelt setting explains a missing one, so it is named first.
+            err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
             field = ".".join(str(p) for p in err["loc"])
             takes = ", ".join(plugin.config.model_fields)
             problem = {"missing": f"a {kind} target needs {field}",

@@ -47,6 +47,7 @@ def test_an_unknown_kind_names_the_table_and_lists_the_known_kinds(tmp_path):
 @pytest.mark.parametrize("text,problem,hint", [
     ("kind = 'unity-catalog'\ntoken_env = 'T'\n", "a unity-catalog target needs url", 'url = "https://HOST/api/2.1/unity-catalog"'),
     ("kind = 'postgresql'\ndsn = 'host=db1'\nurl = 'https://x'\n", "url is not a postgresql setting (it takes dsn, connect_timeout)", "dsn ="),
+    ("kind = 'postgresql'\ndns = 'host=db1'\n", "dns is not a postgresql setting (it takes dsn, connect_timeout)", "dsn ="),
     ("kind = 'postgresql'\ndsn = 'host=db1'\nconnect_timeout = 0\n", "connect_timeout: Input should be greater than or equal to 1", "dsn ="),
     ("kind = 'unity-catalog'\nurl = 'https://x'\nconnect_timeout = 30\n", "connect_timeout is not a unity-catalog setting (it takes url, token_env, timeout)", "token_env"),
     ("kind = ['postgresql']\n", "unknown target kind ['postgresql']", "known kinds"),
