@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sevtool.errors import ConfigError
 
@@ -67,7 +67,7 @@ class TargetPlugin:
     kind: str                                          # the `kind =` of a [targets.NAME] table, and `Target.kind`
     title: str                                         # how people call the platform ("PostgreSQL")
     config: type[BaseModel]                            # validates a [targets.NAME] table, `kind` left out
-    from_config: Callable[[str, BaseModel], Target]    # (name, validated config) -> Target; imports the driver
+    from_config: Callable[[str, Any], Target]          # (name, an instance of `config`) -> Target; imports the driver
     capabilities: Capabilities
     action_kinds: tuple[ActionKindSpec, ...]
     config_example: str                                # a [targets.NAME] body that works, for hints
@@ -123,7 +123,8 @@ def closes(kind: str, object_kind: str) -> Closes:
 def undo_phases(actions: Iterable[Action]) -> list[list[Action]]:
     """Undo order: memberships are restored first, on their own, since a grant being restored may need what
     a membership gives its grantor; then everything else."""
-    first, rest = [], []
+    first: list[Action] = []
+    rest: list[Action] = []
     for action in actions:
         (first if closes(action.kind, action.object_kind) is Closes.ROLE else rest).append(action)
     return [first, rest]
