@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 from fakes.webhook_receiver import WebhookReceiver
 

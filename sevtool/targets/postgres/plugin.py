@@ -6,6 +6,7 @@ Also the vocabulary of PostgreSQL's actions: `ActionKind` names every statement 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,9 @@ from sevtool.targets.plugin import (
     SpecSyntax,
     TargetPlugin,
 )
+
+if TYPE_CHECKING:   # the factories import the target when one is opened
+    from sevtool.targets.postgres.target import PostgresTarget
 
 KIND = "postgresql"
 _URL_PREFIXES = ("postgresql://", "postgres://")
@@ -44,13 +48,13 @@ def recognises(spec: str) -> bool:
     return spec.startswith(_URL_PREFIXES) or ("=" in spec and "://" not in spec)
 
 
-def from_config(name: str, config: PostgresConfig):
+def from_config(name: str, config: PostgresConfig) -> PostgresTarget:
     from sevtool.targets.postgres.target import PostgresTarget
 
     return PostgresTarget(config.dsn, name=name, connect_timeout=config.connect_timeout)
 
 
-def from_spec(spec: str):
+def from_spec(spec: str) -> PostgresTarget:
     from sevtool.targets.postgres.target import PostgresTarget
 
     return PostgresTarget(spec)

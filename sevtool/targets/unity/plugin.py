@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from sevtool.targets.plugin import (
@@ -11,6 +13,9 @@ from sevtool.targets.plugin import (
     SpecSyntax,
     TargetPlugin,
 )
+
+if TYPE_CHECKING:   # the factories import the target when one is opened
+    from sevtool.targets.unity.target import UnityCatalogTarget
 
 KIND = "unity-catalog"
 SPEC_PREFIXES = ("uc+http://", "uc+https://")
@@ -29,13 +34,13 @@ def recognises(spec: str) -> bool:
     return spec.startswith(SPEC_PREFIXES)
 
 
-def from_config(name: str, config: UnityConfig):
+def from_config(name: str, config: UnityConfig) -> UnityCatalogTarget:
     from sevtool.targets.unity.target import UnityCatalogTarget
 
     return UnityCatalogTarget(config.url, token_env=config.token_env, name=name, timeout=config.timeout)
 
 
-def from_spec(spec: str):
+def from_spec(spec: str) -> UnityCatalogTarget:
     from sevtool.targets.unity.target import UnityCatalogTarget
 
     return UnityCatalogTarget.from_spec(spec)
