@@ -26,7 +26,6 @@ from sevtool.core.incident import Status
 from sevtool.core.plan import (
     PENDING,
     Action,
-    ActionKind,
     ActionResult,
     ActionStatus,
     count_by_status,
@@ -35,6 +34,7 @@ from sevtool.core.timeparse import utcnow
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.store import ledger, locks
+from sevtool.targets.plugin import undo_phases
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
@@ -147,7 +147,7 @@ class RevocationService:
                 target.close()
         blast.check_size(incident_id, len(actions), limit, "plan")
         blast.mark_review(actions)
-        by_kind = dict(Counter(a.kind.value for a in actions))
+        by_kind = dict(Counter(a.kind for a in actions))
         review = sum(a.review for a in actions)
         radius = blast.totals(actions)
         with self.store.write() as tx:
@@ -174,7 +174,7 @@ class RevocationService:
         actions = self._actions(incident_id, version)
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
                     counts=count_by_status(a.status for a in actions),
-                    by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions),
+                    by_kind=dict(Counter(a.kind for a in actions)), review=sum(a.review for a in actions),
                     blast=blast.totals(actions), blast_actions=blast.by_action(actions))
 
     def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
@@ -267,7 +267,7 @@ class RevocationService:
                         counts[status.value] += n
                     for r in results:
                         outcome[r.seq] = r.status
-                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
+                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind,
                                      "message": r.message} for r in results if r.status == ActionStatus.FAILED)
                     done += len(results)
                     if progress and results:   # a worker's first and last store writes record no outcome
@@ -448,8 +448,7 @@ class RevocationService:
                 try:
                     # Memberships first, on their own: a grant being restored may need what a membership gives its
                     # grantor (schema USAGE, a grant option), and chunks run side by side.
-                    for phase in ([a for a in todo if a.kind == ActionKind.REVOKE_MEMBERSHIP],
-                                  [a for a in todo if a.kind != ActionKind.REVOKE_MEMBERSHIP]):
+                    for phase in undo_phases(todo):
                         chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
                         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
                             for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
