@@ -19,6 +19,15 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 
+class Closes(StrEnum):
+    """What an applied action closes, in terms the ledger can compare with findings."""
+
+    OBJECT = "object"         # the one object it names (schema_name.object_name)
+    ROLE = "role"             # every object reached through the role it names (object_name): a membership removed
+    CONTAINER = "container"   # every object under the container it names (a catalog, a schema)
+    NOTHING = "nothing"       # a step a human must take: sevtool never applies it
+
+
 class ActionStatus(StrEnum):
     PLANNED = "planned"
     APPLYING = "applying"   # in flight: the outcome is read back from the target on resume

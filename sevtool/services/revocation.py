@@ -117,7 +117,7 @@ class RevocationService:
     # --- targets ----------------------------------------------------------------------------
 
     def _open(self, target: str):
-        from sevtool.targets.registry import open_target
+        from sevtool.services.targets import open_target
 
         return open_target(target, self.wb.settings)
 

@@ -76,7 +76,7 @@ class ScanService:
 
     def target(self, spec: str) -> Target:
         """Targets stay open for the process (watch re-scans the same one); `close` releases them."""
-        from sevtool.targets.registry import open_target
+        from sevtool.services.targets import open_target
 
         if spec not in self._targets:
             self._targets[spec] = open_target(spec, self.wb.settings)

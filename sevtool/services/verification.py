@@ -47,7 +47,7 @@ from sevtool.store import checks as q
 from sevtool.store import locks
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
-from sevtool.targets.plugin import plugin
+from sevtool.targets.plugin import closes, plugin
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
@@ -156,7 +156,7 @@ class VerificationService:
             seen = _Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
             baseline, held = self._baseline(incident_id, version, scanned.created_at, result, seen, scan_grants)
         # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
-        ledger = q.ledger_changes_since(self.store, incident_id, baseline.at) if result.findings else []
+        ledger = q.ledger_changes_since(self.store, incident_id, baseline.at, closes) if result.findings else []
         role_findings = any(f.path == AccessPath.ROLE for f in result.findings)
         outcome = core.compare(result.findings, set(result.objects), baseline, ledger=ledger,
                                known_reach=q.role_reach(self.store, incident_id, version) if role_findings else set(),

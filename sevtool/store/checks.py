@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from pydantic import TypeAdapter
@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from sevtool.core.checks import CheckState, LedgerChange, PlannedSlot, SlotState
 from sevtool.core.exposure import Finding
+from sevtool.core.plan import Closes
 from sevtool.core.timeparse import as_utc
 from sevtool.errors import LockHeld
 from sevtool.store import bulk, locks
@@ -39,7 +40,6 @@ from sevtool.store.models import (
     ScopeRow,
 )
 from sevtool.store.repository import Store
-from sevtool.targets.plugin import Closes, closes
 
 # Summary keys this module owns.
 FINDINGS_OF = "findings_of_check"   # findings unchanged since that check, stored there
@@ -216,8 +216,11 @@ def add_regressions(session: Session, incident_id: int, check_id: int, first_see
 # --- the ledger, as verification needs it ----------------------------------------------------------
 
 
-def ledger_changes_since(store: Store, incident_id: int, since: datetime | None) -> list[LedgerChange]:
+def ledger_changes_since(store: Store, incident_id: int, since: datetime | None,
+                         closes: Callable[[str, str], Closes]) -> list[LedgerChange]:
     """Grants the ledger closed (applied) or restored (undone) after `since`, one per distinct grant.
+
+    `closes(action kind, object kind)`: what an action closes, as the target plug-in that planned it declares.
 
     Only the fields a comparison needs are extracted from each action's JSON, by the database:
     decoding 45,000 whole actions (SQL, prior ACLs) in Python took seconds.
@@ -233,7 +236,7 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
     changes = []
     for kind, status, object_kind, grantee, schema_name, object_name in rows:
         undone = status == "undone"
-        closed = closes(kind, object_kind or "")   # as the target plug-in that planned it declares
+        closed = closes(kind, object_kind or "")
         if closed is Closes.ROLE:
             # A membership removed: the role (the finding's grantee) no longer reaches anything through that member.
             changes.append(LedgerChange(grantee=object_name or "", object_fqn=None, undone=undone))

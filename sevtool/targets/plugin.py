@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from sevtool.core.plan import Closes
 from sevtool.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,15 +27,6 @@ if TYPE_CHECKING:
     from sevtool.targets.base import Target
 
 GROUP = "sevtool.targets"
-
-
-class Closes(StrEnum):
-    """What an applied action closes, in terms the ledger can compare with findings."""
-
-    OBJECT = "object"         # the one object it names (schema_name.object_name)
-    ROLE = "role"             # every object reached through the role it names (object_name): a membership removed
-    CONTAINER = "container"   # every object under the container it names (a catalog, a schema)
-    NOTHING = "nothing"       # a step a human must take: sevtool never applies it
 
 
 @dataclass(frozen=True, slots=True)

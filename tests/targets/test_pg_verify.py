@@ -185,7 +185,7 @@ def test_probe_quotes_awkward_names_and_executes_nothing_from_them(bench, target
 
 
 def _probe(wb, dsn, objects, role="alice"):
-    from sevtool.targets.registry import open_target
+    from sevtool.services.targets import open_target
 
     target = open_target(dsn, wb.settings)
     try:

@@ -160,7 +160,7 @@ def test_settings_specs_and_the_store_accept_the_toy_kind(tmp_path):
         from sevtool.errors import ConfigError
         from sevtool.settings import Settings, load_team_config
         from sevtool.targets.plugin import closes
-        from sevtool.targets.registry import open_target
+        from sevtool.services.targets import open_target
 
         try:
             load_team_config(Path({str(typo)!r}))

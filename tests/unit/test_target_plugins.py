@@ -4,9 +4,9 @@ against the kind, then the kind's own model; a bare spec opens the one kind that
 import pytest
 
 from sevtool.errors import ConfigError, NotFound
+from sevtool.services.targets import open_target
 from sevtool.settings import Settings, load_team_config
 from sevtool.targets.plugin import plugins
-from sevtool.targets.registry import open_target
 
 
 def load(tmp_path, text: str):
