@@ -19,10 +19,18 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+from sevtool.core.exposure import PUBLIC
 from sevtool.core.plan import Action, ActionKind, Collateral
-from sevtool.targets.postgres.access import NOT_SYSTEM, PUBLIC_OID, Grants, ReadModel, RoleGraph, ViewRule, load_graph
+from sevtool.targets.postgres.access import (
+    NOT_SYSTEM,
+    PUBLIC_OID,
+    Grants,
+    ReadModel,
+    RoleGraph,
+    ViewRule,
+    load_graph,
+)
 
-PUBLIC = "PUBLIC"
 _RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
                    ActionKind.REVOKE_COLUMN)
 

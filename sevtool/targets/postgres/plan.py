@@ -8,12 +8,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from pydantic import TypeAdapter
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.core.exposure import FUTURE_TABLES, PUBLIC, AccessPath, Finding, Scope
 from sevtool.core.plan import Action, ActionKind, batch_key
 from sevtool.targets.postgres.blast import blast_radius
 from sevtool.targets.postgres.roles import membership_prior
-from sevtool.targets.postgres.sql import (_COLUMN_ACL, _COLUMN_ACLS, _DEFAULT_ACL, _FIRST_HOPS, _MEMBERSHIP, _RELATION_ACL, PRIVILEGES,
-                                          PUBLIC, Quoted, json_list, statements, table_statement)
+from sevtool.targets.postgres.sql import (
+    _COLUMN_ACL,
+    _COLUMN_ACLS,
+    _DEFAULT_ACL,
+    _FIRST_HOPS,
+    _MEMBERSHIP,
+    _RELATION_ACL,
+    PRIVILEGES,
+    Quoted,
+    json_list,
+    statements,
+    table_statement,
+)
 
 PLAN_CHUNK = 10_000   # tables per catalog read when planning
 PLAN_READERS = 3      # catalog reads side by side when planning (the column ACLs take one)
@@ -243,7 +254,7 @@ class RevokePlanner:
         for i, defaclacl, items in rows:
             role, schema, grantees = keys[i - 1]
             for draft in self._grant_actions(grantees, role, items, set(), owner_kind=ActionKind.REVOKE_DEFAULT_PRIVILEGES,
-                                             object_kind="default privileges", schema_name=schema, object_name="(future tables)",
+                                             object_kind="default privileges", schema_name=schema, object_name=FUTURE_TABLES,
                                              prior_state=defaclacl):
                 draft["reason"] = f"default privileges of {role} grant on tables created later" + (f" in {schema}" if schema else "")
                 actions.append(draft)

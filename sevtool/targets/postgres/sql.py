@@ -9,11 +9,11 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from sevtool.core.exposure import PUBLIC
 from sevtool.core.plan import Action, ActionKind
 from sevtool.errors import TargetRejected
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
-PUBLIC = "PUBLIC"
 RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION)
 
 _RELATION_ACL = """
