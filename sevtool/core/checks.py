@@ -259,9 +259,13 @@ def _by(grantor: str) -> str:
     return f"by {grantor}" if grantor else "(grantor unknown)"
 
 
+def _chain(finding: Finding) -> str:
+    """The roles walked from the principal to the grantee, each name whole: "emp -> analysts -> readers"."""
+    return " -> ".join((finding.principal, *finding.route))
+
+
 def _how(finding: Finding) -> str:
-    """The path, and the roles walked when there are any: "role: ana -> analysts -> readers"."""
-    return f"{finding.path.value}: {' -> '.join((finding.principal, *finding.route))}" if finding.route else finding.path.value
+    return f"via role {finding.grantee}: {_chain(finding)}" if finding.route else f"granted to {finding.grantee or finding.principal}"
 
 
 def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding | None, known_reach: set[tuple[str, str]],
@@ -273,7 +277,7 @@ def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding
     """
     grantee, grantor = finding.grantee, finding.grantor
     if undone and finding.path == AccessPath.ROLE:   # the plan revoked a membership on the route, and undo put it back
-        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {_how(finding)})"
+        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {_chain(finding)})"
     if undone:
         return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the grant to {grantee})"
     if default_privileges is not None and finding.path != AccessPath.DEFAULT_PRIVILEGES:
@@ -299,10 +303,10 @@ def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding
     if finding.path == AccessPath.ROLE:
         if membership_revoked & route_roles(finding) or (finding.principal, grantee) not in known_reach:
             return (Cause.NEW_MEMBERSHIP,
-                    f"new role membership: {finding.principal} reaches {grantee} ({_how(finding)}), which holds {finding.privilege} {_by(grantor)}")
-        return Cause.GRANT_READDED, f"grant of {finding.privilege} to role {grantee} re-added {_by(grantor)} ({_how(finding)})"
+                    f"new role membership: {finding.principal} reaches {grantee} ({_chain(finding)}), which holds {finding.privilege} {_by(grantor)}")
+        return Cause.GRANT_READDED, f"grant of {finding.privilege} to role {grantee} re-added {_by(grantor)} ({_chain(finding)})"
     if finding.path == AccessPath.PREDEFINED_ROLE:
-        return Cause.PREDEFINED_ROLE, f"{finding.principal} is a member of predefined role {grantee} ({_how(finding)})"
+        return Cause.PREDEFINED_ROLE, f"{finding.principal} is a member of predefined role {grantee} ({_chain(finding)})"
     if finding.path == AccessPath.VIEW:
         return Cause.VIEW, f"view over {finding.base_object or 'a sensitive table'} is readable {_describe(finding)}"
     if finding.path == AccessPath.PARTITION:

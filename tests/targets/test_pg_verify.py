@@ -13,7 +13,7 @@ from pg_roles import roles_dropped_after
 from psycopg import sql
 
 from sevtool.core.checks import Cause
-from sevtool.core.exposure import AccessPath
+from sevtool.core.exposure import FUTURE_TABLES, AccessPath
 from sevtool.core.incident import Status
 from sevtool.core.postmortem import milestones
 from sevtool.core.timeparse import utcnow
@@ -187,7 +187,7 @@ def test_default_privileges_put_back_after_a_full_fix_are_caught_with_the_new_ta
     run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
             "SET ROLE etl_owner", "CREATE TABLE telemetry.screens (id bigint)")
     causes = {(r.object_fqn, r.cause_kind) for r in bench.verification.verify(ident).outcome.regressions}
-    assert causes == {("telemetry.(future tables)", Cause.DEFAULT_PRIVILEGES_READDED),
+    assert causes == {(f"telemetry.{FUTURE_TABLES}", Cause.DEFAULT_PRIVILEGES_READDED),
                       ("telemetry.screens", Cause.DEFAULT_PRIVILEGES_NEW_TABLE)}
 
 

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-
+from acl_snapshot import acl_snapshot
 from fakes.uc_server import FakeUnityCatalog, seed_drill
+
 from sevtool.core.exposure import Scope
 from sevtool.core.plan import ActionStatus
 from sevtool.targets.base import Target
-from acl_snapshot import acl_snapshot
 
 
 @dataclass
@@ -41,7 +41,7 @@ def postgres_backend(request) -> Backend:
     info = seed_access_paths(dsn)
     target = PostgresTarget(dsn)
     request.addfinalizer(target.close)
-    exposed = {e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and "(future tables)" not in e["fqn"]}
+    exposed = {e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and not e.get("future_tables")}
     return Backend(target, Scope(target=target.display, principals=[PRINCIPAL]), exposed, set(info["unexposed"]),
                    lambda: acl_snapshot(dsn))
 
