@@ -265,6 +265,9 @@ def _chain(finding: Finding) -> str:
 
 
 def _how(finding: Finding) -> str:
+    """Where the grant is: on a REST catalog's securable, reached through roles, or held by the principal (or PUBLIC)."""
+    if finding.granted_on is not None:
+        return f"granted on {finding.granted_on.kind} {finding.granted_on.name}"
     return f"via role {finding.grantee}: {_chain(finding)}" if finding.route else f"granted to {finding.grantee or finding.principal}"
 
 
@@ -365,8 +368,8 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
               if (is_new or not objects_known) and not previous else None)
         reopened = bool(undone) and _reopened_by_undo(current, undone)
         # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
-        signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.route, primary.privilege, primary.schema_name,
-                     primary.column, primary.base_object, is_new, dp, reopened)
+        signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.route, primary.granted_on, primary.privilege,
+                     primary.schema_name, primary.column, primary.base_object, is_new, dp, reopened)
         if signature not in causes:
             causes[signature] = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
                                           undone=reopened, membership_revoked=membership_revoked)
