@@ -19,6 +19,7 @@ def scan(
     json_out: JsonOpt = False,
 ):
     from sevtool.core.exposure import dss_label
+    from sevtool.describe import as_json, via
 
     wb = workbench()
     try:
@@ -37,7 +38,7 @@ def scan(
             "principal_members": result.principal_members,
             "notices": result.notices,
             "duration_ms": result.duration_ms,
-            "findings": result.findings,
+            "findings": [as_json(f) for f in result.findings],
         })
         return
     emit_table(sorted(summary.by_dss.items(), key=lambda item: _dss_rank(item[0])), ["sensitivity", "objects"])
@@ -47,7 +48,7 @@ def scan(
     emit_table([(p, summary.by_principal.get(p, 0), result.principal_members.get(p, 0)) for p in outcome.scope.principals],
                ["principal", "objects readable", "members"])
     emit_text("")
-    emit_table([(f.schema_name, f.object_name, f.object_kind, dss_label(f.dss), f.principal, f.path.value, f.via)
+    emit_table([(f.schema_name, f.object_name, f.object_kind, dss_label(f.dss), f.principal, f.path.value, via(f))
                 for f in sorted(result.findings, key=lambda f: (_dss_rank(dss_label(f.dss)), f.object_fqn, f.principal, f.path.value))],
                ["schema", "object", "kind", "dss", "principal", "path", "via"])
     for notice in result.notices:

@@ -46,7 +46,9 @@ def _emit_check_tables(report) -> None:
     if out.findings:
         if out.regressions:
             sys.stdout.write("\n")
-        _emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, f.via, f.dss_label)
+        from sevtool.describe import via
+
+        _emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, via(f), f.dss_label)
                           for f in out.findings], ["object", "principal", "path", "via", "dss"])
     for fqn in out.probe_readable:
         sys.stdout.write(f"{fqn}\treadable by the live probe although the catalog calls it closed\n")

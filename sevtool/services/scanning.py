@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from sevtool.core.classification import Classifier
-from sevtool.core.exposure import ExposureSummary, Finding, Scope, dss_label
+from sevtool.core.exposure import PUBLIC, ExposureSummary, Finding, Scope, dss_label
 from sevtool.core.timeparse import as_utc
 from sevtool.errors import NotFound, UsageError
 from sevtool.store import scans
@@ -24,7 +24,6 @@ from sevtool.targets.base import ScanResult, Target
 if TYPE_CHECKING:
     from sevtool.services import Workbench
 
-PUBLIC = "PUBLIC"
 _NOTICES_IN_EVENT = 20
 
 
@@ -52,7 +51,7 @@ class ScopeVersion:
 
 
 def readable_in_scope(result: ScanResult) -> int:
-    """In-scope tables with at least one finding; views and "(future tables)" are counted apart."""
+    """In-scope tables with at least one finding; views and future-table defaults are counted apart."""
     exposed = {f.object_fqn for f in result.findings}
     return sum(1 for fqn in result.objects if fqn in exposed)
 

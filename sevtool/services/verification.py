@@ -41,6 +41,7 @@ from sevtool.core import checks as core
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import as_utc, format_duration, format_utc, utcnow
+from sevtool.describe import via
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.store import checks as q
@@ -84,8 +85,8 @@ class CheckReport:
             "exposed_objects": out.exposed_objects, "findings": len(out.findings), "remaining_pairs": out.remaining,
             "closed_since_baseline": out.closed_since, "new_objects": out.new_objects,
             "regressions": [r.as_dict() for r in out.regressions],
-            "remains": [{"object": f.object_fqn, "principal": f.principal, "path": f.path.value, "via": f.via, "grantee": f.grantee,
-                         "grantor": f.grantor, "column": f.column, "dss": f.dss, "privilege": f.privilege} for f in out.findings],
+            "remains": [{"object": f.object_fqn, "principal": f.principal, "path": f.path.value, "via": via(f), "route": list(f.route),
+                         "grantee": f.grantee, "grantor": f.grantor, "column": f.column, "dss": f.dss, "privilege": f.privilege} for f in out.findings],
             "probe": self.probe, "slot": self.slot, "status": self.status.value,
         }
 
@@ -185,7 +186,7 @@ class VerificationService:
     @staticmethod
     def _probe(target, role: str, result: ScanResult) -> dict:
         """Probe every object the catalog calls closed that is DSS 3-4 or unrated, plus a random sample of the rest."""
-        exposed = {f.object_fqn for f in result.findings if f.object_name != core.FUTURE_TABLES}
+        exposed = {f.object_fqn for f in result.findings if not f.future_tables}
         sensitive_closed = [o for o, dss in result.objects.items() if o not in exposed and (dss is None or dss >= 3)]
         rest = sorted(set(result.objects) - set(sensitive_closed))
         sample = random.sample(rest, min(PROBE_SAMPLE, len(rest)))

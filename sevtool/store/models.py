@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, and_
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    and_,
+)
 from sqlmodel import Field, SQLModel
 
 # Big tables get 64-bit ids; SQLite only auto-numbers an INTEGER PRIMARY KEY, so it keeps that there.
@@ -96,13 +106,14 @@ class FindingRow(SQLModel, table=True):
     object_name: str
     principal: str
     path: str
-    via: str = ""
     privilege: str = "SELECT"
     grantee: str = ""
     grantor: str = ""
     column_name: Optional[str] = None
     dss: Optional[int] = None
     base_object: Optional[str] = None
+    # How access happens (`Finding.HOW_FIELDS` that are set: the route of roles, the securable ...); NULL when none is.
+    detail: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ActionRow(SQLModel, table=True):

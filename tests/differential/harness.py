@@ -18,6 +18,7 @@ from differential.snapshot import differences, snapshot
 from differential.world import World, build
 from sevtool.core.exposure import BEYOND_PRIVILEGE_CHECKS, AccessPath, Scope
 from sevtool.core.plan import Action, ActionStatus
+from sevtool.describe import via
 from sevtool.targets.postgres.target import PostgresTarget
 
 PRINCIPAL = "emp_all"
@@ -137,7 +138,7 @@ def _object_level(expected: oracle.Exposure, findings, out: SeedOutcome) -> None
     for f in findings:
         through_a_view = f.path == AccessPath.VIEW and f.base_object == f.object_fqn   # the base of an exposed view
         if f.path != AccessPath.DEFAULT_PRIVILEGES and f.path not in BEYOND_PRIVILEGE_CHECKS and not through_a_view:
-            said.setdefault(f.object_fqn, set()).add(f"{f.path.value}: {f.via}")
+            said.setdefault(f.object_fqn, set()).add(f"{f.path.value}: {via(f)}")
     relations = set(expected.relations)
     out.objects = len(relations | set(said))
     for fqn in sorted(set(said) - expected.objects):

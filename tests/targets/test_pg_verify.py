@@ -9,18 +9,22 @@ from datetime import timedelta
 import psycopg
 import pytest
 from fakes.uc_server import FakeUnityCatalog, seed_drill
+from pg_roles import roles_dropped_after
 from psycopg import sql
 
 from sevtool.core.checks import Cause
+from sevtool.core.exposure import FUTURE_TABLES, AccessPath
 from sevtool.core.incident import Status
 from sevtool.core.postmortem import milestones
 from sevtool.core.timeparse import utcnow
+from sevtool.describe import via
 from sevtool.errors import LockHeld, TargetRejected, UsageError
 from sevtool.scenario import ensure_role, grant_role
 from sevtool.services import Workbench
 from sevtool.settings import Settings
 from sevtool.store import checks as q
 from sevtool.store import locks
+from sevtool.store.ledger import actions as ledger_actions
 
 pytestmark = pytest.mark.postgres
 
@@ -110,6 +114,53 @@ def test_regrant_by_another_session_after_the_fix_is_caught_and_attributed(bench
     assert stones["verified clean"].at == third.ran_at and stones["first clean check"].at == first.ran_at
 
 
+# Each hop a name that broke the words `via` used to carry: "(through a)b -> x -> y)" cut the route at the `)`.
+AWKWARD_ROUTE = ("a)b", "x -> y", 'say "hi" (please)')
+
+
+def test_a_route_of_awkwardly_named_roles_is_planned_revoked_and_attributed_as_roles(bench, target):
+    """all_employees reaches telemetry.chats through three roles named with `)`, ` -> `, quotes and spaces. The route
+    is a list of roles from the scan to the plan to the regression: a membership put back by undo is the fix undone,
+    because the first hop the plan revoked is on the route, whole (a parse of "(through a)b -> x -> y)" saw "a")."""
+    with roles_dropped_after(target):
+        with psycopg.connect(target, autocommit=True) as conn:
+            member = PRINCIPAL
+            for role in AWKWARD_ROUTE:
+                ensure_role(conn, role)
+                grant_role(conn, role, member)
+                member = role
+            conn.execute("SET ROLE etl_owner")
+            conn.execute("CREATE TABLE telemetry.chats (id bigint)")
+            conn.execute(sql.SQL("GRANT SELECT ON telemetry.chats TO {}").format(sql.Identifier(AWKWARD_ROUTE[-1])))
+            conn.execute("RESET ROLE")
+        ident = scanned_incident(bench, target)
+        [found] = [f for f in bench.scanning.findings(ident) if f.object_name == "chats"]   # read back from the store
+        assert (found.path, found.grantee, found.route) == (AccessPath.ROLE, AWKWARD_ROUTE[-1], AWKWARD_ROUTE)
+        assert via(found) == f"via role {AWKWARD_ROUTE[-1]} (through a)b -> x -> y)"   # words for people only
+
+        plan = bench.revocation.plan(ident)
+        assert plan.review
+        report = bench.revocation.apply(ident, accept_collateral=True)
+        assert report.ok, report
+        memberships = [a for _version, _target, a in ledger_actions(bench.store, ident) if a.object_kind == "role"]
+        assert [(a.object_name, a.grantee) for a in memberships] == [("a)b", PRINCIPAL)]   # the first hop, whole
+        assert bench.verification.verify(ident).clean
+
+        run_sql(target, sql.SQL("GRANT {} TO all_employees").format(sql.Identifier("a)b")).as_string())
+        back = bench.verification.verify(ident)
+        assert [r.object_fqn for r in back.outcome.regressions] == ["telemetry.chats"]
+        assert back.as_dict()["regressions"][0]["route"] == list(AWKWARD_ROUTE)
+        assert [r["route"] for r in back.as_dict()["remains"] if r["object"] == "telemetry.chats"] == [list(AWKWARD_ROUTE)]
+
+        run_sql(target, sql.SQL("REVOKE {} FROM all_employees").format(sql.Identifier("a)b")).as_string())
+        assert bench.verification.verify(ident).clean
+        assert bench.revocation.undo(ident).ok
+        undone = bench.verification.verify(ident)
+        [reg] = [r for r in undone.outcome.regressions if r.object_fqn == "telemetry.chats"]
+        assert reg.cause_kind == Cause.FIX_UNDONE, reg.cause
+        assert f"{PRINCIPAL} -> a)b -> x -> y -> {AWKWARD_ROUTE[-1]}" in reg.cause
+
+
 def test_table_created_after_a_partial_fix_is_attributed_to_default_privileges(bench, target):
     run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees")
     ident = scanned_incident(bench, target)
@@ -136,7 +187,7 @@ def test_default_privileges_put_back_after_a_full_fix_are_caught_with_the_new_ta
     run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
             "SET ROLE etl_owner", "CREATE TABLE telemetry.screens (id bigint)")
     causes = {(r.object_fqn, r.cause_kind) for r in bench.verification.verify(ident).outcome.regressions}
-    assert causes == {("telemetry.(future tables)", Cause.DEFAULT_PRIVILEGES_READDED),
+    assert causes == {(f"telemetry.{FUTURE_TABLES}", Cause.DEFAULT_PRIVILEGES_READDED),
                       ("telemetry.screens", Cause.DEFAULT_PRIVILEGES_NEW_TABLE)}
 
 

@@ -47,7 +47,7 @@ def postgres_world(request) -> World:
     info = seed_access_paths(dsn)
     target = PostgresTarget(dsn)
     request.addfinalizer(target.close)
-    exposed = {e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and "(future tables)" not in e["fqn"]}
+    exposed = {e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and not e.get("future_tables")}
     return World(target, Scope(target=target.display, principals=[PRINCIPAL]), exposed, set(info["unexposed"]),
                  lambda: acl_snapshot(dsn))
 

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.exposure import AccessPath, Scope, Securable
 from sevtool.core.plan import ActionStatus
+from sevtool.describe import via
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
 from sevtool.targets.unity.plugin import REVOKE_SECURABLE
 from sevtool.targets.unity.target import (
@@ -62,7 +63,7 @@ def scope(**kw) -> Scope:
 
 def test_scan_sees_direct_and_inherited_access_and_agrees_with_the_catalogs_rule(uc, target):
     result = target.scan(scope(), dss_from_comment)
-    found = {(f.object_fqn, f.path, f.via) for f in result.findings}
+    found = {(f.object_fqn, f.path, via(f)) for f in result.findings}
     assert found == {
         ("main.telemetry.keystrokes", AccessPath.DIRECT, "granted on table main.telemetry.keystrokes"),
         ("main.chats.private_messages", AccessPath.INHERITED, "granted on schema main.chats"),
@@ -88,7 +89,7 @@ def test_scope_filters_by_schema_glob_and_dss(target):
 def test_catalog_level_select_is_found_and_revoked_on_the_catalog(uc, target):
     uc.grant("catalog", "main", P, "USE SCHEMA", "SELECT")
     result = target.scan(scope(), dss_from_comment)
-    by_catalog = {f.object_fqn for f in result.findings if f.via == "granted on catalog main"}
+    by_catalog = {f.object_fqn for f in result.findings if f.granted_on == Securable("catalog", "main")}
     assert by_catalog == set(uc.tables)   # every table, payroll included: USE SCHEMA now comes from the catalog
     actions = target.plan(result.findings, scope())
     assert [(a.object_kind, a.object_fqn) for a in actions][0] == ("catalog", "main")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sevtool.core.exposure import PUBLIC
 from sevtool.core.plan import Action
 from sevtool.targets.postgres.plugin import ActionKind
-from sevtool.targets.postgres.sql import PUBLIC
 
 LETTERS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "D": "TRUNCATE", "x": "REFERENCES", "t": "TRIGGER",
            "m": "MAINTAIN", "U": "USAGE", "C": "CREATE", "X": "EXECUTE", "T": "TEMPORARY", "c": "CONNECT"}

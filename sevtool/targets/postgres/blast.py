@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+from sevtool.core.exposure import PUBLIC
 from sevtool.core.plan import Action, Collateral
 from sevtool.targets.postgres.access import (
     NOT_SYSTEM,
@@ -31,7 +32,6 @@ from sevtool.targets.postgres.access import (
 )
 from sevtool.targets.postgres.plugin import ActionKind
 
-PUBLIC = "PUBLIC"
 _RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
                    ActionKind.REVOKE_COLUMN)
 

@@ -12,10 +12,7 @@ from typing import NamedTuple
 from sevtool.core.exposure import Finding
 from sevtool.targets.postgres.access import NOT_SYSTEM
 
-PUBLIC = "PUBLIC"
-PUBLIC_OID = 0
 READ_ALL_ROLES = ("pg_read_all_data",)
-FUTURE_TABLES = "(future tables)"
 
 # Builds a Finding from a dict without the keyword-argument wrapper: 45,000 of them per large scan.
 _finding = Finding.__pydantic_validator__.validate_python
@@ -143,17 +140,9 @@ class _Reach:
     inherited: bool
     blocked_by: str | None       # why SET ROLE is necessary: the NOINHERIT role (15) or grant (16+)
 
-    def text(self, label: str = "role") -> str:
-        if self.role == PUBLIC:
-            return "granted to PUBLIC"
-        if not self.route:
-            return f"granted to {self.principal}"
-        text = f"via {label} {self.role}"
-        if len(self.route) > 1:
-            text += f" (through {' -> '.join(self.route[:-1])})"
-        if not self.inherited:
-            text += f", by SET ROLE ({self.blocked_by})"
-        return text
+    def fields(self) -> dict:
+        """How the principal reaches the grant, as a finding's fields (`Finding.route`, `Finding.set_role`)."""
+        return {"route": self.route, "set_role": None if self.inherited else self.blocked_by or ""}
 
 
 class _Relation(NamedTuple):

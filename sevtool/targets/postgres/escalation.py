@@ -60,22 +60,19 @@ class Escalations:
         for reached, oid in zip(reach, role_oids):
             info = roles.get(oid)
             if reached.role in SERVER_FILE_ROLES:
-                self._every_object(reached, matched, AccessPath.SERVER_FILES,
-                                   f"{reached.text('predefined role')}: reads the table's data files on the server, no table privilege needed")
+                self._every_object(reached, matched, AccessPath.SERVER_FILES)
             elif info is not None and server_version < 160000 and info.createrole and not info.superuser:
-                self._every_object(reached, matched, AccessPath.CREATEROLE,
-                                   f"{reached.text('role')} has CREATEROLE: before PostgreSQL 16 it can grant itself any "
-                                   "non-superuser role and read what that role reads")
+                self._every_object(reached, matched, AccessPath.CREATEROLE)
         self._inherits_children(matched, exposed, parents)
         self._security_definer(reach, role_oids, matched)
 
-    def _every_object(self, reached, matched: set[int], path: AccessPath, via: str) -> None:
+    def _every_object(self, reached, matched: set[int], path: AccessPath) -> None:
         relations = self.scan.relations
         for oid in sorted(matched, key=lambda o: relations[o].fqn):
             rel = relations[oid]
             self.scan.findings.append(self.make({
                 "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "via": via, "grantee": reached.role, "dss": self.scan.dss.get(oid)}))
+                "path": path, "grantee": reached.role, "dss": self.scan.dss.get(oid), **reached.fields()}))
 
     def _inherits_children(self, matched: set[int], exposed: set[int], parents: dict[int, list[int]]) -> None:
         relations = self.scan.relations
@@ -88,10 +85,12 @@ class Escalations:
                     continue
                 rel, parent_fqn = relations[child], relations[parent].fqn
                 for f in by_object.get(parent_fqn, ()):
+                    # The parent's grant, reached as the parent's finding reaches it: closing that grant closes this path.
                     self.scan.findings.append(self.make({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": f.principal,
                         "path": AccessPath.INHERITS_PARENT, "grantee": f.grantee, "grantor": f.grantor, "dss": self.scan.dss.get(child),
-                        "base_object": parent_fqn, "via": f"rows read through INHERITS parent {parent_fqn} ({f.via})"}))
+                        "base_object": parent_fqn, "route": f.route, "set_role": f.set_role, "usage_from": f.usage_from,
+                        "by_holder": f.by_holder}))
 
     def _security_definer(self, reach, role_oids: list[int], matched: set[int]) -> None:
         scan = self.scan
@@ -110,5 +109,4 @@ class Escalations:
                     "object_kind": "function", "schema_name": schema, "object_name": signature, "principal": reached.principal,
                     "path": AccessPath.SECURITY_DEFINER, "grantee": reached.role, "grantor": owner_name,
                     "dss": _most_sensitive(scan.dss.get(o) for o in readable), "base_object": relations[readable[0]].fqn,
-                    "via": f"SECURITY DEFINER function runs as {owner_name}, who reads {len(readable)} in-scope object(s); "
-                           f"EXECUTE {reached.text()}: review what it returns"}))
+                    **reached.fields()}))

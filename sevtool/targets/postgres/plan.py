@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from pydantic import TypeAdapter
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.core.exposure import FUTURE_TABLES, PUBLIC, AccessPath, Finding, Scope
 from sevtool.core.plan import Action, batch_key
 from sevtool.targets.postgres.blast import blast_radius
 from sevtool.targets.postgres.plugin import ActionKind
@@ -21,7 +21,6 @@ from sevtool.targets.postgres.sql import (
     _MEMBERSHIP,
     _RELATION_ACL,
     PRIVILEGES,
-    PUBLIC,
     Quoted,
     json_list,
     statements,
@@ -256,7 +255,7 @@ class RevokePlanner:
         for i, defaclacl, items in rows:
             role, schema, grantees = keys[i - 1]
             for draft in self._grant_actions(grantees, role, items, set(), owner_kind=ActionKind.REVOKE_DEFAULT_PRIVILEGES,
-                                             object_kind="default privileges", schema_name=schema, object_name="(future tables)",
+                                             object_kind="default privileges", schema_name=schema, object_name=FUTURE_TABLES,
                                              prior_state=defaclacl):
                 draft["reason"] = f"default privileges of {role} grant on tables created later" + (f" in {schema}" if schema else "")
                 actions.append(draft)

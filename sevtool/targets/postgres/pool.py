@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 import psycopg
 
-from sevtool.targets.postgres.sql import _ROLE_OIDS, PUBLIC
+from sevtool.core.exposure import PUBLIC
+from sevtool.targets.postgres.sql import _ROLE_OIDS
 
 POOL_LOCK = threading.Lock()   # guards each target's idle connections and role oid cache
 

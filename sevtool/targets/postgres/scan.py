@@ -11,13 +11,31 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import tuple_row
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.core.exposure import FUTURE_TABLES, PUBLIC, AccessPath, Finding, Scope
 from sevtool.errors import NotFound
 from sevtool.targets.base import Classifier
-from sevtool.targets.postgres.access import Grants, ReadModel, ViewRule, load_graph
-from sevtool.targets.postgres.catalog import (_COLUMN_GRANTS_SQL, _DEFAULT_GRANTS_SQL, _KINDS, _RELATIONS_SQL, _SCHEMA_USAGE_SQL,
-                                              _SCOPED_KINDS, _TABLE_GRANTS_SQL, _VIEW_DEPENDENCIES_SQL, FUTURE_TABLES, PUBLIC,
-                                              PUBLIC_OID, READ_ALL_ROLES, _finding, _Reach, _Relation, membership_sql)
+from sevtool.targets.postgres.access import (
+    PUBLIC_OID,
+    Grants,
+    ReadModel,
+    ViewRule,
+    load_graph,
+)
+from sevtool.targets.postgres.catalog import (
+    _COLUMN_GRANTS_SQL,
+    _DEFAULT_GRANTS_SQL,
+    _KINDS,
+    _RELATIONS_SQL,
+    _SCHEMA_USAGE_SQL,
+    _SCOPED_KINDS,
+    _TABLE_GRANTS_SQL,
+    _VIEW_DEPENDENCIES_SQL,
+    READ_ALL_ROLES,
+    _finding,
+    _Reach,
+    _Relation,
+    membership_sql,
+)
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 
 
@@ -32,7 +50,7 @@ class CatalogScan:
         self.findings: list[Finding] = []
         self.notices: list[str] = []
         self._usable: dict[int, bool] = {}
-        self._usage_notes: dict[tuple[str, int], str] = {}
+        self._usage_notes: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
@@ -45,7 +63,7 @@ class CatalogScan:
         role_oids = [self._reach_oid[r] for r in reach]
         params = {"principals": [r.principal for r in reach], "roles": role_oids}
         self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
-        self.reach_text = {key: r.text() for key, r in self.reach_by.items()}
+        self.reach_fields = {key: r.fields() for key, r in self.reach_by.items()}
         self.plain_path = {key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
                            for key, r in self.reach_by.items()}
         principals_of: dict[int, list[str]] = {}
@@ -120,9 +138,9 @@ class CatalogScan:
 
         for r, oid in zip(reach, role_oids):
             if r.role in READ_ALL_ROLES:
-                self._everything(r, AccessPath.PREDEFINED_ROLE, exposed, r.text("predefined role"))
+                self._everything(r, AccessPath.PREDEFINED_ROLE, exposed)
             elif roles.get(oid) is not None and roles[oid].superuser:
-                self._everything(r, AccessPath.SUPERUSER, exposed, f"{r.text('superuser role')}: a superuser reads every table")
+                self._everything(r, AccessPath.SUPERUSER, exposed)
 
         Escalations(self, _finding).add(reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version)
         self._default_privileges(params)
@@ -175,45 +193,43 @@ class CatalogScan:
             base = self.relations[oid]
             grantor_name = self.role_names.get(grantor, str(grantor))
             for principal in principals_of.get(grantee, ()):
-                route, holder = self.reach_text[(principal, grantee)], self.reach_by[(principal, grantee)].role
+                route, holder = self.reach_fields[(principal, grantee)], self.reach_by[(principal, grantee)].role
                 # The view is what members read; the grant to revoke is on the base.
                 for view in sorted(behind[oid], key=lambda v: self.relations[v].fqn):
                     rel = self.relations[view]
                     self.findings.append(_finding({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                        "path": AccessPath.VIEW, "via": f"view over {base.fqn}, read with this grant; {route}",
-                        "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn}))
+                        "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid),
+                        "base_object": base.fqn, **route}))
                 if oid in exposed:
                     continue   # the base is read directly too: its own finding closes it
                 self.findings.append(_finding({
                     "object_kind": base.kind_label, "schema_name": base.schema, "object_name": base.name, "principal": principal,
                     "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn,
-                    "via": f"rows read through view {', '.join(sorted(self.relations[v].fqn for v in behind[oid]))}; {route}"}))
+                    "views": tuple(sorted(self.relations[v].fqn for v in behind[oid])), **route}))
 
-    def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int], via: str) -> None:
+    def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
         for oid in sorted(exposed, key=lambda o: self.relations[o].fqn):
             rel = self.relations[oid]
             self.findings.append(_finding({
                 "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "via": via, "grantee": reached.role, "dss": self.dss.get(oid),
-                "base_object": self._parent_fqn(rel)}))
+                "path": path, "grantee": reached.role, "dss": self.dss.get(oid), "base_object": self._parent_fqn(rel), **reached.fields()}))
 
-    def _usage_elsewhere(self, principal: str, namespace: int) -> str:
-        """When the principal's side holds no USAGE on the schema, where readers get it: "USAGE on hr from analysts
-        (e.g. member ana)". Empty when the principal, a role it reaches or PUBLIC has USAGE."""
+    def _usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
+        """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
+        member who has it). None when the principal, a role it reaches or PUBLIC has USAGE."""
         key = (principal, namespace)
         if key not in self._usage_notes:
             holders = self.usage.get(namespace, set())
             ours = {oid for (p, oid) in self.reach_by if p == principal}
-            note = ""
+            note = None
             if holders.isdisjoint(ours):
                 graph = self.model.graph
                 for member in sorted(self.by_member, key=lambda m: self.role_names[m]):
                     found = next((h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None)
                     if found is not None:
-                        schema = next(r.schema for r in self.relations.values() if r.namespace == namespace)
-                        note = f"USAGE on {schema} from {self.role_names[found]} (e.g. member {self.role_names[member]})"
+                        note = (self.role_names[found], self.role_names[member])
                         break
             self._usage_notes[key] = note
         return self._usage_notes[key]
@@ -346,51 +362,36 @@ class CatalogScan:
         reached = self.reach_by[key]
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
-        route = self.reach_text[key]
-        usage = self._usage_elsewhere(principal, rel.namespace)
-        if usage:
-            route = f"{route}; {usage}"
+        how = {**self.reach_fields[key], "usage_from": self._usage_elsewhere(principal, rel.namespace)}
         if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
             # The bulk of a large exposure: a plain table granted by its owner.
             self.findings.append(_finding({
                 "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                "path": self.plain_path[key], "via": route, "grantee": reached.role, "grantor": grantor_name,
-                "dss": self.dss[rel.oid]}))
+                "path": self.plain_path[key], "grantee": reached.role, "grantor": grantor_name, "dss": self.dss[rel.oid], **how}))
             return
-        parts: list[str] = []
         base_object = None
+        bases: tuple[str, ...] = ()
         dss = self.dss.get(rel.oid)
         if rel.oid in views:
-            bases = views[rel.oid]
-            base_object = self.relations[bases[0]].fqn
-            dss = self.dss[bases[0]]
-            parts.append(f"{rel.kind_label} over {', '.join(self.relations[b].fqn for b in bases)}")
+            bases = tuple(self.relations[b].fqn for b in views[rel.oid])
+            base_object = bases[0]
+            dss = self.dss[views[rel.oid][0]]
             path = AccessPath.VIEW
         elif rel.parent is not None:
             base_object = self._parent_fqn(rel)
-            parts.append(f"partition of {base_object}")
             path = AccessPath.PARTITION
         elif column is not None:
             path = AccessPath.COLUMN
         elif grantee == owner:
             path = AccessPath.OWNER
-            parts.append(f"owned by {reached.role}, which can grant itself access at will")
         elif by_holder:
             path = AccessPath.GRANT_OPTION
         else:
             path = self.plain_path[key]
-        if column is not None:
-            parts.append(f"column {column}")
-        if by_holder:
-            route = route.replace("granted to", f"granted by {grantor_name} to", 1) if route.startswith("granted to") \
-                else f"granted by {grantor_name}; {route}"
-        parts.append(route)
-        if rel.row_security:
-            parts.append("row-level security on: readable, with rows filtered by its policies")
         self.findings.append(_finding({
             "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-            "path": path, "via": "; ".join(parts), "grantee": reached.role, "grantor": grantor_name, "column": column,
-            "dss": dss, "base_object": base_object}))
+            "path": path, "grantee": reached.role, "grantor": grantor_name, "column": column, "dss": dss, "base_object": base_object,
+            "bases": bases, "by_holder": by_holder, "row_security": rel.row_security, **how}))
 
     def _default_privileges(self, params: dict) -> None:
         """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
@@ -402,11 +403,10 @@ class CatalogScan:
                 continue
             reached = self.reach_by[(principal, grantee)]
             owner_name = self.role_names.get(owner, str(owner))
-            where = f"in schema {schema}" if schema else "in every schema"
             self.findings.append(Finding(
-                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, principal=principal,
-                path=AccessPath.DEFAULT_PRIVILEGES, via=f"default privileges on tables {owner_name} creates {where}; {reached.text()}",
-                grantee=reached.role, grantor=owner_name, dss=self.classify(schema, FUTURE_TABLES, None) if schema else None))
+                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, future_tables=True, principal=principal,
+                path=AccessPath.DEFAULT_PRIVILEGES, grantee=reached.role, grantor=owner_name,
+                dss=self.classify(schema, FUTURE_TABLES, None) if schema else None, **reached.fields()))
 
 
 def _dss_order(dss: int | None) -> int:

@@ -9,12 +9,12 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from sevtool.core.exposure import PUBLIC
 from sevtool.core.plan import Action
 from sevtool.errors import TargetRejected
 from sevtool.targets.postgres.plugin import ActionKind
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
-PUBLIC = "PUBLIC"
 RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION)
 
 _RELATION_ACL = """

@@ -23,7 +23,7 @@ The queries, all in one REPEATABLE READ read-only transaction:
   PARTITION with base_object = its parent (granting/revoking the parent does not touch it).
 - column grants (COLUMN): aclexplode over pg_attribute.attacl, one finding per column.
 - default privileges (DEFAULT_PRIVILEGES): aclexplode over pg_default_acl.defaclacl for tables; one
-  finding per schema named "(future tables)", grantor = the role whose future tables get the grant.
+  finding per schema marked `future_tables`, grantor = the role whose future tables get the grant.
   Schema "" means database-wide defaults (no IN SCHEMA).
 - views (VIEW): pg_rewrite + pg_depend give the tables each view or materialized view reads,
   followed transitively through views of views; a readable view over an in-scope table is a finding
@@ -53,13 +53,12 @@ from sevtool.core.exposure import Scope
 from sevtool.errors import TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
-from sevtool.targets.postgres.catalog import FUTURE_TABLES, PUBLIC
 from sevtool.targets.postgres.plugin import KIND
 from sevtool.targets.postgres.probe import PostgresProber
 from sevtool.targets.postgres.revoke import PostgresRevoker
 from sevtool.targets.postgres.scan import CatalogScan
 
-__all__ = ["FUTURE_TABLES", "PUBLIC", "PostgresTarget", "strip_secrets"]
+__all__ = ["PostgresTarget", "strip_secrets"]
 
 _SECRET_KEYS = ("password", "sslpassword")
 

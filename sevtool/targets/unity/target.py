@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import httpx
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.core.exposure import AccessPath, Finding, Scope, Securable
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
 from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanResult
@@ -288,7 +288,7 @@ class UnityCatalogTarget:
                             findings.append(Finding(
                                 object_kind=kind, schema_name=schema_fqn, object_name=name, principal=principal,
                                 path=AccessPath.DIRECT if level == "table" else AccessPath.INHERITED,
-                                via=f"granted on {level} {holder}", privilege=normalise_privilege(privilege),
+                                granted_on=Securable(level, holder), privilege=normalise_privilege(privilege),
                                 grantee=principal, dss=dss))
                 if inherited_here:
                     notices.append(f"{schema_fqn}: {inherited_here} finding(s) come from grants on the schema or catalog; "
@@ -298,12 +298,9 @@ class UnityCatalogTarget:
 
     @staticmethod
     def securable_of(finding: Finding) -> tuple[str, str]:
-        """Which securable holds the grant behind a finding, from the `via` the scan wrote."""
-        for level in ("catalog", "schema", "table"):
-            prefix = f"granted on {level} "
-            if finding.via.startswith(prefix):
-                return level, finding.via.removeprefix(prefix)
-        return "table", finding.object_fqn
+        """Which securable holds the grant behind a finding: the one the scan recorded, else the table itself."""
+        on = finding.granted_on
+        return (on.kind, on.name) if on is not None else ("table", finding.object_fqn)
 
     def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         groups: dict[tuple[str, str, str, str], list[Finding]] = {}
