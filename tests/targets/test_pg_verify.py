@@ -13,7 +13,7 @@ from psycopg import sql
 
 from sevtool.core.checks import Cause
 from sevtool.core.incident import Status
-from sevtool.core.postmortem import milestones
+from sevtool.core.postmortem_facts import milestones
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import LockHeld, TargetRejected, UsageError
 from sevtool.scenario import ensure_role, grant_role
