@@ -33,6 +33,7 @@ from sevtool.gcpause import gc_paused
 from sevtool.services.verification_baseline import Baselines, Held, Seen
 from sevtool.services.verification_schedule import RecheckSchedule
 from sevtool.store import checks as q
+from sevtool.store import schedule as sched
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
 from sevtool.targets.postgres.probe import INCONCLUSIVE
@@ -184,7 +185,7 @@ class VerificationService(RecheckSchedule):
             self._move_status(tx, row, number, outcome, ran_at)
             if outcome.regressions:
                 self._new_round(tx, row, check.id, ran_at, "Regression")
-            elif slot and not outcome.clean and not q.round_open(tx.session, row.id, slot["round"]):
+            elif slot and not outcome.clean and not sched.round_open(tx.session, row.id, slot["round"]):
                 # The round's last re-check still found access: that check cannot be the clean one resolving needs.
                 self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
             status = Status(row.status)

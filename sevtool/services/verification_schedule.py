@@ -28,6 +28,7 @@ from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import UsageError
 from sevtool.store import checks as q
 from sevtool.store import locks
+from sevtool.store import schedule as sched
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
@@ -74,7 +75,7 @@ class RecheckSchedule:
         try:
             self._start(incident_id, now())
             while True:
-                states = [q.slot_state(s) for s in q.slots(self.store, incident_id)]
+                states = [sched.slot_state(s) for s in sched.slots(self.store, incident_id)]
                 decision = core.due(states, now())
                 if decision is not None:
                     report = self._run_slot(incident_id, decision, holder, probe_role, now, beat_every)
@@ -93,7 +94,7 @@ class RecheckSchedule:
                 locks.heartbeat(self.store, incident_id, "watch", holder)
         finally:
             locks.release(self.store, incident_id, "watch", holder)
-        upcoming = core.next_pending([q.slot_state(s) for s in q.slots(self.store, incident_id)])
+        upcoming = core.next_pending([sched.slot_state(s) for s in sched.slots(self.store, incident_id)])
         return WatchReport(checks=reports, finished=upcoming is None, next_due=upcoming.due_at if upcoming else None,
                            gate=self.resolution_gate(incident_id))
 
@@ -102,18 +103,18 @@ class RecheckSchedule:
         incident = self.store.incident(incident_id)
         anchor = incident.contained_at or q.first_applied_at(self.store, incident_id)
         with self.store.write() as tx:
-            released = q.release_running(tx.session, incident_id)
+            released = sched.release_running(tx.session, incident_id)
             if released:
                 tx.append(incident_id, "schedule", f"{released} re-check(s) left running by a stopped watcher will run again",
                           {"released": released}, at=at)
-            if q.current_round(tx.session, incident_id):
+            if sched.current_round(tx.session, incident_id):
                 return
             if anchor is None:
                 raise UsageError(f"incident {incident_id} is not contained yet: the re-check schedule runs from the fix",
                                  hint=f"apply the fix (`sevtool revoke {incident_id} --apply`) or mark it contained; `sevtool verify {incident_id}` checks now")
             row = tx.incident_row(incident_id)
             level = self.wb.policy.level(row.sev)
-            q.add_round(tx.session, incident_id, 1, core.schedule(anchor, level))
+            sched.add_round(tx.session, incident_id, 1, core.schedule(anchor, level))
             tx.append(incident_id, "schedule", f"Re-check schedule started (SEV {row.sev}): {', '.join(level.recheck)} from containment at {format_utc(anchor)}",
                       {"round": 1, "offsets": level.recheck, "anchor": format_utc(anchor)}, at=at)
 
@@ -121,7 +122,7 @@ class RecheckSchedule:
                   now: Callable[[], datetime], beat_every: timedelta) -> CheckReport | None:
         wanted = [decision.run, *decision.covered]
         with self.store.write() as tx:
-            claimed = set(q.claim(tx.session, [s.id for s in wanted], holder, now()))
+            claimed = set(sched.claim(tx.session, [s.id for s in wanted], holder, now()))
         if decision.run.id not in claimed:
             return None      # another process ran it; re-read the schedule
         mine = core.DueDecision(run=decision.run, covered=[s for s in decision.covered if s.id in claimed])
@@ -132,12 +133,12 @@ class RecheckSchedule:
                 return self._check(incident_id, probe_role, now=now, decision=mine, holder=holder)
         except BaseException:
             with self.store.write() as tx:
-                q.release_running(tx.session, incident_id, holder)
+                sched.release_running(tx.session, incident_id, holder)
             raise
 
     def resolution_gate(self, incident_id: int) -> str | None:
         """Why `resolved` must wait, or None once the schedule's last check was clean with no regression since."""
-        states = [q.slot_state(s) for s in q.slots(self.store, incident_id)]
+        states = [sched.slot_state(s) for s in sched.slots(self.store, incident_id)]
         return core.gate_reason(states, q.check_states(self.store, incident_id), utcnow())
 
     def _finish_slots(self, tx, incident_id: int, decision: core.DueDecision, holder: str, check_id: int, ran_at: datetime) -> dict:
@@ -147,18 +148,18 @@ class RecheckSchedule:
             return int(decision.delay(slot, ran_at).total_seconds())
 
         run = decision.run
-        q.finish_claimed(tx.session, incident_id, run.id, holder, "done", check_id, ran_at, delay(run))
+        sched.finish_claimed(tx.session, incident_id, run.id, holder, "done", check_id, ran_at, delay(run))
         for slot in decision.covered:
-            q.finish_claimed(tx.session, incident_id, slot.id, holder, "covered", check_id, ran_at, delay(slot))
+            sched.finish_claimed(tx.session, incident_id, slot.id, holder, "covered", check_id, ran_at, delay(slot))
         return {"round": run.round, "idx": run.idx, "due_at": format_utc(run.due_at), "delay_seconds": delay(run),
                 "covered": [{"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": delay(s)} for s in decision.covered]}
 
 
     def _new_round(self, tx, row, check_id: int, at: datetime, cause: str) -> None:
         """The check that found a regression (or access left at the end of a round) is the first slot of a fresh round."""
-        round_number = q.current_round(tx.session, row.id) + 1
+        round_number = sched.current_round(tx.session, row.id) + 1
         self._add_round(tx, row, round_number, at, cause, core.regression_round(at, self.wb.policy.level(row.sev)))
-        q.finish(tx.session, q.slot_id(tx.session, row.id, round_number, 0), "done", check_id, at, 0)
+        sched.finish(tx.session, sched.slot_id(tx.session, row.id, round_number, 0), "done", check_id, at, 0)
 
     def restart_after_fix(self, tx, row, at: datetime, cause: str) -> None:
         """Access was revoked again after the re-check schedule started: the schedule restarts from this fix.
@@ -167,13 +168,13 @@ class RecheckSchedule:
         a fix re-applied after a regression, seconds before the round's last re-check, would be "verified" by that
         one check: the first fix that did not stick, over again.
         """
-        current = q.current_round(tx.session, row.id)
+        current = sched.current_round(tx.session, row.id)
         if current:
             self._add_round(tx, row, current + 1, at, cause, core.schedule(at, self.wb.policy.level(row.sev)))
 
     def _add_round(self, tx, row, round_number: int, at: datetime, cause: str, planned: list[core.PlannedSlot]) -> None:
-        superseded = q.supersede_pending(tx.session, row.id, round_number)
-        q.add_round(tx.session, row.id, round_number, planned)
+        superseded = sched.supersede_pending(tx.session, row.id, round_number)
+        sched.add_round(tx.session, row.id, round_number, planned)
         offsets = [p.offset for p in planned]
         tx.append(row.id, "schedule", f"{cause} restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
                   + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
@@ -183,11 +184,11 @@ class RecheckSchedule:
         self.store.incident(incident_id)
         return [{"round": s.round, "idx": s.idx, "offset": s.offset, "due_at": format_utc(s.due_at), "status": s.status,
                  "check_id": s.check_id, "ran_at": format_utc(s.ran_at) if s.ran_at else None, "delay_seconds": s.delay_seconds}
-                for s in q.slots(self.store, incident_id)]
+                for s in sched.slots(self.store, incident_id)]
 
     def next_check(self, incident_id: int, now: datetime | None = None) -> dict | None:
         """The next pending re-check and how long until it is due (negative: overdue), for a countdown."""
-        pending = core.next_pending([q.slot_state(s) for s in q.slots(self.store, incident_id)])
+        pending = core.next_pending([sched.slot_state(s) for s in sched.slots(self.store, incident_id)])
         if pending is None:
             return None
         remaining = pending.due_at - (now or utcnow())
