@@ -37,12 +37,6 @@ def workbench():
     return _workbench
 
 
-def reset_workbench(wb=None) -> None:
-    """Tests run many commands in one process, each against its own store."""
-    global _workbench
-    _workbench = wb
-
-
 def parse_id(value: str) -> int:
     text = value.strip().upper().removeprefix("INC-")
     if not text.isdigit():
@@ -86,7 +80,7 @@ def main(ctx: typer.Context) -> None:
 # typer and what it needs to declare its options; services, stores, pydantic models, tabulate and dates
 # are imported inside the command. Command modules also skip `from __future__ import annotations`:
 # typer would evaluate each string annotation, typer.Option(...) included, twice per command per run.
-from sevtool.cli import demo  # noqa: E402,F401
+from sevtool.cli import demo  # noqa: E402,F401,I001  (registration order is the order `--help` lists them)
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401
 from sevtool.cli import notify  # noqa: E402,F401

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, and_
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    and_,
+)
 from sqlmodel import Field, SQLModel
 
 # Big tables get 64-bit ids; SQLite only auto-numbers an INTEGER PRIMARY KEY, so it keeps that there.
@@ -207,18 +217,6 @@ class LockRow(SQLModel, table=True):
     holder: str
     acquired_at: Optional[datetime] = _ts()
     heartbeat_at: Optional[datetime] = _ts()
-
-
-class NoteRow(SQLModel, table=True):
-    """Postmortem sections entered by responders (root cause, went well, ...). Editable; edits are timeline events."""
-    __tablename__ = "note"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incident.id", index=True)
-    kind: str
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    event_seq: Optional[int] = None
-    at: Optional[datetime] = _ts()
-    key: bool = False
 
 
 class ActionItemRow(SQLModel, table=True):
