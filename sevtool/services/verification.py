@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from sevtool.core import checks as core
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.incident import Status
+from sevtool.core.timeline import Event
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
@@ -260,7 +261,10 @@ class VerificationService(RecheckSchedule):
                  "first_seen_at": format_utc(r.first_seen_at), "closed_at": format_utc(r.closed_at) if r.closed_at else None,
                  "closed_by": r.closed_by} for r in q.regressions(self.store, incident_id)]
 
-    def open_regressions(self, incident_id: int) -> int:
-        """How many object x principal pairs regressed and are still readable (the TUI's loudest marker)."""
-        return q.open_regression_count(self.store, incident_id)
+    def open_regressions(self, incident_id: int) -> list[Event]:
+        """Regression events not yet answered by a clean check: the fix did not stick and nobody has re-closed it
+        (the TUI's loudest marker). Each event names one cause and counts its objects."""
+        events = self.wb.incidents.timeline(incident_id)
+        last_clean = max((e.seq for e in events if e.kind == "check" and e.data.get("clean")), default=0)
+        return [e for e in events if e.kind == "regression" and e.seq > last_clean]
 

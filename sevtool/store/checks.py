@@ -197,12 +197,6 @@ def regressions(store: Store, incident_id: int) -> list[RegressionRow]:
         return list(s.exec(select(RegressionRow).where(RegressionRow.incident_id == incident_id).order_by(RegressionRow.id)).all())
 
 
-def open_regression_count(store: Store, incident_id: int) -> int:
-    with store.read() as s:
-        return s.exec(select(func.count()).select_from(RegressionRow)
-                      .where(RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None))).one()
-
-
 _REGRESSION_COLUMNS = ("incident_id", "check_id", "object_fqn", "principal", "path", "cause", "first_seen_at")
 
 
