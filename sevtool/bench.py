@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 from tabulate import tabulate
 
+from sevtool.gcpause import bulk_run
 from sevtool.pgtemp import DURABLE_COMMITS, TempPostgres
 from sevtool.scenario import PRINCIPAL, seed_bulk
 
@@ -213,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    figures = run(args.tables, args.events, args.rounds, lambda text: print(text, file=sys.stderr, flush=True))
+    with bulk_run():   # sevtool's figures as its CLI commands run: the collector paused during bulk work
+        figures = run(args.tables, args.events, args.rounds, lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps([{**asdict(f), "ratio": f.ratio} for f in figures], indent=2))
     else:

@@ -34,7 +34,8 @@ Size guard: a plan larger than the SEV level's max_actions (default 50,000) is r
 
 
 def _plan_rows(actions):
-    from sevtool.core import blast   # here, not at the top: `sevtool --help` loads no pydantic
+    # here, not at the top: `sevtool --help` loads no pydantic
+    from sevtool.core import blast
 
     return [(a.seq, a.kind.value, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
              "REVIEW" if a.review else "", blast.cell(a), a.status.value, a.sql) for a in actions]
@@ -103,7 +104,7 @@ def _report(report, json_out: bool) -> int:
     return ExitCode.EXPOSED if report.held else ExitCode.OK
 
 
-@command(help=HELP)
+@command(bulk=True, help=HELP)
 def revoke(incident_id: IdArg,
            plan: Annotated[bool, typer.Option("--plan", help="Make and show a fresh plan.")] = False,
            apply: Annotated[bool, typer.Option("--apply", help="Apply the plan (resumes an interrupted run).")] = False,
