@@ -12,7 +12,7 @@ bulk call ends: the three rounds then peaked at 258 MB instead of 280.
 Only where the process does nothing else: the collector is process-wide, and pausing it while other threads
 of the process allocate (the TUI's event loop and workers) would stop collection for them too. So
 `gc_paused` pauses only inside `bulk_run()`, which the CLI's bulk commands (scan, revoke, verify, watch,
-postmortem) and the benchmark enter, and only on the main thread; the threads a bulk call starts for itself
+postmortem) enter, and only on the main thread; the threads a bulk call starts for itself
 run inside its pause. Anywhere else, the TUI included, `gc_paused` changes nothing.
 """
 

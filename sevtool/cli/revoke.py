@@ -37,7 +37,7 @@ def _plan_rows(actions):
     # here, not at the top: `sevtool --help` loads no pydantic
     from sevtool.core import blast
 
-    return [(a.seq, a.kind.value, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
+    return [(a.seq, a.kind, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
              "REVIEW" if a.review else "", blast.cell(a), a.status.value, a.sql) for a in actions]
 
 
@@ -149,7 +149,7 @@ def revoke(incident_id: IdArg,
                                  max_actions=max_actions, progress=None if json_out else _progress), json_out)
     applied = svc.undoable(ident)
     if applied and not json_out:
-        kinds = Counter(a.kind.value for _, _, a in applied)
+        kinds = Counter(a.kind for _, _, a in applied)
         say(f"Undo restores the prior ACL of {len(applied)} applied actions: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     if applied and not _confirm(f"Undo {len(applied)} actions?", yes, json_out):
         say("nothing undone")

@@ -11,7 +11,7 @@ from sevtool.cli.output import emit_json, emit_table, emit_text, say
 @command(bulk=True, help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
 def scan(
     incident_id: IdArg,
-    target: Annotated[str, typer.Option("--target", help="A target name from the team config, a PostgreSQL DSN/URL (password from PGPASSWORD or ~/.pgpass), or a Unity Catalog uc+https://HOST/api/2.1/unity-catalog URL.")],
+    target: Annotated[str, typer.Option("--target", help="A target name from the team config ([targets.NAME]), or a spec such as a DSN or URL that an installed target kind recognises (one that none does is answered with each kind's form). Keep passwords and tokens out of it.")],
     principal: Annotated[list[str], typer.Option("--principal", help="Who must lose access, e.g. all_employees or PUBLIC. Repeatable.")],
     schema: Annotated[list[str] | None, typer.Option("--schema", help="Only these schemas. Repeatable.")] = None,
     table: Annotated[str | None, typer.Option("--table", help="Glob over table or schema.table, e.g. 'keystrokes_*'.")] = None,

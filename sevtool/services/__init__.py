@@ -66,6 +66,12 @@ class Workbench:
         return RevocationService(self)
 
     @cached_property
+    def evidence(self):
+        from sevtool.services.evidence import EvidenceService
+
+        return EvidenceService(self)
+
+    @cached_property
     def notify(self):
         from sevtool.services.notify import NotifyService
 

@@ -29,7 +29,6 @@ from sevtool.core.incident import Status
 from sevtool.core.plan import (
     PENDING,
     Action,
-    ActionKind,
     ActionResult,
     ActionStatus,
     count_by_status,
@@ -40,6 +39,7 @@ from sevtool.gcpause import gc_paused
 from sevtool.services.revocation_gates import RevocationGates
 from sevtool.services.revocation_plan import RevocationPlanning
 from sevtool.store import ledger, locks
+from sevtool.targets.plugin import undo_phases
 
 if TYPE_CHECKING:
     pass
@@ -145,7 +145,7 @@ class RevocationService(RevocationPlanning, RevocationGates):
                         counts[status.value] += n
                     for r in results:
                         outcome[r.seq] = r.status
-                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
+                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind,
                                      "message": r.message} for r in results if r.status == ActionStatus.FAILED)
                     done += len(results)
                     if progress and results:   # a worker's first and last store writes record no outcome
@@ -307,8 +307,7 @@ class RevocationService(RevocationPlanning, RevocationGates):
                 try:
                     # Memberships first, on their own: a grant being restored may need what a membership gives its
                     # grantor (schema USAGE, a grant option), and chunks run side by side.
-                    for phase in ([a for a in todo if a.kind == ActionKind.REVOKE_MEMBERSHIP],
-                                  [a for a in todo if a.kind != ActionKind.REVOKE_MEMBERSHIP]):
+                    for phase in undo_phases(todo):
                         chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
                         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
                             for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:

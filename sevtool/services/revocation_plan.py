@@ -80,7 +80,7 @@ class RevocationPlanning:
                 target.close()
         blast.check_size(incident_id, len(actions), limit, "plan")
         blast.mark_review(actions)
-        by_kind = dict(Counter(a.kind.value for a in actions))
+        by_kind = dict(Counter(a.kind for a in actions))
         review = sum(a.review for a in actions)
         radius = blast.totals(actions)
         with self.store.write() as tx:
@@ -107,7 +107,7 @@ class RevocationPlanning:
         actions = self._actions(incident_id, version)
         return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
                     counts=count_by_status(a.status for a in actions),
-                    by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions),
+                    by_kind=dict(Counter(a.kind for a in actions)), review=sum(a.review for a in actions),
                     blast=blast.totals(actions), blast_actions=blast.by_action(actions))
 
     def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:

@@ -37,7 +37,7 @@ from sevtool.store import checks as q
 from sevtool.store import schedule as sched
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
-from sevtool.targets.postgres.probe import INCONCLUSIVE
+from sevtool.targets.plugin import plugin
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
@@ -134,8 +134,11 @@ class VerificationService(RecheckSchedule):
 
     def _observe(self, scope: Scope, probe_role: str | None) -> tuple[ScanResult, dict]:
         """The scope scanned again through the scan service's open target (a watch reuses its connection)."""
+        target = self.wb.scanning.target(scope.target)
+        if probe_role and not plugin(target.kind).capabilities.live_probe:   # refused before the scan, not after
+            raise UsageError(f"{target.display} cannot be probed live", hint="verify without --probe-role")
         result = self.wb.scanning.run(scope)
-        probe = self._probe(self.wb.scanning.target(scope.target), probe_role, result) if probe_role else {}
+        probe = self._probe(target, probe_role, result) if probe_role else {}
         return result, probe
 
     @staticmethod
@@ -151,8 +154,8 @@ class VerificationService(RecheckSchedule):
             "role": role, "probed": len(answers),
             "readable_but_closed": sorted(readable - exposed),
             "denied_but_exposed": sorted(a.object_fqn for a in answers if not a.readable and a.object_fqn in exposed
-                                         and not a.message.startswith(INCONCLUSIVE)),
-            "inconclusive": sorted(a.object_fqn for a in answers if a.message.startswith(INCONCLUSIVE)),
+                                         and not a.inconclusive),
+            "inconclusive": sorted(a.object_fqn for a in answers if a.inconclusive),
         }
 
     def _record(self, incident_id: int, version: int, result: ScanResult, outcome: core.CheckOutcome, findings_json: list[bytes],

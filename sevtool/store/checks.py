@@ -37,6 +37,7 @@ from sevtool.store.models import (
     ScopeRow,
 )
 from sevtool.store.repository import Store
+from sevtool.targets.plugin import Closes, closes
 
 # Summary keys this module owns.
 FINDINGS_OF = "findings_of_check"   # findings unchanged since that check, stored there
@@ -49,11 +50,6 @@ LEGACY_OBJECTS = "objects"          # checks recorded before the list was packed
 
 _CHUNK = 900   # ids per IN (...): SQLite's default limit is 999 bound parameters
 
-# Ledger action kinds that remove a role membership: they close every object reached through that role.
-MEMBERSHIP_KINDS = ("revoke_membership",)
-# REST-catalog securables whose grant every table under them inherits (Unity Catalog): an action on one covers its tables.
-SECURABLE_KIND = "revoke_securable"
-CONTAINER_KINDS = ("catalog", "schema")
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -229,11 +225,12 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
     changes = []
     for kind, status, object_kind, grantee, schema_name, object_name in rows:
         undone = status == "undone"
-        if kind in MEMBERSHIP_KINDS:
-            # REVOKE role FROM member: the role (the finding's grantee) no longer reaches anything through that member.
+        closed = closes(kind, object_kind or "")   # as the target plug-in that planned it declares
+        if closed is Closes.ROLE:
+            # A membership removed: the role (the finding's grantee) no longer reaches anything through that member.
             changes.append(LedgerChange(grantee=object_name or "", object_fqn=None, undone=undone))
-        elif kind == SECURABLE_KIND and object_kind in CONTAINER_KINDS:
-            # A catalog or schema securable, named as the target names it (a catalog has no parent).
+        elif closed is Closes.CONTAINER:
+            # A container (a catalog or schema securable), named as the target names it (a catalog has no parent).
             fqn = f"{schema_name}.{object_name}" if schema_name else object_name or ""
             changes.append(LedgerChange(grantee=grantee or "", object_fqn=fqn, undone=undone, container=True))
         else:

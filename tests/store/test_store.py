@@ -117,9 +117,10 @@ def test_marking_an_event_key_highlights_that_event_only(wb):
 def test_a_store_whose_ledger_rows_held_the_action_detail_is_upgraded_when_opened(wb, store_url):
     """Stores made before `action_detail` existed kept each action's detail in its ledger row: opening one moves
     the details out, and its plans read back as they were, beside plans made after."""
-    from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+    from sevtool.core.plan import Action, ActionResult, ActionStatus
     from sevtool.store import ledger
     from sevtool.store.repository import Store
+    from sevtool.targets.postgres.plugin import ActionKind
 
     inc = wb.incidents.declare("t", 2)
     actions = [Action(seq=n, kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name=f"t{n}", grantee="all_employees", grantor="owner",

@@ -208,7 +208,7 @@ CREATE TABLE hr.salaries(id int); CREATE TABLE wiki.pages(id int); GRANT SELECT 
 """)
     scope = Scope(target="t", principals=["emp_all"], schemas=["hr"])
     [action] = target.plan(target.scan(scope, unrated).findings, scope)
-    assert action.kind.value == "revoke_membership"
+    assert action.kind == "revoke_membership"
     assert {(c.role, tuple(c.objects), c.cause) for c in action.collateral} == {
         ("ana", ("wiki.pages",), "membership"), ("emp_all", ("wiki.pages",), "membership")}
 
@@ -223,10 +223,10 @@ CREATE TABLE public.own(id int); ALTER TABLE public.own OWNER TO emp_all;
 """)
     scope = Scope(target="t", principals=["emp_all"])
     actions = target.plan(target.scan(scope, unrated).findings, scope)
-    manual = {(a.object_fqn, a.kind.value) for a in actions if a.kind.value == "manual"}
+    manual = {(a.object_fqn, a.kind) for a in actions if a.kind == "manual"}
     assert manual == {("public.salary_of(i integer)", "manual"), ("public.own", "manual")}
-    assert all(a.review and a.sql.startswith("-- by hand:") for a in actions if a.kind.value == "manual")
+    assert all(a.review and a.sql.startswith("-- by hand:") for a in actions if a.kind == "manual")
     results = []
     target.apply(actions, results.extend)
-    assert {r.status.value for r in results if r.seq in {a.seq for a in actions if a.kind.value == "manual"}} == {"manual"}
+    assert {r.status.value for r in results if r.seq in {a.seq for a in actions if a.kind == "manual"}} == {"manual"}
     assert {f.path.value for f in target.scan(scope, unrated).findings} == {"security_definer", "owner"}, "still not clean"

@@ -8,12 +8,18 @@ from dataclasses import asdict
 
 import httpx
 import pytest
-
 from fakes.uc_server import FakeUnityCatalog, seed_drill
+
 from sevtool.core.exposure import AccessPath, Scope
-from sevtool.core.plan import ActionKind, ActionStatus
+from sevtool.core.plan import ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
-from sevtool.targets.unity.target import UnityCatalogTarget, normalise_privilege, parse_spec, select_sources
+from sevtool.targets.unity.plugin import REVOKE_SECURABLE
+from sevtool.targets.unity.target import (
+    UnityCatalogTarget,
+    normalise_privilege,
+    parse_spec,
+    select_sources,
+)
 
 P = "account users"
 
@@ -96,8 +102,8 @@ def test_plan_targets_the_securable_that_holds_the_grant_and_says_why(uc, target
     findings = target.scan(scope(), dss_from_comment).findings
     actions = target.plan(findings, scope())
     assert [(a.kind, a.object_kind, a.object_fqn, a.grantee, a.privileges) for a in actions] == [
-        (ActionKind.REVOKE_SECURABLE, "schema", "main.chats", P, ["SELECT"]),
-        (ActionKind.REVOKE_SECURABLE, "table", "main.telemetry.keystrokes", P, ["SELECT"]),
+        (REVOKE_SECURABLE, "schema", "main.chats", P, ["SELECT"]),
+        (REVOKE_SECURABLE, "table", "main.telemetry.keystrokes", P, ["SELECT"]),
     ]
     schema_action = actions[0]
     assert "a revoke on the table would not close access" in schema_action.reason
@@ -262,8 +268,8 @@ def test_spec_parsing_and_display():
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
-    from email.utils import format_datetime
     from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
 
     from sevtool.targets.unity.target import retry_after_seconds
 

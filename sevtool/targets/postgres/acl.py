@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sevtool.core.plan import Action, ActionKind
+from sevtool.core.plan import Action
+from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.sql import PUBLIC
 
 LETTERS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "D": "TRUNCATE", "x": "REFERENCES", "t": "TRIGGER",

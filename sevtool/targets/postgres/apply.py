@@ -8,11 +8,21 @@ from itertools import groupby
 
 import psycopg
 
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
+from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.pool import RevokeSession
-from sevtool.targets.postgres.sql import (_COLUMN_ACL, _DEFAULT_ACL, _MEMBERSHIP, _RELATION_STILL_GRANTED, Quoted, family_of,
-                                          json_list, statements, usage_while_acting_as)
+from sevtool.targets.postgres.sql import (
+    _COLUMN_ACL,
+    _DEFAULT_ACL,
+    _MEMBERSHIP,
+    _RELATION_STILL_GRANTED,
+    Quoted,
+    family_of,
+    json_list,
+    statements,
+    usage_while_acting_as,
+)
 
 DEFAULT_BATCH_SIZE = 1000
 NOT_REVOKED = "01006"   # SQLSTATE of "WARNING: no privileges could be revoked"

@@ -19,8 +19,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from sevtool.core.plan import Action, ActionKind, Collateral
-from sevtool.targets.postgres.access import NOT_SYSTEM, PUBLIC_OID, Grants, ReadModel, RoleGraph, ViewRule, load_graph
+from sevtool.core.plan import Action, Collateral
+from sevtool.targets.postgres.access import (
+    NOT_SYSTEM,
+    PUBLIC_OID,
+    Grants,
+    ReadModel,
+    RoleGraph,
+    ViewRule,
+    load_graph,
+)
+from sevtool.targets.postgres.plugin import ActionKind
 
 PUBLIC = "PUBLIC"
 _RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,

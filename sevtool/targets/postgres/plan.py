@@ -9,11 +9,24 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pydantic import TypeAdapter
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
-from sevtool.core.plan import Action, ActionKind, batch_key
+from sevtool.core.plan import Action, batch_key
 from sevtool.targets.postgres.blast import blast_radius
+from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.roles import membership_prior
-from sevtool.targets.postgres.sql import (_COLUMN_ACL, _COLUMN_ACLS, _DEFAULT_ACL, _FIRST_HOPS, _MEMBERSHIP, _RELATION_ACL, PRIVILEGES,
-                                          PUBLIC, Quoted, json_list, statements, table_statement)
+from sevtool.targets.postgres.sql import (
+    _COLUMN_ACL,
+    _COLUMN_ACLS,
+    _DEFAULT_ACL,
+    _FIRST_HOPS,
+    _MEMBERSHIP,
+    _RELATION_ACL,
+    PRIVILEGES,
+    PUBLIC,
+    Quoted,
+    json_list,
+    statements,
+    table_statement,
+)
 
 PLAN_CHUNK = 10_000   # tables per catalog read when planning
 PLAN_READERS = 3      # catalog reads side by side when planning (the column ACLs take one)

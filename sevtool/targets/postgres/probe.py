@@ -100,4 +100,4 @@ class PostgresProber:
 def _result(fqn: str, answer: str) -> ProbeResult:
     if answer == "readable":
         return ProbeResult(object_fqn=fqn, readable=True, message="readable: a zero-row SELECT succeeded")
-    return ProbeResult(object_fqn=fqn, readable=False, message=answer.removeprefix("denied: "))
+    return ProbeResult(object_fqn=fqn, readable=False, inconclusive=answer.startswith(INCONCLUSIVE), message=answer.removeprefix("denied: "))

@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sevtool.core.plan import Action, ActionKind
+from sevtool.core.plan import Action
 from sevtool.errors import TargetRejected
+from sevtool.targets.postgres.plugin import ActionKind
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
 PUBLIC = "PUBLIC"

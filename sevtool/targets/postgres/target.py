@@ -54,6 +54,7 @@ from sevtool.errors import TargetRejected, TargetUnreachable, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
 from sevtool.targets.postgres.catalog import FUTURE_TABLES, PUBLIC
+from sevtool.targets.postgres.plugin import KIND
 from sevtool.targets.postgres.probe import PostgresProber
 from sevtool.targets.postgres.revoke import PostgresRevoker
 from sevtool.targets.postgres.scan import CatalogScan
@@ -75,7 +76,7 @@ def strip_secrets(dsn: str) -> str:
 class PostgresTarget(PostgresRevoker, PostgresProber):
     """A PostgreSQL database reached by a libpq DSN; passwords come from libpq's usual sources."""
 
-    kind = "postgresql"
+    kind = KIND
 
     def __init__(self, dsn: str, *, name: str | None = None, connect_timeout: int = 5):
         try:

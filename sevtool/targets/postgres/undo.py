@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import psycopg
 
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
 from sevtool.targets.postgres.acl import Grant, merge, missing, parse_acl
 from sevtool.targets.postgres.apply import DEFAULT_BATCH_SIZE, BatchCallback
+from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.pool import RevokeSession
 from sevtool.targets.postgres.roles import MembershipUndo
-from sevtool.targets.postgres.sql import Quoted, family_of, json_list, privilege_list, usage_while_acting_as
+from sevtool.targets.postgres.sql import (
+    Quoted,
+    family_of,
+    json_list,
+    privilege_list,
+    usage_while_acting_as,
+)
 
 FAMILY_ORDER = ("membership", "relation", "default")
 # Actions whose grantor is the object's owner at plan time (the others are grant-option holders').

@@ -36,10 +36,11 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import httpx
 
 from sevtool.core.exposure import AccessPath, Finding, Scope
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
-from sevtool.targets.unity import blast as unity_blast
 from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanResult
+from sevtool.targets.unity import blast as unity_blast
+from sevtool.targets.unity.plugin import KIND, REVOKE_SECURABLE, SPEC_PREFIXES
 
 SELECT, USE_SCHEMA, USE_CATALOG, ALL = "SELECT", "USE SCHEMA", "USE CATALOG", "ALL PRIVILEGES"
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -81,7 +82,7 @@ def select_sources(catalog: list[str], schema: list[str], table: list[str]) -> l
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """`uc+https://host/api/2.1/unity-catalog?token_env=VAR` -> (base URL, token variable name)."""
-    if not spec.startswith(("uc+http://", "uc+https://")):
+    if not spec.startswith(SPEC_PREFIXES):
         raise ConfigError(f"{spec!r} is not a Unity Catalog spec", hint="use uc+https://HOST/api/2.1/unity-catalog[?token_env=VAR]")
     parts = urlsplit(spec.removeprefix("uc+"))
     token_env = (parse_qs(parts.query).get("token_env") or [None])[0]
@@ -200,7 +201,7 @@ def _split(full_name: str) -> tuple[str, str]:
 
 
 class UnityCatalogTarget:
-    kind = "unity-catalog"
+    kind = KIND
 
     def __init__(self, base_url: str, *, token_env: str | None = None, name: str | None = None,
                  transport: httpx.BaseTransport | None = None, timeout: float = 10.0, max_retries: int = 4,
@@ -330,7 +331,7 @@ class UnityCatalogTarget:
             body = {"changes": [{"principal": principal, "add": [], "remove": spelled}]}
             parent, leaf = _split(sname)
             actions.append(Action(
-                seq=len(actions) + 1, kind=ActionKind.REVOKE_SECURABLE, object_kind=stype, schema_name=parent,
+                seq=len(actions) + 1, kind=REVOKE_SECURABLE, object_kind=stype, schema_name=parent,
                 object_name=leaf, grantee=principal, privileges=spelled,
                 sql=f"PATCH {_permissions_path(stype, sname)} {json.dumps(body)}",
                 prior_state=json.dumps({"securable_type": stype, "full_name": sname, "privilege_assignments": assignments}),
