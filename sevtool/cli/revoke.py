@@ -104,7 +104,7 @@ def _report(report, json_out: bool) -> int:
     return ExitCode.EXPOSED if report.held else ExitCode.OK
 
 
-@command(help=HELP)
+@command(bulk=True, help=HELP)
 def revoke(incident_id: IdArg,
            plan: Annotated[bool, typer.Option("--plan", help="Make and show a fresh plan.")] = False,
            apply: Annotated[bool, typer.Option("--apply", help="Apply the plan (resumes an interrupted run).")] = False,

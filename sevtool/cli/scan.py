@@ -8,7 +8,7 @@ from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
 from sevtool.cli.output import emit_json, emit_table, emit_text, say
 
 
-@command(help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
+@command(bulk=True, help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
 def scan(
     incident_id: IdArg,
     target: Annotated[str, typer.Option("--target", help="A target name from the team config ([targets.NAME]), or a spec such as a DSN or URL that an installed target kind recognises (one that none does is answered with each kind's form). Keep passwords and tokens out of it.")],

@@ -56,7 +56,7 @@ def _emit_check_tables(report) -> None:
         sys.stdout.write(f"{fqn}\tthe live probe could not tell whether it is readable: not clean until it can\n")
 
 
-@command(help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains.")
+@command(bulk=True, help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains.")
 def verify(incident_id: IdArg, probe_role: ProbeOpt = None, json_out: JsonOpt = False):
     report = workbench().verification.verify(parse_id(incident_id), probe_role)
     if json_out:
@@ -67,7 +67,7 @@ def verify(incident_id: IdArg, probe_role: ProbeOpt = None, json_out: JsonOpt = 
     return ExitCode.OK if report.clean else ExitCode.EXPOSED
 
 
-@command(help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
+@command(bulk=True, help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
               "Restart-safe: overdue re-checks run at once. With --json, one JSON object per line: each check, then a summary.")
 def watch(incident_id: IdArg,
           once: Annotated[bool, typer.Option("--once", help="Run only what is due now, then exit (for cron).")] = False,

@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sevtool.core.postmortem import (
+from sevtool.core.postmortem import render
+from sevtool.core.postmortem_facts import (
     DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
     AuditFacts,
@@ -26,7 +27,6 @@ from sevtool.core.postmortem import (
     RegressionFacts,
     TimelineEntry,
     current_notes,
-    render,
 )
 from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES
 from sevtool.core.timeline import Event, verify_chain

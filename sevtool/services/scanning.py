@@ -18,6 +18,7 @@ from sevtool.core.classification import Classifier
 from sevtool.core.exposure import PUBLIC, ExposureSummary, Finding, Scope, dss_label
 from sevtool.core.timeparse import as_utc
 from sevtool.errors import NotFound, UsageError
+from sevtool.gcpause import gc_paused
 from sevtool.store import scans
 from sevtool.targets.base import ScanResult, Target
 
@@ -86,12 +87,14 @@ class ScanService:
             target.close()
         self._targets.clear()
 
+    @gc_paused()
     def run(self, scope: Scope) -> ScanResult:
         """Scan a stored scope again without recording anything (verification records its own checks)."""
         return self.target(scope.target).scan(scope, self.classifier())
 
     # --- scan and record -------------------------------------------------------------------
 
+    @gc_paused()
     def scan(self, incident_id: int, target: str, principals: list[str], *, schemas: list[str] | None = None,
              table_glob: str | None = None, min_dss: int | None = None) -> ScanOutcome:
         self.store.incident(incident_id)  # an unknown incident fails before the target is touched

@@ -220,18 +220,6 @@ class LockRow(SQLModel, table=True):
     heartbeat_at: Optional[datetime] = _ts()
 
 
-class NoteRow(SQLModel, table=True):
-    """Postmortem sections entered by responders (root cause, went well, ...). Editable; edits are timeline events."""
-    __tablename__ = "note"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incident.id", index=True)
-    kind: str
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    event_seq: Optional[int] = None
-    at: Optional[datetime] = _ts()
-    key: bool = False
-
-
 class ActionItemRow(SQLModel, table=True):
     __tablename__ = "action_item"
     id: Optional[int] = Field(default=None, primary_key=True)

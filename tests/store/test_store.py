@@ -199,3 +199,23 @@ def test_findings_keep_their_route_and_securable_as_data_and_an_older_store_is_u
     second = scanned(reopened, 2)
     with reopened.read() as s:
         assert scans.findings_of(s, second) == findings
+
+
+def test_a_fresh_store_has_no_note_table_and_an_old_store_opens_with_its_unused_one(wb, store_url):
+    """Notes are timeline events. Early stores also made a `note` table that nothing ever wrote: a new store does not
+    make it, and an old store that has it opens and works as it is (the empty table is left alone)."""
+    from sevtool.store.repository import Store
+
+    with wb.store.read() as s:
+        assert "note" not in inspect(s.connection()).get_table_names()
+    with wb.store.engine.begin() as conn:   # the old layout
+        conn.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incident (id), "
+                          "kind VARCHAR NOT NULL, text TEXT NOT NULL)"))
+    wb.store.engine.dispose()
+
+    reopened = Store(store_url)
+    with reopened.write() as tx:
+        tx.append(None, "note", "written after the reopen", {})
+    assert reopened.events()[-1].summary == "written after the reopen"
+    with reopened.read() as s:
+        assert "note" in inspect(s.connection()).get_table_names()

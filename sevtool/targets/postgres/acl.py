@@ -148,7 +148,6 @@ class Grant:
     grantor: str | None
     privileges: tuple[str, ...]
     option: bool
-    wanted_grantor: str = ""   # the grantor the apply removed, when the responder cannot act as it
 
 
 @dataclass
@@ -207,8 +206,7 @@ def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as, p
             for option in (True, False):
                 chosen = tuple(p for p, o in privs.items() if o == option)
                 if chosen:
-                    result.grants.append(Grant(grantee, None if acting == owner else acting, chosen, option,
-                                               wanted_grantor=grantor if acting != grantor else ""))
+                    result.grants.append(Grant(grantee, None if acting == owner else acting, chosen, option))
                     result.expected += [((grantee, acting), p, option) for p in chosen]
             if any(privs.values()):
                 options.setdefault((grantee, acting), set()).update(p for p, o in privs.items() if o)

@@ -51,7 +51,6 @@ from psycopg.rows import tuple_row
 
 from sevtool.core.exposure import Scope
 from sevtool.errors import TargetRejected, TargetUnreachable, UsageError
-from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
 from sevtool.targets.postgres.plugin import KIND
 from sevtool.targets.postgres.probe import PostgresProber
@@ -154,7 +153,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
     def _scan_once(self, scope: Scope, classify: Classifier):
         conn = self._scan_connection()
         try:
-            with gc_paused(), conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
                 return CatalogScan(cur, scope, classify, self.display).run()
         except psycopg.OperationalError:
             raise  # the connection is gone: the caller decides whether to retry
