@@ -1,13 +1,13 @@
 """Bulk work at 45,000-object scale: Python's cyclic garbage collector paused during it, freed memory handed back after.
 
 A scan, plan, apply or check allocates tens of thousands of objects that all stay alive until the work
-is recorded; the collector would walk them again and again and free nothing (a third of a plan's CPU
-time, nearly half of a check's). Reference counting still frees everything that is dropped.
+is recorded; the collector would walk them again and again and free nothing. Reference counting still
+frees everything that is dropped.
 
 What is freed stays mapped, though: glibc keeps it in the per-thread arenas the worker threads used and in
-holes below each heap's top, so every cycle of scan, verify, plan, apply and undo started from a higher
-resident size (128, 209, 246 MB over three rounds). `malloc_trim` returns those pages once the outermost
-bulk call ends: the three rounds then peaked at 258 MB instead of 280.
+holes below each heap's top, so a process running several bulk steps would start each from a higher resident
+size. `malloc_trim` returns those pages once the outermost bulk call ends. (What each measured:
+docs/benchmark.md, "Why the code is so".)
 
 Only where the process does nothing else: the collector is process-wide, and pausing it while other threads
 of the process allocate (the TUI's event loop and workers) would stop collection for them too. So

@@ -59,8 +59,7 @@ class PostmortemService:
     def bundle(self, incident_id: int) -> PostmortemData:
         incident = self.store.incident(incident_id)
         # The store's counts are SQL the database runs without holding the GIL: two threads read them, each in
-        # its own read, while this one reads and audits the chain. At 10,000 events and three scans of 45,000
-        # findings that takes about a fifth off the render.
+        # its own read, while this one reads and audits the chain.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="postmortem-facts") as pool:
             exposure = pool.submit(self._read, queries.exposure_facts, incident_id)
             recorded = pool.submit(self._read, _recorded_facts, incident_id)

@@ -124,7 +124,7 @@ class ActionRow(SQLModel, table=True):
     """
     __tablename__ = "action"
     # The unique index serves every ledger query (a plan's rows by seq); no index on status, which changes for
-    # every action twice per apply: keeping one up to date cost a fifth of the ledger's writes at 45,000 actions.
+    # every action twice per apply: keeping an index on it up to date would double the ledger's writes.
     __table_args__ = (UniqueConstraint("incident_id", "plan_version", "seq"),)
     id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
     incident_id: int = Field(foreign_key="incident.id")
