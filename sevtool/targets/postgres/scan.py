@@ -38,6 +38,9 @@ from sevtool.targets.postgres.catalog import (
 )
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 
+# (findings, objects in scope -> DSS, principal -> member count, notices)
+ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
+
 
 class CatalogScan:
     """One scan's queries and the turning of catalog rows into findings."""
@@ -53,7 +56,7 @@ class CatalogScan:
         self._usage_notes: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
-    def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
+    def run(self) -> ScanOutput:
         graph = load_graph(self.cur)
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
