@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import tz
@@ -285,7 +286,7 @@ def redact(text: str) -> str:
     return _BEARER.sub(r"\1 ***", text)
 
 
-def cell(value) -> str:
+def cell(value: object) -> str:
     """One table cell: redacted, `<` escaped (no HTML), `|` escaped, newlines as <br>, so the row stays one row."""
     if value is None:
         return ""
@@ -302,7 +303,7 @@ def prose(value: str) -> str:
     return _CONTROL.sub("", redact(value)).replace("<", "&lt;").strip()
 
 
-def table(rows: list[list], headers: list[str], *, escaped: bool = False, pad: bool = True) -> str:
+def table(rows: list[list[Any]], headers: list[str], *, escaped: bool = False, pad: bool = True) -> str:
     """A GitHub table; `escaped=True` when the caller already passed every cell through `cell`.
 
     `pad=False` skips column padding: markdown does not need it, and a 10,000-row timeline is then
@@ -333,11 +334,11 @@ def _when(value: datetime | None) -> str:
     return format_utc(value) if value else "unknown"
 
 
-def _local(value: datetime, zone) -> str:
+def _local(value: datetime, zone: tzinfo) -> str:
     return as_utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def load_zone(name: str):
+def load_zone(name: str) -> tuple[tzinfo, str]:
     """The responder's zone by IANA name, and its label; an unknown name falls back to UTC rather than failing the export."""
     try:
         return ZoneInfo(name), name
@@ -500,7 +501,7 @@ def _impact(data: PostmortemData) -> list[str]:
     return out
 
 
-def _timeline(data: PostmortemData, zone, zone_label: str) -> list[str]:
+def _timeline(data: PostmortemData, zone: tzinfo, zone_label: str) -> list[str]:
     if not data.events:
         return ["_No events._", ""]
     # Events come in bursts and from few people: times are formatted once per second, kinds and actors
