@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from sevtool.core.exposure import AccessPath, Finding, dss_label
 from sevtool.core.schedule import (
@@ -111,6 +111,19 @@ class LedgerChange:
     container: bool = False
 
 
+class RegressionDict(TypedDict):
+    object: str
+    principal: str
+    path: str
+    cause_kind: str
+    cause: str
+    grantee: str
+    grantor: str
+    dss: int | None
+    paths: list[str]
+    route: list[str]
+
+
 class Regression(NamedTuple):
     object_fqn: str
     principal: str
@@ -128,7 +141,7 @@ class Regression(NamedTuple):
         """Regressions with one cause (e.g. a job re-granting 45,000 tables) are reported together."""
         return (self.cause_kind.value, self.grantee, self.grantor)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> RegressionDict:
         return {"object": self.object_fqn, "principal": self.principal, "path": self.path.value, "cause_kind": self.cause_kind.value,
                 "cause": self.cause, "grantee": self.grantee, "grantor": self.grantor, "dss": self.dss, "paths": list(self.paths), "route": list(self.route)}
 
@@ -179,7 +192,8 @@ def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
     return by_pair
 
 
-_finding_json = Finding.__pydantic_serializer__.to_json
+# pydantic sets `__pydantic_serializer__` on its dataclasses, but its mypy plugin does not declare it.
+_finding_json: Callable[[Finding], bytes] = getattr(Finding, "__pydantic_serializer__").to_json
 
 
 def findings_json(findings: list[Finding]) -> list[bytes]:
@@ -203,7 +217,7 @@ class _LedgerIndex:
 
     def __init__(self, changes: list[LedgerChange]):
         self._objects: dict[str, set[str | None]] = defaultdict(set)
-        self._containers: dict[str, set[str]] = defaultdict(set)
+        self._containers: dict[str, set[str | None]] = defaultdict(set)
         for c in changes:
             (self._containers if c.container else self._objects)[c.grantee].add(c.object_fqn)
 
@@ -215,7 +229,9 @@ class _LedgerIndex:
         if objects and (None in objects or object_fqn in objects):
             return True
         containers = self._containers.get(grantee)
-        return bool(containers) and any(object_fqn[:i] in containers for i, char in enumerate(object_fqn) if char == ".")
+        if not containers:
+            return False
+        return any(object_fqn[:i] in containers for i, char in enumerate(object_fqn) if char == ".")
 
 
 def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _LedgerIndex) -> bool:
@@ -238,7 +254,8 @@ def _default_privileges_for(finding: Finding, default_privileges: list[Finding],
     """
     same_schema = [d for d in default_privileges if d.schema_name in ("", finding.schema_name)]  # "" = database-wide defaults
     matching = [d for d in same_schema if d.grantee == finding.grantee and (not d.grantor or not finding.grantor or d.grantor == finding.grantor)]
-    return (matching or ([] if strict else same_schema) or [None])[0]
+    candidates = matching or ([] if strict else same_schema)
+    return candidates[0] if candidates else None
 
 
 # Which finding explains a regression best: the most specific cause first.
@@ -327,8 +344,8 @@ def _describe(finding: Finding) -> str:
 
 
 def compare(findings: list[Finding], objects: set[str] | frozenset[str], baseline: Baseline | None, *,
-            ledger: list[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
-            probe_readable: list[str] = (), probe_inconclusive: list[str] = ()) -> CheckOutcome:
+            ledger: Sequence[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
+            probe_readable: Iterable[str] = (), probe_inconclusive: Iterable[str] = ()) -> CheckOutcome:
     """Decide what this check found against the baseline.
 
     `ledger` holds the grant changes the ledger made since the baseline (applied, or undone);
@@ -337,8 +354,9 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     nothing was ever closed, so nothing can regress.
     """
     now_pairs = pairs_of(findings)
-    counted_only = baseline is not None and baseline.pairs_readable is not None
-    if counted_only and now_pairs:
+    counted = baseline.pairs_readable if baseline is not None else None   # set: the baseline was read without its grants
+    counted_only = counted is not None
+    if baseline is not None and counted_only and now_pairs:
         raise ValueError(f"{baseline.label} was read without its grants, but this check found access: compare needs them")
     before = baseline.grants if baseline else {}
     known_reach = set(known_reach or ()) | (baseline.reach if baseline else frozenset())
@@ -349,11 +367,12 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     applied = _LedgerIndex([c for c in ledger if not c.undone])
     undone = _LedgerIndex([c for c in ledger if c.undone])
     membership_revoked = {c.grantee for c in ledger if c.object_fqn is None and not c.undone}
-    objects_known = baseline is not None and baseline.objects is not None
-    new_set = set(objects) - baseline.objects if objects_known else set()
+    baseline_objects = baseline.objects if baseline is not None else None
+    objects_known = baseline_objects is not None
+    new_set = set(objects) - baseline_objects if baseline_objects is not None else set()
 
     regressions: list[Regression] = []
-    causes: dict[tuple, tuple[Cause, str]] = {}
+    causes: dict[tuple[object, ...], tuple[Cause, str]] = {}   # keyed by what the cause text is made of
     remaining = 0
     for pair, current in now_pairs.items():
         obj, principal = pair
@@ -377,7 +396,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
         paths = (str(primary.path),) if len(current) == 1 else tuple(sorted({str(f.path) for f in current}))
         regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss, paths,
                                       primary.route))
-    closed_since = baseline.pairs_readable if counted_only else sum(1 for pair in before if pair not in now_pairs)
+    closed_since = counted if counted is not None else sum(1 for pair in before if pair not in now_pairs)
     regressions.sort(key=lambda r: (str(r.cause_kind), r.object_fqn, r.principal))
     return CheckOutcome(findings=findings, regressions=regressions, readable=set(now_pairs), remaining=remaining, closed_since=closed_since,
                         new_objects=sorted(new_set), probe_readable=sorted(probe_readable), probe_inconclusive=sorted(probe_inconclusive))
@@ -386,7 +405,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
 def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:
     """One entry per cause (kind, grantee, grantor): the first regression as the example, and how many share it."""
     counts = Counter(r.group for r in regressions)
-    seen: dict[tuple, Regression] = {}
+    seen: dict[tuple[str, str, str], Regression] = {}
     for r in regressions:
         seen.setdefault(r.group, r)
     return [(r, counts[g]) for g, r in seen.items()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections import Counter
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
@@ -70,11 +71,12 @@ class Scope(BaseModel):
         return self.min_dss is None or dss is None or dss >= self.min_dss
 
 
-def _unset(value) -> bool:
+def _unset(value: object) -> bool:
     return value is None or value is False or value == ()
 
 
-def _unless_unset(default):
+def _unless_unset(default: Any) -> Any:
+    # Any, as pydantic.Field itself returns: the field's annotation, not this call, says what it holds.
     return Field(default=default, exclude_if=_unset)
 
 
@@ -114,7 +116,7 @@ class Finding:
         return f"{self.schema_name}.{self.object_name}"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, str | None, str, str, str, str, str]:
         return (self.object_fqn, self.column, self.principal, self.path.value, self.grantee, self.grantor, self.privilege)
 
     @property

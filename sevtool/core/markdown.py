@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from tabulate import tabulate
 
@@ -12,7 +13,7 @@ _NEEDS_ESCAPE = re.compile(r"[<\\|\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def cell(value) -> str:
+def cell(value: object) -> str:
     """One table cell: redacted, `<` escaped (no HTML), `|` escaped, newlines as <br>, so the row stays one row."""
     if value is None:
         return ""
@@ -29,7 +30,7 @@ def prose(value: str) -> str:
     return _CONTROL.sub("", redact(value)).replace("<", "&lt;").strip()
 
 
-def table(rows: list[list], headers: list[str], *, escaped: bool = False, pad: bool = True) -> str:
+def table(rows: list[list[Any]], headers: list[str], *, escaped: bool = False, pad: bool = True) -> str:
     """A GitHub table; `escaped=True` when the caller already passed every cell through `cell`.
 
     `pad=False` skips column padding: markdown does not need it, and a 10,000-row timeline is then

@@ -12,6 +12,7 @@ a resumed run reads those grants back and records the ones that are gone as appl
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,11 +81,15 @@ class Action:
         return f"{self.schema_name}.{self.object_name}" if self.schema_name else self.object_name
 
     @property
-    def batch_key(self) -> tuple:
+    def batch_key(self) -> BatchKey:
         return batch_key(self.kind, self.grantee, self.grantor, self.privileges, self.column)
 
 
-def batch_key(kind: str, grantee: str, grantor: str, privileges: list[str], column: str | None) -> tuple:
+# (kind, grantee, grantor, privileges, column-level?)
+BatchKey = tuple[str, str, str, tuple[str, ...], bool]
+
+
+def batch_key(kind: str, grantee: str, grantor: str, privileges: list[str], column: str | None) -> BatchKey:
     """Actions that can share one statement (also of actions still being drafted, before they are Actions)."""
     # The member itself, not `.value`: a StrEnum member hashes and compares as its value, and enum's `.value`
     # is a descriptor call per action.
@@ -94,7 +99,7 @@ def batch_key(kind: str, grantee: str, grantor: str, privileges: list[str], colu
 PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # what a (re-)apply still has to do
 
 
-def count_by_status(statuses) -> dict[str, int]:
+def count_by_status(statuses: Iterable[str]) -> dict[str, int]:
     counts = {s.value: 0 for s in ActionStatus}
     for status, n in Counter(statuses).items():   # converted per distinct status, not per action (45,000)
         counts[ActionStatus(status).value] += n

@@ -8,7 +8,7 @@ like a password or token is masked (core.markdown, core.redaction), because summ
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import tz
@@ -31,11 +31,11 @@ def _when(value: datetime | None) -> str:
     return format_utc(value) if value else "unknown"
 
 
-def _local(value: datetime, zone) -> str:
+def _local(value: datetime, zone: tzinfo) -> str:
     return as_utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def load_zone(name: str):
+def load_zone(name: str) -> tuple[tzinfo, str]:
     """The responder's zone by IANA name, and its label; an unknown name falls back to UTC rather than failing the export."""
     try:
         return ZoneInfo(name), name
@@ -198,7 +198,7 @@ def _impact(data: PostmortemData) -> list[str]:
     return out
 
 
-def _timeline(data: PostmortemData, zone, zone_label: str) -> list[str]:
+def _timeline(data: PostmortemData, zone: tzinfo, zone_label: str) -> list[str]:
     if not data.events:
         return ["_No events._", ""]
     # Events come in bursts and from few people: times are formatted once per second, kinds and actors

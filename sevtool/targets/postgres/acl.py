@@ -13,6 +13,7 @@ everything else as it is now; every difference it leaves in place is drift, repo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sevtool.core.exposure import PUBLIC
@@ -98,7 +99,7 @@ def _copy(acl: Acl) -> Acl:
     return {k: dict(v) for k, v in acl.items()}
 
 
-def _revoke(acl: Acl, key: Key, privs, owner: str, *, option_only: bool = False) -> None:
+def _revoke(acl: Acl, key: Key, privs: Sequence[str], owner: str, *, option_only: bool = False) -> None:
     """REVOKE [GRANT OPTION FOR] privs ... CASCADE on one item, as the server does it (aclupdate + recursive_revoke)."""
     held = acl.get(key) or {}
     options_removed = [p for p in privs if held.get(p)]
@@ -157,7 +158,7 @@ class Merge:
     drift: list[str] = field(default_factory=list)
 
 
-def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as, prior_owner: str = "") -> Merge:
+def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as: Callable[[str], bool], prior_owner: str = "") -> Merge:
     """The GRANTs that put back what the apply removed, in an order where each grantor holds its option first.
 
     `prior_owner` is the owner when the plan was made: when the object changed owner since, the server has

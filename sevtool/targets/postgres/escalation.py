@@ -15,9 +15,17 @@ Each becomes findings with its own path, so a check is never clean while one rem
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from sevtool.core.exposure import AccessPath, Finding
+
+if TYPE_CHECKING:   # the scan imports this module
+    import psycopg
+
+    from sevtool.targets.postgres.access import RoleInfo
+    from sevtool.targets.postgres.catalog import _Reach
+    from sevtool.targets.postgres.scan import CatalogScan
 
 SERVER_FILE_ROLES = ("pg_read_server_files", "pg_execute_server_program")
 
@@ -35,7 +43,7 @@ SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN pg_class c ON c.oid = i.i
 """
 
 
-def legacy_parents(cur) -> dict[int, list[int]]:
+def legacy_parents(cur: psycopg.Cursor) -> dict[int, list[int]]:
     """Child relation -> its INHERITS parents (partitions excluded: they have their own path)."""
     parents: dict[int, list[int]] = {}
     for child, parent in cur.execute(_INHERITS_SQL).fetchall():
@@ -45,17 +53,18 @@ def legacy_parents(cur) -> dict[int, list[int]]:
 
 def _most_sensitive(dss: Iterable[int | None]) -> int | None:
     ratings = list(dss)
-    return None if None in ratings or not ratings else max(ratings)
+    known = [r for r in ratings if r is not None]
+    return None if len(known) < len(ratings) or not known else max(known)
 
 
 class Escalations:
     """Adds the non-grant paths to a scan's findings. `scan` is the running postgres._Scan."""
 
-    def __init__(self, scan, make: Callable[[dict], Finding]):
+    def __init__(self, scan: CatalogScan, make: Callable[[Mapping[str, object]], Finding]):
         self.scan = scan
         self.make = make
 
-    def add(self, reach, role_oids: list[int], roles: dict, matched: set[int], exposed: set[int],
+    def add(self, reach: list[_Reach], role_oids: list[int], roles: dict[int, RoleInfo], matched: set[int], exposed: set[int],
             parents: dict[int, list[int]], server_version: int) -> None:
         for reached, oid in zip(reach, role_oids):
             info = roles.get(oid)
@@ -66,7 +75,7 @@ class Escalations:
         self._inherits_children(matched, exposed, parents)
         self._security_definer(reach, role_oids, matched)
 
-    def _every_object(self, reached, matched: set[int], path: AccessPath) -> None:
+    def _every_object(self, reached: _Reach, matched: set[int], path: AccessPath) -> None:
         relations = self.scan.relations
         for oid in sorted(matched, key=lambda o: relations[o].fqn):
             rel = relations[oid]
@@ -92,9 +101,9 @@ class Escalations:
                         "base_object": parent_fqn, "route": f.route, "set_role": f.set_role, "usage_from": f.usage_from,
                         "by_holder": f.by_holder}))
 
-    def _security_definer(self, reach, role_oids: list[int], matched: set[int]) -> None:
+    def _security_definer(self, reach: list[_Reach], role_oids: list[int], matched: set[int]) -> None:
         scan = self.scan
-        reached_by_oid: dict[int, list] = {}
+        reached_by_oid: dict[int, list[_Reach]] = {}
         for reached, oid in zip(reach, role_oids):
             reached_by_oid.setdefault(oid, []).append(reached)
         rows = scan.cur.execute(_SECURITY_DEFINER_SQL, {"roles": list(reached_by_oid)}).fetchall()

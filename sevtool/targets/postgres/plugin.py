@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sevtool.core.plan import Closes
 from sevtool.targets.plugin import (
     ActionKindSpec,
     Capabilities,
-    Closes,
     SpecSyntax,
     TargetPlugin,
 )

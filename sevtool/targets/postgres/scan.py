@@ -8,6 +8,8 @@ revoked as that holder); paths that are not a grant are added by escalation.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import psycopg
 from psycopg.rows import tuple_row
 
@@ -37,6 +39,10 @@ from sevtool.targets.postgres.catalog import (
     membership_sql,
 )
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
+from sevtool.targets.postgres.sql import one_row
+
+# (findings, objects in scope -> DSS, principal -> member count, notices)
+ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
 
 
 class CatalogScan:
@@ -53,7 +59,7 @@ class CatalogScan:
         self._usage_notes: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
-    def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
+    def run(self) -> ScanOutput:
         graph = load_graph(self.cur)
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
@@ -151,7 +157,7 @@ class CatalogScan:
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
 
-    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int]]) -> dict[int, ViewRule]:
+    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int, int]]) -> dict[int, ViewRule]:
         """The views among (and behind) the watched relations, with what reading each needs of its bases."""
         bases: dict[int, dict[int, set[int]]] = {}
         for view, base, attnum in dependencies:
@@ -170,7 +176,8 @@ class CatalogScan:
             pending += [b for b in bases[view] if b in bases]
         return rules
 
-    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants, principals_of) -> None:
+    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants: list[tuple[int, int, int]],
+                            principals_of: dict[int, list[str]]) -> None:
         """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
         SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
         grant is named on the view, and on the base itself where the base is not readable directly (no USAGE)."""
@@ -190,7 +197,7 @@ class CatalogScan:
         for oid, grantee, grantor in table_grants:
             if oid not in behind:
                 continue
-            base = self.relations[oid]
+            base_rel = self.relations[oid]
             grantor_name = self.role_names.get(grantor, str(grantor))
             for principal in principals_of.get(grantee, ()):
                 route, holder = self.reach_fields[(principal, grantee)], self.reach_by[(principal, grantee)].role
@@ -200,12 +207,12 @@ class CatalogScan:
                     self.findings.append(_finding({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
                         "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid),
-                        "base_object": base.fqn, **route}))
+                        "base_object": base_rel.fqn, **route}))
                 if oid in exposed:
                     continue   # the base is read directly too: its own finding closes it
                 self.findings.append(_finding({
-                    "object_kind": base.kind_label, "schema_name": base.schema, "object_name": base.name, "principal": principal,
-                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn,
+                    "object_kind": base_rel.kind_label, "schema_name": base_rel.schema, "object_name": base_rel.name, "principal": principal,
+                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base_rel.fqn,
                     "views": tuple(sorted(self.relations[v].fqn for v in behind[oid])), **route}))
 
     def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
@@ -238,7 +245,7 @@ class CatalogScan:
         """Can some member of the principals, as some role it can be, use this schema?"""
         if namespace not in self._usable:
             graph = self.model.graph
-            self._usable[namespace] = any(self.model.usage_now(i) is None or namespace in self.model.usage_now(i)
+            self._usable[namespace] = any((usage := self.model.usage_now(i)) is None or namespace in usage
                                           for m in graph.members(self.principal_oids) for i in graph.settable(m))
         return self._usable[namespace]
 
@@ -287,8 +294,9 @@ class CatalogScan:
         roles = [n for n in names if n != PUBLIC]
         counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(self.members_sql, {"principals": roles})}
         if PUBLIC in names:
-            counts[PUBLIC] = self.cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin").fetchone()
+            total, noinherit = one_row(self.cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"))
+            counts[PUBLIC] = (total, noinherit)
         return {name: counts.get(name, (0, 0)) for name in names}
 
     # --- objects ---------------------------------------------------------------------------
@@ -302,8 +310,8 @@ class CatalogScan:
         def rating(oid: int) -> int | None:
             if oid not in dss:
                 parent = tables[oid].parent
-                inherit = own[oid] is None and parent in tables
-                dss[oid] = rating(parent) if inherit else own[oid]
+                inherit = own[oid] is None and parent is not None and parent in tables
+                dss[oid] = rating(parent) if inherit and parent is not None else own[oid]
             return dss[oid]
 
         scope = self.scope
@@ -312,16 +320,17 @@ class CatalogScan:
         by_name = {oid for oid, rel in tables.items() if scope.matches_name(rel.schema, rel.name)}
 
         def in_scope(oid: int) -> bool:
-            while oid in tables:
-                if oid in by_name:
+            current: int | None = oid
+            while current is not None and current in tables:
+                if current in by_name:
                     return True
-                oid = tables[oid].parent
+                current = tables[current].parent
             return False
 
         matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
         return dss, matched
 
-    def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int]]) -> dict[int, list[int]]:
+    def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int, int]]) -> dict[int, list[int]]:
         """View oid -> the in-scope tables it reads, following views of views."""
         reads: dict[int, set[int]] = {}
         for view, base, _attnum in dependencies:
@@ -340,7 +349,7 @@ class CatalogScan:
             resolved[view] = out
             return out
 
-        views = {}
+        views: dict[int, list[int]] = {}
         for view in reads:
             rel = relations.get(view)
             if rel is None or view in matched:
@@ -393,7 +402,7 @@ class CatalogScan:
             "path": path, "grantee": reached.role, "grantor": grantor_name, "column": column, "dss": dss, "base_object": base_object,
             "bases": bases, "by_holder": by_holder, "row_security": rel.row_security, **how}))
 
-    def _default_privileges(self, params: dict) -> None:
+    def _default_privileges(self, params: Mapping[str, object]) -> None:
         """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
         for owner, namespace, schema, principal, grantee, grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
             if namespace and not self._some_member_uses(namespace):

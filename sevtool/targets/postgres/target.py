@@ -55,7 +55,7 @@ from sevtool.targets.base import Classifier, ScanResult
 from sevtool.targets.postgres.plugin import KIND
 from sevtool.targets.postgres.probe import PostgresProber
 from sevtool.targets.postgres.revoke import PostgresRevoker
-from sevtool.targets.postgres.scan import CatalogScan
+from sevtool.targets.postgres.scan import CatalogScan, ScanOutput
 
 __all__ = ["PostgresTarget", "strip_secrets"]
 
@@ -68,7 +68,7 @@ def strip_secrets(dsn: str) -> str:
     for key in _SECRET_KEYS:
         params.pop(key, None)
     first = {key: params.pop(key) for key in ("host", "port", "dbname", "user") if key in params}
-    return conninfo.make_conninfo(**first, **params)
+    return conninfo.make_conninfo("", **first, **params)
 
 
 class PostgresTarget(PostgresRevoker, PostgresProber):
@@ -91,10 +91,9 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
 
     def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection:
         """A new connection (as `user` if given), or TargetUnreachable within the connect timeout."""
-        extra = {"user": user} if user else {}
-        try:
+        try:   # psycopg leaves out parameters given as None: user=None keeps the DSN's user
             return psycopg.connect(self.dsn, autocommit=autocommit, connect_timeout=self.connect_timeout,
-                                   application_name="sevtool", **extra)
+                                   application_name="sevtool", user=user or None)
         except psycopg.OperationalError as exc:
             reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             who = f" as {user}" if user else ""
@@ -133,7 +132,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
                 scan.run()
         return {scan.role_names[member]: {scan.relations[oid].fqn for oid in objects} for member, objects in scan.by_member.items()}
 
-    def _scan_locked(self, scope: Scope, classify: Classifier):
+    def _scan_locked(self, scope: Scope, classify: Classifier) -> ScanOutput:
         reused = self._scan_conn is not None
         try:
             return self._scan_once(scope, classify)
@@ -150,7 +149,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
             raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
                                     hint="run the scan again once the server is reachable") from None
 
-    def _scan_once(self, scope: Scope, classify: Classifier):
+    def _scan_once(self, scope: Scope, classify: Classifier) -> ScanOutput:
         conn = self._scan_connection()
         try:
             with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
