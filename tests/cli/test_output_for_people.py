@@ -203,3 +203,15 @@ def test_the_pager_runs_only_for_a_terminal(cli, exposed, tmp_path):
 
     piped = cli("verify", ident, env=pager)
     assert piped.returncode == 3 and not log.exists() and "more remaining findings not shown" in piped.stdout
+
+
+def test_jsonl_reader_that_stops_early_ends_the_output_not_the_command():
+    """`sevtool scan ID --jsonl | head -1`: the rest is dropped without a traceback, and the exit code is the command's."""
+    program = ("import sys; from sevtool.cli.output import emit_jsonl; emit_jsonl({'n': n} for n in range(200000)); "
+               "print('finished', file=sys.stderr); sys.exit(3)")
+    proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert json.loads(first) == {"n": 0} and proc.returncode == 3 and err.decode().strip() == "finished"
