@@ -11,6 +11,9 @@ from sevtool.cli.output import emit_error
 from sevtool.errors import ExitCode, SevtoolError, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output on stdout; errors as JSON on stderr.")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Machine output as it is made: one JSON object per line (see the command's help); errors as JSON on stderr.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Print every row, not the summary and the worst rows.")]
+NoPagerOpt = Annotated[bool, typer.Option("--no-pager", help="Do not page the text on a terminal (SEVTOOL_PAGER, else PAGER, else 'less -FRX').")]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3).")]
 AtOpt = Annotated[str | None, typer.Option("--at", help="When it happened: ISO, '2026-06-18 14:05 PDT' or relative like -4h.")]
 
@@ -44,6 +47,12 @@ def parse_id(value: str) -> int:
     return int(text)
 
 
+def machine_mode(json_out: bool, jsonl_out: bool) -> bool:
+    if json_out and jsonl_out:
+        raise UsageError("--json and --jsonl are two forms of the same output: pass one")
+    return json_out or jsonl_out
+
+
 def command(group: typer.Typer = app, name: str | None = None, *, bulk: bool = False, **kwargs) -> Callable:
     """Register a command whose SevtoolErrors become a one-line (or JSON) error and the right exit code.
 
@@ -54,7 +63,7 @@ def command(group: typer.Typer = app, name: str | None = None, *, bulk: bool = F
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args: Any, **kw: Any):
-            json_mode = bool(kw.get("json_out"))
+            json_mode = bool(kw.get("json_out") or kw.get("jsonl_out"))
             try:
                 if bulk:
                     from sevtool.gcpause import bulk_run

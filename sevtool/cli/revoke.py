@@ -6,14 +6,15 @@ from typing import Annotated
 
 import typer
 
-from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
-from sevtool.cli.output import emit_json, emit_table, say
+from sevtool.cli.main import IdArg, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
+from sevtool.cli.output import emit_json, emit_jsonl, emit_table, emit_text, say
 from sevtool.errors import ExitCode, UsageError
 
 HELP = """Close the exposure found by the latest scan, or put it back exactly.
 
 \b
---plan   journal a fresh plan from the latest findings (each action's SQL and prior ACL) and show it
+--plan   journal a fresh plan from the latest findings (each action's SQL and prior ACL) and show it:
+         counts and the actions to review first (--all: every action, --jsonl: one per line)
 --apply  run the plan in bounded batches, reading each grant back; resumes after a crash
 --undo   restore every applied action's object to its recorded prior ACL
 
@@ -45,22 +46,51 @@ PLAN_HEADERS = ["#", "kind", "object", "grantee", "grantor", "review", "blast ra
 PENDING_STATUSES = ("planned", "applying", "failed")
 
 
-def _summary(plan) -> list[str]:
+def _summary(plan, review_limit: int | None = None) -> list[str]:
+    """The plan in words: its size, each pending REVIEW action with what it takes from whom (the first
+    `review_limit` of them, then how many more), and the blast radius of the whole."""
     from sevtool.core import blast
 
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(plan.by_kind.items())) or "no actions"
     lines = [(f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
               f"{len(plan.pending)} still to apply")]
-    for a in plan.actions:
-        if a.review and a.status.value in PENDING_STATUSES:
-            lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")
-            lines += [f"    takes {len(c.objects)} object(s) from {c.role} ({c.login_members} login member(s), {c.cause}): "
-                      + ", ".join(c.objects[:5]) + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
-                      for c in a.collateral]
-            if a.alternative:
-                lines.append(f"    alternative: {a.alternative}")
+    review = [a for a in plan.actions if a.review and a.status.value in PENDING_STATUSES]
+    for a in review[:review_limit]:
+        lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")
+        lines += [f"    takes {len(c.objects)} object(s) from {c.role} ({c.login_members} login member(s), {c.cause}): "
+                  + ", ".join(c.objects[:5]) + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
+                  for c in a.collateral]
+        if a.alternative:
+            lines.append(f"    alternative: {a.alternative}")
+    if review_limit is not None and len(review) > review_limit:
+        lines.append(f"  ... {len(review) - review_limit:,} more REVIEW actions not shown: add --all to list them all")
     lines.append(f"Blast radius: {blast.summary_text(plan.blast)}")
     return lines
+
+
+def _review_first(a) -> tuple:
+    """The summary's order: actions a human must review first, the largest blast radius first; then plan order."""
+    return (not a.review, -sum(len(c.objects) for c in a.collateral), a.seq)
+
+
+def _emit_plan(plan, all_rows: bool) -> None:
+    """Every action in plan order with --all; otherwise, for a plan too long to read, its counts and the
+    actions to look at first. Only the rows shown are made into text."""
+    from sevtool.cli import summary as s
+
+    limit = s.limit_for(all_rows)
+    actions = plan.actions
+    if limit is None or len(actions) <= limit:
+        emit_table(_plan_rows(actions), PLAN_HEADERS)
+        return
+    by_kind = Counter((a.kind, a.review) for a in actions)
+    emit_table([(kind, n, "REVIEW" if review else "") for (kind, review), n in by_kind.most_common()], ["kind", "actions", "review"])
+    emit_text("")
+    s.emit_counts(dict(Counter(a.grantee for a in actions).most_common()), ["grantee", "actions"])
+    s.emit_counts({status: n for status, n in plan.counts.items() if n}, ["status", "actions"])
+    shown, total = s.worst(actions, _review_first, limit)
+    emit_table(_plan_rows(shown), PLAN_HEADERS)
+    s.emit_more(len(shown), total, "actions", "--jsonl for one JSON object per action")
 
 
 def _collateral_pending(plan) -> list:
@@ -116,7 +146,13 @@ def revoke(incident_id: IdArg,
                "--accept-collateral", help="Also run actions that take access beyond the incident's scope (their blast radius, shown by --plan).")] = False,
            max_actions: Annotated[int | None, typer.Option(
                "--max-actions", min=1, help="Allow a plan this large (default: max_actions of the incident's SEV level, 50,000).")] = None,
-           json_out: JsonOpt = False):
+           all_rows: Annotated[bool, typer.Option("--all", help="With --plan: print every action in plan order, not the summary.")] = False,
+           no_pager: NoPagerOpt = False,
+           json_out: JsonOpt = False,
+           jsonl_out: Annotated[bool, typer.Option("--jsonl", help="With --plan: one action per line, as it is written; errors as JSON on stderr.")] = False):
+    machine_mode(json_out, jsonl_out)
+    if jsonl_out and not plan:
+        raise UsageError("--jsonl is for --plan (one action per line); --apply and --undo report with --json")
     if sum((plan, apply, undo)) != 1:
         raise UsageError("say what to do: exactly one of --plan, --apply or --undo")
     ident = parse_id(incident_id)
@@ -127,10 +163,19 @@ def revoke(incident_id: IdArg,
         made = svc.plan(ident, max_actions=max_actions)
         if json_out:
             emit_json(made.model_dump(mode="json"))
+        elif jsonl_out:
+            from sevtool.core.plan import Action
+
+            dump = Action.__pydantic_serializer__.to_python
+            emit_jsonl(dump(a, mode="json") for a in made.actions)
         else:
-            emit_table(_plan_rows(made.actions), PLAN_HEADERS)
-            for line in _summary(made):
-                say(line)
+            from sevtool.cli.pager import paged
+            from sevtool.cli.summary import limit_for
+
+            with paged(no_pager):
+                _emit_plan(made, all_rows)
+                for line in _summary(made, limit_for(all_rows)):
+                    say(line)
         return ExitCode.OK
     if apply:
         to_apply = svc.plan_to_apply(ident, max_actions=max_actions)

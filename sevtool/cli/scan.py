@@ -4,11 +4,13 @@ from typing import Annotated
 
 import typer
 
-from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
-from sevtool.cli.output import emit_json, emit_table, emit_text, say
+from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
+from sevtool.cli.output import emit_json, emit_jsonl, say
 
 
-@command(bulk=True, help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
+@command(bulk=True, help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident. "
+              "Prints counts by DSS, path and principal and the worst findings (most sensitive, then broadest path) first; "
+              "--all prints every finding, --json the whole scan, --jsonl one finding per line.")
 def scan(
     incident_id: IdArg,
     target: Annotated[str, typer.Option("--target", help="A target name from the team config ([targets.NAME]), or a spec such as a DSN or URL that an installed target kind recognises (one that none does is answered with each kind's form). Keep passwords and tokens out of it.")],
@@ -16,10 +18,13 @@ def scan(
     schema: Annotated[list[str] | None, typer.Option("--schema", help="Only these schemas. Repeatable.")] = None,
     table: Annotated[str | None, typer.Option("--table", help="Glob over table or schema.table, e.g. 'keystrokes_*'.")] = None,
     min_dss: Annotated[int | None, typer.Option("--min-dss", min=1, max=4, help="Only objects rated at least this DSS (unrated objects are always kept).")] = None,
+    all_rows: AllOpt = False,
+    no_pager: NoPagerOpt = False,
     json_out: JsonOpt = False,
+    jsonl_out: JsonlOpt = False,
 ):
-    from sevtool.core.exposure import dss_label
-    from sevtool.describe import as_json, via
+    machine_mode(json_out, jsonl_out)
+    from sevtool.describe import as_json
 
     wb = workbench()
     try:
@@ -41,26 +46,34 @@ def scan(
             "findings": [as_json(f) for f in result.findings],
         })
         return
-    emit_table(sorted(summary.by_dss.items(), key=lambda item: _dss_rank(item[0])), ["sensitivity", "objects"])
-    emit_text("")
-    emit_table(summary.by_path.items(), ["access path", "findings"])
-    emit_text("")
+    if jsonl_out:
+        emit_jsonl(as_json(f) for f in result.findings)
+        return
+    from sevtool.cli.pager import paged
+
+    with paged(no_pager):
+        _emit_summary(outcome, all_rows)
+        for notice in result.notices:
+            say(f"note: {notice}")
+        others = summary.objects - outcome.readable_in_scope
+        say(f"Scope v{outcome.version} recorded on INC-{outcome.incident_id}: {outcome.readable_in_scope} of {result.objects_in_scope} tables "
+            f"in scope readable" + (f", plus {others} views or future-table defaults" if others else "")
+            + f"; {summary.findings} findings, scanned in {result.duration_ms} ms")
+
+
+def _emit_summary(outcome, all_rows: bool) -> None:
+    """Counts, then the worst findings: only the rows shown are made into text."""
+    from sevtool.cli import summary as s
+    from sevtool.cli.output import emit_table, emit_text, emit_text_table
+    from sevtool.describe import via
+
+    result, summary = outcome.result, outcome.summary
+    s.emit_counts(summary.by_dss, ["sensitivity", "objects"], by_sensitivity=True)
+    s.emit_counts(summary.by_path, ["access path", "findings"])
     emit_table([(p, summary.by_principal.get(p, 0), result.principal_members.get(p, 0)) for p in outcome.scope.principals],
                ["principal", "objects readable", "members"])
     emit_text("")
-    emit_table([(f.schema_name, f.object_name, f.object_kind, dss_label(f.dss), f.principal, f.path.value, via(f))
-                for f in sorted(result.findings, key=lambda f: (_dss_rank(dss_label(f.dss)), f.object_fqn, f.principal, f.path.value))],
-               ["schema", "object", "kind", "dss", "principal", "path", "via"])
-    for notice in result.notices:
-        say(f"note: {notice}")
-    others = summary.objects - outcome.readable_in_scope
-    say(f"Scope v{outcome.version} recorded on INC-{outcome.incident_id}: {outcome.readable_in_scope} of {result.objects_in_scope} tables "
-        f"in scope readable" + (f", plus {others} views or future-table defaults" if others else "")
-        + f"; {summary.findings} findings, scanned in {result.duration_ms} ms")
-
-
-def _dss_rank(label: str) -> int:
-    """Most sensitive first: unrated, DSS 4, ..., DSS 1."""
-    from sevtool.core.exposure import dss_label
-
-    return -5 if label == dss_label(None) else -int(label.split()[-1])
+    shown, total = s.worst(result.findings, s.finding_key, s.limit_for(all_rows))
+    emit_text_table([(f.schema_name, f.object_name, f.object_kind, f.dss_label, f.principal, f.path.value, via(f)) for f in shown],
+                    ["schema", "object", "kind", "dss", "principal", "path", "via"])
+    s.emit_more(len(shown), total, "findings", "--jsonl for one JSON object per finding")

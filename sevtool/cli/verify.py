@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
-from sevtool.cli.output import say, to_jsonable
+from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
+from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import ExitCode
 
@@ -38,32 +38,70 @@ def _say_check(report) -> None:
             f"calls closed, {len(probe['denied_but_exposed'])} denied that the catalog calls exposed, {len(probe['inconclusive'])} inconclusive")
 
 
-def _emit_check_tables(report) -> None:
+def _emit_check_tables(report, limit: int | None) -> None:
+    """Regressions (their causes, then the pairs), what remains, and what the live probe saw. Lists longer
+    than `limit` are cut to their worst rows, with counts of the whole; the probe's lines are always all shown."""
+    from sevtool.cli import summary as s
+    from sevtool.core.checks import group_regressions
+    from sevtool.describe import via
+
     out = report.outcome
     if out.regressions:
-        _emit_text_table([(r.object_fqn, r.principal, r.path.value, r.cause) for r in out.regressions],
-                         ["regressed object", "principal", "path", "cause"])
+        groups = group_regressions(out.regressions)
+        if len(out.regressions) > len(groups):
+            # One line per cause (e.g. a job re-granting every table), largest first, before the pairs themselves.
+            emit_text_table([(str(n), r.cause_kind.value, r.grantee, r.grantor, r.cause) for r, n in sorted(groups, key=lambda g: -g[1])],
+                            ["regressions", "cause", "grantee", "grantor", "e.g."])
+            sys.stdout.write("\n")
+        shown, total = s.worst(out.regressions, _regression_key, limit)
+        emit_text_table([(r.object_fqn, r.principal, r.path.value, r.cause) for r in shown], ["regressed object", "principal", "path", "cause"])
+        s.emit_more(len(shown), total, "regressions", "--json for every regression")
     if out.findings:
         if out.regressions:
             sys.stdout.write("\n")
-        from sevtool.describe import via
+        if limit is not None and len(out.findings) > limit:
+            from sevtool.core.exposure import ExposureSummary
 
-        _emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, via(f), f.dss_label)
-                          for f in out.findings], ["object", "principal", "path", "via", "dss"])
+            counts = ExposureSummary.of(out.findings)
+            s.emit_counts(counts.by_dss, ["sensitivity", "objects"], by_sensitivity=True)
+            s.emit_counts(out.by_path, ["access path", "findings"])
+            s.emit_counts(counts.by_principal, ["principal", "objects readable"])
+        shown, total = s.worst(out.findings, s.finding_key, limit)
+        emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, via(f), f.dss_label)
+                         for f in shown], ["object", "principal", "path", "via", "dss"])
+        s.emit_more(len(shown), total, "remaining findings", "--jsonl for one JSON object per remaining finding")
     for fqn in out.probe_readable:
         sys.stdout.write(f"{fqn}\treadable by the live probe although the catalog calls it closed\n")
     for fqn in out.probe_inconclusive:
         sys.stdout.write(f"{fqn}\tthe live probe could not tell whether it is readable: not clean until it can\n")
 
 
-@command(bulk=True, help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains.")
-def verify(incident_id: IdArg, probe_role: ProbeOpt = None, json_out: JsonOpt = False):
+def _regression_key(r) -> tuple:
+    from sevtool.cli.summary import BREADTH, sensitivity_rank
+
+    return (sensitivity_rank(r.dss), BREADTH.get(r.path, len(BREADTH)), r.object_fqn, r.principal)
+
+
+@command(bulk=True, help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains. "
+              "Prints the regressions and the worst of what remains (most sensitive, then broadest path) with counts; "
+              "--all prints every row, --json the whole check, --jsonl one remaining finding per line.")
+def verify(incident_id: IdArg, probe_role: ProbeOpt = None, all_rows: AllOpt = False, no_pager: NoPagerOpt = False,
+           json_out: JsonOpt = False, jsonl_out: JsonlOpt = False):
+    machine_mode(json_out, jsonl_out)
     report = workbench().verification.verify(parse_id(incident_id), probe_role)
     if json_out:
         _emit_line(report.as_dict(), pretty=True)
+    elif jsonl_out:
+        from sevtool.services.verification import remains_json
+
+        emit_jsonl(remains_json(f) for f in report.outcome.findings)
     else:
-        _say_check(report)
-        _emit_check_tables(report)
+        from sevtool.cli.pager import paged
+        from sevtool.cli.summary import limit_for
+
+        with paged(no_pager):
+            _say_check(report)
+            _emit_check_tables(report, limit_for(all_rows))
     return ExitCode.OK if report.clean else ExitCode.EXPOSED
 
 
@@ -101,17 +139,6 @@ def watch(incident_id: IdArg,
             say("re-check schedule done" + (f"; resolving is still refused: {result.gate}" if result.gate else
                                             f"; the incident can be resolved (`sevtool status {ident} resolved`)"))
     return ExitCode.EXPOSED if result.exposed else ExitCode.OK
-
-
-def _emit_text_table(rows: list[tuple[str, ...]], headers: list[str]) -> None:
-    """The layout of `emit_table` (tabulate's "simple") for text cells, written directly: tabulate infers a
-    type for every cell, which took about 3 s for the 45,000 rows of an incident still exposed."""
-    widths = [max([len(h) + 2, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]   # tabulate pads headers by 2
-
-    def line(cells) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
-
-    sys.stdout.write("\n".join([line(headers), line("-" * w for w in widths), *(line(row) for row in rows)]) + "\n")
 
 
 def _emit_line(data: dict, *, pretty: bool = False) -> None:

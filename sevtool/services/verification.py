@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.exposure import AccessPath, Finding, Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeline import Event
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
@@ -46,6 +46,12 @@ if TYPE_CHECKING:
 
 PROBE_SAMPLE = 25                      # objects probed at random besides the sensitive closed ones
 EVENT_SAMPLE = 20                      # objects named in a timeline event; the count is always complete
+
+
+def remains_json(f: Finding) -> dict:
+    """One finding still readable at a check, as `--json`'s `remains` and `--jsonl`'s lines show it."""
+    return {"object": f.object_fqn, "principal": f.principal, "path": f.path.value, "via": via(f), "route": list(f.route),
+            "grantee": f.grantee, "grantor": f.grantor, "column": f.column, "dss": f.dss, "privilege": f.privilege}
 
 
 @dataclass
@@ -74,8 +80,7 @@ class CheckReport:
             "exposed_objects": out.exposed_objects, "findings": len(out.findings), "remaining_pairs": out.remaining,
             "closed_since_baseline": out.closed_since, "new_objects": out.new_objects,
             "regressions": [r.as_dict() for r in out.regressions],
-            "remains": [{"object": f.object_fqn, "principal": f.principal, "path": f.path.value, "via": via(f), "route": list(f.route),
-                         "grantee": f.grantee, "grantor": f.grantor, "column": f.column, "dss": f.dss, "privilege": f.privilege} for f in out.findings],
+            "remains": [remains_json(f) for f in out.findings],
             "probe": self.probe, "slot": self.slot, "status": self.status.value,
         }
 

@@ -103,9 +103,9 @@ def test_verify_and_watch_refuse_with_what_to_do(cli):
 
 
 def test_regression_and_finding_tables_keep_tabulates_layout(capsys):
-    from sevtool.cli.verify import _emit_text_table
+    from sevtool.cli.output import emit_text_table
 
     headers = ["regressed object", "principal", "path", "cause"]
     rows = [("telemetry.chats", "all_employees", "public", "new PUBLIC grant of SELECT by etl_owner"), ("t.a", "bob", "direct", "")]
-    _emit_text_table(rows, headers)
+    emit_text_table(rows, headers)
     assert capsys.readouterr().out == tabulate(rows, headers=headers, tablefmt="simple") + "\n"
