@@ -272,7 +272,7 @@ def test_retry_after_accepts_seconds_and_http_dates():
     from datetime import datetime, timedelta, timezone
     from email.utils import format_datetime
 
-    from sevtool.targets.unity.target import retry_after_seconds
+    from sevtool.targets.unity.client import retry_after_seconds
 
     assert retry_after_seconds("3") == 3.0
     in_a_minute = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)

@@ -23,40 +23,28 @@ client's headers, never in `display`, a plan, an error message or the store.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from fnmatch import fnmatchcase
-from typing import Any, TypedDict
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
 from sevtool.core.exposure import AccessPath, Finding, Scope, Securable
 from sevtool.core.plan import Action, ActionResult, ActionStatus
-from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
+from sevtool.errors import ConfigError, TargetError, TargetRejected
 from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanResult
 from sevtool.targets.unity import blast as unity_blast
+from sevtool.targets.unity.client import JSON, PrivilegeAssignment, UnityClient, permissions_path
 from sevtool.targets.unity.plugin import KIND, REVOKE_SECURABLE, SPEC_PREFIXES
 
 SELECT, USE_SCHEMA, USE_CATALOG, ALL = "SELECT", "USE SCHEMA", "USE CATALOG", "ALL PRIVILEGES"
-RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-PAGE_LIMITS = {"/catalogs": 1000, "/schemas": 1000, "/tables": 50}   # the contract's max_results maxima
 DEFAULT_BATCH = 100
 
-JSON = dict[str, Any]   # a JSON object as the REST API sends it: open-ended
-QueryParams = dict[str, str | int]
-
-
-class PrivilegeAssignment(TypedDict, total=False):
-    """One entry of a permissions list (`privilege_assignments`), as the server sends it."""
-
-    principal: str
-    privileges: list[str]
 
 
 def normalise_privilege(name: str) -> str:
@@ -101,112 +89,6 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")), token_env
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After is either seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-class UnityClient:
-    """HTTP with bounded retries: 429/5xx/timeouts are retried with backoff honouring Retry-After."""
-
-    def __init__(self, base_url: str, *, token: str | None, display: str, transport: httpx.BaseTransport | None,
-                 timeout: float, max_retries: int, max_wait: float, sleep: Callable[[float], None]):
-        headers = {"Accept": "application/json", "User-Agent": "sevtool"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport)
-        self.display = display
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_wait = max_wait
-        self.sleep = sleep
-
-    def get(self, path: str, params: QueryParams | None = None) -> JSON:
-        return self.request("GET", path, params=params)
-
-    def patch(self, path: str, body: JSON) -> JSON:
-        # PATCH add/remove is idempotent, so retrying one whose answer was lost is safe.
-        return self.request("PATCH", path, body=body)
-
-    def request(self, method: str, path: str, *, params: QueryParams | None = None, body: JSON | None = None) -> JSON:
-        problem = ""
-        for attempt in range(self.max_retries + 1):
-            wait = min(self.max_wait, 0.5 * 2 ** attempt)
-            try:
-                response = self.http.request(method, path, params=params, json=body)
-            except httpx.TimeoutException:
-                problem = f"no answer within {self.timeout:g}s"
-            except httpx.TransportError as exc:
-                problem = f"could not connect ({type(exc).__name__}: {exc})"
-            else:
-                if response.status_code in RETRYABLE_STATUS:
-                    problem = f"HTTP {response.status_code}"
-                    hinted = retry_after_seconds(response.headers.get("Retry-After"))
-                    if hinted is not None:
-                        wait = min(self.max_wait, hinted)
-                elif response.status_code >= 400:
-                    raise self._rejected(method, path, response)
-                else:
-                    try:
-                        answer: JSON = response.json()   # the API answers with an object
-                        return answer
-                    except ValueError:
-                        raise TargetRejected(f"{self.display}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON",
-                                             hint="check the URL points at the Unity Catalog API root (…/api/2.1/unity-catalog)") from None
-            if attempt < self.max_retries:
-                self.sleep(wait)
-        raise TargetUnreachable(f"{self.display}: {method} {path} failed after {self.max_retries + 1} attempts: {problem}",
-                                hint="check the catalog service and the URL, then run the command again; finished batches are kept")
-
-    def _rejected(self, method: str, path: str, response: httpx.Response) -> TargetRejected:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        detail = (body.get("message") if isinstance(body, dict) else None) or response.text
-        detail = (detail or "").strip()[:300]
-        hint = None
-        if response.status_code in (401, 403):
-            hint = "check the token in the environment variable the target's token_env names, and its privileges (MANAGE on the securable)"
-        elif response.status_code == 404:
-            hint = "the securable may have been dropped or renamed; re-run the scan"
-        return TargetRejected(f"{self.display}: {method} {path} was refused: HTTP {response.status_code} {detail}".rstrip(), hint=hint)
-
-    def pages(self, path: str, key: str, params: QueryParams) -> Iterator[JSON]:
-        """Follow next_page_token, including empty pages that still carry one; stop on a repeated token."""
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            query: QueryParams = {**params, "max_results": PAGE_LIMITS[path]}
-            if token:
-                query["page_token"] = token
-            body = self.get(path, query)
-            yield from body.get(key) or []
-            token = body.get("next_page_token") or None
-            if token is None:
-                return
-            if token in seen:
-                raise TargetRejected(f"{self.display}: GET {path} returned the page token {token!r} twice; the listing would never end",
-                                     hint="report this to the catalog's operators")
-            seen.add(token)
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _permissions_path(securable_type: str, full_name: str) -> str:
-    return f"/permissions/{securable_type}/{quote(full_name, safe='')}"
-
-
 def _split(full_name: str) -> tuple[str, str]:
     """`cat.sch.tbl` -> ("cat.sch", "tbl"); `cat.sch` -> ("cat", "sch"); `cat` -> ("", "cat")."""
     parent, _, leaf = full_name.rpartition(".")
@@ -244,7 +126,7 @@ class UnityCatalogTarget:
     # --- reading -----------------------------------------------------------------------------
 
     def permissions(self, securable_type: str, full_name: str) -> list[PrivilegeAssignment]:
-        body = self.client.get(_permissions_path(securable_type, full_name))
+        body = self.client.get(permissions_path(securable_type, full_name))
         assignments: list[PrivilegeAssignment] = body.get("privilege_assignments") or []
         return assignments
 
@@ -344,7 +226,7 @@ class UnityCatalogTarget:
             actions.append(Action(
                 seq=len(actions) + 1, kind=REVOKE_SECURABLE, object_kind=stype, schema_name=parent,
                 object_name=leaf, grantee=principal, privileges=spelled,
-                sql=f"PATCH {_permissions_path(stype, sname)} {json.dumps(body)}",
+                sql=f"PATCH {permissions_path(stype, sname)} {json.dumps(body)}",
                 prior_state=json.dumps({"securable_type": stype, "full_name": sname, "privilege_assignments": assignments}),
                 reason=reason))
         unity_blast.attach(self, actions, in_scope)   # a catalog or schema revoke also takes the tables outside the scope
@@ -384,7 +266,7 @@ class UnityCatalogTarget:
 
     def _patch(self, stype: str, sname: str, changes: dict[str, dict[str, list[str]]]) -> None:
         body = {"changes": [{"principal": p, "add": c.get("add", []), "remove": c.get("remove", [])} for p, c in changes.items()]}
-        self.client.patch(_permissions_path(stype, sname), body)
+        self.client.patch(permissions_path(stype, sname), body)
 
     def _revoke_on(self, stype: str, sname: str, group: list[Action]) -> list[ActionResult]:
         before = self.permissions(stype, sname)
