@@ -21,6 +21,7 @@ successful getTable or generateTemporaryTableCredential on the table; rows of an
 
 \b
 --log takes csvlog (.csv), jsonlog (.json) and stderr files, directories and .gz files; stderr needs --line-prefix.
+Without --log or --uc-audit, the team config's `[evidence] logs = [...]` is read (`sevtool demo` writes its own).
 """
 
 

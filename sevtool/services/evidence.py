@@ -74,13 +74,15 @@ class EvidenceService:
         self.store = wb.store
 
     def evidence(self, incident_id: int, logs: list[str] | None = None, *, uc_audit: list[str] | None = None,
-                 line_prefix: str | None = None, max_gap: timedelta = timedelta(hours=1), now: datetime | None = None) -> EvidenceReport:
+                 sources: list[str] | None = None, line_prefix: str | None = None, max_gap: timedelta = timedelta(hours=1), now: datetime | None = None) -> EvidenceReport:
         from sevtool.store import checks
         from sevtool.store.evidence import object_ledger_times
 
         incident = self.store.incident(incident_id)
         logs, uc_audit = list(logs or []), list(uc_audit or [])
-        if not logs and not uc_audit:
+        if not logs and not uc_audit and not sources:
+            logs = self.configured_logs()
+        if not logs and not uc_audit and not sources:
             raise UsageError("evidence needs the server logs or the catalog's audit export",
                              hint="--log PATH (PostgreSQL: a file, a .gz or a log directory) or --uc-audit FILE "
                                   "(Unity Catalog: system.access.audit as JSON Lines), repeatable")
@@ -91,7 +93,7 @@ class EvidenceService:
         objects = sorted({f.object_fqn for v in versions for f in self.wb.scanning.findings(incident_id, v.version)
                           if f.object_name != FUTURE_TABLES})
         principals = list(scope.principals)
-        facts = self._target_facts(scope, objects, logs, uc_audit)
+        facts = self._target_facts(scope, objects, logs, uc_audit, list(sources or []))
         members = facts.members | set(principals)
 
         reader = facts.reader(max_gap, line_prefix)
@@ -144,10 +146,25 @@ class EvidenceService:
         report.event_seq = self._record(report).seq
         return report
 
-    def _target_facts(self, scope, objects: list[str], logs: list[str], uc_audit: list[str]) -> "_Facts":
+    def configured_logs(self) -> list[str]:
+        """The team config's `[evidence] logs = [...]`: where this team's server logs are (the demo writes its own)."""
+        import tomllib
+
+        path = Path(self.wb.settings.config)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (OSError, tomllib.TOMLDecodeError):
+            return []        # loading the team config proper reports a broken file
+        logs = (raw.get("evidence") or {}).get("logs") or []
+        return [str(p) for p in logs if isinstance(p, str)] if isinstance(logs, list) else []
+
+    def _target_facts(self, scope, objects: list[str], logs: list[str], uc_audit: list[str], sources: list[str]) -> "_Facts":
+        """`sources`: paths whose kind follows the target's (the TUI asks for "the audit logs", whatever the target)."""
         try:
             target = self.wb.scanning.target(scope.target)
             kind = getattr(target, "kind", "?")
+            if sources:
+                (uc_audit if kind == "unity-catalog" else logs).extend(sources)
             if kind == "postgresql" and logs and not uc_audit:
                 from sevtool.targets.postgres.members import database_name, principal_members
 
