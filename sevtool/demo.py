@@ -192,7 +192,9 @@ def run_interactive(*, tables: int, regrant_after: timedelta, say: Say) -> None:
     with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
         banner = (f"Drill ready: target '{TARGET}' has {tables:,} employee-data tables readable by {PRINCIPAL}. "
                   f"Press n to declare (SEV {SEV}, playbook data-exposure), then s to scan. A sync job re-grants part of the access "
-                  f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here.")
+                  f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here. "
+                  + ("Employees read some tables meanwhile: tab 6 (g) shows who, from the server's pgaudit log."
+                     if d.evidence_logs else "Evidence is unavailable: the server has no pgaudit."))
         d.job.say = lambda _: None  # stderr belongs to the TUI now; the checks are what should reveal the job
         create_app(d.workbench, banner=banner, auto_recheck=True).run()
 

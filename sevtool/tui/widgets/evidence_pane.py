@@ -56,7 +56,7 @@ class EvidencePane(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#evidence-objects", DataTable)
-        for label, width in (("object", 32), ("answer", 9), ("reads", 6), ("members", 26), ("not members", 22), ("unknown time (UTC)", None)):
+        for label, width in (("object", 32), ("answer", 9), ("reads", 6), ("members", 24), ("not members", 20), ("unknown time (UTC)", None)):
             table.add_column(label, width=width)
         with self.app.reporting_errors("reading the team config"):
             self.query_one("#evidence-logs", Input).value = ", ".join(self.app.wb.evidence.configured_logs())
