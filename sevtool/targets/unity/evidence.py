@@ -9,24 +9,25 @@ directly) is a member of the scope too. For any other group the caller must say 
 from __future__ import annotations
 
 from sevtool.errors import TargetRejected
+from sevtool.targets.unity.target import UnityCatalogTarget
 
 EVERYONE_GROUPS = ("account users",)
 
 
-def metastore_id(target) -> str | None:
+def metastore_id(target: UnityCatalogTarget) -> str | None:
     """The id of the metastore the target serves (GET /metastore_summary), or None if it does not say."""
     try:
         body = target.client.get("/metastore_summary")
     except TargetRejected:
         return None
     value = body.get("metastore_id") if isinstance(body, dict) else None
-    return value or None
+    return value if isinstance(value, str) and value else None
 
 
-def table_ids(target, objects: list[str]) -> dict[str, str]:
+def table_ids(target: UnityCatalogTarget, objects: list[str]) -> dict[str, str]:
     """table_id -> full name for the in-scope tables, so a credential request naming only the id is matched."""
     out: dict[str, str] = {}
-    for catalog, schema in sorted({tuple(o.split(".")[:2]) for o in objects if o.count(".") == 2}):
+    for catalog, schema in sorted({(o.split(".")[0], o.split(".")[1]) for o in objects if o.count(".") == 2}):
         for table in target.client.pages("/tables", "tables", {"catalog_name": catalog, "schema_name": schema}):
             if table.get("table_id"):
                 out[str(table["table_id"])] = f"{catalog}.{schema}.{table['name']}".lower()
