@@ -256,7 +256,8 @@ def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_sou
     elif outside:
         answer, reason = "unknown", "the logs do not cover all of the window"
     elif read_logged is None:
-        answer, reason = "unknown", f"no sign in the logs that {tally.source} logged READ for this object (no SESSION READ, no OBJECT audit of it)"
+        why = " (no SESSION READ, no OBJECT audit of it)" if tally.source == "pgaudit" else " (no table read of any object in it)"
+        answer, reason = "unknown", f"no sign in the logs that {tally.source} logged READ for this object{why}"
     else:
         answer, reason = "no_reads", f"the whole window is covered and {tally.source} logged READ"
     shown = [{"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows]

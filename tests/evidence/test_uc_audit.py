@@ -127,3 +127,13 @@ def test_reader_counts_bad_rows_and_never_fails(tmp_path):
     quiet_from = (at + timedelta(minutes=1)).timestamp()
     assert stats.gaps == [(quiet_from, quiet_from + 3 * 3600 - 60)]
     assert len(stats.holes) == 1 and reader.unreadable == [str(tmp_path / "missing.jsonl")]
+
+
+def test_an_export_without_any_table_read_answers_unknown_not_no_reads(cli, lake, tmp_path):
+    """Covered time alone is not enough: an export filtered to other events (logins) cannot say nobody read a table."""
+    ident, t0 = declare_scan_apply(cli, lake, "account users")
+    rows = heartbeats(t0 - timedelta(minutes=10), datetime.now(UTC) + timedelta(minutes=10), step=timedelta(minutes=5))
+    report = json.loads(cli("evidence", ident, "--uc-audit", str(write(tmp_path / "logins.jsonl", rows)), "--json", env=ENV).stdout)
+    assert {o["answer"] for o in report["objects"]} == {"unknown"}
+    assert [(o["uncovered"], o["reason"]) for o in report["objects"]] == [
+        ([], "no sign in the logs that the audit system table logged READ for this object (no table read of any object in it)")] * 3
