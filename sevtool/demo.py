@@ -69,7 +69,6 @@ class RegrantJob:
     say: Say = lambda _: None
     principal: str = PRINCIPAL
     granted: list[str] = field(default_factory=list)
-    fix_seen_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -97,7 +96,6 @@ class RegrantJob:
                         break
                 else:
                     return
-                self.fix_seen_at = time.monotonic()
                 self.say(f"sync job: the direct grants to {self.principal} are gone; it will re-apply some in {int(self.delay.total_seconds())} s")
                 if self._stop.wait(self.delay.total_seconds()):
                     return

@@ -8,7 +8,6 @@
     ├── NotFound                 unknown incident id, target name, action (exit 1)
     ├── StoreError               the store cannot be opened or written (exit 1)
     │   └── LockHeld             another process holds the incident lock (apply, watch)
-    ├── AuditError               the timeline hash chain does not verify (exit 1)
     └── TargetError              a data platform failed (exit 1)
         ├── TargetUnreachable    could not connect within the time limit
         └── TargetRejected       the platform refused a statement or request
@@ -74,10 +73,6 @@ class StoreError(SevtoolError):
 
 class LockHeld(StoreError):
     kind = "lock_held"
-
-
-class AuditError(SevtoolError):
-    kind = "audit"
 
 
 class TargetError(SevtoolError):

@@ -1,13 +1,19 @@
 """Bulk work at 45,000-object scale: Python's cyclic garbage collector paused during it, freed memory handed back after.
 
 A scan, plan, apply or check allocates tens of thousands of objects that all stay alive until the work
-is recorded; the collector would walk them again and again and free nothing (a third of a plan's CPU
-time, nearly half of a check's). Reference counting still frees everything that is dropped.
+is recorded; the collector would walk them again and again and free nothing. Reference counting still
+frees everything that is dropped.
 
 What is freed stays mapped, though: glibc keeps it in the per-thread arenas the worker threads used and in
-holes below each heap's top, so every cycle of scan, verify, plan, apply and undo started from a higher
-resident size (128, 209, 246 MB over three rounds). `malloc_trim` returns those pages once the outermost
-bulk call ends: the three rounds then peaked at 258 MB instead of 280.
+holes below each heap's top, so a process running several bulk steps would start each from a higher resident
+size. `malloc_trim` returns those pages once the outermost bulk call ends. (What each measured:
+docs/benchmark.md, "Why the code is so".)
+
+Only where the process does nothing else: the collector is process-wide, and pausing it while other threads
+of the process allocate (the TUI's event loop and workers) would stop collection for them too. So
+`gc_paused` pauses only inside `bulk_run()`, which the CLI's bulk commands (scan, revoke, verify, watch,
+postmortem) enter, and only on the main thread; the threads a bulk call starts for itself
+run inside its pause. Anywhere else, the TUI included, `gc_paused` changes nothing.
 """
 
 from __future__ import annotations
@@ -15,20 +21,38 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+_bulk = False   # a bulk command is running on the main thread, and the process serves nothing else meanwhile
+
+
+@contextmanager
+def bulk_run() -> Iterator[None]:
+    """The block is one bulk command of a CLI process: inside it, `gc_paused` on the main thread pauses the collector."""
+    global _bulk
+    was = _bulk
+    _bulk = True
+    try:
+        yield
+    finally:
+        _bulk = was
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Collector off for the block (or, as `@gc_paused()`, the call); back on after unless it was already off,
-    and then (the outermost bulk call has ended) freed memory goes back to the system."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    and then (the outermost bulk call has ended) freed memory goes back to the system.
+
+    Only in a `bulk_run()`, on the main thread; elsewhere the block runs with the collector as it is."""
+    pause = _bulk and threading.current_thread() is threading.main_thread() and gc.isenabled()
+    if pause:
+        gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
+        if pause:
             gc.enable()
             _trim()
 

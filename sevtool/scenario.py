@@ -13,6 +13,8 @@ import time
 import psycopg
 from psycopg import sql
 
+from sevtool.core.exposure import FUTURE_TABLES
+
 PRINCIPAL = "all_employees"
 
 # Names that break naive string-built SQL: quotes, spaces, semicolons, comment markers, non-ASCII.
@@ -112,7 +114,8 @@ def seed_access_paths(dsn: str) -> dict:
 
         conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO {}")
                      .format(_ident(PRINCIPAL)))
-        add("default_privileges", _entry("telemetry", "(future tables)", grantee=PRINCIPAL, grantor="etl_owner", owner="etl_owner"))
+        add("default_privileges", _entry("telemetry", FUTURE_TABLES, grantee=PRINCIPAL, grantor="etl_owner", owner="etl_owner",
+                                                 future_tables=True))
 
         _table(conn, "hr", "performance_reviews", 4)
         conn.execute("CREATE VIEW reporting.review_summary AS SELECT id, captured_at FROM hr.performance_reviews")

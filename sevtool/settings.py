@@ -7,11 +7,12 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from dateutil import tz
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sevtool.core.severity import SevPolicy
@@ -29,11 +30,47 @@ def default_config_path() -> Path:
 
 
 class TargetConfig(BaseModel):
-    kind: Literal["postgresql", "unity-catalog"] = "postgresql"
-    dsn: str | None = None          # PostgreSQL: libpq DSN or URL; keep passwords in PGPASSWORD/.pgpass
-    url: str | None = None          # REST catalogs: base URL
-    token_env: str | None = None    # REST catalogs: the environment variable holding the bearer token
-    connect_timeout: int = Field(default=5, ge=1, le=120)
+    """A [targets.NAME] table: `kind` names an installed target plug-in, whose own model validates the rest."""
+
+    kind: str
+    options: BaseModel
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_kind(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw   # pydantic says it is not a table
+        from sevtool.targets.plugin import known_kinds, plugins
+
+        table = dict(raw)
+        kind = table.pop("kind", None)
+        found = plugins()
+        if kind is None:   # a table that fits exactly one kind's settings needs no `kind`
+            fits = [p.kind for p in found.values() if _fits(p.config, table)]
+            kind = fits[0] if len(fits) == 1 else None
+        if not isinstance(kind, str) or kind not in found:
+            problem = f"unknown target kind {kind!r}" if "kind" in raw else "kind is missing and the settings fit no single kind"
+            raise PydanticCustomError("target_kind", "{problem}", {"problem": problem, "hint": f"add kind = \"...\"; {known_kinds()}"})
+        plugin = found[kind]
+        try:
+            return {"kind": kind, "options": plugin.config.model_validate(table)}
+        except ValidationError as exc:
+            # A misspelt setting explains a missing one, so it is named first.
+            err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+            field = ".".join(str(p) for p in err["loc"])
+            takes = ", ".join(plugin.config.model_fields)
+            problem = {"missing": f"a {kind} target needs {field}",
+                       "extra_forbidden": f"{field} is not a {kind} setting (it takes {takes})"}.get(err["type"], f"{field}: {err['msg']}")
+            example = "; ".join(plugin.config_example.splitlines())
+            raise PydanticCustomError("target_config", "{problem}", {"problem": problem, "hint": f"e.g. {example}"}) from None
+
+
+def _fits(model: type[BaseModel], table: dict) -> bool:
+    try:
+        model.model_validate(table)
+    except ValidationError:
+        return False
+    return True
 
 
 class ClassificationRule(BaseModel):
@@ -109,4 +146,4 @@ def load_team_config(path: Path) -> TeamConfig:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {field}: {err['msg']}") from None
+        raise ConfigError(f"{path}: {field}: {err['msg']}", hint=(err.get("ctx") or {}).get("hint")) from None

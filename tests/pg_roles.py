@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg import sql
 
 # Issue 20's example: ana is an analyst and an employee; USAGE on hr comes from analysts only, SELECT from emp_all.
 USAGE_FROM_ANOTHER_ROLE = """
@@ -28,10 +29,10 @@ def roles_dropped_after(dsn: str) -> Iterator[None]:
     yield
     with psycopg.connect(dsn, autocommit=True) as conn:
         created = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in before]
+        for role in created:   # quoted by psycopg: test roles may be named with quotes
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
         for role in created:
-            conn.execute(f'DROP OWNED BY "{role}" CASCADE')
-        for role in created:
-            conn.execute(f'DROP ROLE "{role}"')
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def reads(dsn: str, role: str, table: str) -> bool:

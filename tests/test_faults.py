@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from acl_snapshot import acl_snapshot
 
 from sevtool.pgtemp import TempPostgres
 from sevtool.scenario import seed_access_paths, seed_bulk
-from acl_snapshot import acl_snapshot
 
 pytestmark = pytest.mark.postgres
 
@@ -199,6 +199,7 @@ def test_two_apply_processes_on_one_incident_never_both_run(cli, pg_db):
 @pytest.mark.timeout(600)
 def test_two_watch_processes_on_one_incident_never_run_a_check_twice(cli, pg_db, config_path):
     from sevtool.store import checks as q
+    from sevtool.store import schedule as sched
     from sevtool.store.repository import Store
 
     seed_bulk(pg_db, tables=20, batch=20)
@@ -221,5 +222,5 @@ def test_two_watch_processes_on_one_incident_never_run_a_check_twice(cli, pg_db,
     assert third.returncode == 0, third.stderr
     assert [json.loads(line)["event"] for line in third.stdout.splitlines()] == ["done"]   # the 0m check is not run again
     store = Store(cli.env["SEVTOOL_DB"])
-    assert [(s.idx, s.status) for s in q.slots(store, int(ident))] == [(0, "done"), (1, "pending"), (2, "pending")]
+    assert [(s.idx, s.status) for s in sched.slots(store, int(ident))] == [(0, "done"), (1, "pending"), (2, "pending")]
     assert [c.number for c in q.checks(store, int(ident))] == [1]

@@ -15,7 +15,6 @@ import sys
 import time
 
 import pytest
-
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 
 P = "account users"
@@ -91,6 +90,7 @@ def test_the_store_refuses_to_finish_a_slot_whose_lock_another_watcher_took(tmp_
     from sevtool.settings import Settings
     from sevtool.store import checks as q
     from sevtool.store import locks
+    from sevtool.store import schedule as sched
 
     wb = Workbench(Settings(db=f"sqlite:///{tmp_path / 'inproc.db'}", config=config_path, tz="UTC", actor="tester"))
     incident = wb.incidents.declare("a watcher loses its lock mid-check", 2).id
@@ -104,8 +104,8 @@ def test_the_store_refuses_to_finish_a_slot_whose_lock_another_watcher_took(tmp_
         # What a second watcher does on a lock it judges abandoned: take it, give back running slots, claim them.
         locks.acquire(wb.store, incident, "watch", successor, stale_after=timedelta(0))
         with wb.store.write() as tx:
-            q.release_running(tx.session, incident)
-            q.claim(tx.session, [q.slots(wb.store, incident)[0].id], successor, utcnow())
+            sched.release_running(tx.session, incident)
+            sched.claim(tx.session, [sched.slots(wb.store, incident)[0].id], successor, utcnow())
         return result
 
     wb.scanning.run = check_during_which_another_watcher_takes_over
@@ -113,5 +113,5 @@ def test_the_store_refuses_to_finish_a_slot_whose_lock_another_watcher_took(tmp_
         wb.verification.watch(incident, once=True)
     assert "lost the watch lock" in lost.value.message and successor in lost.value.message
     assert q.checks(wb.store, incident) == [], "the check of a watcher that lost the lock is not recorded"
-    slots = q.slots(wb.store, incident)
+    slots = sched.slots(wb.store, incident)
     assert [(s.idx, s.status, s.claimed_by) for s in slots][0] == (0, "running", successor), "the slot stays the successor's to run"

@@ -3,13 +3,12 @@
 The log is written shaped as PostgreSQL 15 + pgaudit write it: AUDIT READ lines of 200 sessions, ROLE GRANT lines,
 ERROR and connection lines, a tenth of all lines of another database. ROLE GRANTs are 1 line in 200: each is parsed
 for its objects and grantees, which costs about 15 times a READ line. Each pass runs as its own process
-(`python -m sevtool.bench.evidence --phase NAME --path P`), alternating, so each has its own wall time and peak RSS.
-The module imports nothing of sevtool at the top: the bare pass pays only the interpreter's start, as a script would.
+(`python -c` for the bare pass, `python -m sevtool.evidence` for the reader), alternating, so each has its own wall
+time and peak RSS; this layer imports neither the reader nor core.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import datetime, timedelta, timezone
@@ -55,39 +54,25 @@ def write_csvlog(path: Path, lines: int) -> int:
     return audit
 
 
-def phase(name: str, path: str) -> dict:
-    """One pass, in this process: `bare` counts csv rows, `reader` the AuditRecords, `tally` feeds ReadTally too."""
-    import resource
-    import time
-
-    started = time.perf_counter()
-    count = 0
-    if name == "bare":
-        import csv
-
-        with open(path, newline="") as f:
-            for _row in csv.reader(f):
-                count += 1
-    else:
-        from sevtool.evidence.logs import LogReader
-
-        reader = LogReader([path], database=DATABASE)
-        if name == "reader":
-            for _record in reader.records():
-                count += 1
-        else:
-            from sevtool.core.evidence import ReadTally
-
-            tally = ReadTally(objects={"public.keystrokes", "public.salaries", "public.perf_reviews"}, principals={"all_employees"})
-            for record in reader.records():
-                tally.add(record)
-                count += 1
-    return {"phase": name, "seconds": round(time.perf_counter() - started, 3), "items": count,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+# The bare pass: what any script reading the csvlog pays at least.
+BARE_SCRIPT = """
+import csv, json, resource, sys, time
+started, count = time.perf_counter(), 0
+with open(sys.argv[1], newline="") as f:
+    for _row in csv.reader(f):
+        count += 1
+print(json.dumps({"items": count, "seconds": round(time.perf_counter() - started, 3),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+"""
+TALLY_OBJECTS = "public.keystrokes,public.salaries,public.perf_reviews"
 
 
 def phase_argv(name: str, path: Path) -> list[str]:
-    return [sys.executable, "-m", "sevtool.bench.evidence", "--phase", name, "--path", str(path)]
+    """`bare`: csv.reader only; `reader`: sevtool's LogReader (python -m sevtool.evidence); `tally`: and a ReadTally."""
+    if name == "bare":
+        return [sys.executable, "-c", BARE_SCRIPT, str(path)]
+    tally = ["--tally", TALLY_OBJECTS] if name == "tally" else []
+    return [sys.executable, "-m", "sevtool.evidence", "--database", DATABASE, *tally, str(path)]
 
 
 def measure(samples, key: int, lines: int, rounds: int, workdir: Path, say) -> dict:
@@ -117,15 +102,3 @@ def row(samples, key: int, seen: dict):
     detail = (f"{seen['lines']:,} csvlog lines ({seen['size_mb']:.0f} MB): {records} AUDIT records of {DATABASE} "
               f"(expected {seen['expected']:,}), each pass a process")
     return report.comparison(samples, key, READER, BARE, RATIO_LIMIT, detail, correct=correct, rss_limit_mb=RSS_LIMIT_MB)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sevtool.bench.evidence")
-    parser.add_argument("--phase", choices=("bare", "reader", "tally"), required=True)
-    parser.add_argument("--path", required=True)
-    args = parser.parse_args(argv)
-    print(json.dumps(phase(args.phase, args.path)))
-
-
-if __name__ == "__main__":
-    main()

@@ -37,12 +37,6 @@ def workbench():
     return _workbench
 
 
-def reset_workbench(wb=None) -> None:
-    """Tests run many commands in one process, each against its own store."""
-    global _workbench
-    _workbench = wb
-
-
 def parse_id(value: str) -> int:
     text = value.strip().upper().removeprefix("INC-")
     if not text.isdigit():
@@ -50,15 +44,25 @@ def parse_id(value: str) -> int:
     return int(text)
 
 
-def command(group: typer.Typer = app, name: str | None = None, **kwargs) -> Callable:
-    """Register a command whose SevtoolErrors become a one-line (or JSON) error and the right exit code."""
+def command(group: typer.Typer = app, name: str | None = None, *, bulk: bool = False, **kwargs) -> Callable:
+    """Register a command whose SevtoolErrors become a one-line (or JSON) error and the right exit code.
+
+    `bulk`: the command works through tens of thousands of objects and the process does nothing else meanwhile,
+    so it runs in `gcpause.bulk_run()`, the only place the collector is paused (never in the TUI).
+    """
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args: Any, **kw: Any):
             json_mode = bool(kw.get("json_out"))
             try:
-                code = func(*args, **kw)
+                if bulk:
+                    from sevtool.gcpause import bulk_run
+
+                    with bulk_run():
+                        code = func(*args, **kw)
+                else:
+                    code = func(*args, **kw)
             except SevtoolError as exc:
                 emit_error(exc.as_dict(), json_mode)
                 raise typer.Exit(int(exc.exit_code)) from None
@@ -86,7 +90,7 @@ def main(ctx: typer.Context) -> None:
 # typer and what it needs to declare its options; services, stores, pydantic models, tabulate and dates
 # are imported inside the command. Command modules also skip `from __future__ import annotations`:
 # typer would evaluate each string annotation, typer.Option(...) included, twice per command per run.
-from sevtool.cli import demo  # noqa: E402,F401
+from sevtool.cli import demo  # noqa: E402,F401,I001  (registration order is the order `--help` lists them)
 from sevtool.cli import evidence  # noqa: E402,F401
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401

@@ -7,14 +7,18 @@ import typer
 
 from sevtool.cli.main import IdArg, JsonOpt, app, command, parse_id, workbench
 from sevtool.cli.output import emit_json, emit_table, emit_text, say
-from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, NOTE_SECTIONS
+from sevtool.core.postmortem_inputs import (
+    ACTION_ITEM_STATUSES,
+    ACTION_ITEM_TYPES,
+    NOTE_SECTIONS,
+)
 from sevtool.errors import UsageError
 
 _TYPES = ", ".join(ACTION_ITEM_TYPES)
 _STATUSES = ", ".join(ACTION_ITEM_STATUSES)
 
 
-@command(help="Compile the postmortem (markdown) from the incident, timeline, ledger, checks and notes. "
+@command(bulk=True, help="Compile the postmortem (markdown) from the incident, timeline, ledger, checks and notes. "
               "The export is recorded on the timeline with the document's sha256.")
 def postmortem(incident_id: IdArg,
                output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")] = None,

@@ -34,9 +34,10 @@ Size guard: a plan larger than the SEV level's max_actions (default 50,000) is r
 
 
 def _plan_rows(actions):
-    from sevtool.core import blast   # here, not at the top: `sevtool --help` loads no pydantic
+    # here, not at the top: `sevtool --help` loads no pydantic
+    from sevtool.core import blast
 
-    return [(a.seq, a.kind.value, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
+    return [(a.seq, a.kind, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
              "REVIEW" if a.review else "", blast.cell(a), a.status.value, a.sql) for a in actions]
 
 
@@ -103,7 +104,7 @@ def _report(report, json_out: bool) -> int:
     return ExitCode.EXPOSED if report.held else ExitCode.OK
 
 
-@command(help=HELP)
+@command(bulk=True, help=HELP)
 def revoke(incident_id: IdArg,
            plan: Annotated[bool, typer.Option("--plan", help="Make and show a fresh plan.")] = False,
            apply: Annotated[bool, typer.Option("--apply", help="Apply the plan (resumes an interrupted run).")] = False,
@@ -148,7 +149,7 @@ def revoke(incident_id: IdArg,
                                  max_actions=max_actions, progress=None if json_out else _progress), json_out)
     applied = svc.undoable(ident)
     if applied and not json_out:
-        kinds = Counter(a.kind.value for _, _, a in applied)
+        kinds = Counter(a.kind for _, _, a in applied)
         say(f"Undo restores the prior ACL of {len(applied)} applied actions: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     if applied and not _confirm(f"Undo {len(applied)} actions?", yes, json_out):
         say("nothing undone")

@@ -8,10 +8,10 @@ from sevtool.cli.main import IdArg, JsonOpt, command, parse_id, workbench
 from sevtool.cli.output import emit_json, emit_table, emit_text, say
 
 
-@command(help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
+@command(bulk=True, help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident.")
 def scan(
     incident_id: IdArg,
-    target: Annotated[str, typer.Option("--target", help="A target name from the team config, a PostgreSQL DSN/URL (password from PGPASSWORD or ~/.pgpass), or a Unity Catalog uc+https://HOST/api/2.1/unity-catalog URL.")],
+    target: Annotated[str, typer.Option("--target", help="A target name from the team config ([targets.NAME]), or a spec such as a DSN or URL that an installed target kind recognises (one that none does is answered with each kind's form). Keep passwords and tokens out of it.")],
     principal: Annotated[list[str], typer.Option("--principal", help="Who must lose access, e.g. all_employees or PUBLIC. Repeatable.")],
     schema: Annotated[list[str] | None, typer.Option("--schema", help="Only these schemas. Repeatable.")] = None,
     table: Annotated[str | None, typer.Option("--table", help="Glob over table or schema.table, e.g. 'keystrokes_*'.")] = None,
@@ -19,6 +19,7 @@ def scan(
     json_out: JsonOpt = False,
 ):
     from sevtool.core.exposure import dss_label
+    from sevtool.describe import as_json, via
 
     wb = workbench()
     try:
@@ -37,7 +38,7 @@ def scan(
             "principal_members": result.principal_members,
             "notices": result.notices,
             "duration_ms": result.duration_ms,
-            "findings": result.findings,
+            "findings": [as_json(f) for f in result.findings],
         })
         return
     emit_table(sorted(summary.by_dss.items(), key=lambda item: _dss_rank(item[0])), ["sensitivity", "objects"])
@@ -47,7 +48,7 @@ def scan(
     emit_table([(p, summary.by_principal.get(p, 0), result.principal_members.get(p, 0)) for p in outcome.scope.principals],
                ["principal", "objects readable", "members"])
     emit_text("")
-    emit_table([(f.schema_name, f.object_name, f.object_kind, dss_label(f.dss), f.principal, f.path.value, f.via)
+    emit_table([(f.schema_name, f.object_name, f.object_kind, dss_label(f.dss), f.principal, f.path.value, via(f))
                 for f in sorted(result.findings, key=lambda f: (_dss_rank(dss_label(f.dss)), f.object_fqn, f.principal, f.path.value))],
                ["schema", "object", "kind", "dss", "principal", "path", "via"])
     for notice in result.notices:

@@ -46,7 +46,9 @@ def _emit_check_tables(report) -> None:
     if out.findings:
         if out.regressions:
             sys.stdout.write("\n")
-        _emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, f.via, f.dss_label)
+        from sevtool.describe import via
+
+        _emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, via(f), f.dss_label)
                           for f in out.findings], ["object", "principal", "path", "via", "dss"])
     for fqn in out.probe_readable:
         sys.stdout.write(f"{fqn}\treadable by the live probe although the catalog calls it closed\n")
@@ -54,7 +56,7 @@ def _emit_check_tables(report) -> None:
         sys.stdout.write(f"{fqn}\tthe live probe could not tell whether it is readable: not clean until it can\n")
 
 
-@command(help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains.")
+@command(bulk=True, help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains.")
 def verify(incident_id: IdArg, probe_role: ProbeOpt = None, json_out: JsonOpt = False):
     report = workbench().verification.verify(parse_id(incident_id), probe_role)
     if json_out:
@@ -65,7 +67,7 @@ def verify(incident_id: IdArg, probe_role: ProbeOpt = None, json_out: JsonOpt = 
     return ExitCode.OK if report.clean else ExitCode.EXPOSED
 
 
-@command(help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
+@command(bulk=True, help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
               "Restart-safe: overdue re-checks run at once. With --json, one JSON object per line: each check, then a summary.")
 def watch(incident_id: IdArg,
           once: Annotated[bool, typer.Option("--once", help="Run only what is due now, then exit (for cron).")] = False,

@@ -10,12 +10,40 @@ human's acceptance: it is marked `review`, and an unattended apply holds it back
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypedDict
 
 from sevtool.core.plan import Action, ActionStatus
 from sevtool.errors import UsageError
 
 ACCEPT_FLAG = "--accept-collateral"
 MAX_FLAG = "--max-actions"
+
+
+class ActionBlast(TypedDict):
+    roles: list[str]
+    objects: int
+    login_members: int
+    causes: list[str]
+
+
+class NumberedActionBlast(ActionBlast):
+    seq: int
+    object: str
+
+
+class BlastTotals(TypedDict):
+    actions: int
+    roles: list[str]
+    objects: int
+    login_members: int
+
+
+class HeldReport(TypedDict):
+    held: int
+    roles: list[str]
+    objects: int
+    login_members: int
+    actions: list[NumberedActionBlast]
 
 
 def check_size(incident_id: int, count: int, limit: int, what: str) -> None:
@@ -36,7 +64,7 @@ def mark_review(actions: Iterable[Action]) -> None:
             action.review = True
 
 
-def of_action(action: Action) -> dict:
+def of_action(action: Action) -> ActionBlast:
     """One action's blast radius: the roles, how many objects they lose in all, how many login members."""
     return {"roles": sorted({c.role for c in action.collateral}),
             "objects": len({(c.role, o) for c in action.collateral for o in c.objects}),
@@ -44,12 +72,12 @@ def of_action(action: Action) -> dict:
             "causes": sorted({c.cause for c in action.collateral if c.cause})}
 
 
-def by_action(actions: Iterable[Action]) -> list[dict]:
+def by_action(actions: Iterable[Action]) -> list[NumberedActionBlast]:
     """The blast radius of each action that has one, with the action it belongs to."""
     return [{"seq": a.seq, "object": a.object_fqn, **of_action(a)} for a in actions if a.collateral]
 
 
-def totals(actions: Iterable[Action]) -> dict:
+def totals(actions: Iterable[Action]) -> BlastTotals:
     """Distinct roles, distinct objects and login members over a set of actions.
 
     Login members are counted once per role (the largest count any action gives it): the same role losing
@@ -69,7 +97,7 @@ def totals(actions: Iterable[Action]) -> dict:
     return {"actions": count, "roles": sorted(roles), "objects": len(objects), "login_members": sum(roles.values())}
 
 
-def summary_text(blast: dict) -> str:
+def summary_text(blast: BlastTotals) -> str:
     """`3 action(s) also take access beyond the incident's scope: 2 role(s) (a, b) lose 7 object(s), at most 4 login member(s)`."""
     if not blast["actions"]:
         return "no action takes access beyond the incident's scope"
@@ -91,7 +119,8 @@ def split_held(actions: list[Action], accept_collateral: bool) -> tuple[list[Act
     flight (`applying`): an interrupted run that was accepted must be read back, not left half-done."""
     if accept_collateral:
         return actions, []
-    run, held = [], []
+    run: list[Action] = []
+    held: list[Action] = []
     for action in actions:
         (held if action.collateral and action.status is not ActionStatus.APPLYING else run).append(action)
     return run, held
@@ -105,7 +134,7 @@ def held_message(action: Action) -> str:
             + (f" (or: {action.alternative})" if action.alternative else ""))
 
 
-def held_report(held: list[Action]) -> dict:
+def held_report(held: list[Action]) -> HeldReport:
     """For the run report, the timeline event and the CLI: how many were held, for which roles."""
     blast = totals(held)
     return {"held": len(held), "roles": blast["roles"], "objects": blast["objects"], "login_members": blast["login_members"],

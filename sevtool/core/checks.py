@@ -10,32 +10,41 @@ baseline and still is, without a fix in between, is not a regression: it simply 
 The cause is read from the finding that makes the pair readable (grant re-added and by whom, new
 PUBLIC grant, grant-option holder, default privileges on a new table, new membership, ...).
 
-The re-check schedule and the resolution gate are decided here too, so they are testable without
-a clock or a store.
+The re-check schedule and the resolution gate are in `schedule.py`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from sevtool.core.exposure import AccessPath, Finding, dss_label
-from sevtool.core.severity import SevLevel
-from sevtool.core.timeparse import format_duration, format_utc
+from sevtool.core.schedule import (
+    REGRESSION_SLOT,
+    CheckState,
+    DueDecision,
+    PlannedSlot,
+    SlotState,
+    due,
+    gate_reason,
+    next_pending,
+    regression_round,
+    schedule,
+)
+
+# The schedule's names stay importable from here, where verification has always found them.
+__all__ = ["REGRESSION_SLOT", "Baseline", "Cause", "CheckOutcome", "CheckState", "DueDecision", "LedgerChange", "PlannedSlot", "Regression",
+           "SlotState", "attribute", "compare", "due", "findings_digest", "findings_json", "gate_reason", "group_regressions", "next_pending",
+           "objects_digest", "pairs_of", "regression_round", "route_roles", "schedule"]
 
 Pair = tuple[str, str]  # (object fqn, in-scope principal)
-
-_THROUGH = re.compile(r"\(through ([^)]*)\)")
-
-FUTURE_TABLES = "(future tables)"
 
 
 class Cause(StrEnum):
@@ -102,6 +111,19 @@ class LedgerChange:
     container: bool = False
 
 
+class RegressionDict(TypedDict):
+    object: str
+    principal: str
+    path: str
+    cause_kind: str
+    cause: str
+    grantee: str
+    grantor: str
+    dss: int | None
+    paths: list[str]
+    route: list[str]
+
+
 class Regression(NamedTuple):
     object_fqn: str
     principal: str
@@ -112,15 +134,16 @@ class Regression(NamedTuple):
     grantor: str
     dss: int | None
     paths: tuple[str, ...]          # every path that makes the pair readable now
+    route: tuple[str, ...] = ()     # the roles from the principal to the grantee (see `Finding.route`)
 
     @property
     def group(self) -> tuple[str, str, str]:
         """Regressions with one cause (e.g. a job re-granting 45,000 tables) are reported together."""
         return (self.cause_kind.value, self.grantee, self.grantor)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> RegressionDict:
         return {"object": self.object_fqn, "principal": self.principal, "path": self.path.value, "cause_kind": self.cause_kind.value,
-                "cause": self.cause, "grantee": self.grantee, "grantor": self.grantor, "dss": self.dss, "paths": list(self.paths)}
+                "cause": self.cause, "grantee": self.grantee, "grantor": self.grantor, "dss": self.dss, "paths": list(self.paths), "route": list(self.route)}
 
 
 @dataclass
@@ -169,7 +192,8 @@ def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
     return by_pair
 
 
-_finding_json = Finding.__pydantic_serializer__.to_json
+# pydantic sets `__pydantic_serializer__` on its dataclasses, but its mypy plugin does not declare it.
+_finding_json: Callable[[Finding], bytes] = getattr(Finding, "__pydantic_serializer__").to_json
 
 
 def findings_json(findings: list[Finding]) -> list[bytes]:
@@ -193,7 +217,7 @@ class _LedgerIndex:
 
     def __init__(self, changes: list[LedgerChange]):
         self._objects: dict[str, set[str | None]] = defaultdict(set)
-        self._containers: dict[str, set[str]] = defaultdict(set)
+        self._containers: dict[str, set[str | None]] = defaultdict(set)
         for c in changes:
             (self._containers if c.container else self._objects)[c.grantee].add(c.object_fqn)
 
@@ -205,7 +229,9 @@ class _LedgerIndex:
         if objects and (None in objects or object_fqn in objects):
             return True
         containers = self._containers.get(grantee)
-        return bool(containers) and any(object_fqn[:i] in containers for i, char in enumerate(object_fqn) if char == ".")
+        if not containers:
+            return False
+        return any(object_fqn[:i] in containers for i, char in enumerate(object_fqn) if char == ".")
 
 
 def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _LedgerIndex) -> bool:
@@ -228,7 +254,8 @@ def _default_privileges_for(finding: Finding, default_privileges: list[Finding],
     """
     same_schema = [d for d in default_privileges if d.schema_name in ("", finding.schema_name)]  # "" = database-wide defaults
     matching = [d for d in same_schema if d.grantee == finding.grantee and (not d.grantor or not finding.grantor or d.grantor == finding.grantor)]
-    return (matching or ([] if strict else same_schema) or [None])[0]
+    candidates = matching or ([] if strict else same_schema)
+    return candidates[0] if candidates else None
 
 
 # Which finding explains a regression best: the most specific cause first.
@@ -249,6 +276,18 @@ def _by(grantor: str) -> str:
     return f"by {grantor}" if grantor else "(grantor unknown)"
 
 
+def _chain(finding: Finding) -> str:
+    """The roles walked from the principal to the grantee, each name whole: "emp -> analysts -> readers"."""
+    return " -> ".join((finding.principal, *finding.route))
+
+
+def _how(finding: Finding) -> str:
+    """Where the grant is: on a REST catalog's securable, reached through roles, or held by the principal (or PUBLIC)."""
+    if finding.granted_on is not None:
+        return f"granted on {finding.granted_on.kind} {finding.granted_on.name}"
+    return f"via role {finding.grantee}: {_chain(finding)}" if finding.route else f"granted to {finding.grantee or finding.principal}"
+
+
 def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding | None, known_reach: set[tuple[str, str]],
               undone: bool, membership_revoked: set[str]) -> tuple[Cause, str]:
     """Why this finding makes its pair readable again, in words a responder can act on.
@@ -258,14 +297,14 @@ def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding
     """
     grantee, grantor = finding.grantee, finding.grantor
     if undone and finding.path == AccessPath.ROLE:   # the plan revoked a membership on the route, and undo put it back
-        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {finding.via})"
+        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {_chain(finding)})"
     if undone:
         return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the grant to {grantee})"
     if default_privileges is not None and finding.path != AccessPath.DEFAULT_PRIVILEGES:
         dp = default_privileges
         return (Cause.DEFAULT_PRIVILEGES_NEW_TABLE,
                 f"created after the fix; default privileges of {dp.grantor or 'its owner'} in schema "
-                f"{finding.schema_name} granted {dp.privilege} to {dp.grantee} ({finding.via or finding.path.value})")
+                f"{finding.schema_name} granted {dp.privilege} to {dp.grantee} ({_how(finding)})")
     if new_object:
         return Cause.NEW_TABLE, f"created after the fix and readable {_describe(finding)}"
     if finding.path == AccessPath.DEFAULT_PRIVILEGES:
@@ -284,10 +323,10 @@ def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding
     if finding.path == AccessPath.ROLE:
         if membership_revoked & route_roles(finding) or (finding.principal, grantee) not in known_reach:
             return (Cause.NEW_MEMBERSHIP,
-                    f"new role membership: {finding.principal} reaches {grantee} ({finding.via}), which holds {finding.privilege} {_by(grantor)}")
-        return Cause.GRANT_READDED, f"grant of {finding.privilege} to role {grantee} re-added {_by(grantor)} ({finding.via})"
+                    f"new role membership: {finding.principal} reaches {grantee} ({_chain(finding)}), which holds {finding.privilege} {_by(grantor)}")
+        return Cause.GRANT_READDED, f"grant of {finding.privilege} to role {grantee} re-added {_by(grantor)} ({_chain(finding)})"
     if finding.path == AccessPath.PREDEFINED_ROLE:
-        return Cause.PREDEFINED_ROLE, f"{finding.principal} is a member of predefined role {grantee} ({finding.via})"
+        return Cause.PREDEFINED_ROLE, f"{finding.principal} is a member of predefined role {grantee} ({_chain(finding)})"
     if finding.path == AccessPath.VIEW:
         return Cause.VIEW, f"view over {finding.base_object or 'a sensitive table'} is readable {_describe(finding)}"
     if finding.path == AccessPath.PARTITION:
@@ -296,19 +335,17 @@ def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding
 
 
 def route_roles(finding: Finding) -> set[str]:
-    """The roles a ROLE finding passes through: its grantee and the hops its `via` names ("(through a -> b)")."""
-    hops = _THROUGH.search(finding.via or "")
-    return {finding.grantee, *(hops.group(1).split(" -> ") if hops else ())}
+    """The roles a ROLE finding passes through: every role on its route, the grantee included."""
+    return {finding.grantee, *finding.route}
 
 
 def _describe(finding: Finding) -> str:
-    detail = finding.via or finding.path.value
-    return f"({detail}, granted {_by(finding.grantor)})" if finding.grantor and "by" not in detail else f"({detail})"
+    return f"({_how(finding)}, granted {_by(finding.grantor)})" if finding.grantor else f"({_how(finding)})"
 
 
 def compare(findings: list[Finding], objects: set[str] | frozenset[str], baseline: Baseline | None, *,
-            ledger: list[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
-            probe_readable: list[str] = (), probe_inconclusive: list[str] = ()) -> CheckOutcome:
+            ledger: Sequence[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
+            probe_readable: Iterable[str] = (), probe_inconclusive: Iterable[str] = ()) -> CheckOutcome:
     """Decide what this check found against the baseline.
 
     `ledger` holds the grant changes the ledger made since the baseline (applied, or undone);
@@ -317,8 +354,9 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     nothing was ever closed, so nothing can regress.
     """
     now_pairs = pairs_of(findings)
-    counted_only = baseline is not None and baseline.pairs_readable is not None
-    if counted_only and now_pairs:
+    counted = baseline.pairs_readable if baseline is not None else None   # set: the baseline was read without its grants
+    counted_only = counted is not None
+    if baseline is not None and counted_only and now_pairs:
         raise ValueError(f"{baseline.label} was read without its grants, but this check found access: compare needs them")
     before = baseline.grants if baseline else {}
     known_reach = set(known_reach or ()) | (baseline.reach if baseline else frozenset())
@@ -329,11 +367,12 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     applied = _LedgerIndex([c for c in ledger if not c.undone])
     undone = _LedgerIndex([c for c in ledger if c.undone])
     membership_revoked = {c.grantee for c in ledger if c.object_fqn is None and not c.undone}
-    objects_known = baseline is not None and baseline.objects is not None
-    new_set = set(objects) - baseline.objects if objects_known else set()
+    baseline_objects = baseline.objects if baseline is not None else None
+    objects_known = baseline_objects is not None
+    new_set = set(objects) - baseline_objects if baseline_objects is not None else set()
 
     regressions: list[Regression] = []
-    causes: dict[tuple, tuple[Cause, str]] = {}
+    causes: dict[tuple[object, ...], tuple[Cause, str]] = {}   # keyed by what the cause text is made of
     remaining = 0
     for pair, current in now_pairs.items():
         obj, principal = pair
@@ -348,15 +387,16 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
               if (is_new or not objects_known) and not previous else None)
         reopened = bool(undone) and _reopened_by_undo(current, undone)
         # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
-        signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.via, primary.privilege, primary.schema_name,
-                     primary.column, primary.base_object, is_new, dp, reopened)
+        signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.route, primary.granted_on, primary.privilege,
+                     primary.schema_name, primary.column, primary.base_object, is_new, dp, reopened)
         if signature not in causes:
             causes[signature] = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
                                           undone=reopened, membership_revoked=membership_revoked)
         kind, cause = causes[signature]
         paths = (str(primary.path),) if len(current) == 1 else tuple(sorted({str(f.path) for f in current}))
-        regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss, paths))
-    closed_since = baseline.pairs_readable if counted_only else sum(1 for pair in before if pair not in now_pairs)
+        regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss, paths,
+                                      primary.route))
+    closed_since = counted if counted is not None else sum(1 for pair in before if pair not in now_pairs)
     regressions.sort(key=lambda r: (str(r.cause_kind), r.object_fqn, r.principal))
     return CheckOutcome(findings=findings, regressions=regressions, readable=set(now_pairs), remaining=remaining, closed_since=closed_since,
                         new_objects=sorted(new_set), probe_readable=sorted(probe_readable), probe_inconclusive=sorted(probe_inconclusive))
@@ -365,113 +405,7 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
 def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:
     """One entry per cause (kind, grantee, grantor): the first regression as the example, and how many share it."""
     counts = Counter(r.group for r in regressions)
-    seen: dict[tuple, Regression] = {}
+    seen: dict[tuple[str, str, str], Regression] = {}
     for r in regressions:
         seen.setdefault(r.group, r)
     return [(r, counts[g]) for g, r in seen.items()]
-
-
-# --- the re-check schedule -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedSlot:
-    idx: int
-    offset: str
-    due_at: datetime
-
-
-def schedule(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
-    """The SEV policy's re-checks, as times: anchor + each offset (anchor = containment, or the regression)."""
-    return [PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(zip(level.recheck, level.recheck_offsets))]
-
-
-REGRESSION_SLOT = "0m"
-
-
-def regression_round(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
-    """The round a regression starts: slot 0 is the check that found it, then the policy's later offsets from it.
-
-    That check found access, so it cannot end the round: a policy with nothing after 0m (a single
-    re-check) gets one more at its update cadence, or the incident could never be resolved again.
-    """
-    later = [(text, offset) for text, offset in zip(level.recheck, level.recheck_offsets) if offset > timedelta(0)]
-    later = later or [(level.update_every, level.update_cadence)]
-    return [PlannedSlot(0, REGRESSION_SLOT, anchor), *(PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(later, 1))]
-
-
-@dataclass(frozen=True)
-class SlotState:
-    id: int
-    round: int
-    idx: int
-    due_at: datetime
-    status: str                      # pending, running, done, covered, superseded
-    check_id: int | None = None
-
-
-@dataclass(frozen=True)
-class DueDecision:
-    """Run one check for `run`; the earlier overdue slots are `covered` by it (they are not run again)."""
-
-    run: SlotState
-    covered: list[SlotState]
-
-    def delay(self, slot: SlotState, now: datetime) -> timedelta:
-        return max(now - slot.due_at, timedelta(0))
-
-
-def due(slots: list[SlotState], now: datetime) -> DueDecision | None:
-    """After a long stop several slots can be overdue: one check now answers all of them.
-
-    Running each overdue slot back to back would only repeat the same answer seconds apart; the
-    latest overdue slot runs and the earlier ones are recorded as covered by that check, with their delay.
-    """
-    overdue = sorted((s for s in slots if s.status == "pending" and s.due_at <= now), key=lambda s: (s.round, s.idx))
-    if not overdue:
-        return None
-    return DueDecision(run=overdue[-1], covered=overdue[:-1])
-
-
-def next_pending(slots: list[SlotState]) -> SlotState | None:
-    pending = [s for s in slots if s.status == "pending"]
-    return min(pending, key=lambda s: (s.due_at, s.round, s.idx)) if pending else None
-
-
-@dataclass(frozen=True)
-class CheckState:
-    id: int
-    number: int
-    ran_at: datetime
-    clean: bool
-    regressions: int
-
-
-def gate_reason(slots: list[SlotState], checks: list[CheckState], now: datetime) -> str | None:
-    """Why the incident cannot be resolved yet, or None once the schedule's last check was clean with no regression since."""
-    if not checks:
-        return "no verification check has run yet (run `sevtool verify` or `sevtool watch`)"
-    if not slots:
-        return "the re-check schedule has not started (run `sevtool watch` to run it)"
-    current = max(s.round for s in slots)
-    round_slots = sorted((s for s in slots if s.round == current), key=lambda s: s.idx)
-    last = round_slots[-1]
-    if last.status not in ("done", "covered") or last.check_id is None:
-        waiting = next_pending(round_slots) or last
-        remaining = sum(1 for s in round_slots if s.status not in ("done", "covered"))
-        when = format_utc(waiting.due_at)
-        eta = f"in {format_duration(waiting.due_at - now)}" if waiting.due_at > now else f"overdue by {format_duration(now - waiting.due_at)}"
-        return (f"{remaining} scheduled re-check(s) still to run; the next is due {when} ({eta}), "
-                f"the last at {format_utc(last.due_at)}")
-    by_id = {c.id: c for c in checks}
-    final = by_id.get(last.check_id)
-    if final is None:
-        return "the schedule's last check is missing from the store"
-    if not final.clean:
-        return f"the schedule's last check (check {final.number} at {format_utc(final.ran_at)}) found access remaining"
-    later = [c for c in checks if c.ran_at > final.ran_at and (c.regressions or not c.clean)]
-    if later:
-        bad = later[0]
-        what = "a regression" if bad.regressions else "access remaining"
-        return f"check {bad.number} at {format_utc(bad.ran_at)} found {what} after the schedule's last clean check"
-    return None

@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Protocol, TypedDict
 
 from sevtool.core.identifiers import normalise_name
 
@@ -51,15 +52,15 @@ def source_pieces(first: datetime, last: datetime, gaps: Iterable[tuple[datetime
 
 def coverage(pieces: Iterable[Piece], max_gap: timedelta) -> list[tuple[datetime, datetime]]:
     """Merge pieces of all sources; a silence of at most max_gap between soft ends counts as covered."""
-    merged: list[list] = []      # [start, end, hard_end]
+    merged: list[tuple[datetime, datetime, bool]] = []      # (start, end, hard_end)
     for p in sorted(pieces, key=lambda p: (p.start, p.end)):
         if merged:
-            cur = merged[-1]
-            if p.start <= cur[1] or (p.start - cur[1] <= max_gap and not cur[2] and not p.hard_start):
-                if p.end >= cur[1]:
-                    cur[1], cur[2] = p.end, p.hard_end
+            start, end, hard_end = merged[-1]
+            if p.start <= end or (p.start - end <= max_gap and not hard_end and not p.hard_start):
+                if p.end >= end:
+                    merged[-1] = (start, p.end, p.hard_end)
                 continue
-        merged.append([p.start, p.end, p.hard_end])
+        merged.append((p.start, p.end, p.hard_end))
     return [(a, b) for a, b, _ in merged]
 
 
@@ -86,13 +87,13 @@ def intersect(windows: list[Span], covered: list[tuple[datetime, datetime]]) -> 
 
 
 def merge_spans(spans: Iterable[Span]) -> list[Span]:
-    out: list[list] = []
+    out: list[Span] = []
     for start, end in sorted(spans, key=lambda s: (s[0] is not None, s[0] or datetime.min.replace(tzinfo=UTC), s[1])):
         if out and (start is None or start <= out[-1][1]):
-            out[-1][1] = max(out[-1][1], end)
+            out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
-            out.append([start, end])
-    return [(a, b) for a, b in out]
+            out.append((start, end))
+    return out
 
 
 # --- windows -----------------------------------------------------------------------------------
@@ -133,20 +134,47 @@ def exposure_start(recorded: datetime | None, grants: list[datetime]) -> tuple[d
 # --- reads -------------------------------------------------------------------------------------
 
 
+class AuditEntry(Protocol):
+    """What a tally reads of one pgaudit entry (`sevtool.evidence.logs.AuditRecord`)."""
+
+    @property
+    def epoch(self) -> float: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def session(self) -> str: ...
+    @property
+    def audit_type(self) -> str: ...
+    @property
+    def audit_class(self) -> str: ...
+    @property
+    def statement_id(self) -> int: ...
+    @property
+    def command(self) -> str: ...
+    @property
+    def object_name(self) -> str: ...
+    @property
+    def grant_objects(self) -> tuple[str, ...]: ...
+    @property
+    def grantees(self) -> tuple[str, ...]: ...
+
+
 @dataclass(slots=True)
 class ReadTally:
     """Reads of in-scope objects as they stream by: times per (object, role), one per statement."""
 
     objects: set[str]
     principals: set[str]
-    times: dict[tuple[str, str], array] = field(default_factory=dict)
+    times: dict[tuple[str, str], array[float]] = field(default_factory=dict)
     grants: dict[str, list[datetime]] = field(default_factory=dict)     # object -> GRANT to a principal times
     session_read_logged: bool = False        # some SESSION READ entry: pgaudit.log includes READ (for that session)
     source: str = "pgaudit"                  # what logged the reads, for the reasons given
     object_read_logged: set[str] = field(default_factory=set)
     _last: dict[str, tuple[int, set[str]]] = field(default_factory=dict)
 
-    def add(self, rec) -> None:
+    def add(self, rec: AuditEntry) -> None:
         if rec.audit_class == "READ":
             self._read(rec)
         elif rec.audit_class == "ROLE" and rec.command == "GRANT" and rec.grantees:
@@ -155,7 +183,7 @@ class ReadTally:
                     for obj in self._match(name):
                         self.grants.setdefault(obj, []).append(rec.time)
 
-    def _read(self, rec) -> None:
+    def _read(self, rec: AuditEntry) -> None:
         if rec.audit_type == "SESSION":
             self.session_read_logged = True
         obj = _unquote(rec.object_name)
@@ -205,11 +233,38 @@ class Reader:
     last: datetime
 
 
+class WindowDict(TypedDict):
+    kind: str              # exposure | reopened | regression
+    start: str | None
+    end: str
+
+
+class ReaderDict(TypedDict):
+    role: str
+    reads: int
+    first: str
+    last: str
+
+
+class ObjectEvidenceDict(TypedDict):
+    object: str
+    answer: str
+    reason: str
+    window_start: str
+    windows: list[WindowDict]
+    read_logged: str | None
+    covered: list[list[str | None]]
+    uncovered: list[list[str | None]]
+    members: list[ReaderDict]
+    non_members: list[ReaderDict]
+    reads: int
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectEvidence:
     object_fqn: str
     start_source: str
-    windows: list[dict]
+    windows: list[WindowDict]
     covered: list[Span]
     uncovered: list[Span]
     read_logged: str | None           # "session", "object" or None: no sign pgaudit logged READ for it
@@ -217,8 +272,8 @@ class ObjectEvidence:
     answer: str                       # reads | no_reads | unknown
     reason: str
 
-    def as_dict(self) -> dict:
-        def when(v):
+    def as_dict(self) -> ObjectEvidenceDict:
+        def when(v: datetime | None) -> str | None:
             return v.isoformat() if v else None
 
         return {"object": self.object_fqn, "answer": self.answer, "reason": self.reason, "window_start": self.start_source,
@@ -230,7 +285,7 @@ class ObjectEvidence:
                 "reads": sum(r.reads for r in self.readers)}
 
 
-def _reader_dict(r: Reader) -> dict:
+def _reader_dict(r: Reader) -> ReaderDict:
     return {"role": r.role, "reads": r.reads, "first": r.first.isoformat(), "last": r.last.isoformat()}
 
 
@@ -260,5 +315,5 @@ def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_sou
         answer, reason = "unknown", f"no sign in the logs that {tally.source} logged READ for this object{why}"
     else:
         answer, reason = "no_reads", f"the whole window is covered and {tally.source} logged READ"
-    shown = [{"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows]
+    shown: list[WindowDict] = [{"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows]
     return ObjectEvidence(obj, start_source, shown, inside, outside, read_logged, readers, answer, reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections import Counter
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.dataclasses import dataclass as validated_dataclass
@@ -37,6 +38,17 @@ class AccessPath(StrEnum):
 BEYOND_PRIVILEGE_CHECKS = frozenset({AccessPath.SERVER_FILES, AccessPath.CREATEROLE, AccessPath.SECURITY_DEFINER,
                                      AccessPath.INHERITS_PARENT})
 
+PUBLIC = "PUBLIC"                        # the pseudo-role every role belongs to, as grants and scopes name it
+FUTURE_TABLES = "(future tables)"        # the object name shown for default privileges; code tests `Finding.future_tables`
+
+
+@validated_dataclass(frozen=True, slots=True)
+class Securable:
+    """What a REST catalog's grant is on: `kind` catalog, schema or table, and its full name."""
+
+    kind: str
+    name: str
+
 
 class Scope(BaseModel):
     """Who must lose access, to what. Re-checks re-run the scope, so new tables are seen."""
@@ -59,29 +71,52 @@ class Scope(BaseModel):
         return self.min_dss is None or dss is None or dss >= self.min_dss
 
 
+def _unset(value: object) -> bool:
+    return value is None or value is False or value == ()
+
+
+def _unless_unset(default: Any) -> Any:
+    # Any, as pydantic.Field itself returns: the field's annotation, not this call, says what it holds.
+    return Field(default=default, exclude_if=_unset)
+
+
+# The fields saying how a finding's access happens (set on few findings): the store keeps them together, as JSON.
+HOW_FIELDS = ("route", "set_role", "usage_from", "granted_on", "future_tables", "by_holder", "row_security", "bases", "views")
+
+
 @validated_dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """Validated like a model, but slotted: a large scan holds 45,000 of them at once (see `Action`)."""
 
     object_kind: str            # table, partitioned table, view, materialized view, schema (default privileges), catalog
     schema_name: str
-    object_name: str            # for default privileges: "(future tables)"
+    object_name: str            # for default privileges: FUTURE_TABLES, with `future_tables` set
     principal: str              # the in-scope principal that gains access
     path: AccessPath
-    via: str = ""               # human detail: "via role analytics_readers", "column payload", "granted by bob"
     privilege: str = "SELECT"
     grantee: str = ""           # who holds the grant (PUBLIC, analytics_readers, the principal)
     grantor: str = ""
     column: str | None = None
     dss: int | None = None      # 1-4, None = unrated
-    base_object: str | None = None   # for views / partitions: the sensitive object behind it
+    base_object: str | None = None   # for views / partitions / INHERITS children: the sensitive object behind it
+    # How the access happens, as data: the edges (CLI, TUI, JSON) turn it into words, nothing reads words back.
+    # Left out of JSON when unset, so the findings a check stores stay as small as before (see `_unset`).
+    route: tuple[str, ...] = _unless_unset(())   # roles walked from the principal to the grantee, ending with it; () when held by the principal or PUBLIC
+    set_role: str | None = _unless_unset(None)   # reached only by SET ROLE: the NOINHERIT role or grant in the way
+    usage_from: tuple[str, str] | None = _unless_unset(None)  # (role, example member) giving readers USAGE the principal's side lacks
+    granted_on: Securable | None = _unless_unset(None)        # REST catalogs: the catalog, schema or table the grant is on
+    future_tables: bool = _unless_unset(False)   # default privileges: tables created later in schema_name ("" = every schema)
+    by_holder: bool = _unless_unset(False)       # granted by `grantor` as a grant-option holder, not by the owner
+    row_security: bool = _unless_unset(False)    # row-level security is on: readable, rows filtered by its policies
+    bases: tuple[str, ...] = _unless_unset(())   # a granted view: the in-scope objects it reads
+    views: tuple[str, ...] = _unless_unset(())   # a base read through these views (its grant is what the views read with)
 
     @property
     def object_fqn(self) -> str:
         return f"{self.schema_name}.{self.object_name}"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, str | None, str, str, str, str, str]:
         return (self.object_fqn, self.column, self.principal, self.path.value, self.grantee, self.grantor, self.privilege)
 
     @property

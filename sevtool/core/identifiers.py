@@ -12,7 +12,9 @@ def normalise_identifier(ident: str) -> str:
 
 def normalise_name(name: str) -> str:
     """'public."Keys"' -> 'public.Keys'; 'Public.T' -> 'public.t'; the name as findings spell schema.object."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in name.strip():
         if ch == '"':
             quoted = not quoted

@@ -12,6 +12,7 @@ a resumed run reads those grants back and records the ones that are gone as appl
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,16 +20,13 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 
-class ActionKind(StrEnum):
-    REVOKE_TABLE = "revoke_table"                  # REVOKE priv ON t1, t2, ... FROM grantee
-    REVOKE_COLUMN = "revoke_column"                # REVOKE priv (col) ON t FROM grantee
-    REVOKE_AS_GRANTOR = "revoke_as_grantor"        # SET ROLE grantor; REVOKE ...: a grant the owner cannot see
-    REVOKE_GRANT_OPTION = "revoke_grant_option"    # REVOKE GRANT OPTION FOR ... FROM holder CASCADE
-    REVOKE_MEMBERSHIP = "revoke_membership"        # REVOKE role FROM member (review: it may be legitimate)
-    REVOKE_DEFAULT_PRIVILEGES = "revoke_default_privileges"  # ALTER DEFAULT PRIVILEGES ... REVOKE
-    REVOKE_VIEW = "revoke_view"                    # REVOKE on a view over a sensitive table
-    REVOKE_SECURABLE = "revoke_securable"          # REST catalogs: PATCH permissions on a securable
-    MANUAL = "manual"                              # a path sevtool cannot close itself: the step a human must take
+class Closes(StrEnum):
+    """What an applied action closes, in terms the ledger can compare with findings."""
+
+    OBJECT = "object"         # the one object it names (schema_name.object_name)
+    ROLE = "role"             # every object reached through the role it names (object_name): a membership removed
+    CONTAINER = "container"   # every object under the container it names (a catalog, a schema)
+    NOTHING = "nothing"       # a step a human must take: sevtool never applies it
 
 
 class ActionStatus(StrEnum):
@@ -53,11 +51,11 @@ class Collateral:
 
 @validated_dataclass(slots=True, kw_only=True)
 class Action:
-    """Validated like a model, but slotted: a 45,000-table plan holds 45,000 of them, and a BaseModel's
-    `__dict__` and fields-set came to 1.4 KB each, a fifth of the benchmark's peak memory."""
+    """Validated like a model, but slotted: a plan holds one per table, and a BaseModel's `__dict__` and
+    fields-set would multiply a large plan's memory."""
 
     seq: int = 0
-    kind: ActionKind
+    kind: str                       # one of the action kinds its target's plug-in declares (targets.plugin)
     object_kind: str = "table"
     schema_name: str = ""
     object_name: str = ""
@@ -83,21 +81,25 @@ class Action:
         return f"{self.schema_name}.{self.object_name}" if self.schema_name else self.object_name
 
     @property
-    def batch_key(self) -> tuple:
+    def batch_key(self) -> BatchKey:
         return batch_key(self.kind, self.grantee, self.grantor, self.privileges, self.column)
 
 
-def batch_key(kind: ActionKind, grantee: str, grantor: str, privileges: list[str], column: str | None) -> tuple:
+# (kind, grantee, grantor, privileges, column-level?)
+BatchKey = tuple[str, str, str, tuple[str, ...], bool]
+
+
+def batch_key(kind: str, grantee: str, grantor: str, privileges: list[str], column: str | None) -> BatchKey:
     """Actions that can share one statement (also of actions still being drafted, before they are Actions)."""
     # The member itself, not `.value`: a StrEnum member hashes and compares as its value, and enum's `.value`
-    # descriptor was a tenth of planning 45,000 actions.
+    # is a descriptor call per action.
     return kind, grantee, grantor, tuple(privileges), column is not None
 
 
 PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # what a (re-)apply still has to do
 
 
-def count_by_status(statuses) -> dict[str, int]:
+def count_by_status(statuses: Iterable[str]) -> dict[str, int]:
     counts = {s.value: 0 for s in ActionStatus}
     for status, n in Counter(statuses).items():   # converted per distinct status, not per action (45,000)
         counts[ActionStatus(status).value] += n

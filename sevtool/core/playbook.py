@@ -12,8 +12,10 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from sevtool.core.severity import MAX_SEV, MIN_SEV
 from sevtool.core.timeline import Event
@@ -101,6 +103,17 @@ class Playbook(BaseModel):
         return self
 
 
+class StepProgressDict(TypedDict):
+    id: str
+    kind: str
+    title: str
+    required: bool
+    done: bool
+    done_at: str | None
+    evidence_event: int | None
+    command: str | None
+
+
 @dataclass(frozen=True)
 class StepProgress:
     step: Step
@@ -109,7 +122,7 @@ class StepProgress:
     done_at: datetime | None = None
     evidence_seq: int | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> StepProgressDict:
         return {"id": self.step.id, "kind": self.step.kind.value, "title": self.step.title, "required": self.required,
                 "done": self.done, "done_at": self.done_at.isoformat() if self.done_at else None,
                 "evidence_event": self.evidence_seq, "command": self.step.command}
@@ -121,15 +134,18 @@ _TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
-def key_lines(text: str) -> dict[tuple, int]:
+TomlPath = tuple[str | int, ...]   # ('steps', 2, 'kind'): keys, and indexes into arrays of tables
+
+
+def key_lines(text: str) -> dict[TomlPath, int]:
     """Map each table and key path in TOML text to its 1-based line: ('steps', 2, 'kind') -> 31.
 
     Good enough for the playbook shape (top-level keys, [[steps]] tables); anything it cannot place
     falls back to the nearest enclosing table.
     """
-    lines: dict[tuple, int] = {}
-    counters: dict[tuple, int] = {}
-    current: tuple = ()
+    lines: dict[TomlPath, int] = {}
+    counters: dict[TomlPath, int] = {}
+    current: TomlPath = ()
     in_multiline = False
     for number, line in enumerate(text.splitlines(), start=1):
         # Lines inside a multi-line string are text, not keys.
@@ -156,7 +172,7 @@ def key_lines(text: str) -> dict[tuple, int]:
     return lines
 
 
-def locate(lines: dict[tuple, int], loc: tuple) -> int | None:
+def locate(lines: dict[TomlPath, int], loc: TomlPath) -> int | None:
     """The line of the longest prefix of `loc` that appears in the text."""
     for end in range(len(loc), 0, -1):
         if loc[:end] in lines:
@@ -164,7 +180,7 @@ def locate(lines: dict[tuple, int], loc: tuple) -> int | None:
     return None
 
 
-def _field_name(loc: tuple) -> str:
+def _field_name(loc: TomlPath) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -196,7 +212,7 @@ def parse_playbook(text: str, source: str, *, name: str) -> Playbook:
         raise ConfigError("; ".join(problems), hint="see `sevtool playbook show data-exposure` for a valid playbook") from None
 
 
-def _problem(err: dict, lines: dict[tuple, int], source: str) -> str:
+def _problem(err: ErrorDetails, lines: dict[TomlPath, int], source: str) -> str:
     loc = tuple(err["loc"])
     if err["type"] == "missing":
         problem = "is required but missing"
@@ -208,8 +224,8 @@ def _problem(err: dict, lines: dict[tuple, int], source: str) -> str:
     return f"{source}:{line}: {_field_name(loc) or 'playbook'}: {problem}" if line else f"{source}: {_field_name(loc) or 'playbook'}: {problem}"
 
 
-def _duplicate_step(raw: dict) -> tuple[int, str] | None:
-    seen: set = set()
+def _duplicate_step(raw: dict[str, Any]) -> tuple[int, str] | None:   # raw TOML, not validated yet
+    seen: set[object] = set()
     steps = raw.get("steps")
     for index, step in enumerate(steps if isinstance(steps, list) else []):
         step_id = step.get("id") if isinstance(step, dict) else None

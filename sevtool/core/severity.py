@@ -5,6 +5,7 @@ Defaults ship here; a team overrides any field per level in its TOML config unde
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -87,7 +88,7 @@ class SevPolicy(BaseModel):
         return self.levels[sev]
 
     @classmethod
-    def from_overrides(cls, overrides: dict | None, *, source: str = "config") -> "SevPolicy":
+    def from_overrides(cls, overrides: Mapping[str, object] | None, *, source: str = "config") -> "SevPolicy":
         """Merge `[sev.N]` tables over the defaults; unknown levels or fields are errors, not ignored."""
         levels = {n: lvl.model_copy() for n, lvl in DEFAULT_LEVELS.items()}
         for key, fields in (overrides or {}).items():

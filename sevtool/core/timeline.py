@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypedDict
 
 from sevtool.core.timeparse import as_utc
 
@@ -23,7 +24,7 @@ class Event:
     kind: str
     actor: str
     summary: str
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)   # open-ended: each event kind carries its own JSON
     prev_hash: str = GENESIS
     hash: str = ""
 
@@ -50,6 +51,14 @@ def event_hash(event: Event) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
 
 
+class ChainReportDict(TypedDict):
+    ok: bool
+    events: int
+    head: str
+    broken_seq: int | None
+    problem: str
+
+
 @dataclass
 class ChainReport:
     ok: bool
@@ -58,7 +67,7 @@ class ChainReport:
     broken_seq: int | None = None
     problem: str = ""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> ChainReportDict:
         return {"ok": self.ok, "events": self.events, "head": self.head, "broken_seq": self.broken_seq, "problem": self.problem}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import overload
 
 from dateutil import parser as date_parser
 from dateutil import tz
@@ -19,8 +20,17 @@ _RELATIVE = re.compile(r"^\s*([+-])\s*((?:\d+\s*[smhdw]\s*)+)$")
 _PART = re.compile(r"(\d+)\s*([smhdw])")
 
 # Abbreviations dateutil cannot resolve alone; North-American zones are the common case on call.
+def _zone(name: str) -> tzinfo:
+    """dateutil falls back on its bundled zone files, so these names resolve; a None here would silently read
+    "14:05 PDT" in the responder's own zone, so it is an error at import instead."""
+    zone = tz.gettz(name)
+    if zone is None:
+        raise LookupError(f"time zone {name!r} is unknown to dateutil")
+    return zone
+
+
 ZONE_ABBREVIATIONS: dict[str, tzinfo] = {
-    name: tz.gettz(zone)
+    name: _zone(zone)
     for name, zone in {
         "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
         "MST": "America/Denver", "MDT": "America/Denver",
@@ -94,6 +104,12 @@ def parse_at(text: str, *, now: datetime | None = None, default_zone: tzinfo | N
     return parsed.astimezone(timezone.utc)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """Stores (SQLite) hand back naive datetimes; they were written as UTC."""
     if value is None:

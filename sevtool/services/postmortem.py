@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sevtool.core.postmortem import (
+from sevtool.core.postmortem import render
+from sevtool.core.postmortem_facts import (
     DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
     AuditFacts,
@@ -26,7 +27,6 @@ from sevtool.core.postmortem import (
     RegressionFacts,
     TimelineEntry,
     current_notes,
-    render,
 )
 from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES
 from sevtool.core.timeline import Event, verify_chain
@@ -59,8 +59,7 @@ class PostmortemService:
     def bundle(self, incident_id: int) -> PostmortemData:
         incident = self.store.incident(incident_id)
         # The store's counts are SQL the database runs without holding the GIL: two threads read them, each in
-        # its own read, while this one reads and audits the chain. At 10,000 events and three scans of 45,000
-        # findings that takes about a fifth off the render.
+        # its own read, while this one reads and audits the chain.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="postmortem-facts") as pool:
             exposure = pool.submit(self._read, queries.exposure_facts, incident_id)
             recorded = pool.submit(self._read, _recorded_facts, incident_id)

@@ -1,10 +1,13 @@
-"""Revoke: plan from the latest scan, apply in batches under the incident's apply lock, undo exactly.
+"""Revoke: apply the plan in batches under the incident's apply lock, undo exactly.
 
 The ledger (ActionRow) is the memory across crashes: a plan is journaled as `planned` before anything
 runs; each batch is marked `applying` before it is sent and gets its read-back outcome after. A killed
 run leaves `applying` rows behind; the next run reads those grants back, and records the ones that are
 gone as applied (we did it) rather than skipped (someone else did). Apply and undo are timeline events
 with counts; the first apply with no failure moves the incident to `contained`.
+
+The plan is made in services.revocation_plan; the gates a run passes (size, confirmed plan, held
+collateral) are in services.revocation_gates.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +29,6 @@ from sevtool.core.incident import Status
 from sevtool.core.plan import (
     PENDING,
     Action,
-    ActionKind,
     ActionResult,
     ActionStatus,
     count_by_status,
@@ -34,10 +36,13 @@ from sevtool.core.plan import (
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
+from sevtool.services.revocation_gates import RevocationGates
+from sevtool.services.revocation_plan import RevocationPlanning
 from sevtool.store import ledger, locks
+from sevtool.targets.plugin import undo_phases
 
 if TYPE_CHECKING:
-    from sevtool.services import Workbench
+    pass
 
 RESUMED = "applied by an interrupted run; confirmed gone on read-back"
 APPLY_WORKERS = 4        # connections revoking side by side (each batch is its own transaction)
@@ -51,24 +56,6 @@ def _by_object(actions: list[Action], size: int) -> list[list[Action]]:
         by_object.setdefault(action.object_fqn, []).append(action)
     groups = list(by_object.values())
     return [[a for group in groups[i:i + size] for a in group] for i in range(0, len(groups), size)]
-
-
-class Plan(BaseModel):
-    incident_id: int
-    plan_version: int
-    scope_version: int
-    target: str
-    actions: list[Action]
-    counts: dict[str, int]          # by status
-    by_kind: dict[str, int]
-    review: int                     # actions that need a human's eyes (role memberships, collateral)
-    blast: dict = {}                # totals of the access the plan takes beyond the incident's scope (core.blast.totals)
-    blast_actions: list[dict] = []  # per action with collateral: seq, object, roles, objects, login_members, causes
-    created: bool = False           # made just now (False: an existing plan with work left)
-
-    @property
-    def pending(self) -> list[Action]:
-        return [a for a in self.actions if a.status in PENDING]
 
 
 class RunReport(BaseModel):
@@ -104,117 +91,8 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-class RevocationService:
-    def __init__(self, wb: Workbench):
-        self.wb = wb
-        self.store = wb.store
-        # Each incident's newest plan made or read by this process, so plan+apply in one run does not decode
-        # 45,000 actions back from the ledger. One plan per incident: a long session planning again and again
-        # would otherwise hold every plan it ever made. Only what never changes is cached; statuses are always
-        # read from the ledger under the lock.
-        self._made: dict[int, tuple[int, list[Action]]] = {}
-
-    # --- targets ----------------------------------------------------------------------------
-
-    def _open(self, target: str):
-        from sevtool.targets.registry import open_target
-
-        return open_target(target, self.wb.settings)
-
-    # --- plan -------------------------------------------------------------------------------
-
-    def max_actions(self, incident_id: int, override: int | None = None) -> int:
-        """The size guard for this incident: `--max-actions` if given, else its SEV's `max_actions`."""
-        return override or self.wb.policy.level(self.store.incident(incident_id).sev).max_actions
-
-    @gc_paused()
-    def plan(self, incident_id: int, *, max_actions: int | None = None) -> Plan:
-        """A fresh plan from the latest scan's findings, journaled with each object's current ACL.
-
-        Refused (UsageError, nothing journaled) when it has more actions than the size guard allows.
-        """
-        limit = self.max_actions(incident_id, max_actions)
-        latest = self.wb.scanning.latest_scope(incident_id)
-        if latest is None:
-            raise UsageError(f"incident {incident_id} has no scan yet, so there is nothing to revoke",
-                             hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
-        scope_version, scope = latest
-        with self.wb.scanning.finding_stream(incident_id, scope_version) as (seen, findings):
-            target = self._open(scope.target)
-            try:
-                actions = target.plan(findings, scope)
-            finally:
-                target.close()
-        blast.check_size(incident_id, len(actions), limit, "plan")
-        blast.mark_review(actions)
-        by_kind = dict(Counter(a.kind.value for a in actions))
-        review = sum(a.review for a in actions)
-        radius = blast.totals(actions)
-        with self.store.write() as tx:
-            tx.incident_row(incident_id)
-            version = ledger.next_plan_version(tx.session, incident_id)
-            ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
-            self._made[incident_id] = (version, actions)
-            tx.append(incident_id, "revoke_planned",
-                      f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
-                      + (f", {review} to review" if review else "")
-                      + (f"; {blast.summary_text(radius)}" if radius["actions"] else ""),
-                      {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": seen,
-                       "by_kind": by_kind, "review": review, "blast": radius})
-        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
-                    actions=actions, counts=count_by_status(a.status for a in actions), by_kind=by_kind,
-                    review=review, blast=radius, blast_actions=blast.by_action(actions), created=True)
-
-    def current_plan(self, incident_id: int) -> Plan | None:
-        """The newest plan as the ledger has it, or None if there is none."""
-        latest = ledger.latest_plan(self.store, incident_id)
-        if latest is None:
-            return None
-        version, scope_version, target = latest
-        actions = self._actions(incident_id, version)
-        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
-                    counts=count_by_status(a.status for a in actions),
-                    by_kind=dict(Counter(a.kind.value for a in actions)), review=sum(a.review for a in actions),
-                    blast=blast.totals(actions), blast_actions=blast.by_action(actions))
-
-    def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
-        """A plan's actions with their ledger status now, decoded from the ledger once per process.
-
-        Only what never changes is cached (what to revoke, the SQL, the prior state); status and message are
-        read from the ledger on every call.
-        """
-        made = self._cached(incident_id, version)
-        if made is None:
-            made = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
-            self._made[incident_id] = (version, made)
-        else:
-            by_seq = {a.seq: a for a in made}
-            for seq, (status, message) in ledger.moved_on(self.store, incident_id, version).items():
-                action = by_seq[seq]
-                if action.status is not status or action.message != message:
-                    action.status, action.message = status, message
-        if statuses is None:
-            return made
-        wanted = set(statuses)
-        return [a for a in made if a.status in wanted]
-
-    def _cached(self, incident_id: int, version: int) -> list[Action] | None:
-        cached_version, actions = self._made.get(incident_id, (None, None))
-        return actions if cached_version == version else None
-
-    def plan_to_apply(self, incident_id: int, *, max_actions: int | None = None) -> Plan:
-        """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
-        if not self._newest_if_current(incident_id):
-            return self.plan(incident_id, max_actions=max_actions)
-        plan = self.current_plan(incident_id)
-        blast.check_size(incident_id, len(plan.pending), self.max_actions(incident_id, max_actions), "apply")   # before anyone is asked
-        return plan
-
-    def _newest_if_current(self, incident_id: int) -> tuple[int, int, str] | None:
-        """(version, scope_version, target) of the newest plan if it covers the latest scan, else None."""
-        newest = ledger.latest_plan(self.store, incident_id)
-        latest = self.wb.scanning.latest_scope(incident_id)
-        return newest if newest is not None and (latest is None or newest[1] == latest[0]) else None
+class RevocationService(RevocationPlanning, RevocationGates):
+    """Plans (RevocationPlanning), the gates a run passes (RevocationGates), and here apply and undo."""
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -267,7 +145,7 @@ class RevocationService:
                         counts[status.value] += n
                     for r in results:
                         outcome[r.seq] = r.status
-                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind.value,
+                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind,
                                      "message": r.message} for r in results if r.status == ActionStatus.FAILED)
                     done += len(results)
                     if progress and results:   # a worker's first and last store writes record no outcome
@@ -378,25 +256,6 @@ class RevocationService:
                                f"{', '.join(kept['roles'])}, so exposure remains; `sevtool revoke {incident_id} --apply` lists them "
                                f"and asks, `sevtool revoke {incident_id} --apply --yes {blast.ACCEPT_FLAG}` runs them") if held else "")
 
-    @staticmethod
-    def _hold(tx, incident_id: int, version: int, held: list[Action]) -> None:
-        """Held actions stay as they are in the ledger (`planned`, or `failed` from an accepted run) with a message saying why."""
-        planned = [a for a in held if a.status is ActionStatus.PLANNED]
-        for action in planned:
-            action.message = blast.held_message(action)   # the cached plan shows it too, not only the ledger
-        ledger.record(tx.session, incident_id, version, [ActionResult(seq=a.seq, status=a.status, message=a.message) for a in planned])
-
-    def _confirmed(self, incident_id: int, version: int) -> tuple[int, str]:
-        """(version, target) of the plan a responder confirmed, if it is still the newest one."""
-        latest = ledger.latest_plan(self.store, incident_id)
-        newest = latest[0] if latest else 0
-        if version == newest + 1:   # a plan with no actions leaves no ledger rows: nothing to do
-            return version, ""
-        if version != newest:
-            raise UsageError(f"plan {version} of incident {incident_id} is not the newest plan (plan {newest} is)",
-                             hint=f"review `sevtool revoke {incident_id} --plan` and apply again")
-        return version, latest[2]
-
     # --- undo -------------------------------------------------------------------------------
 
     def undoable(self, incident_id: int) -> list[tuple[int, str, Action]]:
@@ -448,8 +307,7 @@ class RevocationService:
                 try:
                     # Memberships first, on their own: a grant being restored may need what a membership gives its
                     # grantor (schema USAGE, a grant option), and chunks run side by side.
-                    for phase in ([a for a in todo if a.kind == ActionKind.REVOKE_MEMBERSHIP],
-                                  [a for a in todo if a.kind != ActionKind.REVOKE_MEMBERSHIP]):
+                    for phase in undo_phases(todo):
                         chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
                         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
                             for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:

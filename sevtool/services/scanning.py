@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from sevtool.core.classification import Classifier
-from sevtool.core.exposure import ExposureSummary, Finding, Scope, dss_label
+from sevtool.core.exposure import PUBLIC, ExposureSummary, Finding, Scope, dss_label
 from sevtool.core.timeparse import as_utc
 from sevtool.errors import NotFound, UsageError
+from sevtool.gcpause import gc_paused
 from sevtool.store import scans
 from sevtool.targets.base import ScanResult, Target
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
 
-PUBLIC = "PUBLIC"
 _NOTICES_IN_EVENT = 20
 
 
@@ -52,7 +52,7 @@ class ScopeVersion:
 
 
 def readable_in_scope(result: ScanResult) -> int:
-    """In-scope tables with at least one finding; views and "(future tables)" are counted apart."""
+    """In-scope tables with at least one finding; views and future-table defaults are counted apart."""
     exposed = {f.object_fqn for f in result.findings}
     return sum(1 for fqn in result.objects if fqn in exposed)
 
@@ -76,7 +76,7 @@ class ScanService:
 
     def target(self, spec: str) -> Target:
         """Targets stay open for the process (watch re-scans the same one); `close` releases them."""
-        from sevtool.targets.registry import open_target
+        from sevtool.services.targets import open_target
 
         if spec not in self._targets:
             self._targets[spec] = open_target(spec, self.wb.settings)
@@ -87,12 +87,14 @@ class ScanService:
             target.close()
         self._targets.clear()
 
+    @gc_paused()
     def run(self, scope: Scope) -> ScanResult:
         """Scan a stored scope again without recording anything (verification records its own checks)."""
         return self.target(scope.target).scan(scope, self.classifier())
 
     # --- scan and record -------------------------------------------------------------------
 
+    @gc_paused()
     def scan(self, incident_id: int, target: str, principals: list[str], *, schemas: list[str] | None = None,
              table_glob: str | None = None, min_dss: int | None = None) -> ScanOutcome:
         self.store.incident(incident_id)  # an unknown incident fails before the target is touched

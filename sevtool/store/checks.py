@@ -1,4 +1,4 @@
-"""Store queries for verification: checks and what each found, regressions, the re-check schedule.
+"""Store queries for verification: checks and what each found, regressions (the re-check schedule: store.schedule).
 
 Writes take the `Tx` of a `Store.write()`, so a check, its regressions, the timeline events and the
 status change commit together. Findings and regressions are written through the driver (COPY on
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from pydantic import TypeAdapter
@@ -22,11 +22,11 @@ from sqlalchemy import Text, cast, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from sevtool.core.checks import CheckState, LedgerChange, PlannedSlot, SlotState
+from sevtool.core.checks import CheckState, LedgerChange
 from sevtool.core.exposure import Finding
+from sevtool.core.plan import Closes
 from sevtool.core.timeparse import as_utc
-from sevtool.errors import LockHeld
-from sevtool.store import bulk, locks
+from sevtool.store import bulk
 from sevtool.store.models import (
     DETAIL_OF_ACTION,
     ActionDetailRow,
@@ -35,7 +35,6 @@ from sevtool.store.models import (
     CheckRow,
     FindingRow,
     RegressionRow,
-    ScheduleSlotRow,
     ScopeRow,
 )
 from sevtool.store.repository import Store
@@ -51,11 +50,6 @@ LEGACY_OBJECTS = "objects"          # checks recorded before the list was packed
 
 _CHUNK = 900   # ids per IN (...): SQLite's default limit is 999 bound parameters
 
-# Ledger action kinds that remove a role membership: they close every object reached through that role.
-MEMBERSHIP_KINDS = ("revoke_membership",)
-# REST-catalog securables whose grant every table under them inherits (Unity Catalog): an action on one covers its tables.
-SECURABLE_KIND = "revoke_securable"
-CONTAINER_KINDS = ("catalog", "schema")
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -199,12 +193,6 @@ def regressions(store: Store, incident_id: int) -> list[RegressionRow]:
         return list(s.exec(select(RegressionRow).where(RegressionRow.incident_id == incident_id).order_by(RegressionRow.id)).all())
 
 
-def open_regression_count(store: Store, incident_id: int) -> int:
-    with store.read() as s:
-        return s.exec(select(func.count()).select_from(RegressionRow)
-                      .where(RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None))).one()
-
-
 _REGRESSION_COLUMNS = ("incident_id", "check_id", "object_fqn", "principal", "path", "cause", "first_seen_at")
 
 
@@ -220,8 +208,11 @@ def add_regressions(session: Session, incident_id: int, check_id: int, first_see
 # --- the ledger, as verification needs it ----------------------------------------------------------
 
 
-def ledger_changes_since(store: Store, incident_id: int, since: datetime | None) -> list[LedgerChange]:
+def ledger_changes_since(store: Store, incident_id: int, since: datetime | None,
+                         closes: Callable[[str, str], Closes]) -> list[LedgerChange]:
     """Grants the ledger closed (applied) or restored (undone) after `since`, one per distinct grant.
+
+    `closes(action kind, object kind)`: what an action closes, as the target plug-in that planned it declares.
 
     Only the fields a comparison needs are extracted from each action's JSON, by the database:
     decoding 45,000 whole actions (SQL, prior ACLs) in Python took seconds.
@@ -237,11 +228,12 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None)
     changes = []
     for kind, status, object_kind, grantee, schema_name, object_name in rows:
         undone = status == "undone"
-        if kind in MEMBERSHIP_KINDS:
-            # REVOKE role FROM member: the role (the finding's grantee) no longer reaches anything through that member.
+        closed = closes(kind, object_kind or "")
+        if closed is Closes.ROLE:
+            # A membership removed: the role (the finding's grantee) no longer reaches anything through that member.
             changes.append(LedgerChange(grantee=object_name or "", object_fqn=None, undone=undone))
-        elif kind == SECURABLE_KIND and object_kind in CONTAINER_KINDS:
-            # A catalog or schema securable, named as the target names it (a catalog has no parent).
+        elif closed is Closes.CONTAINER:
+            # A container (a catalog or schema securable), named as the target names it (a catalog has no parent).
             fqn = f"{schema_name}.{object_name}" if schema_name else object_name or ""
             changes.append(LedgerChange(grantee=grantee or "", object_fqn=fqn, undone=undone, container=True))
         else:
@@ -263,87 +255,3 @@ def first_applied_at(store: Store, incident_id: int) -> datetime | None:
     with store.read() as s:
         value = s.exec(select(func.min(ActionRow.updated_at)).where(ActionRow.incident_id == incident_id, ActionRow.status == "applied")).one()
     return as_utc(value)
-
-
-# --- the re-check schedule --------------------------------------------------------------------
-
-
-def slot_state(row: ScheduleSlotRow) -> SlotState:
-    return SlotState(id=row.id, round=row.round, idx=row.idx, due_at=as_utc(row.due_at), status=row.status, check_id=row.check_id)
-
-
-def slots(store: Store, incident_id: int) -> list[ScheduleSlotRow]:
-    with store.read() as s:
-        return list(s.exec(select(ScheduleSlotRow).where(ScheduleSlotRow.incident_id == incident_id)
-                           .order_by(ScheduleSlotRow.round, ScheduleSlotRow.idx)).all())
-
-
-def current_round(session: Session, incident_id: int) -> int:
-    return session.exec(select(func.max(ScheduleSlotRow.round)).where(ScheduleSlotRow.incident_id == incident_id)).one() or 0
-
-
-def round_open(session: Session, incident_id: int, round_number: int) -> bool:
-    """Whether a slot of this round is still to run (pending or running)."""
-    return session.exec(select(func.count()).select_from(ScheduleSlotRow).where(
-        ScheduleSlotRow.incident_id == incident_id, ScheduleSlotRow.round == round_number,
-        ScheduleSlotRow.status.in_(("pending", "running")))).one() > 0
-
-
-def add_round(session: Session, incident_id: int, round_number: int, planned: list[PlannedSlot]) -> None:
-    session.connection().execute(ScheduleSlotRow.__table__.insert(), [{"incident_id": incident_id, "round": round_number, "idx": p.idx, "offset": p.offset,
-                                               "due_at": p.due_at, "status": "pending"} for p in planned])
-
-
-def supersede_pending(session: Session, incident_id: int, before_round: int) -> int:
-    """A regression starts a new round; the old round's pending slots will never run, and say so."""
-    result = session.execute(update(ScheduleSlotRow)
-                             .where(ScheduleSlotRow.incident_id == incident_id, ScheduleSlotRow.round < before_round,
-                                    ScheduleSlotRow.status == "pending")
-                             .values(status="superseded"))
-    return result.rowcount
-
-
-def claim(session: Session, slot_ids: list[int], holder: str, at: datetime) -> list[int]:
-    """pending -> running, one conditional UPDATE per slot: a slot another watcher claimed first is not ours."""
-    claimed = []
-    for slot_id in slot_ids:
-        result = session.execute(update(ScheduleSlotRow)
-                                 .where(ScheduleSlotRow.id == slot_id, ScheduleSlotRow.status == "pending")
-                                 .values(status="running", claimed_by=holder, claimed_at=at))
-        if result.rowcount == 1:
-            claimed.append(slot_id)
-    return claimed
-
-
-def release_running(session: Session, incident_id: int, holder: str | None = None) -> int:
-    """Give back slots left `running`: by a watcher that died (holder None: any) or by our own failed check."""
-    query = update(ScheduleSlotRow).where(ScheduleSlotRow.incident_id == incident_id, ScheduleSlotRow.status == "running")
-    if holder is not None:
-        query = query.where(ScheduleSlotRow.claimed_by == holder)
-    return session.execute(query.values(status="pending", claimed_by=None, claimed_at=None)).rowcount
-
-
-def slot_id(session: Session, incident_id: int, round_number: int, idx: int) -> int:
-    return session.exec(select(ScheduleSlotRow.id).where(ScheduleSlotRow.incident_id == incident_id, ScheduleSlotRow.round == round_number,
-                                                         ScheduleSlotRow.idx == idx)).one()
-
-
-def finish(session: Session, slot_id: int, status: str, check_id: int, ran_at: datetime, delay_seconds: int) -> None:
-    session.execute(update(ScheduleSlotRow).where(ScheduleSlotRow.id == slot_id)
-                    .values(status=status, check_id=check_id, ran_at=ran_at, delay_seconds=delay_seconds))
-
-
-def finish_claimed(session: Session, incident_id: int, slot_id: int, holder: str, status: str, check_id: int, ran_at: datetime,
-                   delay_seconds: int) -> None:
-    """Finish a slot this watcher claimed, only while it still holds the watch lock and the claim.
-
-    Refused with LockHeld (the write rolls back, the check is not recorded) when another watcher took the lock
-    or the slot: that watcher runs the slot, so it is never finished twice.
-    """
-    locks.ensure_holder(session, incident_id, "watch", holder)
-    done = session.execute(update(ScheduleSlotRow)
-                           .where(ScheduleSlotRow.id == slot_id, ScheduleSlotRow.status == "running", ScheduleSlotRow.claimed_by == holder)
-                           .values(status=status, check_id=check_id, ran_at=ran_at, delay_seconds=delay_seconds)).rowcount
-    if done != 1:
-        raise LockHeld(f"re-check slot {slot_id} of incident {incident_id} is no longer this watcher's to finish",
-                       hint="another watcher took it over and runs it")

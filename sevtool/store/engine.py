@@ -5,14 +5,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlmodel import SQLModel
 
 from sevtool.errors import StoreError
-from sevtool.store.models import ActionDetailRow, ActionRow  # importing models registers every table
+from sevtool.store.models import (  # importing models registers every table
+    ActionDetailRow,
+    ActionRow,
+    FindingRow,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 READ_ONLY = "sevtool_read_only"  # execution option Store.read() sets on its connections
@@ -78,6 +88,8 @@ def _create_schema(engine: Engine) -> None:
             SQLModel.metadata.create_all(engine)
         elif ActionDetailRow.__tablename__ not in tables:
             _move_action_details_out(engine)
+        if "chain_head" in tables and "detail" not in {c["name"] for c in inspect(engine).get_columns(FindingRow.__tablename__)}:
+            _structure_findings(engine)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO chain_head (id, seq, hash) SELECT 1, 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM chain_head)"),
                          {"genesis": "0" * 64})
@@ -102,3 +114,18 @@ def _move_action_details_out(engine: Engine) -> None:
         if "detail" in {column["name"] for column in inspector.get_columns(ActionRow.__tablename__)}:
             conn.execute(text("INSERT INTO action_detail (incident_id, plan_version, seq, detail) SELECT incident_id, plan_version, seq, detail FROM action"))
             conn.execute(text("ALTER TABLE action DROP COLUMN detail"))
+
+
+def _structure_findings(engine: Engine) -> None:
+    """Upgrade a store made when a finding said how access happens only in words (`via`): the words give way to
+    `detail`, the route and securable as data. Findings scanned before keep their object, path, grantee and grantor
+    (all that comparisons read from a scan); the words are not parsed into routes."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"LOCK TABLE {FindingRow.__tablename__} IN ACCESS EXCLUSIVE MODE"))
+        columns = {column["name"] for column in inspect(conn).get_columns(FindingRow.__tablename__)}
+        if "detail" in columns:
+            return   # another process upgraded it meanwhile
+        conn.execute(text("ALTER TABLE finding ADD COLUMN detail JSON"))
+        if "via" in columns:
+            conn.execute(text("ALTER TABLE finding DROP COLUMN via"))

@@ -43,7 +43,7 @@ def insert_plan(session: Session, incident_id: int, plan_version: int, scope_ver
     now = bulk.stamp(session, _TABLE.c.updated_at, utcnow())
     planned = ActionStatus.PLANNED.value
     bulk.insert_rows(session, ActionRow.__tablename__, _INSERT_COLUMNS, (
-        (incident_id, plan_version, scope_version, a.seq, a.kind.value, target, a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
+        (incident_id, plan_version, scope_version, a.seq, a.kind, target, a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
          planned, "", now) for a in actions))
     # A generator: 45,000 rows of JSON text held at once were ~30 MB of the plan's peak memory.
     bulk.insert_rows(session, ActionDetailRow.__tablename__, _DETAIL_COLUMNS, (

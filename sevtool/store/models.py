@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, and_
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    and_,
+)
 from sqlmodel import Field, SQLModel
 
 # Big tables get 64-bit ids; SQLite only auto-numbers an INTEGER PRIMARY KEY, so it keeps that there.
@@ -96,13 +106,14 @@ class FindingRow(SQLModel, table=True):
     object_name: str
     principal: str
     path: str
-    via: str = ""
     privilege: str = "SELECT"
     grantee: str = ""
     grantor: str = ""
     column_name: Optional[str] = None
     dss: Optional[int] = None
     base_object: Optional[str] = None
+    # How access happens (`Finding.HOW_FIELDS` that are set: the route of roles, the securable ...); NULL when none is.
+    detail: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ActionRow(SQLModel, table=True):
@@ -113,7 +124,7 @@ class ActionRow(SQLModel, table=True):
     """
     __tablename__ = "action"
     # The unique index serves every ledger query (a plan's rows by seq); no index on status, which changes for
-    # every action twice per apply: keeping one up to date cost a fifth of the ledger's writes at 45,000 actions.
+    # every action twice per apply: keeping an index on it up to date would double the ledger's writes.
     __table_args__ = (UniqueConstraint("incident_id", "plan_version", "seq"),)
     id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
     incident_id: int = Field(foreign_key="incident.id")
@@ -207,18 +218,6 @@ class LockRow(SQLModel, table=True):
     holder: str
     acquired_at: Optional[datetime] = _ts()
     heartbeat_at: Optional[datetime] = _ts()
-
-
-class NoteRow(SQLModel, table=True):
-    """Postmortem sections entered by responders (root cause, went well, ...). Editable; edits are timeline events."""
-    __tablename__ = "note"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incident.id", index=True)
-    kind: str
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    event_seq: Optional[int] = None
-    at: Optional[datetime] = _ts()
-    key: bool = False
 
 
 class ActionItemRow(SQLModel, table=True):

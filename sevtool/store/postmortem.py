@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Integer, Text, case, cast, distinct, func, literal, null, union_all
+from sqlalchemy import (
+    Integer,
+    Text,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    null,
+    union_all,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from sevtool.core.exposure import dss_label
-from sevtool.core.postmortem import (
+from sevtool.core.postmortem_facts import (
     ActionItemFacts,
     CheckFacts,
     ExposureFacts,
@@ -22,9 +32,17 @@ from sevtool.core.postmortem import (
     PrincipalFacts,
     RegressionFacts,
 )
-from sevtool.core.timeparse import as_utc
 from sevtool.core.timeline import Event
-from sevtool.store.models import ActionItemRow, ActionRow, CheckRow, EventRow, FindingRow, RegressionRow, ScopeRow
+from sevtool.core.timeparse import as_utc
+from sevtool.store.models import (
+    ActionItemRow,
+    ActionRow,
+    CheckRow,
+    EventRow,
+    FindingRow,
+    RegressionRow,
+    ScopeRow,
+)
 
 REGRESSION_EXAMPLES = 3
 _EVENT = EventRow.__table__.c

@@ -85,10 +85,6 @@ class Store:
         # through its busy handler, which sleeps 1-100 ms between tries while the REVOKE workers stand idle.
         self._writers = threading.RLock()
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
     @contextmanager
     def read(self) -> Iterator[Session]:
         with Session(self._read_engine, expire_on_commit=False) as session:

@@ -6,20 +6,23 @@ objects, or even SQLAlchemy core's per-row parameter handling, would cost more t
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from sevtool.core.exposure import ExposureSummary, Finding, Scope, dss_label
+from sevtool.core.exposure import HOW_FIELDS, ExposureSummary, Finding, Scope, dss_label
 from sevtool.core.timeparse import utcnow
 from sevtool.store import bulk
 from sevtool.store.models import FindingRow, ScopeRow
 
-_COLUMNS = ("object_kind", "schema_name", "object_name", "principal", "path", "via", "privilege", "grantee", "grantor",
-            "column_name", "dss", "base_object")
+_COLUMNS = ("object_kind", "schema_name", "object_name", "principal", "path", "privilege", "grantee", "grantor",
+            "column_name", "dss", "base_object", "detail")
 _build_finding = Finding.__pydantic_validator__.validate_python
+_to_json = Finding.__pydantic_serializer__.to_json
+_HOW = set(HOW_FIELDS)
 
 
 def next_version(session: Session, incident_id: int) -> int:
@@ -39,8 +42,14 @@ def add_scope(session: Session, incident_id: int, version: int, scope: Scope, *,
 def add_findings(session: Session, scope_id: int, findings: Iterable[Finding]) -> None:
     """Through the driver (see `bulk`): 45,000 findings through the ORM would take longer than the scan."""
     bulk.insert_rows(session, "finding", ("scope_id", *_COLUMNS), (
-        (scope_id, f.object_kind, f.schema_name, f.object_name, f.principal, str(f.path), f.via, f.privilege, f.grantee,
-         f.grantor, f.column, f.dss, f.base_object) for f in findings))
+        (scope_id, f.object_kind, f.schema_name, f.object_name, f.principal, str(f.path), f.privilege, f.grantee,
+         f.grantor, f.column, f.dss, f.base_object, _detail(f)) for f in findings))
+
+
+def _detail(f: Finding) -> str | None:
+    """The finding's set `HOW_FIELDS` as JSON text (the route as a list, the securable as an object), or None."""
+    text = _to_json(f, include=_HOW)
+    return None if text == b"{}" else text.decode()
 
 
 def scope_row(session: Session, incident_id: int, version: int | None = None) -> ScopeRow | None:
@@ -59,7 +68,7 @@ def scope_from_row(row: ScopeRow) -> Scope:
                  table_glob=row.table_glob, min_dss=row.min_dss)
 
 
-_SHARED = frozenset(("object_kind", "schema_name", "principal", "path", "via", "privilege", "grantee", "grantor"))
+_SHARED = frozenset(("object_kind", "schema_name", "principal", "path", "privilege", "grantee", "grantor"))
 _FETCH = 5000
 
 
@@ -72,11 +81,11 @@ def iter_findings(session: Session, scope_id: int, *, share_strings: bool = Fals
     thousand rows at a time, so a caller that consumes them as they come never holds 45,000 at once.
 
     The driver makes a new string per row and column. `share_strings`, for a caller that keeps them all: the
-    columns that repeat (schema, principal, path, via, grantor ...) share one string per distinct value, a
+    columns that repeat (schema, principal, path, grantor ...) share one string per distinct value, a
     fifth less memory for a large exposure, for about a quarter more time to read.
     """
     mark = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
-    keys = tuple("column" if name == "column_name" else name for name in _COLUMNS)
+    keys = tuple("column" if name == "column_name" else name for name in _COLUMNS[:-1])
     shared = [name in _SHARED for name in keys]
     seen: dict[str, str] = {}
     driver = session.connection().connection.driver_connection
@@ -84,9 +93,12 @@ def iter_findings(session: Session, scope_id: int, *, share_strings: bool = Fals
     try:
         cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM finding WHERE scope_id = {mark} ORDER BY id", (scope_id,))
         while rows := cur.fetchmany(_FETCH):
-            for row in rows:
-                yield _build_finding({key: seen.setdefault(value, value) if share and value is not None else value
-                                      for key, share, value in zip(keys, shared, row)} if share_strings else dict(zip(keys, row)))
+            for *row, detail in rows:
+                fields = ({key: seen.setdefault(value, value) if share and value is not None else value
+                           for key, share, value in zip(keys, shared, row)} if share_strings else dict(zip(keys, row)))
+                if detail is not None:   # SQLite hands JSON back as text, psycopg already decoded
+                    fields.update(json.loads(detail) if isinstance(detail, str) else detail)
+                yield _build_finding(fields)
     finally:
         cur.close()
 

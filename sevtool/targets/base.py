@@ -1,7 +1,8 @@
 """The target interface: what a data platform must offer for sevtool to scope, revoke and verify.
 
-PostgreSQL (postgres.py) and Unity Catalog (unity.py) implement it; one contract test suite runs
-against both. Targets never see the store: services pass results to the ledger through callbacks.
+Each kind is a plug-in (plugin.py: declared through the `sevtool.targets` entry-point group); one contract
+test suite runs against every registered kind. Targets never see the store: services pass results to the
+ledger through callbacks.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ class ScanResult(BaseModel):
 class ProbeResult(BaseModel):
     object_fqn: str
     readable: bool
+    # The target could not tell (a lock, the object gone): neither proof of access nor of its absence, so a check
+    # that met one is not clean.
+    inconclusive: bool = False
     message: str = ""
 
 
 @runtime_checkable
 class Target(Protocol):
-    kind: str          # "postgresql", "unity-catalog"
+    kind: str          # the kind its plug-in declares
     display: str       # how the store and the timeline name it: never contains a secret
 
     def scan(self, scope: Scope, classify: Classifier) -> ScanResult:

@@ -18,7 +18,8 @@ def assert_one_line_error(result, code: int, *needles: str):
     ("[sev.2\nrecheck = 1", "line 1"),
     ("[sev.2]\nrecheck = ['1h', '5m']\n", "sev.2.recheck"),
     ("[sev.9]\nlabel = 'x'\n", "outside 0-5"),
-    ("[targets.wh]\nkind = 'oracle'\n", "targets.wh.kind"),
+    ("[targets.wh]\nkind = 'oracle'\n", "targets.wh: unknown target kind 'oracle'"),
+    ("[targets.lake]\nkind = 'unity-catalog'\ntoken_env = 'T'\n", "targets.lake: a unity-catalog target needs url"),
     ("revoke_batch_size = 0\n", "revoke_batch_size"),
 ])
 def test_malformed_config_is_a_one_line_usage_error(cli, config_path, config, needle):

@@ -11,6 +11,7 @@ import json
 
 import psycopg
 import pytest
+from pg_roles import roles_dropped_after
 
 from sevtool.scenario import ensure_role
 
@@ -24,19 +25,21 @@ def can_read(dsn: str, role: str, table: str) -> bool:
 
 @pytest.fixture
 def cascade(pg_db):
-    with psycopg.connect(pg_db, autocommit=True) as conn:
-        ensure_role(conn, "emp_all")
-        ensure_role(conn, "contractor", login=True)
-        conn.execute("CREATE SCHEMA hr")
-        conn.execute("GRANT USAGE ON SCHEMA hr TO emp_all, contractor")
-        conn.execute("CREATE TABLE hr.complaints (id bigint, body text)")
-        conn.execute("COMMENT ON TABLE hr.complaints IS 'employee complaints, dss=4'")
-        conn.execute("GRANT SELECT ON hr.complaints TO emp_all WITH GRANT OPTION")
-        conn.execute("SET ROLE emp_all")
-        conn.execute("GRANT SELECT ON hr.complaints TO contractor")
-        conn.execute("RESET ROLE")
-    assert can_read(pg_db, "contractor", "hr.complaints")
-    return pg_db
+    """Roles are cluster-wide: they are dropped after the test, so another file can create its own emp_all."""
+    with roles_dropped_after(pg_db):
+        with psycopg.connect(pg_db, autocommit=True) as conn:
+            ensure_role(conn, "emp_all")
+            ensure_role(conn, "contractor", login=True)
+            conn.execute("CREATE SCHEMA hr")
+            conn.execute("GRANT USAGE ON SCHEMA hr TO emp_all, contractor")
+            conn.execute("CREATE TABLE hr.complaints (id bigint, body text)")
+            conn.execute("COMMENT ON TABLE hr.complaints IS 'employee complaints, dss=4'")
+            conn.execute("GRANT SELECT ON hr.complaints TO emp_all WITH GRANT OPTION")
+            conn.execute("SET ROLE emp_all")
+            conn.execute("GRANT SELECT ON hr.complaints TO contractor")
+            conn.execute("RESET ROLE")
+        assert can_read(pg_db, "contractor", "hr.complaints")
+        yield pg_db
 
 
 def test_a_cascade_that_takes_a_contractors_access_is_shown_held_and_runs_only_when_accepted(cli, cascade):

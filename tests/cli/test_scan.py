@@ -36,6 +36,13 @@ def test_scan_json_lists_every_finding_with_summary(cli, seeded):
     assert len(findings) == out["summary"]["findings"] and sum(out["summary"]["by_path"].values()) == len(findings)
     bonus = [f for f in findings if f["object_name"] == "bonuses" and f["principal"] == "all_employees"]
     assert [(f["path"], f["grantor"], f["via"]) for f in bonus] == [("grant_option", "bob", "granted by bob to all_employees")]
+    # The route is data beside the words: a list of roles, ending with the grantee; empty for a grant to the principal.
+    mouse = [f for f in findings if f["object_name"] == "mouse_moves" and f["principal"] == "all_employees"]
+    assert [(f["route"], f["via"]) for f in mouse] == [(["analytics_readers", "data_platform"],
+                                                        "via role data_platform (through analytics_readers)")]
+    assert bonus[0]["route"] == [] and bonus[0]["by_holder"] is True
+    [future] = [f for f in findings if f["path"] == "default_privileges" and f["principal"] == "all_employees"]
+    assert future["future_tables"] is True
     assert {f["path"] for f in findings} >= {"direct", "public", "role", "column", "default_privileges", "view",
                                               "grant_option", "predefined_role", "partition"}
     assert out["principal_members"]["all_employees"] >= 3 and out["objects_in_scope"] >= 15

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 from fakes.webhook_receiver import WebhookReceiver
 
@@ -159,3 +158,12 @@ def test_a_plan_larger_than_the_sev_limit_is_refused_unless_raised(cli, lake, co
     refused = cli("revoke", incident, "--apply", "--yes", env=env)   # the journaled plan is still too large to apply
     assert refused.returncode == 2 and "max_actions" in refused.stderr and "--max-actions" in refused.stderr
     assert cli.json("revoke", incident, "--apply", "--yes", "--max-actions", "2", env=env)["counts"]["applied"] == 2
+
+
+def test_a_probe_is_refused_before_the_check_where_the_kind_cannot_probe_live(cli, lake):
+    env = {"LAKE_TOKEN": TOKEN}
+    incident = cli.json("declare", "--sev", "2", "--title", "t", env=env)["id"]
+    cli.json("scan", incident, "--target", "lake", "--principal", P, env=env)
+    refused = cli("verify", incident, "--probe-role", "canary", env=env)
+    assert refused.returncode == 2 and "lake cannot be probed live" in refused.stderr and "without --probe-role" in refused.stderr
+    assert cli.json("timeline", incident, env=env)[-1]["kind"] == "scan"   # no check recorded

@@ -18,6 +18,7 @@ from differential.snapshot import differences, snapshot
 from differential.world import World, build
 from sevtool.core.exposure import BEYOND_PRIVILEGE_CHECKS, AccessPath, Scope
 from sevtool.core.plan import Action, ActionStatus
+from sevtool.describe import via
 from sevtool.targets.postgres.target import PostgresTarget
 
 PRINCIPAL = "emp_all"
@@ -137,7 +138,7 @@ def _object_level(expected: oracle.Exposure, findings, out: SeedOutcome) -> None
     for f in findings:
         through_a_view = f.path == AccessPath.VIEW and f.base_object == f.object_fqn   # the base of an exposed view
         if f.path != AccessPath.DEFAULT_PRIVILEGES and f.path not in BEYOND_PRIVILEGE_CHECKS and not through_a_view:
-            said.setdefault(f.object_fqn, set()).add(f"{f.path.value}: {f.via}")
+            said.setdefault(f.object_fqn, set()).add(f"{f.path.value}: {via(f)}")
     relations = set(expected.relations)
     out.objects = len(relations | set(said))
     for fqn in sorted(set(said) - expected.objects):
@@ -193,11 +194,11 @@ def _revoke_and_undo(dsn: str, world: World, principal: str, expected: oracle.Ex
     results = _run(target.apply, actions)
     for a in actions:
         if a.seq not in results:
-            out.errors.append(f"apply reported nothing for action #{a.seq} {a.kind.value}: {a.sql}")
+            out.errors.append(f"apply reported nothing for action #{a.seq} {a.kind}: {a.sql}")
             continue
         a.status, a.message = results[a.seq].status, results[a.seq].message
         if a.status == ActionStatus.FAILED:
-            out.errors.append(f"apply failed #{a.seq} {a.kind.value}: {a.sql} -- {a.message}")
+            out.errors.append(f"apply failed #{a.seq} {a.kind}: {a.sql} -- {a.message}")
     applied = [a for a in actions if a.status == ActionStatus.APPLIED]
 
     after = oracle.exposure(dsn, principal, roles, members=expected.members)
@@ -217,7 +218,7 @@ def _revoke_and_undo(dsn: str, world: World, principal: str, expected: oracle.Ex
     for a in applied:
         result = undone.get(a.seq)
         if result is None or result.status != ActionStatus.UNDONE:
-            out.undo_mismatches.append(f"undo of #{a.seq} {a.kind.value} {a.sql}: "
+            out.undo_mismatches.append(f"undo of #{a.seq} {a.kind} {a.sql}: "
                                        + (f"{result.status.value}: {result.message}" if result else "no result reported"))
         else:
             a.status = ActionStatus.UNDONE
@@ -234,4 +235,4 @@ def _revoke_and_undo(dsn: str, world: World, principal: str, expected: oracle.Ex
 
 def _actions_on(actions: list[Action], fqn: str) -> list[str]:
     """The applied actions on this object, and every membership revoke (which can take any object away)."""
-    return [f"#{a.seq} {a.sql}" for a in actions if a.object_fqn == fqn or a.kind.value == "revoke_membership"]
+    return [f"#{a.seq} {a.sql}" for a in actions if a.object_fqn == fqn or a.kind == "revoke_membership"]

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the `differential` package
 
 from differential.harness import SeedOutcome, run_seed  # noqa: E402
+
 from sevtool.pgtemp import TempPostgres, embedded_bindir  # noqa: E402
 
 COLUMNS = ("objects", "obj_agree", "pairs", "pair_agree", "false", "missed", "left", "collateral", "undo", "errors")

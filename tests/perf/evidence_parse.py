@@ -23,19 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sevtool.bench.evidence import phase, write_csvlog
+from sevtool.bench.evidence import phase_argv, write_csvlog
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--phase", help=argparse.SUPPRESS)
-    parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.phase:
-        print(json.dumps(phase(args.phase, args.path)))
-        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "postgresql.csv"
         write_csvlog(path, args.lines)
@@ -43,7 +38,7 @@ def main() -> None:
         best: dict[str, dict] = {}
         for _ in range(args.rounds):
             for name in ("bare", "reader", "tally"):
-                out = subprocess.run([sys.executable, __file__, "--phase", name, "--path", str(path)], capture_output=True, text=True, check=True)
+                out = subprocess.run(phase_argv(name, path), capture_output=True, text=True, check=True)
                 result = json.loads(out.stdout)
                 if name not in best or result["seconds"] < best[name]["seconds"]:
                     best[name] = result

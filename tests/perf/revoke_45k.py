@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from sevtool.gcpause import bulk_run
 from sevtool.pgtemp import DURABLE_COMMITS, TempPostgres
 from sevtool.scenario import seed_bulk
 from sevtool.services import Workbench
@@ -107,4 +108,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with bulk_run():   # as the CLI runs its bulk commands
+        sys.exit(main())

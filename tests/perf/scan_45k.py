@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sevtool.core.classification import Classifier
 from sevtool.core.exposure import Scope
+from sevtool.gcpause import bulk_run
 from sevtool.pgtemp import TempPostgres
 from sevtool.scenario import seed_bulk
 from sevtool.services import Workbench
@@ -87,4 +88,5 @@ def measure(dsn: str, args, tmp: Path) -> None:
           f"median {statistics.median(service_times):.2f} s, min {min(service_times):.2f} s")
 
 if __name__ == "__main__":
-    main()
+    with bulk_run():   # as the CLI runs its bulk commands
+        main()

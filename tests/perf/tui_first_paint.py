@@ -39,7 +39,7 @@ def seed_store(wb: Workbench, findings: int) -> int:
     if not findings:
         return incident.id
     rows = [Finding(object_kind="table", schema_name=f"telemetry_{i // 5000:02d}", object_name=f"t_{i:06d}", principal="all_employees",
-                    path=AccessPath.DIRECT, via="granted to all_employees", grantee="all_employees", grantor="etl_owner", dss=i % 4 + 1)
+                    path=AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner", dss=i % 4 + 1)
             for i in range(findings)]
     scope = Scope(target="warehouse", principals=["all_employees"])
     with wb.store.write() as tx:

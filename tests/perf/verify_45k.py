@@ -30,6 +30,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from sevtool.gcpause import bulk_run
 from sevtool.pgtemp import TempPostgres
 from sevtool.scenario import seed_bulk
 from sevtool.services import Workbench
@@ -101,4 +102,5 @@ def run(dsn: str, tmp: Path, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with bulk_run():   # as the CLI runs its bulk commands
+        main()

@@ -117,9 +117,10 @@ def test_marking_an_event_key_highlights_that_event_only(wb):
 def test_a_store_whose_ledger_rows_held_the_action_detail_is_upgraded_when_opened(wb, store_url):
     """Stores made before `action_detail` existed kept each action's detail in its ledger row: opening one moves
     the details out, and its plans read back as they were, beside plans made after."""
-    from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+    from sevtool.core.plan import Action, ActionResult, ActionStatus
     from sevtool.store import ledger
     from sevtool.store.repository import Store
+    from sevtool.targets.postgres.plugin import ActionKind
 
     inc = wb.incidents.declare("t", 2)
     actions = [Action(seq=n, kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name=f"t{n}", grantee="all_employees", grantor="owner",
@@ -144,3 +145,77 @@ def test_a_store_whose_ledger_rows_held_the_action_detail_is_upgraded_when_opene
         (1, 1, ActionStatus.APPLIED), (1, 2, ActionStatus.PLANNED), (2, 1, ActionStatus.PLANNED), (2, 2, ActionStatus.PLANNED)]
     with reopened.read() as s:
         assert "detail" not in {c["name"] for c in inspect(s.connection()).get_columns("action")}
+
+
+def test_findings_keep_their_route_and_securable_as_data_and_an_older_store_is_upgraded_when_opened(wb, store_url):
+    """A finding's route of roles and the securable its grant is on are stored as data, whatever the roles are named.
+    Stores made when a finding said how access happens only in words (`via`) gain the column when opened; the findings
+    scanned before read back without a route (their words are not parsed into one)."""
+    from sevtool.core.exposure import (
+        FUTURE_TABLES,
+        AccessPath,
+        Finding,
+        Scope,
+        Securable,
+    )
+    from sevtool.store import scans
+    from sevtool.store.repository import Store
+
+    route = ("a)b", "x -> y", 'say "hi" (please)')
+    findings = [
+        Finding(object_kind="table", schema_name="hr", object_name="pay", principal="emp_all", path=AccessPath.ROLE, grantee=route[-1],
+                grantor="owner1", route=route, set_role="x -> y is NOINHERIT", usage_from=("analysts", "ana"), row_security=True),
+        Finding(object_kind="table", schema_name="main.hr", object_name="pay", principal="emp_all", path=AccessPath.INHERITED,
+                grantee="emp_all", granted_on=Securable("schema", "main.hr")),
+        Finding(object_kind="schema", schema_name="hr", object_name=FUTURE_TABLES, principal="emp_all", path=AccessPath.DEFAULT_PRIVILEGES,
+                grantee="emp_all", grantor="owner1", future_tables=True),
+        Finding(object_kind="view", schema_name="hr", object_name="v", principal="emp_all", path=AccessPath.VIEW, grantee="emp_all",
+                bases=("hr.pay", "hr.bonus"), base_object="hr.pay", views=("hr.v2",)),
+    ]
+    scope = Scope(target="db", principals=["emp_all"])
+
+    def scanned(store: Store, version: int) -> int:
+        with store.write() as tx:
+            scope_id = scans.add_scope(tx.session, inc.id, version, scope, finding_count=len(findings), object_count=3)
+            scans.add_findings(tx.session, scope_id, findings)
+        return scope_id
+
+    inc = wb.incidents.declare("t", 2)
+    first = scanned(wb.store, 1)
+    with wb.store.read() as s:
+        assert scans.findings_of(s, first) == findings
+    with wb.store.engine.begin() as conn:   # back to the old layout: words, no structure
+        conn.execute(text("ALTER TABLE finding DROP COLUMN detail"))
+        conn.execute(text("ALTER TABLE finding ADD COLUMN via VARCHAR NOT NULL DEFAULT ''"))
+        conn.execute(text("UPDATE finding SET via = 'via role x -> y (through a)b)'"))
+    wb.store.engine.dispose()
+
+    reopened = Store(store_url)
+    with reopened.read() as s:
+        columns = {c["name"] for c in inspect(s.connection()).get_columns("finding")}
+        old = scans.findings_of(s, first)
+    assert "detail" in columns and "via" not in columns
+    assert [(f.object_fqn, f.path, f.grantee, f.route) for f in old] == [(f.object_fqn, f.path, f.grantee, ()) for f in findings]
+    second = scanned(reopened, 2)
+    with reopened.read() as s:
+        assert scans.findings_of(s, second) == findings
+
+
+def test_a_fresh_store_has_no_note_table_and_an_old_store_opens_with_its_unused_one(wb, store_url):
+    """Notes are timeline events. Early stores also made a `note` table that nothing ever wrote: a new store does not
+    make it, and an old store that has it opens and works as it is (the empty table is left alone)."""
+    from sevtool.store.repository import Store
+
+    with wb.store.read() as s:
+        assert "note" not in inspect(s.connection()).get_table_names()
+    with wb.store.engine.begin() as conn:   # the old layout
+        conn.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incident (id), "
+                          "kind VARCHAR NOT NULL, text TEXT NOT NULL)"))
+    wb.store.engine.dispose()
+
+    reopened = Store(store_url)
+    with reopened.write() as tx:
+        tx.append(None, "note", "written after the reopen", {})
+    assert reopened.events()[-1].summary == "written after the reopen"
+    with reopened.read() as s:
+        assert "note" in inspect(s.connection()).get_table_names()

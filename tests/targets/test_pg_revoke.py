@@ -6,13 +6,14 @@ from dataclasses import asdict
 
 import psycopg
 import pytest
+from acl_snapshot import acl_snapshot
 from psycopg import sql
 
 from sevtool.core.exposure import Scope
-from sevtool.core.plan import Action, ActionKind, ActionStatus
+from sevtool.core.plan import Action, ActionStatus
 from sevtool.scenario import AWKWARD_ROLE, seed_access_paths
+from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.target import PostgresTarget
-from acl_snapshot import acl_snapshot
 
 PRINCIPALS = ["all_employees", "contractors"]
 

@@ -6,15 +6,16 @@ import socket
 import threading
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from sevtool.core.classification import Classifier
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.exposure import FUTURE_TABLES, AccessPath, Scope
+from sevtool.describe import via
 from sevtool.errors import NotFound, TargetUnreachable
 from sevtool.scenario import seed_access_paths
-from sevtool.targets.postgres.target import FUTURE_TABLES, PostgresTarget, strip_secrets
+from sevtool.targets.postgres.target import PostgresTarget, strip_secrets
 
 pytestmark = pytest.mark.postgres
 
@@ -46,25 +47,26 @@ def only(result, fqn, path, principal="all_employees", column=None):
 
 def test_direct_grant(scan):
     f = only(scan(), "hr.salaries", AccessPath.DIRECT)
-    assert (f.grantee, f.grantor, f.dss, f.object_kind, f.via) == ("all_employees", "postgres", 4, "table", "granted to all_employees")
+    assert (f.grantee, f.grantor, f.dss, f.object_kind, via(f)) == ("all_employees", "postgres", 4, "table", "granted to all_employees")
 
 
 def test_public_grant_counts_for_every_principal(scan):
     result = scan(principals=["all_employees", "public"])
     for principal in ("all_employees", "PUBLIC"):
         f = only(result, "chat.messages", AccessPath.PUBLIC, principal=principal)
-        assert f.grantee == "PUBLIC" and f.via == "granted to PUBLIC"
+        assert f.grantee == "PUBLIC" and via(f) == "granted to PUBLIC"
     # PUBLIC alone reaches nothing granted to a role.
     assert {f.object_fqn for f in result.findings if f.principal == "PUBLIC"} == {"chat.messages"}
 
 
 def test_role_membership_direct_transitive_and_noinherit(scan):
     result = scan()
-    assert only(result, "telemetry.keystrokes", AccessPath.ROLE).via == "via role analytics_readers"
+    assert via(only(result, "telemetry.keystrokes", AccessPath.ROLE)) == "via role analytics_readers"
     transitive = only(result, "telemetry.mouse_moves", AccessPath.ROLE)
-    assert transitive.grantee == "data_platform" and transitive.via == "via role data_platform (through analytics_readers)"
+    assert transitive.grantee == "data_platform" and via(transitive) == "via role data_platform (through analytics_readers)"
+    assert transitive.route == ("analytics_readers", "data_platform")
     set_role = only(result, "hr.org_chart", AccessPath.ROLE)
-    assert set_role.grantee == "legacy_readers" and "by SET ROLE (" in set_role.via and "legacy_ops" in set_role.via
+    assert set_role.grantee == "legacy_readers" and "by SET ROLE (" in via(set_role) and "legacy_ops" in via(set_role)
 
 
 def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan):
@@ -95,8 +97,8 @@ def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan):
             for role in roles:
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("hr", f"t_{role}")))
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-    assert only(result, "hr.t_scan16_inherit_only", AccessPath.ROLE).via == "via role scan16_inherit_only"
-    assert only(result, "hr.t_scan16_set_only", AccessPath.ROLE).via == (
+    assert via(only(result, "hr.t_scan16_inherit_only", AccessPath.ROLE)) == "via role scan16_inherit_only"
+    assert via(only(result, "hr.t_scan16_set_only", AccessPath.ROLE)) == (
         "via role scan16_set_only, by SET ROLE (the grant of scan16_set_only to all_employees is WITH INHERIT FALSE)")
     assert "hr.t_scan16_neither" in result.objects and not [f for f in result.findings if f.object_name == "t_scan16_neither"]
 
@@ -104,14 +106,14 @@ def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan):
 def test_column_grant_is_found_where_table_privilege_is_not(scan):
     result = scan()
     f = only(result, "telemetry.screen_captures", AccessPath.COLUMN, column="payload")
-    assert f.via.startswith("column payload") and f.dss == 4
+    assert via(f).startswith("column payload") and f.dss == 4
     assert [x.path for x in result.findings if x.object_fqn == "telemetry.screen_captures"] == [AccessPath.COLUMN]
 
 
 def test_default_privileges_name_the_schema_and_the_creating_role(scan):
     f = only(scan(), f"telemetry.{FUTURE_TABLES}", AccessPath.DEFAULT_PRIVILEGES)
     assert (f.object_kind, f.grantor, f.grantee) == ("schema", "etl_owner", "all_employees")
-    assert "etl_owner" in f.via and "telemetry" in f.via
+    assert "etl_owner" in via(f) and "telemetry" in via(f)
 
 
 def test_database_wide_default_privileges_have_no_schema(seeded, scan):
@@ -120,7 +122,7 @@ def test_database_wide_default_privileges_have_no_schema(seeded, scan):
         conn.execute("ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner GRANT SELECT ON TABLES TO all_employees")
     result = scan(schemas=["hr"])
     f = only(result, f".{FUTURE_TABLES}", AccessPath.DEFAULT_PRIVILEGES)
-    assert (f.schema_name, f.grantor) == ("", "etl_owner") and "in every schema" in f.via
+    assert (f.schema_name, f.grantor) == ("", "etl_owner") and "in every schema" in via(f)
     assert not [x for x in result.findings if x.schema_name == "telemetry"], "the telemetry-only default is out of scope"
 
 
@@ -148,7 +150,7 @@ def test_view_of_a_view_is_followed_and_security_invoker_views_are_not_reported(
 
 def test_grant_by_a_grant_option_holder_names_the_grantor(scan):
     f = only(scan(), "hr.bonuses", AccessPath.GRANT_OPTION)
-    assert (f.grantor, f.grantee) == ("bob", "all_employees") and "granted by bob" in f.via
+    assert (f.grantor, f.grantee) == ("bob", "all_employees") and "granted by bob" in via(f)
 
 
 def test_predefined_role_reads_every_table_in_scope_and_the_views_over_them(scan):
@@ -156,7 +158,7 @@ def test_predefined_role_reads_every_table_in_scope_and_the_views_over_them(scan
     predefined = {f.object_fqn for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE}
     views = {f.object_fqn for f in scan(principals=["all_employees"]).findings if f.path == AccessPath.VIEW}
     assert views and predefined == set(result.objects) | views
-    assert {f.via for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE} == {"via predefined role pg_read_all_data"}
+    assert {via(f) for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE} == {"via predefined role pg_read_all_data"}
 
 
 def test_partition_readable_while_its_parent_is_not(scan):
@@ -231,9 +233,9 @@ def test_awkward_identifiers_appear_verbatim_and_nothing_runs_from_them(seeded, 
     awkward = info["awkward"]
     result = scan()
     role_finding = only(result, f"{awkward['schema']}.{awkward['table']}", AccessPath.ROLE)
-    assert role_finding.grantee == awkward["role"] and role_finding.via == f"via role {awkward['role']}"
+    assert role_finding.grantee == awkward["role"] and via(role_finding) == f"via role {awkward['role']}"
     column_finding = only(result, f"{awkward['schema']}.{awkward['column_table']}", AccessPath.COLUMN, column=awkward["column"])
-    assert column_finding.via.startswith(f"column {awkward['column']}")
+    assert via(column_finding).startswith(f"column {awkward['column']}")
     filtered = scan(schemas=[awkward["schema"]], table_glob="Chat*")
     assert {f.object_name for f in filtered.findings} == {awkward["table"]}
     with psycopg.connect(dsn) as conn:
@@ -284,7 +286,7 @@ def test_a_principal_that_can_become_superuser_reads_everything_by_that_path(see
             conn.execute("DROP ROLE scan_break_glass")
     superuser = {f.object_fqn for f in result.findings if f.path == AccessPath.SUPERUSER}
     assert set(result.objects) <= superuser
-    assert {(f.grantee, f.via) for f in result.findings if f.path == AccessPath.SUPERUSER} == {
+    assert {(f.grantee, via(f)) for f in result.findings if f.path == AccessPath.SUPERUSER} == {
         ("scan_break_glass", "via superuser role scan_break_glass: a superuser reads every table")}
 
 

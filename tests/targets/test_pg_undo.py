@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from acl_snapshot import acl_snapshot
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sevtool.core.exposure import Scope
-from sevtool.core.plan import ActionKind, ActionStatus
+from sevtool.core.plan import ActionStatus
 from sevtool.targets.postgres import apply as postgres_apply
+from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.target import PostgresTarget
-from acl_snapshot import acl_snapshot
 
 
 def unrated(schema, name, comment):

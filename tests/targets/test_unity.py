@@ -8,12 +8,19 @@ from dataclasses import asdict
 
 import httpx
 import pytest
-
 from fakes.uc_server import FakeUnityCatalog, seed_drill
-from sevtool.core.exposure import AccessPath, Scope
-from sevtool.core.plan import ActionKind, ActionStatus
+
+from sevtool.core.exposure import AccessPath, Scope, Securable
+from sevtool.core.plan import ActionStatus
+from sevtool.describe import via
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
-from sevtool.targets.unity.target import UnityCatalogTarget, normalise_privilege, parse_spec, select_sources
+from sevtool.targets.unity.plugin import REVOKE_SECURABLE
+from sevtool.targets.unity.target import (
+    UnityCatalogTarget,
+    normalise_privilege,
+    parse_spec,
+    select_sources,
+)
 
 P = "account users"
 
@@ -56,7 +63,7 @@ def scope(**kw) -> Scope:
 
 def test_scan_sees_direct_and_inherited_access_and_agrees_with_the_catalogs_rule(uc, target):
     result = target.scan(scope(), dss_from_comment)
-    found = {(f.object_fqn, f.path, f.via) for f in result.findings}
+    found = {(f.object_fqn, f.path, via(f)) for f in result.findings}
     assert found == {
         ("main.telemetry.keystrokes", AccessPath.DIRECT, "granted on table main.telemetry.keystrokes"),
         ("main.chats.private_messages", AccessPath.INHERITED, "granted on schema main.chats"),
@@ -82,7 +89,7 @@ def test_scope_filters_by_schema_glob_and_dss(target):
 def test_catalog_level_select_is_found_and_revoked_on_the_catalog(uc, target):
     uc.grant("catalog", "main", P, "USE SCHEMA", "SELECT")
     result = target.scan(scope(), dss_from_comment)
-    by_catalog = {f.object_fqn for f in result.findings if f.via == "granted on catalog main"}
+    by_catalog = {f.object_fqn for f in result.findings if f.granted_on == Securable("catalog", "main")}
     assert by_catalog == set(uc.tables)   # every table, payroll included: USE SCHEMA now comes from the catalog
     actions = target.plan(result.findings, scope())
     assert [(a.object_kind, a.object_fqn) for a in actions][0] == ("catalog", "main")
@@ -96,8 +103,8 @@ def test_plan_targets_the_securable_that_holds_the_grant_and_says_why(uc, target
     findings = target.scan(scope(), dss_from_comment).findings
     actions = target.plan(findings, scope())
     assert [(a.kind, a.object_kind, a.object_fqn, a.grantee, a.privileges) for a in actions] == [
-        (ActionKind.REVOKE_SECURABLE, "schema", "main.chats", P, ["SELECT"]),
-        (ActionKind.REVOKE_SECURABLE, "table", "main.telemetry.keystrokes", P, ["SELECT"]),
+        (REVOKE_SECURABLE, "schema", "main.chats", P, ["SELECT"]),
+        (REVOKE_SECURABLE, "table", "main.telemetry.keystrokes", P, ["SELECT"]),
     ]
     schema_action = actions[0]
     assert "a revoke on the table would not close access" in schema_action.reason
@@ -262,8 +269,8 @@ def test_spec_parsing_and_display():
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
-    from email.utils import format_datetime
     from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
 
     from sevtool.targets.unity.target import retry_after_seconds
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from sevtool.core import blast
-from sevtool.core.plan import Action, ActionKind, ActionStatus, Collateral
+from sevtool.core.plan import Action, ActionStatus, Collateral
 from sevtool.core.severity import DEFAULT_MAX_ACTIONS, SevPolicy
 from sevtool.errors import ConfigError, UsageError
+from sevtool.targets.postgres.plugin import ActionKind
 
 
 def action(seq: int, *collateral: Collateral, status: ActionStatus = ActionStatus.PLANNED) -> Action:

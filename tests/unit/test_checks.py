@@ -18,7 +18,7 @@ from sevtool.core.checks import (
     regression_round,
     schedule,
 )
-from sevtool.core.exposure import AccessPath, Finding
+from sevtool.core.exposure import FUTURE_TABLES, AccessPath, Finding
 from sevtool.core.severity import DEFAULT_LEVELS
 
 T0 = datetime(2026, 6, 18, 14, 0, tzinfo=timezone.utc)
@@ -31,8 +31,8 @@ def f(obj: str, path: AccessPath = AccessPath.PUBLIC, *, principal="all_employee
 
 
 def dp(schema: str, grantee="all_employees", grantor="etl_owner") -> Finding:
-    return Finding(object_kind="schema (default privileges)", schema_name=schema, object_name="(future tables)", principal="all_employees",
-                   path=AccessPath.DEFAULT_PRIVILEGES, grantee=grantee, grantor=grantor, via=f"default privileges of {grantor}")
+    return Finding(object_kind="schema (default privileges)", schema_name=schema, object_name=FUTURE_TABLES, future_tables=True,
+                   principal="all_employees", path=AccessPath.DEFAULT_PRIVILEGES, grantee=grantee, grantor=grantor)
 
 
 def check(label="check 1", findings=(), objects=None):
@@ -112,7 +112,7 @@ def test_grant_option_holder_regrant_is_named():
 
 
 def test_role_path_distinguishes_new_membership_from_regrant():
-    role = f("t.a", AccessPath.ROLE, grantee="analytics", via="via role analytics")
+    role = f("t.a", AccessPath.ROLE, grantee="analytics", route=("analytics",))
     [reg] = compare([role], {"t.a"}, check(objects={"t.a"})).regressions
     assert reg.cause_kind == Cause.NEW_MEMBERSHIP and "reaches analytics" in reg.cause
     [reg] = compare([role], {"t.a"}, check(objects={"t.a"}), known_reach={("all_employees", "analytics")}).regressions
@@ -131,7 +131,7 @@ def test_each_path_has_its_own_cause():
     }
     for path, (cause, text) in cases.items():
         finding = f("t.a", path, grantee="pg_read_all_data" if path == AccessPath.PREDEFINED_ROLE else "all_employees",
-                    base_object="t.base", column="payload" if path == AccessPath.COLUMN else None, via="via x")
+                    base_object="t.base", column="payload" if path == AccessPath.COLUMN else None)
         [reg] = compare([finding], {"t.a"}, check(objects={"t.a"})).regressions
         assert reg.cause_kind == cause and text in reg.cause, (path, reg.cause)
 
@@ -176,7 +176,7 @@ def test_undone_fix_is_named_as_such():
 def test_access_back_through_a_membership_undo_restored_is_the_undo_not_a_re_added_grant():
     # The plan revoked all_employees' membership of legacy_ops (the first hop); legacy_readers holds the grant two hops on.
     now = [f("hr.org_chart", AccessPath.ROLE, grantee="legacy_readers", grantor="postgres",
-             via="via role legacy_readers (through legacy_ops -> legacy_readers)")]
+             route=("legacy_ops", "legacy_readers"))]
     known_reach = {("all_employees", "legacy_readers")}
     [reg] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach,
                     ledger=[LedgerChange("legacy_ops", None, undone=True)]).regressions
@@ -184,6 +184,24 @@ def test_access_back_through_a_membership_undo_restored_is_the_undo_not_a_re_add
     [other] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach,
                       ledger=[LedgerChange("analytics_readers", None, undone=True)]).regressions
     assert other.cause_kind == Cause.GRANT_READDED, "an undo of some other membership does not explain it"
+
+
+@pytest.mark.parametrize("hop", ["a)b", "x -> y", 'say "hi" (please)'])
+def test_attribution_reads_the_route_as_roles_whatever_they_are_named(hop):
+    """The route is data: a role named with `)`, ` -> `, quotes or spaces is one hop, never split or cut short."""
+    now = [f("hr.org_chart", AccessPath.ROLE, grantee="legacy readers", grantor="postgres", route=(hop, "legacy readers"))]
+    known_reach = {("all_employees", "legacy readers")}
+    [undone] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach,
+                       ledger=[LedgerChange(hop, None, undone=True)]).regressions
+    assert undone.cause_kind == Cause.FIX_UNDONE and undone.as_dict()["route"] == [hop, "legacy readers"]
+    assert f"all_employees -> {hop} -> legacy readers" in undone.cause
+    [revoked] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach,
+                        ledger=[LedgerChange(hop, None)]).regressions
+    assert revoked.cause_kind == Cause.NEW_MEMBERSHIP, "the fix revoked a membership on the route: access is back through it"
+    for part in {hop[:1], hop[-1:], "a", "y", "x"}:   # what a text parse cut such names into
+        for change in (LedgerChange(part, None, undone=True), LedgerChange(part, None)):
+            [other] = compare(now, {"hr.org_chart"}, check(objects={"hr.org_chart"}), known_reach=known_reach, ledger=[change]).regressions
+            assert other.cause_kind == Cause.GRANT_READDED, (part, change)
 
 
 def test_probe_readable_object_makes_the_check_exposed():

@@ -14,6 +14,8 @@ import pytest
     ("sevtool.core.exposure", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
     ("sevtool.core.plan", ["textual", "sqlmodel", "sqlalchemy", "httpx"]),
     ("sevtool.cli.main", ["textual"]),
+    ("sevtool.targets.postgres.plugin", ["psycopg", "httpx", "sqlalchemy"]),
+    ("sevtool.targets.unity.plugin", ["psycopg", "httpx", "sqlalchemy"]),
 ])
 def test_module_does_not_load(module, forbidden):
     code = f"import importlib, sys; importlib.import_module({module!r}); print(','.join(sorted(m for m in {forbidden!r} if m in sys.modules)))"
@@ -45,3 +47,14 @@ def test_cli_help_loads_no_heavy_dependency():
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"sevtool --help loaded {out}"
+
+
+def test_reading_the_team_config_loads_no_target_driver():
+    """Every command validates [targets.NAME] through every installed plug-in's declaration: drivers load only
+    when a target is opened."""
+    code = ("import sys\n"
+            "from sevtool.targets.plugin import action_kinds, plugins\n"
+            "assert {'postgresql', 'unity-catalog'} <= set(plugins()) and action_kinds()\n"
+            "print(','.join(m for m in ('psycopg', 'httpx', 'sqlalchemy', 'textual') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"loading the target plug-ins loaded {out}"

@@ -6,7 +6,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from sevtool.core.incident import Incident, SevChange, Status
-from sevtool.core.postmortem import (
+from sevtool.core.markdown import table
+from sevtool.core.postmortem import render
+from sevtool.core.postmortem_facts import (
     DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
     AuditFacts,
@@ -21,8 +23,6 @@ from sevtool.core.postmortem import (
     current_notes,
     durations,
     milestones,
-    render,
-    table,
 )
 from sevtool.core.timeline import Event
 
@@ -231,7 +231,7 @@ def test_regressions_show_cause_and_how_they_were_closed():
 
 
 def test_stakeholder_updates_are_measured_against_the_cadence():
-    from sevtool.core.postmortem import NoteEntry
+    from sevtool.core.postmortem_facts import NoteEntry
 
     def update(minutes: float, text: str) -> NoteEntry:
         return NoteEntry(seq=int(minutes), latest_seq=int(minutes), at=at(minutes), kind="update", actor="carol", text=text)

@@ -29,8 +29,12 @@ distinct set of roles that hold a relevant grant, not once per member.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
 
 PUBLIC_OID = 0
 NOT_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_)'"
@@ -80,7 +84,7 @@ class RoleGraph:
         """The graph once `member` is no longer a member of `role` (every grantor's grant of it revoked)."""
         return RoleGraph(self.roles, [m for m in self.memberships if (m.role, m.member) != (role, member)])
 
-    def _closure(self, start: int, follow, without: frozenset[int]) -> frozenset[int]:
+    def _closure(self, start: int, follow: Callable[[Membership], bool], without: frozenset[int]) -> frozenset[int]:
         seen = {start}
         stack = [start]
         while stack:
@@ -113,7 +117,7 @@ class RoleGraph:
         return seen
 
 
-def load_graph(cur) -> RoleGraph:
+def load_graph(cur: psycopg.Cursor) -> RoleGraph:
     """Every role and membership of the cluster, with the server's version's membership rules."""
     roles = {row[0]: RoleInfo(*row[1:]) for row in cur.execute(_ROLES_SQL).fetchall()}
     version = 16 if cur.connection.info.server_version >= 160000 else 15
@@ -159,8 +163,8 @@ class ReadModel:
         self._relevant = (frozenset(h for holders in grants.select.values() for h in holders) | self._schema_holders
                           | ({grants.read_all} - {None}))
         self._usage_now: dict[int, frozenset[int] | None] = {}
-        self._answers: dict[tuple, frozenset[int]] = {}
-        self._views_ok: dict[tuple, bool] = {}
+        self._answers: dict[tuple[frozenset[int] | None, frozenset[int] | None, frozenset[int] | None], frozenset[int]] = {}   # (holders, schemas, world)
+        self._views_ok: dict[tuple[int, frozenset[int] | None, frozenset[int] | None], bool] = {}                   # (view, invoker, world)
         self._exposures: dict[frozenset[int], dict[int, frozenset[int]]] = {}
 
     # --- one identity -------------------------------------------------------------------------
@@ -262,7 +266,7 @@ class ReadModel:
         cut = principals - {PUBLIC_OID}
         now_of: dict[int, frozenset[int]] = {}
         without_of: dict[int, frozenset[int]] = {}
-        gained_by: dict[tuple, frozenset[int]] = {}   # members whose identities read alike get one answer
+        gained_by: dict[tuple[frozenset[int], frozenset[int]], frozenset[int]] = {}   # members whose identities read alike get one answer
         exposed: dict[int, frozenset[int]] = {}
         for member in self.graph.members(principals):
             now = {id(a): a for a in (self._cached(now_of, i, self.reads_now) for i in self.graph.settable(member))}
@@ -280,7 +284,7 @@ class ReadModel:
         return exposed
 
     @staticmethod
-    def _cached(cache: dict[int, frozenset[int]], role: int, compute) -> frozenset[int]:
+    def _cached(cache: dict[int, frozenset[int]], role: int, compute: Callable[[int], frozenset[int]]) -> frozenset[int]:
         if role not in cache:
             cache[role] = compute(role)
         return cache[role]

@@ -13,10 +13,12 @@ everything else as it is now; every difference it leaves in place is drift, repo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sevtool.core.plan import Action, ActionKind
-from sevtool.targets.postgres.sql import PUBLIC
+from sevtool.core.exposure import PUBLIC
+from sevtool.core.plan import Action
+from sevtool.targets.postgres.plugin import ActionKind
 
 LETTERS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "D": "TRUNCATE", "x": "REFERENCES", "t": "TRIGGER",
            "m": "MAINTAIN", "U": "USAGE", "C": "CREATE", "X": "EXECUTE", "T": "TEMPORARY", "c": "CONNECT"}
@@ -97,7 +99,7 @@ def _copy(acl: Acl) -> Acl:
     return {k: dict(v) for k, v in acl.items()}
 
 
-def _revoke(acl: Acl, key: Key, privs, owner: str, *, option_only: bool = False) -> None:
+def _revoke(acl: Acl, key: Key, privs: Sequence[str], owner: str, *, option_only: bool = False) -> None:
     """REVOKE [GRANT OPTION FOR] privs ... CASCADE on one item, as the server does it (aclupdate + recursive_revoke)."""
     held = acl.get(key) or {}
     options_removed = [p for p in privs if held.get(p)]
@@ -147,7 +149,6 @@ class Grant:
     grantor: str | None
     privileges: tuple[str, ...]
     option: bool
-    wanted_grantor: str = ""   # the grantor the apply removed, when the responder cannot act as it
 
 
 @dataclass
@@ -157,7 +158,7 @@ class Merge:
     drift: list[str] = field(default_factory=list)
 
 
-def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as, prior_owner: str = "") -> Merge:
+def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as: Callable[[str], bool], prior_owner: str = "") -> Merge:
     """The GRANTs that put back what the apply removed, in an order where each grantor holds its option first.
 
     `prior_owner` is the owner when the plan was made: when the object changed owner since, the server has
@@ -206,8 +207,7 @@ def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as, p
             for option in (True, False):
                 chosen = tuple(p for p, o in privs.items() if o == option)
                 if chosen:
-                    result.grants.append(Grant(grantee, None if acting == owner else acting, chosen, option,
-                                               wanted_grantor=grantor if acting != grantor else ""))
+                    result.grants.append(Grant(grantee, None if acting == owner else acting, chosen, option))
                     result.expected += [((grantee, acting), p, option) for p in chosen]
             if any(privs.values()):
                 options.setdefault((grantee, acting), set()).update(p for p, o in privs.items() if o)

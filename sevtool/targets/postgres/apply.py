@@ -8,11 +8,21 @@ from itertools import groupby
 
 import psycopg
 
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
-from sevtool.targets.postgres.pool import RevokeSession
-from sevtool.targets.postgres.sql import (_COLUMN_ACL, _DEFAULT_ACL, _MEMBERSHIP, _RELATION_STILL_GRANTED, Quoted, family_of,
-                                          json_list, statements, usage_while_acting_as)
+from sevtool.targets.postgres.plugin import ActionKind
+from sevtool.targets.postgres.pool import RevokeSession, RevokeSessions
+from sevtool.targets.postgres.sql import (
+    _COLUMN_ACL,
+    _DEFAULT_ACL,
+    _MEMBERSHIP,
+    _RELATION_STILL_GRANTED,
+    Quoted,
+    family_of,
+    json_list,
+    statements,
+    usage_while_acting_as,
+)
 
 DEFAULT_BATCH_SIZE = 1000
 NOT_REVOKED = "01006"   # SQLSTATE of "WARNING: no privileges could be revoked"
@@ -20,16 +30,13 @@ NOT_REVOKED = "01006"   # SQLSTATE of "WARNING: no privileges could be revoked"
 BatchCallback = Callable[[list[ActionResult]], None]
 
 
-class RevokeApplier:
-    """Apply half of PostgresRevoker (needs RevokeSessions beside it)."""
-
-    # Lowered for the rest of the run when a batch runs out of shared memory.
-    _batch_limit: int | None = None
+class RevokeApplier(RevokeSessions):
+    """Apply half of PostgresRevoker."""
 
     # ------------------------------------------------------------------------------------------
     # reading grants back
 
-    def _still_granted(self, conn, actions: list[Action]) -> set[int]:
+    def _still_granted(self, conn: psycopg.Connection, actions: list[Action]) -> set[int]:
         """Indexes (into `actions`, a batch of one statement shape) whose grant item still holds one of its privileges."""
         if not actions:
             return set()
@@ -51,11 +58,11 @@ class RevokeApplier:
         if family == "column":
             rows = conn.execute(_COLUMN_ACL, [json_list(a.schema_name for a in actions), json_list(a.object_name for a in actions),
                                               json_list(a.column for a in actions)]).fetchall()
-            items = {row[0] - 1: row[3] for row in rows}
+            items: dict[int, list[tuple[str, str, str, bool]] | None] = {row[0] - 1: row[3] for row in rows}   # (grantee, grantor, privilege, grantable)
         else:
             rows = conn.execute(_DEFAULT_ACL, [json_list(a.grantor for a in actions), json_list(a.schema_name for a in actions)]).fetchall()
             items = {row[0] - 1: row[2] for row in rows}
-        present = set()
+        present: set[int] = set()
         for i, action in enumerate(actions):
             wanted = set(action.privileges)
             if any(g == action.grantee and r == action.grantor and p in wanted for g, r, p, _ in items.get(i) or []):
@@ -75,8 +82,8 @@ class RevokeApplier:
             on_batch([ActionResult(seq=a.seq, status=ActionStatus.MANUAL, message=a.reason) for a in manual])
             actions = [a for a in actions if a.kind != ActionKind.MANUAL]
         with self._revoke_connection() as session:
-            for _, group in groupby(actions, key=lambda a: a.batch_key):
-                group = list(group)
+            for _, shape in groupby(actions, key=lambda a: a.batch_key):
+                group = list(shape)
                 start = 0
                 while start < len(group):
                     limit = min(size, self._batch_limit or size)
@@ -143,9 +150,9 @@ class RevokeApplier:
 
 def _attribute(batch: list[Action], warnings: list[tuple[str | None, str]]) -> dict[int, list[tuple[str | None, str]]]:
     """Each server WARNING goes to the actions whose object it names; one that names none goes to every action."""
-    out: dict[int, list] = {}
+    out: dict[int, list[tuple[str | None, str]]] = {}
     for sqlstate, message in warnings:
-        named = []
+        named: list[int | None] = []   # None: a column warning repeating its table's, taken and not repeated
         for i, a in enumerate(batch):
             if a.kind == ActionKind.REVOKE_MEMBERSHIP:
                 mine = f'role "{a.grantee}"' in message and f'role "{a.object_name}"' in message
@@ -158,7 +165,7 @@ def _attribute(batch: list[Action], warnings: list[tuple[str | None, str]]) -> d
                     continue
             if mine:
                 named.append(i)
-        for i in (named or range(len(batch))):
-            if i is not None:
-                out.setdefault(i, []).append((sqlstate, message))
+        for index in (named or range(len(batch))):
+            if index is not None:
+                out.setdefault(index, []).append((sqlstate, message))
     return out

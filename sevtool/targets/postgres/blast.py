@@ -18,11 +18,25 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any
 
-from sevtool.core.plan import Action, ActionKind, Collateral
-from sevtool.targets.postgres.access import NOT_SYSTEM, PUBLIC_OID, Grants, ReadModel, RoleGraph, ViewRule, load_graph
+from sevtool.core.exposure import PUBLIC
+from sevtool.core.plan import Action, Collateral
+from sevtool.targets.postgres.access import (
+    NOT_SYSTEM,
+    PUBLIC_OID,
+    Grants,
+    ReadModel,
+    RoleGraph,
+    ViewRule,
+    load_graph,
+)
+from sevtool.targets.postgres.plugin import ActionKind
 
-PUBLIC = "PUBLIC"
+if TYPE_CHECKING:
+    import psycopg
+
 _RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
                    ActionKind.REVOKE_COLUMN)
 
@@ -92,12 +106,14 @@ SELECT n.oid, a.grantee FROM pg_namespace n CROSS JOIN LATERAL aclexplode(coales
 """
 
 Item = tuple[int, str | None, int, int]   # relation, column (None: table level), grantee, grantor
+# (role graph, principal oids, in-scope objects, schema -> USAGE grantees, pg_read_all_data's oid)
+Context = tuple[RoleGraph, set[int], set[str], dict[int, set[int]], int | None]
 
 
 class _World:
     """The SELECT items on some relations; a model of who reads them, with some items or a membership removed."""
 
-    def __init__(self, graph: RoleGraph, items: list[tuple], usage: dict[int, set[int]], read_all: int | None,
+    def __init__(self, graph: RoleGraph, items: list[tuple[Any, ...]], usage: dict[int, set[int]], read_all: int | None,
                  views: dict[int, ViewRule] | None = None):
         self.graph = graph
         self.items: set[Item] = {(rel, col, grantee, grantor) for rel, _nsp, col, grantee, grantor, _fqn, _num in items}
@@ -111,7 +127,7 @@ class _World:
         self.usage = usage
         self.read_all = read_all
 
-    def model(self, removed: set[Item] = frozenset(), graph: RoleGraph | None = None) -> ReadModel:
+    def model(self, removed: AbstractSet[Item] = frozenset(), graph: RoleGraph | None = None) -> ReadModel:
         holders: dict[int, set[int]] = defaultdict(set)
         table_level: dict[int, set[int]] = defaultdict(set)
         by_column: dict[tuple[int, int], set[int]] = defaultdict(set)
@@ -160,7 +176,7 @@ class _World:
         return removed
 
 
-def blast_radius(conn, actions: list[Action], principals: list[str], in_scope: set[str]) -> None:
+def blast_radius(conn: psycopg.Connection, actions: list[Action], principals: list[str], in_scope: set[str]) -> None:
     """Fill `collateral` (and `review`, `alternative`) on the actions that take access from anyone else.
 
     `in_scope` names the objects ("schema.name") the scan found exposed: losing those is the point of the plan.
@@ -178,7 +194,7 @@ def blast_radius(conn, actions: list[Action], principals: list[str], in_scope: s
     usage: dict[int, set[int]] = defaultdict(set)
     for nsp, grantee in cur.execute(_USAGE).fetchall():
         usage[nsp].add(grantee)
-    context = (graph, principal_oids, in_scope, usage, oid_of.get("pg_read_all_data"))
+    context: Context = (graph, principal_oids, in_scope, usage, oid_of.get("pg_read_all_data"))
     if relation_actions:
         risky = {i - 1: rel for i, rel in cur.execute(_CANDIDATES, {
             "nsp": json.dumps([a.schema_name for a in relation_actions]), "rel": json.dumps([a.object_name for a in relation_actions]),
@@ -215,7 +231,7 @@ def _may_take_from_others(action: Action, grantees: set[str], view_bases: set[tu
     return '/\\"' in acl or any(f"/{g}" in acl for g in grantees)
 
 
-def _relation_collateral(context, world: _World, actions: dict[int, Action], rel_of: dict[int, int], oid_of: dict[str, int]) -> None:
+def _relation_collateral(context: Context, world: _World, actions: dict[int, Action], rel_of: dict[int, int], oid_of: dict[str, int]) -> None:
     """Each action's own losses: actions on one relation are weighed one at a time (the k-th action on every
     relation together, since a revoke on one relation changes no one's access to another)."""
     removals: dict[int, set[Item]] = {}
@@ -251,7 +267,7 @@ def _relation_collateral(context, world: _World, actions: dict[int, Action], rel
         _record(action, lost_by, world, cause="public_revoke" if action.grantee == PUBLIC else "grant_option_cascade")
 
 
-def _view_rules(rows: list[tuple]) -> dict[int, ViewRule]:
+def _view_rules(rows: list[tuple[Any, ...]]) -> dict[int, ViewRule]:
     bases: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     owners: dict[int, tuple[int, bool]] = {}
     for view, base, attnum, owner, invoker in rows:
@@ -262,7 +278,7 @@ def _view_rules(rows: list[tuple]) -> dict[int, ViewRule]:
             for view, found in bases.items()}
 
 
-def _losses(world: _World, before: ReadModel, after: ReadModel, context) -> dict[int, set[int]]:
+def _losses(world: _World, before: ReadModel, after: ReadModel, context: Context) -> dict[int, set[int]]:
     """Role -> relations it reads before and not after, leaving out the in-scope exposure the plan is there to close."""
     graph, principal_oids, in_scope, _usage, _read_all = context
     exposed = before.exposure(principal_oids)

@@ -6,19 +6,18 @@ Every query runs in one REPEATABLE READ read-only transaction (see scan.py); all
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from sevtool.core.exposure import Finding
 from sevtool.targets.postgres.access import NOT_SYSTEM
 
-PUBLIC = "PUBLIC"
-PUBLIC_OID = 0
 READ_ALL_ROLES = ("pg_read_all_data",)
-FUTURE_TABLES = "(future tables)"
 
-# Builds a Finding from a dict without the keyword-argument wrapper: 45,000 of them per large scan.
-_finding = Finding.__pydantic_validator__.validate_python
+# Builds a Finding from a dict without the keyword-argument wrapper: 45,000 of them per large scan. (pydantic sets
+# `__pydantic_validator__` on its dataclasses, but its mypy plugin does not declare it.)
+_finding: Callable[[Mapping[str, object]], Finding] = getattr(Finding, "__pydantic_validator__").validate_python
 
 _KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table", "v": "view", "m": "materialized view"}
 _SCOPED_KINDS = ("r", "p", "f")   # the objects a scope is about; views are reached through them
@@ -133,6 +132,13 @@ SELECT DISTINCT r.ev_class, d.refobjid, d.refobjsubid
 """
 
 
+class ReachFields(TypedDict):
+    """A finding's fields saying how its principal reaches the grant."""
+
+    route: tuple[str, ...]
+    set_role: str | None
+
+
 @dataclass(frozen=True)
 class _Reach:
     """One role a principal's members can act as, and how they get there."""
@@ -143,17 +149,9 @@ class _Reach:
     inherited: bool
     blocked_by: str | None       # why SET ROLE is necessary: the NOINHERIT role (15) or grant (16+)
 
-    def text(self, label: str = "role") -> str:
-        if self.role == PUBLIC:
-            return "granted to PUBLIC"
-        if not self.route:
-            return f"granted to {self.principal}"
-        text = f"via {label} {self.role}"
-        if len(self.route) > 1:
-            text += f" (through {' -> '.join(self.route[:-1])})"
-        if not self.inherited:
-            text += f", by SET ROLE ({self.blocked_by})"
-        return text
+    def fields(self) -> ReachFields:
+        """How the principal reaches the grant, as a finding's fields (`Finding.route`, `Finding.set_role`)."""
+        return {"route": self.route, "set_role": None if self.inherited else self.blocked_by or ""}
 
 
 class _Relation(NamedTuple):

@@ -15,9 +15,17 @@ Each becomes findings with its own path, so a check is never clean while one rem
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from sevtool.core.exposure import AccessPath, Finding
+
+if TYPE_CHECKING:   # the scan imports this module
+    import psycopg
+
+    from sevtool.targets.postgres.access import RoleInfo
+    from sevtool.targets.postgres.catalog import _Reach
+    from sevtool.targets.postgres.scan import CatalogScan
 
 SERVER_FILE_ROLES = ("pg_read_server_files", "pg_execute_server_program")
 
@@ -35,7 +43,7 @@ SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN pg_class c ON c.oid = i.i
 """
 
 
-def legacy_parents(cur) -> dict[int, list[int]]:
+def legacy_parents(cur: psycopg.Cursor) -> dict[int, list[int]]:
     """Child relation -> its INHERITS parents (partitions excluded: they have their own path)."""
     parents: dict[int, list[int]] = {}
     for child, parent in cur.execute(_INHERITS_SQL).fetchall():
@@ -45,37 +53,35 @@ def legacy_parents(cur) -> dict[int, list[int]]:
 
 def _most_sensitive(dss: Iterable[int | None]) -> int | None:
     ratings = list(dss)
-    return None if None in ratings or not ratings else max(ratings)
+    known = [r for r in ratings if r is not None]
+    return None if len(known) < len(ratings) or not known else max(known)
 
 
 class Escalations:
     """Adds the non-grant paths to a scan's findings. `scan` is the running postgres._Scan."""
 
-    def __init__(self, scan, make: Callable[[dict], Finding]):
+    def __init__(self, scan: CatalogScan, make: Callable[[Mapping[str, object]], Finding]):
         self.scan = scan
         self.make = make
 
-    def add(self, reach, role_oids: list[int], roles: dict, matched: set[int], exposed: set[int],
+    def add(self, reach: list[_Reach], role_oids: list[int], roles: dict[int, RoleInfo], matched: set[int], exposed: set[int],
             parents: dict[int, list[int]], server_version: int) -> None:
         for reached, oid in zip(reach, role_oids):
             info = roles.get(oid)
             if reached.role in SERVER_FILE_ROLES:
-                self._every_object(reached, matched, AccessPath.SERVER_FILES,
-                                   f"{reached.text('predefined role')}: reads the table's data files on the server, no table privilege needed")
+                self._every_object(reached, matched, AccessPath.SERVER_FILES)
             elif info is not None and server_version < 160000 and info.createrole and not info.superuser:
-                self._every_object(reached, matched, AccessPath.CREATEROLE,
-                                   f"{reached.text('role')} has CREATEROLE: before PostgreSQL 16 it can grant itself any "
-                                   "non-superuser role and read what that role reads")
+                self._every_object(reached, matched, AccessPath.CREATEROLE)
         self._inherits_children(matched, exposed, parents)
         self._security_definer(reach, role_oids, matched)
 
-    def _every_object(self, reached, matched: set[int], path: AccessPath, via: str) -> None:
+    def _every_object(self, reached: _Reach, matched: set[int], path: AccessPath) -> None:
         relations = self.scan.relations
         for oid in sorted(matched, key=lambda o: relations[o].fqn):
             rel = relations[oid]
             self.scan.findings.append(self.make({
                 "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "via": via, "grantee": reached.role, "dss": self.scan.dss.get(oid)}))
+                "path": path, "grantee": reached.role, "dss": self.scan.dss.get(oid), **reached.fields()}))
 
     def _inherits_children(self, matched: set[int], exposed: set[int], parents: dict[int, list[int]]) -> None:
         relations = self.scan.relations
@@ -88,14 +94,16 @@ class Escalations:
                     continue
                 rel, parent_fqn = relations[child], relations[parent].fqn
                 for f in by_object.get(parent_fqn, ()):
+                    # The parent's grant, reached as the parent's finding reaches it: closing that grant closes this path.
                     self.scan.findings.append(self.make({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": f.principal,
                         "path": AccessPath.INHERITS_PARENT, "grantee": f.grantee, "grantor": f.grantor, "dss": self.scan.dss.get(child),
-                        "base_object": parent_fqn, "via": f"rows read through INHERITS parent {parent_fqn} ({f.via})"}))
+                        "base_object": parent_fqn, "route": f.route, "set_role": f.set_role, "usage_from": f.usage_from,
+                        "by_holder": f.by_holder}))
 
-    def _security_definer(self, reach, role_oids: list[int], matched: set[int]) -> None:
+    def _security_definer(self, reach: list[_Reach], role_oids: list[int], matched: set[int]) -> None:
         scan = self.scan
-        reached_by_oid: dict[int, list] = {}
+        reached_by_oid: dict[int, list[_Reach]] = {}
         for reached, oid in zip(reach, role_oids):
             reached_by_oid.setdefault(oid, []).append(reached)
         rows = scan.cur.execute(_SECURITY_DEFINER_SQL, {"roles": list(reached_by_oid)}).fetchall()
@@ -110,5 +118,4 @@ class Escalations:
                     "object_kind": "function", "schema_name": schema, "object_name": signature, "principal": reached.principal,
                     "path": AccessPath.SECURITY_DEFINER, "grantee": reached.role, "grantor": owner_name,
                     "dss": _most_sensitive(scan.dss.get(o) for o in readable), "base_object": relations[readable[0]].fqn,
-                    "via": f"SECURITY DEFINER function runs as {owner_name}, who reads {len(readable)} in-scope object(s); "
-                           f"EXECUTE {reached.text()}: review what it returns"}))
+                    **reached.fields()}))

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import psycopg
 
 from sevtool.errors import TargetRejected
+from sevtool.targets.postgres.sql import one_row
+
+
+class _Connects(Protocol):
+    """What these need of a PostgresTarget."""
+
+    @property
+    def display(self) -> str: ...
+
+    def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection: ...
 
 MEMBERS_SQL = """
 WITH RECURSIVE members AS (
@@ -16,7 +28,7 @@ SELECT DISTINCT r.rolname::text FROM members JOIN pg_roles r ON r.oid = members.
 """
 
 
-def principal_members(target, principals: list[str]) -> set[str]:
+def principal_members(target: _Connects, principals: list[str]) -> set[str]:
     """Every role that is a member of one of the principals, at any depth (INHERIT or not: a NOINHERIT member
     still reads after SET ROLE). PUBLIC has no catalog members: everyone is one, which the caller knows."""
     with target.connect(autocommit=True) as conn:
@@ -28,7 +40,8 @@ def principal_members(target, principals: list[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
-def database_name(target) -> str:
+def database_name(target: _Connects) -> str:
     """The database the target's DSN names (pgaudit lines of other databases are not evidence for it)."""
     with target.connect(autocommit=True) as conn:
-        return conn.execute("SELECT current_database()").fetchone()[0]
+        name: str = one_row(conn.execute("SELECT current_database()"))[0]
+        return name

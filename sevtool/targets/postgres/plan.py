@@ -5,30 +5,72 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Required, TypedDict, Unpack
 
+import psycopg
 from pydantic import TypeAdapter
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
-from sevtool.core.plan import Action, ActionKind, batch_key
+from sevtool.core.exposure import FUTURE_TABLES, PUBLIC, AccessPath, Finding, Scope
+from sevtool.core.plan import Action, BatchKey, batch_key
 from sevtool.targets.postgres.blast import blast_radius
+from sevtool.targets.postgres.plugin import ActionKind
+from sevtool.targets.postgres.pool import RevokeSessions
 from sevtool.targets.postgres.roles import membership_prior
-from sevtool.targets.postgres.sql import (_COLUMN_ACL, _COLUMN_ACLS, _DEFAULT_ACL, _FIRST_HOPS, _MEMBERSHIP, _RELATION_ACL, PRIVILEGES,
-                                          PUBLIC, Quoted, json_list, statements, table_statement)
+from sevtool.targets.postgres.sql import (
+    _COLUMN_ACL,
+    _COLUMN_ACLS,
+    _DEFAULT_ACL,
+    _FIRST_HOPS,
+    _MEMBERSHIP,
+    _RELATION_ACL,
+    PRIVILEGES,
+    Quoted,
+    json_list,
+    statements,
+    table_statement,
+)
 
 PLAN_CHUNK = 10_000   # tables per catalog read when planning
 PLAN_READERS = 3      # catalog reads side by side when planning (the column ACLs take one)
-KIND_ORDER = {k: i for i, k in enumerate((ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION, ActionKind.REVOKE_TABLE,
+KIND_ORDER: dict[str, int] = {k: i for i, k in enumerate((ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION, ActionKind.REVOKE_TABLE,
                                           ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_DEFAULT_PRIVILEGES,
                                           ActionKind.REVOKE_MEMBERSHIP, ActionKind.MANUAL))}
 OBJECT_KIND = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
 _ACTIONS = TypeAdapter(list[Action])
 
 
-def _object_order(draft: dict) -> tuple:
+Row = tuple[Any, ...]   # a catalog row (psycopg's tuple rows)
+
+
+class DraftFields(TypedDict, total=False):
+    """What an action draft may say besides its statement: the object, its prior state, review, its number (see Action)."""
+
+    object_kind: str
+    schema_name: str
+    object_name: str
+    column: str
+    prior_state: str | None
+    prior_columns: dict[str, str]
+    review: bool
+    seq: int
+
+
+class ActionDraft(DraftFields, total=False):
+    """An Action drafted as a dict: 45,000 of them are validated into Actions in one call (see RevokePlanner.plan)."""
+
+    kind: Required[ActionKind]
+    grantee: Required[str]
+    grantor: Required[str]
+    privileges: Required[list[str]]
+    sql: Required[str]
+    reason: str
+
+
+def _object_order(draft: ActionDraft) -> tuple[str, str, str]:
     return draft.get("schema_name", ""), draft["object_name"], draft.get("column") or ""
 
 
-def _draft_batch_key(draft: dict) -> tuple:
+def _draft_batch_key(draft: ActionDraft) -> BatchKey:
     return batch_key(draft["kind"], draft["grantee"], draft["grantor"], draft["privileges"], draft.get("column"))
 
 
@@ -44,7 +86,7 @@ def manual_step(finding: Finding, grantee: str) -> str | None:
     return None
 
 
-def manual_draft(finding: Finding, step: str) -> dict:
+def manual_draft(finding: Finding, step: str) -> ActionDraft:
     return {"kind": ActionKind.MANUAL, "object_kind": finding.object_kind, "schema_name": finding.schema_name,
             "object_name": finding.object_name, "grantee": _grantee_of(finding), "grantor": finding.grantor, "privileges": ["SELECT"],
             "sql": f"-- by hand: {step}", "review": True, "reason": f"sevtool cannot close this {finding.path.value} path: {step}"}
@@ -67,8 +109,8 @@ class _RelationAcls:
     def __init__(self, target: RevokePlanner, pool: ThreadPoolExecutor, grantee_oids: dict[str, int]):
         self._target, self._pool, self._grantee_oids = target, pool, grantee_oids
         self.keys: list[tuple[str, str]] = []   # (schema, table) in the order they were named
-        self._chunks: list[Future | None] = []
-        self._columns: Future | None = None
+        self._chunks: list[Future[list[Row]] | None] = []   # None once taken in
+        self._columns: Future[list[Row]] | None = None
 
     def covers(self, grantees: set[str]) -> bool:
         return grantees <= self._grantee_oids.keys()
@@ -85,22 +127,25 @@ class _RelationAcls:
         self._chunks.append(self._pool.submit(self._target._fetch, _RELATION_ACL, {
             "nsp": json_list(k[0] for k in chunk), "rel": json_list(k[1] for k in chunk), "grantees": list(self._grantee_oids.values())}))
 
-    def rows(self) -> Iterator[tuple[int, tuple]]:
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(index into keys, the rest of the row) for every object found and each of its matching ACL items."""
         if len(self.keys) % PLAN_CHUNK:
             self._read(len(self.keys) - len(self.keys) % PLAN_CHUNK)
         for n in range(len(self._chunks)):
-            chunk, self._chunks[n] = self._chunks[n].result(), None   # a chunk's rows are let go once taken in
+            future, self._chunks[n] = self._chunks[n], None   # a chunk's rows are let go once taken in
+            if future is None:
+                raise RuntimeError("the ACL rows of a plan are read once")
+            chunk = future.result()
             for i, *row in chunk:
                 yield n * PLAN_CHUNK + i - 1, row
 
-    def columns(self) -> list[tuple]:
+    def columns(self) -> list[Row]:
         """(attrelid, attname, attacl text) of every column that has an ACL."""
         return self._columns.result() if self._columns else []
 
 
-class RevokePlanner:
-    """Plan half of PostgresRevoker (needs RevokeSessions beside it)."""
+class RevokePlanner(RevokeSessions):
+    """Plan half of PostgresRevoker."""
 
     def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         """Ordered actions closing every finding; each carries its SQL and the prior ACL text."""
@@ -109,7 +154,7 @@ class RevokePlanner:
         default: dict[tuple[str, str], dict[str, set[str]]] = {}   # (schema, grantor-or-'') -> grantee -> privs
         membership: dict[tuple[str, str], list[Finding]] = {}       # (principal, role holding the grant)
         in_scope: set[str] = set()
-        manual: dict[tuple, tuple[Finding, str]] = {}
+        manual: dict[tuple[str, str, AccessPath, str], tuple[Finding, str]] = {}
         with self.connect(autocommit=True) as conn, ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
             # A table's grants to the scope's principals and PUBLIC are what its findings name: read them while the
             # findings are still coming in, a chunk of tables at a time.
@@ -139,13 +184,13 @@ class RevokePlanner:
         # Actions are drafted as dicts, ordered and numbered, then validated in one call: 45,000 Action()
         # constructions and two attribute assignments each cost more than the catalog queries.
         # Ordered by statement shape (a handful), then by object within each shape; the sorts are stable.
-        by_shape: dict[tuple, list[dict]] = {}
+        by_shape: dict[BatchKey, list[ActionDraft]] = {}
         for draft in drafts:
             by_shape.setdefault(_draft_batch_key(draft), []).append(draft)
         drafts = []
         quoted = Quoted()
-        for key in sorted(by_shape, key=lambda k: (KIND_ORDER[k[0]], k)):
-            group = sorted(by_shape.pop(key), key=_object_order)
+        for shape_key in sorted(by_shape, key=lambda k: (KIND_ORDER[k[0]], k)):
+            group = sorted(by_shape.pop(shape_key), key=_object_order)
             first = group[0]
             shape = table_statement(first["kind"], first.get("column"), first["privileges"], first["grantee"], first["grantor"], quoted)
             if shape:   # composed once per shape
@@ -165,13 +210,13 @@ class RevokePlanner:
             blast_radius(conn, actions, scope.principals, in_scope)
         return actions
 
-    def _becomable(self, conn, roles: set[str]) -> set[str]:
+    def _becomable(self, conn: psycopg.Connection, roles: set[str]) -> set[str]:
         rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND pg_has_role(current_user, oid, 'MEMBER')",
                             [sorted(roles)]).fetchall()
         return {r[0] for r in rows}
 
-    def _grant_actions(self, wanted: dict[str, set[str]], owner: str, items, becomable, owner_kind: ActionKind,
-                       **fields) -> Iterator[dict]:
+    def _grant_actions(self, wanted: dict[str, set[str]], owner: str, items: Iterable[Row] | None, becomable: set[str],
+                       owner_kind: ActionKind, **fields: Unpack[DraftFields]) -> Iterator[ActionDraft]:
         """One action (drafted as a dict) per ACL item (grantee x grantor) holding a wanted privilege."""
         held: dict[tuple[str, str], list[str]] = {}
         for grantee, grantor, privilege, _grantable in items or []:
@@ -188,7 +233,8 @@ class RevokePlanner:
             yield {"kind": kind, "grantee": grantee, "grantor": grantor, "privileges": sorted(privs, key=PRIVILEGES.index),
                    "sql": "", "reason": sys.intern(reason), **fields}
 
-    def _plan_relations(self, conn, pool: ThreadPoolExecutor, wanted: dict, acls: _RelationAcls) -> list[dict]:
+    def _plan_relations(self, conn: psycopg.Connection, pool: ThreadPoolExecutor, wanted: dict[tuple[str, str], dict[str, set[str]]],
+                        acls: _RelationAcls) -> list[ActionDraft]:
         if not wanted:
             return []
         grantees = {g for by_grantee in wanted.values() for g in by_grantee}
@@ -196,8 +242,8 @@ class RevokePlanner:
             acls = _RelationAcls(self, pool, self._role_oids(conn, sorted(grantees)))
             for key in wanted:
                 acls.want(key)
-        objects: dict[int, tuple] = {}
-        items: dict[int, list[tuple]] = {}
+        objects: dict[int, Row] = {}
+        items: dict[int, list[Row]] = {}
         for i, (oid, relkind, is_partition, owner, relacl, grantee, grantor, privilege, grantable) in acls.rows():
             objects[i] = (oid, relkind, is_partition, owner, relacl)
             if grantee is not None:
@@ -208,7 +254,7 @@ class RevokePlanner:
             if attrelid in exposed:
                 columns.setdefault(exposed[attrelid], {})[attname] = attacl
         becomable = self._becomable(conn, {item[1] for found in items.values() for item in found})
-        actions = []
+        actions: list[ActionDraft] = []
         for i, found in items.items():
             _oid, relkind, is_partition, owner, relacl = objects[i]
             schema, name = acls.keys[i]
@@ -219,37 +265,37 @@ class RevokePlanner:
                                            prior_state=relacl, prior_columns=columns.get(i, {}))
         return actions
 
-    def _plan_columns(self, conn, wanted: dict) -> list[dict]:
+    def _plan_columns(self, conn: psycopg.Connection, wanted: dict[tuple[str, str, str], dict[str, set[str]]]) -> list[ActionDraft]:
         if not wanted:
             return []
         keys = list(wanted)
         rows = conn.execute(_COLUMN_ACL, [json_list(k[0] for k in keys), json_list(k[1] for k in keys), json_list(k[2] for k in keys)]).fetchall()
         becomable = self._becomable(conn, {item[1] for row in rows for item in (row[3] or [])})
-        actions = []
+        actions: list[ActionDraft] = []
         for i, owner, attacl, items in rows:
             schema, name, col = keys[i - 1]
             actions += self._grant_actions(wanted[(schema, name, col)], owner, items, becomable, owner_kind=ActionKind.REVOKE_COLUMN,
                                            object_kind="column", schema_name=schema, object_name=name, column=col, prior_state=attacl)
         return actions
 
-    def _plan_defaults(self, conn, wanted: dict) -> list[dict]:
+    def _plan_defaults(self, conn: psycopg.Connection, wanted: dict[tuple[str, str], dict[str, set[str]]]) -> list[ActionDraft]:
         if not wanted:
             return []
         # A finding may not name the role whose defaults grant: then every role's defaults in that schema count.
         roles = [r[0] for r in conn.execute("SELECT DISTINCT pg_get_userbyid(defaclrole) FROM pg_default_acl ORDER BY 1").fetchall()]
         keys = [(role, schema, grantees) for (schema, grantor), grantees in wanted.items() for role in ([grantor] if grantor else roles)]
         rows = conn.execute(_DEFAULT_ACL, [json_list(k[0] for k in keys), json_list(k[1] for k in keys)]).fetchall()
-        actions = []
+        actions: list[ActionDraft] = []
         for i, defaclacl, items in rows:
             role, schema, grantees = keys[i - 1]
             for draft in self._grant_actions(grantees, role, items, set(), owner_kind=ActionKind.REVOKE_DEFAULT_PRIVILEGES,
-                                             object_kind="default privileges", schema_name=schema, object_name="(future tables)",
+                                             object_kind="default privileges", schema_name=schema, object_name=FUTURE_TABLES,
                                              prior_state=defaclacl):
                 draft["reason"] = f"default privileges of {role} grant on tables created later" + (f" in {schema}" if schema else "")
                 actions.append(draft)
         return actions
 
-    def _plan_memberships(self, conn, wanted: dict[tuple[str, str], list[Finding]]) -> list[dict]:
+    def _plan_memberships(self, conn: psycopg.Connection, wanted: dict[tuple[str, str], list[Finding]]) -> list[ActionDraft]:
         through: dict[tuple[str, str], list[Finding]] = {}
         for (principal, grantee), found in wanted.items():
             for (hop,) in conn.execute(_FIRST_HOPS, {"principal": principal, "grantee": grantee}).fetchall():
@@ -258,10 +304,10 @@ class RevokePlanner:
             return []
         keys = list(through)
         rows = conn.execute(_MEMBERSHIP, [json_list(k[1] for k in keys), json_list(k[0] for k in keys)]).fetchall()
-        by_key: dict[int, list[tuple]] = {}
+        by_key: dict[int, list[list[Any]]] = {}
         for i, *row in rows:
             by_key.setdefault(i, []).append(row)
-        actions = []
+        actions: list[ActionDraft] = []
         for i, grantor, _admin, _inherit, _set in rows:   # one action per row: each grantor's row is revoked on its own
             principal, role = keys[i - 1]
             found = through[(principal, role)]

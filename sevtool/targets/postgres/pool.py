@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg.abc import Params
 
-from sevtool.targets.postgres.sql import _ROLE_OIDS, PUBLIC
+from sevtool.core.exposure import PUBLIC
+from sevtool.targets.postgres.sql import _ROLE_OIDS
 
 POOL_LOCK = threading.Lock()   # guards each target's idle connections and role oid cache
 
@@ -26,6 +29,14 @@ class RevokeSession:
 class RevokeSessions:
     """Pooled connections of a PostgresTarget, which provides `connect(*, autocommit=False, user=None)`."""
 
+    if TYPE_CHECKING:   # provided by PostgresTarget, which the revoking mixins are part of
+        display: str
+
+        def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection: ...
+
+    # Lowered for the rest of the run when a batch runs out of shared memory (by apply; undo keeps to it too).
+    _batch_limit: int | None = None
+
     @contextmanager
     def _revoke_connection(self) -> Iterator[RevokeSession]:
         """An autocommit connection for revoking or restoring, kept for the next batch, call or worker thread.
@@ -33,7 +44,7 @@ class RevokeSessions:
         Opening one per batch cost more than some batches. A connection an error went through is closed, not kept.
         """
         with POOL_LOCK:
-            idle = self.__dict__.setdefault("_idle_revoke_sessions", [])
+            idle: list[RevokeSession] = self.__dict__.setdefault("_idle_revoke_sessions", [])
             session = idle.pop() if idle else None
         if session is None or session.conn.closed or session.conn.broken:
             session = RevokeSession(self.connect(autocommit=True))
@@ -51,15 +62,15 @@ class RevokeSessions:
         for session in idle:
             session.conn.close()
 
-    def _fetch(self, query: str, params) -> list[tuple]:
+    def _fetch(self, query: str, params: Params | None) -> list[tuple[Any, ...]]:
         """All rows of one catalog query, on a pooled connection (callable from worker threads)."""
         with self._revoke_connection() as session:
             return session.conn.execute(query, params).fetchall()
 
-    def _role_oid_cache(self, conn, names: set[str]) -> dict[str, int]:
+    def _role_oid_cache(self, conn: psycopg.Connection, names: set[str]) -> dict[str, int]:
         """Role name -> oid, looked up once per target (roles a run revokes from are not re-created under it)."""
         with POOL_LOCK:
-            oids = self.__dict__.setdefault("_role_oids_seen", {})
+            oids: dict[str, int] = self.__dict__.setdefault("_role_oids_seen", {})
             missing = names - oids.keys()
         if missing:
             found = self._role_oids(conn, missing)
@@ -67,6 +78,6 @@ class RevokeSessions:
                 oids.update(found)
         return oids
 
-    def _role_oids(self, conn, names) -> dict[str, int]:
+    def _role_oids(self, conn: psycopg.Connection, names: Collection[str]) -> dict[str, int]:
         oids = {name: oid for name, oid in conn.execute(_ROLE_OIDS, [sorted(set(names) - {PUBLIC})]).fetchall()}
         return {**oids, PUBLIC: 0} if PUBLIC in names else oids

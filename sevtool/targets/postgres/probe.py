@@ -21,12 +21,14 @@ Permission denied is the expected, healthy answer.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import errors, sql
 
 from sevtool.errors import TargetRejected
 from sevtool.targets.base import ProbeResult
+from sevtool.targets.postgres.sql import one_row
 
 PROBE_LOCK_TIMEOUT = "2s"
 PROBE_CHUNK = 2000
@@ -63,6 +65,9 @@ $probe$
 class PostgresProber:
     """Mixin for PostgresTarget: relies on its `connect(*, autocommit, user)`."""
 
+    if TYPE_CHECKING:   # provided by PostgresTarget
+        def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection: ...
+
     def probe(self, role: str, objects: list[str]) -> list[ProbeResult]:
         """Try a zero-row read of each object as `role`; readable=True means the fix does not hold there."""
         if not objects:
@@ -87,7 +92,8 @@ class PostgresProber:
         except errors.InsufficientPrivilege as exc:
             raise TargetRejected(f"probe role {role} cannot run the probe: {exc.diag.message_primary}",
                                  hint="the probe needs the plpgsql language, usable by every role unless revoked") from None
-        return json.loads(conn.execute("SELECT current_setting('sevtool.probe_answers')").fetchone()[0])
+        answers: list[str] = json.loads(one_row(conn.execute("SELECT current_setting('sevtool.probe_answers')"))[0])   # written by _PROBE_BLOCK
+        return answers
 
     @staticmethod
     def _refuse_privileged_canary(conn: psycopg.Connection, role: str) -> None:
@@ -100,4 +106,4 @@ class PostgresProber:
 def _result(fqn: str, answer: str) -> ProbeResult:
     if answer == "readable":
         return ProbeResult(object_fqn=fqn, readable=True, message="readable: a zero-row SELECT succeeded")
-    return ProbeResult(object_fqn=fqn, readable=False, message=answer.removeprefix("denied: "))
+    return ProbeResult(object_fqn=fqn, readable=False, inconclusive=answer.startswith(INCONCLUSIVE), message=answer.removeprefix("denied: "))

@@ -25,13 +25,17 @@ How each finding is closed (`plan`):
 
 from __future__ import annotations
 
-from sevtool.targets.postgres.apply import DEFAULT_BATCH_SIZE, BatchCallback, RevokeApplier
+from sevtool.targets.postgres.apply import (
+    DEFAULT_BATCH_SIZE,
+    BatchCallback,
+    RevokeApplier,
+)
 from sevtool.targets.postgres.plan import RevokePlanner
 from sevtool.targets.postgres.pool import RevokeSessions
-from sevtool.targets.postgres.sql import PRIVILEGES, PUBLIC, quote_ident
+from sevtool.targets.postgres.sql import PRIVILEGES, quote_ident
 from sevtool.targets.postgres.undo import RevokeUndoer
 
-__all__ = ["DEFAULT_BATCH_SIZE", "PRIVILEGES", "PUBLIC", "BatchCallback", "PostgresRevoker", "quote_ident"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PRIVILEGES", "BatchCallback", "PostgresRevoker", "quote_ident"]
 
 
 class PostgresRevoker(RevokePlanner, RevokeApplier, RevokeUndoer, RevokeSessions):

@@ -13,49 +13,86 @@ where undo cannot restore the exact grantor it restores the access as the connec
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any, Protocol, TypedDict
 
 import psycopg
 
+from sevtool.core.plan import Action
 from sevtool.targets.postgres.sql import _MEMBERSHIP, Quoted, json_list
 
 _MEMBERSHIP_RESTORE_REFUSED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported)
 
 
-def membership_rows(rows: list[tuple]) -> list[dict]:
+class MembershipRow(TypedDict):
+    """One pg_auth_members row as a plan records it. grantor None: whoever granted it (before 16, or the connected role)."""
+
+    grantor: str | None
+    admin_option: bool
+    inherit_option: bool | None
+    set_option: bool | None
+
+
+class UndoIdentity(TypedDict):
+    """Who an undo connection is: what it may grant as."""
+
+    user: str
+    superuser: bool
+    version: int                   # server_version_num
+    can_act_as: dict[str, bool]    # role -> may SET ROLE to it (asked once per role)
+
+
+class MembershipUnit(Protocol):
+    """A membership to restore (undo's unit of family 'membership')."""
+
+    role: str
+    member: str
+    prior: str | None
+    actions: list[Action]
+    expected: list[MembershipRow]   # rows present again after undo
+    notes: list[str]
+    error: str
+
+    @property
+    def label(self) -> str: ...
+
+
+def membership_rows(rows: Sequence[Sequence[Any]]) -> list[MembershipRow]:
     """pg_auth_members rows (grantor, admin, inherit, set) as recorded; inherit and set are None before 16."""
-    return sorted(({"grantor": g, "admin_option": a, "inherit_option": i, "set_option": s} for g, a, i, s in rows),
-                  key=lambda r: r["grantor"])
+    # Sorted by grantor (pg_get_userbyid: never NULL) before they become dicts.
+    return [{"grantor": g, "admin_option": a, "inherit_option": i, "set_option": s} for g, a, i, s in sorted(rows, key=lambda r: r[0])]
 
 
-def membership_prior(role: str, member: str, rows: list[tuple]) -> str:
+def membership_prior(role: str, member: str, rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps({"role": role, "member": member, "rows": membership_rows(rows)}, sort_keys=True)
 
 
-def _prior_rows(prior: str | None) -> list[dict]:
+def _prior_rows(prior: str | None) -> list[MembershipRow]:
     recorded = json.loads(prior or "{}")
     if "rows" in recorded:
-        return recorded["rows"]
+        rows: list[MembershipRow] = recorded["rows"]   # as membership_prior wrote them
+        return rows
     # Plans recorded before every row was kept: one row, no INHERIT/SET options known.
     return [{"grantor": recorded.get("grantor"), "admin_option": recorded.get("admin_option", False),
              "inherit_option": None, "set_option": None}]
 
 
-def _options(row: dict) -> str:
-    known = [f"ADMIN {row['admin_option']}"] + [f"{name.upper()} {row[f'{name}_option']}" for name in ("inherit", "set")
-                                               if row.get(f"{name}_option") is not None]
+def _options(row: MembershipRow) -> str:
+    known = [f"ADMIN {row['admin_option']}"] + [f"{name} {value}" for name, value in (("INHERIT", row.get("inherit_option")),
+                                                                                       ("SET", row.get("set_option"))) if value is not None]
     return ", ".join(known)
 
 
 class MembershipUndo:
     """Membership half of undo, used by RevokeUndoer (units of family 'membership')."""
 
-    def _memberships_now(self, conn, batch) -> list[list[dict]]:
-        now: list[list[dict]] = [[] for _ in batch]
+    def _memberships_now(self, conn: psycopg.Connection, batch: Sequence[MembershipUnit]) -> list[list[MembershipRow]]:
+        now: list[list[list[Any]]] = [[] for _ in batch]
         for i, *row in conn.execute(_MEMBERSHIP, [json_list(u.role for u in batch), json_list(u.member for u in batch)]).fetchall():
             now[i - 1].append(row)
         return [membership_rows(rows) for rows in now]
 
-    def _restore_memberships(self, conn, who: dict, batch) -> None:
+    def _restore_memberships(self, conn: psycopg.Connection, who: UndoIdentity, batch: Sequence[MembershipUnit]) -> None:
         q = Quoted()
         per_grantor = who["version"] >= 160000
         for unit, now in zip(batch, self._memberships_now(conn, batch)):
@@ -76,7 +113,8 @@ class MembershipUndo:
                     grant += " WITH ADMIN OPTION"
                 try:
                     with conn.transaction():   # a savepoint: a refused grantor must not abort the batch
-                        conn.execute(f"{grant} GRANTED BY {q(row['grantor'])}")
+                        # grantor None (a plan recorded before grantors were): whoever grants it now
+                        conn.execute(grant if row["grantor"] is None else f"{grant} GRANTED BY {q(row['grantor'])}")
                     unit.expected.append(row)
                 except _MEMBERSHIP_RESTORE_REFUSED as exc:
                     conn.execute(grant)
@@ -87,7 +125,7 @@ class MembershipUndo:
             unit.notes += [f"{unit.label} granted by {r['grantor']} was added after the plan: left in place"
                            for r in now if per_grantor and r["grantor"] not in known]
 
-    def _read_back_memberships(self, conn, who: dict, batch) -> None:
+    def _read_back_memberships(self, conn: psycopg.Connection, who: UndoIdentity, batch: Sequence[MembershipUnit]) -> None:
         for unit, now in zip(batch, self._memberships_now(conn, batch)):
             for row in unit.expected:
                 if not any((row["grantor"] is None or r["grantor"] == row["grantor"])

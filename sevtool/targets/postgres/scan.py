@@ -8,17 +8,41 @@ revoked as that holder); paths that are not a grant are added by escalation.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import psycopg
 from psycopg.rows import tuple_row
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.core.exposure import FUTURE_TABLES, PUBLIC, AccessPath, Finding, Scope
 from sevtool.errors import NotFound
 from sevtool.targets.base import Classifier
-from sevtool.targets.postgres.access import Grants, ReadModel, ViewRule, load_graph
-from sevtool.targets.postgres.catalog import (_COLUMN_GRANTS_SQL, _DEFAULT_GRANTS_SQL, _KINDS, _RELATIONS_SQL, _SCHEMA_USAGE_SQL,
-                                              _SCOPED_KINDS, _TABLE_GRANTS_SQL, _VIEW_DEPENDENCIES_SQL, FUTURE_TABLES, PUBLIC,
-                                              PUBLIC_OID, READ_ALL_ROLES, _finding, _Reach, _Relation, membership_sql)
+from sevtool.targets.postgres.access import (
+    PUBLIC_OID,
+    Grants,
+    ReadModel,
+    ViewRule,
+    load_graph,
+)
+from sevtool.targets.postgres.catalog import (
+    _COLUMN_GRANTS_SQL,
+    _DEFAULT_GRANTS_SQL,
+    _KINDS,
+    _RELATIONS_SQL,
+    _SCHEMA_USAGE_SQL,
+    _SCOPED_KINDS,
+    _TABLE_GRANTS_SQL,
+    _VIEW_DEPENDENCIES_SQL,
+    READ_ALL_ROLES,
+    _finding,
+    _Reach,
+    _Relation,
+    membership_sql,
+)
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
+from sevtool.targets.postgres.sql import one_row
+
+# (findings, objects in scope -> DSS, principal -> member count, notices)
+ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
 
 
 class CatalogScan:
@@ -32,10 +56,10 @@ class CatalogScan:
         self.findings: list[Finding] = []
         self.notices: list[str] = []
         self._usable: dict[int, bool] = {}
-        self._usage_notes: dict[tuple[str, int], str] = {}
+        self._usage_notes: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
-    def run(self) -> tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]:
+    def run(self) -> ScanOutput:
         graph = load_graph(self.cur)
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
@@ -45,7 +69,7 @@ class CatalogScan:
         role_oids = [self._reach_oid[r] for r in reach]
         params = {"principals": [r.principal for r in reach], "roles": role_oids}
         self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
-        self.reach_text = {key: r.text() for key, r in self.reach_by.items()}
+        self.reach_fields = {key: r.fields() for key, r in self.reach_by.items()}
         self.plain_path = {key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
                            for key, r in self.reach_by.items()}
         principals_of: dict[int, list[str]] = {}
@@ -120,9 +144,9 @@ class CatalogScan:
 
         for r, oid in zip(reach, role_oids):
             if r.role in READ_ALL_ROLES:
-                self._everything(r, AccessPath.PREDEFINED_ROLE, exposed, r.text("predefined role"))
+                self._everything(r, AccessPath.PREDEFINED_ROLE, exposed)
             elif roles.get(oid) is not None and roles[oid].superuser:
-                self._everything(r, AccessPath.SUPERUSER, exposed, f"{r.text('superuser role')}: a superuser reads every table")
+                self._everything(r, AccessPath.SUPERUSER, exposed)
 
         Escalations(self, _finding).add(reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version)
         self._default_privileges(params)
@@ -133,7 +157,7 @@ class CatalogScan:
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
 
-    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int]]) -> dict[int, ViewRule]:
+    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int, int]]) -> dict[int, ViewRule]:
         """The views among (and behind) the watched relations, with what reading each needs of its bases."""
         bases: dict[int, dict[int, set[int]]] = {}
         for view, base, attnum in dependencies:
@@ -152,7 +176,8 @@ class CatalogScan:
             pending += [b for b in bases[view] if b in bases]
         return rules
 
-    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants, principals_of) -> None:
+    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants: list[tuple[int, int, int]],
+                            principals_of: dict[int, list[str]]) -> None:
         """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
         SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
         grant is named on the view, and on the base itself where the base is not readable directly (no USAGE)."""
@@ -172,48 +197,46 @@ class CatalogScan:
         for oid, grantee, grantor in table_grants:
             if oid not in behind:
                 continue
-            base = self.relations[oid]
+            base_rel = self.relations[oid]
             grantor_name = self.role_names.get(grantor, str(grantor))
             for principal in principals_of.get(grantee, ()):
-                route, holder = self.reach_text[(principal, grantee)], self.reach_by[(principal, grantee)].role
+                route, holder = self.reach_fields[(principal, grantee)], self.reach_by[(principal, grantee)].role
                 # The view is what members read; the grant to revoke is on the base.
                 for view in sorted(behind[oid], key=lambda v: self.relations[v].fqn):
                     rel = self.relations[view]
                     self.findings.append(_finding({
                         "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                        "path": AccessPath.VIEW, "via": f"view over {base.fqn}, read with this grant; {route}",
-                        "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn}))
+                        "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid),
+                        "base_object": base_rel.fqn, **route}))
                 if oid in exposed:
                     continue   # the base is read directly too: its own finding closes it
                 self.findings.append(_finding({
-                    "object_kind": base.kind_label, "schema_name": base.schema, "object_name": base.name, "principal": principal,
-                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base.fqn,
-                    "via": f"rows read through view {', '.join(sorted(self.relations[v].fqn for v in behind[oid]))}; {route}"}))
+                    "object_kind": base_rel.kind_label, "schema_name": base_rel.schema, "object_name": base_rel.name, "principal": principal,
+                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base_rel.fqn,
+                    "views": tuple(sorted(self.relations[v].fqn for v in behind[oid])), **route}))
 
-    def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int], via: str) -> None:
+    def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
         for oid in sorted(exposed, key=lambda o: self.relations[o].fqn):
             rel = self.relations[oid]
             self.findings.append(_finding({
                 "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "via": via, "grantee": reached.role, "dss": self.dss.get(oid),
-                "base_object": self._parent_fqn(rel)}))
+                "path": path, "grantee": reached.role, "dss": self.dss.get(oid), "base_object": self._parent_fqn(rel), **reached.fields()}))
 
-    def _usage_elsewhere(self, principal: str, namespace: int) -> str:
-        """When the principal's side holds no USAGE on the schema, where readers get it: "USAGE on hr from analysts
-        (e.g. member ana)". Empty when the principal, a role it reaches or PUBLIC has USAGE."""
+    def _usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
+        """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
+        member who has it). None when the principal, a role it reaches or PUBLIC has USAGE."""
         key = (principal, namespace)
         if key not in self._usage_notes:
             holders = self.usage.get(namespace, set())
             ours = {oid for (p, oid) in self.reach_by if p == principal}
-            note = ""
+            note = None
             if holders.isdisjoint(ours):
                 graph = self.model.graph
                 for member in sorted(self.by_member, key=lambda m: self.role_names[m]):
                     found = next((h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None)
                     if found is not None:
-                        schema = next(r.schema for r in self.relations.values() if r.namespace == namespace)
-                        note = f"USAGE on {schema} from {self.role_names[found]} (e.g. member {self.role_names[member]})"
+                        note = (self.role_names[found], self.role_names[member])
                         break
             self._usage_notes[key] = note
         return self._usage_notes[key]
@@ -222,7 +245,7 @@ class CatalogScan:
         """Can some member of the principals, as some role it can be, use this schema?"""
         if namespace not in self._usable:
             graph = self.model.graph
-            self._usable[namespace] = any(self.model.usage_now(i) is None or namespace in self.model.usage_now(i)
+            self._usable[namespace] = any((usage := self.model.usage_now(i)) is None or namespace in usage
                                           for m in graph.members(self.principal_oids) for i in graph.settable(m))
         return self._usable[namespace]
 
@@ -271,8 +294,9 @@ class CatalogScan:
         roles = [n for n in names if n != PUBLIC]
         counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(self.members_sql, {"principals": roles})}
         if PUBLIC in names:
-            counts[PUBLIC] = self.cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin").fetchone()
+            total, noinherit = one_row(self.cur.execute(
+                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"))
+            counts[PUBLIC] = (total, noinherit)
         return {name: counts.get(name, (0, 0)) for name in names}
 
     # --- objects ---------------------------------------------------------------------------
@@ -286,8 +310,8 @@ class CatalogScan:
         def rating(oid: int) -> int | None:
             if oid not in dss:
                 parent = tables[oid].parent
-                inherit = own[oid] is None and parent in tables
-                dss[oid] = rating(parent) if inherit else own[oid]
+                inherit = own[oid] is None and parent is not None and parent in tables
+                dss[oid] = rating(parent) if inherit and parent is not None else own[oid]
             return dss[oid]
 
         scope = self.scope
@@ -296,16 +320,17 @@ class CatalogScan:
         by_name = {oid for oid, rel in tables.items() if scope.matches_name(rel.schema, rel.name)}
 
         def in_scope(oid: int) -> bool:
-            while oid in tables:
-                if oid in by_name:
+            current: int | None = oid
+            while current is not None and current in tables:
+                if current in by_name:
                     return True
-                oid = tables[oid].parent
+                current = tables[current].parent
             return False
 
         matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
         return dss, matched
 
-    def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int]]) -> dict[int, list[int]]:
+    def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int, int]]) -> dict[int, list[int]]:
         """View oid -> the in-scope tables it reads, following views of views."""
         reads: dict[int, set[int]] = {}
         for view, base, _attnum in dependencies:
@@ -324,7 +349,7 @@ class CatalogScan:
             resolved[view] = out
             return out
 
-        views = {}
+        views: dict[int, list[int]] = {}
         for view in reads:
             rel = relations.get(view)
             if rel is None or view in matched:
@@ -346,53 +371,38 @@ class CatalogScan:
         reached = self.reach_by[key]
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
-        route = self.reach_text[key]
-        usage = self._usage_elsewhere(principal, rel.namespace)
-        if usage:
-            route = f"{route}; {usage}"
+        how = {**self.reach_fields[key], "usage_from": self._usage_elsewhere(principal, rel.namespace)}
         if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
             # The bulk of a large exposure: a plain table granted by its owner.
             self.findings.append(_finding({
                 "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                "path": self.plain_path[key], "via": route, "grantee": reached.role, "grantor": grantor_name,
-                "dss": self.dss[rel.oid]}))
+                "path": self.plain_path[key], "grantee": reached.role, "grantor": grantor_name, "dss": self.dss[rel.oid], **how}))
             return
-        parts: list[str] = []
         base_object = None
+        bases: tuple[str, ...] = ()
         dss = self.dss.get(rel.oid)
         if rel.oid in views:
-            bases = views[rel.oid]
-            base_object = self.relations[bases[0]].fqn
-            dss = self.dss[bases[0]]
-            parts.append(f"{rel.kind_label} over {', '.join(self.relations[b].fqn for b in bases)}")
+            bases = tuple(self.relations[b].fqn for b in views[rel.oid])
+            base_object = bases[0]
+            dss = self.dss[views[rel.oid][0]]
             path = AccessPath.VIEW
         elif rel.parent is not None:
             base_object = self._parent_fqn(rel)
-            parts.append(f"partition of {base_object}")
             path = AccessPath.PARTITION
         elif column is not None:
             path = AccessPath.COLUMN
         elif grantee == owner:
             path = AccessPath.OWNER
-            parts.append(f"owned by {reached.role}, which can grant itself access at will")
         elif by_holder:
             path = AccessPath.GRANT_OPTION
         else:
             path = self.plain_path[key]
-        if column is not None:
-            parts.append(f"column {column}")
-        if by_holder:
-            route = route.replace("granted to", f"granted by {grantor_name} to", 1) if route.startswith("granted to") \
-                else f"granted by {grantor_name}; {route}"
-        parts.append(route)
-        if rel.row_security:
-            parts.append("row-level security on: readable, with rows filtered by its policies")
         self.findings.append(_finding({
             "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-            "path": path, "via": "; ".join(parts), "grantee": reached.role, "grantor": grantor_name, "column": column,
-            "dss": dss, "base_object": base_object}))
+            "path": path, "grantee": reached.role, "grantor": grantor_name, "column": column, "dss": dss, "base_object": base_object,
+            "bases": bases, "by_holder": by_holder, "row_security": rel.row_security, **how}))
 
-    def _default_privileges(self, params: dict) -> None:
+    def _default_privileges(self, params: Mapping[str, object]) -> None:
         """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
         for owner, namespace, schema, principal, grantee, grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
             if namespace and not self._some_member_uses(namespace):
@@ -402,11 +412,10 @@ class CatalogScan:
                 continue
             reached = self.reach_by[(principal, grantee)]
             owner_name = self.role_names.get(owner, str(owner))
-            where = f"in schema {schema}" if schema else "in every schema"
             self.findings.append(Finding(
-                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, principal=principal,
-                path=AccessPath.DEFAULT_PRIVILEGES, via=f"default privileges on tables {owner_name} creates {where}; {reached.text()}",
-                grantee=reached.role, grantor=owner_name, dss=self.classify(schema, FUTURE_TABLES, None) if schema else None))
+                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, future_tables=True, principal=principal,
+                path=AccessPath.DEFAULT_PRIVILEGES, grantee=reached.role, grantor=owner_name,
+                dss=self.classify(schema, FUTURE_TABLES, None) if schema else None, **reached.fields()))
 
 
 def _dss_order(dss: int | None) -> int:

@@ -8,12 +8,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from sevtool.core.plan import Action, ActionKind
+from sevtool.core.exposure import PUBLIC
+from sevtool.core.plan import Action
 from sevtool.errors import TargetRejected
+from sevtool.targets.postgres.plugin import ActionKind
+
+if TYPE_CHECKING:
+    import psycopg
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
-PUBLIC = "PUBLIC"
 RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION)
 
 _RELATION_ACL = """
@@ -90,13 +95,28 @@ SELECT DISTINCT pg_get_userbyid(first_hop) FROM up JOIN pg_roles g ON g.oid = up
 
 
 
-def json_list(values: Iterable) -> str:
+def json_list(values: Iterable[object]) -> str:
     """A list parameter as JSON text, unpacked by json_array_elements_text in the query.
 
     psycopg dumps a text[] element by element in Python, which shows at a thousand names per batch; json.dumps
     does it in C, and the server parses JSON faster than array literals too.
     """
     return json.dumps(list(values))
+
+
+def one_row(cursor: psycopg.Cursor) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (current_setting(), current_database(), current_user's role)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise TargetRejected("the server returned no row where one is always returned")
+    return row
+
+
+def _column_of(action: Action) -> str:
+    """The column of a column action: the actions of a batch share `column is not None` (see core.plan.batch_key)."""
+    if action.column is None:
+        raise TargetRejected(f"a column revoke on {action.object_fqn} names no column")
+    return action.column
 
 
 def family_of(action: Action) -> str:
@@ -162,12 +182,12 @@ def statements(batch: list[Action], q: Quoted) -> list[str]:
     if first.column is None:   # one multi-table REVOKE
         statements = [f"{before} ON TABLE {q.tables(batch)} {after}"]
     else:                      # one statement per column: column lists differ per table
-        statements = [f"{before} ({q(a.column)}) ON TABLE {q.table(a)} {after}" for a in batch]
+        statements = [f"{before} ({q(_column_of(a))}) ON TABLE {q.table(a)} {after}" for a in batch]
     if first.kind == ActionKind.REVOKE_AS_GRANTOR:
         statements = [f"SET LOCAL ROLE {q(first.grantor)}", *statements, "RESET ROLE"]
     return statements
 
-def revoke_shape(kind: ActionKind, privileges: list[str], grantee: str, grantor: str, q: Quoted) -> tuple[str, str]:
+def revoke_shape(kind: str, privileges: list[str], grantee: str, grantor: str, q: Quoted) -> tuple[str, str]:
     """`REVOKE <what>` and `FROM <grantee> CASCADE` of a relation action: the same for its whole batch."""
     privs = privilege_list(privileges)
     if kind == ActionKind.REVOKE_GRANT_OPTION:
@@ -190,7 +210,7 @@ _LACKS_USAGE = "SELECT s FROM unnest(%s::text[]) AS s WHERE NOT has_schema_privi
 
 
 @contextmanager
-def usage_while_acting_as(conn, role: str, schemas: Iterable[str], q: Quoted) -> Iterator[None]:
+def usage_while_acting_as(conn: psycopg.Connection, role: str, schemas: Iterable[str], q: Quoted) -> Iterator[None]:
     """Acting as a grant-option holder needs USAGE on a table's schema just to name the table. A holder without it
     gets it for the length of the statements, in the same transaction, and loses it again: the schema's ACL is
     left with the items it had."""

@@ -23,7 +23,7 @@ The queries, all in one REPEATABLE READ read-only transaction:
   PARTITION with base_object = its parent (granting/revoking the parent does not touch it).
 - column grants (COLUMN): aclexplode over pg_attribute.attacl, one finding per column.
 - default privileges (DEFAULT_PRIVILEGES): aclexplode over pg_default_acl.defaclacl for tables; one
-  finding per schema named "(future tables)", grantor = the role whose future tables get the grant.
+  finding per schema marked `future_tables`, grantor = the role whose future tables get the grant.
   Schema "" means database-wide defaults (no IN SCHEMA).
 - views (VIEW): pg_rewrite + pg_depend give the tables each view or materialized view reads,
   followed transitively through views of views; a readable view over an in-scope table is a finding
@@ -51,14 +51,13 @@ from psycopg.rows import tuple_row
 
 from sevtool.core.exposure import Scope
 from sevtool.errors import TargetRejected, TargetUnreachable, UsageError
-from sevtool.gcpause import gc_paused
 from sevtool.targets.base import Classifier, ScanResult
-from sevtool.targets.postgres.catalog import FUTURE_TABLES, PUBLIC
+from sevtool.targets.postgres.plugin import KIND
 from sevtool.targets.postgres.probe import PostgresProber
 from sevtool.targets.postgres.revoke import PostgresRevoker
-from sevtool.targets.postgres.scan import CatalogScan
+from sevtool.targets.postgres.scan import CatalogScan, ScanOutput
 
-__all__ = ["FUTURE_TABLES", "PUBLIC", "PostgresTarget", "strip_secrets"]
+__all__ = ["PostgresTarget", "strip_secrets"]
 
 _SECRET_KEYS = ("password", "sslpassword")
 
@@ -69,13 +68,13 @@ def strip_secrets(dsn: str) -> str:
     for key in _SECRET_KEYS:
         params.pop(key, None)
     first = {key: params.pop(key) for key in ("host", "port", "dbname", "user") if key in params}
-    return conninfo.make_conninfo(**first, **params)
+    return conninfo.make_conninfo("", **first, **params)
 
 
 class PostgresTarget(PostgresRevoker, PostgresProber):
     """A PostgreSQL database reached by a libpq DSN; passwords come from libpq's usual sources."""
 
-    kind = "postgresql"
+    kind = KIND
 
     def __init__(self, dsn: str, *, name: str | None = None, connect_timeout: int = 5):
         try:
@@ -92,10 +91,9 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
 
     def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection:
         """A new connection (as `user` if given), or TargetUnreachable within the connect timeout."""
-        extra = {"user": user} if user else {}
-        try:
+        try:   # psycopg leaves out parameters given as None: user=None keeps the DSN's user
             return psycopg.connect(self.dsn, autocommit=autocommit, connect_timeout=self.connect_timeout,
-                                   application_name="sevtool", **extra)
+                                   application_name="sevtool", user=user or None)
         except psycopg.OperationalError as exc:
             reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             who = f" as {user}" if user else ""
@@ -134,7 +132,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
                 scan.run()
         return {scan.role_names[member]: {scan.relations[oid].fqn for oid in objects} for member, objects in scan.by_member.items()}
 
-    def _scan_locked(self, scope: Scope, classify: Classifier):
+    def _scan_locked(self, scope: Scope, classify: Classifier) -> ScanOutput:
         reused = self._scan_conn is not None
         try:
             return self._scan_once(scope, classify)
@@ -151,10 +149,10 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
             raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
                                     hint="run the scan again once the server is reachable") from None
 
-    def _scan_once(self, scope: Scope, classify: Classifier):
+    def _scan_once(self, scope: Scope, classify: Classifier) -> ScanOutput:
         conn = self._scan_connection()
         try:
-            with gc_paused(), conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
                 return CatalogScan(cur, scope, classify, self.display).run()
         except psycopg.OperationalError:
             raise  # the connection is gone: the caller decides whether to retry

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import psycopg
 
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
-from sevtool.targets.postgres.acl import Grant, merge, missing, parse_acl
+from sevtool.targets.postgres.acl import Acl, Grant, Key, Merge, merge, missing, parse_acl
 from sevtool.targets.postgres.apply import DEFAULT_BATCH_SIZE, BatchCallback
-from sevtool.targets.postgres.pool import RevokeSession
-from sevtool.targets.postgres.roles import MembershipUndo
-from sevtool.targets.postgres.sql import Quoted, family_of, json_list, privilege_list, usage_while_acting_as
+from sevtool.targets.postgres.plugin import ActionKind
+from sevtool.targets.postgres.pool import RevokeSession, RevokeSessions
+from sevtool.targets.postgres.roles import MembershipRow, MembershipUndo, UndoIdentity
+from sevtool.targets.postgres.sql import (
+    Quoted,
+    family_of,
+    json_list,
+    one_row,
+    privilege_list,
+    usage_while_acting_as,
+)
 
 FAMILY_ORDER = ("membership", "relation", "default")
 # Actions whose grantor is the object's owner at plan time (the others are grant-option holders').
@@ -59,9 +67,9 @@ class _Part:
     def __init__(self, prior: str | None):
         self.prior = prior
         self.actions: list[Action] = []
-        self.expected: list = []          # (item key, privilege, grant option) present again after undo
+        self.expected: list[tuple[Key, str, bool]] = []   # (item key, privilege, grant option) present again after undo
         self.notes: list[str] = []
-        self.now: dict | None = None      # the ACL read just now; None when the object is gone
+        self.now: Acl | None = None       # the ACL read just now; None when the object is gone
         self.now_text: str | None = None
         self.owner = ""
 
@@ -83,7 +91,7 @@ class _Unit:
         self.error = ""
         self.notes: list[str] = []
         self.warnings: list[str] = []
-        self.expected: list[dict] = []    # memberships: rows present again after undo
+        self.expected: list[MembershipRow] = []    # memberships: rows present again after undo
 
     @property
     def label(self) -> str:
@@ -93,9 +101,14 @@ class _Unit:
             return f"default privileges of {self.role}" + (f" in schema {self.schema}" if self.schema else "")
         return f"membership of {self.member} in {self.role}"
 
+    def parts(self) -> list[tuple[str | None, _Part]]:
+        """(column, or None for the table itself, and its part): the table's first."""
+        table: list[tuple[str | None, _Part]] = [(None, self.table)] if self.table else []
+        return table + list(self.columns.items())
+
 
 def _units(actions: list[Action]) -> list[_Unit]:
-    units: dict[tuple, _Unit] = {}
+    units: dict[tuple[str, str, str], _Unit] = {}
     for a in sorted(actions, key=lambda a: a.column is not None):   # table actions first: they own the column parts
         family = family_of(a)
         if family in ("relation", "column"):
@@ -120,8 +133,8 @@ def _units(actions: list[Action]) -> list[_Unit]:
     return list(units.values())
 
 
-class RevokeUndoer(MembershipUndo):
-    """Undo half of PostgresRevoker (needs RevokeSessions beside it)."""
+class RevokeUndoer(MembershipUndo, RevokeSessions):
+    """Undo half of PostgresRevoker."""
 
     def undo(self, actions: list[Action], on_batch: BatchCallback) -> None:
         """Put back what these applied actions removed; report each object once read back.
@@ -139,12 +152,12 @@ class RevokeUndoer(MembershipUndo):
                     self._undo_bounded(session, who, chosen[start:start + size], on_batch)
                     start += size
 
-    def _undo_identity(self, conn) -> dict:
-        user, superuser, version = conn.execute("SELECT current_user, rolsuper, current_setting('server_version_num')::int "
-                                                "FROM pg_roles WHERE rolname = current_user").fetchone()
+    def _undo_identity(self, conn: psycopg.Connection) -> UndoIdentity:
+        user, superuser, version = one_row(conn.execute("SELECT current_user, rolsuper, current_setting('server_version_num')::int "
+                                                        "FROM pg_roles WHERE rolname = current_user"))
         return {"user": user, "superuser": superuser, "version": version, "can_act_as": {}}
 
-    def _can_act_as(self, conn, who: dict, role: str) -> bool:
+    def _can_act_as(self, conn: psycopg.Connection, who: UndoIdentity, role: str) -> bool:
         """Whether this connection may SET ROLE to `role` (to grant as it)."""
         if who["superuser"] or role == who["user"]:
             return True
@@ -155,7 +168,7 @@ class RevokeUndoer(MembershipUndo):
             cache[role] = bool(row and row[0])
         return cache[role]
 
-    def _undo_bounded(self, session: RevokeSession, who: dict, batch: list[_Unit], on_batch: BatchCallback) -> None:
+    def _undo_bounded(self, session: RevokeSession, who: UndoIdentity, batch: list[_Unit], on_batch: BatchCallback) -> None:
         conn = session.conn
         for unit in batch:   # a bisected batch starts over: what a rolled-back attempt noted is void
             unit.error, unit.notes, unit.warnings = "", [], []
@@ -182,14 +195,14 @@ class RevokeUndoer(MembershipUndo):
 
     # --- tables, columns, default privileges --------------------------------------------------
 
-    def _now(self, conn, batch: list[_Unit]) -> None:
+    def _now(self, conn: psycopg.Connection, batch: list[_Unit]) -> None:
         """Read each part's current ACL into part.now (None when the object is gone), and the owner into part.owner.
 
         ACL texts repeat across thousands of tables: each distinct text is parsed once (the parsed ACL is only read).
         """
-        parsed: dict[str, dict] = {}
+        parsed: dict[str | None, Acl] = {}
 
-        def parse(present, acl):
+        def parse(present: bool, acl: str | None) -> tuple[str | None, Acl | None]:
             if not present:
                 return None, None
             if acl not in parsed:
@@ -198,11 +211,11 @@ class RevokeUndoer(MembershipUndo):
 
         family = batch[0].family
         if family == "relation":
-            tables = [u for u in batch if u.table]
+            tables = [(u, u.table) for u in batch if u.table]
             if tables:
-                rows = conn.execute(_RELATIONS_NOW, {"nsp": json_list(u.schema for u in tables), "rel": json_list(u.name for u in tables)})
+                rows = conn.execute(_RELATIONS_NOW, {"nsp": json_list(u.schema for u, _ in tables), "rel": json_list(u.name for u, _ in tables)})
                 for i, present, owner, acl in rows.fetchall():
-                    part = tables[i - 1].table
+                    part = tables[i - 1][1]
                     (part.now_text, part.now), part.owner = parse(present, acl), owner
             cols = [(u, col, part) for u in batch for col, part in u.columns.items()]
             if cols:
@@ -212,21 +225,22 @@ class RevokeUndoer(MembershipUndo):
                     part = cols[i - 1][2]
                     (part.now_text, part.now), part.owner = parse(present, acl), owner
         else:
-            rows = conn.execute(_DEFAULTS_NOW, {"role": json_list(u.role for u in batch), "nsp": json_list(u.schema for u in batch)})
+            defaults = [(u, u.table) for u in batch if u.table]   # every default-privileges unit has its one part
+            rows = conn.execute(_DEFAULTS_NOW, {"role": json_list(u.role for u, _ in defaults), "nsp": json_list(u.schema for u, _ in defaults)})
             for i, present, owner, acl in rows.fetchall():
-                part = batch[i - 1].table
+                part = defaults[i - 1][1]
                 (part.now_text, part.now), part.owner = parse(present, acl), owner
 
-    def _restore(self, conn, who: dict, batch: list[_Unit]) -> None:
+    def _restore(self, conn: psycopg.Connection, who: UndoIdentity, batch: list[_Unit]) -> None:
         if batch[0].family == "membership":
             self._restore_memberships(conn, who, batch)
             return
         self._now(conn, batch)
-        merged: dict[tuple, object] = {}   # tens of thousands of tables share a handful of (owner, prior, now) shapes
-        by_grants: dict[tuple, list[_Unit]] = {}
+        merged: dict[tuple[object, ...], Merge] = {}   # tens of thousands of tables share a handful of (owner, prior, now) shapes
+        by_grants: dict[tuple[Grant, ...], list[_Unit]] = {}
         one_by_one: list[tuple[list[Grant], _Unit, str | None]] = []   # columns and default privileges name one object each
         for unit in batch:
-            for col, part in ([(None, unit.table)] if unit.table else []) + list(unit.columns.items()):
+            for col, part in unit.parts():
                 if part.now is None:
                     unit.notes.append(f"{unit.label}{f' column {col}' if col else ''} no longer exists: nothing to put back")
                     continue
@@ -241,13 +255,13 @@ class RevokeUndoer(MembershipUndo):
                     by_grants.setdefault(tuple(result.grants), []).append(unit)
                 elif result.grants:
                     one_by_one.append((result.grants, unit, col))
-        for grants, units in by_grants.items():   # one multi-table statement per GRANT, for every table needing the same
-            if grants:
-                self._grant(conn, list(grants), units)
+        for shared, units in by_grants.items():   # one multi-table statement per GRANT, for every table needing the same
+            if shared:
+                self._grant(conn, list(shared), units)
         for grants, unit, col in one_by_one:      # after the tables: a column grant may rest on a table-level grant option
             self._grant(conn, grants, [unit], column=col)
 
-    def _grant(self, conn, grants: list[Grant], units: list[_Unit], *, column: str | None = None) -> None:
+    def _grant(self, conn: psycopg.Connection, grants: list[Grant], units: list[_Unit], *, column: str | None = None) -> None:
         q = Quoted()
         for g in grants:
             tail = " WITH GRANT OPTION" if g.option else ""
@@ -276,14 +290,14 @@ class RevokeUndoer(MembershipUndo):
             for unit in named or batch:
                 unit.warnings.append(f"server warning {sqlstate}: {message}")
 
-    def _read_back(self, conn, who: dict, batch: list[_Unit]) -> list[ActionResult]:
+    def _read_back(self, conn: psycopg.Connection, who: UndoIdentity, batch: list[_Unit]) -> list[ActionResult]:
         if batch[0].family == "membership":
             self._read_back_memberships(conn, who, batch)
             return self._results(batch)
         self._now(conn, batch)
-        checked: dict[tuple, list[str]] = {}   # parts restored alike share their expected list and, mostly, their ACL text
+        checked: dict[tuple[str | None, int], list[str]] = {}   # parts restored alike share their expected list and, mostly, their ACL text
         for unit in batch:
-            for col, part in ([(None, unit.table)] if unit.table else []) + list(unit.columns.items()):
+            for col, part in unit.parts():
                 if part.now is None:
                     continue
                 key = (part.now_text, id(part.expected))

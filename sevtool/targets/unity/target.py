@@ -31,20 +31,32 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import httpx
 
-from sevtool.core.exposure import AccessPath, Finding, Scope
-from sevtool.core.plan import Action, ActionKind, ActionResult, ActionStatus
+from sevtool.core.exposure import AccessPath, Finding, Scope, Securable
+from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
-from sevtool.targets.unity import blast as unity_blast
 from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanResult
+from sevtool.targets.unity import blast as unity_blast
+from sevtool.targets.unity.plugin import KIND, REVOKE_SECURABLE, SPEC_PREFIXES
 
 SELECT, USE_SCHEMA, USE_CATALOG, ALL = "SELECT", "USE SCHEMA", "USE CATALOG", "ALL PRIVILEGES"
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 PAGE_LIMITS = {"/catalogs": 1000, "/schemas": 1000, "/tables": 50}   # the contract's max_results maxima
 DEFAULT_BATCH = 100
+
+JSON = dict[str, Any]   # a JSON object as the REST API sends it: open-ended
+QueryParams = dict[str, str | int]
+
+
+class PrivilegeAssignment(TypedDict, total=False):
+    """One entry of a permissions list (`privilege_assignments`), as the server sends it."""
+
+    principal: str
+    privileges: list[str]
 
 
 def normalise_privilege(name: str) -> str:
@@ -52,7 +64,7 @@ def normalise_privilege(name: str) -> str:
     return " ".join(name.replace("_", " ").upper().split())
 
 
-def privileges_of(assignments: list[dict], principal: str) -> list[str]:
+def privileges_of(assignments: list[PrivilegeAssignment], principal: str) -> list[str]:
     """The raw privilege names a permissions list gives one principal (as spelled by the server)."""
     out: list[str] = []
     for item in assignments:
@@ -81,10 +93,11 @@ def select_sources(catalog: list[str], schema: list[str], table: list[str]) -> l
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """`uc+https://host/api/2.1/unity-catalog?token_env=VAR` -> (base URL, token variable name)."""
-    if not spec.startswith(("uc+http://", "uc+https://")):
+    if not spec.startswith(SPEC_PREFIXES):
         raise ConfigError(f"{spec!r} is not a Unity Catalog spec", hint="use uc+https://HOST/api/2.1/unity-catalog[?token_env=VAR]")
     parts = urlsplit(spec.removeprefix("uc+"))
-    token_env = (parse_qs(parts.query).get("token_env") or [None])[0]
+    given = parse_qs(parts.query).get("token_env")
+    token_env = given[0] if given else None
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")), token_env
 
 
@@ -117,14 +130,14 @@ class UnityClient:
         self.max_wait = max_wait
         self.sleep = sleep
 
-    def get(self, path: str, params: dict | None = None) -> dict:
+    def get(self, path: str, params: QueryParams | None = None) -> JSON:
         return self.request("GET", path, params=params)
 
-    def patch(self, path: str, body: dict) -> dict:
+    def patch(self, path: str, body: JSON) -> JSON:
         # PATCH add/remove is idempotent, so retrying one whose answer was lost is safe.
         return self.request("PATCH", path, body=body)
 
-    def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> dict:
+    def request(self, method: str, path: str, *, params: QueryParams | None = None, body: JSON | None = None) -> JSON:
         problem = ""
         for attempt in range(self.max_retries + 1):
             wait = min(self.max_wait, 0.5 * 2 ** attempt)
@@ -144,7 +157,8 @@ class UnityClient:
                     raise self._rejected(method, path, response)
                 else:
                     try:
-                        return response.json()
+                        answer: JSON = response.json()   # the API answers with an object
+                        return answer
                     except ValueError:
                         raise TargetRejected(f"{self.display}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON",
                                              hint="check the URL points at the Unity Catalog API root (…/api/2.1/unity-catalog)") from None
@@ -167,12 +181,12 @@ class UnityClient:
             hint = "the securable may have been dropped or renamed; re-run the scan"
         return TargetRejected(f"{self.display}: {method} {path} was refused: HTTP {response.status_code} {detail}".rstrip(), hint=hint)
 
-    def pages(self, path: str, key: str, params: dict) -> Iterator[dict]:
+    def pages(self, path: str, key: str, params: QueryParams) -> Iterator[JSON]:
         """Follow next_page_token, including empty pages that still carry one; stop on a repeated token."""
         token: str | None = None
         seen: set[str] = set()
         while True:
-            query = {**params, "max_results": PAGE_LIMITS[path]}
+            query: QueryParams = {**params, "max_results": PAGE_LIMITS[path]}
             if token:
                 query["page_token"] = token
             body = self.get(path, query)
@@ -200,7 +214,7 @@ def _split(full_name: str) -> tuple[str, str]:
 
 
 class UnityCatalogTarget:
-    kind = "unity-catalog"
+    kind = KIND
 
     def __init__(self, base_url: str, *, token_env: str | None = None, name: str | None = None,
                  transport: httpx.BaseTransport | None = None, timeout: float = 10.0, max_retries: int = 4,
@@ -223,15 +237,16 @@ class UnityCatalogTarget:
                                   max_retries=max_retries, max_wait=max_wait, sleep=sleep)
 
     @classmethod
-    def from_spec(cls, spec: str, **kw) -> "UnityCatalogTarget":
+    def from_spec(cls, spec: str, **kw: Any) -> "UnityCatalogTarget":   # kw: the constructor's keywords
         base_url, token_env = parse_spec(spec)
         return cls(base_url, token_env=token_env, **kw)
 
     # --- reading -----------------------------------------------------------------------------
 
-    def permissions(self, securable_type: str, full_name: str) -> list[dict]:
+    def permissions(self, securable_type: str, full_name: str) -> list[PrivilegeAssignment]:
         body = self.client.get(_permissions_path(securable_type, full_name))
-        return body.get("privilege_assignments") or []
+        assignments: list[PrivilegeAssignment] = body.get("privilege_assignments") or []
+        return assignments
 
     def _in_scope_privileges(self, securable_type: str, full_name: str, principals: list[str]) -> dict[str, list[str]]:
         assignments = self.permissions(securable_type, full_name)
@@ -263,7 +278,7 @@ class UnityCatalogTarget:
                 # Without USE CATALOG and USE SCHEMA nobody in scope can read any table here: skip the per-table reads.
                 reachable = [p for p in principals if holds(cat_privs[p], USE_CATALOG)
                              and (holds(cat_privs[p], USE_SCHEMA) or holds(sch_privs[p], USE_SCHEMA))]
-                in_scope: list[tuple[dict, str, int | None]] = []
+                in_scope: list[tuple[JSON, str, int | None]] = []
                 for table in self.client.pages("/tables", "tables", {"catalog_name": cat, "schema_name": schema["name"]}):
                     name = table["name"]
                     if scope.table_glob and not any(fnmatchcase(n, scope.table_glob) for n in (name, f"{schema['name']}.{name}", f"{schema_fqn}.{name}")):
@@ -287,7 +302,7 @@ class UnityCatalogTarget:
                             findings.append(Finding(
                                 object_kind=kind, schema_name=schema_fqn, object_name=name, principal=principal,
                                 path=AccessPath.DIRECT if level == "table" else AccessPath.INHERITED,
-                                via=f"granted on {level} {holder}", privilege=normalise_privilege(privilege),
+                                granted_on=Securable(level, holder), privilege=normalise_privilege(privilege),
                                 grantee=principal, dss=dss))
                 if inherited_here:
                     notices.append(f"{schema_fqn}: {inherited_here} finding(s) come from grants on the schema or catalog; "
@@ -297,12 +312,9 @@ class UnityCatalogTarget:
 
     @staticmethod
     def securable_of(finding: Finding) -> tuple[str, str]:
-        """Which securable holds the grant behind a finding, from the `via` the scan wrote."""
-        for level in ("catalog", "schema", "table"):
-            prefix = f"granted on {level} "
-            if finding.via.startswith(prefix):
-                return level, finding.via.removeprefix(prefix)
-        return "table", finding.object_fqn
+        """Which securable holds the grant behind a finding: the one the scan recorded, else the table itself."""
+        on = finding.granted_on
+        return (on.kind, on.name) if on is not None else ("table", finding.object_fqn)
 
     def plan(self, findings: Iterable[Finding], scope: Scope) -> list[Action]:
         groups: dict[tuple[str, str, str, str], list[Finding]] = {}
@@ -330,7 +342,7 @@ class UnityCatalogTarget:
             body = {"changes": [{"principal": principal, "add": [], "remove": spelled}]}
             parent, leaf = _split(sname)
             actions.append(Action(
-                seq=len(actions) + 1, kind=ActionKind.REVOKE_SECURABLE, object_kind=stype, schema_name=parent,
+                seq=len(actions) + 1, kind=REVOKE_SECURABLE, object_kind=stype, schema_name=parent,
                 object_name=leaf, grantee=principal, privileges=spelled,
                 sql=f"PATCH {_permissions_path(stype, sname)} {json.dumps(body)}",
                 prior_state=json.dumps({"securable_type": stype, "full_name": sname, "privilege_assignments": assignments}),
@@ -346,7 +358,8 @@ class UnityCatalogTarget:
     def undo(self, actions: list[Action], on_batch: BatchCallback) -> None:
         self._in_batches(actions, on_batch, None, self._restore_on)
 
-    def _in_batches(self, actions: list[Action], on_batch: BatchCallback, batch_size: int | None, run) -> None:
+    def _in_batches(self, actions: list[Action], on_batch: BatchCallback, batch_size: int | None,
+                    run: Callable[[str, str, list[Action]], list[ActionResult]]) -> None:
         """Securables in a batch are independent: their read-PATCH-read rounds run side by side.
         What finished is reported even when the catalog stops answering mid-batch, then the error is raised."""
         size = batch_size or DEFAULT_BATCH

@@ -16,7 +16,6 @@ from sevtool.tui.widgets.badges import regression_marker, sev_badge, status_labe
 from sevtool.tui.widgets.keys_footer import KeysFooter
 from sevtool.tui.widgets.playbook_checklist import PlaybookChecklist
 from sevtool.tui.widgets.scope_pane import ScopePane
-from sevtool.tui.widgets.verify_pane import open_regressions
 
 TABS = ("scope", "revoke", "verify", "timeline", "postmortem", "evidence")
 # Where the keyboard lands when a tab is opened, or when escape leaves a text box.
@@ -107,7 +106,7 @@ class IncidentScreen(Screen):
         with self.app.reporting_errors("loading the incident"):
             incident = self.app.wb.incidents.get(self.incident_id)
             level = self.app.wb.policy.level(incident.sev)
-            regressed = bool(open_regressions(self.app.wb.incidents.timeline(self.incident_id)))
+            regressed = bool(self.app.wb.verification.open_regressions(self.incident_id))
             self.sub_title = f"{incident.ref}: {incident.title}"
             line1 = Text.assemble((f"{incident.ref} ", "bold"), sev_badge(incident.sev), " ", status_label(incident.status), "  ",
                                   regression_marker(regressed), " " if regressed else "", (incident.title, "bold"))

@@ -70,9 +70,7 @@ class IncidentListScreen(Screen):
 
     def _regressed(self, incident_ids: set[int]) -> set[int]:
         """Incidents whose fix did not stick: a regression no clean check has answered yet."""
-        from sevtool.tui.widgets.verify_pane import open_regressions
-
-        return {i for i in incident_ids if open_regressions(self.app.wb.incidents.timeline(i))}
+        return {i for i in incident_ids if self.app.wb.verification.open_regressions(i)}
 
     def action_declare(self) -> None:
         from sevtool.tui.screens.declare import DeclareScreen

@@ -31,7 +31,7 @@ class ActionsTable(VirtualTable[Action]):
                ("message", 40)]
 
     def cells(self, row: Action) -> list[str]:
-        return [str(row.seq), row.status.value, row.kind.value, row.object_fqn + (f".{row.column}" if row.column else ""),
+        return [str(row.seq), row.status.value, row.kind, row.object_fqn + (f".{row.column}" if row.column else ""),
                 row.grantee, "review" if row.review else "", blast.cell(row), row.message]
 
     def cell_style(self, row: Action, column: int) -> Style:

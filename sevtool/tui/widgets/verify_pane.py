@@ -12,12 +12,6 @@ from sevtool.core.timeline import Event
 from sevtool.core.timeparse import format_duration
 
 
-def open_regressions(events: list[Event]) -> list[Event]:
-    """Regression events not yet answered by a clean check: the fix did not stick and nobody has re-closed it."""
-    last_clean = max((e.seq for e in events if e.kind == "check" and e.data.get("clean")), default=0)
-    return [e for e in events if e.kind == "regression" and e.seq > last_clean]
-
-
 class VerifyPane(Vertical):
     """With auto re-check on, due checks of the SEV schedule run here, as `sevtool watch` would."""
 
@@ -60,7 +54,6 @@ class VerifyPane(Vertical):
             self._gate = verification.resolution_gate(self.incident_id) if schedule and self._next is None else None
             self._scheduled = bool(schedule)
             self._can_start = not schedule and self.app.wb.incidents.get(self.incident_id).contained_at is not None
-            events = self.app.wb.incidents.timeline(self.incident_id)
             table = self.query_one("#checks", DataTable)
             table.clear()
             for c in reversed(history):
@@ -72,7 +65,7 @@ class VerifyPane(Vertical):
             for s in schedule:
                 late = format_duration_short(s["delay_seconds"]) if s["delay_seconds"] else ""
                 slots.add_row(str(s["round"]), str(s["idx"] + 1), s["offset"], _short(s["due_at"]), s["status"], late)
-            self._show_banner(open_regressions(events))
+            self._show_banner(verification.open_regressions(self.incident_id))
             self._tick()
 
     def _show_banner(self, regressions: list[Event]) -> None:

@@ -1,0 +1,137 @@
+"""Revocation plans: made from the latest scan's findings, journaled in the ledger with each object's current ACL.
+
+A plan is journaled as `planned` before anything runs (see services.revocation for apply and undo).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from sevtool.core import blast
+from sevtool.core.plan import PENDING, Action, ActionStatus, count_by_status
+from sevtool.errors import UsageError
+from sevtool.gcpause import gc_paused
+from sevtool.store import ledger
+
+if TYPE_CHECKING:
+    from sevtool.services import Workbench
+
+
+class Plan(BaseModel):
+    incident_id: int
+    plan_version: int
+    scope_version: int
+    target: str
+    actions: list[Action]
+    counts: dict[str, int]          # by status
+    by_kind: dict[str, int]
+    review: int                     # actions that need a human's eyes (role memberships, collateral)
+    blast: dict = {}                # totals of the access the plan takes beyond the incident's scope (core.blast.totals)
+    blast_actions: list[dict] = []  # per action with collateral: seq, object, roles, objects, login_members, causes
+    created: bool = False           # made just now (False: an existing plan with work left)
+
+    @property
+    def pending(self) -> list[Action]:
+        return [a for a in self.actions if a.status in PENDING]
+
+
+class RevocationPlanning:
+    """The plan half of RevocationService (which mixes it in)."""
+
+    def __init__(self, wb: Workbench):
+        self.wb = wb
+        self.store = wb.store
+        # Each incident's newest plan made or read by this process, so plan+apply in one run does not decode
+        # 45,000 actions back from the ledger. One plan per incident: a long session planning again and again
+        # would otherwise hold every plan it ever made. Only what never changes is cached; statuses are always
+        # read from the ledger under the lock.
+        self._made: dict[int, tuple[int, list[Action]]] = {}
+
+    # --- targets ----------------------------------------------------------------------------
+
+    def _open(self, target: str):
+        from sevtool.services.targets import open_target
+
+        return open_target(target, self.wb.settings)
+
+    # --- plan -------------------------------------------------------------------------------
+
+    @gc_paused()
+    def plan(self, incident_id: int, *, max_actions: int | None = None) -> Plan:
+        """A fresh plan from the latest scan's findings, journaled with each object's current ACL.
+
+        Refused (UsageError, nothing journaled) when it has more actions than the size guard allows.
+        """
+        limit = self.max_actions(incident_id, max_actions)
+        latest = self.wb.scanning.latest_scope(incident_id)
+        if latest is None:
+            raise UsageError(f"incident {incident_id} has no scan yet, so there is nothing to revoke",
+                             hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
+        scope_version, scope = latest
+        with self.wb.scanning.finding_stream(incident_id, scope_version) as (seen, findings):
+            target = self._open(scope.target)
+            try:
+                actions = target.plan(findings, scope)
+            finally:
+                target.close()
+        blast.check_size(incident_id, len(actions), limit, "plan")
+        blast.mark_review(actions)
+        by_kind = dict(Counter(a.kind for a in actions))
+        review = sum(a.review for a in actions)
+        radius = blast.totals(actions)
+        with self.store.write() as tx:
+            tx.incident_row(incident_id)
+            version = ledger.next_plan_version(tx.session, incident_id)
+            ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
+            self._made[incident_id] = (version, actions)
+            tx.append(incident_id, "revoke_planned",
+                      f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
+                      + (f", {review} to review" if review else "")
+                      + (f"; {blast.summary_text(radius)}" if radius["actions"] else ""),
+                      {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": seen,
+                       "by_kind": by_kind, "review": review, "blast": radius})
+        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
+                    actions=actions, counts=count_by_status(a.status for a in actions), by_kind=by_kind,
+                    review=review, blast=radius, blast_actions=blast.by_action(actions), created=True)
+
+    def current_plan(self, incident_id: int) -> Plan | None:
+        """The newest plan as the ledger has it, or None if there is none."""
+        latest = ledger.latest_plan(self.store, incident_id)
+        if latest is None:
+            return None
+        version, scope_version, target = latest
+        actions = self._actions(incident_id, version)
+        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
+                    counts=count_by_status(a.status for a in actions),
+                    by_kind=dict(Counter(a.kind for a in actions)), review=sum(a.review for a in actions),
+                    blast=blast.totals(actions), blast_actions=blast.by_action(actions))
+
+    def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
+        """A plan's actions with their ledger status now, decoded from the ledger once per process.
+
+        Only what never changes is cached (what to revoke, the SQL, the prior state); status and message are
+        read from the ledger on every call.
+        """
+        made = self._cached(incident_id, version)
+        if made is None:
+            made = [a for _, _, a in ledger.actions(self.store, incident_id, version)]
+            self._made[incident_id] = (version, made)
+        else:
+            by_seq = {a.seq: a for a in made}
+            for seq, (status, message) in ledger.moved_on(self.store, incident_id, version).items():
+                action = by_seq[seq]
+                if action.status is not status or action.message != message:
+                    action.status, action.message = status, message
+        if statuses is None:
+            return made
+        wanted = set(statuses)
+        return [a for a in made if a.status in wanted]
+
+    def _cached(self, incident_id: int, version: int) -> list[Action] | None:
+        cached_version, actions = self._made.get(incident_id, (None, None))
+        return actions if cached_version == version else None
+
