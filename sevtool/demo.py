@@ -29,8 +29,8 @@ from psycopg import sql
 
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import utcnow
-from sevtool.pgtemp import TempPostgres
-from sevtool.scenario import PRINCIPAL, seed_drill
+from sevtool.pgtemp import PGAUDIT_SETTINGS, TempPostgres, find_bindir, pgaudit_library
+from sevtool.scenario import PRINCIPAL, drill_reads, seed_drill
 from sevtool.services import Workbench
 from sevtool.settings import Settings
 
@@ -118,13 +118,16 @@ class Drill:
     seeded: dict
     workdir: Path
     exposed_since: datetime     # when the seed's grants were committed: the drill's exposure start
+    evidence_logs: list[str] = field(default_factory=list)    # pgaudit's log directory; empty without pgaudit
+    reads: dict = field(default_factory=dict)                  # table -> role -> reads the employees made
 
 
 @contextmanager
 def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]:
     """Server, seed, store, config and sync job; all cleaned up on the way out, also on Ctrl-C or SIGTERM."""
     workdir = Path(tempfile.mkdtemp(prefix="sevtool-demo-"))
-    server = TempPostgres()
+    audited = pgaudit_library(find_bindir()) is not None
+    server = TempPostgres(settings=PGAUDIT_SETTINGS if audited else None)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     for sig in previous:
         signal.signal(sig, _exit_on_signal)
@@ -133,20 +136,33 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         say("starting a throwaway PostgreSQL server…")
         server.start()
         dsn = server.create_database("drill")
+        # No CREATE EXTENSION pgaudit: READ and ROLE logging come from shared_preload_libraries alone; the extension
+        # only adds DDL event triggers, whose SECURITY DEFINER functions the scan would rightly report as a path no
+        # revoke of the drill closes, so the re-checks would never come back clean.
+        if not audited:
+            say(f"pgaudit is not installed for {server.bindir}: the drill runs without audit logs, so evidence (who read what) "
+                "is unavailable (Debian: apt-get install postgresql-NN-pgaudit)")
         say(f"seeding the drill scenario ({tables:,} tables)…")
         started = time.perf_counter()
         seeded = seed_drill(dsn, tables=tables)
         exposed_since = utcnow()
         say(f"seeded in {time.perf_counter() - started:.1f} s")
+        reads, logs = {}, []
+        if audited:
+            reads = drill_reads(dsn)
+            logs = [str(server.log_dir)]
+            say(f"employees read {len(reads)} exposed table(s) while all_employees could (pgaudit logs to {logs[0]})")
         config = workdir / "config.toml"
         offsets = ", ".join(f'"{o}"' for o in recheck_offsets(regrant_after))
+        # The pgaudit log directory goes in the demo's team config: `evidence` (CLI and TUI) reads it when no --log is given.
+        evidence = f"\n[evidence]\nlogs = [{', '.join(_toml_string(p) for p in logs)}]\n" if logs else ""
         config.write_text(f'[targets.{TARGET}]\ndsn = "{dsn}"\n\n'
-                          f"# Drill only: re-checks seconds apart instead of minutes and hours.\n[sev.{SEV}]\nrecheck = [{offsets}]\n",
-                          encoding="utf-8")
+                          f"# Drill only: re-checks seconds apart instead of minutes and hours.\n[sev.{SEV}]\nrecheck = [{offsets}]\n"
+                          + evidence, encoding="utf-8")
         store = os.environ.get("SEVTOOL_DB") or f"sqlite:///{workdir / 'sevtool.db'}"
         wb = Workbench(Settings(db=store, config=config))
         job = RegrantJob(dsn, regrant_after, say=say).start()
-        yield Drill(server, dsn, wb, job, seeded, workdir, exposed_since)
+        yield Drill(server, dsn, wb, job, seeded, workdir, exposed_since, logs, reads)
     finally:
         if job is not None:
             job.stop()
@@ -155,6 +171,10 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("demo server stopped and removed")
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _exit_on_signal(signum, _frame) -> None:
@@ -170,7 +190,9 @@ def run_interactive(*, tables: int, regrant_after: timedelta, say: Say) -> None:
     with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
         banner = (f"Drill ready: target '{TARGET}' has {tables:,} employee-data tables readable by {PRINCIPAL}. "
                   f"Press n to declare (SEV {SEV}, playbook data-exposure), then s to scan. A sync job re-grants part of the access "
-                  f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here.")
+                  f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here. "
+                  + ("Employees read some tables meanwhile: tab 6 (g) shows who, from the server's pgaudit log."
+                     if d.evidence_logs else "Evidence is unavailable: the server has no pgaudit."))
         d.job.say = lambda _: None  # stderr belongs to the TUI now; the checks are what should reveal the job
         create_app(d.workbench, banner=banner, auto_recheck=True).run()
 
@@ -221,6 +243,7 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
         resolved = wb.incidents.set_status(incident.id, Status.RESOLVED)
         say(f"{ref}: {resolved.status.value}: the last scheduled re-checks were clean")
         _record_review_inputs(wb, incident.id)
+        _evidence(wb, incident.id, ref, d, say)
         markdown, _ = wb.postmortem.export(incident.id, output)
         say(f"{ref}: postmortem written to {output} ({len(markdown.encode()):,} bytes)")
         return incident.id
@@ -260,6 +283,18 @@ def _record_review_inputs(wb: Workbench, incident_id: int) -> None:
     wb.postmortem.add_item(incident_id, "Remove all_employees from the grant-sync job's desired state", owner="data-platform", type="prevent", due=due)
     wb.postmortem.add_item(incident_id, "Alert on any GRANT to all_employees or PUBLIC on DSS 3-4 tables", owner="security", type="detect", due=due)
     wb.postmortem.add_item(incident_id, "Require a clean re-check schedule before resolving data-exposure SEVs", owner="incident-program", type="process")
+
+
+def _evidence(wb: Workbench, incident_id: int, ref: str, d: Drill, say: Say) -> None:
+    """Who read the exposed tables during the window, from the drill server's pgaudit log (the team config names it)."""
+    if not d.evidence_logs:
+        say(f"{ref}: evidence unavailable: the drill server has no pgaudit")
+        return
+    report = wb.evidence.evidence(incident_id)
+    counts = report.counts
+    say(f"{ref}: evidence: {counts['reads']} object(s) read during the exposure, {counts['no_reads']} no reads, "
+        f"{counts['unknown']} unknown; members: " + (", ".join(f"{r} ({n})" for r, n in report.readers(True).items()) or "none")
+        + "; not members: " + (", ".join(f"{r} ({n})" for r, n in report.readers(False).items()) or "none"))
 
 
 def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:

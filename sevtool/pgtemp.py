@@ -21,6 +21,12 @@ from sevtool.errors import TargetUnreachable
 # any real target does: what a loop of autocommit statements costs is mostly one flushed commit per statement.
 FAST_COMMITS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 DURABLE_COMMITS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+# pgaudit as the evidence tests configure it: reads and grants in a csvlog under data/log, one line per relation.
+# The catalog is left out: every scan reads pg_class and friends, which would drown the reads that matter.
+PGAUDIT_LOG_DIR = "log"
+PGAUDIT_SETTINGS = {"shared_preload_libraries": "pgaudit", "logging_collector": "on", "log_destination": "csvlog",
+                    "log_directory": PGAUDIT_LOG_DIR, "pgaudit.log": "read, role", "pgaudit.log_relation": "on",
+                    "pgaudit.log_catalog": "off"}
 
 
 def find_bindir() -> Path | None:
@@ -35,6 +41,16 @@ def find_bindir() -> Path | None:
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
             return Path(candidate)
+    return None
+
+
+def pgaudit_library(bindir: Path | None) -> Path | None:
+    """pgaudit.so for these server binaries (Debian: postgresql-NN-pgaudit puts it in lib/ beside bin/), or None."""
+    if bindir is None:
+        return None
+    for libdir in (bindir.parent / "lib", bindir.parent / "lib" / "postgresql"):
+        if (libdir / "pgaudit.so").exists():
+            return libdir / "pgaudit.so"
     return None
 
 
@@ -68,6 +84,15 @@ class TempPostgres:
         self.host = "127.0.0.1"
         self._bindir = bindir or find_bindir()
         self._as_postgres = os.geteuid() == 0
+
+    @property
+    def bindir(self) -> Path | None:
+        return self._bindir
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the logging collector writes (log_directory is relative to the data directory)."""
+        return self.data / self.settings.get("log_directory", "log")
 
     # --- lifecycle ----------------------------------------------------------------------------
 

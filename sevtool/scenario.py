@@ -298,3 +298,29 @@ def seed_drill(dsn: str, tables: int = 3000, *, employees: int = 40) -> dict:
         "grant_option_holder": "dana",
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+# What the drill's employees read while the tables are exposed: (role, table). emp_001 and emp_003 are members of
+# all_employees (emp_002 is the NOINHERIT one); dana is not, and reads the chat table PUBLIC can read.
+DRILL_READS = [
+    ("emp_001", "telemetry.keystrokes_00001"), ("emp_001", "telemetry.keystrokes_00001"), ("emp_001", "chat.direct_messages_0001"),
+    ("emp_003", "telemetry.screen_captures_00001"), ("emp_003", "hr.performance_reviews_0001"),
+    ("dana", "chat.direct_messages_0001"),
+]
+
+
+def drill_reads(dsn: str, reads: list[tuple[str, str]] = DRILL_READS) -> dict[str, dict[str, int]]:
+    """Employees browsing exposed tables during the window, each logged in as themselves (the server logs the session
+    user, so SET ROLE from a superuser would not show who read). Needs a server that trusts local logins, as the
+    throwaway one does. Returns table -> role -> reads."""
+    done: dict[str, dict[str, int]] = {}
+    by_role: dict[str, list[str]] = {}
+    for role, table in reads:
+        by_role.setdefault(role, []).append(table)
+    for role, tables in by_role.items():
+        with psycopg.connect(dsn, user=role, autocommit=True) as conn:
+            for table in tables:
+                conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_ident(*table.split(".")))).fetchone()
+                done.setdefault(table, {}).setdefault(role, 0)
+                done[table][role] += 1
+    return done

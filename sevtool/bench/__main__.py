@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sevtool.bench import report
+from sevtool.bench import evidence, report
 from sevtool.bench.cycle import Cycle
 from sevtool.bench.measure import Samples, cpu_loop, run_process, sevtool_argv
 from sevtool.pgtemp import DURABLE_COMMITS, TempPostgres
@@ -17,8 +17,10 @@ from sevtool.pgtemp import DURABLE_COMMITS, TempPostgres
 CPU = "CPU reference"
 
 
-def run(tables: int, growth: list[int], events: int, rounds: int, growth_rounds: int, say) -> tuple[list[report.Row], list[report.GrowthRow], list[int]]:
+def run(tables: int, growth: list[int], events: int, rounds: int, growth_rounds: int, say, evidence_lines: int = 0
+        ) -> tuple[list[report.Row], list[report.GrowthRow], list[int]]:
     samples = Samples()
+    evidence_seen = None
     sizes = sorted({tables, *growth})
     observed = None
     events_rendered = 0
@@ -39,9 +41,14 @@ def run(tables: int, growth: list[int], events: int, rounds: int, growth_rounds:
                 samples.add(tables, CPU, cpu_loop())
         for _ in range(5):
             samples.add(tables, "sevtool --help", run_process([*sevtool_argv(), "--help"]).sample)
+        if evidence_lines:
+            evidence_seen = evidence.measure(samples, tables, evidence_lines, rounds, workdir, say)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return rows(samples, tables, observed, events_rendered), report.growth(samples, sizes, tables), sizes
+    table = rows(samples, tables, observed, events_rendered)
+    if evidence_seen:
+        table.insert(-2, evidence.row(samples, tables, evidence_seen))     # before `sevtool --help` and the CPU reference
+    return table, report.growth(samples, sizes, tables), sizes
 
 
 def rows(samples: Samples, tables: int, seen, events: int) -> list[report.Row]:
@@ -89,13 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000, help="timeline events in the postmortem")
     parser.add_argument("--rounds", type=int, default=3, help="rounds at the main size; figures are medians")
     parser.add_argument("--growth-rounds", type=int, default=1, help="rounds at each growth size")
+    parser.add_argument("--evidence-lines", type=int, default=1_000_000,
+                        help="csvlog lines for the evidence row: sevtool's reader vs a bare csv.reader pass (0: no row)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.growth_rounds < 1:
         parser.error("--rounds and --growth-rounds must be at least 1")
+    if args.evidence_lines < 0:
+        parser.error("--evidence-lines must be 0 (no evidence row) or more")
     growth = [int(n) for n in args.growth.replace("_", "").split(",") if n.strip()]
     table, grown, sizes = run(args.tables, growth, args.events, args.rounds, args.growth_rounds,
-                              lambda text: print(text, file=sys.stderr, flush=True))
+                              lambda text: print(text, file=sys.stderr, flush=True), evidence_lines=args.evidence_lines)
     print(json.dumps(report.as_json(table, grown), indent=2) if args.json else report.render(table, grown, sizes, args.tables))
     missed = any(r.ok is False for r in table) or any(g.ok is False for g in grown)
     return 3 if missed else 0

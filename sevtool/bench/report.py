@@ -40,18 +40,20 @@ def rss_limit(tables: int) -> float:
 
 
 def comparison(samples: Samples, tables: int, measure: str, alternative: str | None, limit: float | None, detail: str,
-               *, label: str | None = None, correct: bool = True) -> Row:
-    """sevtool's median beside the alternative's; `limit`: the most sevtool's time may be, as a multiple of it."""
+               *, label: str | None = None, correct: bool = True, rss_limit_mb: float | None = None) -> Row:
+    """sevtool's median beside the alternative's; `limit`: the most sevtool's time may be, as a multiple of it;
+    `rss_limit_mb`: a row's own memory target, where it is not the one for the size."""
     mine = samples.seconds(tables, measure)
     theirs = samples.seconds(tables, alternative) if alternative else None
     runs = ", ".join(f"{s:.2f}" for s in samples.rounds(tables, measure))
     if alternative:
         runs += " vs " + ", ".join(f"{s:.2f}" for s in samples.rounds(tables, alternative))
     rss = samples.peak_rss_mb(tables, measure)
+    rss_cap = rss_limit(tables) if rss_limit_mb is None else rss_limit_mb
     ok = None if limit is None or theirs is None else correct and mine <= limit * theirs
     if rss is not None and ok is not None:
-        ok = ok and rss <= rss_limit(tables)
-    target = "-" if limit is None else f"<= {limit:g}x, RSS <= {rss_limit(tables):.0f} MB"
+        ok = ok and rss <= rss_cap
+    target = "-" if limit is None else f"<= {limit:g}x, RSS <= {rss_cap:.0f} MB"
     return Row(label or measure, mine, alternative or "-", theirs, target, ok, rss, f"{detail}; runs {runs} s".lstrip("; "))
 
 

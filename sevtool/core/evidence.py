@@ -170,6 +170,7 @@ class ReadTally:
     times: dict[tuple[str, str], array[float]] = field(default_factory=dict)
     grants: dict[str, list[datetime]] = field(default_factory=dict)     # object -> GRANT to a principal times
     session_read_logged: bool = False        # some SESSION READ entry: pgaudit.log includes READ (for that session)
+    source: str = "pgaudit"                  # what logged the reads, for the reasons given
     object_read_logged: set[str] = field(default_factory=set)
     _last: dict[str, tuple[int, set[str]]] = field(default_factory=dict)
 
@@ -289,7 +290,8 @@ def _reader_dict(r: Reader) -> ReaderDict:
 
 
 def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_source: str, covered: list[tuple[datetime, datetime]],
-          members: set[str]) -> ObjectEvidence:
+          members: set[str], *, everyone: bool = False) -> ObjectEvidence:
+    """everyone: every reader is a member (PUBLIC, or a group the target says holds every identity)."""
     spans = merge_spans(span for span, _ in windows)
     inside, outside = intersect(spans, covered)
     read_logged = "session" if tally.session_read_logged else ("object" if obj in tally.object_read_logged else None)
@@ -300,7 +302,7 @@ def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_sou
             continue
         hits = [t for t in times if any(lo <= t <= hi for lo, hi in bounds)]
         if hits:
-            readers.append(Reader(role, "PUBLIC" in tally.principals or role in members, len(hits),
+            readers.append(Reader(role, everyone or "PUBLIC" in tally.principals or role in members, len(hits),
                                   datetime.fromtimestamp(min(hits), UTC), datetime.fromtimestamp(max(hits), UTC)))
     readers.sort(key=lambda r: (not r.member, -r.reads, r.role))
     if readers:
@@ -309,8 +311,9 @@ def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_sou
     elif outside:
         answer, reason = "unknown", "the logs do not cover all of the window"
     elif read_logged is None:
-        answer, reason = "unknown", "no sign in the logs that pgaudit logged READ for this object (no SESSION READ, no OBJECT audit of it)"
+        why = " (no SESSION READ, no OBJECT audit of it)" if tally.source == "pgaudit" else " (no table read of any object in it)"
+        answer, reason = "unknown", f"no sign in the logs that {tally.source} logged READ for this object{why}"
     else:
-        answer, reason = "no_reads", "the whole window is covered and pgaudit logged READ"
+        answer, reason = "no_reads", f"the whole window is covered and {tally.source} logged READ"
     shown: list[WindowDict] = [{"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows]
     return ObjectEvidence(obj, start_source, shown, inside, outside, read_logged, readers, answer, reason)

@@ -7,6 +7,7 @@ exposed; the logs the reads and the time they cover. The answer is recorded on t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -72,32 +73,37 @@ class EvidenceService:
         self.wb = wb
         self.store = wb.store
 
-    def evidence(self, incident_id: int, logs: list[str], *, line_prefix: str | None = None,
-                 max_gap: timedelta = timedelta(hours=1), now: datetime | None = None) -> EvidenceReport:
-        from sevtool.evidence.logs import LogReader
+    def evidence(self, incident_id: int, logs: list[str] | None = None, *, uc_audit: list[str] | None = None,
+                 sources: list[str] | None = None, line_prefix: str | None = None, max_gap: timedelta = timedelta(hours=1), now: datetime | None = None) -> EvidenceReport:
         from sevtool.store import checks
         from sevtool.store.evidence import object_ledger_times
 
         incident = self.store.incident(incident_id)
-        if not logs:
-            raise UsageError("evidence needs the server logs", hint="--log PATH (a file, a .gz or a log directory), repeatable")
+        logs, uc_audit = list(logs or []), list(uc_audit or [])
+        if not logs and not uc_audit and not sources:
+            logs = self.configured_logs()
+        if not logs and not uc_audit and not sources:
+            raise UsageError("evidence needs the server logs or the catalog's audit export",
+                             hint="--log PATH (PostgreSQL: a file, a .gz or a log directory) or --uc-audit FILE "
+                                  "(Unity Catalog: system.access.audit as JSON Lines), repeatable")
         versions = self.wb.scanning.versions(incident_id)
         if not versions:
             raise NotFound(f"incident {incident_id} has no scope", hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
         scope = versions[-1].scope
         objects = sorted({f.object_fqn for v in versions for f in self.wb.scanning.findings(incident_id, v.version)
                           if f.object_name != FUTURE_TABLES})
-        database, members = self._target_facts(scope)
         principals = list(scope.principals)
-        members |= set(principals)
+        facts = self._target_facts(scope, objects, logs, uc_audit, list(sources or []))
+        members = facts.members | set(principals)
 
-        reader = LogReader([Path(p) for p in logs], database=database, line_prefix=line_prefix, max_gap=max_gap)
-        tally = ReadTally(objects=set(objects), principals=set(principals))
+        reader = facts.reader(max_gap, line_prefix)
+        tally = ReadTally(objects=set(objects), principals=set(principals), source=facts.source)
         for record in reader.records():
             tally.add(record)
         if not reader.sources:
-            raise UsageError("no log file could be read: " + "; ".join(reader.unreadable or logs),
-                             hint="pass csvlog (.csv) or jsonlog (.json) files or their directory; stderr logs need --line-prefix")
+            raise UsageError("no log file could be read: " + "; ".join(reader.unreadable or logs or uc_audit),
+                             hint="pass csvlog (.csv) or jsonlog (.json) files or their directory (stderr logs need --line-prefix), "
+                                  "or a JSON Lines export of system.access.audit")
 
         pieces = []
         for s in reader.sources:
@@ -118,31 +124,71 @@ class EvidenceService:
         results = []
         for obj in objects:
             start, source = exposure_start(incident.exposure_started_at, tally.grants.get(obj, []))
-            facts = ObjectFacts(tuple(applied.get(obj, ())), tuple(undone.get(obj, ())), tuple(regressions.get(obj, ())))
-            results.append(judge(obj, tally, windows_for(start, facts, clean_checks, now), source, covered, members))
+            ledger = ObjectFacts(tuple(applied.get(obj, ())), tuple(undone.get(obj, ())), tuple(regressions.get(obj, ())))
+            results.append(judge(obj, tally, windows_for(start, ledger, clean_checks, now), source, covered, members,
+                                 everyone=facts.everyone))
 
-        notes = []
+        notes = list(facts.notes)
         if object_less:
             notes.append(f"{object_less} applied action(s) name no object (role memberships, default privileges): "
                          "they do not close a window here, so those windows run to the last table-level apply or now")
         if "PUBLIC" in principals:
             notes.append("the principal is PUBLIC: every reader is a member")
         notes.append("membership is as of now: a role that left the principal since reads as a non-member")
+        unordered = [s.path for s in reader.sources if getattr(s, "unordered", False) and s.corrupt]
+        if unordered:
+            notes.append(f"{len(unordered)} export(s) are not in event_time order and hold malformed rows, which could be from "
+                         "any time: coverage is cut around them in file order only; export ORDER BY event_time")
         log_info = {**reader.totals(), "sources": [s.as_dict() for s in reader.sources], "skipped": reader.skipped,
                     "unreadable": reader.unreadable}
-        report = EvidenceReport(incident_id, database, principals, len(members - set(principals)), int(max_gap.total_seconds()),
+        report = EvidenceReport(incident_id, facts.database, principals, len(members - set(principals)), int(max_gap.total_seconds()),
                                 log_info, covered, results, notes)
         report.event_seq = self._record(report).seq
         return report
 
-    def _target_facts(self, scope) -> tuple[str, set[str]]:
-        from sevtool.targets.postgres.members import database_name, principal_members
+    def configured_logs(self) -> list[str]:
+        """The team config's `[evidence] logs = [...]`: where this team's server logs are (the demo writes its own)."""
+        import tomllib
 
+        path = Path(self.wb.settings.config)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (OSError, tomllib.TOMLDecodeError):
+            return []        # loading the team config proper reports a broken file
+        logs = (raw.get("evidence") or {}).get("logs") or []
+        return [str(p) for p in logs if isinstance(p, str)] if isinstance(logs, list) else []
+
+    def _target_facts(self, scope, objects: list[str], logs: list[str], uc_audit: list[str], sources: list[str]) -> "_Facts":
+        """`sources`: paths whose kind follows the target's (the TUI asks for "the audit logs", whatever the target)."""
         try:
             target = self.wb.scanning.target(scope.target)
-            if getattr(target, "kind", "") != "postgresql":
-                raise UsageError(f"evidence reads PostgreSQL server logs; the scope's target {scope.target} is {getattr(target, 'kind', '?')}")
-            return database_name(target), principal_members(target, list(scope.principals))
+            kind = getattr(target, "kind", "?")
+            if sources:
+                (uc_audit if kind == "unity-catalog" else logs).extend(sources)
+            if kind == "postgresql" and logs and not uc_audit:
+                from sevtool.targets.postgres.members import database_name, principal_members
+
+                database = database_name(target)
+                return _Facts(database, principal_members(target, list(scope.principals)), False, [], "pgaudit",
+                              lambda gap, prefix: _log_reader(logs, database, prefix, gap))
+            if kind == "unity-catalog" and uc_audit and not logs:
+                from sevtool.targets.unity import evidence as uc
+
+                metastore, ids = uc.metastore_id(target), uc.table_ids(target, objects)
+                members, everyone, unknown = uc.principal_members(list(scope.principals))
+                notes = []
+                if everyone:
+                    notes.append("the principal is Databricks' `account users` group: every reader is a member")
+                if unknown:
+                    notes.append(f"the Unity Catalog API does not say who is in {', '.join(unknown)}: readers are listed as not "
+                                 "members unless named in the scope; check them against the group in the account console")
+                if metastore is None:
+                    notes.append("the catalog does not report its metastore id: rows of every metastore in the export are read")
+                return _Facts(metastore or "", members, everyone, notes, "the audit system table",
+                              lambda gap, prefix: _uc_reader(uc_audit, metastore, ids, gap))
+            wanted = "--uc-audit (a system.access.audit export)" if kind == "unity-catalog" else "--log (pgaudit server logs)"
+            raise UsageError(f"the scope's target {scope.target} is {kind}: its evidence comes from {wanted}",
+                             hint="--log is for PostgreSQL targets, --uc-audit for Unity Catalog targets")
         finally:
             self.wb.scanning.close()
 
@@ -156,11 +202,35 @@ class EvidenceService:
         data = {"summary": counts, "member_readers": members, "non_member_readers": others,
                 "coverage": [[format_utc(a), format_utc(b)] for a, b in report.coverage],
                 "logs": {k: totals[k] for k in ("files", "entries", "audit", "other_database", "corrupt", "other_format",
-                                                "skipped_duplicate_format", "unreadable")},
+                                                "skipped_duplicate_format", "unreadable", "denied", "duplicates") if k in totals},
                 "read": {o.object_fqn: {r.role: r.reads for r in o.readers} for o in report.objects if o.readers}}
         with self.store.write() as tx:
             tx.incident_row(report.incident_id)
             return tx.append(report.incident_id, "evidence", summary, data)
+
+
+@dataclass
+class _Facts:
+    """What the target says for evidence, and how to read its kind of audit source."""
+
+    database: str          # PostgreSQL: the database; Unity Catalog: the metastore id ('' if unknown)
+    members: set[str]
+    everyone: bool
+    notes: list[str]
+    source: str            # what logs the reads, as the answers' reasons name it
+    reader: Callable[[timedelta, str | None], object]
+
+
+def _log_reader(logs: list[str], database: str, line_prefix: str | None, max_gap: timedelta):
+    from sevtool.evidence.logs import LogReader
+
+    return LogReader([Path(p) for p in logs], database=database, line_prefix=line_prefix, max_gap=max_gap)
+
+
+def _uc_reader(exports: list[str], metastore: str | None, table_ids: dict[str, str], max_gap: timedelta):
+    from sevtool.evidence.uc_audit import UcAuditReader
+
+    return UcAuditReader([Path(p) for p in exports], metastore_id=metastore, table_ids=table_ids, max_gap=max_gap)
 
 
 def _dt(epoch: float) -> datetime:

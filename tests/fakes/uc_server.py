@@ -121,6 +121,7 @@ class FakeUnityCatalog:
         self.tables: dict[str, dict] = {}
         self.grants: dict[tuple[str, str], dict[str, list[str]]] = {}
         self.faults: list[Fault] = []
+        self.metastore_id = "ms-11111111-2222"   # what GET /metastore_summary answers (audit rows name it)
         self.ignore_patches = False       # answer 200 to PATCH but change nothing (a fix that does not stick)
         self.requests: list[tuple[str, str, dict]] = []
         self.violations: list[str] = []
@@ -215,6 +216,8 @@ class FakeUnityCatalog:
         return full in {"catalog": self.catalogs, "schema": self.schemas, "table": self.tables}.get(stype, {})
 
     def handle(self, method: str, path: str, query: dict[str, str], body) -> tuple[int, dict]:
+        if method == "GET" and path == "/metastore_summary":
+            return 200, {"metastore_id": self.metastore_id}
         if method == "GET" and path == "/catalogs":
             return 200, self._page(sorted(self.catalogs.values(), key=lambda c: c["name"]), "catalogs", query)
         if method == "GET" and path == "/schemas":

@@ -17,9 +17,10 @@ from sevtool.tui.widgets.keys_footer import KeysFooter
 from sevtool.tui.widgets.playbook_checklist import PlaybookChecklist
 from sevtool.tui.widgets.scope_pane import ScopePane
 
-TABS = ("scope", "revoke", "verify", "timeline", "postmortem")
+TABS = ("scope", "revoke", "verify", "timeline", "postmortem", "evidence")
 # Where the keyboard lands when a tab is opened, or when escape leaves a text box.
-TAB_FOCUS = {"scope": "#findings", "revoke": "#actions", "verify": "#checks", "timeline": "#events", "postmortem": "#postmortem-scroll"}
+TAB_FOCUS = {"scope": "#findings", "revoke": "#actions", "verify": "#checks", "timeline": "#events", "postmortem": "#postmortem-scroll",
+             "evidence": "#evidence-objects"}
 # Panes that read the store again each time their tab is opened; the others follow `changed()`.
 RELOAD_ON_OPEN = ("revoke", "postmortem")
 
@@ -35,6 +36,7 @@ class IncidentScreen(Screen):
         Binding("3", "tab('verify')", "Verify", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
         Binding("5", "tab('postmortem')", "Postmortem", show=False),
+        Binding("6", "tab('evidence')", "Evidence", show=False),
         Binding("s", "scan", "Scan"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("p", "plan", "Plan"),
@@ -46,6 +48,7 @@ class IncidentScreen(Screen):
         Binding("k", "mark_key", "Key event", show=False),
         Binding("t", "status", "Status"),
         Binding("e", "export", "Export"),
+        Binding("g", "evidence", "Evidence"),
         Binding("r", "reload", "Refresh", show=False),
     ]
     PALETTE = [
@@ -55,6 +58,7 @@ class IncidentScreen(Screen):
         ("Verify tab", "checks, schedule, regressions (3)", "tab('verify')"),
         ("Timeline tab", "events, notes, key events (4)", "tab('timeline')"),
         ("Postmortem tab", "preview and export (5)", "tab('postmortem')"),
+        ("Evidence tab", "who read the exposed objects during the window, from the audit logs (6)", "tab('evidence')"),
         ("Scan the target", "find every object the principals can read, by every access path (s)", "scan"),
         ("Filter findings", "narrow the findings table by any column (/)", "filter"),
         ("Plan the revocation", "one action per grant, with the exact SQL and prior ACL (p)", "plan"),
@@ -66,6 +70,7 @@ class IncidentScreen(Screen):
         ("Mark or unmark the selected timeline event as key", "(k)", "mark_key"),
         ("Move the incident to another status", "contained, verifying, resolved, closed (t)", "status"),
         ("Export the postmortem", "write the markdown to a file (e)", "export"),
+        ("Gather evidence", "read the audit logs: reads / no reads / unknown per object, members and not (g)", "evidence"),
         ("Refresh everything", "re-read the store (r)", "reload"),
         ("Help: key bindings", "?", "app.help"),
     ]
@@ -85,7 +90,8 @@ class IncidentScreen(Screen):
             with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
                     yield ScopePane(self.incident_id)
-                for tab, title in (("revoke", "2 Revoke"), ("verify", "3 Verify"), ("timeline", "4 Timeline"), ("postmortem", "5 Postmortem")):
+                for tab, title in (("revoke", "2 Revoke"), ("verify", "3 Verify"), ("timeline", "4 Timeline"), ("postmortem", "5 Postmortem"),
+                                  ("evidence", "6 Evidence")):
                     yield TabPane(title, id=tab)
         yield KeysFooter()
 
@@ -147,6 +153,10 @@ class IncidentScreen(Screen):
             from sevtool.tui.widgets.timeline_pane import TimelinePane
 
             return TimelinePane(self.incident_id)
+        if tab == "evidence":
+            from sevtool.tui.widgets.evidence_pane import EvidencePane
+
+            return EvidencePane(self.incident_id)
         from sevtool.tui.widgets.postmortem_pane import PostmortemPane
 
         return PostmortemPane(self.incident_id)
@@ -200,6 +210,9 @@ class IncidentScreen(Screen):
 
     async def action_mark_key(self) -> None:
         (await self._open("timeline")).toggle_key()
+
+    async def action_evidence(self) -> None:
+        (await self._open("evidence")).run_evidence()
 
     async def action_export(self) -> None:
         (await self._open("postmortem")).export()
