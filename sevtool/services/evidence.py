@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sevtool.core.evidence import (
     ObjectEvidence,
@@ -23,14 +23,13 @@ from sevtool.core.evidence import (
     source_pieces,
     windows_for,
 )
+from sevtool.core.exposure import Scope
 from sevtool.core.timeparse import as_utc, format_utc, utcnow
 from sevtool.errors import NotFound, UsageError
+from sevtool.targets.plugin import AuditFacts, plugin
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
-
-FUTURE_TABLES = "(future tables)"
-
 
 @dataclass
 class EvidenceReport:
@@ -91,12 +90,13 @@ class EvidenceService:
             raise NotFound(f"incident {incident_id} has no scope", hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
         scope = versions[-1].scope
         objects = sorted({f.object_fqn for v in versions for f in self.wb.scanning.findings(incident_id, v.version)
-                          if f.object_name != FUTURE_TABLES})
+                          if not f.future_tables})
         principals = list(scope.principals)
-        facts = self._target_facts(scope, objects, logs, uc_audit, list(sources or []))
+        opened = self._target_facts(scope, objects, logs, uc_audit, list(sources or []))
+        facts = opened.target
         members = facts.members | set(principals)
 
-        reader = facts.reader(max_gap, line_prefix)
+        reader = opened.reader(max_gap, line_prefix)
         tally = ReadTally(objects=set(objects), principals=set(principals), source=facts.source)
         for record in reader.records():
             tally.add(record)
@@ -141,7 +141,7 @@ class EvidenceService:
                          "any time: coverage is cut around them in file order only; export ORDER BY event_time")
         log_info = {**reader.totals(), "sources": [s.as_dict() for s in reader.sources], "skipped": reader.skipped,
                     "unreadable": reader.unreadable}
-        report = EvidenceReport(incident_id, facts.database, principals, len(members - set(principals)), int(max_gap.total_seconds()),
+        report = EvidenceReport(incident_id, facts.source_id, principals, len(members - set(principals)), int(max_gap.total_seconds()),
                                 log_info, covered, results, notes)
         report.event_seq = self._record(report).seq
         return report
@@ -158,37 +158,24 @@ class EvidenceService:
         logs = (raw.get("evidence") or {}).get("logs") or []
         return [str(p) for p in logs if isinstance(p, str)] if isinstance(logs, list) else []
 
-    def _target_facts(self, scope, objects: list[str], logs: list[str], uc_audit: list[str], sources: list[str]) -> "_Facts":
-        """`sources`: paths whose kind follows the target's (the TUI asks for "the audit logs", whatever the target)."""
+    def _target_facts(self, scope: Scope, objects: list[str], logs: list[str], uc_audit: list[str],
+                      sources: list[str]) -> _Facts:
+        """`sources`: paths of whatever audit trail the target's kind has (the TUI asks for "the audit logs")."""
         try:
             target = self.wb.scanning.target(scope.target)
-            kind = getattr(target, "kind", "?")
-            if sources:
-                (uc_audit if kind == "unity-catalog" else logs).extend(sources)
-            if kind == "postgresql" and logs and not uc_audit:
-                from sevtool.targets.postgres.members import database_name, principal_members
-
-                database = database_name(target)
-                return _Facts(database, principal_members(target, list(scope.principals)), False, [], "pgaudit",
-                              lambda gap, prefix: _log_reader(logs, database, prefix, gap))
-            if kind == "unity-catalog" and uc_audit and not logs:
-                from sevtool.targets.unity import evidence as uc
-
-                metastore, ids = uc.metastore_id(target), uc.table_ids(target, objects)
-                members, everyone, unknown = uc.principal_members(list(scope.principals))
-                notes = []
-                if everyone:
-                    notes.append("the principal is Databricks' `account users` group: every reader is a member")
-                if unknown:
-                    notes.append(f"the Unity Catalog API does not say who is in {', '.join(unknown)}: readers are listed as not "
-                                 "members unless named in the scope; check them against the group in the account console")
-                if metastore is None:
-                    notes.append("the catalog does not report its metastore id: rows of every metastore in the export are read")
-                return _Facts(metastore or "", members, everyone, notes, "the audit system table",
-                              lambda gap, prefix: _uc_reader(uc_audit, metastore, ids, gap))
-            wanted = "--uc-audit (a system.access.audit export)" if kind == "unity-catalog" else "--log (pgaudit server logs)"
-            raise UsageError(f"the scope's target {scope.target} is {kind}: its evidence comes from {wanted}",
-                             hint="--log is for PostgreSQL targets, --uc-audit for Unity Catalog targets")
+            trail = plugin(target.kind).audit
+            given = {"--log": logs, "--uc-audit": uc_audit}
+            if trail is None:
+                raise UsageError(f"the scope's target {scope.target} ({target.kind}) has no audit trail sevtool can read",
+                                 hint="evidence reads pgaudit logs (PostgreSQL) and system.access.audit exports (Unity Catalog)")
+            files = [*given.get(trail.option, []), *sources]
+            if not files or any(paths for option, paths in given.items() if option != trail.option):
+                raise UsageError(f"the scope's target {scope.target} is {target.kind}: its evidence comes from "
+                                 f"{trail.option} ({trail.described})", hint="--log is for pgaudit server logs, "
+                                 "--uc-audit for Unity Catalog's system.access.audit export")
+            facts = trail.facts(target, list(scope.principals), objects)
+            read = _READERS[trail.format]
+            return _Facts(facts, lambda gap, prefix: read(files, facts, prefix, gap))
         finally:
             self.wb.scanning.close()
 
@@ -211,26 +198,30 @@ class EvidenceService:
 
 @dataclass
 class _Facts:
-    """What the target says for evidence, and how to read its kind of audit source."""
+    """What the target says for evidence, and how to read its kind of audit trail."""
 
-    database: str          # PostgreSQL: the database; Unity Catalog: the metastore id ('' if unknown)
-    members: set[str]
-    everyone: bool
-    notes: list[str]
-    source: str            # what logs the reads, as the answers' reasons name it
-    reader: Callable[[timedelta, str | None], object]
+    target: AuditFacts
+    reader: Callable[[timedelta, str | None], Any]
 
 
-def _log_reader(logs: list[str], database: str, line_prefix: str | None, max_gap: timedelta):
+def _log_reader(logs: list[str], facts: AuditFacts, line_prefix: str | None, max_gap: timedelta) -> Any:
     from sevtool.evidence.logs import LogReader
 
-    return LogReader([Path(p) for p in logs], database=database, line_prefix=line_prefix, max_gap=max_gap)
+    return LogReader([Path(p) for p in logs], database=facts.source_id, line_prefix=line_prefix, max_gap=max_gap)
 
 
-def _uc_reader(exports: list[str], metastore: str | None, table_ids: dict[str, str], max_gap: timedelta):
+def _uc_reader(exports: list[str], facts: AuditFacts, line_prefix: str | None, max_gap: timedelta) -> Any:
     from sevtool.evidence.uc_audit import UcAuditReader
 
-    return UcAuditReader([Path(p) for p in exports], metastore_id=metastore, table_ids=table_ids, max_gap=max_gap)
+    return UcAuditReader([Path(p) for p in exports], metastore_id=facts.source_id or None, table_ids=facts.table_ids,
+                         max_gap=max_gap)
+
+
+# The audit-trail formats sevtool.evidence reads, as target plug-ins name them.
+_READERS: dict[str, Callable[[list[str], AuditFacts, str | None, timedelta], Any]] = {
+    "pgaudit-log": _log_reader,
+    "databricks-audit-table": _uc_reader,
+}
 
 
 def _dt(epoch: float) -> datetime:

@@ -45,6 +45,28 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditFacts:
+    """What a target says about its audit trail for `sevtool evidence`."""
+
+    source_id: str          # whose records count: PostgreSQL's database, Unity Catalog's metastore ('' if unknown)
+    members: set[str]       # roles or users who are members of the principals now
+    everyone: bool          # every reader is a member (a principal such as Databricks' `account users`)
+    notes: list[str]        # what the report must say about these facts (membership it cannot tell, ...)
+    source: str             # what records the reads, as the answers' reasons name it ("pgaudit")
+    table_ids: dict[str, str]   # id -> full name, where audit rows name tables by id
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """Where a kind's reads are recorded: the evidence readers know `format`; the CLI names the files with `option`."""
+
+    format: str             # "pgaudit-log", "databricks-audit-table": a format sevtool.evidence reads
+    option: str             # "--log", "--uc-audit"
+    described: str          # "pgaudit server logs", for errors and hints
+    facts: Callable[[Target, list[str], list[str]], AuditFacts]   # (target, principals, in-scope objects)
+
+
+@dataclass(frozen=True, slots=True)
 class SpecSyntax:
     """A bare `--target` spec of this kind (a DSN, a URL), for targets not named in the team config."""
 
@@ -63,6 +85,7 @@ class TargetPlugin:
     action_kinds: tuple[ActionKindSpec, ...]
     config_example: str                                # a [targets.NAME] body that works, for hints
     spec: SpecSyntax | None = None                     # None: only [targets.NAME] tables open it
+    audit: AuditTrail | None = None                    # None: `sevtool evidence` has no source for this kind
 
 
 @cache

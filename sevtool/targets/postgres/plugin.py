@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sevtool.core.plan import Closes
 from sevtool.targets.plugin import (
     ActionKindSpec,
+    AuditFacts,
+    AuditTrail,
     Capabilities,
     SpecSyntax,
     TargetPlugin,
 )
 
 if TYPE_CHECKING:   # the factories import the target when one is opened
+    from sevtool.targets.base import Target
     from sevtool.targets.postgres.target import PostgresTarget
 
 KIND = "postgresql"
@@ -60,6 +63,15 @@ def from_spec(spec: str) -> PostgresTarget:
     return PostgresTarget(spec)
 
 
+def audit_facts(target: Target, principals: list[str], objects: list[str]) -> AuditFacts:
+    """pgaudit lines of other databases are not evidence for this one; members at any depth, now."""
+    from sevtool.targets.postgres.members import database_name, principal_members
+    from sevtool.targets.postgres.target import PostgresTarget
+
+    assert isinstance(target, PostgresTarget)
+    return AuditFacts(database_name(target), principal_members(target, principals), False, [], "pgaudit", {})
+
+
 _OBJECT_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
                  ActionKind.REVOKE_VIEW, ActionKind.REVOKE_DEFAULT_PRIVILEGES)   # default privileges: "schema.(future tables)"
 
@@ -74,4 +86,5 @@ PLUGIN = TargetPlugin(
                   ActionKindSpec(ActionKind.MANUAL.value, Closes.NOTHING)),
     config_example='kind = "postgresql"\ndsn = "host=db1 dbname=warehouse user=sevtool"   # the password in ~/.pgpass',
     spec=SpecSyntax(recognises, from_spec, "'host=db1 dbname=warehouse' or postgresql://db1/warehouse"),
+    audit=AuditTrail("pgaudit-log", "--log", "pgaudit server logs", audit_facts),
 )
