@@ -36,6 +36,7 @@ from sevtool.targets.postgres.catalog import (
     _Relation,
     membership_sql,
 )
+from sevtool.targets.postgres.compact import GrantRows, relations_of
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 
 
@@ -81,7 +82,7 @@ class CatalogScan:
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
             pending["tables"].execute(_TABLE_GRANTS_SQL)
             pending["columns"].execute(_COLUMN_GRANTS_SQL)
-            relations = {row[0]: _Relation(*row) for row in pending["relations"].fetchall()}
+            relations = relations_of(pending["relations"])
             self.relations = relations
             dss, matched = self._match(relations)
             self.dss = dss
@@ -91,7 +92,7 @@ class CatalogScan:
             self.usage = usage
             dependencies = pending["views"].fetchall()
             views = self._views_over(matched, relations, dependencies)
-            table_grants = pending["tables"].fetchall()
+            table_grants = GrantRows(pending["tables"])
             column_grants = pending["columns"].fetchall()
         for cursor in pending.values():
             cursor.close()
