@@ -162,7 +162,7 @@ def revoke(incident_id: IdArg,
     if plan:
         made = svc.plan(ident, max_actions=max_actions)
         if json_out:
-            emit_json(made.model_dump(mode="json"))
+            emit_json(made)   # its actions are written one at a time
         elif jsonl_out:
             from sevtool.core.plan import Action
 

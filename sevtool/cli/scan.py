@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
-from sevtool.cli.output import emit_json, emit_jsonl, say
+from sevtool.cli.output import emit_json, emit_jsonl, say, streamed
 
 
 @command(bulk=True, help="Find every in-scope object a member of the principals can read, by access path, and record it on the incident. "
@@ -43,7 +43,7 @@ def scan(
             "principal_members": result.principal_members,
             "notices": result.notices,
             "duration_ms": result.duration_ms,
-            "findings": [as_json(f) for f in result.findings],
+            "findings": streamed(result.findings, as_json),
         })
         return
     if jsonl_out:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
-from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable
+from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable, write_json
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import ExitCode
 
@@ -142,5 +142,8 @@ def watch(incident_id: IdArg,
 
 
 def _emit_line(data: dict, *, pretty: bool = False) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2 if pretty else None) + "\n")
+    if pretty:
+        write_json(data)
+    else:
+        sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
     sys.stdout.flush()

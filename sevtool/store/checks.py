@@ -154,8 +154,13 @@ def check_grants(store: Store, check_id: int) -> list[tuple[str, str, str, str, 
     detail = CheckFindingRow.detail
     query = sa_select(*(detail[key].as_string() for key in ("schema_name", "object_name", "principal", "grantee", "path"))) \
         .where(CheckFindingRow.check_id == check_id)
+    # Read while the target is being scanned, so held at the check's peak: the values that repeat (schema, principal,
+    # grantee, path) are one string each, not one per row.
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     with store.read() as s:
-        return [tuple(r) for r in s.connection().execute(query)]
+        return [(share(schema, schema), name, share(principal, principal), share(grantee, grantee), share(path, path))
+                for schema, name, principal, grantee, path in s.connection().execute(query)]
 
 
 def scan_pair_count(store: Store, incident_id: int, version: int) -> int:
@@ -170,8 +175,13 @@ def scan_grants(store: Store, incident_id: int, version: int) -> list[tuple[str,
     """The same for the findings of a scope version."""
     query = sa_select(FindingRow.schema_name, FindingRow.object_name, FindingRow.principal, FindingRow.grantee, FindingRow.path) \
         .join(ScopeRow, ScopeRow.id == FindingRow.scope_id).where(ScopeRow.incident_id == incident_id, ScopeRow.version == version)
+    # Read while the target is being scanned, so held at the check's peak: the values that repeat (schema, principal,
+    # grantee, path) are one string each, not one per row.
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     with store.read() as s:
-        return [tuple(r) for r in s.connection().execute(query)]
+        return [(share(schema, schema), name, share(principal, principal), share(grantee, grantee), share(path, path))
+                for schema, name, principal, grantee, path in s.connection().execute(query)]
 
 
 # --- regressions ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from sevtool.targets.postgres.catalog import (
     _Relation,
     membership_sql,
 )
+from sevtool.targets.postgres.compact import GrantRows, relations_of
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 from sevtool.targets.postgres.sql import one_row
 
@@ -87,7 +88,7 @@ class CatalogScan:
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
             pending["tables"].execute(_TABLE_GRANTS_SQL)
             pending["columns"].execute(_COLUMN_GRANTS_SQL)
-            relations = {row[0]: _Relation(*row) for row in pending["relations"].fetchall()}
+            relations = relations_of(pending["relations"])
             self.relations = relations
             dss, matched = self._match(relations)
             self.dss = dss
@@ -97,7 +98,7 @@ class CatalogScan:
             self.usage = usage
             dependencies = pending["views"].fetchall()
             views = self._views_over(matched, relations, dependencies)
-            table_grants = pending["tables"].fetchall()
+            table_grants = GrantRows(pending["tables"])
             column_grants = pending["columns"].fetchall()
         for cursor in pending.values():
             cursor.close()
@@ -117,6 +118,7 @@ class CatalogScan:
             if oid in needed:
                 holders.setdefault(oid, set()).add(grantee)
                 by_column.setdefault((oid, attnum), set()).add(grantee)
+        holders, table_level = _shared_sets(holders), _shared_sets(table_level)
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
         self.model = ReadModel(graph, Grants(select=holders, schema_of={oid: relations[oid].namespace for oid in watched},
                                              usage=usage, read_all=read_all, views=rules,
@@ -416,6 +418,13 @@ class CatalogScan:
                 object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, future_tables=True, principal=principal,
                 path=AccessPath.DEFAULT_PRIVILEGES, grantee=reached.role, grantor=owner_name,
                 dss=self.classify(schema, FUTURE_TABLES, None) if schema else None, **reached.fields()))
+
+
+def _shared_sets(by_oid: dict[int, set[int]]) -> dict[int, set[int]]:
+    """One set object per distinct set of holders: tens of thousands of tables hold the same few (owner and grantee),
+    and a set per table was the largest part of the grant model. Only read once the model is built."""
+    distinct: dict[frozenset[int], set[int]] = {}
+    return {oid: distinct.setdefault(frozenset(found), found) for oid, found in by_oid.items()}
 
 
 def _dss_order(dss: int | None) -> int:
