@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from sevtool.targets.postgres.catalog import _Relation
 
 
-def relations_of(rows: Iterable[tuple]) -> dict[int, _Relation]:
+def relations_of(rows: Iterable[tuple[Any, ...]]) -> dict[int, _Relation]:
     """oid -> _Relation from `_RELATIONS_SQL` rows, the values that repeat (schema, comment, namespace, owner) shared."""
-    shared: dict[object, object] = {}
+    shared: dict[Any, Any] = {}
     share = shared.setdefault
     out: dict[int, _Relation] = {}
     for oid, schema, name, kind, parent, comment, namespace, invoker, fqn, owner, row_security in rows:

@@ -8,7 +8,7 @@ revoked as that holder); paths that are not a grant are added by escalation.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -178,7 +178,7 @@ class CatalogScan:
             pending += [b for b in bases[view] if b in bases]
         return rules
 
-    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants: list[tuple[int, int, int]],
+    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants: Iterable[tuple[int, int, int]],
                             principals_of: dict[int, list[str]]) -> None:
         """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
         SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
