@@ -8,7 +8,7 @@ revoked as that holder); paths that are not a grant are added by escalation.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -20,7 +20,6 @@ from sevtool.targets.postgres.access import (
     PUBLIC_OID,
     Grants,
     ReadModel,
-    ViewRule,
     load_graph,
 )
 from sevtool.targets.postgres.catalog import (
@@ -41,6 +40,7 @@ from sevtool.targets.postgres.catalog import (
 from sevtool.targets.postgres.compact import GrantRows, relations_of
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 from sevtool.targets.postgres.sql import one_row
+from sevtool.targets.postgres.views import read_through_views, view_rules, views_over
 
 # (findings, objects in scope -> DSS, principal -> member count, notices)
 ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
@@ -97,7 +97,7 @@ class CatalogScan:
                 usage.setdefault(namespace, set()).add(grantee)
             self.usage = usage
             dependencies = pending["views"].fetchall()
-            views = self._views_over(matched, relations, dependencies)
+            views = views_over(self, matched, relations, dependencies)
             table_grants = GrantRows(pending["tables"])
             column_grants = pending["columns"].fetchall()
         for cursor in pending.values():
@@ -105,7 +105,7 @@ class CatalogScan:
 
         parents = legacy_parents(self.cur)
         watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
-        rules = self._view_rules(watched, dependencies)
+        rules = view_rules(self, watched, dependencies)
         needed = watched | {base for rule in rules.values() for base, _columns in rule.bases}
         holders: dict[int, set[int]] = {}
         table_level: dict[int, set[int]] = {}
@@ -142,7 +142,7 @@ class CatalogScan:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
                     self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
-        self._read_through_views(exposed, rules, table_grants, principals_of)
+        read_through_views(self, exposed, rules, table_grants, principals_of)
 
         for r, oid in zip(reach, role_oids):
             if r.role in READ_ALL_ROLES:
@@ -158,64 +158,6 @@ class CatalogScan:
                 self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
-
-    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int, int]]) -> dict[int, ViewRule]:
-        """The views among (and behind) the watched relations, with what reading each needs of its bases."""
-        bases: dict[int, dict[int, set[int]]] = {}
-        for view, base, attnum in dependencies:
-            if base in self.relations:
-                bases.setdefault(view, {}).setdefault(base, set()).add(attnum)
-        bases = {view: found for view, found in bases.items() if self.relations[view].kind == "v"}   # matviews hold their rows
-        rules: dict[int, ViewRule] = {}
-        pending = [oid for oid in watched if oid in bases]
-        while pending:
-            view = pending.pop()
-            if view in rules:
-                continue
-            rel = self.relations[view]
-            rules[view] = ViewRule(owner=rel.owner, invoker=rel.security_invoker,
-                                   bases=tuple((base, tuple(sorted(cols - {0}))) for base, cols in bases[view].items()))
-            pending += [b for b in bases[view] if b in bases]
-        return rules
-
-    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants: Iterable[tuple[int, int, int]],
-                            principals_of: dict[int, list[str]]) -> None:
-        """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
-        SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
-        grant is named on the view, and on the base itself where the base is not readable directly (no USAGE)."""
-        behind: dict[int, set[int]] = {}
-        cut = frozenset(self.principal_oids - {PUBLIC_OID})
-        for view in exposed & rules.keys():
-            if not rules[view].invoker and not self.model.owners_read_through(view, cut):
-                continue   # its owners read the bases on their own: a grant on the view is what exposes it
-            stack = [view]
-            while stack:
-                for base, _columns in rules[stack.pop()].bases:
-                    behind.setdefault(base, set()).add(view)
-                    if base in rules:
-                        stack.append(base)
-        if not behind:
-            return
-        for oid, grantee, grantor in table_grants:
-            if oid not in behind:
-                continue
-            base_rel = self.relations[oid]
-            grantor_name = self.role_names.get(grantor, str(grantor))
-            for principal in principals_of.get(grantee, ()):
-                route, holder = self.reach_fields[(principal, grantee)], self.reach_by[(principal, grantee)].role
-                # The view is what members read; the grant to revoke is on the base.
-                for view in sorted(behind[oid], key=lambda v: self.relations[v].fqn):
-                    rel = self.relations[view]
-                    self.findings.append(_finding({
-                        "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                        "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid),
-                        "base_object": base_rel.fqn, **route}))
-                if oid in exposed:
-                    continue   # the base is read directly too: its own finding closes it
-                self.findings.append(_finding({
-                    "object_kind": base_rel.kind_label, "schema_name": base_rel.schema, "object_name": base_rel.name, "principal": principal,
-                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base_rel.fqn,
-                    "views": tuple(sorted(self.relations[v].fqn for v in behind[oid])), **route}))
 
     def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
@@ -332,35 +274,6 @@ class CatalogScan:
         matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
         return dss, matched
 
-    def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int, int]]) -> dict[int, list[int]]:
-        """View oid -> the in-scope tables it reads, following views of views."""
-        reads: dict[int, set[int]] = {}
-        for view, base, _attnum in dependencies:
-            reads.setdefault(view, set()).add(base)
-        resolved: dict[int, set[int]] = {}
-
-        def tables_behind(view: int, seen: frozenset[int]) -> set[int]:
-            if view in resolved:
-                return resolved[view]
-            out: set[int] = set()
-            for base in reads.get(view, ()):
-                if base in matched:
-                    out.add(base)
-                elif base in reads and base not in seen:
-                    out |= tables_behind(base, seen | {base})
-            resolved[view] = out
-            return out
-
-        views: dict[int, list[int]] = {}
-        for view in reads:
-            rel = relations.get(view)
-            if rel is None or view in matched:
-                continue
-            bases = tables_behind(view, frozenset({view}))
-            if bases:
-                views[view] = sorted(bases, key=lambda b: (_dss_order(self.dss[b]), relations[b].fqn))
-        return views
-
     def _parent_fqn(self, rel: _Relation) -> str | None:
         parent = self.relations.get(rel.parent) if rel.parent is not None else None
         return parent.fqn if parent else None
@@ -425,8 +338,3 @@ def _shared_sets(by_oid: dict[int, set[int]]) -> dict[int, set[int]]:
     and a set per table was the largest part of the grant model. Only read once the model is built."""
     distinct: dict[frozenset[int], set[int]] = {}
     return {oid: distinct.setdefault(frozenset(found), found) for oid, found in by_oid.items()}
-
-
-def _dss_order(dss: int | None) -> int:
-    """Most sensitive first; unrated counts as the most sensitive."""
-    return -(dss or 5)
