@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 READER, BARE = "evidence (csvlog)", "csv.reader pass"
@@ -23,7 +23,7 @@ DATABASE = "wh"
 
 def write_csvlog(path: Path, lines: int) -> int:
     """Write `lines` csvlog lines; returns how many are AUDIT lines of DATABASE (what the reader must yield)."""
-    start = datetime(2026, 6, 18, 12, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 6, 18, 12, 0, tzinfo=UTC)
     tables = ["keystrokes", "screen_content", "perf_reviews", "salaries", "orders", "events"]
     users = ["alice", "bob", "carol", "dave", "erin", "svc_etl"]
     stmt: dict[int, int] = {}
@@ -34,9 +34,9 @@ def write_csvlog(path: Path, lines: int) -> int:
             session = i % 200
             stmt[session] = stmt.get(session, 0) + 1
             user, table, db = users[session % len(users)], tables[i % len(tables)], "other" if i % 10 == 9 else DATABASE
-            kind = i % 200      # per 200 lines: 139 READ, 1 ROLE GRANT, 20 ERROR, 40 connection lines
+            kind = i % 200  # per 200 lines: 139 READ, 1 ROLE GRANT, 20 ERROR, 40 connection lines
             if kind < 139:
-                message = f"AUDIT: SESSION,{stmt[session]},1,READ,SELECT,TABLE,public.{table},\"select a, b from {table} where id = {i}\",<not logged>"
+                message = f'AUDIT: SESSION,{stmt[session]},1,READ,SELECT,TABLE,public.{table},"select a, b from {table} where id = {i}",<not logged>'
                 severity = "LOG"
             elif kind == 139:
                 message = f"AUDIT: SESSION,{stmt[session]},1,ROLE,GRANT,,,grant select on {table} to all_employees,<not logged>"
@@ -49,8 +49,10 @@ def write_csvlog(path: Path, lines: int) -> int:
                 severity = "LOG"
             audit += kind < 140 and db == DATABASE
             quoted = message.replace('"', '""')
-            out.write(f'{when},"{user}","{db}",{10000 + session},"127.0.0.1:{40000 + session}",6b13777b.{session:x},{stmt[session]},'
-                      f'"SELECT",2026-06-18 12:00:00 UTC,3/{i},0,{severity},00000,"{quoted}",,,,,,,,,"psql","client backend",,0\n')
+            out.write(
+                f'{when},"{user}","{db}",{10000 + session},"127.0.0.1:{40000 + session}",6b13777b.{session:x},{stmt[session]},'
+                f'"SELECT",2026-06-18 12:00:00 UTC,3/{i},0,{severity},00000,"{quoted}",,,,,,,,,"psql","client backend",,0\n'
+            )
     return audit
 
 
@@ -99,6 +101,10 @@ def row(samples, key: int, seen: dict):
 
     correct = seen["records"] == {seen["expected"]} and seen["rows"] == {seen["lines"]}
     records = "/".join(str(n) for n in sorted(seen["records"]))
-    detail = (f"{seen['lines']:,} csvlog lines ({seen['size_mb']:.0f} MB): {records} AUDIT records of {DATABASE} "
-              f"(expected {seen['expected']:,}), each pass a process")
-    return report.comparison(samples, key, READER, BARE, RATIO_LIMIT, detail, correct=correct, rss_limit_mb=RSS_LIMIT_MB)
+    detail = (
+        f"{seen['lines']:,} csvlog lines ({seen['size_mb']:.0f} MB): {records} AUDIT records of {DATABASE} "
+        f"(expected {seen['expected']:,}), each pass a process"
+    )
+    return report.comparison(
+        samples, key, READER, BARE, RATIO_LIMIT, detail, correct=correct, rss_limit_mb=RSS_LIMIT_MB
+    )

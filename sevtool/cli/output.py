@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
-_messages: TextIO | None = None    # where `say` writes while a pager shows stdout on the same terminal
+_messages: TextIO | None = None  # where `say` writes while a pager shows stdout on the same terminal
 
 
 def to_jsonable(value: Any) -> Any:
@@ -30,8 +30,8 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-_STREAM_FROM = 1000    # items in a list from which its items are made plain and encoded one at a time as they are written
-_WRITE_EVERY = 8192    # encoded pieces joined per write to stdout
+_STREAM_FROM = 1000  # items in a list from which its items are made plain and encoded one at a time as they are written
+_WRITE_EVERY = 8192  # encoded pieces joined per write to stdout
 
 
 class _Streamed(list):
@@ -62,14 +62,23 @@ def _plain_streaming(value: Any) -> Any:
     fields = getattr(type(value), "model_fields", None)
     if fields is None or not callable(getattr(value, "model_dump", None)):
         return to_jsonable(value)
-    long = {name for name in fields if not fields[name].exclude and isinstance(items := getattr(value, name), list)
-            and len(items) >= _STREAM_FROM and callable(getattr(items[0], "model_dump", None))}
+    long = {
+        name
+        for name in fields
+        if not fields[name].exclude
+        and isinstance(items := getattr(value, name), list)
+        and len(items) >= _STREAM_FROM
+        and callable(getattr(items[0], "model_dump", None))
+    }
     if not long:
         return to_jsonable(value)
     rest = value.model_dump(mode="json", exclude=long)
-    ordered = {name: (_Streamed(getattr(value, name), _dump) if name in long else rest.pop(name))
-               for name in fields if name in long or name in rest}
-    return {**ordered, **rest}   # what is left: computed fields, which model_dump puts after the fields
+    ordered = {
+        name: (_Streamed(getattr(value, name), _dump) if name in long else rest.pop(name))
+        for name in fields
+        if name in long or name in rest
+    }
+    return {**ordered, **rest}  # what is left: computed fields, which model_dump puts after the fields
 
 
 def _dump(model: Any) -> Any:
@@ -107,10 +116,12 @@ def emit_text_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> No
     if not rows:
         sys.stdout.write("(none)\n")
         return
-    widths = [max([len(h) + 2, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]   # tabulate pads headers by 2
+    widths = [
+        max([len(h) + 2, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)
+    ]  # tabulate pads headers by 2
 
     def line(cells) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
 
     sys.stdout.write("\n".join([line(headers), line("-" * w for w in widths), *(line(row) for row in rows)]) + "\n")
 

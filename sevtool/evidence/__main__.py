@@ -30,8 +30,16 @@ def main(argv: list[str] | None = None) -> None:
         if tally is not None:
             tally.add(record)
         count += 1
-    print(json.dumps({"items": count, "seconds": round(time.perf_counter() - started, 3), **reader.totals(),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+    print(
+        json.dumps(
+            {
+                "items": count,
+                "seconds": round(time.perf_counter() - started, 3),
+                **reader.totals(),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

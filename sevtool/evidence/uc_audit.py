@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sevtool.evidence.logs import AuditRecord
 
-UTC = timezone.utc
+UTC = UTC
 FORMAT = "uc-audit"
 SERVICE = "unityCatalog"
 READ_ACTIONS = ("getTable", "generateTemporaryTableCredential")
@@ -44,15 +45,15 @@ class UcSourceStats:
 
     path: str
     format: str = FORMAT
-    entries: int = 0            # rows with a readable event_time, of any kind
-    audit: int = 0              # table reads (successful getTable / credential requests) yielded
-    other_database: int = 0     # rows of another metastore or workspace: ignored
-    denied: int = 0             # read requests the catalog refused (statusCode not 200)
-    unresolved: int = 0         # read requests naming a table id the catalog does not know
-    duplicates: int = 0         # an event_id seen before (the same export passed twice, overlapping exports)
-    corrupt: int = 0            # not JSON, not an object, no readable event_time
+    entries: int = 0  # rows with a readable event_time, of any kind
+    audit: int = 0  # table reads (successful getTable / credential requests) yielded
+    other_database: int = 0  # rows of another metastore or workspace: ignored
+    denied: int = 0  # read requests the catalog refused (statusCode not 200)
+    unresolved: int = 0  # read requests naming a table id the catalog does not know
+    duplicates: int = 0  # an event_id seen before (the same export passed twice, overlapping exports)
+    corrupt: int = 0  # not JSON, not an object, no readable event_time
     other_format: int = 0
-    unordered: bool = False     # rows not in event_time order
+    unordered: bool = False  # rows not in event_time order
     first: float | None = None
     last: float | None = None
     gaps: list[tuple[float, float]] = field(default_factory=list)
@@ -64,11 +65,23 @@ class UcSourceStats:
         def when(epoch: float | None) -> str | None:
             return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
-        return {"path": self.path, "format": self.format, "entries": self.entries, "audit": self.audit,
-                "other_database": self.other_database, "denied": self.denied, "unresolved": self.unresolved,
-                "duplicates": self.duplicates, "corrupt": self.corrupt, "other_format": self.other_format,
-                "unordered": self.unordered, "first": when(self.first), "last": when(self.last),
-                "gaps": [[when(a), when(b)] for a, b in self.gaps], "holes": [[when(a), when(b)] for a, b in self.holes]}
+        return {
+            "path": self.path,
+            "format": self.format,
+            "entries": self.entries,
+            "audit": self.audit,
+            "other_database": self.other_database,
+            "denied": self.denied,
+            "unresolved": self.unresolved,
+            "duplicates": self.duplicates,
+            "corrupt": self.corrupt,
+            "other_format": self.other_format,
+            "unordered": self.unordered,
+            "first": when(self.first),
+            "last": when(self.last),
+            "gaps": [[when(a), when(b)] for a, b in self.gaps],
+            "holes": [[when(a), when(b)] for a, b in self.holes],
+        }
 
 
 def event_epoch(value) -> float:
@@ -78,7 +91,7 @@ def event_epoch(value) -> float:
     if not isinstance(value, str) or len(value) < 19:
         raise ValueError(value)
     when = datetime.fromisoformat(value.replace(" ", "T", 1))
-    if when.tzinfo is None:      # the table stores UTC; an export without an offset is still UTC
+    if when.tzinfo is None:  # the table stores UTC; an export without an offset is still UTC
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
@@ -86,8 +99,15 @@ def event_epoch(value) -> float:
 class UcAuditReader:
     """Reads export files one after the other; `records()` streams the table reads, `sources` holds the stats."""
 
-    def __init__(self, paths: list[str | Path], *, metastore_id: str | None = None, workspace_id: str | None = None,
-                 table_ids: dict[str, str] | None = None, max_gap: timedelta = timedelta(hours=1)):
+    def __init__(
+        self,
+        paths: list[str | Path],
+        *,
+        metastore_id: str | None = None,
+        workspace_id: str | None = None,
+        table_ids: dict[str, str] | None = None,
+        max_gap: timedelta = timedelta(hours=1),
+    ):
         self.metastore_id = metastore_id
         self.workspace_id = workspace_id
         self.table_ids = table_ids or {}
@@ -117,7 +137,7 @@ class UcAuditReader:
                 self.unreadable.append(f"{path}: {exc}")
 
     def _read(self, stream, stats: UcSourceStats) -> Iterator[AuditRecord]:
-        times = array("d")          # every readable event time, for the gaps of an export in any order
+        times = array("d")  # every readable event time, for the gaps of an export in any order
         broken = False
         for line in stream:
             if not line.strip():
@@ -152,13 +172,13 @@ class UcAuditReader:
         stats.broken_at_end = broken
         if times:
             ordered = sorted(times)
-            stats.gaps = [(a, b) for a, b in zip(ordered, ordered[1:]) if b - a > self.max_gap]
+            stats.gaps = [(a, b) for a, b in itertools.pairwise(ordered) if b - a > self.max_gap]
 
     def _record(self, row: dict, t: float, stats: UcSourceStats) -> AuditRecord | None:
         if row.get("service_name") != SERVICE or row.get("action_name") not in READ_ACTIONS:
             return None
         params = row.get("request_params") or {}
-        if isinstance(params, list):        # a map exported as [[key, value], ...]
+        if isinstance(params, list):  # a map exported as [[key, value], ...]
             params = {k: v for k, v in params if isinstance(k, str)}
         if not isinstance(params, dict):
             stats.corrupt += 1
@@ -193,13 +213,27 @@ class UcAuditReader:
             self._seen.add(event_id)
         self._count += 1
         # One record per access: the tally de-duplicates by (session, statement); give each access its own number.
-        return AuditRecord(t, str(row.get("workspace_id") or ""), user, "uc-audit", "SESSION", self._count, 0, "READ",
-                           row["action_name"], "TABLE", name.lower())
+        return AuditRecord(
+            t,
+            str(row.get("workspace_id") or ""),
+            user,
+            "uc-audit",
+            "SESSION",
+            self._count,
+            0,
+            "READ",
+            row["action_name"],
+            "TABLE",
+            name.lower(),
+        )
 
     def totals(self) -> dict:
         keys = ("entries", "audit", "other_database", "denied", "unresolved", "duplicates", "corrupt", "other_format")
         return {key: sum(getattr(s, key) for s in self.sources) for key in keys} | {
-            "files": len(self.sources), "skipped_duplicate_format": 0, "unreadable": len(self.unreadable)}
+            "files": len(self.sources),
+            "skipped_duplicate_format": 0,
+            "unreadable": len(self.unreadable),
+        }
 
 
 def _open(path: Path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fakes.uc_audit_export import heartbeats, row, write
@@ -11,7 +11,7 @@ from fakes.uc_server import FakeUnityCatalog, seed_drill
 
 from sevtool.evidence.uc_audit import UcAuditReader
 
-UTC = timezone.utc
+UTC = UTC
 TOKEN = "uc-token-Ev24"
 OTHER_METASTORE = "ms-99999999-0000"
 
@@ -31,11 +31,18 @@ ENV = {"LAKE_TOKEN": TOKEN}
 def declare_scan_apply(cli, server, principal: str, *extra_principals: str) -> tuple[str, datetime]:
     seed_drill(server, principal)
     t0 = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
-    ident = str(cli.json("declare", "--sev", "2", "--title", "lake readable", "--exposure-started", t0.isoformat(), env=ENV)["id"])
+    ident = str(
+        cli.json("declare", "--sev", "2", "--title", "lake readable", "--exposure-started", t0.isoformat(), env=ENV)[
+            "id"
+        ]
+    )
     args = ["--principal", principal] + [a for p in extra_principals for a in ("--principal", p)]
     scan = cli.json("scan", ident, "--target", "lake", *args, env=ENV)
     assert {f["schema_name"] + "." + f["object_name"] for f in scan["findings"]} == {
-        "main.telemetry.keystrokes", "main.chats.private_messages", "main.chats.channel_index"}
+        "main.telemetry.keystrokes",
+        "main.chats.private_messages",
+        "main.chats.channel_index",
+    }
     assert cli.json("revoke", ident, "--apply", "--yes", env=ENV)["counts"]["failed"] == 0
     return ident, t0
 
@@ -49,30 +56,38 @@ def test_reads_during_the_window_by_members_from_a_gz_export(cli, lake, tmp_path
     after = datetime.now(UTC) + timedelta(seconds=30)
     keystrokes_id = lake.tables["main.telemetry.keystrokes"]["table_id"]
     mid = t0 + timedelta(minutes=61)
-    rows = [*heartbeats(t0 - timedelta(minutes=45), after),
-            row(t0 - timedelta(minutes=30), "carol@corp.com", table="main.telemetry.keystrokes"),        # before the window
-            row(t0 + timedelta(minutes=30), "alice@corp.com", table="main.chats.private_messages", event="dup-1"),
-            row(t0 + timedelta(minutes=30), "alice@corp.com", table="main.chats.private_messages", event="dup-1"),  # exported twice
-            row(t0 + timedelta(minutes=40), "alice@corp.com", "generateTemporaryTableCredential", table_id=keystrokes_id),
-            row(mid, "bob@corp.com", table="MAIN.TELEMETRY.KEYSTROKES", event="bob-1"),
-            row(mid, "bob@corp.com", "getTableSummaries", table="main.telemetry.keystrokes"),            # not a table read
-            row(t0 + timedelta(minutes=70), "mallory@corp.com", table="main.telemetry.keystrokes", status=403),   # refused
-            row(t0 + timedelta(minutes=80), "eve@corp.com", table="main.telemetry.keystrokes", metastore=OTHER_METASTORE),
-            row(after, "dave@corp.com", table="main.telemetry.keystrokes")]                               # after the apply
-    rows.sort(key=lambda r: r["event_time"])            # exported ORDER BY event_time
+    rows = [
+        *heartbeats(t0 - timedelta(minutes=45), after),
+        row(t0 - timedelta(minutes=30), "carol@corp.com", table="main.telemetry.keystrokes"),  # before the window
+        row(t0 + timedelta(minutes=30), "alice@corp.com", table="main.chats.private_messages", event="dup-1"),
+        row(
+            t0 + timedelta(minutes=30), "alice@corp.com", table="main.chats.private_messages", event="dup-1"
+        ),  # exported twice
+        row(t0 + timedelta(minutes=40), "alice@corp.com", "generateTemporaryTableCredential", table_id=keystrokes_id),
+        row(mid, "bob@corp.com", table="MAIN.TELEMETRY.KEYSTROKES", event="bob-1"),
+        row(mid, "bob@corp.com", "getTableSummaries", table="main.telemetry.keystrokes"),  # not a table read
+        row(t0 + timedelta(minutes=70), "mallory@corp.com", table="main.telemetry.keystrokes", status=403),  # refused
+        row(t0 + timedelta(minutes=80), "eve@corp.com", table="main.telemetry.keystrokes", metastore=OTHER_METASTORE),
+        row(after, "dave@corp.com", table="main.telemetry.keystrokes"),
+    ]  # after the apply
+    rows.sort(key=lambda r: r["event_time"])  # exported ORDER BY event_time
     bob = next(i for i, r in enumerate(rows) if r["event_id"] == "bob-1")
-    rows.insert(bob + 1, "{\"event_time\": \"2026-")        # a row truncated in the middle: counted, coverage cut around it
+    rows.insert(bob + 1, '{"event_time": "2026-')  # a row truncated in the middle: counted, coverage cut around it
     export = write(tmp_path / "audit.jsonl.gz", rows, gz=True)
 
     result = cli("evidence", ident, "--uc-audit", str(export), "--json", env=ENV)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     objects = by_object(report)
-    keystrokes, messages, index = (objects[f"main.{n}"] for n in ("telemetry.keystrokes", "chats.private_messages", "chats.channel_index"))
+    keystrokes, messages, index = (
+        objects[f"main.{n}"] for n in ("telemetry.keystrokes", "chats.private_messages", "chats.channel_index")
+    )
     assert keystrokes["answer"] == "reads" and keystrokes["uncovered"] == []
     assert {r["role"]: r["reads"] for r in keystrokes["members"]} == {"alice@corp.com": 1, "bob@corp.com": 1}
     assert keystrokes["non_members"] == []
-    assert messages["answer"] == "reads" and [(r["role"], r["reads"]) for r in messages["members"]] == [("alice@corp.com", 1)]
+    assert messages["answer"] == "reads" and [(r["role"], r["reads"]) for r in messages["members"]] == [
+        ("alice@corp.com", 1)
+    ]
     assert index["answer"] == "no_reads", index["reason"]
     assert report["member_readers"] == {"alice@corp.com": 2, "bob@corp.com": 1} and report["non_member_readers"] == {}
     logs = report["logs"]
@@ -89,11 +104,15 @@ def test_members_of_an_unlisted_group_are_not_guessed_and_a_half_covered_window_
     # `analysts` is a group the catalog cannot list; bob is in the scope by name, so he is the one known member.
     ident, t0 = declare_scan_apply(cli, lake, "analysts", "bob@corp.com")
     after = datetime.now(UTC) + timedelta(seconds=30)
-    late = t0 + timedelta(minutes=90)          # the export starts halfway through the window
-    rows = [*heartbeats(late, after),
-            row(late + timedelta(minutes=5), "alice@corp.com", table="main.telemetry.keystrokes"),
-            row(late + timedelta(minutes=6), "bob@corp.com", table="main.telemetry.keystrokes")]
-    report = json.loads(cli("evidence", ident, "--uc-audit", str(write(tmp_path / "a.jsonl", rows)), "--json", env=ENV).stdout)
+    late = t0 + timedelta(minutes=90)  # the export starts halfway through the window
+    rows = [
+        *heartbeats(late, after),
+        row(late + timedelta(minutes=5), "alice@corp.com", table="main.telemetry.keystrokes"),
+        row(late + timedelta(minutes=6), "bob@corp.com", table="main.telemetry.keystrokes"),
+    ]
+    report = json.loads(
+        cli("evidence", ident, "--uc-audit", str(write(tmp_path / "a.jsonl", rows)), "--json", env=ENV).stdout
+    )
     objects = by_object(report)
     keystrokes = objects["main.telemetry.keystrokes"]
     assert keystrokes["answer"] == "reads" and "uncovered time is unknown" in keystrokes["reason"]
@@ -101,7 +120,10 @@ def test_members_of_an_unlisted_group_are_not_guessed_and_a_half_covered_window_
     assert [r["role"] for r in keystrokes["non_members"]] == ["alice@corp.com"]
     assert keystrokes["uncovered"][0][0] == t0.isoformat()
     for name in ("main.chats.private_messages", "main.chats.channel_index"):
-        assert objects[name]["answer"] == "unknown" and objects[name]["reason"] == "the logs do not cover all of the window"
+        assert (
+            objects[name]["answer"] == "unknown"
+            and objects[name]["reason"] == "the logs do not cover all of the window"
+        )
     assert any("does not say who is in analysts" in n for n in report["notes"])
 
 
@@ -114,12 +136,21 @@ def test_log_and_uc_audit_go_with_their_target_kind(cli, lake, tmp_path):
 def test_reader_counts_bad_rows_and_never_fails(tmp_path):
     at = datetime(2026, 6, 18, 14, 0, tzinfo=UTC)
     as_pairs = row(at + timedelta(minutes=1), "a@x.com", table="c.s.t")
-    as_pairs["request_params"] = [[k, v] for k, v in as_pairs["request_params"].items()]     # map exported as pairs
-    rows = [row(at, "a@x.com", table="c.s.t"), "not json", "[1, 2]", {"event_time": "yesterday"}, as_pairs,
-            row(at + timedelta(hours=3), "b@x.com", "generateTemporaryTableCredential", table_id="unknown-id"),
-            row(at + timedelta(hours=3, minutes=1), "", table="c.s.t")]
-    reader = UcAuditReader([write(tmp_path / "x.jsonl", rows), tmp_path / "missing.jsonl"], metastore_id="ms-11111111-2222",
-                           max_gap=timedelta(hours=1))
+    as_pairs["request_params"] = [[k, v] for k, v in as_pairs["request_params"].items()]  # map exported as pairs
+    rows = [
+        row(at, "a@x.com", table="c.s.t"),
+        "not json",
+        "[1, 2]",
+        {"event_time": "yesterday"},
+        as_pairs,
+        row(at + timedelta(hours=3), "b@x.com", "generateTemporaryTableCredential", table_id="unknown-id"),
+        row(at + timedelta(hours=3, minutes=1), "", table="c.s.t"),
+    ]
+    reader = UcAuditReader(
+        [write(tmp_path / "x.jsonl", rows), tmp_path / "missing.jsonl"],
+        metastore_id="ms-11111111-2222",
+        max_gap=timedelta(hours=1),
+    )
     records = list(reader.records())
     assert [(r.user, r.object_name) for r in records] == [("a@x.com", "c.s.t"), ("a@x.com", "c.s.t")]
     stats = reader.sources[0]
@@ -133,7 +164,13 @@ def test_an_export_without_any_table_read_answers_unknown_not_no_reads(cli, lake
     """Covered time alone is not enough: an export filtered to other events (logins) cannot say nobody read a table."""
     ident, t0 = declare_scan_apply(cli, lake, "account users")
     rows = heartbeats(t0 - timedelta(minutes=10), datetime.now(UTC) + timedelta(minutes=10), step=timedelta(minutes=5))
-    report = json.loads(cli("evidence", ident, "--uc-audit", str(write(tmp_path / "logins.jsonl", rows)), "--json", env=ENV).stdout)
+    report = json.loads(
+        cli("evidence", ident, "--uc-audit", str(write(tmp_path / "logins.jsonl", rows)), "--json", env=ENV).stdout
+    )
     assert {o["answer"] for o in report["objects"]} == {"unknown"}
     assert [(o["uncovered"], o["reason"]) for o in report["objects"]] == [
-        ([], "no sign in the logs that the audit system table logged READ for this object (no table read of any object in it)")] * 3
+        (
+            [],
+            "no sign in the logs that the audit system table logged READ for this object (no table read of any object in it)",
+        )
+    ] * 3

@@ -44,7 +44,9 @@ def main() -> None:
                     best[name] = result
         for name, result in best.items():
             ratio = result["seconds"] / best["bare"]["seconds"]
-            print(f"{name:7} {result['seconds']:7.2f} s  {ratio:4.2f}x bare  {result['items']:>9,} rows/records  peak RSS {result['peak_rss_mb']:.0f} MB")
+            print(
+                f"{name:7} {result['seconds']:7.2f} s  {ratio:4.2f}x bare  {result['items']:>9,} rows/records  peak RSS {result['peak_rss_mb']:.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -21,15 +21,26 @@ def relations_of(rows: Iterable[tuple[Any, ...]]) -> dict[int, _Relation]:
     share = shared.setdefault
     out: dict[int, _Relation] = {}
     for oid, schema, name, kind, parent, comment, namespace, invoker, fqn, owner, row_security in rows:
-        out[oid] = _Relation(oid, share(schema, schema), name, kind, parent, None if comment is None else share(comment, comment),
-                             share(namespace, namespace), invoker, fqn, share(owner, owner), row_security)
+        out[oid] = _Relation(
+            oid,
+            share(schema, schema),
+            name,
+            kind,
+            parent,
+            None if comment is None else share(comment, comment),
+            share(namespace, namespace),
+            invoker,
+            fqn,
+            share(owner, owner),
+            row_security,
+        )
     return out
 
 
 class GrantRows:
     """(relation oid, grantee oid, grantor oid) rows of `_TABLE_GRANTS_SQL`, iterated as tuples, held as 4-byte oids."""
 
-    __slots__ = ("_oids", "_grantees", "_grantors")
+    __slots__ = ("_grantees", "_grantors", "_oids")
 
     def __init__(self, rows: Iterable[tuple[int, int, int]]):
         self._oids, self._grantees, self._grantors = array("I"), array("I"), array("I")
@@ -40,7 +51,7 @@ class GrantRows:
             add_grantor(grantor)
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        return zip(self._oids, self._grantees, self._grantors)
+        return zip(self._oids, self._grantees, self._grantors, strict=False)
 
     def __len__(self) -> int:
         return len(self._oids)

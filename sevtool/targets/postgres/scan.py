@@ -69,20 +69,24 @@ class CatalogScan:
         members = self._members()
         role_oids = [self._reach_oid[r] for r in reach]
         params = {"principals": [r.principal for r in reach], "roles": role_oids}
-        self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
+        self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids, strict=False)}
         self.reach_fields = {key: r.fields() for key, r in self.reach_by.items()}
-        self.plain_path = {key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
-                           for key, r in self.reach_by.items()}
+        self.plain_path = {
+            key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
+            for key, r in self.reach_by.items()
+        }
         principals_of: dict[int, list[str]] = {}
-        for r, oid in zip(reach, role_oids):
+        for r, oid in zip(reach, role_oids, strict=False):
             principals_of.setdefault(oid, []).append(r.principal)
 
         # Pipelined: the server runs the grant queries while we classify and match the relations.
         conn = self.cur.connection
         with conn.pipeline():
             # Binary results: ~half the client CPU of parsing 45,000-row text results.
-            pending = {name: conn.cursor(row_factory=tuple_row, binary=True)
-                       for name in ("relations", "usage", "views", "tables", "columns")}
+            pending = {
+                name: conn.cursor(row_factory=tuple_row, binary=True)
+                for name in ("relations", "usage", "views", "tables", "columns")
+            }
             pending["relations"].execute(_RELATIONS_SQL)
             pending["usage"].execute(_SCHEMA_USAGE_SQL)
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
@@ -120,20 +124,34 @@ class CatalogScan:
                 by_column.setdefault((oid, attnum), set()).add(grantee)
         holders, table_level = _shared_sets(holders), _shared_sets(table_level)
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
-        self.model = ReadModel(graph, Grants(select=holders, schema_of={oid: relations[oid].namespace for oid in watched},
-                                             usage=usage, read_all=read_all, views=rules,
-                                             table_select=table_level, column_select=by_column), watched)
-        self.principal_oids = {oid for r, oid in zip(reach, role_oids) if not r.route and r.role == r.principal}
+        self.model = ReadModel(
+            graph,
+            Grants(
+                select=holders,
+                schema_of={oid: relations[oid].namespace for oid in watched},
+                usage=usage,
+                read_all=read_all,
+                views=rules,
+                table_select=table_level,
+                column_select=by_column,
+            ),
+            watched,
+        )
+        self.principal_oids = {
+            oid for r, oid in zip(reach, role_oids, strict=False) if not r.route and r.role == r.principal
+        }
         self.by_member = self.model.exposure(self.principal_oids)
         exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
-        not_exposed: dict[tuple[str, int], int] = {}   # (principal, namespace) -> objects granted but not exposed
+        not_exposed: dict[tuple[str, int], int] = {}  # (principal, namespace) -> objects granted but not exposed
 
         for oid, grantee, grantor in table_grants:
             for principal in principals_of.get(grantee, ()):
                 if oid not in watched:
                     continue
                 if oid in exposed:
-                    self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=None, views=views)
+                    self._add(
+                        relations[oid], principal, grantee, grantor, relations[oid].owner, column=None, views=views
+                    )
                 else:
                     key = (principal, relations[oid].namespace)
                     not_exposed[key] = not_exposed.get(key, 0) + 1
@@ -141,21 +159,27 @@ class CatalogScan:
         for oid, column, grantee, grantor, _attnum in column_grants:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
-                    self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
+                    self._add(
+                        relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views
+                    )
         read_through_views(self, exposed, rules, table_grants, principals_of)
 
-        for r, oid in zip(reach, role_oids):
+        for r, oid in zip(reach, role_oids, strict=False):
             if r.role in READ_ALL_ROLES:
                 self._everything(r, AccessPath.PREDEFINED_ROLE, exposed)
             elif roles.get(oid) is not None and roles[oid].superuser:
                 self._everything(r, AccessPath.SUPERUSER, exposed)
 
-        Escalations(self, _finding).add(reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version)
+        Escalations(self, _finding).add(
+            reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version
+        )
         self._default_privileges(params)
         self._explain_unexposed(not_exposed)
         for principal, (_total, noinherit) in members.items():
             if noinherit and principal != PUBLIC:
-                self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
+                self.notices.append(
+                    f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}"
+                )
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
 
@@ -163,9 +187,21 @@ class CatalogScan:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
         for oid in sorted(exposed, key=lambda o: self.relations[o].fqn):
             rel = self.relations[oid]
-            self.findings.append(_finding({
-                "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "grantee": reached.role, "dss": self.dss.get(oid), "base_object": self._parent_fqn(rel), **reached.fields()}))
+            self.findings.append(
+                _finding(
+                    {
+                        "object_kind": rel.kind_label,
+                        "schema_name": rel.schema,
+                        "object_name": rel.name,
+                        "principal": reached.principal,
+                        "path": path,
+                        "grantee": reached.role,
+                        "dss": self.dss.get(oid),
+                        "base_object": self._parent_fqn(rel),
+                        **reached.fields(),
+                    }
+                )
+            )
 
     def _usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
         """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
@@ -178,7 +214,9 @@ class CatalogScan:
             if holders.isdisjoint(ours):
                 graph = self.model.graph
                 for member in sorted(self.by_member, key=lambda m: self.role_names[m]):
-                    found = next((h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None)
+                    found = next(
+                        (h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None
+                    )
                     if found is not None:
                         note = (self.role_names[found], self.role_names[member])
                         break
@@ -189,8 +227,11 @@ class CatalogScan:
         """Can some member of the principals, as some role it can be, use this schema?"""
         if namespace not in self._usable:
             graph = self.model.graph
-            self._usable[namespace] = any((usage := self.model.usage_now(i)) is None or namespace in usage
-                                          for m in graph.members(self.principal_oids) for i in graph.settable(m))
+            self._usable[namespace] = any(
+                (usage := self.model.usage_now(i)) is None or namespace in usage
+                for m in graph.members(self.principal_oids)
+                for i in graph.settable(m)
+            )
         return self._usable[namespace]
 
     def _explain_unexposed(self, not_exposed: dict[tuple[str, int], int]) -> None:
@@ -198,15 +239,21 @@ class CatalogScan:
         if not not_exposed:
             return
         schema_names = {rel.namespace: rel.schema for rel in self.relations.values()}
-        for (principal, namespace), count in sorted(not_exposed.items(), key=lambda kv: (kv[0][0], schema_names[kv[0][1]])):
+        for (principal, namespace), count in sorted(
+            not_exposed.items(), key=lambda kv: (kv[0][0], schema_names[kv[0][1]])
+        ):
             schema = schema_names[namespace]
             if self._some_member_uses(namespace):
-                self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} (or a role it reaches), but every "
-                                    f"member who can read them also reads them through other roles: not counted as exposure; "
-                                    f"revoke those grants if they should not exist")
+                self.notices.append(
+                    f"{count} object(s) in schema {schema} are granted to {principal} (or a role it reaches), but every "
+                    f"member who can read them also reads them through other roles: not counted as exposure; "
+                    f"revoke those grants if they should not exist"
+                )
             else:
-                self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
-                                    f"no member of {principal} has USAGE on {schema} (granting USAGE would expose them)")
+                self.notices.append(
+                    f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
+                    f"no member of {principal} has USAGE on {schema} (granting USAGE would expose them)"
+                )
 
     # --- roles -----------------------------------------------------------------------------
 
@@ -219,8 +266,10 @@ class CatalogScan:
         found = {row[0] for row in rows}
         missing = [n for n in roles if n not in found]
         if missing:
-            raise NotFound(f"role {missing[0]!r} does not exist on {self.display}",
-                           hint="role names are case-sensitive; PUBLIC means every role")
+            raise NotFound(
+                f"role {missing[0]!r} does not exist on {self.display}",
+                hint="role names are case-sensitive; PUBLIC means every role",
+            )
         self._reach_oid = {}
         reach: list[_Reach] = []
         for principal, roleid, route, inherited, blocked_by in rows:
@@ -238,8 +287,11 @@ class CatalogScan:
         roles = [n for n in names if n != PUBLIC]
         counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(self.members_sql, {"principals": roles})}
         if PUBLIC in names:
-            total, noinherit = one_row(self.cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"))
+            total, noinherit = one_row(
+                self.cur.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"
+                )
+            )
             counts[PUBLIC] = (total, noinherit)
         return {name: counts.get(name, (0, 0)) for name in names}
 
@@ -280,18 +332,46 @@ class CatalogScan:
 
     # --- findings --------------------------------------------------------------------------
 
-    def _add(self, rel: _Relation, principal: str, grantee: int, grantor: int, owner: int, *, column: str | None,
-             views: dict[int, list[int]]) -> None:
+    def _add(
+        self,
+        rel: _Relation,
+        principal: str,
+        grantee: int,
+        grantor: int,
+        owner: int,
+        *,
+        column: str | None,
+        views: dict[int, list[int]],
+    ) -> None:
         key = (principal, grantee)
         reached = self.reach_by[key]
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
         how = {**self.reach_fields[key], "usage_from": self._usage_elsewhere(principal, rel.namespace)}
-        if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
+        if (
+            not by_holder
+            and column is None
+            and rel.parent is None
+            and rel.oid not in views
+            and grantee != owner
+            and not rel.row_security
+        ):
             # The bulk of a large exposure: a plain table granted by its owner.
-            self.findings.append(_finding({
-                "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                "path": self.plain_path[key], "grantee": reached.role, "grantor": grantor_name, "dss": self.dss[rel.oid], **how}))
+            self.findings.append(
+                _finding(
+                    {
+                        "object_kind": _KINDS[rel.kind],
+                        "schema_name": rel.schema,
+                        "object_name": rel.name,
+                        "principal": principal,
+                        "path": self.plain_path[key],
+                        "grantee": reached.role,
+                        "grantor": grantor_name,
+                        "dss": self.dss[rel.oid],
+                        **how,
+                    }
+                )
+            )
             return
         base_object = None
         bases: tuple[str, ...] = ()
@@ -312,14 +392,30 @@ class CatalogScan:
             path = AccessPath.GRANT_OPTION
         else:
             path = self.plain_path[key]
-        self.findings.append(_finding({
-            "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-            "path": path, "grantee": reached.role, "grantor": grantor_name, "column": column, "dss": dss, "base_object": base_object,
-            "bases": bases, "by_holder": by_holder, "row_security": rel.row_security, **how}))
+        self.findings.append(
+            _finding(
+                {
+                    "object_kind": rel.kind_label,
+                    "schema_name": rel.schema,
+                    "object_name": rel.name,
+                    "principal": principal,
+                    "path": path,
+                    "grantee": reached.role,
+                    "grantor": grantor_name,
+                    "column": column,
+                    "dss": dss,
+                    "base_object": base_object,
+                    "bases": bases,
+                    "by_holder": by_holder,
+                    "row_security": rel.row_security,
+                    **how,
+                }
+            )
+        )
 
     def _default_privileges(self, params: Mapping[str, object]) -> None:
         """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
-        for owner, namespace, schema, principal, grantee, grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
+        for owner, namespace, schema, principal, grantee, _grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
             if namespace and not self._some_member_uses(namespace):
                 continue
             schema = schema or ""
@@ -327,10 +423,20 @@ class CatalogScan:
                 continue
             reached = self.reach_by[(principal, grantee)]
             owner_name = self.role_names.get(owner, str(owner))
-            self.findings.append(Finding(
-                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, future_tables=True, principal=principal,
-                path=AccessPath.DEFAULT_PRIVILEGES, grantee=reached.role, grantor=owner_name,
-                dss=self.classify(schema, FUTURE_TABLES, None) if schema else None, **reached.fields()))
+            self.findings.append(
+                Finding(
+                    object_kind="schema",
+                    schema_name=schema,
+                    object_name=FUTURE_TABLES,
+                    future_tables=True,
+                    principal=principal,
+                    path=AccessPath.DEFAULT_PRIVILEGES,
+                    grantee=reached.role,
+                    grantor=owner_name,
+                    dss=self.classify(schema, FUTURE_TABLES, None) if schema else None,
+                    **reached.fields(),
+                )
+            )
 
 
 def _shared_sets(by_oid: dict[int, set[int]]) -> dict[int, set[int]]:

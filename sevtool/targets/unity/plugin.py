@@ -16,21 +16,21 @@ from sevtool.targets.plugin import (
     TargetPlugin,
 )
 
-if TYPE_CHECKING:   # the factories import the target when one is opened
+if TYPE_CHECKING:  # the factories import the target when one is opened
     from sevtool.targets.base import Target
     from sevtool.targets.unity.target import UnityCatalogTarget
 
 KIND = "unity-catalog"
 SPEC_PREFIXES = ("uc+http://", "uc+https://")
-REVOKE_SECURABLE = "revoke_securable"   # PATCH permissions on a securable (a catalog, schema or table)
+REVOKE_SECURABLE = "revoke_securable"  # PATCH permissions on a securable (a catalog, schema or table)
 
 
 class UnityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str = Field(min_length=1)        # https://HOST/api/2.1/unity-catalog
-    token_env: str | None = None          # the environment variable holding the bearer token
-    timeout: float = Field(default=10.0, ge=1, le=300)   # seconds per HTTP request
+    url: str = Field(min_length=1)  # https://HOST/api/2.1/unity-catalog
+    token_env: str | None = None  # the environment variable holding the bearer token
+    timeout: float = Field(default=10.0, ge=1, le=300)  # seconds per HTTP request
 
 
 def recognises(spec: str) -> bool:
@@ -61,8 +61,10 @@ def audit_facts(target: Target, principals: list[str], objects: list[str]) -> Au
     if everyone:
         notes.append("the principal is Databricks' `account users` group: every reader is a member")
     if unknown:
-        notes.append(f"the Unity Catalog API does not say who is in {', '.join(unknown)}: readers are listed as not "
-                     "members unless named in the scope; check them against the group in the account console")
+        notes.append(
+            f"the Unity Catalog API does not say who is in {', '.join(unknown)}: readers are listed as not "
+            "members unless named in the scope; check them against the group in the account console"
+        )
     if metastore is None:
         notes.append("the catalog does not report its metastore id: rows of every metastore in the export are read")
     return AuditFacts(metastore or "", members, everyone, notes, "the audit system table", ids)

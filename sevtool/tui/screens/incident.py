@@ -19,8 +19,14 @@ from sevtool.tui.widgets.scope_pane import ScopePane
 
 TABS = ("scope", "revoke", "verify", "timeline", "postmortem", "evidence")
 # Where the keyboard lands when a tab is opened, or when escape leaves a text box.
-TAB_FOCUS = {"scope": "#findings", "revoke": "#actions", "verify": "#checks", "timeline": "#events", "postmortem": "#postmortem-scroll",
-             "evidence": "#evidence-objects"}
+TAB_FOCUS = {
+    "scope": "#findings",
+    "revoke": "#actions",
+    "verify": "#checks",
+    "timeline": "#events",
+    "postmortem": "#postmortem-scroll",
+    "evidence": "#evidence-objects",
+}
 # Panes that read the store again each time their tab is opened; the others follow `changed()`.
 RELOAD_ON_OPEN = ("revoke", "postmortem")
 
@@ -70,7 +76,11 @@ class IncidentScreen(Screen):
         ("Mark or unmark the selected timeline event as key", "(k)", "mark_key"),
         ("Move the incident to another status", "contained, verifying, resolved, closed (t)", "status"),
         ("Export the postmortem", "write the markdown to a file (e)", "export"),
-        ("Gather evidence", "read the audit logs: reads / no reads / unknown per object, members and not (g)", "evidence"),
+        (
+            "Gather evidence",
+            "read the audit logs: reads / no reads / unknown per object, members and not (g)",
+            "evidence",
+        ),
         ("Refresh everything", "re-read the store (r)", "reload"),
         ("Help: key bindings", "?", "app.help"),
     ]
@@ -90,8 +100,13 @@ class IncidentScreen(Screen):
             with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
                     yield ScopePane(self.incident_id)
-                for tab, title in (("revoke", "2 Revoke"), ("verify", "3 Verify"), ("timeline", "4 Timeline"), ("postmortem", "5 Postmortem"),
-                                  ("evidence", "6 Evidence")):
+                for tab, title in (
+                    ("revoke", "2 Revoke"),
+                    ("verify", "3 Verify"),
+                    ("timeline", "4 Timeline"),
+                    ("postmortem", "5 Postmortem"),
+                    ("evidence", "6 Evidence"),
+                ):
                     yield TabPane(title, id=tab)
         yield KeysFooter()
 
@@ -108,11 +123,22 @@ class IncidentScreen(Screen):
             level = self.app.wb.policy.level(incident.sev)
             regressed = bool(self.app.wb.verification.open_regressions(self.incident_id))
             self.sub_title = f"{incident.ref}: {incident.title}"
-            line1 = Text.assemble((f"{incident.ref} ", "bold"), sev_badge(incident.sev), " ", status_label(incident.status), "  ",
-                                  regression_marker(regressed), " " if regressed else "", (incident.title, "bold"))
+            line1 = Text.assemble(
+                (f"{incident.ref} ", "bold"),
+                sev_badge(incident.sev),
+                " ",
+                status_label(incident.status),
+                "  ",
+                regression_marker(regressed),
+                " " if regressed else "",
+                (incident.title, "bold"),
+            )
             since = format_duration(self.app.clock() - incident.declared_at) if incident.declared_at else "unknown"
-            line2 = Text(f"commander {incident.commander or '-'} · declared {format_local(incident.declared_at, self.app.wb.zone)} "
-                         f"({since} ago) · updates every {level.update_every} · pages {', '.join(level.page) or 'nobody'}", style="dim")
+            line2 = Text(
+                f"commander {incident.commander or '-'} · declared {format_local(incident.declared_at, self.app.wb.zone)} "
+                f"({since} ago) · updates every {level.update_every} · pages {', '.join(level.page) or 'nobody'}",
+                style="dim",
+            )
             self.query_one("#incident-head", Static).update(Text("\n").join([line1, line2]))
 
     def changed(self) -> None:

@@ -15,7 +15,11 @@ from textual.widgets import DataTable, Input, Static
 
 from sevtool.core.timeparse import format_utc
 
-ANSWER_STYLE = {"reads": ("READ", "bold #ff6b6b"), "no_reads": ("no reads", "#69db7c"), "unknown": ("UNKNOWN", "bold #ffd43b")}
+ANSWER_STYLE = {
+    "reads": ("READ", "bold #ff6b6b"),
+    "no_reads": ("no reads", "#69db7c"),
+    "unknown": ("UNKNOWN", "bold #ffd43b"),
+}
 
 
 def _readers(readers) -> str:
@@ -47,8 +51,11 @@ class EvidencePane(Vertical):
         self.running = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Audit logs (pgaudit log files or directory; Unity Catalog: system.access.audit JSON Lines), comma-separated. "
-                     "Enter or g reads them. Statement text is never shown.", id="evidence-help")
+        yield Static(
+            "Audit logs (pgaudit log files or directory; Unity Catalog: system.access.audit JSON Lines), comma-separated. "
+            "Enter or g reads them. Statement text is never shown.",
+            id="evidence-help",
+        )
         yield Input(placeholder="/var/log/postgresql, /tmp/audit.jsonl.gz", id="evidence-logs")
         yield Static("No evidence read yet.", id="evidence-summary")
         yield DataTable(id="evidence-objects", cursor_type="row", zebra_stripes=True)
@@ -56,7 +63,14 @@ class EvidencePane(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#evidence-objects", DataTable)
-        for label, width in (("object", 32), ("answer", 9), ("reads", 6), ("members", 24), ("not members", 20), ("unknown time (UTC)", None)):
+        for label, width in (
+            ("object", 32),
+            ("answer", 9),
+            ("reads", 6),
+            ("members", 24),
+            ("not members", 20),
+            ("unknown time (UTC)", None),
+        ):
             table.add_column(label, width=width)
         with self.app.reporting_errors("reading the team config"):
             self.query_one("#evidence-logs", Input).value = ", ".join(self.app.wb.evidence.configured_logs())
@@ -92,7 +106,7 @@ class EvidencePane(Vertical):
             self.query_one("#evidence-summary", Static).update("Evidence could not be read: see the notification.")
             return
         self.show(message.report)
-        self.screen.changed()     # the evidence summary is a timeline event now
+        self.screen.changed()  # the evidence summary is a timeline event now
 
     def show(self, report) -> None:
         self.report = report
@@ -100,20 +114,31 @@ class EvidencePane(Vertical):
         members, others = report.readers(True), report.readers(False)
         covered = "; ".join(_span(a, b) for a, b in report.coverage) or "nothing"
         summary = Text.assemble(
-            (f"{counts['reads']} of {len(report.objects)} object(s) read", "bold"), f", {counts['no_reads']} no reads, ",
+            (f"{counts['reads']} of {len(report.objects)} object(s) read", "bold"),
+            f", {counts['no_reads']} no reads, ",
             (f"{counts['unknown']} unknown", "bold #ffd43b" if counts["unknown"] else ""),
             f" · {len(members)} member reader(s), {len(others)} non-member reader(s) of {', '.join(report.principals)}",
             f"\n{logs['files']} file(s), {logs['entries']:,} entries, {logs['audit']:,} audit records; "
-            f"{logs['corrupt']} corrupt line(s); covered: {covered} · timeline event {report.event_seq}", style="")
+            f"{logs['corrupt']} corrupt line(s); covered: {covered} · timeline event {report.event_seq}",
+            style="",
+        )
         self.query_one("#evidence-summary", Static).update(summary)
         table = self.query_one("#evidence-objects", DataTable)
         table.clear()
-        for o in sorted(report.objects, key=lambda o: ({"reads": 0, "unknown": 1, "no_reads": 2}[o.answer], o.object_fqn)):
+        for o in sorted(
+            report.objects, key=lambda o: ({"reads": 0, "unknown": 1, "no_reads": 2}[o.answer], o.object_fqn)
+        ):
             label, style = ANSWER_STYLE[o.answer]
             unknown = ", ".join(_short_span(a, b) for a, b in o.uncovered) or "-"
-            table.add_row(o.object_fqn, Text(label, style=style), str(sum(r.reads for r in o.readers)),
-                          _readers([r for r in o.readers if r.member]), _readers([r for r in o.readers if not r.member]), unknown,
-                          key=o.object_fqn)
+            table.add_row(
+                o.object_fqn,
+                Text(label, style=style),
+                str(sum(r.reads for r in o.readers)),
+                _readers([r for r in o.readers if r.member]),
+                _readers([r for r in o.readers if not r.member]),
+                unknown,
+                key=o.object_fqn,
+            )
         notes = [f"note: {n}" for n in report.notes]
         self.query_one("#evidence-detail", Static).update(Text("\n".join(notes), style="dim"))
 
@@ -126,6 +151,8 @@ class EvidencePane(Vertical):
         lines = [f"{found.object_fqn}: {found.reason} (window start: {found.start_source})"]
         lines += [f"  covered: {_span(a, b)}" for a, b in found.covered]
         lines += [f"  unknown: {_span(a, b)}" for a, b in found.uncovered]
-        lines += [f"  {'member' if r.member else 'not a member'} {r.role}: {r.reads} read(s), {format_utc(r.first)} → {format_utc(r.last)}"
-                  for r in found.readers]
+        lines += [
+            f"  {'member' if r.member else 'not a member'} {r.role}: {r.reads} read(s), {format_utc(r.first)} → {format_utc(r.last)}"
+            for r in found.readers
+        ]
         self.query_one("#evidence-detail", Static).update(Text("\n".join(lines)))
