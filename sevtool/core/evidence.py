@@ -352,3 +352,31 @@ def judge(
         {"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows
     ]
     return ObjectEvidence(obj, start_source, shown, inside, outside, read_logged, readers, answer, reason)
+
+
+def answers_by_dss(objects: list[ObjectEvidence], dss: dict[str, int | None]) -> dict[str, dict[str, int]]:
+    """Sensitivity label -> how many objects were exposed, and how many of them were read / not read / unknown."""
+    out: dict[str, dict[str, int]] = {}
+    for o in objects:
+        rating = dss.get(o.object_fqn)
+        counts = out.setdefault(
+            f"DSS {rating}" if rating else "unrated", {"exposed": 0, "reads": 0, "no_reads": 0, "unknown": 0}
+        )
+        counts["exposed"] += 1
+        counts[o.answer] += 1
+    return dict(sorted(out.items(), key=lambda item: item[0] != "unrated" and -int(item[0].split()[-1])))
+
+
+def most_read(objects: list[ObjectEvidence], limit: int = 10) -> list[dict[str, object]]:
+    """The objects read most often during their windows, with how many roles read them and how many were not members."""
+    read = [o for o in objects if o.readers]
+    read.sort(key=lambda o: (-sum(r.reads for r in o.readers), o.object_fqn))
+    return [
+        {
+            "object": o.object_fqn,
+            "reads": sum(r.reads for r in o.readers),
+            "readers": len(o.readers),
+            "non_members": sum(1 for r in o.readers if not r.member),
+        }
+        for o in read[:limit]
+    ]

@@ -16,6 +16,7 @@ from dateutil import tz
 
 from sevtool.core.incident import Incident
 from sevtool.core.markdown import cell, prose, table
+from sevtool.core.postmortem_evidence import access_during_exposure
 from sevtool.core.postmortem_facts import (
     UPDATE_NOTE_KINDS,
     NoteEntry,
@@ -128,6 +129,9 @@ def render(data: PostmortemData) -> str:
     # Impact
     add(["## Impact", ""])
     add(_impact(data))
+
+    add(["## Access during exposure", ""])
+    add(access_during_exposure(data.evidence, inc.ref))
 
     # Detection
     add(["## Detection", ""])

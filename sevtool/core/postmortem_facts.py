@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from sevtool.core.incident import Incident
+from sevtool.core.postmortem_evidence import EvidenceFacts
 from sevtool.core.postmortem_inputs import NOTE_SECTIONS
 from sevtool.core.timeline import Event
 from sevtool.core.timeparse import as_utc, format_duration
@@ -134,6 +135,7 @@ class PostmortemData(BaseModel):
     action_items: list[ActionItemFacts] = Field(default_factory=list)
     audit: AuditFacts | None = None
     update_every: str | None = None  # stakeholder update cadence of the SEV policy at the highest SEV reached
+    evidence: EvidenceFacts | None = None  # the latest `sevtool evidence`: who read the exposed data
 
 
 # --- notes: latest text wins, history stays on the timeline ---------------------------------------

@@ -17,9 +17,11 @@ from sevtool.core.evidence import (
     ObjectEvidence,
     ObjectFacts,
     ReadTally,
+    answers_by_dss,
     coverage,
     exposure_start,
     judge,
+    most_read,
     source_pieces,
     windows_for,
 )
@@ -114,14 +116,12 @@ class EvidenceService:
                 hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first",
             )
         scope = versions[-1].scope
-        objects = sorted(
-            {
-                f.object_fqn
-                for v in versions
-                for f in self.wb.scanning.findings(incident_id, v.version)
-                if not f.future_tables
-            }
-        )
+        dss: dict[str, int | None] = {}
+        for v in versions:
+            for f in self.wb.scanning.findings(incident_id, v.version):
+                if not f.future_tables:
+                    dss.setdefault(f.object_fqn, f.dss)
+        objects = sorted(dss)
         principals = list(scope.principals)
         opened = self._target_facts(scope, objects, logs, uc_audit, list(sources or []))
         facts = opened.target
@@ -209,7 +209,7 @@ class EvidenceService:
             results,
             notes,
         )
-        report.event_seq = self._record(report).seq
+        report.event_seq = self._record(report, dss).seq
         return report
 
     def configured_logs(self) -> list[str]:
@@ -250,7 +250,7 @@ class EvidenceService:
         finally:
             self.wb.scanning.close()
 
-    def _record(self, report: EvidenceReport):
+    def _record(self, report: EvidenceReport, dss: dict[str, int | None]) -> Any:
         counts = report.counts
         members, others = report.readers(True), report.readers(False)
         totals = report.logs
@@ -281,6 +281,10 @@ class EvidenceService:
                 if k in totals
             },
             "read": {o.object_fqn: {r.role: r.reads for r in o.readers} for o in report.objects if o.readers},
+            # What the postmortem's "Access during exposure" shows: answers by sensitivity, the most-read objects.
+            "by_dss": answers_by_dss(report.objects, dss),
+            "most_read": most_read(report.objects),
+            "reads": sum(r.reads for o in report.objects for r in o.readers),
         }
         with self.store.write() as tx:
             tx.incident_row(report.incident_id)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from sevtool.core.postmortem import render
+from sevtool.core.postmortem_evidence import EVIDENCE_EVENT, EvidenceFacts
 from sevtool.core.postmortem_facts import (
     DOCUMENT_NOTE_KINDS,
     ActionItemFacts,
@@ -30,7 +31,7 @@ from sevtool.core.postmortem_facts import (
 )
 from sevtool.core.postmortem_inputs import ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES
 from sevtool.core.timeline import Event, verify_chain
-from sevtool.core.timeparse import utcnow
+from sevtool.core.timeparse import format_utc, utcnow
 from sevtool.errors import NotFound, StoreError, UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.store import postmortem as queries
@@ -92,6 +93,7 @@ class PostmortemService:
                 events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem
             ),
             update_every=self.wb.policy.level(incident.highest_sev).update_every,
+            evidence=_latest_evidence(events),
         )
 
     def _read(self, query: Callable[[Session, int], T], incident_id: int) -> T:
@@ -307,3 +309,9 @@ def _due(value: str | None) -> str | None:
 
 def _facts(row: ActionItemRow) -> ActionItemFacts:
     return ActionItemFacts(id=row.id, title=row.title, owner=row.owner, type=row.type, due=row.due, status=row.status)
+
+
+def _latest_evidence(events: list[Event]) -> EvidenceFacts | None:
+    """The evidence the latest `sevtool evidence` recorded: a later run reads more logs, so it supersedes."""
+    latest = next((e for e in reversed(events) if e.kind == EVIDENCE_EVENT), None)
+    return EvidenceFacts.of_event(format_utc(latest.at), latest.data) if latest else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import datetime
 
@@ -115,6 +116,18 @@ def test_the_report_gives_exactly_the_reads_during_the_window(cli, audit_pg, exp
     assert len(events) == 1 and "3 of 4 object(s) read" in events[0][1]
     assert SECRET not in events[0][2] and '"alice": 2' in events[0][2]
 
+    # The postmortem answers the review's question from that event: read by whom, and who was not a member.
+    postmortem = cli("postmortem", exposed)
+    assert postmortem.returncode == 0, postmortem.stderr
+    section = postmortem.stdout.split("## Access during exposure")[1].split("\n## ")[0]
+    assert "**3** exposed object(s) read" in section and "1 with no reads" in section and "**0 unknown**" in section
+    assert "5 read(s) in all, by 2 member role(s) of the principal and **1 role(s) that are not members**" in section
+    assert re.search(r"\|\s*carol\s*\|\s*not a member\s*\|\s*1\s*\|", section), section
+    assert re.search(r"\|\s*alice\s*\|\s*member\s*\|\s*3\s*\|", section), section
+    most_read = section.split("Most-read objects:")[1]
+    assert most_read.index("public.keystrokes") < most_read.index("public.screen_content")
+    assert SECRET not in postmortem.stdout
+
 
 def test_half_covered_window_is_unknown_for_the_uncovered_half(cli, audit_pg, exposed):
     report = cli.json("evidence", exposed, "--log", str(audit_pg.log_dir))
@@ -138,3 +151,6 @@ def test_half_covered_window_is_unknown_for_the_uncovered_half(cli, audit_pg, ex
     block = text.stdout.split("public.salaries:")[1].split("\npublic.")[0]
     assert "UNKNOWN" in block and "unknown: " in block and "not covered by the logs" in block
     assert SECRET not in text.stdout
+
+    section = cli("postmortem", exposed).stdout.split("## Access during exposure")[1].split("\n## ")[0]
+    assert "**1 unknown**" in section and "Outside it, reads are unknown." in section
