@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -9,6 +11,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,24 +38,43 @@ class CommandFailed(RuntimeError):
 def run_process(argv: Sequence[str], *, env: dict[str, str] | None = None, ok: Sequence[int] = (0,)) -> Finished:
     """Run `argv` to completion; wall time and the process's maximum RSS (from wait4, so only this child's).
 
-    Output goes to files rather than pipes: the benchmark must not read a 45,000-line table while the clock runs."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
-        out.seek(0)
-        err.seek(0)
+    Started from the launcher, a small process of its own: a child's peak RSS counts the memory of the process that
+    forked it, and the benchmark's own process grows (it reads a 200,000-finding JSON answer to check it).
+    Output goes to files rather than pipes: the benchmark must not read a large table while the clock runs."""
+    seconds, rss_kb, code, out_path, err_path = _launcher().submit(_timed, list(argv), env).result()
+    try:
         finished = Finished(
-            Sample(seconds, usage.ru_maxrss / 1024),
-            proc.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
+            Sample(seconds, rss_kb / 1024),
+            code,
+            Path(out_path).read_text(errors="replace"),
+            Path(err_path).read_text(errors="replace"),
         )
+    finally:
+        Path(out_path).unlink(missing_ok=True)
+        Path(err_path).unlink(missing_ok=True)
     if finished.exit_code not in ok:
         raise CommandFailed(argv, finished)
     return finished
+
+
+@functools.cache
+def _launcher() -> ProcessPoolExecutor:
+    """One spawned worker that only starts commands and waits for them, so it stays a few megabytes."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _timed(argv: list[str], env: dict[str, str] | None) -> tuple[float, int, int, str, str]:
+    """In the launcher: (seconds, peak RSS in KiB, exit code, stdout file, stderr file)."""
+    with (
+        tempfile.NamedTemporaryFile(prefix="bench-out-", delete=False) as out,
+        tempfile.NamedTemporaryFile(prefix="bench-err-", delete=False) as err,
+    ):
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    return seconds, usage.ru_maxrss, proc.returncode, out.name, err.name
 
 
 def cpu_loop(steps: int = 10_000_000) -> Sample:
