@@ -76,3 +76,9 @@ class Workbench:
         from sevtool.services.notify import NotifyService
 
         return NotifyService(self)
+
+    @cached_property
+    def guard(self):
+        from sevtool.services.guard import GuardService
+
+        return GuardService(self)
