@@ -14,11 +14,11 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sevtool.core.exposure import AccessPath, Finding, dss_label
+from sevtool.core.exposure import AccessPath, Finding
 
 
 class Digest(TypedDict):
-    objects: dict[str, dict[str, int]]     # principal -> DSS label -> readable objects
+    objects: dict[str, dict[str, int]]     # principal -> DSS ("1".."4", "unrated") -> readable objects
     roles: dict[str, list[str]]            # principal -> roles it reads through (sorted)
     public: dict[str, int]                 # schema -> objects granted to PUBLIC
 
@@ -28,6 +28,7 @@ class BroadeningRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    min_dss: int = Field(default=1, ge=1, le=4, description="objects rated at least this (or unrated) count as sensitive here")
     objects: int = Field(default=100, ge=0, description="a principal reads at least this many more sensitive objects")
     percent: float = Field(default=20.0, ge=0, description="... or this much more, in percent of what it read before")
     public_schemas: list[str] = Field(default_factory=list, description="schemas whose new PUBLIC grants are recorded; every schema when empty")
@@ -38,7 +39,7 @@ def digest(findings: list[Finding]) -> Digest:
     roles: dict[str, set[str]] = defaultdict(set)
     public: dict[str, set[str]] = defaultdict(set)
     for f in findings:
-        objects[f.principal][dss_label(f.dss)].add(f.object_fqn)
+        objects[f.principal][_dss_key(f.dss)].add(f.object_fqn)
         if f.path == AccessPath.ROLE:
             roles[f.principal].update(f.route or (f.grantee,))
         elif f.path == AccessPath.PUBLIC:
@@ -50,8 +51,12 @@ def digest(findings: list[Finding]) -> Digest:
     }
 
 
-def _total(by_dss: dict[str, int] | None) -> int:
-    return sum((by_dss or {}).values())
+def _dss_key(dss: int | None) -> str:
+    return str(dss) if dss else "unrated"
+
+
+def _sensitive(by_dss: dict[str, int] | None, min_dss: int) -> int:
+    return sum(count for key, count in (by_dss or {}).items() if key == "unrated" or int(key) >= min_dss)
 
 
 def broadened(before: Digest | None, after: Digest, rule: BroadeningRule) -> list[dict[str, Any]]:
@@ -60,14 +65,14 @@ def broadened(before: Digest | None, after: Digest, rule: BroadeningRule) -> lis
         return []
     changes: list[dict[str, Any]] = []
     for principal, by_dss in after["objects"].items():
-        old, new = _total(before["objects"].get(principal)), _total(by_dss)
+        old, new = _sensitive(before["objects"].get(principal), rule.min_dss), _sensitive(by_dss, rule.min_dss)
         grew = new - old
         by_count = rule.objects > 0 and grew >= rule.objects
         by_share = rule.percent > 0 and grew > 0 and (old == 0 or grew * 100 >= rule.percent * old)
         if by_count or by_share:
             old_by = before["objects"].get(principal, {})
             changes.append({"kind": "objects", "principal": principal, "before": old, "after": new,
-                            "by_dss": {label: [old_by.get(label, 0), count] for label, count in by_dss.items() if count != old_by.get(label, 0)}})
+                            "by_dss": {key: [old_by.get(key, 0), count] for key, count in by_dss.items() if count != old_by.get(key, 0)}})
     for principal, roles in after["roles"].items():
         new_roles = sorted(set(roles) - set(before["roles"].get(principal, [])))
         if new_roles:

@@ -122,7 +122,10 @@ class Verdict:
 
 
 def evaluate(policy: Policy, findings: list[Finding], now: datetime) -> Verdict:
-    """Findings a live exception covers are exempt; the rest, and those only an expired exception covers, violate."""
+    """Of the findings on objects rated `min_dss` or more (or unrated), those a live exception covers are exempt;
+    the rest, and those only an expired exception covers, violate. The scan may hold less sensitive findings too
+    (the broadening digest counts every DSS): they are not this policy's business."""
+    findings = [f for f in findings if f.dss is None or f.dss >= policy.min_dss]
     live = [e for e in policy.exception if not e.expired(now)]
     dead = [e for e in policy.exception if e.expired(now)]
     violations: list[Finding] = []

@@ -68,7 +68,7 @@ class PolicyRun:
 
 
 def _exception_dict(e: PolicyException) -> dict[str, Any]:
-    return {"objects": e.objects, "principals": e.principals, "owner": e.owner, "reason": e.reason, "expires": e.expires_at}
+    return {"objects": e.objects, "principals": e.principals, "owner": e.owner, "reason": e.reason, "expires": e.expires_at.isoformat()}
 
 
 class GuardService:
@@ -100,8 +100,9 @@ class GuardService:
         now = utcnow()
         try:
             target = self.wb.scanning.target(policy.target)
+            # Every DSS is scanned: the broadening digest counts them all; `evaluate` keeps the policy's own.
             scope = Scope(target=target.display, principals=policy.principals, schemas=policy.schemas, min_dss=policy.min_dss)
-            result = target.scan(scope, self.wb.scanning.classifier())
+            result = target.scan(scope.model_copy(update={"min_dss": None}), self.wb.scanning.classifier())
         except SevtoolError as exc:
             self.wb.scanning._targets.pop(policy.target, None)   # a broken connection is not kept for the next run
             run = PolicyRun(policy, "error", now, error=exc.as_dict())
@@ -173,11 +174,12 @@ class GuardService:
         """Pre-scope the incident with what the guard saw, as a scan records it: the violations, not the exempt findings."""
         from sevtool.services.scanning import _event_data, _event_summary
 
-        seen = result.model_copy(update={"findings": verdict.findings})
+        objects = {fqn: dss for fqn, dss in result.objects.items() if scope.matches_dss(dss)}
+        seen = result.model_copy(update={"findings": verdict.findings, "objects": objects, "objects_in_scope": len(objects)})
         summary = ExposureSummary.of(verdict.findings)
         version = scans.next_version(tx.session, incident_id)
         scope_id = scans.add_scope(tx.session, incident_id, version, scope, finding_count=len(verdict.findings),
-                                   object_count=result.objects_in_scope)
+                                   object_count=len(objects))
         scans.add_findings(tx.session, scope_id, verdict.findings)
         tx.append(incident_id, "scan", _event_summary(version, scope, seen, summary), _event_data(version, scope, seen, summary), at=at)
 
