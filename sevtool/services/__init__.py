@@ -82,3 +82,9 @@ class Workbench:
         from sevtool.services.guard import GuardService
 
         return GuardService(self)
+
+    @cached_property
+    def watch_fleet(self):
+        from sevtool.services.watch_fleet import WatchFleetService
+
+        return WatchFleetService(self)
