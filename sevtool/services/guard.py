@@ -30,7 +30,7 @@ from sevtool.core.broadening import broadened, digest
 from sevtool.core.exposure import ExposureSummary, Scope
 from sevtool.core.guard import Policy, PolicyException, Verdict, evaluate
 from sevtool.core.incident import Status
-from sevtool.core.timeparse import utcnow
+from sevtool.core.timeparse import as_utc, utcnow
 from sevtool.errors import LockHeld, SevtoolError, UsageError
 from sevtool.store import guard as guard_store
 from sevtool.store import leases, scans
@@ -213,15 +213,15 @@ class GuardService:
 
     # --- reading (the TUI's Guard screen) -------------------------------------------------------------
 
-    def overview(self) -> list[dict[str, Any]]:
+    def overview(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Each configured policy with its last run, state, incident and exceptions (live or expired, with expiry)."""
         states = guard_store.states(self.store)
-        now = utcnow()
+        now = now or utcnow()
         out = []
         for policy in self.policies():
             row = states.get(policy.key)
             out.append({"policy": policy.name, "target": policy.target, "principals": policy.principals, "min_dss": policy.min_dss,
-                        "sev": policy.sev, "state": row.state if row else "never", "last_run_at": row.last_run_at if row else None,
+                        "sev": policy.sev, "state": row.state if row else "never", "last_run_at": as_utc(row.last_run_at) if row else None,
                         "objects": row.objects if row else 0, "incident": row.incident_id if row else None,
                         "error": row.error if row else None,
                         "exceptions": [{**_exception_dict(e), "expired": e.expired(now)} for e in policy.exception]})
