@@ -104,7 +104,6 @@ class GuardService:
             scope = Scope(target=target.display, principals=policy.principals, schemas=policy.schemas, min_dss=policy.min_dss)
             result = target.scan(scope.model_copy(update={"min_dss": None}), self.wb.scanning.classifier())
         except SevtoolError as exc:
-            self.wb.scanning._targets.pop(policy.target, None)   # a broken connection is not kept for the next run
             run = PolicyRun(policy, "error", now, error=exc.as_dict())
             self._record(run, policy, holder, slot or now, every, None)
             return run

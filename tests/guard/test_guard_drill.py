@@ -101,6 +101,7 @@ def test_guard_opens_one_incident_attaches_holds_after_revoke_and_catches_a_regr
     assert applied.returncode == 0, applied.stderr
     clean = runs_by_policy(cli.json("guard", "--once"))
     assert {name: run["state"] for name, run in clean.items()} == {POLICY: "holds", "loader-reads-nothing": "holds"}
+    assert cli.json("verify", ident)["clean"] is True, "the incident's own verify agrees: its pre-scope is the policy's"
 
     with psycopg.connect(guarded, autocommit=True) as conn:
         conn.execute("GRANT SELECT ON telemetry.keystrokes_00001 TO all_employees")
@@ -139,3 +140,14 @@ schemas = ["ml_features"]
     assert out["loader-reads-nothing"]["state"] == "holds"
     human = cli("guard", "--once")
     assert human.returncode == 1 and "gone-is-checked on gone: ERROR" in human.stderr and "loader-reads-nothing on warehouse: holds" in human.stderr
+
+
+def test_guard_needs_once_or_every_and_a_policy(cli, config_path):
+    neither = cli("guard")
+    assert neither.returncode == 2 and "pass one of --once and --every" in neither.stderr
+    assert cli("guard", "--once", "--every", "5m").returncode == 2
+    none = cli("guard", "--once", "--json")
+    assert none.returncode == 2 and "no [[policy]]" in none.stderr
+    config_path.write_text('[[policy]]\nname = "p"\ntarget = "nowhere"\nprincipals = ["x"]\n')
+    unknown = cli("guard", "--once")
+    assert unknown.returncode == 2 and f"{config_path}:3: policy.0.target: no target named 'nowhere'" in unknown.stderr
