@@ -29,15 +29,15 @@ from psycopg import sql
 
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import utcnow
-from sevtool.pgtemp import TempPostgres
-from sevtool.scenario import PRINCIPAL, seed_drill
+from sevtool.pgtemp import PGAUDIT_SETTINGS, TempPostgres, find_bindir, pgaudit_library
+from sevtool.scenario import PRINCIPAL, drill_reads, seed_drill
 from sevtool.services import Workbench
 from sevtool.settings import Settings
 
 TARGET = "drill"
 TITLE = "Employee telemetry (keystrokes, screens, chats) readable by every employee"
 SEV = 2
-REGRANT_SHARE = 10          # the sync job re-grants one table in this many
+REGRANT_SHARE = 10  # the sync job re-grants one table in this many
 POLL_SECONDS = 1.0
 
 Say = Callable[[str], None]
@@ -96,15 +96,23 @@ class RegrantJob:
                         break
                 else:
                     return
-                self.say(f"sync job: the direct grants to {self.principal} are gone; it will re-apply some in {int(self.delay.total_seconds())} s")
+                self.say(
+                    f"sync job: the direct grants to {self.principal} are gone; it will re-apply some in {int(self.delay.total_seconds())} s"
+                )
                 if self._stop.wait(self.delay.total_seconds()):
                     return
                 chosen = self._before[::REGRANT_SHARE] or self._before[:1]
                 with conn.transaction():
                     for schema, table in chosen:
-                        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, table), sql.Identifier(self.principal)))
+                        conn.execute(
+                            sql.SQL("GRANT SELECT ON {} TO {}").format(
+                                sql.Identifier(schema, table), sql.Identifier(self.principal)
+                            )
+                        )
                 self.granted = [f"{s}.{t}" for s, t in chosen]
-                self.say(f"sync job: re-granted SELECT on {len(chosen)} table(s) to {self.principal} (e.g. {self.granted[0]})")
+                self.say(
+                    f"sync job: re-granted SELECT on {len(chosen)} table(s) to {self.principal} (e.g. {self.granted[0]})"
+                )
         except psycopg.Error as exc:  # the server went away at shutdown: nothing left to do
             self.say(f"sync job stopped: {exc}".strip())
 
@@ -117,14 +125,17 @@ class Drill:
     job: RegrantJob
     seeded: dict
     workdir: Path
-    exposed_since: datetime     # when the seed's grants were committed: the drill's exposure start
+    exposed_since: datetime  # when the seed's grants were committed: the drill's exposure start
+    evidence_logs: list[str] = field(default_factory=list)  # pgaudit's log directory; empty without pgaudit
+    reads: dict = field(default_factory=dict)  # table -> role -> reads the employees made
 
 
 @contextmanager
 def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]:
     """Server, seed, store, config and sync job; all cleaned up on the way out, also on Ctrl-C or SIGTERM."""
     workdir = Path(tempfile.mkdtemp(prefix="sevtool-demo-"))
-    server = TempPostgres()
+    audited = pgaudit_library(find_bindir()) is not None
+    server = TempPostgres(settings=PGAUDIT_SETTINGS if audited else None)
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     for sig in previous:
         signal.signal(sig, _exit_on_signal)
@@ -133,20 +144,38 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         say("starting a throwaway PostgreSQL server…")
         server.start()
         dsn = server.create_database("drill")
+        # No CREATE EXTENSION pgaudit: READ and ROLE logging come from shared_preload_libraries alone; the extension
+        # only adds DDL event triggers, whose SECURITY DEFINER functions the scan would rightly report as a path no
+        # revoke of the drill closes, so the re-checks would never come back clean.
+        if not audited:
+            say(
+                f"pgaudit is not installed for {server.bindir}: the drill runs without audit logs, so evidence (who read what) "
+                "is unavailable (Debian: apt-get install postgresql-NN-pgaudit)"
+            )
         say(f"seeding the drill scenario ({tables:,} tables)…")
         started = time.perf_counter()
         seeded = seed_drill(dsn, tables=tables)
         exposed_since = utcnow()
         say(f"seeded in {time.perf_counter() - started:.1f} s")
+        reads, logs = {}, []
+        if audited:
+            reads = drill_reads(dsn)
+            logs = [str(server.log_dir)]
+            say(f"employees read {len(reads)} exposed table(s) while all_employees could (pgaudit logs to {logs[0]})")
         config = workdir / "config.toml"
         offsets = ", ".join(f'"{o}"' for o in recheck_offsets(regrant_after))
-        config.write_text(f'[targets.{TARGET}]\ndsn = "{dsn}"\n\n'
-                          f"# Drill only: re-checks seconds apart instead of minutes and hours.\n[sev.{SEV}]\nrecheck = [{offsets}]\n",
-                          encoding="utf-8")
+        # The pgaudit log directory goes in the demo's team config: `evidence` (CLI and TUI) reads it when no --log is given.
+        evidence = f"\n[evidence]\nlogs = [{', '.join(_toml_string(p) for p in logs)}]\n" if logs else ""
+        config.write_text(
+            f'[targets.{TARGET}]\ndsn = "{dsn}"\n\n'
+            f"# Drill only: re-checks seconds apart instead of minutes and hours.\n[sev.{SEV}]\nrecheck = [{offsets}]\n"
+            + evidence,
+            encoding="utf-8",
+        )
         store = os.environ.get("SEVTOOL_DB") or f"sqlite:///{workdir / 'sevtool.db'}"
         wb = Workbench(Settings(db=store, config=config))
         job = RegrantJob(dsn, regrant_after, say=say).start()
-        yield Drill(server, dsn, wb, job, seeded, workdir, exposed_since)
+        yield Drill(server, dsn, wb, job, seeded, workdir, exposed_since, logs, reads)
     finally:
         if job is not None:
             job.stop()
@@ -155,6 +184,10 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("demo server stopped and removed")
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _exit_on_signal(signum, _frame) -> None:
@@ -168,9 +201,16 @@ def run_interactive(*, tables: int, regrant_after: timedelta, say: Say) -> None:
     from sevtool.tui.app import create_app
 
     with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
-        banner = (f"Drill ready: target '{TARGET}' has {tables:,} employee-data tables readable by {PRINCIPAL}. "
-                  f"Press n to declare (SEV {SEV}, playbook data-exposure), then s to scan. A sync job re-grants part of the access "
-                  f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here.")
+        banner = (
+            f"Drill ready: target '{TARGET}' has {tables:,} employee-data tables readable by {PRINCIPAL}. "
+            f"Press n to declare (SEV {SEV}, playbook data-exposure), then s to scan. A sync job re-grants part of the access "
+            f"{int(regrant_after.total_seconds())} s after your first fix; the scheduled re-checks run here. "
+            + (
+                "Employees read some tables meanwhile: tab 6 (g) shows who, from the server's pgaudit log."
+                if d.evidence_logs
+                else "Evidence is unavailable: the server has no pgaudit."
+            )
+        )
         d.job.say = lambda _: None  # stderr belongs to the TUI now; the checks are what should reveal the job
         create_app(d.workbench, banner=banner, auto_recheck=True).run()
 
@@ -178,7 +218,9 @@ def run_interactive(*, tables: int, regrant_after: timedelta, say: Say) -> None:
 # --- headless ----------------------------------------------------------------------------------------
 
 
-def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Say, timeout: timedelta = timedelta(minutes=15)) -> int:
+def run_headless(
+    *, tables: int, regrant_after: timedelta, output: Path, say: Say, timeout: timedelta = timedelta(minutes=15)
+) -> int:
     """The whole response, scripted through the services. Returns the incident id; raises if any step fails."""
     with drill(tables=tables, regrant_after=regrant_after, say=say) as d:
         wb = d.workbench
@@ -190,9 +232,14 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
         _record_response_roles(wb, incident.id, exposed_since=d.exposed_since, detected_at=detected_at)
         outcome = wb.scanning.scan(incident.id, TARGET, [PRINCIPAL])
         s = outcome.summary
-        say(f"{ref}: scan v{outcome.version}: {s.objects:,} objects readable by {PRINCIPAL} ({s.findings:,} findings; "
-            + ", ".join(f"{k}: {v:,}" for k, v in s.by_path.items()) + ")")
-        wb.incidents.note(incident.id, f"First update: {s.objects:,} tables readable by every employee; revoking now.", kind="update")
+        say(
+            f"{ref}: scan v{outcome.version}: {s.objects:,} objects readable by {PRINCIPAL} ({s.findings:,} findings; "
+            + ", ".join(f"{k}: {v:,}" for k, v in s.by_path.items())
+            + ")"
+        )
+        wb.incidents.note(
+            incident.id, f"First update: {s.objects:,} tables readable by every employee; revoking now.", kind="update"
+        )
         _revoke(wb, incident.id, ref, say)
 
         caught = False
@@ -202,8 +249,14 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
             report = wb.verification.watch(incident.id, once=True)
             for check in report.checks:
                 out = check.outcome
-                say(f"{ref}: check {check.number}: " + ("clean" if out.clean else
-                    f"EXPOSED, {out.exposed_objects:,} object(s), {len(out.regressions):,} regression(s)"))
+                say(
+                    f"{ref}: check {check.number}: "
+                    + (
+                        "clean"
+                        if out.clean
+                        else f"EXPOSED, {out.exposed_objects:,} object(s), {len(out.regressions):,} regression(s)"
+                    )
+                )
                 if out.regressions:
                     caught = True
                     say(f"{ref}: REGRESSION caught: {out.regressions[0].cause}")
@@ -221,6 +274,7 @@ def run_headless(*, tables: int, regrant_after: timedelta, output: Path, say: Sa
         resolved = wb.incidents.set_status(incident.id, Status.RESOLVED)
         say(f"{ref}: {resolved.status.value}: the last scheduled re-checks were clean")
         _record_review_inputs(wb, incident.id)
+        _evidence(wb, incident.id, ref, d, say)
         markdown, _ = wb.postmortem.export(incident.id, output)
         say(f"{ref}: postmortem written to {output} ({len(markdown.encode()):,} bytes)")
         return incident.id
@@ -232,23 +286,31 @@ def _record_response_roles(wb: Workbench, incident_id: int, *, exposed_since: da
     wb.incidents.set_time(incident_id, "detected_at", detected_at)
     wb.incidents.assign(incident_id, "scribe", "drill-scribe")
     wb.incidents.assign(incident_id, "comms", "drill-comms")
-    wb.incidents.note(incident_id, "An engineer noticed telemetry tables answering queries from a role with no business reading them "
-                                   "and reported it to security on-call.", kind="detection")
+    wb.incidents.note(
+        incident_id,
+        "An engineer noticed telemetry tables answering queries from a role with no business reading them "
+        "and reported it to security on-call.",
+        kind="detection",
+    )
 
 
 def _record_regression_findings(wb: Workbench, incident_id: int) -> None:
     """The first fix did not stick: what the responders learned, with the regression marked key."""
     regression = next(e for e in reversed(wb.incidents.timeline(incident_id)) if e.kind == "regression")
     wb.incidents.mark_key(incident_id, regression.seq)
-    wb.incidents.note(incident_id, "A grant-sync job re-applied SELECT to all_employees after the first fix.", kind="root-cause")
-    wb.incidents.note(incident_id, "The sync job's next run after the revoke re-granted from its stale desired state.", kind="trigger")
+    wb.incidents.note(
+        incident_id, "A grant-sync job re-applied SELECT to all_employees after the first fix.", kind="root-cause"
+    )
+    wb.incidents.note(
+        incident_id, "The sync job's next run after the revoke re-granted from its stale desired state.", kind="trigger"
+    )
 
 
 def _record_review_inputs(wb: Workbench, incident_id: int) -> None:
     """The postmortem sections a review meeting fills in, entered the way responders do (notes and action items)."""
     notes = {
         "summary": "Sensitive employee telemetry was readable by every employee through a broad grant to all_employees. "
-                   "The first revoke was undone by a grant-sync job; scheduled re-checks caught it and the second fix held.",
+        "The first revoke was undone by a grant-sync job; scheduled re-checks caught it and the second fix held.",
         "contributing": "Grants were managed in two places (the sync job and by hand), and nothing alerted on grants to all_employees.",
         "went-well": "Scheduled re-checks over the whole scope caught the re-grant within one check interval.",
         "went-wrong": "The first fix was declared done before the sync job's desired state was changed.",
@@ -257,9 +319,42 @@ def _record_review_inputs(wb: Workbench, incident_id: int) -> None:
     for kind, text in notes.items():
         wb.incidents.note(incident_id, text, kind=kind)
     due = (utcnow() + timedelta(days=14)).date().isoformat()
-    wb.postmortem.add_item(incident_id, "Remove all_employees from the grant-sync job's desired state", owner="data-platform", type="prevent", due=due)
-    wb.postmortem.add_item(incident_id, "Alert on any GRANT to all_employees or PUBLIC on DSS 3-4 tables", owner="security", type="detect", due=due)
-    wb.postmortem.add_item(incident_id, "Require a clean re-check schedule before resolving data-exposure SEVs", owner="incident-program", type="process")
+    wb.postmortem.add_item(
+        incident_id,
+        "Remove all_employees from the grant-sync job's desired state",
+        owner="data-platform",
+        type="prevent",
+        due=due,
+    )
+    wb.postmortem.add_item(
+        incident_id,
+        "Alert on any GRANT to all_employees or PUBLIC on DSS 3-4 tables",
+        owner="security",
+        type="detect",
+        due=due,
+    )
+    wb.postmortem.add_item(
+        incident_id,
+        "Require a clean re-check schedule before resolving data-exposure SEVs",
+        owner="incident-program",
+        type="process",
+    )
+
+
+def _evidence(wb: Workbench, incident_id: int, ref: str, d: Drill, say: Say) -> None:
+    """Who read the exposed tables during the window, from the drill server's pgaudit log (the team config names it)."""
+    if not d.evidence_logs:
+        say(f"{ref}: evidence unavailable: the drill server has no pgaudit")
+        return
+    report = wb.evidence.evidence(incident_id)
+    counts = report.counts
+    say(
+        f"{ref}: evidence: {counts['reads']} object(s) read during the exposure, {counts['no_reads']} no reads, "
+        f"{counts['unknown']} unknown; members: "
+        + (", ".join(f"{r} ({n})" for r, n in report.readers(True).items()) or "none")
+        + "; not members: "
+        + (", ".join(f"{r} ({n})" for r, n in report.readers(False).items()) or "none")
+    )
 
 
 def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:
@@ -276,9 +371,15 @@ def _revoke(wb: Workbench, incident_id: int, ref: str, say: Say) -> None:
     report = wb.revocation.apply(incident_id, progress=progress)
     if report.held:
         # The drill shows the safe default, then plays the responder who reviewed the blast radius and accepts it.
-        say(f"{ref}: {report.held:,} action(s) held back: they would take access from {', '.join(report.held_roles)}; "
-            "accepted after review")
+        say(
+            f"{ref}: {report.held:,} action(s) held back: they would take access from {', '.join(report.held_roles)}; "
+            "accepted after review"
+        )
         report = wb.revocation.apply(incident_id, progress=progress, accept_collateral=True)
     if not report.ok:
         raise RuntimeError(f"{len(report.failures)} action(s) failed: {report.failures[0]['message']}")
-    say(f"{ref}: revoked: " + ", ".join(f"{n:,} {k}" for k, n in report.counts.items()) + f"; incident is {report.status}")
+    say(
+        f"{ref}: revoked: "
+        + ", ".join(f"{n:,} {k}" for k, n in report.counts.items())
+        + f"; incident is {report.status}"
+    )

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from sevtool.core.exposure import PUBLIC, AccessPath, Finding
 
-_ROLE_LABELS = {AccessPath.PREDEFINED_ROLE: "predefined role", AccessPath.SERVER_FILES: "predefined role",
-                AccessPath.SUPERUSER: "superuser role"}
+_ROLE_LABELS = {
+    AccessPath.PREDEFINED_ROLE: "predefined role",
+    AccessPath.SERVER_FILES: "predefined role",
+    AccessPath.SUPERUSER: "superuser role",
+}
 
 
 def reach(f: Finding, label: str = "role") -> str:
@@ -51,13 +54,21 @@ def via(f: Finding) -> str:
         text = reach(f, _ROLE_LABELS[path])
         if path == AccessPath.SUPERUSER:
             return f"{text}: a superuser reads every table"
-        return f"{text}: reads the table's data files on the server, no table privilege needed" if path == AccessPath.SERVER_FILES else text
+        return (
+            f"{text}: reads the table's data files on the server, no table privilege needed"
+            if path == AccessPath.SERVER_FILES
+            else text
+        )
     if path == AccessPath.CREATEROLE:
-        return (f"{reach(f)} has CREATEROLE: before PostgreSQL 16 it can grant itself any non-superuser role "
-                "and read what that role reads")
+        return (
+            f"{reach(f)} has CREATEROLE: before PostgreSQL 16 it can grant itself any non-superuser role "
+            "and read what that role reads"
+        )
     if path == AccessPath.SECURITY_DEFINER:
-        return (f"SECURITY DEFINER function runs as {f.grantor}, who reads in-scope objects (e.g. {f.base_object}); "
-                f"EXECUTE {reach(f)}: review what it returns")
+        return (
+            f"SECURITY DEFINER function runs as {f.grantor}, who reads in-scope objects (e.g. {f.base_object}); "
+            f"EXECUTE {reach(f)}: review what it returns"
+        )
     if path == AccessPath.INHERITS_PARENT:
         return f"rows read through INHERITS parent {f.base_object} ({_grant(f)})"
     if path == AccessPath.VIEW and f.views:

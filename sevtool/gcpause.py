@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-_bulk = False   # a bulk command is running on the main thread, and the process serves nothing else meanwhile
+_bulk = False  # a bulk command is running on the main thread, and the process serves nothing else meanwhile
 
 
 @contextmanager
@@ -71,5 +71,5 @@ def _malloc_trim() -> Callable[[int], int] | None:
     ctypes.util.find_library, which runs ldconfig."""
     try:
         return getattr(ctypes.CDLL(None), "malloc_trim", None)
-    except (OSError, TypeError):   # TypeError: Windows has no "the process itself" handle
+    except (OSError, TypeError):  # TypeError: Windows has no "the process itself" handle
         return None

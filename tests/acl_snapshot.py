@@ -18,12 +18,12 @@ _ITEMS = """(SELECT array_agg(item ORDER BY item) FROM (
 def acl_snapshot(dsn: str) -> dict:
     with psycopg.connect(dsn) as conn:
         return {
-            "relacl": conn.execute(f"""SELECT n.nspname, c.relname, c.relacl IS NULL, {_ITEMS.format(acl='c.relacl')}
+            "relacl": conn.execute(f"""SELECT n.nspname, c.relname, c.relacl IS NULL, {_ITEMS.format(acl="c.relacl")}
                                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                                        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_' ORDER BY 1, 2""").fetchall(),
-            "attacl": conn.execute(f"""SELECT attrelid::regclass::text, attname, {_ITEMS.format(acl='attacl')}
+            "attacl": conn.execute(f"""SELECT attrelid::regclass::text, attname, {_ITEMS.format(acl="attacl")}
                                        FROM pg_attribute WHERE attacl IS NOT NULL ORDER BY 1, 2""").fetchall(),
-            "defacl": conn.execute(f"""SELECT defaclrole::regrole::text, defaclnamespace::regnamespace::text, {_ITEMS.format(acl='defaclacl')}
+            "defacl": conn.execute(f"""SELECT defaclrole::regrole::text, defaclnamespace::regnamespace::text, {_ITEMS.format(acl="defaclacl")}
                                        FROM pg_default_acl ORDER BY 1, 2""").fetchall(),
             "members": conn.execute("""SELECT roleid::regrole::text, member::regrole::text, grantor::regrole::text, admin_option,
                                               to_jsonb(m) ->> 'inherit_option', to_jsonb(m) ->> 'set_option'

@@ -96,9 +96,17 @@ class Cli:
     def __init__(self, env: dict[str, str]):
         self.env = env
 
-    def __call__(self, *args: str, input: str | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "sevtool", *map(str, args)], capture_output=True, text=True,
-                              env={**self.env, **(env or {})}, input=input, timeout=timeout)
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "sevtool", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            input=input,
+            timeout=timeout,
+        )
 
     def json(self, *args: str, expect: int = 0, **kw):
         result = self(*args, "--json", **kw)
@@ -109,8 +117,15 @@ class Cli:
 @pytest.fixture
 def cli_env(tmp_path, config_path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEVTOOL_")}
-    env.update({"SEVTOOL_DB": f"sqlite:///{tmp_path / 'cli.db'}", "SEVTOOL_CONFIG": str(config_path), "SEVTOOL_TZ": "UTC",
-                "SEVTOOL_ACTOR": "tester", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "SEVTOOL_DB": f"sqlite:///{tmp_path / 'cli.db'}",
+            "SEVTOOL_CONFIG": str(config_path),
+            "SEVTOOL_TZ": "UTC",
+            "SEVTOOL_ACTOR": "tester",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 

@@ -29,7 +29,7 @@ def roles_dropped_after(dsn: str) -> Iterator[None]:
     yield
     with psycopg.connect(dsn, autocommit=True) as conn:
         created = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in before]
-        for role in created:   # quoted by psycopg: test roles may be named with quotes
+        for role in created:  # quoted by psycopg: test roles may be named with quotes
             conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
         for role in created:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -11,14 +11,47 @@ import re
 import subprocess
 import sys
 
-EXPECTED = ["scan --json", "scan (text summary)", "verify (exposed)", "plan", "apply", "plan+apply", "plan+apply (vs per-table loop)",
-            "verify (after the fix)", "undo", "undo (vs per-table loop)", "postmortem", "sevtool --help", "CPU reference (not sevtool)"]
+EXPECTED = [
+    "scan --json",
+    "scan (text summary)",
+    "verify (exposed)",
+    "plan",
+    "apply",
+    "plan+apply",
+    "plan+apply (vs per-table loop)",
+    "verify (after the fix)",
+    "undo",
+    "undo (vs per-table loop)",
+    "postmortem",
+    "evidence (csvlog)",
+    "sevtool --help",
+    "CPU reference (not sevtool)",
+]
 
 
 def test_a_small_benchmark_run_prints_every_row_and_restores_what_it_revoked():
-    run = subprocess.run([sys.executable, "-m", "sevtool.bench", "--tables", "60", "--growth", "30", "--events", "200",
-                          "--rounds", "2", "--json"], capture_output=True, text=True, timeout=600)
-    assert run.returncode in (0, 3), run.stderr   # 3: a target missed, which 60 tables on a busy machine will do
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sevtool.bench",
+            "--tables",
+            "60",
+            "--growth",
+            "30",
+            "--events",
+            "200",
+            "--rounds",
+            "2",
+            "--evidence-lines",
+            "4000",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode in (0, 3), run.stderr  # 3: a target missed, which 60 tables on a busy machine will do
     figures = json.loads(run.stdout)
     rows = {r["measure"]: r for r in figures["rows"]}
     assert list(rows) == EXPECTED
@@ -26,11 +59,22 @@ def test_a_small_benchmark_run_prints_every_row_and_restores_what_it_revoked():
     assert "clean=True; the server's query: 0 readable" in rows["verify (after the fix)"]["detail"]
     assert "applied 60, failed 0" in rows["apply"]["detail"] and "undone 60" in rows["undo"]["detail"]
     assert "200 timeline events" in rows["postmortem"]["detail"]
+    # 4,000 lines: 20 blocks of 200, 140 AUDIT lines each, a tenth of all lines in another database (write_csvlog).
+    evidence = rows["evidence (csvlog)"]
+    assert evidence["alternative"] == "csv.reader pass" and evidence["target"] == "<= 2x, RSS <= 150 MB"
+    assert evidence["detail"].startswith("4,000 csvlog lines") and "(expected 2,520)" in evidence["detail"]
+    assert ": 2520 AUDIT records of wh" in evidence["detail"] and evidence["alternative_s"] > 0
     # Each sevtool command ran as its own process, with its own peak memory; the alternatives are named beside it.
-    assert all(rows[m]["peak_rss_mb"] > 20 for m in EXPECTED[:-1])
+    assert all(rows[m]["peak_rss_mb"] > 20 for m in EXPECTED[:-1] if m != "evidence (csvlog)")
+    assert (
+        rows["evidence (csvlog)"]["peak_rss_mb"] > 5
+    )  # the reader's own process (a small script: no sevtool CLI loaded)
     # ... and not the benchmark's: a forked child's peak counts its parent's memory, which must stay below sevtool's.
     assert rows["sevtool --help"]["peak_rss_mb"] < 60
-    assert rows["apply"]["alternative"] == "per-schema REVOKE" and rows["scan --json"]["alternative"] == "readers query (exposed)"
+    assert (
+        rows["apply"]["alternative"] == "per-schema REVOKE"
+        and rows["scan --json"]["alternative"] == "readers query (exposed)"
+    )
     # Every round's figure is shown, sevtool's and the alternative's, not only the medians.
     assert re.search(r"; runs [\d.]+, [\d.]+ vs [\d.]+, [\d.]+ s$", rows["plan+apply"]["detail"])
     assert re.search(r"; runs [\d.]+, [\d.]+, [\d.]+ s$", rows["CPU reference (not sevtool)"]["detail"])

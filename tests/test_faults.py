@@ -26,14 +26,34 @@ def ledger_counts(cli, ident: str) -> dict[str, int]:
     import sqlite3
 
     with sqlite3.connect(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///")) as conn:
-        return dict(conn.execute("SELECT status, count(*) FROM action WHERE incident_id = ? GROUP BY status", (int(ident),)).fetchall())
+        return dict(
+            conn.execute(
+                "SELECT status, count(*) FROM action WHERE incident_id = ? GROUP BY status", (int(ident),)
+            ).fetchall()
+        )
 
 
 def start_apply(cli, ident: str, batch: int) -> subprocess.Popen:
     # The drill's PUBLIC revoke takes a table from login roles outside the scope: accepted, to run the whole plan.
-    return subprocess.Popen([sys.executable, "-m", "sevtool", "revoke", ident, "--apply", "--yes", "--accept-collateral",
-                             "--batch-size", str(batch), "--json"],
-                            env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sevtool",
+            "revoke",
+            ident,
+            "--apply",
+            "--yes",
+            "--accept-collateral",
+            "--batch-size",
+            str(batch),
+            "--json",
+        ],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def in_process(cli):
@@ -108,7 +128,9 @@ def test_target_going_away_mid_apply_is_a_clear_error_and_resumes_after_restart(
 
         server.resume()
         with psycopg.connect(dsn) as conn:
-            still_granted = conn.execute("SELECT count(*) FROM pg_class WHERE relacl::text LIKE '%all_employees=r%'").fetchone()[0]
+            still_granted = conn.execute(
+                "SELECT count(*) FROM pg_class WHERE relacl::text LIKE '%all_employees=r%'"
+            ).fetchone()[0]
         assert still_granted <= 3000 - midway["applied"], "the ledger says applied only for what is really gone"
         resumed = cli.json("revoke", ident, "--apply", "--yes")
         assert resumed["failures"] == [] and set(ledger_counts(cli, ident)) <= {"applied", "skipped"}
@@ -121,10 +143,15 @@ def test_target_going_away_mid_apply_is_a_clear_error_and_resumes_after_restart(
 def test_three_cli_processes_share_a_postgresql_store_without_losing_a_note(cli, pg_store_url):
     env = {"SEVTOOL_DB": pg_store_url}
     ident = str(cli.json("declare", "--sev", "2", "--title", "shared store", env=env)["id"])
-    script = ("import subprocess, sys\n"
-              "for i in range(15):\n"
-              "    subprocess.run([sys.executable, '-m', 'sevtool', 'note', sys.argv[1], f'{sys.argv[2]} note {i}'], check=True)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, ident, f"responder{n}"], env={**cli.env, **env}) for n in range(3)]
+    script = (
+        "import subprocess, sys\n"
+        "for i in range(15):\n"
+        "    subprocess.run([sys.executable, '-m', 'sevtool', 'note', sys.argv[1], f'{sys.argv[2]} note {i}'], check=True)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, ident, f"responder{n}"], env={**cli.env, **env})
+        for n in range(3)
+    ]
     for proc in procs:
         assert proc.wait(timeout=300) == 0
     notes = [e["summary"] for e in cli.json("timeline", ident, env=env) if e["kind"] == "note"]
@@ -156,7 +183,7 @@ def freeze(proc: subprocess.Popen) -> None:
     def state(task: Path) -> str:
         try:
             return (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:   # a thread that ended meanwhile
+        except FileNotFoundError:  # a thread that ended meanwhile
             return "T"
 
     while any(state(task) != "T" for task in Path(f"/proc/{proc.pid}/task").iterdir()):
@@ -207,20 +234,27 @@ def test_two_watch_processes_on_one_incident_never_run_a_check_twice(cli, pg_db,
     ident = str(cli.json("declare", "--sev", "2", "--title", "two watchers")["id"])
     cli.json("scan", ident, "--target", pg_db, "--principal", "all_employees")
     cli.json("revoke", ident, "--apply", "--yes")
-    first = subprocess.Popen([sys.executable, "-m", "sevtool", "watch", ident, "--json"], env=cli.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "sevtool", "watch", ident, "--json"],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        ran = json.loads(first.stdout.readline())   # the check due at containment; then it waits an hour for the next
+        ran = json.loads(first.stdout.readline())  # the check due at containment; then it waits an hour for the next
         assert ran["event"] == "check" and ran["clean"] and ran["slot"]["idx"] == 0
         second = cli("watch", ident, "--once", "--json")
         assert second.returncode == 1 and json.loads(second.stderr)["error"] == "lock_held", second.stderr
         assert first.poll() is None, "the first watcher stopped: " + first.stderr.read()
     finally:
-        first.send_signal(signal.SIGKILL)   # a watcher that dies, lock held: the next one on this host takes over
+        first.send_signal(signal.SIGKILL)  # a watcher that dies, lock held: the next one on this host takes over
         first.wait()
     third = cli("watch", ident, "--once", "--json")
     assert third.returncode == 0, third.stderr
-    assert [json.loads(line)["event"] for line in third.stdout.splitlines()] == ["done"]   # the 0m check is not run again
+    assert [json.loads(line)["event"] for line in third.stdout.splitlines()] == [
+        "done"
+    ]  # the 0m check is not run again
     store = Store(cli.env["SEVTOOL_DB"])
     assert [(s.idx, s.status) for s in sched.slots(store, int(ident))] == [(0, "done"), (1, "pending"), (2, "pending")]
     assert [c.number for c in q.checks(store, int(ident))] == [1]

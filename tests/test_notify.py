@@ -7,9 +7,9 @@ import time
 from datetime import timedelta
 
 import pytest
+from fakes.webhook_receiver import WebhookReceiver, free_port
 from sqlmodel import select
 
-from fakes.webhook_receiver import WebhookReceiver, free_port
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import utcnow
 from sevtool.services.notify import LEASE
@@ -42,8 +42,12 @@ def run_incident(wb) -> int:
     wb.incidents.change_sev(inc.id, 1, "45k tables, DSS 4 included")
     wb.incidents.set_status(inc.id, Status.CONTAINED)
     with wb.store.write() as tx:
-        tx.append(inc.id, "regression", "REGRESSION at check 2: main.chats.private_messages readable by account users again",
-                  {"check": 2, "count": 1})
+        tx.append(
+            inc.id,
+            "regression",
+            "REGRESSION at check 2: main.chats.private_messages readable by account users again",
+            {"check": 2, "count": 1},
+        )
     wb.incidents.note(inc.id, "notes do not notify")
     wb.incidents.set_status(inc.id, Status.VERIFYING)
     wb.incidents.set_status(inc.id, Status.RESOLVED, force=True, why="drill")
@@ -53,8 +57,13 @@ def run_incident(wb) -> int:
 def test_receiver_down_for_three_attempts_gets_every_notification_exactly_once(quiet, config_path):
     wb = quiet
     port = free_port()
-    write_config(config_path, {"ops": {"url": f"http://127.0.0.1:{port}/hook"},
-                               "chat": {"url": f"http://127.0.0.1:{port}/slack", "format": "slack"}})
+    write_config(
+        config_path,
+        {
+            "ops": {"url": f"http://127.0.0.1:{port}/hook"},
+            "chat": {"url": f"http://127.0.0.1:{port}/slack", "format": "slack"},
+        },
+    )
     run_incident(wb)
     rows = outbox_rows(wb)
     kinds = [r.payload["kind"] for r in rows if r.format == "json"]
@@ -68,7 +77,7 @@ def test_receiver_down_for_three_attempts_gets_every_notification_exactly_once(q
     # Backoff is respected: nothing is due 5 seconds later.
     assert wb.notify.flush(now=t0 + timedelta(seconds=5)).retrying == 0
 
-    receiver = WebhookReceiver(port, fail_first=2).start()   # attempts 2 and 3 get HTTP 500
+    receiver = WebhookReceiver(port, fail_first=2).start()  # attempts 2 and 3 get HTTP 500
     try:
         now = t0
         for _ in range(6):
@@ -85,7 +94,9 @@ def test_receiver_down_for_three_attempts_gets_every_notification_exactly_once(q
         assert len(receiver.posts) == posts, "nothing is sent again once delivered"
         slack = [a["body"] for a in receiver.accepted.values() if a["path"] == "/slack"]
         assert len(slack) == 6 and all(set(b) == {"text", "blocks"} for b in slack)
-        generic = sorted((a["body"] for a in receiver.accepted.values() if a["path"] == "/hook"), key=lambda b: b["event"]["seq"])
+        generic = sorted(
+            (a["body"] for a in receiver.accepted.values() if a["path"] == "/hook"), key=lambda b: b["event"]["seq"]
+        )
         assert [b["kind"] for b in generic] == kinds
         assert generic[1]["event"]["change"] == {"from": 2, "to": 1}
         assert all(b["idempotency_key"] in keys for b in generic)
@@ -100,7 +111,7 @@ def test_a_delivery_whose_answer_was_lost_is_resent_and_deduplicated_by_key(quie
         write_config(config_path, {"ops": {"url": receiver.url()}})
         wb.notify.timeout = 0.3
         wb.incidents.declare("lost answer", 2)
-        assert wb.notify.flush().retrying == 1          # the receiver took it but answered too late
+        assert wb.notify.flush().retrying == 1  # the receiver took it but answered too late
         wb.notify.timeout = 5
         assert wb.notify.flush(now=utcnow() + timedelta(minutes=1)).delivered == 1
         (key,) = receiver.accepted
@@ -111,8 +122,13 @@ def test_a_delivery_whose_answer_was_lost_is_resent_and_deduplicated_by_key(quie
 
 def test_webhooks_are_filtered_by_sev_and_event(quiet, config_path):
     wb = quiet
-    write_config(config_path, {"sev01": {"url": "http://127.0.0.1:9/a", "sev": [0, 1]},
-                               "resolves": {"url": "http://127.0.0.1:9/b", "events": ["resolved"]}})
+    write_config(
+        config_path,
+        {
+            "sev01": {"url": "http://127.0.0.1:9/a", "sev": [0, 1]},
+            "resolves": {"url": "http://127.0.0.1:9/b", "events": ["resolved"]},
+        },
+    )
     inc = wb.incidents.declare("sev filter", 2)
     assert outbox_rows(wb) == []
     wb.incidents.change_sev(inc.id, 1, "worse than thought")
@@ -120,17 +136,21 @@ def test_webhooks_are_filtered_by_sev_and_event(quiet, config_path):
     wb.incidents.set_status(inc.id, Status.VERIFYING)
     wb.incidents.set_status(inc.id, Status.RESOLVED, force=True, why="drill")
     assert [(r.endpoint, r.payload["kind"]) for r in outbox_rows(wb)] == [
-        ("sev01", "sev_changed"), ("sev01", "status_changed"), ("sev01", "status_changed"), ("resolves", "resolved"), ("sev01", "resolved")]
+        ("sev01", "sev_changed"),
+        ("sev01", "status_changed"),
+        ("sev01", "status_changed"),
+        ("resolves", "resolved"),
+        ("sev01", "resolved"),
+    ]
 
 
 def test_outbox_rows_exist_only_with_their_event(quiet, config_path):
     wb = quiet
     write_config(config_path, {"ops": {"url": "http://127.0.0.1:9/hook"}})
     inc = wb.incidents.declare("atomic", 2)
-    with pytest.raises(RuntimeError):
-        with wb.store.write() as tx:
-            tx.append(inc.id, "sev_changed", "SEV 2 -> SEV 1", {"from": 2, "to": 1})
-            raise RuntimeError("the command failed after appending")
+    with pytest.raises(RuntimeError), wb.store.write() as tx:
+        tx.append(inc.id, "sev_changed", "SEV 2 -> SEV 1", {"from": 2, "to": 1})
+        raise RuntimeError("the command failed after appending")
     assert [r.payload["kind"] for r in outbox_rows(wb)] == ["declared"]
     with wb.store.read() as s:
         assert [e.kind for e in s.exec(select(EventRow)).all()] == ["declared"]
@@ -141,8 +161,13 @@ def test_no_secret_reaches_the_store_or_a_payload(quiet, config_path, monkeypatc
     receiver = WebhookReceiver().start()
     try:
         monkeypatch.setenv("SLACK_HOOK_URL", receiver.url("/services/T000/B000/XSECRETX"))
-        write_config(config_path, {"chat": {"url": "env:SLACK_HOOK_URL", "format": "slack"},
-                                   "ops": {"url": receiver.url("/hook?token=QSECRETQ")}})
+        write_config(
+            config_path,
+            {
+                "chat": {"url": "env:SLACK_HOOK_URL", "format": "slack"},
+                "ops": {"url": receiver.url("/hook?token=QSECRETQ")},
+            },
+        )
         wb.incidents.declare("secrets stay out", 2)
         assert wb.notify.flush().delivered == 2
         with wb.store.read() as s:
@@ -196,7 +221,10 @@ def test_cli_delivers_after_the_command_and_flush_catches_up(cli, config_path):
     try:
         assert cli.json("notify", "flush")["delivered"] == 1
         cli.json("declare", "--sev", "1", "--title", "receiver up")
-        assert sorted(a["body"]["incident"]["title"] for a in receiver.accepted.values()) == ["receiver down", "receiver up"]
+        assert sorted(a["body"]["incident"]["title"] for a in receiver.accepted.values()) == [
+            "receiver down",
+            "receiver up",
+        ]
         assert cli.json("notify", "status")["counts"] == {"pending": 0, "sending": 0, "delivered": 2, "dead": 0}
     finally:
         receiver.stop()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from fakes.webhook_receiver import WebhookReceiver
+
 from sevtool.pgtemp import TempPostgres
 from sevtool.scenario import seed_access_paths
 
@@ -28,9 +28,14 @@ def guarded_pg():
     pg_stat_statements with track=all records statements nested in DO blocks and functions too, which
     log_statement=all does not: the live probe runs its zero-row reads inside a DO block.
     """
-    server = TempPostgres(hba_extra=[f"host all {RESPONDER} 127.0.0.1/32 scram-sha-256"],
-                          settings={"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all",
-                                    "pg_stat_statements.max": "20000"}).start()
+    server = TempPostgres(
+        hba_extra=[f"host all {RESPONDER} 127.0.0.1/32 scram-sha-256"],
+        settings={
+            "shared_preload_libraries": "pg_stat_statements",
+            "pg_stat_statements.track": "all",
+            "pg_stat_statements.max": "20000",
+        },
+    ).start()
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {RESPONDER} LOGIN SUPERUSER PASSWORD '{PASSWORD}'")
     yield server
@@ -64,7 +69,9 @@ def test_no_password_in_store_exports_logs_or_webhooks(cli, guarded_pg, tmp_path
     seed_access_paths(dsn)
     receiver = WebhookReceiver().start()
     try:
-        config_path.write_text(f'[webhooks.ops]\nurl = "{receiver.url()}"\n[webhooks.chat]\nurl = "{receiver.url("/slack")}"\nformat = "slack"\n')
+        config_path.write_text(
+            f'[webhooks.ops]\nurl = "{receiver.url()}"\n[webhooks.chat]\nurl = "{receiver.url("/slack")}"\nformat = "slack"\n'
+        )
         cli.env["PGPASSWORD"] = PASSWORD
         target = guarded_pg.dsn("secrets", user=RESPONDER, password=PASSWORD)
         outputs = drill(cli, target, tmp_path)
@@ -87,8 +94,12 @@ def test_no_password_in_store_exports_logs_or_webhooks(cli, guarded_pg, tmp_path
 
 
 USER_SCHEMAS = ("hr", "chat", "telemetry", "reporting", "vault")
-PRIVILEGE_STATEMENT = re.compile(r"\s*(GRANT|REVOKE|ALTER\s+DEFAULT\s+PRIVILEGES|SET|RESET|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
-READ_OF_USER_TABLE = re.compile(r"\b(FROM|JOIN|TABLE|COPY)\s+(ONLY\s+)?\"?(" + "|".join(USER_SCHEMAS) + r")\"?\s*\.", re.IGNORECASE)
+PRIVILEGE_STATEMENT = re.compile(
+    r"\s*(GRANT|REVOKE|ALTER\s+DEFAULT\s+PRIVILEGES|SET|RESET|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I
+)
+READ_OF_USER_TABLE = re.compile(
+    r"\b(FROM|JOIN|TABLE|COPY)\s+(ONLY\s+)?\"?(" + "|".join(USER_SCHEMAS) + r")\"?\s*\.", re.IGNORECASE
+)
 
 
 def test_no_statement_reads_table_contents(cli, guarded_pg):
@@ -115,10 +126,16 @@ def test_no_statement_reads_table_contents(cli, guarded_pg):
     cli.json("revoke", ident, "--undo", "--yes")
     with psycopg.connect(dsn) as conn:
         # pg_stat_statements shows constants as $n, so LIMIT 0 reads as LIMIT $1; `rows` says what was returned.
-        recorded = conn.execute("SELECT query, rows FROM pg_stat_statements "
-                                "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchall()
+        recorded = conn.execute(
+            "SELECT query, rows FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchall()
     assert len(recorded) > 10, "pg_stat_statements recorded nothing: the check would prove nothing"
-    on_user_tables = [(q, rows) for q, rows in recorded if not PRIVILEGE_STATEMENT.match(q) and READ_OF_USER_TABLE.search(q)]
-    offending = [(q, rows) for q, rows in on_user_tables if rows != 0 or not re.search(r"\bLIMIT\s+(0|\$\d+)\s*$", q, re.I)]
+    on_user_tables = [
+        (q, rows) for q, rows in recorded if not PRIVILEGE_STATEMENT.match(q) and READ_OF_USER_TABLE.search(q)
+    ]
+    offending = [
+        (q, rows) for q, rows in on_user_tables if rows != 0 or not re.search(r"\bLIMIT\s+(0|\$\d+)\s*$", q, re.I)
+    ]
     assert offending == [], f"statements that could read table contents: {offending[:3]}"
     assert on_user_tables, "the live probe's zero-row reads were not seen, so the rule was not exercised"

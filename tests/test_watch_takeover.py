@@ -18,25 +18,33 @@ import pytest
 from fakes.uc_server import FakeUnityCatalog, seed_drill
 
 P = "account users"
-WINDOW = 2.5          # seconds: the watch lock's staleness window for this test
-LATENCY = 0.6         # seconds per catalog answer: a check takes several windows
+WINDOW = 2.5  # seconds: the watch lock's staleness window for this test
+LATENCY = 0.6  # seconds per catalog answer: a check takes several windows
 
 
 def slot_states(cli, ident: str) -> list[tuple[int, str]]:
     with sqlite3.connect(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///")) as conn:
-        return conn.execute("SELECT idx, status FROM schedule_slot WHERE incident_id = ? ORDER BY round, idx", (int(ident),)).fetchall()
+        return conn.execute(
+            "SELECT idx, status FROM schedule_slot WHERE incident_id = ? ORDER BY round, idx", (int(ident),)
+        ).fetchall()
 
 
 def listings(server: FakeUnityCatalog, since: int) -> int:
     """Checks the catalog saw: each check lists the catalogs once from the first page (no page token)."""
-    return sum(1 for method, path, query in server.requests[since:] if method == "GET" and path == "/catalogs" and "page_token" not in query)
+    return sum(
+        1
+        for method, path, query in server.requests[since:]
+        if method == "GET" and path == "/catalogs" and "page_token" not in query
+    )
 
 
 @pytest.fixture
 def slow_lake(config_path):
     server = FakeUnityCatalog(page_size=2, empty_pages=True).start()
     seed_drill(server, P)
-    config_path.write_text(f'[targets.lake]\nkind = "unity-catalog"\nurl = "{server.url}"\n\n[sev.2]\nrecheck = ["0m", "1h"]\n')
+    config_path.write_text(
+        f'[targets.lake]\nkind = "unity-catalog"\nurl = "{server.url}"\n\n[sev.2]\nrecheck = ["0m", "1h"]\n'
+    )
     yield server
     server.stop()
     assert server.violations == []
@@ -51,21 +59,38 @@ def test_a_check_slower_than_the_lock_window_is_not_run_twice_by_a_second_watche
     cli.json("revoke", ident, "--apply", "--yes")
     server.latency = LATENCY
     since = len(server.requests)
-    first = subprocess.Popen([sys.executable, "-m", "sevtool", "watch", ident, "--json"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "sevtool", "watch", ident, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while (0, "running") not in slot_states(cli, ident):
-            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.poll() is not None else "no slot claimed"
+            assert first.poll() is None and time.monotonic() < deadline, (
+                first.stderr.read() if first.poll() is not None else "no slot claimed"
+            )
             time.sleep(0.05)
         started = time.monotonic()
-        time.sleep(2 * WINDOW)   # past the window: without heartbeats during the check, the lock would look abandoned now
-        assert (0, "running") in slot_states(cli, ident), "the check finished within the window: slow the catalog down more"
-        second = subprocess.run([sys.executable, "-m", "sevtool", "watch", ident, "--once", "--json"], env=env,
-                                capture_output=True, text=True, timeout=120)
-        assert second.returncode == 1 and json.loads(second.stderr)["error"] == "lock_held", \
+        time.sleep(
+            2 * WINDOW
+        )  # past the window: without heartbeats during the check, the lock would look abandoned now
+        assert (0, "running") in slot_states(cli, ident), (
+            "the check finished within the window: slow the catalog down more"
+        )
+        second = subprocess.run(
+            [sys.executable, "-m", "sevtool", "watch", ident, "--once", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1 and json.loads(second.stderr)["error"] == "lock_held", (
             f"the second watcher was not refused (exit {second.returncode}): {second.stdout} {second.stderr}"
-        line = first.stdout.readline()   # the first watcher's check of slot 0; then it waits an hour
+        )
+        line = first.stdout.readline()  # the first watcher's check of slot 0; then it waits an hour
         assert line, f"the first watcher stopped (exit {first.wait()}): {first.stderr.read()}"
         ran = json.loads(line)
         assert time.monotonic() - started > WINDOW, "the check outlasted the window"
@@ -114,4 +139,6 @@ def test_the_store_refuses_to_finish_a_slot_whose_lock_another_watcher_took(tmp_
     assert "lost the watch lock" in lost.value.message and successor in lost.value.message
     assert q.checks(wb.store, incident) == [], "the check of a watcher that lost the lock is not recorded"
     slots = sched.slots(wb.store, incident)
-    assert [(s.idx, s.status, s.claimed_by) for s in slots][0] == (0, "running", successor), "the slot stays the successor's to run"
+    assert next((s.idx, s.status, s.claimed_by) for s in slots) == (0, "running", successor), (
+        "the slot stays the successor's to run"
+    )

@@ -42,36 +42,61 @@ def psql_binary() -> str:
 class Alternatives:
     """The DBA's commands against one database, each run as its own psql process."""
 
-    def __init__(self, dsn: str, principal: str, schemas: Sequence[str], tables: Sequence[tuple[str, str]], workdir: Path):
+    def __init__(
+        self, dsn: str, principal: str, schemas: Sequence[str], tables: Sequence[tuple[str, str]], workdir: Path
+    ):
         self.dsn, self.principal, self.schemas, self.tables = dsn, principal, list(schemas), list(tables)
         self.workdir = workdir
 
     def readers(self) -> tuple[Finished, int]:
         """The server's answer: how many (member, table) pairs are readable."""
-        text = sql.SQL(READERS_QUERY).format(principal=sql.Literal(self.principal),
-                                             schemas=sql.Literal(self.schemas)).as_string()
+        text = (
+            sql.SQL(READERS_QUERY)
+            .format(principal=sql.Literal(self.principal), schemas=sql.Literal(self.schemas))
+            .as_string()
+        )
         finished = self._psql(["-At", "-c", text])
         return finished, int(finished.stdout.strip())
 
     def revoke_per_schema(self) -> Finished:
-        return self._script("per-schema-revoke.sql", (
-            sql.SQL("REVOKE SELECT ON ALL TABLES IN SCHEMA {} FROM {};").format(sql.Identifier(s), sql.Identifier(self.principal))
-            for s in self.schemas))
+        return self._script(
+            "per-schema-revoke.sql",
+            (
+                sql.SQL("REVOKE SELECT ON ALL TABLES IN SCHEMA {} FROM {};").format(
+                    sql.Identifier(s), sql.Identifier(self.principal)
+                )
+                for s in self.schemas
+            ),
+        )
 
     def grant_per_schema(self) -> Finished:
-        return self._script("per-schema-grant.sql", (
-            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {};").format(sql.Identifier(s), sql.Identifier(self.principal))
-            for s in self.schemas))
+        return self._script(
+            "per-schema-grant.sql",
+            (
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {};").format(
+                    sql.Identifier(s), sql.Identifier(self.principal)
+                )
+                for s in self.schemas
+            ),
+        )
 
     def revoke_per_table(self) -> Finished:
-        return self._script("per-table-revoke.sql", (
-            sql.SQL("REVOKE SELECT ON {} FROM {};").format(sql.Identifier(s, t), sql.Identifier(self.principal))
-            for s, t in self.tables))
+        return self._script(
+            "per-table-revoke.sql",
+            (
+                sql.SQL("REVOKE SELECT ON {} FROM {};").format(sql.Identifier(s, t), sql.Identifier(self.principal))
+                for s, t in self.tables
+            ),
+        )
 
     def grant_per_table(self) -> Finished:
-        return self._script("per-table-grant.sql", (
-            sql.SQL("GRANT SELECT ON {} TO {};").format(sql.Identifier(s, t), sql.Identifier(self.principal))
-            for s, t in self.tables))
+        return self._script(
+            "per-table-grant.sql",
+            (
+                sql.SQL("GRANT SELECT ON {} TO {};").format(sql.Identifier(s, t), sql.Identifier(self.principal))
+                for s, t in self.tables
+            ),
+        )
 
     def _script(self, name: str, statements) -> Finished:
         """Written before the clock starts: the DBA's script exists before it is run."""

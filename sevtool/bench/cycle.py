@@ -43,8 +43,11 @@ def settle(dsn: str) -> None:
 
 def in_scope_tables(dsn: str, schemas: list[str]) -> list[tuple[str, str]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s) ORDER BY 1, 2", (schemas,)).fetchall()
+        return conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s) ORDER BY 1, 2",
+            (schemas,),
+        ).fetchall()
 
 
 class Cycle:
@@ -53,15 +56,23 @@ class Cycle:
     def __init__(self, dsn: str, tables: int, workdir: Path, samples: Samples, say: Say):
         self.dsn, self.tables, self.samples, self.say = dsn, tables, samples, say
         workdir.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "SEVTOOL_DB": f"sqlite:///{workdir / 'store.db'}", "SEVTOOL_CONFIG": str(workdir / "none.toml"),
-                    "SEVTOOL_TZ": "UTC", "SEVTOOL_ACTOR": "bench", "PAGER": "cat"}
+        self.env = {
+            **os.environ,
+            "SEVTOOL_DB": f"sqlite:///{workdir / 'store.db'}",
+            "SEVTOOL_CONFIG": str(workdir / "none.toml"),
+            "SEVTOOL_TZ": "UTC",
+            "SEVTOOL_ACTOR": "bench",
+            "PAGER": "cat",
+        }
         self.say(f"{tables} tables: seeding ...")
         seeded = seed_bulk(dsn, tables=tables)
         self.say(f"{tables} tables: seeded in {seeded['seconds']} s; settling ...")
         settle(dsn)
         self.schemas = seeded["schemas"]
         self.dba = Alternatives(dsn, PRINCIPAL, self.schemas, in_scope_tables(dsn, self.schemas), workdir)
-        declared = self.sevtool("declare", "--sev", "2", "--title", f"bench: {tables} tables readable by {PRINCIPAL}", "--json")
+        declared = self.sevtool(
+            "declare", "--sev", "2", "--title", f"bench: {tables} tables readable by {PRINCIPAL}", "--json"
+        )
         self.incident = str(json.loads(declared)["id"])
         self.observed = Observed(set(), set(), [], set(), [], [])
 
@@ -79,7 +90,11 @@ class Cycle:
     def round(self, *, text_scan: bool, per_table: bool) -> None:
         """scan, verify, plan, apply, verify, undo; then the DBA's alternatives, each leaving the exposure as it found it."""
         seen = self.observed
-        scan = json.loads(self.sevtool("scan", self.incident, "--target", self.dsn, "--principal", PRINCIPAL, "--json", measure="scan"))
+        scan = json.loads(
+            self.sevtool(
+                "scan", self.incident, "--target", self.dsn, "--principal", PRINCIPAL, "--json", measure="scan"
+            )
+        )
         seen.exposed.add(scan["summary"]["objects"])
         if text_scan:
             self.sevtool("scan", self.incident, "--target", self.dsn, "--principal", PRINCIPAL, measure="scan (text)")
@@ -96,7 +111,11 @@ class Cycle:
         seen.undone.append(undone["counts"]["undone"])
         seen.failed += undone["counts"]["failed"]
         plan, apply = self.samples.taken[(self.tables, "plan")][-1], self.samples.taken[(self.tables, "apply")][-1]
-        self.samples.add(self.tables, "plan+apply", Sample(plan.seconds + apply.seconds, max(plan.peak_rss_mb or 0, apply.peak_rss_mb or 0)))
+        self.samples.add(
+            self.tables,
+            "plan+apply",
+            Sample(plan.seconds + apply.seconds, max(plan.peak_rss_mb or 0, apply.peak_rss_mb or 0)),
+        )
         self.alternative("per-schema REVOKE", self.dba.revoke_per_schema)
         self.alternative("per-schema GRANT", self.dba.grant_per_schema)
         if per_table:
@@ -107,7 +126,9 @@ class Cycle:
         """The postmortem of this incident grown to `events` timeline events (added in a child process, not timed:
         a forked command's peak RSS counts the memory of the process that forked it, so this one stays small)."""
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
-            total = child.submit(add_notes, self.env["SEVTOOL_DB"], self.env["SEVTOOL_CONFIG"], int(self.incident), events).result()
+            total = child.submit(
+                add_notes, self.env["SEVTOOL_DB"], self.env["SEVTOOL_CONFIG"], int(self.incident), events
+            ).result()
         for _ in range(rounds):
             self.sevtool("postmortem", self.incident, measure="postmortem")
         return total

@@ -16,7 +16,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Sample:
     seconds: float
-    peak_rss_mb: float | None   # None for work done inside the benchmark's own process
+    peak_rss_mb: float | None  # None for work done inside the benchmark's own process
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,15 @@ def run_process(argv: Sequence[str], *, env: dict[str, str] | None = None, ok: S
         proc = subprocess.Popen(list(argv), stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)   # reaped here: Popen must not wait for it again
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
         out.seek(0)
         err.seek(0)
-        finished = Finished(Sample(seconds, usage.ru_maxrss / 1024), proc.returncode,
-                            out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        finished = Finished(
+            Sample(seconds, usage.ru_maxrss / 1024),
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
     if finished.exit_code not in ok:
         raise CommandFailed(argv, finished)
     return finished

@@ -10,12 +10,21 @@ from sevtool.cli.output import emit_json, emit_text, say
 from sevtool.errors import UsageError
 
 
-@command(help="Start a throwaway PostgreSQL seeded with the drill (a fix that does not stick) and open the TUI on it. "
-              "--headless runs the whole response without a terminal and writes the postmortem.")
+@command(
+    help="Start a throwaway PostgreSQL seeded with the drill (a fix that does not stick) and open the TUI on it. "
+    "--headless runs the whole response without a terminal and writes the postmortem."
+)
 def demo(
-    headless: Annotated[bool, typer.Option("--headless", help="Run the drill end to end through the services; progress on stderr.")] = False,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where --headless writes the postmortem.")] = Path("sevtool-demo-postmortem.md"),
-    regrant_after: Annotated[str, typer.Option("--regrant-after", help="How long after the first fix the sync job re-grants part of the access.")] = "60s",
+    headless: Annotated[
+        bool, typer.Option("--headless", help="Run the drill end to end through the services; progress on stderr.")
+    ] = False,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where --headless writes the postmortem.")] = Path(
+        "sevtool-demo-postmortem.md"
+    ),
+    regrant_after: Annotated[
+        str,
+        typer.Option("--regrant-after", help="How long after the first fix the sync job re-grants part of the access."),
+    ] = "60s",
     tables: Annotated[int, typer.Option("--tables", help="Tables in the drill scenario.")] = 3000,
     json_out: Annotated[bool, typer.Option("--json", help="With --headless: the result as JSON on stdout.")] = False,
 ):

@@ -16,37 +16,67 @@ apply that closed the object, plus each regression window. For each object: read
 of the principal and others; the part of the window the logs cover; `unknown` for time they do not cover.
 `no reads` only when the whole window is covered and pgaudit logged READ. Statement text is never shown or kept.
 
+Unity Catalog incidents read a JSON Lines export of Databricks' system.access.audit instead (--uc-audit): a read is a
+successful getTable or generateTemporaryTableCredential on the table; rows of another metastore are ignored.
+
 \b
 --log takes csvlog (.csv), jsonlog (.json) and stderr files, directories and .gz files; stderr needs --line-prefix.
+Without --log or --uc-audit, the team config's `[evidence] logs = [...]` is read (`sevtool demo` writes its own).
 """
 
 
 @command(help=HELP)
 def evidence(
     incident_id: IdArg,
-    log: Annotated[list[str], typer.Option("--log", help="A log file, .gz or directory. Repeatable.")],
-    line_prefix: Annotated[str | None, typer.Option("--line-prefix", help="The server's log_line_prefix, for stderr logs, e.g. '%m [%p] %q%u@%d '.")] = None,
-    max_gap: Annotated[str, typer.Option("--max-gap", help="A silence in the logs longer than this is not covered (e.g. 30m, 1h).")] = "1h",
+    log: Annotated[
+        list[str] | None, typer.Option("--log", help="PostgreSQL: a log file, .gz or directory. Repeatable.")
+    ] = None,
+    uc_audit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--uc-audit", help="Unity Catalog: a JSON Lines export of system.access.audit (.gz too). Repeatable."
+        ),
+    ] = None,
+    line_prefix: Annotated[
+        str | None,
+        typer.Option("--line-prefix", help="The server's log_line_prefix, for stderr logs, e.g. '%m [%p] %q%u@%d '."),
+    ] = None,
+    max_gap: Annotated[
+        str, typer.Option("--max-gap", help="A silence in the logs longer than this is not covered (e.g. 30m, 1h).")
+    ] = "1h",
     json_out: JsonOpt = False,
 ):
     from sevtool.core.timeparse import parse_duration
 
-    report = workbench().evidence.evidence(parse_id(incident_id), log, line_prefix=line_prefix, max_gap=parse_duration(max_gap))
+    report = workbench().evidence.evidence(
+        parse_id(incident_id), log, uc_audit=uc_audit, line_prefix=line_prefix, max_gap=parse_duration(max_gap)
+    )
     if json_out:
         emit_json(report.as_dict())
         return
     emit_text(render(report))
     t = report.logs
-    say(f"read {t['files']} log file(s): {t['entries']} entries, {t['audit']} pgaudit entries of {report.database}; ignored "
-        f"{t['other_database']} of other databases; {t['corrupt']} corrupt and {t['other_format']} other-format line(s) "
-        f"(not covered around them); {t['skipped_duplicate_format']} duplicate-format file(s) skipped")
+    if "denied" in t:
+        say(
+            f"read {t['files']} audit export(s): {t['entries']} rows, {t['audit']} table reads; ignored {t['other_database']} of other "
+            f"metastores, {t['denied']} refused request(s), {t['duplicates']} duplicate event(s); {t['corrupt']} malformed row(s) "
+            "(not covered around them)"
+        )
+    else:
+        say(
+            f"read {t['files']} log file(s): {t['entries']} entries, {t['audit']} pgaudit entries of {report.database}; ignored "
+            f"{t['other_database']} of other databases; {t['corrupt']} corrupt and {t['other_format']} other-format line(s) "
+            f"(not covered around them); {t['skipped_duplicate_format']} duplicate-format file(s) skipped"
+        )
     for line in report.logs["unreadable"]:
         say(f"unreadable: {line}")
     for note in report.notes:
         say(f"note: {note}")
     counts = report.counts
-    say(f"INC-{report.incident_id}: {counts['reads']} object(s) read, {counts['no_reads']} no reads, {counts['unknown']} unknown "
-        f"(recorded as timeline event {report.event_seq})")
+    say(
+        f"INC-{report.incident_id}: {counts['reads']} object(s) read, {counts['no_reads']} no reads, {counts['unknown']} unknown "
+        f"(recorded as timeline event {report.event_seq})"
+    )
 
 
 def render(report) -> str:
@@ -72,7 +102,10 @@ def render(report) -> str:
             who = f"members of {', '.join(report.principals)}" if member else "not members"
             if readers:
                 lines.append(f"  {who}:")
-                lines += [f"    {r.role}: {r.reads} read(s), first {format_utc(r.first)}, last {format_utc(r.last)}" for r in readers]
+                lines += [
+                    f"    {r.role}: {r.reads} read(s), first {format_utc(r.first)}, last {format_utc(r.last)}"
+                    for r in readers
+                ]
             else:
                 lines.append(f"  {who}: none found")
     return "\n".join(lines) if lines else "(no objects in scope)"

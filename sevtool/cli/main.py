@@ -11,11 +11,24 @@ from sevtool.cli.output import emit_error
 from sevtool.errors import ExitCode, SevtoolError, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine output on stdout; errors as JSON on stderr.")]
-JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Machine output as it is made: one JSON object per line (see the command's help); errors as JSON on stderr.")]
+JsonlOpt = Annotated[
+    bool,
+    typer.Option(
+        "--jsonl",
+        help="Machine output as it is made: one JSON object per line (see the command's help); errors as JSON on stderr.",
+    ),
+]
 AllOpt = Annotated[bool, typer.Option("--all", help="Print every row, not the summary and the worst rows.")]
-NoPagerOpt = Annotated[bool, typer.Option("--no-pager", help="Do not page the text on a terminal (SEVTOOL_PAGER, else PAGER, else 'less -FRX').")]
+NoPagerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-pager", help="Do not page the text on a terminal (SEVTOOL_PAGER, else PAGER, else 'less -FRX')."
+    ),
+]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3).")]
-AtOpt = Annotated[str | None, typer.Option("--at", help="When it happened: ISO, '2026-06-18 14:05 PDT' or relative like -4h.")]
+AtOpt = Annotated[
+    str | None, typer.Option("--at", help="When it happened: ISO, '2026-06-18 14:05 PDT' or relative like -4h.")
+]
 
 app = typer.Typer(
     name="sevtool",
@@ -76,7 +89,13 @@ def command(group: typer.Typer = app, name: str | None = None, *, bulk: bool = F
                 emit_error(exc.as_dict(), json_mode)
                 raise typer.Exit(int(exc.exit_code)) from None
             except KeyboardInterrupt:
-                emit_error({"error": "interrupted", "message": "interrupted; the ledger keeps what finished, run the command again to resume"}, json_mode)
+                emit_error(
+                    {
+                        "error": "interrupted",
+                        "message": "interrupted; the ledger keeps what finished, run the command again to resume",
+                    },
+                    json_mode,
+                )
                 raise typer.Exit(130) from None
             if code:
                 raise typer.Exit(int(code))

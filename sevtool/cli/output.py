@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
-_messages: TextIO | None = None    # where `say` writes while a pager shows stdout on the same terminal
+_messages: TextIO | None = None  # where `say` writes while a pager shows stdout on the same terminal
 
 
 def to_jsonable(value: Any) -> Any:
@@ -30,8 +30,76 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+_STREAM_FROM = 1000  # items in a list from which its items are made plain and encoded one at a time as they are written
+_WRITE_EVERY = 8192  # encoded pieces joined per write to stdout
+
+
+class _Streamed(list):
+    """A list to json's (pure-Python, indented) encoder whose items are made plain one at a time as they are
+    encoded: a plan's 200,000 actions are never all held as dicts, nor their JSON as one string."""
+
+    def __init__(self, items: Sequence[Any], convert: Callable[[Any], Any]):
+        super().__init__()
+        self._items, self._convert = items, convert
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._convert, self._items)
+
+
+def streamed(items: Sequence[Any], convert: Callable[[Any], Any]) -> list:
+    """`[convert(i) for i in items]` as `emit_json` writes it, without making the list first."""
+    return _Streamed(items, lambda item: to_jsonable(convert(item)))
+
+
+def _plain_streaming(value: Any) -> Any:
+    """`to_jsonable(value)`, except that a model's long lists of models are made plain item by item as they are written."""
+    fields = getattr(type(value), "model_fields", None)
+    if fields is None or not callable(getattr(value, "model_dump", None)):
+        return to_jsonable(value)
+    long = {
+        name
+        for name in fields
+        if not fields[name].exclude
+        and isinstance(items := getattr(value, name), list)
+        and len(items) >= _STREAM_FROM
+        and callable(getattr(items[0], "model_dump", None))
+    }
+    if not long:
+        return to_jsonable(value)
+    rest = value.model_dump(mode="json", exclude=long)
+    ordered = {
+        name: (_Streamed(getattr(value, name), _dump) if name in long else rest.pop(name))
+        for name in fields
+        if name in long or name in rest
+    }
+    return {**ordered, **rest}  # what is left: computed fields, which model_dump puts after the fields
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json")
+
+
+def write_json(data: Any, *, indent: int = 2) -> None:
+    """`json.dumps(to_jsonable(data), indent=indent, ensure_ascii=False)` and a newline, written as it is encoded:
+    the same text, without holding the whole of a 45,000-finding document (and its millions of pieces) at once."""
+    pieces: list[str] = []
+    for piece in json.JSONEncoder(ensure_ascii=False, indent=indent).iterencode(_plain_streaming(data)):
+        pieces.append(piece)
+        if len(pieces) >= _WRITE_EVERY:
+            sys.stdout.write("".join(pieces))
+            pieces.clear()
+    pieces.append("\n")
+    sys.stdout.write("".join(pieces))
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    write_json(data)
 
 
 def emit_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
@@ -48,10 +116,12 @@ def emit_text_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> No
     if not rows:
         sys.stdout.write("(none)\n")
         return
-    widths = [max([len(h) + 2, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]   # tabulate pads headers by 2
+    widths = [
+        max([len(h) + 2, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)
+    ]  # tabulate pads headers by 2
 
     def line(cells) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
 
     sys.stdout.write("\n".join([line(headers), line("-" * w for w in widths), *(line(row) for row in rows)]) + "\n")
 

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from sevtool.cli import output
 
@@ -30,7 +30,7 @@ def choose(env: Mapping[str, str], *, stdout_tty: bool, no_pager: bool = False, 
     if machine or no_pager or not stdout_tty:
         return None
     for name in ("SEVTOOL_PAGER", "PAGER"):
-        if name in env:            # set but empty means "no pager", as GIT_PAGER= does
+        if name in env:  # set but empty means "no pager", as GIT_PAGER= does
             command = env[name].strip()
             return None if command in OFF else command
     return DEFAULT
@@ -75,7 +75,7 @@ def _runnable(command: str) -> bool:
     try:
         words = shlex.split(command)
     except ValueError:
-        return True                # let the shell judge it
+        return True  # let the shell judge it
     return bool(words) and ("=" in words[0] or shutil.which(words[0]) is not None)
 
 
@@ -84,7 +84,9 @@ def paged(no_pager: bool = False, machine: bool = False) -> Iterator[None]:
     """Inside: stdout (and the human messages of `output.say`, when stderr is the same terminal) go to the pager."""
     command = choose(os.environ, stdout_tty=sys.stdout.isatty(), no_pager=no_pager, machine=machine)
     if command is not None and not _runnable(command):
-        output.say(f"note: pager {command!r} not found; printing without it (set SEVTOOL_PAGER or PAGER, or pass --no-pager)")
+        output.say(
+            f"note: pager {command!r} not found; printing without it (set SEVTOOL_PAGER or PAGER, or pass --no-pager)"
+        )
         command = None
     if command is None:
         yield
@@ -102,13 +104,11 @@ def paged(no_pager: bool = False, machine: bool = False) -> Iterator[None]:
         output.route_messages(previous)
         sys.stdout = real_stdout
         stream.flush()
-        try:
+        with suppress(BrokenPipeError):
             proc.stdin.close()
-        except BrokenPipeError:
-            pass
         while True:
             try:
-                proc.wait()      # the reader is still reading; Ctrl-C belongs to the pager, as in git
+                proc.wait()  # the reader is still reading; Ctrl-C belongs to the pager, as in git
                 break
             except KeyboardInterrupt:
                 continue

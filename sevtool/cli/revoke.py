@@ -38,8 +38,20 @@ def _plan_rows(actions):
     # here, not at the top: `sevtool --help` loads no pydantic
     from sevtool.core import blast
 
-    return [(a.seq, a.kind, a.object_fqn + (f" ({a.column})" if a.column else ""), a.grantee, a.grantor,
-             "REVIEW" if a.review else "", blast.cell(a), a.status.value, a.sql) for a in actions]
+    return [
+        (
+            a.seq,
+            a.kind,
+            a.object_fqn + (f" ({a.column})" if a.column else ""),
+            a.grantee,
+            a.grantor,
+            "REVIEW" if a.review else "",
+            blast.cell(a),
+            a.status.value,
+            a.sql,
+        )
+        for a in actions
+    ]
 
 
 PLAN_HEADERS = ["#", "kind", "object", "grantee", "grantor", "review", "blast radius", "status", "sql"]
@@ -52,14 +64,21 @@ def _summary(plan, review_limit: int | None = None) -> list[str]:
     from sevtool.core import blast
 
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(plan.by_kind.items())) or "no actions"
-    lines = [(f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
-              f"{len(plan.pending)} still to apply")]
+    lines = [
+        (
+            f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
+            f"{len(plan.pending)} still to apply"
+        )
+    ]
     review = [a for a in plan.actions if a.review and a.status.value in PENDING_STATUSES]
     for a in review[:review_limit]:
         lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")
-        lines += [f"    takes {len(c.objects)} object(s) from {c.role} ({c.login_members} login member(s), {c.cause}): "
-                  + ", ".join(c.objects[:5]) + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
-                  for c in a.collateral]
+        lines += [
+            f"    takes {len(c.objects)} object(s) from {c.role} ({c.login_members} login member(s), {c.cause}): "
+            + ", ".join(c.objects[:5])
+            + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
+            for c in a.collateral
+        ]
         if a.alternative:
             lines.append(f"    alternative: {a.alternative}")
     if review_limit is not None and len(review) > review_limit:
@@ -84,7 +103,10 @@ def _emit_plan(plan, all_rows: bool) -> None:
         emit_table(_plan_rows(actions), PLAN_HEADERS)
         return
     by_kind = Counter((a.kind, a.review) for a in actions)
-    emit_table([(kind, n, "REVIEW" if review else "") for (kind, review), n in by_kind.most_common()], ["kind", "actions", "review"])
+    emit_table(
+        [(kind, n, "REVIEW" if review else "") for (kind, review), n in by_kind.most_common()],
+        ["kind", "actions", "review"],
+    )
     emit_text("")
     s.emit_counts(dict(Counter(a.grantee for a in actions).most_common()), ["grantee", "actions"])
     s.emit_counts({status: n for status, n in plan.counts.items() if n}, ["status", "actions"])
@@ -113,8 +135,10 @@ def _confirm(question: str, yes: bool, json_out: bool) -> bool:
 
 def _progress(progress) -> None:
     c = progress.counts
-    say(f"  {progress.done}/{progress.total}: {c.get('applied', 0)} applied, {c.get('skipped', 0)} already absent, "
-        f"{c.get('undone', 0)} undone, {c.get('failed', 0)} failed")
+    say(
+        f"  {progress.done}/{progress.total}: {c.get('applied', 0)} applied, {c.get('skipped', 0)} already absent, "
+        f"{c.get('undone', 0)} undone, {c.get('failed', 0)} failed"
+    )
 
 
 def _report(report, json_out: bool) -> int:
@@ -125,7 +149,9 @@ def _report(report, json_out: bool) -> int:
         say(f"{report.mode}: {counts}; INC-{report.incident_id} is {report.status} ({report.duration_ms} ms)")
         if report.failures:
             emit_table([(f["seq"], f["object"], f["message"]) for f in report.failures], ["#", "object", "failure"])
-            say("some actions failed: fix the cause shown and run the same command again; finished actions are not repeated")
+            say(
+                "some actions failed: fix the cause shown and run the same command again; finished actions are not repeated"
+            )
         if report.held:
             say(report.hint)
     if report.failures:
@@ -135,21 +161,46 @@ def _report(report, json_out: bool) -> int:
 
 
 @command(bulk=True, help=HELP)
-def revoke(incident_id: IdArg,
-           plan: Annotated[bool, typer.Option("--plan", help="Make and show a fresh plan.")] = False,
-           apply: Annotated[bool, typer.Option("--apply", help="Apply the plan (resumes an interrupted run).")] = False,
-           undo: Annotated[bool, typer.Option("--undo", help="Restore the prior ACL of everything applied.")] = False,
-           yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-           batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=20000,
-                                                          help="Objects per transaction (default: revoke_batch_size in the team config, 1000).")] = None,
-           accept_collateral: Annotated[bool, typer.Option(
-               "--accept-collateral", help="Also run actions that take access beyond the incident's scope (their blast radius, shown by --plan).")] = False,
-           max_actions: Annotated[int | None, typer.Option(
-               "--max-actions", min=1, help="Allow a plan this large (default: max_actions of the incident's SEV level, 50,000).")] = None,
-           all_rows: Annotated[bool, typer.Option("--all", help="With --plan: print every action in plan order, not the summary.")] = False,
-           no_pager: NoPagerOpt = False,
-           json_out: JsonOpt = False,
-           jsonl_out: Annotated[bool, typer.Option("--jsonl", help="With --plan: one action per line, as it is written; errors as JSON on stderr.")] = False):
+def revoke(
+    incident_id: IdArg,
+    plan: Annotated[bool, typer.Option("--plan", help="Make and show a fresh plan.")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Apply the plan (resumes an interrupted run).")] = False,
+    undo: Annotated[bool, typer.Option("--undo", help="Restore the prior ACL of everything applied.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=20000,
+            help="Objects per transaction (default: revoke_batch_size in the team config, 1000).",
+        ),
+    ] = None,
+    accept_collateral: Annotated[
+        bool,
+        typer.Option(
+            "--accept-collateral",
+            help="Also run actions that take access beyond the incident's scope (their blast radius, shown by --plan).",
+        ),
+    ] = False,
+    max_actions: Annotated[
+        int | None,
+        typer.Option(
+            "--max-actions",
+            min=1,
+            help="Allow a plan this large (default: max_actions of the incident's SEV level, 50,000).",
+        ),
+    ] = None,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="With --plan: print every action in plan order, not the summary.")
+    ] = False,
+    no_pager: NoPagerOpt = False,
+    json_out: JsonOpt = False,
+    jsonl_out: Annotated[
+        bool,
+        typer.Option("--jsonl", help="With --plan: one action per line, as it is written; errors as JSON on stderr."),
+    ] = False,
+):
     machine_mode(json_out, jsonl_out)
     if jsonl_out and not plan:
         raise UsageError("--jsonl is for --plan (one action per line); --apply and --undo report with --json")
@@ -162,7 +213,7 @@ def revoke(incident_id: IdArg,
     if plan:
         made = svc.plan(ident, max_actions=max_actions)
         if json_out:
-            emit_json(made.model_dump(mode="json"))
+            emit_json(made)  # its actions are written one at a time
         elif jsonl_out:
             from sevtool.core.plan import Action
 
@@ -188,14 +239,30 @@ def revoke(incident_id: IdArg,
         harmful = _collateral_pending(to_apply)
         if harmful and not accept_collateral and not yes:
             # Asked apart from the plan as a whole: saying yes to the fix is not saying yes to harming others.
-            accept_collateral = _confirm(f"{len(harmful)} of them also take access beyond the incident's scope "
-                                         f"({', '.join(blast.totals(harmful)['roles'])}). Run those too?", yes, json_out)
-        return _report(svc.apply(ident, plan_version=to_apply.plan_version, batch_size=batch_size, accept_collateral=accept_collateral,
-                                 max_actions=max_actions, progress=None if json_out else _progress), json_out)
+            accept_collateral = _confirm(
+                f"{len(harmful)} of them also take access beyond the incident's scope "
+                f"({', '.join(blast.totals(harmful)['roles'])}). Run those too?",
+                yes,
+                json_out,
+            )
+        return _report(
+            svc.apply(
+                ident,
+                plan_version=to_apply.plan_version,
+                batch_size=batch_size,
+                accept_collateral=accept_collateral,
+                max_actions=max_actions,
+                progress=None if json_out else _progress,
+            ),
+            json_out,
+        )
     applied = svc.undoable(ident)
     if applied and not json_out:
         kinds = Counter(a.kind for _, _, a in applied)
-        say(f"Undo restores the prior ACL of {len(applied)} applied actions: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        say(
+            f"Undo restores the prior ACL of {len(applied)} applied actions: "
+            + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        )
     if applied and not _confirm(f"Undo {len(applied)} actions?", yes, json_out):
         say("nothing undone")
         return ExitCode.ERROR

@@ -19,10 +19,24 @@ T = TypeVar("T")
 # Broadest first: how far one such path reaches. PUBLIC is every role; a superuser or predefined role reads
 # every table; default privileges reach every table yet to be created, a catalog or schema grant everything
 # under it; a membership reaches what the role reads; ... a column grant exposes one column.
-_BROADEST_FIRST = (AccessPath.PUBLIC, AccessPath.SUPERUSER, AccessPath.PREDEFINED_ROLE, AccessPath.SERVER_FILES,
-                   AccessPath.DEFAULT_PRIVILEGES, AccessPath.INHERITED, AccessPath.CREATEROLE, AccessPath.ROLE,
-                   AccessPath.DIRECT, AccessPath.GRANT_OPTION, AccessPath.OWNER, AccessPath.SECURITY_DEFINER,
-                   AccessPath.VIEW, AccessPath.INHERITS_PARENT, AccessPath.PARTITION, AccessPath.COLUMN)
+_BROADEST_FIRST = (
+    AccessPath.PUBLIC,
+    AccessPath.SUPERUSER,
+    AccessPath.PREDEFINED_ROLE,
+    AccessPath.SERVER_FILES,
+    AccessPath.DEFAULT_PRIVILEGES,
+    AccessPath.INHERITED,
+    AccessPath.CREATEROLE,
+    AccessPath.ROLE,
+    AccessPath.DIRECT,
+    AccessPath.GRANT_OPTION,
+    AccessPath.OWNER,
+    AccessPath.SECURITY_DEFINER,
+    AccessPath.VIEW,
+    AccessPath.INHERITS_PARENT,
+    AccessPath.PARTITION,
+    AccessPath.COLUMN,
+)
 BREADTH = {path: rank for rank, path in enumerate(_BROADEST_FIRST)}
 _UNRATED = dss_label(None)
 
@@ -40,7 +54,14 @@ def label_rank(label: str) -> int:
 
 def finding_key(f: Finding) -> tuple:
     """Worst first: the most sensitive, then the broadest path; then by name, so the order is stable."""
-    return (sensitivity_rank(f.dss), BREADTH.get(f.path, len(BREADTH)), f.schema_name, f.object_name, f.column or "", f.principal)
+    return (
+        sensitivity_rank(f.dss),
+        BREADTH.get(f.path, len(BREADTH)),
+        f.schema_name,
+        f.object_name,
+        f.column or "",
+        f.principal,
+    )
 
 
 def worst(rows: Iterable[T], key: Callable[[T], Any], limit: int | None) -> tuple[list[T], int]:
@@ -58,7 +79,9 @@ def limit_for(all_rows: bool) -> int | None:
 def emit_more(shown: int, total: int, noun: str, machine: str) -> None:
     """Under a table cut short: how many rows are left out and how to see them (`machine`: the JSON way)."""
     if total > shown:
-        emit_text(f"... {total - shown:,} more {noun} not shown (the worst come first): add --all to print every row, or {machine}")
+        emit_text(
+            f"... {total - shown:,} more {noun} not shown (the worst come first): add --all to print every row, or {machine}"
+        )
 
 
 def emit_counts(counts: Mapping[str, int], headers: Sequence[str], *, by_sensitivity: bool = False) -> None:

@@ -10,32 +10,51 @@ from typing import Annotated
 import typer
 
 from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
-from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable
+from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable, write_json
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import ExitCode, UsageError
 
-ProbeOpt = Annotated[str | None, typer.Option(
-    "--probe-role", metavar="ROLE",
-    help="Also probe live as this canary login (a member of the principal): SELECT ... LIMIT 0, never a row read.")]
+ProbeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--probe-role",
+        metavar="ROLE",
+        help="Also probe live as this canary login (a member of the principal): SELECT ... LIMIT 0, never a row read.",
+    ),
+]
 
 
 def _say_check(report) -> None:
     out = report.outcome
     if out.clean:
-        say(f"check {report.number}: clean - no in-scope principal can read any of {report.objects_in_scope} object(s) "
-            f"({report.duration_ms} ms); incident is {report.status.value}")
+        say(
+            f"check {report.number}: clean - no in-scope principal can read any of {report.objects_in_scope} object(s) "
+            f"({report.duration_ms} ms); incident is {report.status.value}"
+        )
     else:
-        say(f"check {report.number}: ACCESS REMAINS on {out.exposed_objects} of {report.objects_in_scope} object(s), "
-            f"{len(out.findings)} finding(s) ({report.duration_ms} ms); incident is {report.status.value}")
+        say(
+            f"check {report.number}: ACCESS REMAINS on {out.exposed_objects} of {report.objects_in_scope} object(s), "
+            f"{len(out.findings)} finding(s) ({report.duration_ms} ms); incident is {report.status.value}"
+        )
     if out.regressions:
-        say(f"REGRESSION: {len(out.regressions)} object x principal pair(s) closed before are readable again (vs {report.baseline})")
+        say(
+            f"REGRESSION: {len(out.regressions)} object x principal pair(s) closed before are readable again (vs {report.baseline})"
+        )
     if report.slot and report.slot["delay_seconds"] >= 60:
-        say(f"  scheduled re-check ran {format_duration(timedelta(seconds=report.slot['delay_seconds']))} late"
-            + (f"; it also covers {len(report.slot['covered'])} earlier overdue re-check(s)" if report.slot["covered"] else ""))
+        say(
+            f"  scheduled re-check ran {format_duration(timedelta(seconds=report.slot['delay_seconds']))} late"
+            + (
+                f"; it also covers {len(report.slot['covered'])} earlier overdue re-check(s)"
+                if report.slot["covered"]
+                else ""
+            )
+        )
     probe = report.probe
     if probe:
-        say(f"  probe as {probe['role']}: {probe['probed']} object(s) tried, {len(probe['readable_but_closed'])} readable that the catalog "
-            f"calls closed, {len(probe['denied_but_exposed'])} denied that the catalog calls exposed, {len(probe['inconclusive'])} inconclusive")
+        say(
+            f"  probe as {probe['role']}: {probe['probed']} object(s) tried, {len(probe['readable_but_closed'])} readable that the catalog "
+            f"calls closed, {len(probe['denied_but_exposed'])} denied that the catalog calls exposed, {len(probe['inconclusive'])} inconclusive"
+        )
 
 
 def _emit_check_tables(report, limit: int | None) -> None:
@@ -50,11 +69,19 @@ def _emit_check_tables(report, limit: int | None) -> None:
         groups = group_regressions(out.regressions)
         if len(out.regressions) > len(groups):
             # One line per cause (e.g. a job re-granting every table), largest first, before the pairs themselves.
-            emit_text_table([(str(n), r.cause_kind.value, r.grantee, r.grantor, r.cause) for r, n in sorted(groups, key=lambda g: -g[1])],
-                            ["regressions", "cause", "grantee", "grantor", "e.g."])
+            emit_text_table(
+                [
+                    (str(n), r.cause_kind.value, r.grantee, r.grantor, r.cause)
+                    for r, n in sorted(groups, key=lambda g: -g[1])
+                ],
+                ["regressions", "cause", "grantee", "grantor", "e.g."],
+            )
             sys.stdout.write("\n")
         shown, total = s.worst(out.regressions, _regression_key, limit)
-        emit_text_table([(r.object_fqn, r.principal, r.path.value, r.cause) for r in shown], ["regressed object", "principal", "path", "cause"])
+        emit_text_table(
+            [(r.object_fqn, r.principal, r.path.value, r.cause) for r in shown],
+            ["regressed object", "principal", "path", "cause"],
+        )
         s.emit_more(len(shown), total, "regressions", "--json for every regression")
     if out.findings:
         if out.regressions:
@@ -67,8 +94,13 @@ def _emit_check_tables(report, limit: int | None) -> None:
             s.emit_counts(out.by_path, ["access path", "findings"])
             s.emit_counts(counts.by_principal, ["principal", "objects readable"])
         shown, total = s.worst(out.findings, s.finding_key, limit)
-        emit_text_table([(f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, via(f), f.dss_label)
-                         for f in shown], ["object", "principal", "path", "via", "dss"])
+        emit_text_table(
+            [
+                (f.object_fqn + (f".{f.column}" if f.column else ""), f.principal, f.path.value, via(f), f.dss_label)
+                for f in shown
+            ],
+            ["object", "principal", "path", "via", "dss"],
+        )
         s.emit_more(len(shown), total, "remaining findings", "--jsonl for one JSON object per remaining finding")
     for fqn in out.probe_readable:
         sys.stdout.write(f"{fqn}\treadable by the live probe although the catalog calls it closed\n")
@@ -82,11 +114,20 @@ def _regression_key(r) -> tuple:
     return (sensitivity_rank(r.dss), BREADTH.get(r.path, len(BREADTH)), r.object_fqn, r.principal)
 
 
-@command(bulk=True, help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains. "
-              "Prints the regressions and the worst of what remains (most sensitive, then broadest path) with counts; "
-              "--all prints every row, --json the whole check, --jsonl one remaining finding per line.")
-def verify(incident_id: IdArg, probe_role: ProbeOpt = None, all_rows: AllOpt = False, no_pager: NoPagerOpt = False,
-           json_out: JsonOpt = False, jsonl_out: JsonlOpt = False):
+@command(
+    bulk=True,
+    help="Re-check the incident's scope now (new tables included). Exit 0: no access remains; 3: access remains. "
+    "Prints the regressions and the worst of what remains (most sensitive, then broadest path) with counts; "
+    "--all prints every row, --json the whole check, --jsonl one remaining finding per line.",
+)
+def verify(
+    incident_id: IdArg,
+    probe_role: ProbeOpt = None,
+    all_rows: AllOpt = False,
+    no_pager: NoPagerOpt = False,
+    json_out: JsonOpt = False,
+    jsonl_out: JsonlOpt = False,
+):
     machine_mode(json_out, jsonl_out)
     report = workbench().verification.verify(parse_id(incident_id), probe_role)
     if json_out:
@@ -105,15 +146,35 @@ def verify(incident_id: IdArg, probe_role: ProbeOpt = None, all_rows: AllOpt = F
     return ExitCode.OK if report.clean else ExitCode.EXPOSED
 
 
-@command(bulk=True, help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
-              "Restart-safe: overdue re-checks run at once. With --json, one JSON object per line: each check, then a summary.")
-def watch(incident_id: Annotated[str | None, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3); none with --all.")] = None,
-          once: Annotated[bool, typer.Option("--once", help="Run only what is due now, then exit (for cron).")] = False,
-          every_incident: Annotated[bool, typer.Option("--all", help="Serve every contained or verifying incident, sharing them with the "
-                                                       "other `watch --all` workers on this store, until stopped.")] = False,
-          lease: Annotated[str, typer.Option("--lease", metavar="DURATION", help="With --all: how long a claim on an incident lasts "
-                                             "without renewal (a killed worker's incidents are taken over after it).")] = "60s",
-          probe_role: ProbeOpt = None, json_out: JsonOpt = False):
+@command(
+    bulk=True,
+    help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
+    "Restart-safe: overdue re-checks run at once. With --json, one JSON object per line: each check, then a summary. "
+    "--all serves every contained or verifying incident, shared with the other `watch --all` workers on this store.",
+)
+def watch(
+    incident_id: Annotated[str | None, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3); none with --all.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run only what is due now, then exit (for cron).")] = False,
+    every_incident: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Serve every contained or verifying incident, sharing them with the other `watch --all` workers "
+            "on this store, until stopped.",
+        ),
+    ] = False,
+    lease: Annotated[
+        str,
+        typer.Option(
+            "--lease",
+            metavar="DURATION",
+            help="With --all: how long a claim on an incident lasts without renewal "
+            "(a killed worker's incidents are taken over after it).",
+        ),
+    ] = "60s",
+    probe_role: ProbeOpt = None,
+    json_out: JsonOpt = False,
+):
     wb = workbench()
     if every_incident:
         return _watch_all(wb, incident_id, once, lease, probe_role, json_out)
@@ -132,20 +193,35 @@ def watch(incident_id: Annotated[str | None, typer.Argument(metavar="ID", help="
         key = (slot["round"], slot["idx"])
         if key not in announced and not json_out:
             announced.add(key)
-            say(f"next re-check (round {slot['round']}, #{slot['idx'] + 1}) due {format_utc(slot['due_at'])}, "
-                f"in {format_duration(slot['due_at'] - utcnow())}")
+            say(
+                f"next re-check (round {slot['round']}, #{slot['idx'] + 1}) due {format_utc(slot['due_at'])}, "
+                f"in {format_duration(slot['due_at'] - utcnow())}"
+            )
 
     result = wb.verification.watch(ident, once=once, probe_role=probe_role, on_check=on_check, on_wait=on_wait)
     if json_out:
-        _emit_line({"event": "done", "checks": len(result.checks), "finished": result.finished,
-                    "next_due": format_utc(result.next_due) if result.next_due else None, "resolution_gate": result.gate,
-                    "exposed": result.exposed})
+        _emit_line(
+            {
+                "event": "done",
+                "checks": len(result.checks),
+                "finished": result.finished,
+                "next_due": format_utc(result.next_due) if result.next_due else None,
+                "resolution_gate": result.gate,
+                "exposed": result.exposed,
+            }
+        )
     else:
         if not result.checks:
             say("nothing due now" + (f"; next re-check due {format_utc(result.next_due)}" if result.next_due else ""))
         if result.finished:
-            say("re-check schedule done" + (f"; resolving is still refused: {result.gate}" if result.gate else
-                                            f"; the incident can be resolved (`sevtool status {ident} resolved`)"))
+            say(
+                "re-check schedule done"
+                + (
+                    f"; resolving is still refused: {result.gate}"
+                    if result.gate
+                    else f"; the incident can be resolved (`sevtool status {ident} resolved`)"
+                )
+            )
     return ExitCode.EXPOSED if result.exposed else ExitCode.OK
 
 
@@ -175,5 +251,8 @@ def _watch_all(wb, incident_id, once: bool, lease: str, probe_role, json_out: bo
 
 
 def _emit_line(data: dict, *, pretty: bool = False) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2 if pretty else None) + "\n")
+    if pretty:
+        write_json(data)
+    else:
+        sys.stdout.write(json.dumps(to_jsonable(data), ensure_ascii=False) + "\n")
     sys.stdout.flush()

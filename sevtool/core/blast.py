@@ -51,10 +51,12 @@ def check_size(incident_id: int, count: int, limit: int, what: str) -> None:
     responder to say so. `what` is "plan" (actions made) or "apply" (actions a run would send)."""
     if count > limit:
         doing = "has" if what == "plan" else "would apply"
-        raise UsageError(f"the revocation plan of incident {incident_id} {doing} {count:,} actions, more than the limit of "
-                         f"{limit:,} (max_actions of its SEV level); nothing was {'journaled' if what == 'plan' else 'applied'}",
-                         hint=f"check the scan's scope (--schema, --table, --min-dss); if the plan is right, re-run with "
-                              f"{MAX_FLAG} {count} or raise max_actions under [sev.N] in the team config")
+        raise UsageError(
+            f"the revocation plan of incident {incident_id} {doing} {count:,} actions, more than the limit of "
+            f"{limit:,} (max_actions of its SEV level); nothing was {'journaled' if what == 'plan' else 'applied'}",
+            hint=f"check the scan's scope (--schema, --table, --min-dss); if the plan is right, re-run with "
+            f"{MAX_FLAG} {count} or raise max_actions under [sev.N] in the team config",
+        )
 
 
 def mark_review(actions: Iterable[Action]) -> None:
@@ -66,10 +68,12 @@ def mark_review(actions: Iterable[Action]) -> None:
 
 def of_action(action: Action) -> ActionBlast:
     """One action's blast radius: the roles, how many objects they lose in all, how many login members."""
-    return {"roles": sorted({c.role for c in action.collateral}),
-            "objects": len({(c.role, o) for c in action.collateral for o in c.objects}),
-            "login_members": sum(c.login_members for c in action.collateral),
-            "causes": sorted({c.cause for c in action.collateral if c.cause})}
+    return {
+        "roles": sorted({c.role for c in action.collateral}),
+        "objects": len({(c.role, o) for c in action.collateral for o in c.objects}),
+        "login_members": sum(c.login_members for c in action.collateral),
+        "causes": sorted({c.cause for c in action.collateral if c.cause}),
+    }
 
 
 def by_action(actions: Iterable[Action]) -> list[NumberedActionBlast]:
@@ -102,8 +106,10 @@ def summary_text(blast: BlastTotals) -> str:
     if not blast["actions"]:
         return "no action takes access beyond the incident's scope"
     roles = ", ".join(blast["roles"][:5]) + (f" and {len(blast['roles']) - 5} more" if len(blast["roles"]) > 5 else "")
-    return (f"{blast['actions']} action(s) also take access beyond the incident's scope: {len(blast['roles'])} role(s) ({roles}) "
-            f"lose {blast['objects']} object(s), at most {blast['login_members']} login member(s)")
+    return (
+        f"{blast['actions']} action(s) also take access beyond the incident's scope: {len(blast['roles'])} role(s) ({roles}) "
+        f"lose {blast['objects']} object(s), at most {blast['login_members']} login member(s)"
+    )
 
 
 def cell(action: Action) -> str:
@@ -111,7 +117,9 @@ def cell(action: Action) -> str:
     if not action.collateral:
         return ""
     b = of_action(action)
-    return f"{len(b['roles'])} role{'s' if len(b['roles']) != 1 else ''}, {b['objects']} obj, {b['login_members']} login"
+    return (
+        f"{len(b['roles'])} role{'s' if len(b['roles']) != 1 else ''}, {b['objects']} obj, {b['login_members']} login"
+    )
 
 
 def split_held(actions: list[Action], accept_collateral: bool) -> tuple[list[Action], list[Action]]:
@@ -129,13 +137,20 @@ def split_held(actions: list[Action], accept_collateral: bool) -> tuple[list[Act
 def held_message(action: Action) -> str:
     """What the ledger says about an action held back: why, and how to run it."""
     b = of_action(action)
-    return (f"held: would also take access beyond the incident's scope: {', '.join(b['roles'])} would lose {b['objects']} "
-            f"object(s) ({b['login_members']} login member(s)); review it and apply with {ACCEPT_FLAG}"
-            + (f" (or: {action.alternative})" if action.alternative else ""))
+    return (
+        f"held: would also take access beyond the incident's scope: {', '.join(b['roles'])} would lose {b['objects']} "
+        f"object(s) ({b['login_members']} login member(s)); review it and apply with {ACCEPT_FLAG}"
+        + (f" (or: {action.alternative})" if action.alternative else "")
+    )
 
 
 def held_report(held: list[Action]) -> HeldReport:
     """For the run report, the timeline event and the CLI: how many were held, for which roles."""
     blast = totals(held)
-    return {"held": len(held), "roles": blast["roles"], "objects": blast["objects"], "login_members": blast["login_members"],
-            "actions": by_action(held[:50])}
+    return {
+        "held": len(held),
+        "roles": blast["roles"],
+        "objects": blast["objects"],
+        "login_members": blast["login_members"],
+        "actions": by_action(held[:50]),
+    }

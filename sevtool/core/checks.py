@@ -40,16 +40,40 @@ from sevtool.core.schedule import (
 )
 
 # The schedule's names stay importable from here, where verification has always found them.
-__all__ = ["REGRESSION_SLOT", "Baseline", "Cause", "CheckOutcome", "CheckState", "DueDecision", "LedgerChange", "PlannedSlot", "Regression",
-           "SlotState", "attribute", "compare", "due", "findings_digest", "findings_json", "gate_reason", "group_regressions", "next_pending",
-           "objects_digest", "pairs_of", "regression_round", "route_roles", "schedule"]
+__all__ = [
+    "REGRESSION_SLOT",
+    "Baseline",
+    "Cause",
+    "CheckOutcome",
+    "CheckState",
+    "DueDecision",
+    "LedgerChange",
+    "PlannedSlot",
+    "Regression",
+    "SlotState",
+    "attribute",
+    "compare",
+    "due",
+    "findings_digest",
+    "findings_json",
+    "gate_reason",
+    "group_regressions",
+    "next_pending",
+    "objects_digest",
+    "pairs_of",
+    "regression_round",
+    "route_roles",
+    "schedule",
+]
 
 Pair = tuple[str, str]  # (object fqn, in-scope principal)
 
 
 class Cause(StrEnum):
-    DEFAULT_PRIVILEGES_NEW_TABLE = "default_privileges_new_table"  # created after the fix, granted by ALTER DEFAULT PRIVILEGES
-    NEW_TABLE = "new_table"                      # created after the fix and granted some other way
+    DEFAULT_PRIVILEGES_NEW_TABLE = (
+        "default_privileges_new_table"  # created after the fix, granted by ALTER DEFAULT PRIVILEGES
+    )
+    NEW_TABLE = "new_table"  # created after the fix and granted some other way
     DEFAULT_PRIVILEGES_READDED = "default_privileges_readded"
     GRANT_OPTION_REGRANT = "grant_option_regrant"
     PUBLIC_GRANT = "public_grant"
@@ -72,7 +96,7 @@ class Baseline:
     when nothing is readable now: every pair readable then has closed, and only their number matters.
     """
 
-    label: str                      # "check 3", "scan v2"
+    label: str  # "check 3", "scan v2"
     at: datetime | None
     grants: Mapping[Pair, AbstractSet[str]] = field(default_factory=dict)
     reach: frozenset[tuple[str, str]] = frozenset()
@@ -80,12 +104,21 @@ class Baseline:
     pairs_readable: int | None = None
 
     @classmethod
-    def of(cls, label: str, at: datetime | None, findings: Iterable[Finding], objects: Iterable[str] | None = None) -> Baseline:
-        return cls.of_rows(label, at, ((f.schema_name, f.object_name, f.principal, f.grantee, f.path) for f in findings), objects)
+    def of(
+        cls, label: str, at: datetime | None, findings: Iterable[Finding], objects: Iterable[str] | None = None
+    ) -> Baseline:
+        return cls.of_rows(
+            label, at, ((f.schema_name, f.object_name, f.principal, f.grantee, f.path) for f in findings), objects
+        )
 
     @classmethod
-    def of_rows(cls, label: str, at: datetime | None, rows: Iterable[tuple[str, str, str, str, str]],
-                objects: Iterable[str] | None = None) -> Baseline:
+    def of_rows(
+        cls,
+        label: str,
+        at: datetime | None,
+        rows: Iterable[tuple[str, str, str, str, str]],
+        objects: Iterable[str] | None = None,
+    ) -> Baseline:
         """From (schema, object name, principal, grantee, path) rows: what a store can read without rebuilding findings."""
         grants: dict[Pair, set[str]] = defaultdict(set)
         reach = set()
@@ -93,8 +126,13 @@ class Baseline:
             grants[(f"{schema}.{name}", principal)].add(grantee)
             if path == AccessPath.ROLE:
                 reach.add((principal, grantee))
-        return cls(label=label, at=at, grants=dict(grants), reach=frozenset(reach),
-                   objects=frozenset(objects) if objects is not None else None)
+        return cls(
+            label=label,
+            at=at,
+            grants=dict(grants),
+            reach=frozenset(reach),
+            objects=frozenset(objects) if objects is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -133,8 +171,8 @@ class Regression(NamedTuple):
     grantee: str
     grantor: str
     dss: int | None
-    paths: tuple[str, ...]          # every path that makes the pair readable now
-    route: tuple[str, ...] = ()     # the roles from the principal to the grantee (see `Finding.route`)
+    paths: tuple[str, ...]  # every path that makes the pair readable now
+    route: tuple[str, ...] = ()  # the roles from the principal to the grantee (see `Finding.route`)
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -142,20 +180,30 @@ class Regression(NamedTuple):
         return (self.cause_kind.value, self.grantee, self.grantor)
 
     def as_dict(self) -> RegressionDict:
-        return {"object": self.object_fqn, "principal": self.principal, "path": self.path.value, "cause_kind": self.cause_kind.value,
-                "cause": self.cause, "grantee": self.grantee, "grantor": self.grantor, "dss": self.dss, "paths": list(self.paths), "route": list(self.route)}
+        return {
+            "object": self.object_fqn,
+            "principal": self.principal,
+            "path": self.path.value,
+            "cause_kind": self.cause_kind.value,
+            "cause": self.cause,
+            "grantee": self.grantee,
+            "grantor": self.grantor,
+            "dss": self.dss,
+            "paths": list(self.paths),
+            "route": list(self.route),
+        }
 
 
 @dataclass
 class CheckOutcome:
     findings: list[Finding]
     regressions: list[Regression]
-    readable: set[Pair]             # every object x principal readable now
-    remaining: int                  # pairs readable at the baseline and still readable
-    closed_since: int               # pairs readable at the baseline, closed now
-    new_objects: list[str]          # in scope now, not at the baseline (when the baseline recorded its objects)
+    readable: set[Pair]  # every object x principal readable now
+    remaining: int  # pairs readable at the baseline and still readable
+    closed_since: int  # pairs readable at the baseline, closed now
+    new_objects: list[str]  # in scope now, not at the baseline (when the baseline recorded its objects)
     probe_readable: list[str] = field(default_factory=list)
-    probe_inconclusive: list[str] = field(default_factory=list)   # closed by the catalog, but the probe could not say
+    probe_inconclusive: list[str] = field(default_factory=list)  # closed by the catalog, but the probe could not say
 
     @property
     def clean(self) -> bool:
@@ -180,7 +228,7 @@ class CheckOutcome:
         for f in self.findings:
             dss.setdefault(f.object_fqn, f.dss)
         labels: Counter[str] = Counter()
-        for rating, objects in Counter(dss.values()).items():   # a label per rating, not per object
+        for rating, objects in Counter(dss.values()).items():  # a label per rating, not per object
             labels[dss_label(rating)] += objects
         return dict(sorted(labels.items()))
 
@@ -193,7 +241,7 @@ def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
 
 
 # pydantic sets `__pydantic_serializer__` on its dataclasses, but its mypy plugin does not declare it.
-_finding_json: Callable[[Finding], bytes] = getattr(Finding, "__pydantic_serializer__").to_json
+_finding_json: Callable[[Finding], bytes] = getattr(Finding, "__pydantic_serializer__").to_json  # noqa: B009
 
 
 def findings_json(findings: list[Finding]) -> list[bytes]:
@@ -242,8 +290,11 @@ def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _Led
 def _reopened_by_undo(pair_findings: list[Finding], undone: _LedgerIndex) -> bool:
     """An undone grant, or for access through roles an undone membership of any role on the route: the plan
     revokes the first hop, which is rarely the role that holds the grant."""
-    return any(undone.covers(role, f.object_fqn)
-               for f in pair_findings for role in (route_roles(f) if f.path == AccessPath.ROLE else (f.grantee,)))
+    return any(
+        undone.covers(role, f.object_fqn)
+        for f in pair_findings
+        for role in (route_roles(f) if f.path == AccessPath.ROLE else (f.grantee,))
+    )
 
 
 def _default_privileges_for(finding: Finding, default_privileges: list[Finding], *, strict: bool) -> Finding | None:
@@ -252,15 +303,31 @@ def _default_privileges_for(finding: Finding, default_privileges: list[Finding],
     `strict` (when we cannot tell whether the table is new) also requires the same grantee and grantor:
     default privileges grant as the table owner, to the role they name.
     """
-    same_schema = [d for d in default_privileges if d.schema_name in ("", finding.schema_name)]  # "" = database-wide defaults
-    matching = [d for d in same_schema if d.grantee == finding.grantee and (not d.grantor or not finding.grantor or d.grantor == finding.grantor)]
+    same_schema = [
+        d for d in default_privileges if d.schema_name in ("", finding.schema_name)
+    ]  # "" = database-wide defaults
+    matching = [
+        d
+        for d in same_schema
+        if d.grantee == finding.grantee and (not d.grantor or not finding.grantor or d.grantor == finding.grantor)
+    ]
     candidates = matching or ([] if strict else same_schema)
     return candidates[0] if candidates else None
 
 
 # Which finding explains a regression best: the most specific cause first.
-_PATH_PRIORITY = [AccessPath.GRANT_OPTION, AccessPath.DEFAULT_PRIVILEGES, AccessPath.PUBLIC, AccessPath.DIRECT, AccessPath.COLUMN,
-                  AccessPath.ROLE, AccessPath.PREDEFINED_ROLE, AccessPath.VIEW, AccessPath.PARTITION, AccessPath.INHERITED]
+_PATH_PRIORITY = [
+    AccessPath.GRANT_OPTION,
+    AccessPath.DEFAULT_PRIVILEGES,
+    AccessPath.PUBLIC,
+    AccessPath.DIRECT,
+    AccessPath.COLUMN,
+    AccessPath.ROLE,
+    AccessPath.PREDEFINED_ROLE,
+    AccessPath.VIEW,
+    AccessPath.PARTITION,
+    AccessPath.INHERITED,
+]
 
 
 _PATH_RANK = {path: rank for rank, path in enumerate(_PATH_PRIORITY)}
@@ -285,52 +352,86 @@ def _how(finding: Finding) -> str:
     """Where the grant is: on a REST catalog's securable, reached through roles, or held by the principal (or PUBLIC)."""
     if finding.granted_on is not None:
         return f"granted on {finding.granted_on.kind} {finding.granted_on.name}"
-    return f"via role {finding.grantee}: {_chain(finding)}" if finding.route else f"granted to {finding.grantee or finding.principal}"
+    return (
+        f"via role {finding.grantee}: {_chain(finding)}"
+        if finding.route
+        else f"granted to {finding.grantee or finding.principal}"
+    )
 
 
-def attribute(finding: Finding, *, new_object: bool, default_privileges: Finding | None, known_reach: set[tuple[str, str]],
-              undone: bool, membership_revoked: set[str]) -> tuple[Cause, str]:
+def attribute(
+    finding: Finding,
+    *,
+    new_object: bool,
+    default_privileges: Finding | None,
+    known_reach: set[tuple[str, str]],
+    undone: bool,
+    membership_revoked: set[str],
+) -> tuple[Cause, str]:
     """Why this finding makes its pair readable again, in words a responder can act on.
 
     The text does not repeat the object (it sits beside it), so one cause shared by 45,000 tables
     reads, groups and counts as one cause.
     """
     grantee, grantor = finding.grantee, finding.grantor
-    if undone and finding.path == AccessPath.ROLE:   # the plan revoked a membership on the route, and undo put it back
-        return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {_chain(finding)})"
+    if undone and finding.path == AccessPath.ROLE:  # the plan revoked a membership on the route, and undo put it back
+        return (
+            Cause.FIX_UNDONE,
+            f"the fix was undone (sevtool revoke --undo restored the route to role {grantee}: {_chain(finding)})",
+        )
     if undone:
         return Cause.FIX_UNDONE, f"the fix was undone (sevtool revoke --undo restored the grant to {grantee})"
     if default_privileges is not None and finding.path != AccessPath.DEFAULT_PRIVILEGES:
         dp = default_privileges
-        return (Cause.DEFAULT_PRIVILEGES_NEW_TABLE,
-                f"created after the fix; default privileges of {dp.grantor or 'its owner'} in schema "
-                f"{finding.schema_name} granted {dp.privilege} to {dp.grantee} ({_how(finding)})")
+        return (
+            Cause.DEFAULT_PRIVILEGES_NEW_TABLE,
+            f"created after the fix; default privileges of {dp.grantor or 'its owner'} in schema "
+            f"{finding.schema_name} granted {dp.privilege} to {dp.grantee} ({_how(finding)})",
+        )
     if new_object:
         return Cause.NEW_TABLE, f"created after the fix and readable {_describe(finding)}"
     if finding.path == AccessPath.DEFAULT_PRIVILEGES:
-        return (Cause.DEFAULT_PRIVILEGES_READDED,
-                f"default privileges re-added {_by(grantor)} in schema {finding.schema_name}: tables created later will be readable by {grantee}")
+        return (
+            Cause.DEFAULT_PRIVILEGES_READDED,
+            f"default privileges re-added {_by(grantor)} in schema {finding.schema_name}: tables created later will be readable by {grantee}",
+        )
     if finding.path == AccessPath.GRANT_OPTION:
-        return (Cause.GRANT_OPTION_REGRANT,
-                f"grant-option holder {grantor or '(unknown)'} granted {finding.privilege} to {grantee} "
-                "(a REVOKE by the owner or a superuser leaves such grants in place)")
+        return (
+            Cause.GRANT_OPTION_REGRANT,
+            f"grant-option holder {grantor or '(unknown)'} granted {finding.privilege} to {grantee} "
+            "(a REVOKE by the owner or a superuser leaves such grants in place)",
+        )
     if finding.path == AccessPath.PUBLIC:
         return Cause.PUBLIC_GRANT, f"new PUBLIC grant of {finding.privilege} {_by(grantor)}"
     if finding.path == AccessPath.DIRECT:
         return Cause.GRANT_READDED, f"grant of {finding.privilege} to {grantee} re-added {_by(grantor)}"
     if finding.path == AccessPath.COLUMN:
-        return Cause.COLUMN_GRANT, f"column grant of {finding.privilege} on column {finding.column} to {grantee} {_by(grantor)}"
+        return (
+            Cause.COLUMN_GRANT,
+            f"column grant of {finding.privilege} on column {finding.column} to {grantee} {_by(grantor)}",
+        )
     if finding.path == AccessPath.ROLE:
         if membership_revoked & route_roles(finding) or (finding.principal, grantee) not in known_reach:
-            return (Cause.NEW_MEMBERSHIP,
-                    f"new role membership: {finding.principal} reaches {grantee} ({_chain(finding)}), which holds {finding.privilege} {_by(grantor)}")
-        return Cause.GRANT_READDED, f"grant of {finding.privilege} to role {grantee} re-added {_by(grantor)} ({_chain(finding)})"
+            return (
+                Cause.NEW_MEMBERSHIP,
+                f"new role membership: {finding.principal} reaches {grantee} ({_chain(finding)}), which holds {finding.privilege} {_by(grantor)}",
+            )
+        return (
+            Cause.GRANT_READDED,
+            f"grant of {finding.privilege} to role {grantee} re-added {_by(grantor)} ({_chain(finding)})",
+        )
     if finding.path == AccessPath.PREDEFINED_ROLE:
-        return Cause.PREDEFINED_ROLE, f"{finding.principal} is a member of predefined role {grantee} ({_chain(finding)})"
+        return (
+            Cause.PREDEFINED_ROLE,
+            f"{finding.principal} is a member of predefined role {grantee} ({_chain(finding)})",
+        )
     if finding.path == AccessPath.VIEW:
         return Cause.VIEW, f"view over {finding.base_object or 'a sensitive table'} is readable {_describe(finding)}"
     if finding.path == AccessPath.PARTITION:
-        return Cause.PARTITION, f"partition of {finding.base_object or 'a revoked parent'} is readable {_describe(finding)}"
+        return (
+            Cause.PARTITION,
+            f"partition of {finding.base_object or 'a revoked parent'} is readable {_describe(finding)}",
+        )
     return Cause.GRANT_READDED, f"readable again {_describe(finding)}"
 
 
@@ -343,9 +444,16 @@ def _describe(finding: Finding) -> str:
     return f"({_how(finding)}, granted {_by(finding.grantor)})" if finding.grantor else f"({_how(finding)})"
 
 
-def compare(findings: list[Finding], objects: set[str] | frozenset[str], baseline: Baseline | None, *,
-            ledger: Sequence[LedgerChange] = (), known_reach: set[tuple[str, str]] | None = None,
-            probe_readable: Iterable[str] = (), probe_inconclusive: Iterable[str] = ()) -> CheckOutcome:
+def compare(
+    findings: list[Finding],
+    objects: set[str] | frozenset[str],
+    baseline: Baseline | None,
+    *,
+    ledger: Sequence[LedgerChange] = (),
+    known_reach: set[tuple[str, str]] | None = None,
+    probe_readable: Iterable[str] = (),
+    probe_inconclusive: Iterable[str] = (),
+) -> CheckOutcome:
     """Decide what this check found against the baseline.
 
     `ledger` holds the grant changes the ledger made since the baseline (applied, or undone);
@@ -354,10 +462,12 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     nothing was ever closed, so nothing can regress.
     """
     now_pairs = pairs_of(findings)
-    counted = baseline.pairs_readable if baseline is not None else None   # set: the baseline was read without its grants
+    counted = baseline.pairs_readable if baseline is not None else None  # set: the baseline was read without its grants
     counted_only = counted is not None
     if baseline is not None and counted_only and now_pairs:
-        raise ValueError(f"{baseline.label} was read without its grants, but this check found access: compare needs them")
+        raise ValueError(
+            f"{baseline.label} was read without its grants, but this check found access: compare needs them"
+        )
     before = baseline.grants if baseline else {}
     known_reach = set(known_reach or ()) | (baseline.reach if baseline else frozenset())
     default_privileges: dict[str, list[Finding]] = defaultdict(list)
@@ -372,34 +482,78 @@ def compare(findings: list[Finding], objects: set[str] | frozenset[str], baselin
     new_set = set(objects) - baseline_objects if baseline_objects is not None else set()
 
     regressions: list[Regression] = []
-    causes: dict[tuple[object, ...], tuple[Cause, str]] = {}   # keyed by what the cause text is made of
+    causes: dict[tuple[object, ...], tuple[Cause, str]] = {}  # keyed by what the cause text is made of
     remaining = 0
     for pair, current in now_pairs.items():
         obj, principal = pair
         previous = before.get(pair)
         is_new = obj in new_set
-        if baseline is None or (previous and not is_new and not (applied and _closed_by_ledger(obj, previous, applied))):
+        if baseline is None or (
+            previous and not is_new and not (applied and _closed_by_ledger(obj, previous, applied))
+        ):
             remaining += 1
             continue
         primary = _primary(current)
         # A new table, or (when the baseline did not list its objects) one whose grant matches the default privileges.
-        dp = (_default_privileges_for(primary, default_privileges.get(principal, []), strict=not is_new)
-              if (is_new or not objects_known) and not previous else None)
+        dp = (
+            _default_privileges_for(primary, default_privileges.get(principal, []), strict=not is_new)
+            if (is_new or not objects_known) and not previous
+            else None
+        )
         reopened = bool(undone) and _reopened_by_undo(current, undone)
         # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
-        signature = (primary.path, primary.principal, primary.grantee, primary.grantor, primary.route, primary.granted_on, primary.privilege,
-                     primary.schema_name, primary.column, primary.base_object, is_new, dp, reopened)
+        signature = (
+            primary.path,
+            primary.principal,
+            primary.grantee,
+            primary.grantor,
+            primary.route,
+            primary.granted_on,
+            primary.privilege,
+            primary.schema_name,
+            primary.column,
+            primary.base_object,
+            is_new,
+            dp,
+            reopened,
+        )
         if signature not in causes:
-            causes[signature] = attribute(primary, new_object=is_new, default_privileges=dp, known_reach=known_reach,
-                                          undone=reopened, membership_revoked=membership_revoked)
+            causes[signature] = attribute(
+                primary,
+                new_object=is_new,
+                default_privileges=dp,
+                known_reach=known_reach,
+                undone=reopened,
+                membership_revoked=membership_revoked,
+            )
         kind, cause = causes[signature]
         paths = (str(primary.path),) if len(current) == 1 else tuple(sorted({str(f.path) for f in current}))
-        regressions.append(Regression(obj, principal, primary.path, kind, cause, primary.grantee, primary.grantor, primary.dss, paths,
-                                      primary.route))
+        regressions.append(
+            Regression(
+                obj,
+                principal,
+                primary.path,
+                kind,
+                cause,
+                primary.grantee,
+                primary.grantor,
+                primary.dss,
+                paths,
+                primary.route,
+            )
+        )
     closed_since = counted if counted is not None else sum(1 for pair in before if pair not in now_pairs)
     regressions.sort(key=lambda r: (str(r.cause_kind), r.object_fqn, r.principal))
-    return CheckOutcome(findings=findings, regressions=regressions, readable=set(now_pairs), remaining=remaining, closed_since=closed_since,
-                        new_objects=sorted(new_set), probe_readable=sorted(probe_readable), probe_inconclusive=sorted(probe_inconclusive))
+    return CheckOutcome(
+        findings=findings,
+        regressions=regressions,
+        readable=set(now_pairs),
+        remaining=remaining,
+        closed_since=closed_since,
+        new_objects=sorted(new_set),
+        probe_readable=sorted(probe_readable),
+        probe_inconclusive=sorted(probe_inconclusive),
+    )
 
 
 def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypedDict
 
 from sevtool.core.identifiers import normalise_name
 
-UTC = timezone.utc
-Span = tuple[datetime | None, datetime]      # start None: unknown, before anything the logs or the incident say
+UTC = UTC
+Span = tuple[datetime | None, datetime]  # start None: unknown, before anything the logs or the incident say
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +36,15 @@ class Piece:
     hard_end: bool = False
 
 
-def source_pieces(first: datetime, last: datetime, gaps: Iterable[tuple[datetime, datetime]],
-                  holes: Iterable[tuple[datetime, datetime]], *, broken_at_start: bool = False, broken_at_end: bool = False) -> list[Piece]:
+def source_pieces(
+    first: datetime,
+    last: datetime,
+    gaps: Iterable[tuple[datetime, datetime]],
+    holes: Iterable[tuple[datetime, datetime]],
+    *,
+    broken_at_start: bool = False,
+    broken_at_end: bool = False,
+) -> list[Piece]:
     """One source's covered pieces: [first, last] cut at its long silences and around its unreadable lines. Those
     cuts are hard (never bridged again); only a file's own first and last entries may bridge to another file's."""
     pieces, start = [], first
@@ -52,7 +59,7 @@ def source_pieces(first: datetime, last: datetime, gaps: Iterable[tuple[datetime
 
 def coverage(pieces: Iterable[Piece], max_gap: timedelta) -> list[tuple[datetime, datetime]]:
     """Merge pieces of all sources; a silence of at most max_gap between soft ends counts as covered."""
-    merged: list[tuple[datetime, datetime, bool]] = []      # (start, end, hard_end)
+    merged: list[tuple[datetime, datetime, bool]] = []  # (start, end, hard_end)
     for p in sorted(pieces, key=lambda p: (p.start, p.end)):
         if merged:
             start, end, hard_end = merged[-1]
@@ -69,7 +76,7 @@ def intersect(windows: list[Span], covered: list[tuple[datetime, datetime]]) -> 
     inside: list[Span] = []
     outside: list[Span] = []
     for start, end in windows:
-        cursor = start                     # None: nothing before it is known
+        cursor = start  # None: nothing before it is known
         for a, b in covered:
             if cursor is not None and b <= cursor:
                 continue
@@ -103,12 +110,14 @@ def merge_spans(spans: Iterable[Span]) -> list[Span]:
 class ObjectFacts:
     """What the store knows about one object: when the ledger closed it, reopened it, and its regressions."""
 
-    applied: tuple[datetime, ...] = ()       # updated_at of applied actions on it
-    undone: tuple[datetime, ...] = ()        # updated_at of undone actions on it
-    regressions: tuple[tuple[datetime | None, datetime | None], ...] = ()   # (first_seen_at, closed_at)
+    applied: tuple[datetime, ...] = ()  # updated_at of applied actions on it
+    undone: tuple[datetime, ...] = ()  # updated_at of undone actions on it
+    regressions: tuple[tuple[datetime | None, datetime | None], ...] = ()  # (first_seen_at, closed_at)
 
 
-def windows_for(start: datetime | None, facts: ObjectFacts, clean_checks: list[datetime], now: datetime) -> list[tuple[Span, str]]:
+def windows_for(
+    start: datetime | None, facts: ObjectFacts, clean_checks: list[datetime], now: datetime
+) -> list[tuple[Span, str]]:
     """(span, kind) of the object's exposure: `exposure` from start to the last apply (now if none), `reopened` from
     an undo no apply followed, `regression` from the last clean check before a regression was seen to its close."""
     close = max(facts.applied) if facts.applied else now
@@ -168,19 +177,19 @@ class ReadTally:
     objects: set[str]
     principals: set[str]
     times: dict[tuple[str, str], array[float]] = field(default_factory=dict)
-    grants: dict[str, list[datetime]] = field(default_factory=dict)     # object -> GRANT to a principal times
-    session_read_logged: bool = False        # some SESSION READ entry: pgaudit.log includes READ (for that session)
+    grants: dict[str, list[datetime]] = field(default_factory=dict)  # object -> GRANT to a principal times
+    session_read_logged: bool = False  # some SESSION READ entry: pgaudit.log includes READ (for that session)
+    source: str = "pgaudit"  # what logged the reads, for the reasons given
     object_read_logged: set[str] = field(default_factory=set)
     _last: dict[str, tuple[int, set[str]]] = field(default_factory=dict)
 
     def add(self, rec: AuditEntry) -> None:
         if rec.audit_class == "READ":
             self._read(rec)
-        elif rec.audit_class == "ROLE" and rec.command == "GRANT" and rec.grantees:
-            if any(g in self.principals for g in rec.grantees):
-                for name in rec.grant_objects:
-                    for obj in self._match(name):
-                        self.grants.setdefault(obj, []).append(rec.time)
+        elif rec.audit_class == "ROLE" and rec.command == "GRANT" and any(g in self.principals for g in rec.grantees):
+            for name in rec.grant_objects:
+                for obj in self._match(name):
+                    self.grants.setdefault(obj, []).append(rec.time)
 
     def _read(self, rec: AuditEntry) -> None:
         if rec.audit_type == "SESSION":
@@ -214,7 +223,7 @@ class ReadTally:
             return [o for o in self.objects if o.split(".", 1)[0] == schema]
         if name in self.objects:
             return [name]
-        if "." not in name:     # unqualified in the GRANT: whichever in-scope table has that name
+        if "." not in name:  # unqualified in the GRANT: whichever in-scope table has that name
             return [o for o in self.objects if o.split(".", 1)[-1] == name]
         return []
 
@@ -233,7 +242,7 @@ class Reader:
 
 
 class WindowDict(TypedDict):
-    kind: str              # exposure | reopened | regression
+    kind: str  # exposure | reopened | regression
     start: str | None
     end: str
 
@@ -266,30 +275,45 @@ class ObjectEvidence:
     windows: list[WindowDict]
     covered: list[Span]
     uncovered: list[Span]
-    read_logged: str | None           # "session", "object" or None: no sign pgaudit logged READ for it
+    read_logged: str | None  # "session", "object" or None: no sign pgaudit logged READ for it
     readers: list[Reader]
-    answer: str                       # reads | no_reads | unknown
+    answer: str  # reads | no_reads | unknown
     reason: str
 
     def as_dict(self) -> ObjectEvidenceDict:
         def when(v: datetime | None) -> str | None:
             return v.isoformat() if v else None
 
-        return {"object": self.object_fqn, "answer": self.answer, "reason": self.reason, "window_start": self.start_source,
-                "windows": self.windows, "read_logged": self.read_logged,
-                "covered": [[when(a), when(b)] for a, b in self.covered],
-                "uncovered": [[when(a), when(b)] for a, b in self.uncovered],
-                "members": [_reader_dict(r) for r in self.readers if r.member],
-                "non_members": [_reader_dict(r) for r in self.readers if not r.member],
-                "reads": sum(r.reads for r in self.readers)}
+        return {
+            "object": self.object_fqn,
+            "answer": self.answer,
+            "reason": self.reason,
+            "window_start": self.start_source,
+            "windows": self.windows,
+            "read_logged": self.read_logged,
+            "covered": [[when(a), when(b)] for a, b in self.covered],
+            "uncovered": [[when(a), when(b)] for a, b in self.uncovered],
+            "members": [_reader_dict(r) for r in self.readers if r.member],
+            "non_members": [_reader_dict(r) for r in self.readers if not r.member],
+            "reads": sum(r.reads for r in self.readers),
+        }
 
 
 def _reader_dict(r: Reader) -> ReaderDict:
     return {"role": r.role, "reads": r.reads, "first": r.first.isoformat(), "last": r.last.isoformat()}
 
 
-def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_source: str, covered: list[tuple[datetime, datetime]],
-          members: set[str]) -> ObjectEvidence:
+def judge(
+    obj: str,
+    tally: ReadTally,
+    windows: list[tuple[Span, str]],
+    start_source: str,
+    covered: list[tuple[datetime, datetime]],
+    members: set[str],
+    *,
+    everyone: bool = False,
+) -> ObjectEvidence:
+    """everyone: every reader is a member (PUBLIC, or a group the target says holds every identity)."""
     spans = merge_spans(span for span, _ in windows)
     inside, outside = intersect(spans, covered)
     read_logged = "session" if tally.session_read_logged else ("object" if obj in tally.object_read_logged else None)
@@ -300,8 +324,15 @@ def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_sou
             continue
         hits = [t for t in times if any(lo <= t <= hi for lo, hi in bounds)]
         if hits:
-            readers.append(Reader(role, "PUBLIC" in tally.principals or role in members, len(hits),
-                                  datetime.fromtimestamp(min(hits), UTC), datetime.fromtimestamp(max(hits), UTC)))
+            readers.append(
+                Reader(
+                    role,
+                    everyone or "PUBLIC" in tally.principals or role in members,
+                    len(hits),
+                    datetime.fromtimestamp(min(hits), UTC),
+                    datetime.fromtimestamp(max(hits), UTC),
+                )
+            )
     readers.sort(key=lambda r: (not r.member, -r.reads, r.role))
     if readers:
         answer = "reads"
@@ -309,8 +340,15 @@ def judge(obj: str, tally: ReadTally, windows: list[tuple[Span, str]], start_sou
     elif outside:
         answer, reason = "unknown", "the logs do not cover all of the window"
     elif read_logged is None:
-        answer, reason = "unknown", "no sign in the logs that pgaudit logged READ for this object (no SESSION READ, no OBJECT audit of it)"
+        why = (
+            " (no SESSION READ, no OBJECT audit of it)"
+            if tally.source == "pgaudit"
+            else " (no table read of any object in it)"
+        )
+        answer, reason = "unknown", f"no sign in the logs that {tally.source} logged READ for this object{why}"
     else:
-        answer, reason = "no_reads", "the whole window is covered and pgaudit logged READ"
-    shown: list[WindowDict] = [{"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows]
+        answer, reason = "no_reads", f"the whole window is covered and {tally.source} logged READ"
+    shown: list[WindowDict] = [
+        {"kind": kind, "start": a.isoformat() if a else None, "end": b.isoformat()} for (a, b), kind in windows
+    ]
     return ObjectEvidence(obj, start_source, shown, inside, outside, read_logged, readers, answer, reason)

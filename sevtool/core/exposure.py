@@ -16,30 +16,31 @@ from pydantic.dataclasses import dataclass as validated_dataclass
 
 
 class AccessPath(StrEnum):
-    DIRECT = "direct"                    # GRANT ... TO the principal itself
-    PUBLIC = "public"                    # GRANT ... TO PUBLIC
-    ROLE = "role"                        # through membership of another role (transitive)
-    COLUMN = "column"                    # column-level grant
+    DIRECT = "direct"  # GRANT ... TO the principal itself
+    PUBLIC = "public"  # GRANT ... TO PUBLIC
+    ROLE = "role"  # through membership of another role (transitive)
+    COLUMN = "column"  # column-level grant
     DEFAULT_PRIVILEGES = "default_privileges"  # ALTER DEFAULT PRIVILEGES: future tables
-    VIEW = "view"                        # a view / materialized view over a sensitive table
-    GRANT_OPTION = "grant_option"        # a grant made by a grant-option holder, not the owner
+    VIEW = "view"  # a view / materialized view over a sensitive table
+    GRANT_OPTION = "grant_option"  # a grant made by a grant-option holder, not the owner
     PREDEFINED_ROLE = "predefined_role"  # pg_read_all_data and friends
-    SUPERUSER = "superuser"              # a superuser role the principal can become: reads everything
-    OWNER = "owner"                      # owned by a role the principal acts as: owners grant themselves at will
-    SERVER_FILES = "server_files"        # pg_read_server_files / pg_execute_server_program: the data files on disk
-    CREATEROLE = "createrole"            # before 16, CREATEROLE can grant itself any non-superuser role
+    SUPERUSER = "superuser"  # a superuser role the principal can become: reads everything
+    OWNER = "owner"  # owned by a role the principal acts as: owners grant themselves at will
+    SERVER_FILES = "server_files"  # pg_read_server_files / pg_execute_server_program: the data files on disk
+    CREATEROLE = "createrole"  # before 16, CREATEROLE can grant itself any non-superuser role
     SECURITY_DEFINER = "security_definer"  # a function running as an owner who reads the object
     INHERITS_PARENT = "inherits_parent"  # a legacy INHERITS child's rows, read through its readable parent
-    PARTITION = "partition"              # a partition readable while its parent is not
-    INHERITED = "inherited"              # REST catalogs: granted on the catalog or schema above
+    PARTITION = "partition"  # a partition readable while its parent is not
+    INHERITED = "inherited"  # REST catalogs: granted on the catalog or schema above
 
 
 # Paths the server's privilege functions (has_table_privilege) do not show: a possible read, named for a human.
-BEYOND_PRIVILEGE_CHECKS = frozenset({AccessPath.SERVER_FILES, AccessPath.CREATEROLE, AccessPath.SECURITY_DEFINER,
-                                     AccessPath.INHERITS_PARENT})
+BEYOND_PRIVILEGE_CHECKS = frozenset(
+    {AccessPath.SERVER_FILES, AccessPath.CREATEROLE, AccessPath.SECURITY_DEFINER, AccessPath.INHERITS_PARENT}
+)
 
-PUBLIC = "PUBLIC"                        # the pseudo-role every role belongs to, as grants and scopes name it
-FUTURE_TABLES = "(future tables)"        # the object name shown for default privileges; code tests `Finding.future_tables`
+PUBLIC = "PUBLIC"  # the pseudo-role every role belongs to, as grants and scopes name it
+FUTURE_TABLES = "(future tables)"  # the object name shown for default privileges; code tests `Finding.future_tables`
 
 
 @validated_dataclass(frozen=True, slots=True)
@@ -64,7 +65,11 @@ class Scope(BaseModel):
     def matches_name(self, schema: str, name: str) -> bool:
         if self.schemas and schema not in self.schemas:
             return False
-        return self.table_glob is None or fnmatch.fnmatchcase(name, self.table_glob) or fnmatch.fnmatchcase(f"{schema}.{name}", self.table_glob)
+        return (
+            self.table_glob is None
+            or fnmatch.fnmatchcase(name, self.table_glob)
+            or fnmatch.fnmatchcase(f"{schema}.{name}", self.table_glob)
+        )
 
     def matches_dss(self, dss: int | None) -> bool:
         # Unrated objects are treated as the most sensitive: never filtered out by --min-dss.
@@ -81,35 +86,53 @@ def _unless_unset(default: Any) -> Any:
 
 
 # The fields saying how a finding's access happens (set on few findings): the store keeps them together, as JSON.
-HOW_FIELDS = ("route", "set_role", "usage_from", "granted_on", "future_tables", "by_holder", "row_security", "bases", "views")
+HOW_FIELDS = (
+    "route",
+    "set_role",
+    "usage_from",
+    "granted_on",
+    "future_tables",
+    "by_holder",
+    "row_security",
+    "bases",
+    "views",
+)
 
 
 @validated_dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """Validated like a model, but slotted: a large scan holds 45,000 of them at once (see `Action`)."""
 
-    object_kind: str            # table, partitioned table, view, materialized view, schema (default privileges), catalog
+    object_kind: str  # table, partitioned table, view, materialized view, schema (default privileges), catalog
     schema_name: str
-    object_name: str            # for default privileges: FUTURE_TABLES, with `future_tables` set
-    principal: str              # the in-scope principal that gains access
+    object_name: str  # for default privileges: FUTURE_TABLES, with `future_tables` set
+    principal: str  # the in-scope principal that gains access
     path: AccessPath
     privilege: str = "SELECT"
-    grantee: str = ""           # who holds the grant (PUBLIC, analytics_readers, the principal)
+    grantee: str = ""  # who holds the grant (PUBLIC, analytics_readers, the principal)
     grantor: str = ""
     column: str | None = None
-    dss: int | None = None      # 1-4, None = unrated
-    base_object: str | None = None   # for views / partitions / INHERITS children: the sensitive object behind it
+    dss: int | None = None  # 1-4, None = unrated
+    base_object: str | None = None  # for views / partitions / INHERITS children: the sensitive object behind it
     # How the access happens, as data: the edges (CLI, TUI, JSON) turn it into words, nothing reads words back.
     # Left out of JSON when unset, so the findings a check stores stay as small as before (see `_unset`).
-    route: tuple[str, ...] = _unless_unset(())   # roles walked from the principal to the grantee, ending with it; () when held by the principal or PUBLIC
-    set_role: str | None = _unless_unset(None)   # reached only by SET ROLE: the NOINHERIT role or grant in the way
-    usage_from: tuple[str, str] | None = _unless_unset(None)  # (role, example member) giving readers USAGE the principal's side lacks
-    granted_on: Securable | None = _unless_unset(None)        # REST catalogs: the catalog, schema or table the grant is on
-    future_tables: bool = _unless_unset(False)   # default privileges: tables created later in schema_name ("" = every schema)
-    by_holder: bool = _unless_unset(False)       # granted by `grantor` as a grant-option holder, not by the owner
-    row_security: bool = _unless_unset(False)    # row-level security is on: readable, rows filtered by its policies
-    bases: tuple[str, ...] = _unless_unset(())   # a granted view: the in-scope objects it reads
-    views: tuple[str, ...] = _unless_unset(())   # a base read through these views (its grant is what the views read with)
+    route: tuple[str, ...] = _unless_unset(
+        ()
+    )  # roles walked from the principal to the grantee, ending with it; () when held by the principal or PUBLIC
+    set_role: str | None = _unless_unset(None)  # reached only by SET ROLE: the NOINHERIT role or grant in the way
+    usage_from: tuple[str, str] | None = _unless_unset(
+        None
+    )  # (role, example member) giving readers USAGE the principal's side lacks
+    granted_on: Securable | None = _unless_unset(None)  # REST catalogs: the catalog, schema or table the grant is on
+    future_tables: bool = _unless_unset(
+        False
+    )  # default privileges: tables created later in schema_name ("" = every schema)
+    by_holder: bool = _unless_unset(False)  # granted by `grantor` as a grant-option holder, not by the owner
+    row_security: bool = _unless_unset(False)  # row-level security is on: readable, rows filtered by its policies
+    bases: tuple[str, ...] = _unless_unset(())  # a granted view: the in-scope objects it reads
+    views: tuple[str, ...] = _unless_unset(
+        ()
+    )  # a base read through these views (its grant is what the views read with)
 
     @property
     def object_fqn(self) -> str:
@@ -117,7 +140,15 @@ class Finding:
 
     @property
     def key(self) -> tuple[str, str | None, str, str, str, str, str]:
-        return (self.object_fqn, self.column, self.principal, self.path.value, self.grantee, self.grantor, self.privilege)
+        return (
+            self.object_fqn,
+            self.column,
+            self.principal,
+            self.path.value,
+            self.grantee,
+            self.grantor,
+            self.privilege,
+        )
 
     @property
     def dss_label(self) -> str:
@@ -137,7 +168,7 @@ class ExposureSummary(BaseModel):
     unrated: int
 
     @classmethod
-    def of(cls, findings: list[Finding]) -> "ExposureSummary":
+    def of(cls, findings: list[Finding]) -> ExposureSummary:
         objects: dict[str, int | None] = {}
         by_path: Counter[str] = Counter()
         by_principal: dict[str, set[str]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -38,8 +38,8 @@ class PolicyException(BaseModel):
         """A bare date expires at the start of that day, UTC: the exception covers the days before it."""
         value = self.expires
         if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return datetime.combine(value, time.min, tzinfo=timezone.utc)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.combine(value, time.min, tzinfo=UTC)
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at

@@ -38,7 +38,15 @@ STATUS_TIMESTAMP = {
 ROLES = ("commander", "scribe", "comms")
 
 # Key timestamps a responder can set with --at; the order is the order of a response.
-TIMESTAMPS = ("exposure_started_at", "detected_at", "declared_at", "contained_at", "verified_at", "resolved_at", "closed_at")
+TIMESTAMPS = (
+    "exposure_started_at",
+    "detected_at",
+    "declared_at",
+    "contained_at",
+    "verified_at",
+    "resolved_at",
+    "closed_at",
+)
 
 
 def parse_status(value: str) -> Status:

@@ -48,9 +48,8 @@ def _unpadded_table(rows: list[list[str]], headers: list[str]) -> str:
     which took most of a 10,000-event render: cells as they are, a rule as wide as each column
     (at least its header plus two)."""
     widths = [len(h) + 2 for h in headers]
-    for i, column in enumerate(zip(*rows)):
+    for i, column in enumerate(zip(*rows, strict=False)):
         widths[i] = max(widths[i], max(map(len, column)))
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
-

@@ -23,30 +23,30 @@ from pydantic.dataclasses import dataclass as validated_dataclass
 class Closes(StrEnum):
     """What an applied action closes, in terms the ledger can compare with findings."""
 
-    OBJECT = "object"         # the one object it names (schema_name.object_name)
-    ROLE = "role"             # every object reached through the role it names (object_name): a membership removed
-    CONTAINER = "container"   # every object under the container it names (a catalog, a schema)
-    NOTHING = "nothing"       # a step a human must take: sevtool never applies it
+    OBJECT = "object"  # the one object it names (schema_name.object_name)
+    ROLE = "role"  # every object reached through the role it names (object_name): a membership removed
+    CONTAINER = "container"  # every object under the container it names (a catalog, a schema)
+    NOTHING = "nothing"  # a step a human must take: sevtool never applies it
 
 
 class ActionStatus(StrEnum):
     PLANNED = "planned"
-    APPLYING = "applying"   # in flight: the outcome is read back from the target on resume
+    APPLYING = "applying"  # in flight: the outcome is read back from the target on resume
     APPLIED = "applied"
-    SKIPPED = "skipped"     # already absent when we got there
+    SKIPPED = "skipped"  # already absent when we got there
     FAILED = "failed"
     UNDONE = "undone"
-    MANUAL = "manual"       # left for a human: the action says what to do; a check stays unclean until it is done
+    MANUAL = "manual"  # left for a human: the action says what to do; a check stays unclean until it is done
 
 
 @validated_dataclass(frozen=True, slots=True, kw_only=True)
 class Collateral:
     """A role outside the principal that an action takes read access from (its blast radius)."""
 
-    role: str                       # who loses access (PUBLIC for everyone who read through PUBLIC)
-    objects: list[str]              # schema.table fqns it can no longer read after the action
-    login_members: int = 0          # login roles among the role and its members who lose that access
-    cause: str = ""                 # grant_option_cascade | public_revoke | membership | container_revoke
+    role: str  # who loses access (PUBLIC for everyone who read through PUBLIC)
+    objects: list[str]  # schema.table fqns it can no longer read after the action
+    login_members: int = 0  # login roles among the role and its members who lose that access
+    cause: str = ""  # grant_option_cascade | public_revoke | membership | container_revoke
 
 
 @validated_dataclass(slots=True, kw_only=True)
@@ -55,7 +55,7 @@ class Action:
     fields-set would multiply a large plan's memory."""
 
     seq: int = 0
-    kind: str                       # one of the action kinds its target's plug-in declares (targets.plugin)
+    kind: str  # one of the action kinds its target's plug-in declares (targets.plugin)
     object_kind: str = "table"
     schema_name: str = ""
     object_name: str = ""
@@ -63,15 +63,15 @@ class Action:
     grantee: str
     grantor: str = ""
     privileges: list[str] = Field(default_factory=lambda: ["SELECT"])
-    sql: str                        # exactly what will run (or the HTTP request, for REST targets)
+    sql: str  # exactly what will run (or the HTTP request, for REST targets)
     prior_state: str | None = None  # relacl / attacl / membership / default ACL / permissions JSON
     # A table-level REVOKE also revokes that privilege on every column, so undo must restore these too.
     prior_columns: dict[str, str] = Field(default_factory=dict)  # column -> attacl text
-    review: bool = False            # needs a human's eyes (e.g. removing a role membership)
+    review: bool = False  # needs a human's eyes (e.g. removing a role membership)
     # Roles outside the principal that would lose access: such an action is held back from `--apply --yes`
     # unless the responder accepts the collateral.
     collateral: list[Collateral] = Field(default_factory=list)
-    alternative: str = ""           # the access-preserving alternative the plan chose or offers, in words
+    alternative: str = ""  # the access-preserving alternative the plan chose or offers, in words
     reason: str = ""
     status: ActionStatus = ActionStatus.PLANNED
     message: str = ""
@@ -101,7 +101,7 @@ PENDING = (ActionStatus.PLANNED, ActionStatus.APPLYING, ActionStatus.FAILED)  # 
 
 def count_by_status(statuses: Iterable[str]) -> dict[str, int]:
     counts = {s.value: 0 for s in ActionStatus}
-    for status, n in Counter(statuses).items():   # converted per distinct status, not per action (45,000)
+    for status, n in Counter(statuses).items():  # converted per distinct status, not per action (45,000)
         counts[ActionStatus(status).value] += n
     return counts
 

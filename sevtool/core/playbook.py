@@ -41,8 +41,8 @@ DEFAULT_DONE_WHEN: dict[StepKind, tuple[str, ...]] = {
     StepKind.ASSIGN_ROLES: ("role_assigned",),
     StepKind.SCAN: ("scan",),
     StepKind.REVOKE: ("apply:ok",),
-    StepKind.VERIFY: ("check:clean",),   # "verify no access remains": a check that found access does not show that
-    StepKind.WATCH: (),   # done when the re-check schedule lets the incident resolve: see `progress(settled=...)`
+    StepKind.VERIFY: ("check:clean",),  # "verify no access remains": a check that found access does not show that
+    StepKind.WATCH: (),  # done when the re-check schedule lets the incident resolve: see `progress(settled=...)`
     StepKind.COMMUNICATE: ("note:update", "note:comms", "communicated"),
     StepKind.POSTMORTEM: ("postmortem_exported",),
 }
@@ -57,10 +57,14 @@ class Step(BaseModel):
     kind: StepKind
     title: str = Field(min_length=1)
     text: str = Field(min_length=1, description="what the responder is told to do")
-    required_at: list[int] = Field(default_factory=lambda: list(range(MIN_SEV, MAX_SEV + 1)),
-                                   description="SEV levels at which the step is required; optional at the others")
+    required_at: list[int] = Field(
+        default_factory=lambda: list(range(MIN_SEV, MAX_SEV + 1)),
+        description="SEV levels at which the step is required; optional at the others",
+    )
     command: str | None = Field(default=None, description="the sevtool command that does it, shown to the responder")
-    done_when: list[str] | None = Field(default=None, description="timeline event kinds (or note:KIND, check:clean, apply:ok) that complete it")
+    done_when: list[str] | None = Field(
+        default=None, description="timeline event kinds (or note:KIND, check:clean, apply:ok) that complete it"
+    )
 
     @field_validator("id")
     @classmethod
@@ -94,7 +98,7 @@ class Playbook(BaseModel):
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Playbook":
+    def _unique_ids(self) -> Playbook:
         seen: set[str] = set()
         for step in self.steps:
             if step.id in seen:
@@ -123,9 +127,16 @@ class StepProgress:
     evidence_seq: int | None = None
 
     def as_dict(self) -> StepProgressDict:
-        return {"id": self.step.id, "kind": self.step.kind.value, "title": self.step.title, "required": self.required,
-                "done": self.done, "done_at": self.done_at.isoformat() if self.done_at else None,
-                "evidence_event": self.evidence_seq, "command": self.step.command}
+        return {
+            "id": self.step.id,
+            "kind": self.step.kind.value,
+            "title": self.step.title,
+            "required": self.required,
+            "done": self.done,
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+            "evidence_event": self.evidence_seq,
+            "command": self.step.command,
+        }
 
 
 # --- loading and locating errors -----------------------------------------------------------------
@@ -134,7 +145,7 @@ _TABLE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
-TomlPath = tuple[str | int, ...]   # ('steps', 2, 'kind'): keys, and indexes into arrays of tables
+TomlPath = tuple[str | int, ...]  # ('steps', 2, 'kind'): keys, and indexes into arrays of tables
 
 
 def key_lines(text: str) -> dict[TomlPath, int]:
@@ -205,18 +216,24 @@ def parse_playbook(text: str, source: str, *, name: str) -> Playbook:
         raise ConfigError(f"{where}: TOML syntax: {problem}", hint="fix the syntax at that line") from None
     lines = key_lines(text)
     if "name" in raw and raw["name"] != name:
-        raise ConfigError(f"{source}:{locate(lines, ('name',))}: name: {raw['name']!r} does not match the file name {name!r}",
-                          hint="a playbook is referred to by its file name; make them agree")
+        raise ConfigError(
+            f"{source}:{locate(lines, ('name',))}: name: {raw['name']!r} does not match the file name {name!r}",
+            hint="a playbook is referred to by its file name; make them agree",
+        )
     duplicate = _duplicate_step(raw)
     if duplicate is not None:
         index, step_id = duplicate
-        raise ConfigError(f"{source}:{locate(lines, ('steps', index, 'id'))}: steps[{index}].id: {step_id!r} is already the id of an earlier step",
-                          hint="step ids must be unique")
+        raise ConfigError(
+            f"{source}:{locate(lines, ('steps', index, 'id'))}: steps[{index}].id: {step_id!r} is already the id of an earlier step",
+            hint="step ids must be unique",
+        )
     try:
         return Playbook.model_validate({**raw, "name": name})
     except ValidationError as exc:
         problems = [_problem(err, lines, source) for err in exc.errors()]
-        raise ConfigError("; ".join(problems), hint="see `sevtool playbook show data-exposure` for a valid playbook") from None
+        raise ConfigError(
+            "; ".join(problems), hint="see `sevtool playbook show data-exposure` for a valid playbook"
+        ) from None
 
 
 def _problem(err: ErrorDetails, lines: dict[TomlPath, int], source: str) -> str:
@@ -228,10 +245,14 @@ def _problem(err: ErrorDetails, lines: dict[TomlPath, int], source: str) -> str:
     else:
         problem = err["msg"].removeprefix("Value error, ")
     line = locate(lines, loc)
-    return f"{source}:{line}: {_field_name(loc) or 'playbook'}: {problem}" if line else f"{source}: {_field_name(loc) or 'playbook'}: {problem}"
+    return (
+        f"{source}:{line}: {_field_name(loc) or 'playbook'}: {problem}"
+        if line
+        else f"{source}: {_field_name(loc) or 'playbook'}: {problem}"
+    )
 
 
-def _duplicate_step(raw: dict[str, Any]) -> tuple[int, str] | None:   # raw TOML, not validated yet
+def _duplicate_step(raw: dict[str, Any]) -> tuple[int, str] | None:  # raw TOML, not validated yet
     seen: set[object] = set()
     steps = raw.get("steps")
     for index, step in enumerate(steps if isinstance(steps, list) else []):
@@ -243,6 +264,7 @@ def _duplicate_step(raw: dict[str, Any]) -> tuple[int, str] | None:   # raw TOML
 
 
 # --- progress from the timeline ------------------------------------------------------------------
+
 
 def _evidence_index(events: list[Event]) -> dict[str, Event]:
     """The first event of each kind (and of each note kind, as 'note:KIND'; the first clean check, 'check:clean';
@@ -261,8 +283,14 @@ def _evidence_index(events: list[Event]) -> dict[str, Event]:
     return first
 
 
-def progress(playbook: Playbook, sev: int, events: list[Event], *, commander: str | None = None,
-             settled: dict[StepKind, datetime | None] | None = None) -> list[StepProgress]:
+def progress(
+    playbook: Playbook,
+    sev: int,
+    events: list[Event],
+    *,
+    commander: str | None = None,
+    settled: dict[StepKind, datetime | None] | None = None,
+) -> list[StepProgress]:
     """Which steps are done, each with the timeline event that shows it.
 
     `settled` names step kinds known done from state the timeline alone does not show (the watch
@@ -280,8 +308,15 @@ def progress(playbook: Playbook, sev: int, events: list[Event], *, commander: st
         if evidence is None and step.kind in settled:
             out.append(StepProgress(step, step.required(sev), True, settled[step.kind]))
             continue
-        out.append(StepProgress(step, step.required(sev), evidence is not None,
-                                evidence.at if evidence else None, evidence.seq if evidence else None))
+        out.append(
+            StepProgress(
+                step,
+                step.required(sev),
+                evidence is not None,
+                evidence.at if evidence else None,
+                evidence.seq if evidence else None,
+            )
+        )
     return out
 
 

@@ -8,7 +8,8 @@ like a password or token is masked (core.markdown, core.redaction), because summ
 
 from __future__ import annotations
 
-from datetime import datetime, timezone, tzinfo
+import itertools
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import tz
@@ -41,7 +42,7 @@ def load_zone(name: str) -> tuple[tzinfo, str]:
         return ZoneInfo(name), name
     except (ZoneInfoNotFoundError, ValueError):
         zone = tz.gettz(name)
-        return (zone, name) if zone else (timezone.utc, "UTC")
+        return (zone, name) if zone else (UTC, "UTC")
 
 
 def _who(value: str | None) -> str:
@@ -73,24 +74,50 @@ def render(data: PostmortemData) -> str:
     # Header
     add([f"# Postmortem {inc.ref}: {prose(' '.join(inc.title.split()))}", ""])
     sev_changes = len(inc.sev_history) - 1 if inc.sev_history else 0
-    add([table([
-        ["incident", inc.ref],
-        ["title", inc.title],
-        ["SEV", f"SEV {inc.sev} now; first SEV {inc.first_sev}, highest SEV {inc.highest_sev}, {sev_changes} change(s)"],
-        ["status", inc.status.value],
-        ["commander", _who(inc.commander)],
-        ["scribe", _who(inc.scribe)],
-        ["comms", _who(inc.comms)],
-        ["playbook", inc.playbook or "none"],
-        ["declared", _when(inc.declared_at)],
-        ["resolved", _when(inc.resolved_at)],
-        ["closed", _when(inc.closed_at)],
-        ["generated", f"{format_utc(data.generated_at)} (times in UTC; local times in {zone_label})"],
-    ], ["field", "value"]), ""])
+    add(
+        [
+            table(
+                [
+                    ["incident", inc.ref],
+                    ["title", inc.title],
+                    [
+                        "SEV",
+                        f"SEV {inc.sev} now; first SEV {inc.first_sev}, highest SEV {inc.highest_sev}, {sev_changes} change(s)",
+                    ],
+                    ["status", inc.status.value],
+                    ["commander", _who(inc.commander)],
+                    ["scribe", _who(inc.scribe)],
+                    ["comms", _who(inc.comms)],
+                    ["playbook", inc.playbook or "none"],
+                    ["declared", _when(inc.declared_at)],
+                    ["resolved", _when(inc.resolved_at)],
+                    ["closed", _when(inc.closed_at)],
+                    ["generated", f"{format_utc(data.generated_at)} (times in UTC; local times in {zone_label})"],
+                ],
+                ["field", "value"],
+            ),
+            "",
+        ]
+    )
     add(["### SEV history", ""])
     if inc.sev_history:
-        add([table([[format_utc(c.at), "-" if c.from_sev is None else f"SEV {c.from_sev}", f"SEV {c.to_sev}", c.reason]
-                    for c in inc.sev_history], ["when (UTC)", "from", "to", "reason"]), ""])
+        add(
+            [
+                table(
+                    [
+                        [
+                            format_utc(c.at),
+                            "-" if c.from_sev is None else f"SEV {c.from_sev}",
+                            f"SEV {c.to_sev}",
+                            c.reason,
+                        ]
+                        for c in inc.sev_history
+                    ],
+                    ["when (UTC)", "from", "to", "reason"],
+                ),
+                "",
+            ]
+        )
     else:
         add([f"SEV {inc.sev} since declaration; no change recorded.", ""])
 
@@ -110,9 +137,18 @@ def render(data: PostmortemData) -> str:
     # Key timestamps and durations
     add(["## Key timestamps and durations", ""])
     stones = milestones(data)
-    add([table([[m.name, _when(m.at), _local(m.at, zone) if m.at else "unknown", m.source] for m in stones],
-               ["milestone", "UTC", f"local ({zone_label})", "source"]), ""])
-    add([table([[d.name, d.start, d.end, d.text] for d in durations(stones)], ["metric", "from", "to", "duration"]), ""])
+    add(
+        [
+            table(
+                [[m.name, _when(m.at), _local(m.at, zone) if m.at else "unknown", m.source] for m in stones],
+                ["milestone", "UTC", f"local ({zone_label})", "source"],
+            ),
+            "",
+        ]
+    )
+    add(
+        [table([[d.name, d.start, d.end, d.text] for d in durations(stones)], ["metric", "from", "to", "duration"]), ""]
+    )
 
     # Timeline
     add(["## Timeline", ""])
@@ -143,24 +179,52 @@ def render(data: PostmortemData) -> str:
     # Action items
     add(["## Action items", ""])
     if data.action_items:
-        add([table([[f"AI-{a.id}", a.title, a.owner or "unowned", a.type, a.due or "no due date", a.status] for a in data.action_items],
-                   ["id", "action", "owner", "type", "due", "status"]), ""])
+        add(
+            [
+                table(
+                    [
+                        [f"AI-{a.id}", a.title, a.owner or "unowned", a.type, a.due or "no due date", a.status]
+                        for a in data.action_items
+                    ],
+                    ["id", "action", "owner", "type", "due", "status"],
+                ),
+                "",
+            ]
+        )
     else:
-        add([f"_None recorded._ Add with `sevtool action add {inc.id} --title T --owner WHO --type prevent --due YYYY-MM-DD`.", ""])
+        add(
+            [
+                f"_None recorded._ Add with `sevtool action add {inc.id} --title T --owner WHO --type prevent --due YYYY-MM-DD`.",
+                "",
+            ]
+        )
 
     # Appendix
     add(["## Appendix: audit", ""])
     if data.audit:
         verdict = "passed" if data.audit.ok else f"FAILED: {data.audit.problem}"
-        add([table([
-            ["chain head", f"event {data.audit.head_seq}, sha256 {data.audit.head_hash}"],
-            ["audit verify", f"{verdict} ({data.audit.events} events in the store)"],
-            ["events of this incident", str(len(data.events))],
-        ], ["field", "value"]), ""])
+        add(
+            [
+                table(
+                    [
+                        ["chain head", f"event {data.audit.head_seq}, sha256 {data.audit.head_hash}"],
+                        ["audit verify", f"{verdict} ({data.audit.events} events in the store)"],
+                        ["events of this incident", str(len(data.events))],
+                    ],
+                    ["field", "value"],
+                ),
+                "",
+            ]
+        )
     else:
         add(["Audit not run: unknown.", ""])
-    add(["_Generated by sevtool from the incident's timeline, ledger, checks and notes. It holds no passwords, "
-         "DSN secrets or table contents: sevtool reads catalogs only._", ""])
+    add(
+        [
+            "_Generated by sevtool from the incident's timeline, ledger, checks and notes. It holds no passwords, "
+            "DSN secrets or table contents: sevtool reads catalogs only._",
+            "",
+        ]
+    )
     return "\n".join(out)
 
 
@@ -170,16 +234,33 @@ def _impact(data: PostmortemData) -> list[str]:
     if exp is None or exp.scope_versions == 0:
         out += ["_No scan recorded: objects exposed unknown._", ""]
     else:
-        out += [f"**{exp.objects:,} objects** exposed ({exp.findings:,} findings: object x principal x access path x privilege), "
-                f"found by {exp.scope_versions} scope version(s) on {prose(', '.join(exp.targets)) or 'unknown target'}.", ""]
+        out += [
+            f"**{exp.objects:,} objects** exposed ({exp.findings:,} findings: object x principal x access path x privilege), "
+            f"found by {exp.scope_versions} scope version(s) on {prose(', '.join(exp.targets)) or 'unknown target'}.",
+            "",
+        ]
         out += ["### By data sensitivity", ""]
         out += [table([[k, f"{v:,}"] for k, v in exp.by_dss.items()] or [["none", "0"]], ["DSS rating", "objects"]), ""]
         out += ["### By access path", ""]
-        out += [table([[p.path, f"{p.objects:,}", f"{p.findings:,}"] for p in exp.by_path] or [["none", "0", "0"]],
-                      ["access path", "objects", "findings"]), ""]
+        out += [
+            table(
+                [[p.path, f"{p.objects:,}", f"{p.findings:,}"] for p in exp.by_path] or [["none", "0", "0"]],
+                ["access path", "objects", "findings"],
+            ),
+            "",
+        ]
         out += ["### Principals", ""]
-        out += [table([[p.name, "unknown" if p.members is None else f"{p.members:,}", f"{p.objects:,}"] for p in exp.principals]
-                      or [["none", "", "0"]], ["principal", "members", "objects readable"]), ""]
+        out += [
+            table(
+                [
+                    [p.name, "unknown" if p.members is None else f"{p.members:,}", f"{p.objects:,}"]
+                    for p in exp.principals
+                ]
+                or [["none", "", "0"]],
+                ["principal", "members", "objects readable"],
+            ),
+            "",
+        ]
     stones = {m.name: m for m in milestones(data)}
     window = next(d for d in durations(list(stones.values())) if d.name == "exposure window")
     end = stones["verified clean"]
@@ -189,8 +270,11 @@ def _impact(data: PostmortemData) -> list[str]:
     open_regressions = sum(r.still_open for r in data.regressions)
     if total:
         checks = len({r.check_number for r in data.regressions})
-        out += [f"**Regressions:** {total:,} object(s) readable again after a fix, found by {checks} check(s); "
-                f"{open_regressions:,} still open.", ""]
+        out += [
+            f"**Regressions:** {total:,} object(s) readable again after a fix, found by {checks} check(s); "
+            f"{open_regressions:,} still open.",
+            "",
+        ]
     elif data.checks:
         out += ["**Regressions:** none: every fix stuck.", ""]
     else:
@@ -220,29 +304,52 @@ def _timeline(data: PostmortemData, zone: tzinfo, zone_label: str) -> list[str]:
             utc_and_local = times[second] = (format_utc(second), _local(second, zone))
         what = cell(e.summary)
         # Seq, times and the marker are generated here; only kind, actor and summary come from people.
-        rows.append([str(e.seq), *utc_and_local, "★" if e.key else "", escaped_once(e.kind), escaped_once(e.actor),
-                     f"**{what}**" if e.key and what else what])
+        rows.append(
+            [
+                str(e.seq),
+                *utc_and_local,
+                "★" if e.key else "",
+                escaped_once(e.kind),
+                escaped_once(e.actor),
+                f"**{what}**" if e.key and what else what,
+            ]
+        )
     keys = sum(1 for e in data.events if e.key)
-    return [f"{len(data.events)} events; {keys} marked key (★, bold). Mark more with `sevtool mark {data.incident.id} EVENT`.", "",
-            table(rows, ["#", "UTC", f"local ({zone_label})", "key", "kind", "who", "what"], escaped=True, pad=False), ""]
+    return [
+        f"{len(data.events)} events; {keys} marked key (★, bold). Mark more with `sevtool mark {data.incident.id} EVENT`.",
+        "",
+        table(rows, ["#", "UTC", f"local ({zone_label})", "key", "kind", "who", "what"], escaped=True, pad=False),
+        "",
+    ]
 
 
 def _communications(data: PostmortemData) -> list[str]:
     """Stakeholder updates (notes of kind update) against the SEV policy's cadence."""
     inc = data.incident
     updates = [n for n in data.notes if n.kind in UPDATE_NOTE_KINDS]
-    cadence = f"the SEV {inc.highest_sev} policy asks for an update every {data.update_every}" if data.update_every else "no cadence known"
+    cadence = (
+        f"the SEV {inc.highest_sev} policy asks for an update every {data.update_every}"
+        if data.update_every
+        else "no cadence known"
+    )
     if not updates:
-        return [f"_No stakeholder update recorded_ ({cadence}). Add with `sevtool note {inc.id} TEXT --kind update`.", ""]
+        return [
+            f"_No stakeholder update recorded_ ({cadence}). Add with `sevtool note {inc.id} TEXT --kind update`.",
+            "",
+        ]
     end = inc.resolved_at or data.generated_at
     marks = sorted(as_utc(t) for t in [inc.declared_at, *(n.at for n in updates), end] if t is not None)
-    gap = max((b - a for a, b in zip(marks, marks[1:])), default=None)
+    gap = max((b - a for a, b in itertools.pairwise(marks)), default=None)
     late = ""
     if gap is not None and data.update_every:
         late = " (longer than the cadence)" if gap > parse_duration(data.update_every) else " (within the cadence)"
-    return [f"{len(updates)} stakeholder update(s); {cadence}. Longest gap from declaration through the updates to "
-            f"{'resolution' if inc.resolved_at else 'now'}: {format_duration(gap)}{late}.", "",
-            table([[format_utc(n.at), n.actor, n.text] for n in updates], ["UTC", "who", "update"]), ""]
+    return [
+        f"{len(updates)} stakeholder update(s); {cadence}. Longest gap from declaration through the updates to "
+        f"{'resolution' if inc.resolved_at else 'now'}: {format_duration(gap)}{late}.",
+        "",
+        table([[format_utc(n.at), n.actor, n.text] for n in updates], ["UTC", "who", "update"]),
+        "",
+    ]
 
 
 def _resolution(data: PostmortemData) -> list[str]:
@@ -251,21 +358,57 @@ def _resolution(data: PostmortemData) -> list[str]:
     if ledger is None or ledger.actions == 0:
         out += ["_No revocation plan recorded._", ""]
     else:
-        out += [f"{ledger.actions:,} actions over {ledger.objects:,} objects in {ledger.plan_versions} plan version(s); "
-                f"first applied {_when(data.first_apply_at)}.", ""]
-        out += [table([[status, f"{count:,}"] for status, count in ledger.by_status.items()], ["status", "actions"]), ""]
+        out += [
+            f"{ledger.actions:,} actions over {ledger.objects:,} objects in {ledger.plan_versions} plan version(s); "
+            f"first applied {_when(data.first_apply_at)}.",
+            "",
+        ]
+        out += [
+            table([[status, f"{count:,}"] for status, count in ledger.by_status.items()], ["status", "actions"]),
+            "",
+        ]
     out += ["### Checks", ""]
     if data.checks:
-        out += [table([[f"#{c.number}", format_utc(c.scheduled_at) if c.scheduled_at else "on demand", _when(c.ran_at), "clean" if c.clean else "EXPOSED",
-                        f"{c.exposed_objects:,}", f"{c.findings:,}", str(c.regressions)] for c in data.checks],
-                      ["check", "scheduled (UTC)", "ran (UTC)", "result", "objects exposed", "findings", "regressions"]), ""]
+        out += [
+            table(
+                [
+                    [
+                        f"#{c.number}",
+                        format_utc(c.scheduled_at) if c.scheduled_at else "on demand",
+                        _when(c.ran_at),
+                        "clean" if c.clean else "EXPOSED",
+                        f"{c.exposed_objects:,}",
+                        f"{c.findings:,}",
+                        str(c.regressions),
+                    ]
+                    for c in data.checks
+                ],
+                ["check", "scheduled (UTC)", "ran (UTC)", "result", "objects exposed", "findings", "regressions"],
+            ),
+            "",
+        ]
     else:
         out += ["_No check recorded: the fix is unverified._", ""]
     out += ["### Regressions", ""]
     if data.regressions:
-        out += [table([[f"#{r.check_number}" if r.check_number else "", r.cause, r.principal, r.path, _objects_text(r),
-                        _when(r.first_seen_at), _closed_text(r)] for r in data.regressions],
-                      ["found by check", "cause", "principal", "access path", "objects", "first seen (UTC)", "closed"]), ""]
+        out += [
+            table(
+                [
+                    [
+                        f"#{r.check_number}" if r.check_number else "",
+                        r.cause,
+                        r.principal,
+                        r.path,
+                        _objects_text(r),
+                        _when(r.first_seen_at),
+                        _closed_text(r),
+                    ]
+                    for r in data.regressions
+                ],
+                ["found by check", "cause", "principal", "access path", "objects", "first seen (UTC)", "closed"],
+            ),
+            "",
+        ]
     else:
         out += ["None." if data.checks else "_Unknown: no check recorded._", ""]
     return out

@@ -34,8 +34,8 @@ class TimelineEntry:
 class NoteEntry(BaseModel):
     """The current text of one postmortem note; `revisions` counts the edits that superseded it."""
 
-    seq: int                 # the event that first recorded the note: its stable identity
-    latest_seq: int          # the event holding the current text
+    seq: int  # the event that first recorded the note: its stable identity
+    latest_seq: int  # the event holding the current text
     at: datetime
     kind: str
     actor: str
@@ -46,7 +46,7 @@ class NoteEntry(BaseModel):
 class PrincipalFacts(BaseModel):
     name: str
     objects: int
-    members: int | None = None   # how many roles/people the principal stands for, when the scan recorded it
+    members: int | None = None  # how many roles/people the principal stands for, when the scan recorded it
 
 
 class PathFacts(BaseModel):
@@ -66,7 +66,9 @@ class ExposureFacts(BaseModel):
 
     def with_members(self, members: dict[str, int]) -> ExposureFacts:
         """These facts with each principal's member count (from the latest scan's event, read apart from the findings)."""
-        return self.model_copy(update={"principals": [p.model_copy(update={"members": members.get(p.name)}) for p in self.principals]})
+        return self.model_copy(
+            update={"principals": [p.model_copy(update={"members": members.get(p.name)}) for p in self.principals]}
+        )
 
 
 class LedgerFacts(BaseModel):
@@ -94,10 +96,10 @@ class RegressionFacts(BaseModel):
     path: str
     cause: str
     objects: int = 1
-    examples: list[str] = Field(default_factory=list)   # a few object names, for the reader to recognise
+    examples: list[str] = Field(default_factory=list)  # a few object names, for the reader to recognise
     first_seen_at: datetime | None = None
     still_open: int = 0
-    closed_at: datetime | None = None                    # when the last of them was closed
+    closed_at: datetime | None = None  # when the last of them was closed
     closed_by: str | None = None
 
 
@@ -121,9 +123,9 @@ class AuditFacts(BaseModel):
 class PostmortemData(BaseModel):
     incident: Incident
     generated_at: datetime
-    zone: str = "UTC"                     # the responder's IANA zone, for the local-time column
+    zone: str = "UTC"  # the responder's IANA zone, for the local-time column
     events: list[TimelineEntry] = Field(default_factory=list)
-    notes: list[NoteEntry] = Field(default_factory=list)   # current notes; render reads only DOCUMENT_NOTE_KINDS
+    notes: list[NoteEntry] = Field(default_factory=list)  # current notes; render reads only DOCUMENT_NOTE_KINDS
     exposure: ExposureFacts | None = None
     ledger: LedgerFacts | None = None
     first_apply_at: datetime | None = None
@@ -131,7 +133,7 @@ class PostmortemData(BaseModel):
     regressions: list[RegressionFacts] = Field(default_factory=list)
     action_items: list[ActionItemFacts] = Field(default_factory=list)
     audit: AuditFacts | None = None
-    update_every: str | None = None       # stakeholder update cadence of the SEV policy at the highest SEV reached
+    update_every: str | None = None  # stakeholder update cadence of the SEV policy at the highest SEV reached
 
 
 # --- notes: latest text wins, history stays on the timeline ---------------------------------------
@@ -148,8 +150,8 @@ def current_notes(events: list[Event], kinds: Collection[str] | None = None) -> 
     builds a NoteEntry only for a note it keeps: an incident can hold thousands of plain notes.
     """
     root_of: dict[int, int] = {}
-    first: dict[int, Event] = {}                      # the event that first recorded a note: its identity
-    latest: dict[int, tuple[Event, str, int]] = {}    # its current text: the latest event, the kind, edits so far
+    first: dict[int, Event] = {}  # the event that first recorded a note: its identity
+    latest: dict[int, tuple[Event, str, int]] = {}  # its current text: the latest event, the kind, edits so far
     for event in sorted(events, key=lambda e: e.seq):
         if event.kind != "note":
             continue
@@ -163,13 +165,24 @@ def current_notes(events: list[Event], kinds: Collection[str] | None = None) -> 
             revisions = latest[root][2] + 1
         root_of[event.seq] = root
         latest[root] = (event, kind, revisions)
-    notes = [NoteEntry(seq=seq, latest_seq=event.seq, at=first[seq].at, kind=kind, actor=first[seq].actor, text=event.summary,
-                       revisions=revisions)
-             for seq, (event, kind, revisions) in latest.items() if kinds is None or kind in kinds]
+    notes = [
+        NoteEntry(
+            seq=seq,
+            latest_seq=event.seq,
+            at=first[seq].at,
+            kind=kind,
+            actor=first[seq].actor,
+            text=event.summary,
+            revisions=revisions,
+        )
+        for seq, (event, kind, revisions) in latest.items()
+        if kinds is None or kind in kinds
+    ]
     return sorted(notes, key=lambda n: (as_utc(n.at), n.seq))
 
 
 # --- milestones and durations --------------------------------------------------------------------
+
 
 class Milestone(BaseModel):
     name: str
@@ -211,30 +224,60 @@ def exposure_ended_at(checks: list[CheckFacts]) -> CheckFacts | None:
 def milestones(data: PostmortemData) -> list[Milestone]:
     inc = data.incident
     if data.first_apply_at:
-        contained = Milestone(name="contained (first apply)", at=data.first_apply_at, source="first revocation run that changed grants")
+        contained = Milestone(
+            name="contained (first apply)", at=data.first_apply_at, source="first revocation run that changed grants"
+        )
     elif inc.contained_at:
-        contained = Milestone(name="contained (first apply)", at=inc.contained_at, source="status set to contained; no apply in the ledger")
+        contained = Milestone(
+            name="contained (first apply)",
+            at=inc.contained_at,
+            source="status set to contained; no apply in the ledger",
+        )
     else:
         contained = Milestone(name="contained (first apply)", at=None, source="no apply recorded")
     clean = exposure_ended_at(data.checks)
-    first_clean = min((c for c in data.checks if c.clean and c.ran_at), key=lambda c: (as_utc(c.ran_at), c.number), default=None)
+    first_clean = min(
+        (c for c in data.checks if c.clean and c.ran_at), key=lambda c: (as_utc(c.ran_at), c.number), default=None
+    )
     if clean:
-        verified = Milestone(name="verified clean", at=clean.ran_at, source=f"check #{clean.number}, first of the final clean streak")
+        verified = Milestone(
+            name="verified clean", at=clean.ran_at, source=f"check #{clean.number}, first of the final clean streak"
+        )
     elif inc.verified_at and not data.checks:
         verified = Milestone(name="verified clean", at=inc.verified_at, source="verified time set by a responder")
     else:
-        verified = Milestone(name="verified clean", at=None,
-                             source="latest check still found access" if data.checks else "no check recorded")
+        verified = Milestone(
+            name="verified clean",
+            at=None,
+            source="latest check still found access" if data.checks else "no check recorded",
+        )
     return [
-        Milestone(name="exposure started", at=inc.exposure_started_at, source="recorded by a responder" if inc.exposure_started_at else "not recorded"),
-        Milestone(name="detected", at=inc.detected_at, source="recorded by a responder" if inc.detected_at else "not recorded"),
+        Milestone(
+            name="exposure started",
+            at=inc.exposure_started_at,
+            source="recorded by a responder" if inc.exposure_started_at else "not recorded",
+        ),
+        Milestone(
+            name="detected", at=inc.detected_at, source="recorded by a responder" if inc.detected_at else "not recorded"
+        ),
         Milestone(name="declared", at=inc.declared_at, source="declaration" if inc.declared_at else "not recorded"),
         contained,
-        Milestone(name="first clean check", at=first_clean.ran_at if first_clean else None,
-                  source=(f"check #{first_clean.number}" + ("" if clean and clean.number == first_clean.number else "; access came back later"))
-                  if first_clean else "no clean check"),
+        Milestone(
+            name="first clean check",
+            at=first_clean.ran_at if first_clean else None,
+            source=(
+                f"check #{first_clean.number}"
+                + ("" if clean and clean.number == first_clean.number else "; access came back later")
+            )
+            if first_clean
+            else "no clean check",
+        ),
         verified,
-        Milestone(name="resolved", at=inc.resolved_at, source="status set to resolved" if inc.resolved_at else "not resolved yet"),
+        Milestone(
+            name="resolved",
+            at=inc.resolved_at,
+            source="status set to resolved" if inc.resolved_at else "not resolved yet",
+        ),
     ]
 
 
@@ -253,4 +296,3 @@ def durations(stones: list[Milestone]) -> list[Duration]:
         between("time to resolve", "declared", "resolved"),
         between("exposure window", "exposure started", "verified clean"),
     ]
-

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 _URL_SECRET = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@", re.I)
-_KV_SECRET = re.compile(r"\b(?P<key>password|passwd|pwd|pgpassword|token|secret|api[_-]?key)(?P<sep>\s*[=:]\s*)(?P<secret>'[^']*'|\"[^\"]*\"|\S+)", re.I)
+_KV_SECRET = re.compile(
+    r"\b(?P<key>password|passwd|pwd|pgpassword|token|secret|api[_-]?key)(?P<sep>\s*[=:]\s*)(?P<secret>'[^']*'|\"[^\"]*\"|\S+)",
+    re.I,
+)
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=\-]+", re.I)
 
 # Lower-case fragments every secret pattern above contains: a cell without any of them needs no regex, and

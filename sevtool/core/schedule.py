@@ -21,7 +21,10 @@ class PlannedSlot:
 
 def schedule(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
     """The SEV policy's re-checks, as times: anchor + each offset (anchor = containment, or the regression)."""
-    return [PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(zip(level.recheck, level.recheck_offsets))]
+    return [
+        PlannedSlot(i, text, anchor + offset)
+        for i, (text, offset) in enumerate(zip(level.recheck, level.recheck_offsets, strict=False))
+    ]
 
 
 REGRESSION_SLOT = "0m"
@@ -33,9 +36,16 @@ def regression_round(anchor: datetime, level: SevLevel) -> list[PlannedSlot]:
     That check found access, so it cannot end the round: a policy with nothing after 0m (a single
     re-check) gets one more at its update cadence, or the incident could never be resolved again.
     """
-    later = [(text, offset) for text, offset in zip(level.recheck, level.recheck_offsets) if offset > timedelta(0)]
+    later = [
+        (text, offset)
+        for text, offset in zip(level.recheck, level.recheck_offsets, strict=False)
+        if offset > timedelta(0)
+    ]
     later = later or [(level.update_every, level.update_cadence)]
-    return [PlannedSlot(0, REGRESSION_SLOT, anchor), *(PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(later, 1))]
+    return [
+        PlannedSlot(0, REGRESSION_SLOT, anchor),
+        *(PlannedSlot(i, text, anchor + offset) for i, (text, offset) in enumerate(later, 1)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class SlotState:
     round: int
     idx: int
     due_at: datetime
-    status: str                      # pending, running, done, covered, superseded
+    status: str  # pending, running, done, covered, superseded
     check_id: int | None = None
 
 
@@ -98,9 +108,15 @@ def gate_reason(slots: list[SlotState], checks: list[CheckState], now: datetime)
         waiting = next_pending(round_slots) or last
         remaining = sum(1 for s in round_slots if s.status not in ("done", "covered"))
         when = format_utc(waiting.due_at)
-        eta = f"in {format_duration(waiting.due_at - now)}" if waiting.due_at > now else f"overdue by {format_duration(now - waiting.due_at)}"
-        return (f"{remaining} scheduled re-check(s) still to run; the next is due {when} ({eta}), "
-                f"the last at {format_utc(last.due_at)}")
+        eta = (
+            f"in {format_duration(waiting.due_at - now)}"
+            if waiting.due_at > now
+            else f"overdue by {format_duration(now - waiting.due_at)}"
+        )
+        return (
+            f"{remaining} scheduled re-check(s) still to run; the next is due {when} ({eta}), "
+            f"the last at {format_utc(last.due_at)}"
+        )
     by_id = {c.id: c for c in checks}
     final = by_id.get(last.check_id)
     if final is None:

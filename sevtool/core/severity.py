@@ -26,8 +26,11 @@ class SevLevel(BaseModel):
     update_every: str = Field(description="stakeholder update cadence, e.g. 30m")
     recheck: list[str] = Field(description="verification re-check offsets from the first fix, e.g. 0m, 15m, 1h")
     page: list[str] = Field(default_factory=list, description="who is paged")
-    max_actions: int = Field(default=DEFAULT_MAX_ACTIONS, ge=1,
-                             description="the largest revocation plan made or applied without --max-actions")
+    max_actions: int = Field(
+        default=DEFAULT_MAX_ACTIONS,
+        ge=1,
+        description="the largest revocation plan made or applied without --max-actions",
+    )
 
     @field_validator("update_every")
     @classmethod
@@ -57,18 +60,54 @@ class SevLevel(BaseModel):
 DEFAULT_LEVELS: dict[int, SevLevel] = {
     level.level: level
     for level in [
-        SevLevel(level=0, label="SEV 0 - critical", meaning="Broad exposure of the most sensitive data (DSS 4) to many people or outside the company, still ongoing.",
-                 update_every="15m", recheck=["0m", "5m", "15m", "1h", "4h", "24h", "72h"], page=["security-oncall", "privacy-lead", "cto"]),
-        SevLevel(level=1, label="SEV 1 - major", meaning="Sensitive data (DSS 3-4) readable by a large internal population, or any external exposure.",
-                 update_every="30m", recheck=["0m", "15m", "1h", "4h", "24h", "72h"], page=["security-oncall", "privacy-lead"]),
-        SevLevel(level=2, label="SEV 2 - high", meaning="Sensitive data readable far beyond need-to-know inside the company (e.g. every employee).",
-                 update_every="1h", recheck=["0m", "15m", "1h", "4h", "24h"], page=["security-oncall"]),
-        SevLevel(level=3, label="SEV 3 - moderate", meaning="Limited-sensitivity data (DSS 1-2) over-shared, or a small group with excess access.",
-                 update_every="4h", recheck=["0m", "1h", "24h"], page=["data-platform-oncall"]),
-        SevLevel(level=4, label="SEV 4 - low", meaning="Minor over-grant, no sensitive data, fix is routine.",
-                 update_every="24h", recheck=["0m", "24h"], page=[]),
-        SevLevel(level=5, label="SEV 5 - informational", meaning="Near miss or tracking item; no exposure confirmed.",
-                 update_every="72h", recheck=["0m"], page=[]),
+        SevLevel(
+            level=0,
+            label="SEV 0 - critical",
+            meaning="Broad exposure of the most sensitive data (DSS 4) to many people or outside the company, still ongoing.",
+            update_every="15m",
+            recheck=["0m", "5m", "15m", "1h", "4h", "24h", "72h"],
+            page=["security-oncall", "privacy-lead", "cto"],
+        ),
+        SevLevel(
+            level=1,
+            label="SEV 1 - major",
+            meaning="Sensitive data (DSS 3-4) readable by a large internal population, or any external exposure.",
+            update_every="30m",
+            recheck=["0m", "15m", "1h", "4h", "24h", "72h"],
+            page=["security-oncall", "privacy-lead"],
+        ),
+        SevLevel(
+            level=2,
+            label="SEV 2 - high",
+            meaning="Sensitive data readable far beyond need-to-know inside the company (e.g. every employee).",
+            update_every="1h",
+            recheck=["0m", "15m", "1h", "4h", "24h"],
+            page=["security-oncall"],
+        ),
+        SevLevel(
+            level=3,
+            label="SEV 3 - moderate",
+            meaning="Limited-sensitivity data (DSS 1-2) over-shared, or a small group with excess access.",
+            update_every="4h",
+            recheck=["0m", "1h", "24h"],
+            page=["data-platform-oncall"],
+        ),
+        SevLevel(
+            level=4,
+            label="SEV 4 - low",
+            meaning="Minor over-grant, no sensitive data, fix is routine.",
+            update_every="24h",
+            recheck=["0m", "24h"],
+            page=[],
+        ),
+        SevLevel(
+            level=5,
+            label="SEV 5 - informational",
+            meaning="Near miss or tracking item; no exposure confirmed.",
+            update_every="72h",
+            recheck=["0m"],
+            page=[],
+        ),
     ]
 }
 
@@ -88,7 +127,7 @@ class SevPolicy(BaseModel):
         return self.levels[sev]
 
     @classmethod
-    def from_overrides(cls, overrides: Mapping[str, object] | None, *, source: str = "config") -> "SevPolicy":
+    def from_overrides(cls, overrides: Mapping[str, object] | None, *, source: str = "config") -> SevPolicy:
         """Merge `[sev.N]` tables over the defaults; unknown levels or fields are errors, not ignored."""
         levels = {n: lvl.model_copy() for n, lvl in DEFAULT_LEVELS.items()}
         for key, fields in (overrides or {}).items():
@@ -111,5 +150,8 @@ class SevPolicy(BaseModel):
 
 def check_sev(sev: int) -> int:
     if not isinstance(sev, int) or not MIN_SEV <= sev <= MAX_SEV:
-        raise UsageError(f"invalid SEV {sev!r}: SEV levels run from 0 (most critical) to 5", hint="see `sevtool declare --help` for the rubric")
+        raise UsageError(
+            f"invalid SEV {sev!r}: SEV levels run from 0 (most critical) to 5",
+            hint="see `sevtool declare --help` for the rubric",
+        )
     return sev

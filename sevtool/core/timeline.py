@@ -24,7 +24,7 @@ class Event:
     kind: str
     actor: str
     summary: str
-    data: dict[str, Any] = field(default_factory=dict)   # open-ended: each event kind carries its own JSON
+    data: dict[str, Any] = field(default_factory=dict)  # open-ended: each event kind carries its own JSON
     prev_hash: str = GENESIS
     hash: str = ""
 
@@ -68,7 +68,13 @@ class ChainReport:
     problem: str = ""
 
     def as_dict(self) -> ChainReportDict:
-        return {"ok": self.ok, "events": self.events, "head": self.head, "broken_seq": self.broken_seq, "problem": self.problem}
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "broken_seq": self.broken_seq,
+            "problem": self.problem,
+        }
 
 
 def verify_chain(events: list[Event], recorded_head: tuple[int, str] | None = None) -> ChainReport:
@@ -80,19 +86,35 @@ def verify_chain(events: list[Event], recorded_head: tuple[int, str] | None = No
     prev, expected_seq = GENESIS, 1
     for event in events:
         if event.seq != expected_seq:
-            problem = (f"event {expected_seq} is missing (deleted)" if event.seq > expected_seq
-                       else f"event {event.seq} is out of order")
-            return ChainReport(False, len(events), prev, event.seq if event.seq < expected_seq else expected_seq, problem)
+            problem = (
+                f"event {expected_seq} is missing (deleted)"
+                if event.seq > expected_seq
+                else f"event {event.seq} is out of order"
+            )
+            return ChainReport(
+                False, len(events), prev, event.seq if event.seq < expected_seq else expected_seq, problem
+            )
         if event.prev_hash != prev:
-            return ChainReport(False, len(events), prev, event.seq,
-                               f"event {event.seq} does not link to event {event.seq - 1} (reordered, or an earlier event was replaced)")
+            return ChainReport(
+                False,
+                len(events),
+                prev,
+                event.seq,
+                f"event {event.seq} does not link to event {event.seq - 1} (reordered, or an earlier event was replaced)",
+            )
         if event_hash(event) != event.hash:
-            return ChainReport(False, len(events), prev, event.seq,
-                               f"event {event.seq} ({event.kind}) was edited after it was written")
+            return ChainReport(
+                False, len(events), prev, event.seq, f"event {event.seq} ({event.kind}) was edited after it was written"
+            )
         prev, expected_seq = event.hash, expected_seq + 1
     if recorded_head is not None:
         head_seq, head_hash = recorded_head
         if head_seq != expected_seq - 1 or head_hash != prev:
-            return ChainReport(False, len(events), prev, expected_seq,
-                               f"the chain head says {head_seq} events but {expected_seq - 1} remain (newest events deleted)")
+            return ChainReport(
+                False,
+                len(events),
+                prev,
+                expected_seq,
+                f"the chain head says {head_seq} events but {expected_seq - 1} remain (newest events deleted)",
+            )
     return ChainReport(True, len(events), prev)

@@ -6,7 +6,7 @@ Everything is returned as an aware UTC datetime; the store never holds local tim
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import overload
 
 from dateutil import parser as date_parser
@@ -18,6 +18,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _RELATIVE = re.compile(r"^\s*([+-])\s*((?:\d+\s*[smhdw]\s*)+)$")
 _PART = re.compile(r"(\d+)\s*([smhdw])")
+
 
 # Abbreviations dateutil cannot resolve alone; North-American zones are the common case on call.
 def _zone(name: str) -> tzinfo:
@@ -32,19 +33,28 @@ def _zone(name: str) -> tzinfo:
 ZONE_ABBREVIATIONS: dict[str, tzinfo] = {
     name: _zone(zone)
     for name, zone in {
-        "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
-        "MST": "America/Denver", "MDT": "America/Denver",
-        "CST": "America/Chicago", "CDT": "America/Chicago",
-        "EST": "America/New_York", "EDT": "America/New_York",
-        "BST": "Europe/London", "CET": "Europe/Paris", "CEST": "Europe/Paris",
-        "IST": "Asia/Kolkata", "JST": "Asia/Tokyo",
-        "UTC": "UTC", "GMT": "UTC", "Z": "UTC",
+        "PST": "America/Los_Angeles",
+        "PDT": "America/Los_Angeles",
+        "MST": "America/Denver",
+        "MDT": "America/Denver",
+        "CST": "America/Chicago",
+        "CDT": "America/Chicago",
+        "EST": "America/New_York",
+        "EDT": "America/New_York",
+        "BST": "Europe/London",
+        "CET": "Europe/Paris",
+        "CEST": "Europe/Paris",
+        "IST": "Asia/Kolkata",
+        "JST": "Asia/Tokyo",
+        "UTC": "UTC",
+        "GMT": "UTC",
+        "Z": "UTC",
     }.items()
 }
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -87,11 +97,11 @@ def parse_at(text: str, *, now: datetime | None = None, default_zone: tzinfo | N
     if not raw:
         raise InvalidTime("empty time", hint="give an ISO time, '2026-06-18 14:05 PDT' or a relative time like -4h")
     if raw.lower() == "now":
-        return now.astimezone(timezone.utc)
+        return now.astimezone(UTC)
     relative = _RELATIVE.match(raw)
     if relative:
         delta = sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in _PART.findall(relative.group(2))), timedelta())
-        return (now + delta if relative.group(1) == "+" else now - delta).astimezone(timezone.utc)
+        return (now + delta if relative.group(1) == "+" else now - delta).astimezone(UTC)
     try:
         parsed = date_parser.parse(raw, tzinfos=ZONE_ABBREVIATIONS)
     except (ValueError, OverflowError, TypeError) as exc:
@@ -101,7 +111,7 @@ def parse_at(text: str, *, now: datetime | None = None, default_zone: tzinfo | N
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_zone or tz.tzlocal())
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 @overload
@@ -114,7 +124,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     """Stores (SQLite) hand back naive datetimes; they were written as UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def in_zone(value: datetime, zone: tzinfo | None) -> datetime:

@@ -9,12 +9,17 @@ import re
 
 from sevtool.core.identifiers import normalise_identifier, normalise_name
 
-_GRANT = re.compile(r"^\s*GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<objects>.+?)\s+TO\s+(?P<grantees>.+?)"
-                    r"(?:\s+WITH\s+GRANT\s+OPTION)?(?:\s+GRANTED\s+BY\s+\S+)?\s*$", re.IGNORECASE | re.DOTALL)
+_GRANT = re.compile(
+    r"^\s*GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<objects>.+?)\s+TO\s+(?P<grantees>.+?)"
+    r"(?:\s+WITH\s+GRANT\s+OPTION)?(?:\s+GRANTED\s+BY\s+\S+)?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 _ALL_IN_SCHEMA = re.compile(r"^ALL\s+TABLES\s+IN\s+SCHEMA\s+(?P<schemas>.+)$", re.IGNORECASE | re.DOTALL)
-_NOT_TABLES = re.compile(r"^(SEQUENCE|FUNCTION|PROCEDURE|ROUTINE|SCHEMA|DATABASE|DOMAIN|TYPE|LANGUAGE|LARGE|FOREIGN|TABLESPACE|"
-                         r"PARAMETER|ALL\s+(SEQUENCES|FUNCTIONS|PROCEDURES|ROUTINES))\b", re.IGNORECASE)
-
+_NOT_TABLES = re.compile(
+    r"^(SEQUENCE|FUNCTION|PROCEDURE|ROUTINE|SCHEMA|DATABASE|DOMAIN|TYPE|LANGUAGE|LARGE|FOREIGN|TABLESPACE|"
+    r"PARAMETER|ALL\s+(SEQUENCES|FUNCTIONS|PROCEDURES|ROUTINES))\b",
+    re.IGNORECASE,
+)
 
 
 def csv_fields(text: str, count: int) -> list[str] | None:
@@ -88,7 +93,10 @@ def grant_targets(statement: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             target = re.sub(r"^TABLE\s+", "", target, flags=re.IGNORECASE)
             names = [normalise_name(n) for n in split_names(target)]
         objects += names
-        grantees += [normalise_identifier(re.sub(r"^GROUP\s+", "", g.strip(), flags=re.IGNORECASE)) for g in split_names(match.group("grantees"))]
+        grantees += [
+            normalise_identifier(re.sub(r"^GROUP\s+", "", g.strip(), flags=re.IGNORECASE))
+            for g in split_names(match.group("grantees"))
+        ]
     return tuple(dict.fromkeys(objects)), tuple(dict.fromkeys(grantees))
 
 

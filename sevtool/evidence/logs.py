@@ -25,41 +25,70 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sevtool.evidence.audit import parse_audit
 from sevtool.evidence.prefix import PrefixParser
 
-UTC = timezone.utc
+UTC = UTC
 CSV, JSON, STDERR = "csvlog", "jsonlog", "stderr"
 _FORMAT_RANK = {CSV: 0, JSON: 1, STDERR: 2}
 _AUDIT = "AUDIT: "
-_CSV_MIN_FIELDS = 23          # PostgreSQL 12 writes 23 csvlog fields, 13 writes 24, 14+ write 26
+_CSV_MIN_FIELDS = 23  # PostgreSQL 12 writes 23 csvlog fields, 13 writes 24, 14+ write 26
 # Common log_timezone abbreviations; PostgreSQL writes '+05'-style offsets for zones without one.
-_ZONES = {"UTC": 0, "GMT": 0, "Z": 0, "UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8,
-          "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10, "CET": 1, "CEST": 2, "EET": 2, "EEST": 3, "WET": 0, "WEST": 1,
-          "BST": 1, "JST": 9, "KST": 9, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13}
+_ZONES = {
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "UT": 0,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
+    "CET": 1,
+    "CEST": 2,
+    "EET": 2,
+    "EEST": 3,
+    "WET": 0,
+    "WEST": 1,
+    "BST": 1,
+    "JST": 9,
+    "KST": 9,
+    "AEST": 10,
+    "AEDT": 11,
+    "NZST": 12,
+    "NZDT": 13,
+}
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})?$")
+
+
 @dataclass(slots=True)
 class AuditRecord:
     """One pgaudit AUDIT line: who, where, when, which class, command and object. Never the statement.
 
     Slotted, not frozen: a frozen dataclass sets each field through object.__setattr__, a third of the reader's time."""
 
-    epoch: float               # seconds since 1970 UTC, to the millisecond; `time` is the same as a datetime
+    epoch: float  # seconds since 1970 UTC, to the millisecond; `time` is the same as a datetime
     database: str
     user: str
-    session: str               # the session id (csvlog, jsonlog, %c), else the process id
-    audit_type: str            # SESSION or OBJECT
+    session: str  # the session id (csvlog, jsonlog, %c), else the process id
+    audit_type: str  # SESSION or OBJECT
     statement_id: int
     substatement_id: int
-    audit_class: str           # READ, WRITE, ROLE, DDL, FUNCTION, MISC, MISC_SET
-    command: str               # SELECT (COPY ... TO is logged as SELECT too), GRANT, ...
-    object_type: str           # TABLE, VIEW, ... ('' for ROLE lines)
-    object_name: str           # as pgaudit writes it: schema.name, quoted where PostgreSQL would quote
-    grant_objects: tuple[str, ...] = ()    # ROLE GRANT only: the objects it names ('schema.*' for ALL TABLES IN SCHEMA)
-    grantees: tuple[str, ...] = ()         # ROLE GRANT only: who it grants to (lower-cased unless quoted)
+    audit_class: str  # READ, WRITE, ROLE, DDL, FUNCTION, MISC, MISC_SET
+    command: str  # SELECT (COPY ... TO is logged as SELECT too), GRANT, ...
+    object_type: str  # TABLE, VIEW, ... ('' for ROLE lines)
+    object_name: str  # as pgaudit writes it: schema.name, quoted where PostgreSQL would quote
+    grant_objects: tuple[str, ...] = ()  # ROLE GRANT only: the objects it names ('schema.*' for ALL TABLES IN SCHEMA)
+    grantees: tuple[str, ...] = ()  # ROLE GRANT only: who it grants to (lower-cased unless quoted)
 
     @property
     def time(self) -> datetime:
@@ -72,33 +101,42 @@ class SourceStats:
 
     path: str
     format: str
-    entries: int = 0            # lines with a readable time, of any database
-    audit: int = 0              # AUDIT lines of the database asked for
-    other_database: int = 0     # lines of another database: ignored
-    corrupt: int = 0            # unreadable: bad quoting, missing fields, bad time, bad AUDIT payload, bad JSON
-    other_format: int = 0       # a line in another log format than the file's
-    continuation: int = 0       # stderr lines continuing a multi-line message (statement text): skipped unread
+    entries: int = 0  # lines with a readable time, of any database
+    audit: int = 0  # AUDIT lines of the database asked for
+    other_database: int = 0  # lines of another database: ignored
+    corrupt: int = 0  # unreadable: bad quoting, missing fields, bad time, bad AUDIT payload, bad JSON
+    other_format: int = 0  # a line in another log format than the file's
+    continuation: int = 0  # stderr lines continuing a multi-line message (statement text): skipped unread
     first: float | None = None
     last: float | None = None
     gaps: list[tuple[float, float]] = field(default_factory=list)
     holes: list[tuple[float, float]] = field(default_factory=list)
     broken_at_start: bool = False  # unreadable lines before the first readable one: coverage starts there, hard
-    broken_at_end: bool = False    # the file ends in unreadable lines: its coverage ends at its last readable one, hard
+    broken_at_end: bool = False  # the file ends in unreadable lines: its coverage ends at its last readable one, hard
 
     def as_dict(self) -> dict:
         def when(epoch: float | None) -> str | None:
             return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
-        return {"path": self.path, "format": self.format, "entries": self.entries, "audit": self.audit,
-                "other_database": self.other_database, "corrupt": self.corrupt, "other_format": self.other_format,
-                "first": when(self.first), "last": when(self.last),
-                "gaps": [[when(a), when(b)] for a, b in self.gaps], "holes": [[when(a), when(b)] for a, b in self.holes]}
+        return {
+            "path": self.path,
+            "format": self.format,
+            "entries": self.entries,
+            "audit": self.audit,
+            "other_database": self.other_database,
+            "corrupt": self.corrupt,
+            "other_format": self.other_format,
+            "first": when(self.first),
+            "last": when(self.last),
+            "gaps": [[when(a), when(b)] for a, b in self.gaps],
+            "holes": [[when(a), when(b)] for a, b in self.holes],
+        }
 
 
 class _Clock:
     """Log times ('2026-06-18 14:05:09.123 UTC') to epoch seconds; the zone and date are parsed once per second."""
 
-    __slots__ = ("prefix", "base")
+    __slots__ = ("base", "prefix")
 
     def __init__(self):
         self.prefix = ""
@@ -133,14 +171,22 @@ def zone_offset(zone: str) -> int:
 class LogReader:
     """Reads log sources one after the other; `records()` streams the AUDIT records, `sources` holds the stats."""
 
-    def __init__(self, paths: list[str | Path], *, database: str | None = None, line_prefix: str | None = None,
-                 max_gap: timedelta = timedelta(hours=1)):
+    def __init__(
+        self,
+        paths: list[str | Path],
+        *,
+        database: str | None = None,
+        line_prefix: str | None = None,
+        max_gap: timedelta = timedelta(hours=1),
+    ):
         self.database = database
         self.prefix = PrefixParser(line_prefix) if line_prefix else None
         self.max_gap = max_gap.total_seconds()
         self.sources: list[SourceStats] = []
-        self.skipped: list[str] = []            # same log in another format, read from its csvlog or jsonlog twin
-        self.unreadable: list[str] = []         # files that could not be opened or decompressed, or stderr without --line-prefix
+        self.skipped: list[str] = []  # same log in another format, read from its csvlog or jsonlog twin
+        self.unreadable: list[
+            str
+        ] = []  # files that could not be opened or decompressed, or stderr without --line-prefix
         self.files = self._expand([Path(p) for p in paths])
 
     # --- which files ------------------------------------------------------------------------
@@ -149,7 +195,9 @@ class LogReader:
         files: list[tuple[Path, str | None]] = []
         for path in paths:
             if path.is_dir():
-                found = [(p, guess_format(p)) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")]
+                found = [
+                    (p, guess_format(p)) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")
+                ]
                 best: dict[str, int] = {}
                 for p, fmt in found:
                     if fmt is not None:
@@ -240,7 +288,19 @@ class LogReader:
                 audit_type = parts[0][7:]
                 if audit_type != "SESSION" and audit_type != "OBJECT":
                     raise ValueError
-                rec = record(t, db, row[1], row[5] or row[3], audit_type, int(parts[1]), int(parts[2]), parts[3], parts[4], parts[5], parts[6])
+                rec = record(
+                    t,
+                    db,
+                    row[1],
+                    row[5] or row[3],
+                    audit_type,
+                    int(parts[1]),
+                    int(parts[2]),
+                    parts[3],
+                    parts[4],
+                    parts[5],
+                    parts[6],
+                )
             except ValueError:
                 fields = parse_audit(message[7:])
                 if fields is None:
@@ -275,7 +335,9 @@ class LogReader:
                     stats.other_database += 1
                 continue
             if isinstance(message, str) and message.startswith(_AUDIT):
-                record = self._record(t, db, entry.get("user", ""), str(entry.get("session_id") or entry.get("pid", "")), message, stats)
+                record = self._record(
+                    t, db, entry.get("user", ""), str(entry.get("session_id") or entry.get("pid", "")), message, stats
+                )
                 if record is not None:
                     yield record
 
@@ -305,7 +367,9 @@ class LogReader:
                     stats.other_database += 1
                 continue
             if parsed.severity == "LOG" and parsed.message.startswith(_AUDIT):
-                record = self._record(t, parsed.database, parsed.user, parsed.session or parsed.pid, parsed.message, stats)
+                record = self._record(
+                    t, parsed.database, parsed.user, parsed.session or parsed.pid, parsed.message, stats
+                )
                 if record is not None:
                     yield record
 
@@ -333,7 +397,9 @@ class LogReader:
         stats.broken_at_end = False
 
     @staticmethod
-    def _record(t: float, database: str, user: str, session: str, message: str, stats: SourceStats) -> AuditRecord | None:
+    def _record(
+        t: float, database: str, user: str, session: str, message: str, stats: SourceStats
+    ) -> AuditRecord | None:
         fields = parse_audit(message[7:])
         if fields is None:
             stats.corrupt += 1
@@ -344,7 +410,10 @@ class LogReader:
     def totals(self) -> dict:
         keys = ("entries", "audit", "other_database", "corrupt", "other_format")
         return {key: sum(getattr(s, key) for s in self.sources) for key in keys} | {
-            "files": len(self.sources), "skipped_duplicate_format": len(self.skipped), "unreadable": len(self.unreadable)}
+            "files": len(self.sources),
+            "skipped_duplicate_format": len(self.skipped),
+            "unreadable": len(self.unreadable),
+        }
 
 
 def _stem(path: Path) -> str:
@@ -352,7 +421,7 @@ def _stem(path: Path) -> str:
     for ext in (".csv", ".json", ".log"):
         if name.endswith(ext):
             return str(path.parent / name.removesuffix(ext))
-        if ext + "." in name:    # rotated by logrotate: postgresql.csv.1
+        if ext + "." in name:  # rotated by logrotate: postgresql.csv.1
             return str(path.parent / name.replace(ext + ".", "."))
     return str(path.parent / name)
 

@@ -16,13 +16,29 @@ _TIME_MS = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [A-Za-z0-9+:-]+"
 _TIME_S = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [A-Za-z0-9+:-]+"
 # escape -> (group name or None, pattern). Names we keep: time, epoch, user, database, pid, session.
 _ESCAPES = {
-    "m": ("time", _TIME_MS), "t": ("time", _TIME_S), "n": ("epoch", r"\d+(?:\.\d+)?"),
-    "u": ("user", r"[^\s@]*?|\[unknown\]"), "d": ("database", r"[^\s@]*?|\[unknown\]"), "p": ("pid", r"\d+"),
-    "c": ("session", r"[0-9a-f]+\.[0-9a-f]+"), "a": (None, r".*?"), "r": (None, r"\S*"), "h": (None, r"\S*"), "b": (None, r".*?"),
-    "P": (None, r"\d*"), "i": (None, r".*?"), "e": (None, r"[0-9A-Z]{5}"), "l": (None, r"\d+"), "s": (None, _TIME_S),
-    "v": (None, r"\S*"), "x": (None, r"\d+"), "Q": (None, r"-?\d+"),
+    "m": ("time", _TIME_MS),
+    "t": ("time", _TIME_S),
+    "n": ("epoch", r"\d+(?:\.\d+)?"),
+    "u": ("user", r"[^\s@]*?|\[unknown\]"),
+    "d": ("database", r"[^\s@]*?|\[unknown\]"),
+    "p": ("pid", r"\d+"),
+    "c": ("session", r"[0-9a-f]+\.[0-9a-f]+"),
+    "a": (None, r".*?"),
+    "r": (None, r"\S*"),
+    "h": (None, r"\S*"),
+    "b": (None, r".*?"),
+    "P": (None, r"\d*"),
+    "i": (None, r".*?"),
+    "e": (None, r"[0-9A-Z]{5}"),
+    "l": (None, r"\d+"),
+    "s": (None, _TIME_S),
+    "v": (None, r"\S*"),
+    "x": (None, r"\d+"),
+    "Q": (None, r"-?\d+"),
 }
-_SEVERITY = r"(?P<severity>DEBUG[1-5]?|INFO|NOTICE|WARNING|ERROR|LOG|FATAL|PANIC|STATEMENT|DETAIL|HINT|CONTEXT|QUERY|LOCATION)"
+_SEVERITY = (
+    r"(?P<severity>DEBUG[1-5]?|INFO|NOTICE|WARNING|ERROR|LOG|FATAL|PANIC|STATEMENT|DETAIL|HINT|CONTEXT|QUERY|LOCATION)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +60,10 @@ class PrefixParser:
         head = _translate(session_part, seen)
         tail = _translate(rest, seen) if rest is not None else ""
         if not seen & {"time", "epoch"}:
-            raise UsageError(f"--line-prefix {line_prefix!r} has no time (%m, %t or %n)",
-                             hint="evidence needs a time on every line; use csvlog or jsonlog, or a prefix with %m")
+            raise UsageError(
+                f"--line-prefix {line_prefix!r} has no time (%m, %t or %n)",
+                hint="evidence needs a time on every line; use csvlog or jsonlog, or a prefix with %m",
+            )
         body = head + (f"(?:{tail})?" if rest is not None else "")
         self.pattern = re.compile(f"^{body}{_SEVERITY}:  (?P<message>.*)$", re.DOTALL)
         self.fields = seen
@@ -55,8 +73,16 @@ class PrefixParser:
         if match is None:
             return None
         get = match.groupdict()
-        return PrefixedLine(get.get("time") or "", get.get("epoch") or "", _known(get.get("user")), _known(get.get("database")),
-                            get.get("pid") or "", get.get("session") or "", get["severity"], get["message"])
+        return PrefixedLine(
+            get.get("time") or "",
+            get.get("epoch") or "",
+            _known(get.get("user")),
+            _known(get.get("database")),
+            get.get("pid") or "",
+            get.get("session") or "",
+            get["severity"],
+            get["message"],
+        )
 
 
 def _known(value: str | None) -> str:
@@ -68,7 +94,7 @@ def _split_q(prefix: str) -> tuple[str, str, str | None]:
     while i < len(prefix):
         if prefix[i] == "%" and i + 1 < len(prefix):
             if prefix[i + 1] == "q":
-                return prefix[:i], "%q", prefix[i + 2:]
+                return prefix[:i], "%q", prefix[i + 2 :]
             i += 2
             continue
         i += 1
@@ -94,7 +120,10 @@ def _translate(prefix: str, seen: set[str]) -> str:
             out.append("%")
             continue
         if esc not in _ESCAPES:
-            raise UsageError(f"--line-prefix: unknown escape %{esc}", hint="use the server's log_line_prefix as SHOW log_line_prefix prints it")
+            raise UsageError(
+                f"--line-prefix: unknown escape %{esc}",
+                hint="use the server's log_line_prefix as SHOW log_line_prefix prints it",
+            )
         name, pattern = _ESCAPES[esc]
         if name and name not in seen:
             seen.add(name)

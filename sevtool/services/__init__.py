@@ -18,7 +18,7 @@ class Workbench:
     @cached_property
     def store(self) -> Store:
         store = self._store or Store(self.settings.db, actor=self.settings.who)
-        store.event_hooks.append(self.notify.on_event)   # webhook outbox rows, written with their event
+        store.event_hooks.append(self.notify.on_event)  # webhook outbox rows, written with their event
         return store
 
     @property

@@ -72,7 +72,7 @@ def _exception_dict(e: PolicyException) -> dict[str, Any]:
 
 
 class GuardService:
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
 

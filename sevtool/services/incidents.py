@@ -15,16 +15,25 @@ from sevtool.store.models import IncidentRow, SevChangeRow
 if TYPE_CHECKING:
     from sevtool.services import Workbench
 
+
 class IncidentService:
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
 
     def parse_time(self, text: str | None) -> datetime | None:
         return None if text is None else parse_at(text, default_zone=self.wb.zone)
 
-    def declare(self, title: str, sev: int, *, commander: str | None = None, playbook: str | None = None,
-                at: datetime | None = None, reason: str | None = None) -> Incident:
+    def declare(
+        self,
+        title: str,
+        sev: int,
+        *,
+        commander: str | None = None,
+        playbook: str | None = None,
+        at: datetime | None = None,
+        reason: str | None = None,
+    ) -> Incident:
         check_sev(sev)
         title = (title or "").strip()
         if not title:
@@ -69,10 +78,13 @@ class IncidentService:
         upcoming = next_step(steps)
         return {
             "playbook_progress": f"{sum(s.done for s in steps)}/{len(steps)} steps done "
-                                 f"({sum(s.done for s in required)}/{len(required)} required at this SEV)",
-            "next_step": (f"{upcoming.step.title}{'' if upcoming.required else ' (optional)'}"
-                          f"{': ' + upcoming.step.command.replace(' ID', f' {incident_id}') if upcoming.step.command else ''}")
-                         if upcoming else "all steps done",
+            f"({sum(s.done for s in required)}/{len(required)} required at this SEV)",
+            "next_step": (
+                f"{upcoming.step.title}{'' if upcoming.required else ' (optional)'}"
+                f"{': ' + upcoming.step.command.replace(' ID', f' {incident_id}') if upcoming.step.command else ''}"
+            )
+            if upcoming
+            else "all steps done",
             "playbook_steps": [s.as_dict() for s in steps],
         }
 
@@ -92,31 +104,50 @@ class IncidentService:
             row.sev = sev
             tx.session.add(row)
             tx.session.add(SevChangeRow(incident_id=incident_id, from_sev=old, to_sev=sev, reason=why.strip(), at=at))
-            tx.append(incident_id, "sev_changed", f"SEV {old} -> SEV {sev}: {why.strip()}", {"from": old, "to": sev, "why": why.strip()}, at=at)
+            tx.append(
+                incident_id,
+                "sev_changed",
+                f"SEV {old} -> SEV {sev}: {why.strip()}",
+                {"from": old, "to": sev, "why": why.strip()},
+                at=at,
+            )
         return self.store.incident(incident_id)
 
-    def set_status(self, incident_id: int, new: Status, *, at: datetime | None = None, why: str | None = None,
-                   force: bool = False) -> Incident:
+    def set_status(
+        self, incident_id: int, new: Status, *, at: datetime | None = None, why: str | None = None, force: bool = False
+    ) -> Incident:
         """Move along the state machine. Resolving is gated on verification (see VerificationService)."""
         at = at or utcnow()
         current = self.store.status_of(incident_id)
         check_transition(current, new)
         gate = self._resolution_gate(incident_id) if new == Status.RESOLVED else None
         if gate and not force:
-            raise UsageError(f"incident {incident_id} cannot be resolved yet: {gate}",
-                             hint="wait for the re-check schedule, or pass --force with --why explaining the decision")
+            raise UsageError(
+                f"incident {incident_id} cannot be resolved yet: {gate}",
+                hint="wait for the re-check schedule, or pass --force with --why explaining the decision",
+            )
         if gate and force and not (why or "").strip():
-            raise UsageError("--force needs a written justification", hint="--why 'why resolving before verification is done is safe'")
+            raise UsageError(
+                "--force needs a written justification",
+                hint="--why 'why resolving before verification is done is safe'",
+            )
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             check_transition(Status(row.status), new)  # re-check under the lock: another responder may have moved it
             self._apply_status(tx, row, new, at=at, why=why)
             if gate and force:
-                tx.append(incident_id, "resolve_forced", f"Resolved before verification finished: {why.strip()} (gate: {gate})",
-                          {"gate": gate, "why": why.strip()}, at=at)
+                tx.append(
+                    incident_id,
+                    "resolve_forced",
+                    f"Resolved before verification finished: {why.strip()} (gate: {gate})",
+                    {"gate": gate, "why": why.strip()},
+                    at=at,
+                )
         return self.store.incident(incident_id)
 
-    def _apply_status(self, tx, row: IncidentRow, new: Status, *, at: datetime, why: str | None = None, cause: dict | None = None) -> None:
+    def _apply_status(
+        self, tx, row: IncidentRow, new: Status, *, at: datetime, why: str | None = None, cause: dict | None = None
+    ) -> None:
         """Shared by manual moves and automatic ones (first apply -> contained, regression -> contained)."""
         old = Status(row.status)
         row.status = new.value
@@ -126,8 +157,19 @@ class IncidentService:
         tx.session.add(row)
         regression = is_regression(old, new)
         summary = f"Status {old.value} -> {new.value}" + (f": {why}" if why else "")
-        tx.append(row.id, "status_changed", summary,
-                  {"from": old.value, "to": new.value, "why": why, "regression": regression, **({"cause": cause} if cause else {})}, at=at)
+        tx.append(
+            row.id,
+            "status_changed",
+            summary,
+            {
+                "from": old.value,
+                "to": new.value,
+                "why": why,
+                "regression": regression,
+                **({"cause": cause} if cause else {}),
+            },
+            at=at,
+        )
 
     def _resolution_gate(self, incident_id: int) -> str | None:
         verification = getattr(self.wb, "verification", None)
@@ -146,17 +188,26 @@ class IncidentService:
     def set_time(self, incident_id: int, name: str, at: datetime) -> Incident:
         field = name if name.endswith("_at") else f"{name.replace('-', '_')}_at"
         if field not in TIMESTAMPS:
-            raise UsageError(f"unknown timestamp {name!r}", hint="one of: " + ", ".join(t.removesuffix('_at').replace('_', '-') for t in TIMESTAMPS))
+            raise UsageError(
+                f"unknown timestamp {name!r}",
+                hint="one of: " + ", ".join(t.removesuffix("_at").replace("_", "-") for t in TIMESTAMPS),
+            )
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             old = getattr(row, field)
             setattr(row, field, at)
             tx.session.add(row)
-            tx.append(incident_id, "time_set", f"{field.removesuffix('_at').replace('_', ' ')} set to {format_utc(at)}",
-                      {"field": field, "value": format_utc(at), "previous": format_utc(old) if old else None})
+            tx.append(
+                incident_id,
+                "time_set",
+                f"{field.removesuffix('_at').replace('_', ' ')} set to {format_utc(at)}",
+                {"field": field, "value": format_utc(at), "previous": format_utc(old) if old else None},
+            )
         return self.store.incident(incident_id)
 
-    def note(self, incident_id: int, text: str, *, at: datetime | None = None, kind: str = "note", key: bool = False) -> Event:
+    def note(
+        self, incident_id: int, text: str, *, at: datetime | None = None, kind: str = "note", key: bool = False
+    ) -> Event:
         text = (text or "").strip()
         if not text:
             raise UsageError("a note needs text")
@@ -170,8 +221,12 @@ class IncidentService:
             tx.incident_row(incident_id)
             if not any(e.seq == seq for e in self.store.events(incident_id)):
                 raise UsageError(f"incident {incident_id} has no timeline event {seq}")
-            return tx.append(incident_id, "key_marked", f"event {seq} {'marked' if key else 'unmarked'} as key",
-                             {"event": seq, "key": key})
+            return tx.append(
+                incident_id,
+                "key_marked",
+                f"event {seq} {'marked' if key else 'unmarked'} as key",
+                {"event": seq, "key": key},
+            )
 
     def timeline(self, incident_id: int) -> list[Event]:
         """Events in the order they happened: notes back-dated with --at sit where they belong."""

@@ -21,6 +21,7 @@ environment so it need not sit in the config file either.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import threading
@@ -43,10 +44,10 @@ if TYPE_CHECKING:
 
 BACKOFF_BASE = timedelta(seconds=15)
 BACKOFF_CAP = timedelta(hours=1)
-MAX_ATTEMPTS = 15                      # ~7 hours of retries with the cap, then dead (revive with `notify flush --retry-dead`)
-LEASE = timedelta(minutes=2)           # a claimed row becomes due again if its sender died mid-post
-EXIT_WAIT_SECONDS = 3.0                # how long a finishing command waits for its background delivery
-BACKGROUND_TIMEOUT = 2.0               # per post in that background attempt; `notify flush` uses the full timeout
+MAX_ATTEMPTS = 15  # ~7 hours of retries with the cap, then dead (revive with `notify flush --retry-dead`)
+LEASE = timedelta(minutes=2)  # a claimed row becomes due again if its sender died mid-post
+EXIT_WAIT_SECONDS = 3.0  # how long a finishing command waits for its background delivery
+BACKGROUND_TIMEOUT = 2.0  # per post in that background attempt; `notify flush` uses the full timeout
 KEY_HEADER = "Idempotency-Key"
 
 
@@ -73,21 +74,50 @@ def _mrkdwn(text: str) -> str:
 def build_payload(fmt: str, kind: str, key: str, event: Event, incident: dict) -> dict:
     """The generic JSON document, or a Slack-compatible `{"text", "blocks"}` message."""
     ref = f"INC-{incident['id']}"
-    change = {k: event.data[k] for k in ("from", "to") if k in event.data and kind in ("sev_changed", "status_changed", "resolved")}
+    change = {
+        k: event.data[k]
+        for k in ("from", "to")
+        if k in event.data and kind in ("sev_changed", "status_changed", "resolved")
+    }
     if fmt == "json":
-        return {"idempotency_key": key, "type": f"sevtool.incident.{kind}", "kind": kind,
-                "incident": {"ref": ref, **incident}, "event": {"seq": event.seq, "at": event.at.isoformat(), "actor": event.actor,
-                                                                "summary": event.summary, **({"change": change} if change else {})}}
+        return {
+            "idempotency_key": key,
+            "type": f"sevtool.incident.{kind}",
+            "kind": kind,
+            "incident": {"ref": ref, **incident},
+            "event": {
+                "seq": event.seq,
+                "at": event.at.isoformat(),
+                "actor": event.actor,
+                "summary": event.summary,
+                **({"change": change} if change else {}),
+            },
+        }
     headline = f"[SEV {incident['sev']}] {ref} {kind.replace('_', ' ')}: {incident['title']}"
-    fields = [("SEV", str(incident["sev"])), ("Status", incident["status"]), ("Commander", incident.get("commander") or "unassigned"),
-              ("When", event.at.strftime("%Y-%m-%d %H:%M UTC"))]
+    fields = [
+        ("SEV", str(incident["sev"])),
+        ("Status", incident["status"]),
+        ("Commander", incident.get("commander") or "unassigned"),
+        ("When", event.at.strftime("%Y-%m-%d %H:%M UTC")),
+    ]
     return {
         "text": headline,
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": headline[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(event.summary)[:3000]},
-             "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{_mrkdwn(value)}"} for name, value in fields]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"sevtool · {ref} · event {event.seq} · by {_mrkdwn(event.actor)} · key {key}"}]},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _mrkdwn(event.summary)[:3000]},
+                "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{_mrkdwn(value)}"} for name, value in fields],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"sevtool · {ref} · event {event.seq} · by {_mrkdwn(event.actor)} · key {key}",
+                    }
+                ],
+            },
         ],
     }
 
@@ -102,11 +132,11 @@ class FlushReport:
 
 
 class NotifyService:
-    def __init__(self, wb: "Workbench", *, transport: httpx.BaseTransport | None = None, timeout: float = 5.0):
+    def __init__(self, wb: Workbench, *, transport: httpx.BaseTransport | None = None, timeout: float = 5.0):
         self.wb = wb
         self.transport = transport
         self.timeout = timeout
-        self.deliver_after_commit = True     # tests that drive delivery themselves turn this off
+        self.deliver_after_commit = True  # tests that drive delivery themselves turn this off
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
         self._exit_hook = False
@@ -128,11 +158,24 @@ class NotifyService:
             if not subscribed(hook, kind, row.sev):
                 continue
             key = idempotency_key(event.hash, name)
-            tx.session.add(OutboxRow(incident_id=event.incident_id, event_seq=event.seq, endpoint=name, format=hook.format,
-                                     payload=build_payload(hook.format, kind, key, event, incident), status=outbox.PENDING,
-                                     attempts=0, next_attempt_at=utcnow()))
+            tx.session.add(
+                OutboxRow(
+                    incident_id=event.incident_id,
+                    event_seq=event.seq,
+                    endpoint=name,
+                    format=hook.format,
+                    payload=build_payload(hook.format, kind, key, event, incident),
+                    status=outbox.PENDING,
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                )
+            )
             added = True
-        if added and self.deliver_after_commit and not sa_event.contains(tx.session, "after_commit", self._after_commit):
+        if (
+            added
+            and self.deliver_after_commit
+            and not sa_event.contains(tx.session, "after_commit", self._after_commit)
+        ):
             sa_event.listen(tx.session, "after_commit", self._after_commit, once=True)
 
     def _after_commit(self, session) -> None:
@@ -152,18 +195,23 @@ class NotifyService:
                 self._exit_hook = True
 
     def _quiet_flush(self) -> None:
-        try:
+        # On failure the rows stay pending; `sevtool notify status` shows them, the next flush retries.
+        with contextlib.suppress(SevtoolError):
             self.flush(timeout=BACKGROUND_TIMEOUT)
-        except SevtoolError:
-            pass   # the rows stay pending; `sevtool notify status` shows them, the next flush retries
 
     def wait_for_background(self, seconds: float) -> None:
         worker = self._worker
         if worker is not None:
             worker.join(seconds)
 
-    def flush(self, *, now: datetime | None = None, limit: int = 200, ignore_backoff: bool = False,
-              timeout: float | None = None) -> FlushReport:
+    def flush(
+        self,
+        *,
+        now: datetime | None = None,
+        limit: int = 200,
+        ignore_backoff: bool = False,
+        timeout: float | None = None,
+    ) -> FlushReport:
         """Attempt every due row once (every pending row with `ignore_backoff`: a responder asked for it now).
         `now` lets tests step through the backoff without sleeping."""
         now = now or utcnow()
@@ -177,11 +225,21 @@ class NotifyService:
                 if not outbox.claim(self.wb.store, row, now, LEASE):
                     report.claimed_elsewhere += 1
                     continue
-                self._deliver(client, row, idempotency_key(event_hash, row.endpoint), row.attempts + 1, now, timeout, report)
+                self._deliver(
+                    client, row, idempotency_key(event_hash, row.endpoint), row.attempts + 1, now, timeout, report
+                )
         return report
 
-    def _deliver(self, client: httpx.Client, row: OutboxRow, key: str, attempt: int, now: datetime, timeout: float,
-                 report: FlushReport) -> None:
+    def _deliver(
+        self,
+        client: httpx.Client,
+        row: OutboxRow,
+        key: str,
+        attempt: int,
+        now: datetime,
+        timeout: float,
+        report: FlushReport,
+    ) -> None:
         hook = self.webhooks.get(row.endpoint)
         if hook is None:
             outbox.failed(self.wb.store, row.id, f"webhook {row.endpoint!r} is no longer in the config", None)
@@ -222,10 +280,27 @@ class NotifyService:
 
     def status(self) -> dict:
         stats = outbox.stats(self.wb.store)
-        recent = [{"id": r.id, "incident": r.incident_id, "event": r.event_seq, "webhook": r.endpoint, "format": r.format,
-                   "status": r.status, "attempts": r.attempts, "next_attempt_at": as_utc(r.next_attempt_at), "last_error": r.last_error,
-                   "delivered_at": as_utc(r.delivered_at)} for r in outbox.rows(self.wb.store, limit=20)]
-        return {"webhooks": sorted(self.webhooks), "counts": stats.counts, "next_attempt_at": stats.next_attempt_at, "recent": recent}
+        recent = [
+            {
+                "id": r.id,
+                "incident": r.incident_id,
+                "event": r.event_seq,
+                "webhook": r.endpoint,
+                "format": r.format,
+                "status": r.status,
+                "attempts": r.attempts,
+                "next_attempt_at": as_utc(r.next_attempt_at),
+                "last_error": r.last_error,
+                "delivered_at": as_utc(r.delivered_at),
+            }
+            for r in outbox.rows(self.wb.store, limit=20)
+        ]
+        return {
+            "webhooks": sorted(self.webhooks),
+            "counts": stats.counts,
+            "next_attempt_at": stats.next_attempt_at,
+            "recent": recent,
+        }
 
     def retry_dead(self) -> int:
         return outbox.revive_dead(self.wb.store, utcnow())

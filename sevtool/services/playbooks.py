@@ -29,13 +29,18 @@ class PlaybookFile:
     error: str | None = None
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "valid": self.error is None, "error": self.error,
-                "title": self.playbook.title if self.playbook else None,
-                "steps": len(self.playbook.steps) if self.playbook else None}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "valid": self.error is None,
+            "error": self.error,
+            "title": self.playbook.title if self.playbook else None,
+            "steps": len(self.playbook.steps) if self.playbook else None,
+        }
 
 
 class PlaybookService:
-    def __init__(self, wb: "Workbench", dirs: list[Path] | None = None):
+    def __init__(self, wb: Workbench, dirs: list[Path] | None = None):
         self.wb = wb
         self.dirs = dirs if dirs is not None else [Path.cwd() / "playbooks", SHIPPED_DIR]
 
@@ -81,7 +86,9 @@ class PlaybookService:
             return []
         playbook = self.get(incident.playbook)
         events = self.wb.store.events(incident_id)
-        return progress(playbook, incident.sev, events, commander=incident.commander, settled=self._settled(incident_id, events))
+        return progress(
+            playbook, incident.sev, events, commander=incident.commander, settled=self._settled(incident_id, events)
+        )
 
     def _settled(self, incident_id: int, events: list) -> dict[StepKind, datetime | None]:
         """The watch step is done once the re-check schedule no longer holds back resolution."""

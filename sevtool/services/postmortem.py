@@ -44,12 +44,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Timeline event kinds written by other use-cases that the postmortem reads.
-APPLY_EVENT = "apply"      # a revocation run; data.counts = {applied, skipped, failed}. The first that did something = contained
-SCAN_EVENT = "scan"        # a scan; data.principal_members = {principal: member count}
+APPLY_EVENT = (
+    "apply"  # a revocation run; data.counts = {applied, skipped, failed}. The first that did something = contained
+)
+SCAN_EVENT = "scan"  # a scan; data.principal_members = {principal: member count}
 
 
 class PostmortemService:
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
 
@@ -75,7 +77,10 @@ class PostmortemService:
             incident=incident,
             generated_at=utcnow(),
             zone=self.zone_name(),
-            events=[TimelineEntry(seq=e.seq, at=e.at, kind=e.kind, actor=e.actor, summary=e.summary, key=e.seq in keys) for e in events],
+            events=[
+                TimelineEntry(seq=e.seq, at=e.at, kind=e.kind, actor=e.actor, summary=e.summary, key=e.seq in keys)
+                for e in events
+            ],
             notes=current_notes(events, DOCUMENT_NOTE_KINDS),
             exposure=exposure,
             ledger=ledger,
@@ -83,7 +88,9 @@ class PostmortemService:
             checks=checks,
             regressions=regressions,
             action_items=items,
-            audit=AuditFacts(events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem),
+            audit=AuditFacts(
+                events=report.events, head_seq=head[0], head_hash=report.head, ok=report.ok, problem=report.problem
+            ),
             update_every=self.wb.policy.level(incident.highest_sev).update_every,
         )
 
@@ -113,13 +120,18 @@ class PostmortemService:
             try:
                 path.write_text(markdown, encoding="utf-8")
             except OSError as exc:
-                raise StoreError(f"cannot write the postmortem to {path}: {exc.strerror}", hint="choose a writable path with -o") from None
+                raise StoreError(
+                    f"cannot write the postmortem to {path}: {exc.strerror}", hint="choose a writable path with -o"
+                ) from None
         digest = hashlib.sha256(markdown.encode("utf-8")).hexdigest()
         with self.store.write() as tx:
             tx.incident_row(incident_id)
-            event = tx.append(incident_id, "postmortem_exported",
-                              f"Postmortem exported{f' to {path.name}' if path else ''} (sha256 {digest[:12]})",
-                              {"sha256": digest, "file": str(path) if path else None, "bytes": len(markdown.encode('utf-8'))})
+            event = tx.append(
+                incident_id,
+                "postmortem_exported",
+                f"Postmortem exported{f' to {path.name}' if path else ''} (sha256 {digest[:12]})",
+                {"sha256": digest, "file": str(path) if path else None, "bytes": len(markdown.encode("utf-8"))},
+            )
         return markdown, event
 
     def zone_name(self) -> str:
@@ -140,25 +152,41 @@ class PostmortemService:
             raise UsageError("a note needs text", hint="give the new text of the note")
         note = next((n for n in self.notes(incident_id) if seq in (n.seq, n.latest_seq)), None)
         if note is None:
-            raise NotFound(f"incident {incident_id} has no current note at event {seq}",
-                           hint=f"`sevtool notes {incident_id}` lists the notes and their event numbers")
+            raise NotFound(
+                f"incident {incident_id} has no current note at event {seq}",
+                hint=f"`sevtool notes {incident_id}` lists the notes and their event numbers",
+            )
         with self.store.write() as tx:
             tx.incident_row(incident_id)
-            return tx.append(incident_id, "note", text, {"note_kind": note.kind, "supersedes": note.latest_seq, "key": False})
+            return tx.append(
+                incident_id, "note", text, {"note_kind": note.kind, "supersedes": note.latest_seq, "key": False}
+            )
 
     # --- action items ----------------------------------------------------------------------------
 
-    def add_item(self, incident_id: int, title: str, *, owner: str | None = None, type: str = "prevent",
-                 due: str | None = None) -> ActionItemFacts:
+    def add_item(
+        self, incident_id: int, title: str, *, owner: str | None = None, type: str = "prevent", due: str | None = None
+    ) -> ActionItemFacts:
         title = _title(title)
-        row = ActionItemRow(incident_id=incident_id, title=title, owner=_clean(owner), type=_item_type(type),
-                            due=_due(due), status="open", created_at=utcnow())
+        row = ActionItemRow(
+            incident_id=incident_id,
+            title=title,
+            owner=_clean(owner),
+            type=_item_type(type),
+            due=_due(due),
+            status="open",
+            created_at=utcnow(),
+        )
         with self.store.write() as tx:
             tx.incident_row(incident_id)
             tx.session.add(row)
             tx.session.flush()
-            tx.append(incident_id, "action_item_added", f"Action item AI-{row.id} ({row.type}): {title}",
-                      {"item": row.id, "title": title, "owner": row.owner, "type": row.type, "due": row.due})
+            tx.append(
+                incident_id,
+                "action_item_added",
+                f"Action item AI-{row.id} ({row.type}): {title}",
+                {"item": row.id, "title": title, "owner": row.owner, "type": row.type, "due": row.due},
+            )
             return _facts(row)
 
     def items(self, incident_id: int) -> list[ActionItemFacts]:
@@ -166,8 +194,17 @@ class PostmortemService:
         with self.store.read() as s:
             return queries.action_items(s, incident_id)
 
-    def edit_item(self, incident_id: int, item_id: int, *, title: str | None = None, owner: str | None = None,
-                  type: str | None = None, due: str | None = None, status: str | None = None) -> ActionItemFacts:
+    def edit_item(
+        self,
+        incident_id: int,
+        item_id: int,
+        *,
+        title: str | None = None,
+        owner: str | None = None,
+        type: str | None = None,
+        due: str | None = None,
+        status: str | None = None,
+    ) -> ActionItemFacts:
         given = {"title": title, "owner": owner, "type": type, "due": due, "status": status}
         parse = {"title": _title, "owner": _clean, "type": _item_type, "due": _due, "status": _item_status}
         wanted = {name: parse[name](value) for name, value in given.items() if value is not None}
@@ -177,8 +214,10 @@ class PostmortemService:
             tx.incident_row(incident_id)
             row = tx.session.get(ActionItemRow, item_id)
             if row is None or row.incident_id != incident_id:
-                raise NotFound(f"incident {incident_id} has no action item {item_id}",
-                               hint=f"`sevtool action list {incident_id}` lists them")
+                raise NotFound(
+                    f"incident {incident_id} has no action item {item_id}",
+                    hint=f"`sevtool action list {incident_id}` lists them",
+                )
             changes = {k: [getattr(row, k), v] for k, v in wanted.items() if getattr(row, k) != v}
             if not changes:
                 raise UsageError(f"action item AI-{item_id} already has those values")
@@ -186,7 +225,12 @@ class PostmortemService:
                 setattr(row, name, new)
             tx.session.add(row)
             described = ", ".join(f"{k} {old or '-'} -> {new}" for k, (old, new) in changes.items())
-            tx.append(incident_id, "action_item_changed", f"Action item AI-{item_id}: {described}", {"item": item_id, "changes": changes})
+            tx.append(
+                incident_id,
+                "action_item_changed",
+                f"Action item AI-{item_id}: {described}",
+                {"item": item_id, "changes": changes},
+            )
             return _facts(row)
 
 
@@ -200,9 +244,15 @@ def _machine_zone() -> str | None:
     return name if found and name else None
 
 
-def _recorded_facts(s: Session, incident_id: int) -> tuple[LedgerFacts, list[CheckFacts], list[RegressionFacts], list[ActionItemFacts]]:
-    return (queries.ledger_facts(s, incident_id), queries.check_facts(s, incident_id), queries.regression_facts(s, incident_id),
-            queries.action_items(s, incident_id))
+def _recorded_facts(
+    s: Session, incident_id: int
+) -> tuple[LedgerFacts, list[CheckFacts], list[RegressionFacts], list[ActionItemFacts]]:
+    return (
+        queries.ledger_facts(s, incident_id),
+        queries.check_facts(s, incident_id),
+        queries.regression_facts(s, incident_id),
+        queries.action_items(s, incident_id),
+    )
 
 
 def _latest_members(events: list[Event]) -> dict[str, int]:

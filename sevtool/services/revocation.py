@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     pass
 
 RESUMED = "applied by an interrupted run; confirmed gone on read-back"
-APPLY_WORKERS = 4        # connections revoking side by side (each batch is its own transaction)
-HEARTBEAT_EVERY_S = 10   # well inside locks.STALE_AFTER, so a live apply is never taken over
+APPLY_WORKERS = 4  # connections revoking side by side (each batch is its own transaction)
+HEARTBEAT_EVERY_S = 10  # well inside locks.STALE_AFTER, so a live apply is never taken over
 
 
 def _by_object(actions: list[Action], size: int) -> list[list[Action]]:
@@ -55,23 +55,23 @@ def _by_object(actions: list[Action], size: int) -> list[list[Action]]:
     for action in actions:
         by_object.setdefault(action.object_fqn, []).append(action)
     groups = list(by_object.values())
-    return [[a for group in groups[i:i + size] for a in group] for i in range(0, len(groups), size)]
+    return [[a for group in groups[i : i + size] for a in group] for i in range(0, len(groups), size)]
 
 
 class RunReport(BaseModel):
     incident_id: int
-    mode: str                        # apply | undo
+    mode: str  # apply | undo
     plan_versions: list[int]
-    counts: dict[str, int]           # outcomes of this run
-    totals: dict[str, int]           # the ledger afterwards (latest plan for apply, all plans for undo)
-    failures: list[dict]             # seq, object, message
-    status: str                      # incident status afterwards
+    counts: dict[str, int]  # outcomes of this run
+    totals: dict[str, int]  # the ledger afterwards (latest plan for apply, all plans for undo)
+    failures: list[dict]  # seq, object, message
+    status: str  # incident status afterwards
     duration_ms: int
     # Actions with collateral left `planned` because the run did not accept it: access stays in place by choice.
     held: int = 0
     held_roles: list[str] = []
-    held_actions: list[dict] = []    # seq, object, roles, objects, login_members (the first 50)
-    hint: str = ""                   # what to do next, when something was held
+    held_actions: list[dict] = []  # seq, object, roles, objects, login_members (the first 50)
+    hint: str = ""  # what to do next, when something was held
 
     @property
     def ok(self) -> bool:
@@ -97,10 +97,18 @@ class RevocationService(RevocationPlanning, RevocationGates):
     # --- apply ------------------------------------------------------------------------------
 
     @gc_paused()
-    def apply(self, incident_id: int, *, plan_version: int | None = None, batch_size: int | None = None,
-              workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None,
-              now: Callable[[], datetime] = utcnow, accept_collateral: bool = False,
-              max_actions: int | None = None) -> RunReport:
+    def apply(
+        self,
+        incident_id: int,
+        *,
+        plan_version: int | None = None,
+        batch_size: int | None = None,
+        workers: int = APPLY_WORKERS,
+        progress: ProgressCallback | None = None,
+        now: Callable[[], datetime] = utcnow,
+        accept_collateral: bool = False,
+        max_actions: int | None = None,
+    ) -> RunReport:
         """Run what the plan still has to do; safe to repeat and to resume after a crash.
 
         `plan_version` is the plan a responder confirmed: refused if someone planned again meanwhile.
@@ -116,7 +124,7 @@ class RevocationService(RevocationPlanning, RevocationGates):
         limit = self.max_actions(incident_id, max_actions)
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply") as holder:
-            if plan_version is None:   # what plan_to_apply names, without counting the whole plan for a summary
+            if plan_version is None:  # what plan_to_apply names, without counting the whole plan for a summary
                 self.store.incident(incident_id)
                 if current := self._newest_if_current(incident_id):
                     version, _, target_spec = current
@@ -133,9 +141,9 @@ class RevocationService(RevocationPlanning, RevocationGates):
             counts: Counter[str] = Counter()
             failures: list[dict] = []
             by_seq = {a.seq: a for a in todo}
-            outcome: dict[int, ActionStatus] = {}   # seq -> status this run recorded
+            outcome: dict[int, ActionStatus] = {}  # seq -> status this run recorded
             done = 0
-            guard = threading.Lock()   # batches report from worker threads
+            guard = threading.Lock()  # batches report from worker threads
             beat = time.monotonic()
 
             def tally(results: list[ActionResult]) -> None:
@@ -145,10 +153,18 @@ class RevocationService(RevocationPlanning, RevocationGates):
                         counts[status.value] += n
                     for r in results:
                         outcome[r.seq] = r.status
-                    failures.extend({"seq": r.seq, "object": by_seq[r.seq].object_fqn, "kind": by_seq[r.seq].kind,
-                                     "message": r.message} for r in results if r.status == ActionStatus.FAILED)
+                    failures.extend(
+                        {
+                            "seq": r.seq,
+                            "object": by_seq[r.seq].object_fqn,
+                            "kind": by_seq[r.seq].kind,
+                            "message": r.message,
+                        }
+                        for r in results
+                        if r.status == ActionStatus.FAILED
+                    )
                     done += len(results)
-                    if progress and results:   # a worker's first and last store writes record no outcome
+                    if progress and results:  # a worker's first and last store writes record no outcome
                         progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
 
             def heartbeat_due() -> bool:
@@ -167,7 +183,9 @@ class RevocationService(RevocationPlanning, RevocationGates):
                         chunk = next(chunks, None)
                     if heartbeat_due():
                         locks.heartbeat(self.store, incident_id, "apply", holder)
-                    with self.store.write() as tx:   # journal before sending: a kill from here on is resolved by read-back
+                    with (
+                        self.store.write() as tx
+                    ):  # journal before sending: a kill from here on is resolved by read-back
                         ledger.record(tx.session, incident_id, version, finished)
                         if chunk:
                             ledger.mark(tx.session, incident_id, version, [a.seq for a in chunk], ActionStatus.APPLYING)
@@ -177,7 +195,7 @@ class RevocationService(RevocationPlanning, RevocationGates):
                     finished = []
                     try:
                         target.apply(chunk, finished.extend, batch_size=size)
-                    except BaseException:   # keep what this chunk finished before the error
+                    except BaseException:  # keep what this chunk finished before the error
                         with self.store.write() as tx:
                             ledger.record(tx.session, incident_id, version, confirm_resumed(finished))
                         tally(finished)
@@ -186,86 +204,161 @@ class RevocationService(RevocationPlanning, RevocationGates):
 
             def confirm_resumed(results: list[ActionResult]) -> list[ActionResult]:
                 """In flight when an earlier run died, and gone now: that run revoked it."""
-                return [ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=RESUMED)
-                        if r.status == ActionStatus.SKIPPED and r.seq in in_flight else r for r in results]
+                return [
+                    ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=RESUMED)
+                    if r.status == ActionStatus.SKIPPED and r.seq in in_flight
+                    else r
+                    for r in results
+                ]
 
             if todo:
-                self._event(incident_id, "apply_started",
-                            f"Revocation started: {len(todo)} actions of plan {version}"
-                            + (f" ({len(in_flight)} in flight when the last run stopped)" if in_flight else ""),
-                            {"plan_version": version, "pending": len(todo), "resumed_in_flight": len(in_flight), "batch_size": size})
+                self._event(
+                    incident_id,
+                    "apply_started",
+                    f"Revocation started: {len(todo)} actions of plan {version}"
+                    + (f" ({len(in_flight)} in flight when the last run stopped)" if in_flight else ""),
+                    {
+                        "plan_version": version,
+                        "pending": len(todo),
+                        "resumed_in_flight": len(in_flight),
+                        "batch_size": size,
+                    },
+                )
                 target = self._open(target_spec)
                 try:
                     # Actions of one statement shape name each object once, so their batches can run side by side
                     # on separate connections; shapes run one after the other (one table may appear in several).
                     for _, group in groupby(todo, key=lambda a: a.batch_key):
                         group = list(group)
-                        chunks = iter([group[i:i + size] for i in range(0, len(group), size)])
+                        chunks = iter([group[i : i + size] for i in range(0, len(group), size)])
                         parallel = max(1, min(workers, -(-len(group) // size)))
                         with ThreadPoolExecutor(max_workers=parallel) as pool:
                             for future in [pool.submit(worker, chunks, target) for _ in range(parallel)]:
                                 future.result()
                 except Exception as exc:
-                    self._event(incident_id, "apply_interrupted", f"Revocation stopped after {done} of {len(todo)} actions: {exc}",
-                                {"plan_version": version, "counts": dict(counts), "error": str(exc)})
+                    self._event(
+                        incident_id,
+                        "apply_interrupted",
+                        f"Revocation stopped after {done} of {len(todo)} actions: {exc}",
+                        {"plan_version": version, "counts": dict(counts), "error": str(exc)},
+                    )
                     raise
                 finally:
                     target.close()
             return self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now(), held)
 
-    def _finish_apply(self, incident_id: int, version: int, counts: Counter, failures: list[dict], started: float, size: int,
-                      outcome: dict[int, ActionStatus], at: datetime, held: list[Action]) -> RunReport:
+    def _finish_apply(
+        self,
+        incident_id: int,
+        version: int,
+        counts: Counter,
+        failures: list[dict],
+        started: float,
+        size: int,
+        outcome: dict[int, ActionStatus],
+        at: datetime,
+        held: list[Action],
+    ) -> RunReport:
         # Under the apply lock only this run moved the plan's actions on since their statuses were read: the
         # cached actions with this run's outcomes are the ledger, without a pass over its 45,000 rows.
         made = self._cached(incident_id, version)
-        totals = (count_by_status(outcome.get(a.seq, a.status) for a in made) if made is not None
-                  else ledger.status_counts(self.store, incident_id, version))
-        run = {s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)}
+        totals = (
+            count_by_status(outcome.get(a.seq, a.status) for a in made)
+            if made is not None
+            else ledger.status_counts(self.store, incident_id, version)
+        )
+        run = {
+            s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)
+        }
         duration_ms = int((time.perf_counter() - started) * 1000)
         kept = blast.held_report(held)
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             if sum(run.values()):
-                summary = (f"Revocation applied: {run['applied']} applied, {run['skipped']} already absent, {run['failed']} failed "
-                           f"(plan {version}, {duration_ms} ms)")
+                summary = (
+                    f"Revocation applied: {run['applied']} applied, {run['skipped']} already absent, {run['failed']} failed "
+                    f"(plan {version}, {duration_ms} ms)"
+                )
             elif held:
                 summary = f"Revocation held back: nothing applied in plan {version}"
             else:
                 undone = totals[ActionStatus.UNDONE.value]
                 summary = f"Revocation re-run: nothing left to do in plan {version}" + (
-                    f" ({undone} of its actions were undone: plan again to revoke them)" if undone else "")
+                    f" ({undone} of its actions were undone: plan again to revoke them)" if undone else ""
+                )
             if held:
-                summary += (f"; {len(held)} action(s) held: they would also take access beyond the incident's scope from "
-                            f"{', '.join(kept['roles'])} (apply with {blast.ACCEPT_FLAG} to run them)")
+                summary += (
+                    f"; {len(held)} action(s) held: they would also take access beyond the incident's scope from "
+                    f"{', '.join(kept['roles'])} (apply with {blast.ACCEPT_FLAG} to run them)"
+                )
                 self._hold(tx, incident_id, version, held)
-            tx.append(incident_id, "apply", summary,
-                      {"plan_version": version, "counts": run, "totals": totals, "batch_size": size,
-                       "duration_ms": duration_ms, "failures": failures[:20], "held": kept}, at=at)   # before what it causes, on the timeline too
+            tx.append(
+                incident_id,
+                "apply",
+                summary,
+                {
+                    "plan_version": version,
+                    "counts": run,
+                    "totals": totals,
+                    "batch_size": size,
+                    "duration_ms": duration_ms,
+                    "failures": failures[:20],
+                    "held": kept,
+                },
+                at=at,
+            )  # before what it causes, on the timeline too
             # Contained only while the plan's grants are really gone (revoked or found absent), not after an undo put them back,
             # and not while actions the responder held back leave access in place.
             closed = totals[ActionStatus.APPLIED.value] + totals[ActionStatus.SKIPPED.value]
-            if not failures and not held and totals[ActionStatus.FAILED.value] == 0 and row.status == Status.DECLARED.value and closed:
-                self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=at, why=f"revocation plan {version} applied")
+            if (
+                not failures
+                and not held
+                and totals[ActionStatus.FAILED.value] == 0
+                and row.status == Status.DECLARED.value
+                and closed
+            ):
+                self.wb.incidents._apply_status(
+                    tx, row, Status.CONTAINED, at=at, why=f"revocation plan {version} applied"
+                )
             if run["applied"]:
                 self.wb.verification.restart_after_fix(tx, row, at, f"Revocation plan {version} applied")
             status = row.status
-        return RunReport(incident_id=incident_id, mode="apply", plan_versions=[version], counts=run, totals=totals,
-                         failures=failures, status=status, duration_ms=duration_ms,
-                         held=len(held), held_roles=kept["roles"], held_actions=kept["actions"],
-                         hint=(f"{len(held)} action(s) held back: they would also take access beyond the incident's scope from "
-                               f"{', '.join(kept['roles'])}, so exposure remains; `sevtool revoke {incident_id} --apply` lists them "
-                               f"and asks, `sevtool revoke {incident_id} --apply --yes {blast.ACCEPT_FLAG}` runs them") if held else "")
+        return RunReport(
+            incident_id=incident_id,
+            mode="apply",
+            plan_versions=[version],
+            counts=run,
+            totals=totals,
+            failures=failures,
+            status=status,
+            duration_ms=duration_ms,
+            held=len(held),
+            held_roles=kept["roles"],
+            held_actions=kept["actions"],
+            hint=(
+                f"{len(held)} action(s) held back: they would also take access beyond the incident's scope from "
+                f"{', '.join(kept['roles'])}, so exposure remains; `sevtool revoke {incident_id} --apply` lists them "
+                f"and asks, `sevtool revoke {incident_id} --apply --yes {blast.ACCEPT_FLAG}` runs them"
+            )
+            if held
+            else "",
+        )
 
     # --- undo -------------------------------------------------------------------------------
 
     def undoable(self, incident_id: int) -> list[tuple[int, str, Action]]:
         """(plan_version, target, action) of every applied action, oldest plan first."""
         self.store.incident(incident_id)
-        return [(version, target, action) for version, target in ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
-                for action in self._actions(incident_id, version, [ActionStatus.APPLIED])]
+        return [
+            (version, target, action)
+            for version, target in ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
+            for action in self._actions(incident_id, version, [ActionStatus.APPLIED])
+        ]
 
     @gc_paused()
-    def undo(self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None) -> RunReport:
+    def undo(
+        self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None
+    ) -> RunReport:
         """Restore every applied action's object to its recorded prior ACL, newest plan first.
 
         Objects are restored side by side on `workers` connections; all actions on one object go to the same worker.
@@ -278,9 +371,9 @@ class RevocationService(RevocationPlanning, RevocationGates):
                 by_version.setdefault(version, (target, []))[1].append(action)
             counts: Counter[str] = Counter()
             failures: list[dict] = []
-            drift: list[dict] = []     # restored, but something was left as it is now (the target says what)
+            drift: list[dict] = []  # restored, but something was left as it is now (the target says what)
             done = 0
-            guard = threading.Lock()   # batches report from worker threads
+            guard = threading.Lock()  # batches report from worker threads
             for version in sorted(by_version, reverse=True):
                 target_spec, todo = by_version[version]
                 by_seq = {a.seq: a for a in todo}
@@ -288,17 +381,37 @@ class RevocationService(RevocationPlanning, RevocationGates):
                 def on_batch(results: list[ActionResult], version=version, by_seq=by_seq) -> None:
                     nonlocal done
                     # A failed undo leaves the action applied: the grant stays revoked, the message says why.
-                    recorded = [r if r.status == ActionStatus.UNDONE else ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=r.message)
-                                for r in results]
+                    recorded = [
+                        r
+                        if r.status == ActionStatus.UNDONE
+                        else ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=r.message)
+                        for r in results
+                    ]
                     with self.store.write() as tx:
                         ledger.record(tx.session, incident_id, version, recorded)
                     with guard:
                         for status, n in Counter(r.status for r in results).items():
                             counts[status.value] += n
-                        failures.extend({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message}
-                                        for r in results if r.status == ActionStatus.FAILED)
-                        drift.extend({"seq": r.seq, "plan_version": version, "object": by_seq[r.seq].object_fqn, "message": r.message}
-                                     for r in results if r.status == ActionStatus.UNDONE and "drift" in r.message)
+                        failures.extend(
+                            {
+                                "seq": r.seq,
+                                "plan_version": version,
+                                "object": by_seq[r.seq].object_fqn,
+                                "message": r.message,
+                            }
+                            for r in results
+                            if r.status == ActionStatus.FAILED
+                        )
+                        drift.extend(
+                            {
+                                "seq": r.seq,
+                                "plan_version": version,
+                                "object": by_seq[r.seq].object_fqn,
+                                "message": r.message,
+                            }
+                            for r in results
+                            if r.status == ActionStatus.UNDONE and "drift" in r.message
+                        )
                         done += len(results)
                         if progress:
                             progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
@@ -314,21 +427,47 @@ class RevocationService(RevocationPlanning, RevocationGates):
                                 future.result()
                 finally:
                     target.close()
-            run = {ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0), ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0)}
+            run = {
+                ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0),
+                ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0),
+            }
             duration_ms = int((time.perf_counter() - started) * 1000)
             with self.store.write() as tx:
                 row = tx.incident_row(incident_id)
                 drifted = f", {len(drift)} with drift left as it is now (see the ledger)" if drift else ""
-                tx.append(incident_id, "undo",
-                          f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed{drifted}" if rows
-                          else "Undo: nothing applied to restore",
-                          {"plan_versions": sorted(by_version), "counts": run, "duration_ms": duration_ms, "failures": failures[:20],
-                           "drift": drift[:20]})
-                if run["undone"] and row.status in (Status.CONTAINED.value, Status.VERIFYING.value, Status.RESOLVED.value):
-                    self.wb.incidents._apply_status(tx, row, Status.DECLARED, at=utcnow(), why="revocation undone: the prior access is back")
+                tx.append(
+                    incident_id,
+                    "undo",
+                    f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed{drifted}"
+                    if rows
+                    else "Undo: nothing applied to restore",
+                    {
+                        "plan_versions": sorted(by_version),
+                        "counts": run,
+                        "duration_ms": duration_ms,
+                        "failures": failures[:20],
+                        "drift": drift[:20],
+                    },
+                )
+                if run["undone"] and row.status in (
+                    Status.CONTAINED.value,
+                    Status.VERIFYING.value,
+                    Status.RESOLVED.value,
+                ):
+                    self.wb.incidents._apply_status(
+                        tx, row, Status.DECLARED, at=utcnow(), why="revocation undone: the prior access is back"
+                    )
                 status = row.status
-        return RunReport(incident_id=incident_id, mode="undo", plan_versions=sorted(by_version), counts=run,
-                         totals=ledger.status_counts(self.store, incident_id), failures=failures, status=status, duration_ms=duration_ms)
+        return RunReport(
+            incident_id=incident_id,
+            mode="undo",
+            plan_versions=sorted(by_version),
+            counts=run,
+            totals=ledger.status_counts(self.store, incident_id),
+            failures=failures,
+            status=status,
+            duration_ms=duration_ms,
+        )
 
     # --- ledger views -----------------------------------------------------------------------
 

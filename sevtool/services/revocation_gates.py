@@ -34,7 +34,9 @@ class RevocationGates:
         if not self._newest_if_current(incident_id):
             return self.plan(incident_id, max_actions=max_actions)
         plan = self.current_plan(incident_id)
-        blast.check_size(incident_id, len(plan.pending), self.max_actions(incident_id, max_actions), "apply")   # before anyone is asked
+        blast.check_size(
+            incident_id, len(plan.pending), self.max_actions(incident_id, max_actions), "apply"
+        )  # before anyone is asked
         return plan
 
     def _newest_if_current(self, incident_id: int) -> tuple[int, int, str] | None:
@@ -48,16 +50,23 @@ class RevocationGates:
         """Held actions stay as they are in the ledger (`planned`, or `failed` from an accepted run) with a message saying why."""
         planned = [a for a in held if a.status is ActionStatus.PLANNED]
         for action in planned:
-            action.message = blast.held_message(action)   # the cached plan shows it too, not only the ledger
-        ledger.record(tx.session, incident_id, version, [ActionResult(seq=a.seq, status=a.status, message=a.message) for a in planned])
+            action.message = blast.held_message(action)  # the cached plan shows it too, not only the ledger
+        ledger.record(
+            tx.session,
+            incident_id,
+            version,
+            [ActionResult(seq=a.seq, status=a.status, message=a.message) for a in planned],
+        )
 
     def _confirmed(self, incident_id: int, version: int) -> tuple[int, str]:
         """(version, target) of the plan a responder confirmed, if it is still the newest one."""
         latest = ledger.latest_plan(self.store, incident_id)
         newest = latest[0] if latest else 0
-        if version == newest + 1:   # a plan with no actions leaves no ledger rows: nothing to do
+        if version == newest + 1:  # a plan with no actions leaves no ledger rows: nothing to do
             return version, ""
         if version != newest:
-            raise UsageError(f"plan {version} of incident {incident_id} is not the newest plan (plan {newest} is)",
-                             hint=f"review `sevtool revoke {incident_id} --plan` and apply again")
+            raise UsageError(
+                f"plan {version} of incident {incident_id} is not the newest plan (plan {newest} is)",
+                hint=f"review `sevtool revoke {incident_id} --plan` and apply again",
+            )
         return version, latest[2]

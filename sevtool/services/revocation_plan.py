@@ -27,12 +27,12 @@ class Plan(BaseModel):
     scope_version: int
     target: str
     actions: list[Action]
-    counts: dict[str, int]          # by status
+    counts: dict[str, int]  # by status
     by_kind: dict[str, int]
-    review: int                     # actions that need a human's eyes (role memberships, collateral)
-    blast: dict = {}                # totals of the access the plan takes beyond the incident's scope (core.blast.totals)
+    review: int  # actions that need a human's eyes (role memberships, collateral)
+    blast: dict = {}  # totals of the access the plan takes beyond the incident's scope (core.blast.totals)
     blast_actions: list[dict] = []  # per action with collateral: seq, object, roles, objects, login_members, causes
-    created: bool = False           # made just now (False: an existing plan with work left)
+    created: bool = False  # made just now (False: an existing plan with work left)
 
     @property
     def pending(self) -> list[Action]:
@@ -69,8 +69,10 @@ class RevocationPlanning:
         limit = self.max_actions(incident_id, max_actions)
         latest = self.wb.scanning.latest_scope(incident_id)
         if latest is None:
-            raise UsageError(f"incident {incident_id} has no scan yet, so there is nothing to revoke",
-                             hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
+            raise UsageError(
+                f"incident {incident_id} has no scan yet, so there is nothing to revoke",
+                hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first",
+            )
         scope_version, scope = latest
         with self.wb.scanning.finding_stream(incident_id, scope_version) as (seen, findings):
             target = self._open(scope.target)
@@ -88,15 +90,35 @@ class RevocationPlanning:
             version = ledger.next_plan_version(tx.session, incident_id)
             ledger.insert_plan(tx.session, incident_id, version, scope_version, scope.target, actions)
             self._made[incident_id] = (version, actions)
-            tx.append(incident_id, "revoke_planned",
-                      f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
-                      + (f", {review} to review" if review else "")
-                      + (f"; {blast.summary_text(radius)}" if radius["actions"] else ""),
-                      {"plan_version": version, "scope_version": scope_version, "actions": len(actions), "findings": seen,
-                       "by_kind": by_kind, "review": review, "blast": radius})
-        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=scope.target,
-                    actions=actions, counts=count_by_status(a.status for a in actions), by_kind=by_kind,
-                    review=review, blast=radius, blast_actions=blast.by_action(actions), created=True)
+            tx.append(
+                incident_id,
+                "revoke_planned",
+                f"Revocation plan {version}: {len(actions)} actions for {seen} findings"
+                + (f", {review} to review" if review else "")
+                + (f"; {blast.summary_text(radius)}" if radius["actions"] else ""),
+                {
+                    "plan_version": version,
+                    "scope_version": scope_version,
+                    "actions": len(actions),
+                    "findings": seen,
+                    "by_kind": by_kind,
+                    "review": review,
+                    "blast": radius,
+                },
+            )
+        return Plan(
+            incident_id=incident_id,
+            plan_version=version,
+            scope_version=scope_version,
+            target=scope.target,
+            actions=actions,
+            counts=count_by_status(a.status for a in actions),
+            by_kind=by_kind,
+            review=review,
+            blast=radius,
+            blast_actions=blast.by_action(actions),
+            created=True,
+        )
 
     def current_plan(self, incident_id: int) -> Plan | None:
         """The newest plan as the ledger has it, or None if there is none."""
@@ -105,10 +127,18 @@ class RevocationPlanning:
             return None
         version, scope_version, target = latest
         actions = self._actions(incident_id, version)
-        return Plan(incident_id=incident_id, plan_version=version, scope_version=scope_version, target=target, actions=actions,
-                    counts=count_by_status(a.status for a in actions),
-                    by_kind=dict(Counter(a.kind for a in actions)), review=sum(a.review for a in actions),
-                    blast=blast.totals(actions), blast_actions=blast.by_action(actions))
+        return Plan(
+            incident_id=incident_id,
+            plan_version=version,
+            scope_version=scope_version,
+            target=target,
+            actions=actions,
+            counts=count_by_status(a.status for a in actions),
+            by_kind=dict(Counter(a.kind for a in actions)),
+            review=sum(a.review for a in actions),
+            blast=blast.totals(actions),
+            blast_actions=blast.by_action(actions),
+        )
 
     def _actions(self, incident_id: int, version: int, statuses: Iterable[ActionStatus] | None = None) -> list[Action]:
         """A plan's actions with their ledger status now, decoded from the ledger once per process.
@@ -134,4 +164,3 @@ class RevocationPlanning:
     def _cached(self, incident_id: int, version: int) -> list[Action] | None:
         cached_version, actions = self._made.get(incident_id, (None, None))
         return actions if cached_version == version else None
-

@@ -64,7 +64,7 @@ def normalise_principals(principals: list[str]) -> list[str]:
 
 
 class ScanService:
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
         self._targets: dict[str, Target] = {}
@@ -95,29 +95,54 @@ class ScanService:
     # --- scan and record -------------------------------------------------------------------
 
     @gc_paused()
-    def scan(self, incident_id: int, target: str, principals: list[str], *, schemas: list[str] | None = None,
-             table_glob: str | None = None, min_dss: int | None = None) -> ScanOutcome:
+    def scan(
+        self,
+        incident_id: int,
+        target: str,
+        principals: list[str],
+        *,
+        schemas: list[str] | None = None,
+        table_glob: str | None = None,
+        min_dss: int | None = None,
+    ) -> ScanOutcome:
         self.store.incident(incident_id)  # an unknown incident fails before the target is touched
         names = normalise_principals(principals)
         if not names:
             raise UsageError("a scan needs at least one principal", hint="--principal all_employees (or PUBLIC)")
         opened = self.target(target)
         try:
-            scope = Scope(target=opened.display, principals=names, schemas=list(dict.fromkeys(schemas or [])),
-                          table_glob=table_glob or None, min_dss=min_dss)
+            scope = Scope(
+                target=opened.display,
+                principals=names,
+                schemas=list(dict.fromkeys(schemas or [])),
+                table_glob=table_glob or None,
+                min_dss=min_dss,
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise UsageError(f"invalid scope: {'.'.join(map(str, err['loc']))}: {err['msg']}", hint="--min-dss takes 1 to 4") from None
+            raise UsageError(
+                f"invalid scope: {'.'.join(map(str, err['loc']))}: {err['msg']}", hint="--min-dss takes 1 to 4"
+            ) from None
         result = opened.scan(scope, self.classifier())
         summary = ExposureSummary.of(result.findings)
         with self.store.write() as tx:
             tx.incident_row(incident_id)
             version = scans.next_version(tx.session, incident_id)
-            scope_id = scans.add_scope(tx.session, incident_id, version, scope, finding_count=len(result.findings),
-                                       object_count=result.objects_in_scope)
+            scope_id = scans.add_scope(
+                tx.session,
+                incident_id,
+                version,
+                scope,
+                finding_count=len(result.findings),
+                object_count=result.objects_in_scope,
+            )
             scans.add_findings(tx.session, scope_id, result.findings)
-            event = tx.append(incident_id, "scan", _event_summary(version, scope, result, summary),
-                              _event_data(version, scope, result, summary))
+            event = tx.append(
+                incident_id,
+                "scan",
+                _event_summary(version, scope, result, summary),
+                _event_data(version, scope, result, summary),
+            )
         return ScanOutcome(incident_id, version, scope, result, summary, event.seq)
 
     # --- read back -------------------------------------------------------------------------
@@ -162,21 +187,27 @@ class ScanService:
             row = scans.scope_row(session, incident_id)
             if row is None:
                 return None
-            version = ScopeVersion(row.version, scans.scope_from_row(row), as_utc(row.created_at), row.finding_count, row.object_count)
+            version = ScopeVersion(
+                row.version, scans.scope_from_row(row), as_utc(row.created_at), row.finding_count, row.object_count
+            )
             return version, scans.exposure_summary(session, row.id)
 
     def versions(self, incident_id: int) -> list[ScopeVersion]:
         with self.store.read() as session:
-            return [ScopeVersion(r.version, scans.scope_from_row(r), as_utc(r.created_at), r.finding_count, r.object_count)
-                    for r in scans.scope_rows(session, incident_id)]
+            return [
+                ScopeVersion(r.version, scans.scope_from_row(r), as_utc(r.created_at), r.finding_count, r.object_count)
+                for r in scans.scope_rows(session, incident_id)
+            ]
 
     def _row(self, session, incident_id: int, version: int | None):
         row = scans.scope_row(session, incident_id, version)
         if row is None:
             self.store.incident(incident_id)
             what = f"scope version {version}" if version is not None else "scope"
-            raise NotFound(f"incident {incident_id} has no {what}",
-                           hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first")
+            raise NotFound(
+                f"incident {incident_id} has no {what}",
+                hint=f"run `sevtool scan {incident_id} --target ... --principal ...` first",
+            )
         return row
 
 
@@ -184,7 +215,9 @@ def _event_summary(version: int, scope: Scope, result: ScanResult, summary: Expo
     by_dss = ", ".join(f"{label}: {count}" for label, count in sorted(summary.by_dss.items(), key=_dss_sort))
     who = ", ".join(scope.principals)
     readable = readable_in_scope(result)
-    text = f"Scan v{version} of {scope.target}: {readable} of {result.objects_in_scope} tables in scope readable by {who}"
+    text = (
+        f"Scan v{version} of {scope.target}: {readable} of {result.objects_in_scope} tables in scope readable by {who}"
+    )
     if summary.objects > readable:
         text += f", plus {summary.objects - readable} views or future-table defaults"
     text += f" ({summary.findings} findings"

@@ -17,11 +17,15 @@ def open_target(spec: str, settings: Settings) -> Target:
     matching = {p.kind: p.spec for p in plugins().values() if p.spec is not None and p.spec.recognises(spec)}
     if len(matching) > 1:
         kinds = ", ".join(sorted(matching))
-        raise UsageError(f"{spec!r} could be a target of more than one kind ({kinds})",
-                         hint=f"name it in {settings.config} as [targets.NAME] with kind = one of them")
+        raise UsageError(
+            f"{spec!r} could be a target of more than one kind ({kinds})",
+            hint=f"name it in {settings.config} as [targets.NAME] with kind = one of them",
+        )
     if matching:
         return next(iter(matching.values())).open(spec)
     known = ", ".join(sorted(settings.team.targets)) or "none configured"
     specs = "; ".join(f"{p.title}: {p.spec.example}" for _, p in sorted(plugins().items()) if p.spec)
-    raise NotFound(f"no target named {spec!r} (known: {known})",
-                   hint=f"add [targets.{spec}] to {settings.config}, or pass a spec ({specs})")
+    raise NotFound(
+        f"no target named {spec!r} (known: {known})",
+        hint=f"add [targets.{spec}] to {settings.config}, or pass a spec ({specs})",
+    )

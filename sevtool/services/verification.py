@@ -44,14 +44,24 @@ if TYPE_CHECKING:
     from sevtool.services import Workbench
     from sevtool.services.scanning import ScopeVersion
 
-PROBE_SAMPLE = 25                      # objects probed at random besides the sensitive closed ones
-EVENT_SAMPLE = 20                      # objects named in a timeline event; the count is always complete
+PROBE_SAMPLE = 25  # objects probed at random besides the sensitive closed ones
+EVENT_SAMPLE = 20  # objects named in a timeline event; the count is always complete
 
 
 def remains_json(f: Finding) -> dict:
     """One finding still readable at a check, as `--json`'s `remains` and `--jsonl`'s lines show it."""
-    return {"object": f.object_fqn, "principal": f.principal, "path": f.path.value, "via": via(f), "route": list(f.route),
-            "grantee": f.grantee, "grantor": f.grantor, "column": f.column, "dss": f.dss, "privilege": f.privilege}
+    return {
+        "object": f.object_fqn,
+        "principal": f.principal,
+        "path": f.path.value,
+        "via": via(f),
+        "route": list(f.route),
+        "grantee": f.grantee,
+        "grantor": f.grantor,
+        "column": f.column,
+        "dss": f.dss,
+        "privilege": f.privilege,
+    }
 
 
 @dataclass
@@ -75,73 +85,129 @@ class CheckReport:
     def as_dict(self) -> dict:
         out = self.outcome
         return {
-            "incident_id": self.incident_id, "check": self.number, "check_id": self.check_id, "ran_at": format_utc(self.ran_at),
-            "duration_ms": self.duration_ms, "clean": out.clean, "baseline": self.baseline, "objects_in_scope": self.objects_in_scope,
-            "exposed_objects": out.exposed_objects, "findings": len(out.findings), "remaining_pairs": out.remaining,
-            "closed_since_baseline": out.closed_since, "new_objects": out.new_objects,
+            "incident_id": self.incident_id,
+            "check": self.number,
+            "check_id": self.check_id,
+            "ran_at": format_utc(self.ran_at),
+            "duration_ms": self.duration_ms,
+            "clean": out.clean,
+            "baseline": self.baseline,
+            "objects_in_scope": self.objects_in_scope,
+            "exposed_objects": out.exposed_objects,
+            "findings": len(out.findings),
+            "remaining_pairs": out.remaining,
+            "closed_since_baseline": out.closed_since,
+            "new_objects": out.new_objects,
             "regressions": [r.as_dict() for r in out.regressions],
             "remains": [remains_json(f) for f in out.findings],
-            "probe": self.probe, "slot": self.slot, "status": self.status.value,
+            "probe": self.probe,
+            "slot": self.slot,
+            "status": self.status.value,
         }
 
 
 class VerificationService(RecheckSchedule):
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
         self.baselines = Baselines(self.store)
 
     # --- one check ------------------------------------------------------------------------------
 
-    def verify(self, incident_id: int, probe_role: str | None = None, *, now: Callable[[], datetime] = utcnow) -> CheckReport:
+    def verify(
+        self, incident_id: int, probe_role: str | None = None, *, now: Callable[[], datetime] = utcnow
+    ) -> CheckReport:
         """A check outside the schedule: answers now, never takes a scheduled slot."""
         return self._check(incident_id, probe_role, now=now)
 
-    def _check(self, incident_id: int, probe_role: str | None, *, now: Callable[[], datetime],
-               decision: core.DueDecision | None = None, holder: str | None = None) -> CheckReport:
+    def _check(
+        self,
+        incident_id: int,
+        probe_role: str | None,
+        *,
+        now: Callable[[], datetime],
+        decision: core.DueDecision | None = None,
+        holder: str | None = None,
+    ) -> CheckReport:
         incident = self.store.incident(incident_id)
         if incident.status == Status.CLOSED:
-            raise UsageError(f"incident {incident_id} is closed; closed is final and is not re-checked",
-                             hint="declare a new incident if access came back")
+            raise UsageError(
+                f"incident {incident_id} is closed; closed is final and is not re-checked",
+                hint="declare a new incident if access came back",
+            )
         scanned = self._scope(incident_id)
         with gc_paused():
             return self._check_scope(incident_id, scanned, probe_role, now=now, decision=decision, holder=holder)
 
-    def _check_scope(self, incident_id: int, scanned: ScopeVersion, probe_role: str | None, *,
-                     now: Callable[[], datetime], decision: core.DueDecision | None, holder: str | None) -> CheckReport:
+    def _check_scope(
+        self,
+        incident_id: int,
+        scanned: ScopeVersion,
+        probe_role: str | None,
+        *,
+        now: Callable[[], datetime],
+        decision: core.DueDecision | None,
+        holder: str | None,
+    ) -> CheckReport:
         started = time.perf_counter()
         version = scanned.version
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-baseline") as pool:
             # The first check after a scan that found something compares with that scan's grants, which never change:
             # a thread reads them from the store while the target answers (the client mostly waits on the server then).
-            scan_grants = pool.submit(q.scan_grants, self.store, incident_id, version) \
-                if scanned.findings and not q.checked(self.store, incident_id, version) else None
+            scan_grants = (
+                pool.submit(q.scan_grants, self.store, incident_id, version)
+                if scanned.findings and not q.checked(self.store, incident_id, version)
+                else None
+            )
             result, probe = self._observe(scanned.scope, probe_role)
             findings_json = core.findings_json(result.findings)
             seen = Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
-            baseline, held = self.baselines.baseline(incident_id, version, scanned.created_at, result, seen, scan_grants)
+            baseline, held = self.baselines.baseline(
+                incident_id, version, scanned.created_at, result, seen, scan_grants
+            )
         # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
         ledger = q.ledger_changes_since(self.store, incident_id, baseline.at, closes) if result.findings else []
         role_findings = any(f.path == AccessPath.ROLE for f in result.findings)
-        outcome = core.compare(result.findings, set(result.objects), baseline, ledger=ledger,
-                               known_reach=q.role_reach(self.store, incident_id, version) if role_findings else set(),
-                               probe_readable=probe.get("readable_but_closed", []), probe_inconclusive=probe.get("inconclusive", []))
+        outcome = core.compare(
+            result.findings,
+            set(result.objects),
+            baseline,
+            ledger=ledger,
+            known_reach=q.role_reach(self.store, incident_id, version) if role_findings else set(),
+            probe_readable=probe.get("readable_but_closed", []),
+            probe_inconclusive=probe.get("inconclusive", []),
+        )
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return self._record(incident_id, version, result, outcome, findings_json, baseline, probe, ran_at, duration_ms, decision, seen, held,
-                            holder)
+        return self._record(
+            incident_id,
+            version,
+            result,
+            outcome,
+            findings_json,
+            baseline,
+            probe,
+            ran_at,
+            duration_ms,
+            decision,
+            seen,
+            held,
+            holder,
+        )
 
     def _scope(self, incident_id: int) -> ScopeVersion:
         versions = self.wb.scanning.versions(incident_id)
         if not versions:
-            raise UsageError(f"incident {incident_id} has no scope to verify",
-                             hint=f"run `sevtool scan {incident_id} --target DSN_OR_NAME --principal P` first")
-        return versions[-1]   # the latest: oldest first
+            raise UsageError(
+                f"incident {incident_id} has no scope to verify",
+                hint=f"run `sevtool scan {incident_id} --target DSN_OR_NAME --principal P` first",
+            )
+        return versions[-1]  # the latest: oldest first
 
     def _observe(self, scope: Scope, probe_role: str | None) -> tuple[ScanResult, dict]:
         """The scope scanned again through the scan service's open target (a watch reuses its connection)."""
         target = self.wb.scanning.target(scope.target)
-        if probe_role and not plugin(target.kind).capabilities.live_probe:   # refused before the scan, not after
+        if probe_role and not plugin(target.kind).capabilities.live_probe:  # refused before the scan, not after
             raise UsageError(f"{target.display} cannot be probed live", hint="verify without --probe-role")
         result = self.wb.scanning.run(scope)
         probe = self._probe(target, probe_role, result) if probe_role else {}
@@ -157,34 +223,84 @@ class VerificationService(RecheckSchedule):
         answers: list[ProbeResult] = target.probe(role, sorted(sensitive_closed) + sample)
         readable = {a.object_fqn for a in answers if a.readable}
         return {
-            "role": role, "probed": len(answers),
+            "role": role,
+            "probed": len(answers),
             "readable_but_closed": sorted(readable - exposed),
-            "denied_but_exposed": sorted(a.object_fqn for a in answers if not a.readable and a.object_fqn in exposed
-                                         and not a.inconclusive),
+            "denied_but_exposed": sorted(
+                a.object_fqn for a in answers if not a.readable and a.object_fqn in exposed and not a.inconclusive
+            ),
             "inconclusive": sorted(a.object_fqn for a in answers if a.inconclusive),
         }
 
-    def _record(self, incident_id: int, version: int, result: ScanResult, outcome: core.CheckOutcome, findings_json: list[bytes],
-                baseline: core.Baseline, probe: dict, ran_at: datetime, duration_ms: int,
-                decision: core.DueDecision | None, seen: Seen, held: Held, holder: str | None = None) -> CheckReport:
+    def _record(
+        self,
+        incident_id: int,
+        version: int,
+        result: ScanResult,
+        outcome: core.CheckOutcome,
+        findings_json: list[bytes],
+        baseline: core.Baseline,
+        probe: dict,
+        ran_at: datetime,
+        duration_ms: int,
+        decision: core.DueDecision | None,
+        seen: Seen,
+        held: Held,
+        holder: str | None = None,
+    ) -> CheckReport:
         """One transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the watch lock."""
         with self.store.write() as tx:
             row = tx.incident_row(incident_id)
             number = q.next_check_number(tx.session, incident_id)
-            check = q.add_check(tx.session, CheckRow(
-                incident_id=incident_id, number=number, scope_version=version,
-                scheduled_at=decision.run.due_at if decision else None, ran_at=ran_at, duration_ms=duration_ms,
-                clean=outcome.clean, exposed_objects=outcome.exposed_objects, findings=len(outcome.findings),
-                regressions=len(outcome.regressions), probe=probe,
-                summary={"baseline": baseline.label, "objects_in_scope": len(result.objects), "remaining_pairs": outcome.remaining,
-                         "closed_since_baseline": outcome.closed_since, "new_objects": outcome.new_objects[:100],
-                         "new_object_count": len(outcome.new_objects), "by_path": outcome.by_path, "by_dss": outcome.by_dss,
-                         q.READABLE_PAIRS: len(outcome.readable), q.FINDINGS_DIGEST: seen.findings, q.OBJECTS_DIGEST: seen.objects}),
-                findings_json, result.objects, same_as=held.findings, objects_in=held.objects)
+            check = q.add_check(
+                tx.session,
+                CheckRow(
+                    incident_id=incident_id,
+                    number=number,
+                    scope_version=version,
+                    scheduled_at=decision.run.due_at if decision else None,
+                    ran_at=ran_at,
+                    duration_ms=duration_ms,
+                    clean=outcome.clean,
+                    exposed_objects=outcome.exposed_objects,
+                    findings=len(outcome.findings),
+                    regressions=len(outcome.regressions),
+                    probe=probe,
+                    summary={
+                        "baseline": baseline.label,
+                        "objects_in_scope": len(result.objects),
+                        "remaining_pairs": outcome.remaining,
+                        "closed_since_baseline": outcome.closed_since,
+                        "new_objects": outcome.new_objects[:100],
+                        "new_object_count": len(outcome.new_objects),
+                        "by_path": outcome.by_path,
+                        "by_dss": outcome.by_dss,
+                        q.READABLE_PAIRS: len(outcome.readable),
+                        q.FINDINGS_DIGEST: seen.findings,
+                        q.OBJECTS_DIGEST: seen.objects,
+                    },
+                ),
+                findings_json,
+                result.objects,
+                same_as=held.findings,
+                objects_in=held.objects,
+            )
             slot = self._finish_slots(tx, incident_id, decision, holder, check.id, ran_at) if decision else None
             verified = outcome.clean and row.verified_at is None
-            self._append_check_event(tx, incident_id, number, outcome, baseline, len(result.objects), probe, slot, duration_ms, ran_at,
-                                     verified=verified, unverified=not outcome.clean and row.verified_at is not None)
+            self._append_check_event(
+                tx,
+                incident_id,
+                number,
+                outcome,
+                baseline,
+                len(result.objects),
+                probe,
+                slot,
+                duration_ms,
+                ran_at,
+                verified=verified,
+                unverified=not outcome.clean and row.verified_at is not None,
+            )
             # verified_at is when the current clean streak began: after a regression it names the check that closed
             # access again, not the one before the fix failed.
             if not outcome.clean:
@@ -200,13 +316,36 @@ class VerificationService(RecheckSchedule):
                 self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
             status = Status(row.status)
         self.baselines.remember(held.findings or check.id, outcome.findings)
-        return CheckReport(incident_id=incident_id, check_id=check.id, number=number, ran_at=ran_at, duration_ms=duration_ms,
-                           baseline=baseline.label, objects_in_scope=len(result.objects), outcome=outcome, status=status,
-                           probe=probe, slot=slot)
+        return CheckReport(
+            incident_id=incident_id,
+            check_id=check.id,
+            number=number,
+            ran_at=ran_at,
+            duration_ms=duration_ms,
+            baseline=baseline.label,
+            objects_in_scope=len(result.objects),
+            outcome=outcome,
+            status=status,
+            probe=probe,
+            slot=slot,
+        )
 
     @staticmethod
-    def _append_check_event(tx, incident_id: int, number: int, outcome: core.CheckOutcome, baseline: core.Baseline, in_scope: int,
-                            probe: dict, slot: dict | None, duration_ms: int, at: datetime, *, verified: bool, unverified: bool) -> None:
+    def _append_check_event(
+        tx,
+        incident_id: int,
+        number: int,
+        outcome: core.CheckOutcome,
+        baseline: core.Baseline,
+        in_scope: int,
+        probe: dict,
+        slot: dict | None,
+        duration_ms: int,
+        at: datetime,
+        *,
+        verified: bool,
+        unverified: bool,
+    ) -> None:
         if outcome.clean:
             what = f"clean: no in-scope principal can read any of {in_scope} object(s)"
         else:
@@ -215,22 +354,46 @@ class VerificationService(RecheckSchedule):
             what += f"; {len(outcome.regressions)} regression(s)"
         when = ""
         if slot:
-            late = f", {format_duration(timedelta(seconds=slot['delay_seconds']))} late" if slot["delay_seconds"] >= 60 else ""
+            late = (
+                f", {format_duration(timedelta(seconds=slot['delay_seconds']))} late"
+                if slot["delay_seconds"] >= 60
+                else ""
+            )
             covers = f"; also covers {len(slot['covered'])} overdue re-check(s)" if slot["covered"] else ""
             when = f" (scheduled re-check {slot['idx'] + 1}, round {slot['round']}{late}{covers})"
-        data = {"check": number, "clean": outcome.clean, "objects_in_scope": in_scope, "exposed_objects": outcome.exposed_objects,
-                "findings": len(outcome.findings), "regressions": len(outcome.regressions), "remaining_pairs": outcome.remaining,
-                "closed_since_baseline": outcome.closed_since, "new_objects": len(outcome.new_objects), "baseline": baseline.label,
-                "duration_ms": duration_ms, "slot": slot, "verified_at_set": verified, "verified_at_cleared": unverified}
+        data = {
+            "check": number,
+            "clean": outcome.clean,
+            "objects_in_scope": in_scope,
+            "exposed_objects": outcome.exposed_objects,
+            "findings": len(outcome.findings),
+            "regressions": len(outcome.regressions),
+            "remaining_pairs": outcome.remaining,
+            "closed_since_baseline": outcome.closed_since,
+            "new_objects": len(outcome.new_objects),
+            "baseline": baseline.label,
+            "duration_ms": duration_ms,
+            "slot": slot,
+            "verified_at_set": verified,
+            "verified_at_cleared": unverified,
+        }
         if probe:
             data["probe"] = {k: (v if not isinstance(v, list) else len(v)) for k, v in probe.items()}
         tx.append(incident_id, "check", f"Check {number}{when}: {what}", data, at=at)
 
     @staticmethod
-    def _record_regressions(tx, incident_id: int, check_id: int, number: int, outcome: core.CheckOutcome, at: datetime) -> None:
+    def _record_regressions(
+        tx, incident_id: int, check_id: int, number: int, outcome: core.CheckOutcome, at: datetime
+    ) -> None:
         q.close_regressions(tx.session, incident_id, outcome.readable, at, f"check {number}")
-        q.add_regressions(tx.session, incident_id, check_id, at, ((r.object_fqn, r.principal, r.path.value, r.cause) for r in outcome.regressions))
-        named: dict[tuple, list[str]] = defaultdict(list)      # per cause: the first objects, and every principal
+        q.add_regressions(
+            tx.session,
+            incident_id,
+            check_id,
+            at,
+            ((r.object_fqn, r.principal, r.path.value, r.cause) for r in outcome.regressions),
+        )
+        named: dict[tuple, list[str]] = defaultdict(list)  # per cause: the first objects, and every principal
         principals: dict[tuple, set[str]] = defaultdict(set)
         for r in outcome.regressions:
             if len(named[r.group]) < EVENT_SAMPLE:
@@ -238,37 +401,80 @@ class VerificationService(RecheckSchedule):
             principals[r.group].add(r.principal)
         for example, count in core.group_regressions(outcome.regressions):
             others = f" (and {count - 1} more object(s) for the same cause)" if count > 1 else ""
-            tx.append(incident_id, "regression", f"REGRESSION at check {number}: {example.object_fqn} readable by {example.principal} again: "
-                      f"{example.cause}{others}",
-                      {"check": number, "cause_kind": example.cause_kind.value, "cause": example.cause, "grantee": example.grantee,
-                       "grantor": example.grantor, "count": count, "objects": named[example.group],
-                       "principals": sorted(principals[example.group]), "first_seen_at": format_utc(at)}, at=at)
+            tx.append(
+                incident_id,
+                "regression",
+                f"REGRESSION at check {number}: {example.object_fqn} readable by {example.principal} again: "
+                f"{example.cause}{others}",
+                {
+                    "check": number,
+                    "cause_kind": example.cause_kind.value,
+                    "cause": example.cause,
+                    "grantee": example.grantee,
+                    "grantor": example.grantor,
+                    "count": count,
+                    "objects": named[example.group],
+                    "principals": sorted(principals[example.group]),
+                    "first_seen_at": format_utc(at),
+                },
+                at=at,
+            )
 
     def _move_status(self, tx, row, number: int, outcome: core.CheckOutcome, at: datetime) -> None:
         status = Status(row.status)
         if not outcome.clean and status in (Status.VERIFYING, Status.RESOLVED):
             reason = "regression" if outcome.regressions else "access remains"
             cause = outcome.regressions[0].as_dict() if outcome.regressions else None
-            self.wb.incidents._apply_status(tx, row, Status.CONTAINED, at=at,
-                                            why=f"check {number} found {reason} on {outcome.exposed_objects} object(s)", cause=cause)
+            self.wb.incidents._apply_status(
+                tx,
+                row,
+                Status.CONTAINED,
+                at=at,
+                why=f"check {number} found {reason} on {outcome.exposed_objects} object(s)",
+                cause=cause,
+            )
         elif outcome.clean and status == Status.CONTAINED:
-            self.wb.incidents._apply_status(tx, row, Status.VERIFYING, at=at, why=f"check {number} found no access remaining")
+            self.wb.incidents._apply_status(
+                tx, row, Status.VERIFYING, at=at, why=f"check {number} found no access remaining"
+            )
 
     # --- read side: TUI, postmortem, countdown ----------------------------------------------------------
 
     def history(self, incident_id: int) -> list[dict]:
         self.store.incident(incident_id)
-        return [{"check": c.number, "id": c.id, "scheduled_at": format_utc(c.scheduled_at) if c.scheduled_at else None,
-                 "ran_at": format_utc(c.ran_at), "duration_ms": c.duration_ms, "clean": c.clean, "exposed_objects": c.exposed_objects,
-                 "findings": c.findings, "regressions": c.regressions, "objects_in_scope": c.summary.get("objects_in_scope"),
-                 "baseline": c.summary.get("baseline"), "probe": c.probe}
-                for c in q.checks(self.store, incident_id)]
+        return [
+            {
+                "check": c.number,
+                "id": c.id,
+                "scheduled_at": format_utc(c.scheduled_at) if c.scheduled_at else None,
+                "ran_at": format_utc(c.ran_at),
+                "duration_ms": c.duration_ms,
+                "clean": c.clean,
+                "exposed_objects": c.exposed_objects,
+                "findings": c.findings,
+                "regressions": c.regressions,
+                "objects_in_scope": c.summary.get("objects_in_scope"),
+                "baseline": c.summary.get("baseline"),
+                "probe": c.probe,
+            }
+            for c in q.checks(self.store, incident_id)
+        ]
 
     def regressions(self, incident_id: int) -> list[dict]:
         self.store.incident(incident_id)
-        return [{"object": r.object_fqn, "principal": r.principal, "path": r.path, "cause": r.cause, "check_id": r.check_id,
-                 "first_seen_at": format_utc(r.first_seen_at), "closed_at": format_utc(r.closed_at) if r.closed_at else None,
-                 "closed_by": r.closed_by} for r in q.regressions(self.store, incident_id)]
+        return [
+            {
+                "object": r.object_fqn,
+                "principal": r.principal,
+                "path": r.path,
+                "cause": r.cause,
+                "check_id": r.check_id,
+                "first_seen_at": format_utc(r.first_seen_at),
+                "closed_at": format_utc(r.closed_at) if r.closed_at else None,
+                "closed_by": r.closed_by,
+            }
+            for r in q.regressions(self.store, incident_id)
+        ]
 
     def open_regressions(self, incident_id: int) -> list[Event]:
         """Regression events not yet answered by a clean check: the fix did not stick and nobody has re-closed it
@@ -276,4 +482,3 @@ class VerificationService(RecheckSchedule):
         events = self.wb.incidents.timeline(incident_id)
         last_clean = max((e.seq for e in events if e.kind == "check" and e.data.get("clean")), default=0)
         return [e for e in events if e.kind == "regression" and e.seq > last_clean]
-

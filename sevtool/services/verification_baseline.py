@@ -42,8 +42,15 @@ class Baselines:
         # does not read them back. Rows, not Findings: 45,000 Findings kept alive were ~100 MB.
         self._last_findings: tuple[int, list[tuple[str, str, str, str, str]]] | None = None
 
-    def baseline(self, incident_id: int, version: int, scope_at: datetime | None, result: ScanResult,
-                 seen: Seen, scan_grants: Future | None = None) -> tuple[core.Baseline, Held]:
+    def baseline(
+        self,
+        incident_id: int,
+        version: int,
+        scope_at: datetime | None,
+        result: ScanResult,
+        seen: Seen,
+        scan_grants: Future | None = None,
+    ) -> tuple[core.Baseline, Held]:
         """The previous check, or before any check the scan; and which earlier checks already hold what this one saw.
 
         When nothing is readable now, only the number of pairs readable then is read, not their grants.
@@ -55,7 +62,9 @@ class Baselines:
         if previous is None or previous.scope_version != version:
             label = f"scan v{version}"
             if not result.findings:
-                return core.Baseline(label, scope_at, pairs_readable=q.scan_pair_count(self.store, incident_id, version)), Held()
+                return core.Baseline(
+                    label, scope_at, pairs_readable=q.scan_pair_count(self.store, incident_id, version)
+                ), Held()
             grants = scan_grants.result() if scan_grants else q.scan_grants(self.store, incident_id, version)
             return core.Baseline.of_rows(label, scope_at, grants), Held()
         label, at = f"check {previous.number}", as_utc(previous.ran_at)
@@ -63,10 +72,17 @@ class Baselines:
         same_findings = previous.summary.get(q.FINDINGS_DIGEST) == seen.findings
         same_objects = previous.summary.get(q.OBJECTS_DIGEST) == seen.objects
         objects = result.objects.keys() if same_objects else q.check_objects(self.store, previous)
-        held = Held(findings=stored_in if same_findings else None, objects=q.objects_check_id(previous) if same_objects else None)
+        held = Held(
+            findings=stored_in if same_findings else None,
+            objects=q.objects_check_id(previous) if same_objects else None,
+        )
         if not result.findings and q.READABLE_PAIRS in previous.summary:
-            return core.Baseline(label, at, objects=frozenset(objects) if objects is not None else None,
-                                 pairs_readable=previous.summary[q.READABLE_PAIRS]), held
+            return core.Baseline(
+                label,
+                at,
+                objects=frozenset(objects) if objects is not None else None,
+                pairs_readable=previous.summary[q.READABLE_PAIRS],
+            ), held
         cached = self._last_findings
         if same_findings:
             return core.Baseline.of(label, at, result.findings, objects), held
@@ -76,4 +92,7 @@ class Baselines:
 
     def remember(self, check_id: int, findings: list) -> None:
         """The findings `check_id` holds, as the rows a comparison takes, for the next check of this process."""
-        self._last_findings = (check_id, [(f.schema_name, f.object_name, f.principal, f.grantee, f.path) for f in findings])
+        self._last_findings = (
+            check_id,
+            [(f.schema_name, f.object_name, f.principal, f.grantee, f.path) for f in findings],
+        )

@@ -35,15 +35,15 @@ if TYPE_CHECKING:
     from sevtool.services.verification import CheckReport
     from sevtool.store.repository import Store
 
-BEATS_PER_WINDOW = 3                   # heartbeats per staleness window: two can be late before a takeover
+BEATS_PER_WINDOW = 3  # heartbeats per staleness window: two can be late before a takeover
 
 
 @dataclass
 class WatchReport:
     checks: list[CheckReport]
-    finished: bool                      # no slot left to run in the current round
+    finished: bool  # no slot left to run in the current round
     next_due: datetime | None
-    gate: str | None                    # why resolving is still refused, or None
+    gate: str | None  # why resolving is still refused, or None
 
     @property
     def exposed(self) -> bool:
@@ -59,10 +59,17 @@ class RecheckSchedule:
 
     # --- the schedule -----------------------------------------------------------------------------
 
-    def watch(self, incident_id: int, *, once: bool = False, probe_role: str | None = None,
-              now: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] = time.sleep,
-              on_check: Callable[[CheckReport], None] | None = None,
-              on_wait: Callable[[dict], None] | None = None) -> WatchReport:
+    def watch(
+        self,
+        incident_id: int,
+        *,
+        once: bool = False,
+        probe_role: str | None = None,
+        now: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        on_check: Callable[[CheckReport], None] | None = None,
+        on_wait: Callable[[dict], None] | None = None,
+    ) -> WatchReport:
         """Run the re-check schedule until its current round is done (`once`: only what is due now)."""
         incident = self.store.incident(incident_id)
         if incident.status == Status.CLOSED:
@@ -95,8 +102,12 @@ class RecheckSchedule:
         finally:
             locks.release(self.store, incident_id, "watch", holder)
         upcoming = core.next_pending([sched.slot_state(s) for s in sched.slots(self.store, incident_id)])
-        return WatchReport(checks=reports, finished=upcoming is None, next_due=upcoming.due_at if upcoming else None,
-                           gate=self.resolution_gate(incident_id))
+        return WatchReport(
+            checks=reports,
+            finished=upcoming is None,
+            next_due=upcoming.due_at if upcoming else None,
+            gate=self.resolution_gate(incident_id),
+        )
 
     def _start(self, incident_id: int, at: datetime) -> None:
         """Round 1 from containment, created once; slots a dead watcher left `running` go back to pending."""
@@ -105,26 +116,45 @@ class RecheckSchedule:
         with self.store.write() as tx:
             released = sched.release_running(tx.session, incident_id)
             if released:
-                tx.append(incident_id, "schedule", f"{released} re-check(s) left running by a stopped watcher will run again",
-                          {"released": released}, at=at)
+                tx.append(
+                    incident_id,
+                    "schedule",
+                    f"{released} re-check(s) left running by a stopped watcher will run again",
+                    {"released": released},
+                    at=at,
+                )
             if sched.current_round(tx.session, incident_id):
                 return
             if anchor is None:
-                raise UsageError(f"incident {incident_id} is not contained yet: the re-check schedule runs from the fix",
-                                 hint=f"apply the fix (`sevtool revoke {incident_id} --apply`) or mark it contained; `sevtool verify {incident_id}` checks now")
+                raise UsageError(
+                    f"incident {incident_id} is not contained yet: the re-check schedule runs from the fix",
+                    hint=f"apply the fix (`sevtool revoke {incident_id} --apply`) or mark it contained; `sevtool verify {incident_id}` checks now",
+                )
             row = tx.incident_row(incident_id)
             level = self.wb.policy.level(row.sev)
             sched.add_round(tx.session, incident_id, 1, core.schedule(anchor, level))
-            tx.append(incident_id, "schedule", f"Re-check schedule started (SEV {row.sev}): {', '.join(level.recheck)} from containment at {format_utc(anchor)}",
-                      {"round": 1, "offsets": level.recheck, "anchor": format_utc(anchor)}, at=at)
+            tx.append(
+                incident_id,
+                "schedule",
+                f"Re-check schedule started (SEV {row.sev}): {', '.join(level.recheck)} from containment at {format_utc(anchor)}",
+                {"round": 1, "offsets": level.recheck, "anchor": format_utc(anchor)},
+                at=at,
+            )
 
-    def _run_slot(self, incident_id: int, decision: core.DueDecision, holder: str, probe_role: str | None,
-                  now: Callable[[], datetime], beat_every: timedelta) -> CheckReport | None:
+    def _run_slot(
+        self,
+        incident_id: int,
+        decision: core.DueDecision,
+        holder: str,
+        probe_role: str | None,
+        now: Callable[[], datetime],
+        beat_every: timedelta,
+    ) -> CheckReport | None:
         wanted = [decision.run, *decision.covered]
         with self.store.write() as tx:
             claimed = set(sched.claim(tx.session, [s.id for s in wanted], holder, now()))
         if decision.run.id not in claimed:
-            return None      # another process ran it; re-read the schedule
+            return None  # another process ran it; re-read the schedule
         mine = core.DueDecision(run=decision.run, covered=[s for s in decision.covered if s.id in claimed])
         try:
             # A check can outlast the lock's staleness window (45,000 tables, a slow catalog): keep the lock alive
@@ -141,9 +171,12 @@ class RecheckSchedule:
         states = [sched.slot_state(s) for s in sched.slots(self.store, incident_id)]
         return core.gate_reason(states, q.check_states(self.store, incident_id), utcnow())
 
-    def _finish_slots(self, tx, incident_id: int, decision: core.DueDecision, holder: str, check_id: int, ran_at: datetime) -> dict:
+    def _finish_slots(
+        self, tx, incident_id: int, decision: core.DueDecision, holder: str, check_id: int, ran_at: datetime
+    ) -> dict:
         """The slot this check ran for is done; earlier overdue ones are covered by it. Each keeps its delay.
         Only their claimant, still holding the watch lock, finishes them (the store refuses anyone else)."""
+
         def delay(slot: core.SlotState) -> int:
             return int(decision.delay(slot, ran_at).total_seconds())
 
@@ -151,9 +184,15 @@ class RecheckSchedule:
         sched.finish_claimed(tx.session, incident_id, run.id, holder, "done", check_id, ran_at, delay(run))
         for slot in decision.covered:
             sched.finish_claimed(tx.session, incident_id, slot.id, holder, "covered", check_id, ran_at, delay(slot))
-        return {"round": run.round, "idx": run.idx, "due_at": format_utc(run.due_at), "delay_seconds": delay(run),
-                "covered": [{"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": delay(s)} for s in decision.covered]}
-
+        return {
+            "round": run.round,
+            "idx": run.idx,
+            "due_at": format_utc(run.due_at),
+            "delay_seconds": delay(run),
+            "covered": [
+                {"idx": s.idx, "due_at": format_utc(s.due_at), "delay_seconds": delay(s)} for s in decision.covered
+            ],
+        }
 
     def _new_round(self, tx, row, check_id: int, at: datetime, cause: str) -> None:
         """The check that found a regression (or access left at the end of a round) is the first slot of a fresh round."""
@@ -176,15 +215,30 @@ class RecheckSchedule:
         superseded = sched.supersede_pending(tx.session, row.id, round_number)
         sched.add_round(tx.session, row.id, round_number, planned)
         offsets = [p.offset for p in planned]
-        tx.append(row.id, "schedule", f"{cause} restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
-                  + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
-                  {"round": round_number, "offsets": offsets, "anchor": format_utc(at), "superseded": superseded}, at=at)
+        tx.append(
+            row.id,
+            "schedule",
+            f"{cause} restarts the re-check schedule (round {round_number}): {', '.join(offsets)} from {format_utc(at)}"
+            + (f"; {superseded} pending re-check(s) of the previous round superseded" if superseded else ""),
+            {"round": round_number, "offsets": offsets, "anchor": format_utc(at), "superseded": superseded},
+            at=at,
+        )
 
     def schedule(self, incident_id: int) -> list[dict]:
         self.store.incident(incident_id)
-        return [{"round": s.round, "idx": s.idx, "offset": s.offset, "due_at": format_utc(s.due_at), "status": s.status,
-                 "check_id": s.check_id, "ran_at": format_utc(s.ran_at) if s.ran_at else None, "delay_seconds": s.delay_seconds}
-                for s in sched.slots(self.store, incident_id)]
+        return [
+            {
+                "round": s.round,
+                "idx": s.idx,
+                "offset": s.offset,
+                "due_at": format_utc(s.due_at),
+                "status": s.status,
+                "check_id": s.check_id,
+                "ran_at": format_utc(s.ran_at) if s.ran_at else None,
+                "delay_seconds": s.delay_seconds,
+            }
+            for s in sched.slots(self.store, incident_id)
+        ]
 
     def next_check(self, incident_id: int, now: datetime | None = None) -> dict | None:
         """The next pending re-check and how long until it is due (negative: overdue), for a countdown."""
@@ -192,5 +246,10 @@ class RecheckSchedule:
         if pending is None:
             return None
         remaining = pending.due_at - (now or utcnow())
-        return {"round": pending.round, "idx": pending.idx, "due_at": pending.due_at, "seconds": int(remaining.total_seconds()),
-                "in": format_duration(remaining)}
+        return {
+            "round": pending.round,
+            "idx": pending.idx,
+            "due_at": pending.due_at,
+            "seconds": int(remaining.total_seconds()),
+            "in": format_duration(remaining),
+        }

@@ -29,7 +29,7 @@ SYNC_EVERY = timedelta(seconds=5)   # how often a worker adds newly contained in
 
 
 class WatchFleetService:
-    def __init__(self, wb: "Workbench"):
+    def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
 

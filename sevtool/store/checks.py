@@ -40,16 +40,15 @@ from sevtool.store.models import (
 from sevtool.store.repository import Store
 
 # Summary keys this module owns.
-FINDINGS_OF = "findings_of_check"   # findings unchanged since that check, stored there
+FINDINGS_OF = "findings_of_check"  # findings unchanged since that check, stored there
 FINDINGS_DIGEST = "findings_digest"
 OBJECTS_DIGEST = "objects_digest"
-READABLE_PAIRS = "readable_pairs"   # object x principal pairs readable at the check
-OBJECTS_PACKED = "objects_packed"   # the objects in scope: sorted, newline-joined, zlib, base64
-OBJECTS_OF = "objects_of_check"     # the same objects as that check, which holds them packed
-LEGACY_OBJECTS = "objects"          # checks recorded before the list was packed kept it as a JSON list
+READABLE_PAIRS = "readable_pairs"  # object x principal pairs readable at the check
+OBJECTS_PACKED = "objects_packed"  # the objects in scope: sorted, newline-joined, zlib, base64
+OBJECTS_OF = "objects_of_check"  # the same objects as that check, which holds them packed
+LEGACY_OBJECTS = "objects"  # checks recorded before the list was packed kept it as a JSON list
 
-_CHUNK = 900   # ids per IN (...): SQLite's default limit is 999 bound parameters
-
+_CHUNK = 900  # ids per IN (...): SQLite's default limit is 999 bound parameters
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -60,8 +59,15 @@ def next_check_number(session: Session, incident_id: int) -> int:
     return (current or 0) + 1
 
 
-def add_check(session: Session, row: CheckRow, findings_as_json: list[bytes], objects: Iterable[str], *,
-              same_as: int | None = None, objects_in: int | None = None) -> CheckRow:
+def add_check(
+    session: Session,
+    row: CheckRow,
+    findings_as_json: list[bytes],
+    objects: Iterable[str],
+    *,
+    same_as: int | None = None,
+    objects_in: int | None = None,
+) -> CheckRow:
     """Store a check and what remained (each finding as `core.checks.findings_json` wrote it).
 
     `same_as`: an earlier check whose stored findings are exactly these, so a watch over an incident still
@@ -74,8 +80,13 @@ def add_check(session: Session, row: CheckRow, findings_as_json: list[bytes], ob
     session.add(row)
     session.flush()
     if findings_as_json and same_as is None:
-        check_id = row.id   # read once: an ORM attribute costs a lookup per access, 45,000 times here
-        bulk.insert_rows(session, CheckFindingRow.__table__.name, ("check_id", "detail"), ((check_id, text.decode()) for text in findings_as_json))
+        check_id = row.id  # read once: an ORM attribute costs a lookup per access, 45,000 times here
+        bulk.insert_rows(
+            session,
+            CheckFindingRow.__table__.name,
+            ("check_id", "detail"),
+            ((check_id, text.decode()) for text in findings_as_json),
+        )
     return row
 
 
@@ -111,13 +122,22 @@ def check_objects(store: Store, row: CheckRow) -> frozenset[str] | None:
 
 def latest_check(store: Store, incident_id: int) -> CheckRow | None:
     with store.read() as s:
-        return s.exec(select(CheckRow).where(CheckRow.incident_id == incident_id).order_by(CheckRow.number.desc()).limit(1)).first()
+        return s.exec(
+            select(CheckRow).where(CheckRow.incident_id == incident_id).order_by(CheckRow.number.desc()).limit(1)
+        ).first()
 
 
 def checked(store: Store, incident_id: int, version: int) -> bool:
     """Whether any check has looked at this scope version yet (the first one compares with the scan)."""
     with store.read() as s:
-        return s.exec(select(CheckRow.id).where(CheckRow.incident_id == incident_id, CheckRow.scope_version == version).limit(1)).first() is not None
+        return (
+            s.exec(
+                select(CheckRow.id)
+                .where(CheckRow.incident_id == incident_id, CheckRow.scope_version == version)
+                .limit(1)
+            ).first()
+            is not None
+        )
 
 
 def checks(store: Store, incident_id: int) -> list[CheckRow]:
@@ -127,8 +147,11 @@ def checks(store: Store, incident_id: int) -> list[CheckRow]:
 
 def check_states(store: Store, incident_id: int) -> list[CheckState]:
     with store.read() as s:
-        rows = s.exec(select(CheckRow.id, CheckRow.number, CheckRow.ran_at, CheckRow.clean, CheckRow.regressions)
-                      .where(CheckRow.incident_id == incident_id).order_by(CheckRow.number)).all()
+        rows = s.exec(
+            select(CheckRow.id, CheckRow.number, CheckRow.ran_at, CheckRow.clean, CheckRow.regressions)
+            .where(CheckRow.incident_id == incident_id)
+            .order_by(CheckRow.number)
+        ).all()
     return [CheckState(id=r[0], number=r[1], ran_at=as_utc(r[2]), clean=r[3], regressions=r[4]) for r in rows]
 
 
@@ -144,7 +167,11 @@ def check_findings(store: Store, check_id: int) -> list[Finding]:
     """What remained at a check (pass `findings_check_id`). The JSON texts are parsed and validated in one
     pass: decoding row by row took seconds at 45,000."""
     with store.read() as s:
-        texts = s.exec(select(cast(CheckFindingRow.detail, Text)).where(CheckFindingRow.check_id == check_id).order_by(CheckFindingRow.id)).all()
+        texts = s.exec(
+            select(cast(CheckFindingRow.detail, Text))
+            .where(CheckFindingRow.check_id == check_id)
+            .order_by(CheckFindingRow.id)
+        ).all()
     return _FINDINGS.validate_json("[" + ",".join(texts) + "]")
 
 
@@ -152,52 +179,97 @@ def check_grants(store: Store, check_id: int) -> list[tuple[str, str, str, str, 
     """(schema, object name, principal, grantee, path) of each finding stored with a check (pass
     `findings_check_id`): all a comparison needs, extracted by the database instead of rebuilt as findings."""
     detail = CheckFindingRow.detail
-    query = sa_select(*(detail[key].as_string() for key in ("schema_name", "object_name", "principal", "grantee", "path"))) \
-        .where(CheckFindingRow.check_id == check_id)
+    query = sa_select(
+        *(detail[key].as_string() for key in ("schema_name", "object_name", "principal", "grantee", "path"))
+    ).where(CheckFindingRow.check_id == check_id)
+    # Read while the target is being scanned, so held at the check's peak: the values that repeat (schema, principal,
+    # grantee, path) are one string each, not one per row.
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     with store.read() as s:
-        return [tuple(r) for r in s.connection().execute(query)]
+        return [
+            (share(schema, schema), name, share(principal, principal), share(grantee, grantee), share(path, path))
+            for schema, name, principal, grantee, path in s.connection().execute(query)
+        ]
 
 
 def scan_pair_count(store: Store, incident_id: int, version: int) -> int:
     """How many object x principal pairs a scope version found readable."""
-    pairs = sa_select(FindingRow.schema_name, FindingRow.object_name, FindingRow.principal).distinct() \
-        .join(ScopeRow, ScopeRow.id == FindingRow.scope_id).where(ScopeRow.incident_id == incident_id, ScopeRow.version == version)
+    pairs = (
+        sa_select(FindingRow.schema_name, FindingRow.object_name, FindingRow.principal)
+        .distinct()
+        .join(ScopeRow, ScopeRow.id == FindingRow.scope_id)
+        .where(ScopeRow.incident_id == incident_id, ScopeRow.version == version)
+    )
     with store.read() as s:
         return s.connection().execute(sa_select(func.count()).select_from(pairs.subquery())).scalar_one()
 
 
 def scan_grants(store: Store, incident_id: int, version: int) -> list[tuple[str, str, str, str, str]]:
     """The same for the findings of a scope version."""
-    query = sa_select(FindingRow.schema_name, FindingRow.object_name, FindingRow.principal, FindingRow.grantee, FindingRow.path) \
-        .join(ScopeRow, ScopeRow.id == FindingRow.scope_id).where(ScopeRow.incident_id == incident_id, ScopeRow.version == version)
+    query = (
+        sa_select(
+            FindingRow.schema_name, FindingRow.object_name, FindingRow.principal, FindingRow.grantee, FindingRow.path
+        )
+        .join(ScopeRow, ScopeRow.id == FindingRow.scope_id)
+        .where(ScopeRow.incident_id == incident_id, ScopeRow.version == version)
+    )
+    # Read while the target is being scanned, so held at the check's peak: the values that repeat (schema, principal,
+    # grantee, path) are one string each, not one per row.
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     with store.read() as s:
-        return [tuple(r) for r in s.connection().execute(query)]
+        return [
+            (share(schema, schema), name, share(principal, principal), share(grantee, grantee), share(path, path))
+            for schema, name, principal, grantee, path in s.connection().execute(query)
+        ]
 
 
 # --- regressions ------------------------------------------------------------------------------
 
 
-def close_regressions(session: Session, incident_id: int, readable: set[tuple[str, str]], at: datetime, closed_by: str) -> int:
+def close_regressions(
+    session: Session, incident_id: int, readable: set[tuple[str, str]], at: datetime, closed_by: str
+) -> int:
     """Open regressions whose object x principal is no longer readable are closed by this check."""
-    open_rows = session.connection().execute(sa_select(RegressionRow.id, RegressionRow.object_fqn, RegressionRow.principal)
-                                             .where(RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None))).all()
+    open_rows = (
+        session.connection()
+        .execute(
+            sa_select(RegressionRow.id, RegressionRow.object_fqn, RegressionRow.principal).where(
+                RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None)
+            )
+        )
+        .all()
+    )
     closing = [row_id for row_id, obj, principal in open_rows if (obj, principal) not in readable]
     for start in range(0, len(closing), _CHUNK):
-        session.execute(update(RegressionRow).where(RegressionRow.id.in_(closing[start:start + _CHUNK]))
-                        .values(closed_at=at, closed_by=closed_by))
+        session.execute(
+            update(RegressionRow)
+            .where(RegressionRow.id.in_(closing[start : start + _CHUNK]))
+            .values(closed_at=at, closed_by=closed_by)
+        )
     return len(closing)
 
 
 def regressions(store: Store, incident_id: int) -> list[RegressionRow]:
     with store.read() as s:
-        return list(s.exec(select(RegressionRow).where(RegressionRow.incident_id == incident_id).order_by(RegressionRow.id)).all())
+        return list(
+            s.exec(
+                select(RegressionRow).where(RegressionRow.incident_id == incident_id).order_by(RegressionRow.id)
+            ).all()
+        )
 
 
 _REGRESSION_COLUMNS = ("incident_id", "check_id", "object_fqn", "principal", "path", "cause", "first_seen_at")
 
 
-def add_regressions(session: Session, incident_id: int, check_id: int, first_seen_at: datetime,
-                    regressions: Iterable[tuple[str, str, str, str]]) -> None:
+def add_regressions(
+    session: Session,
+    incident_id: int,
+    check_id: int,
+    first_seen_at: datetime,
+    regressions: Iterable[tuple[str, str, str, str]],
+) -> None:
     """(object, principal, path, cause) of each regression a check found."""
     seen = bulk.stamp(session, RegressionRow.__table__.c.first_seen_at, first_seen_at)
     rows = [(incident_id, check_id, obj, principal, path, cause, seen) for obj, principal, path, cause in regressions]
@@ -208,8 +280,9 @@ def add_regressions(session: Session, incident_id: int, check_id: int, first_see
 # --- the ledger, as verification needs it ----------------------------------------------------------
 
 
-def ledger_changes_since(store: Store, incident_id: int, since: datetime | None,
-                         closes: Callable[[str, str], Closes]) -> list[LedgerChange]:
+def ledger_changes_since(
+    store: Store, incident_id: int, since: datetime | None, closes: Callable[[str, str], Closes]
+) -> list[LedgerChange]:
     """Grants the ledger closed (applied) or restored (undone) after `since`, one per distinct grant.
 
     `closes(action kind, object kind)`: what an action closes, as the target plug-in that planned it declares.
@@ -218,9 +291,19 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None,
     decoding 45,000 whole actions (SQL, prior ACLs) in Python took seconds.
     """
     detail = ActionDetailRow.detail
-    query = sa_select(ActionRow.kind, ActionRow.status, detail["object_kind"].as_string(), detail["grantee"].as_string(),
-                      detail["schema_name"].as_string(), detail["object_name"].as_string()).distinct().join(
-        ActionDetailRow, DETAIL_OF_ACTION).where(ActionRow.incident_id == incident_id, ActionRow.status.in_(("applied", "undone")))
+    query = (
+        sa_select(
+            ActionRow.kind,
+            ActionRow.status,
+            detail["object_kind"].as_string(),
+            detail["grantee"].as_string(),
+            detail["schema_name"].as_string(),
+            detail["object_name"].as_string(),
+        )
+        .distinct()
+        .join(ActionDetailRow, DETAIL_OF_ACTION)
+        .where(ActionRow.incident_id == incident_id, ActionRow.status.in_(("applied", "undone")))
+    )
     if since is not None:
         query = query.where(ActionRow.updated_at > since)
     with store.read() as s:
@@ -238,20 +321,31 @@ def ledger_changes_since(store: Store, incident_id: int, since: datetime | None,
             changes.append(LedgerChange(grantee=grantee or "", object_fqn=fqn, undone=undone, container=True))
         else:
             # Named as findings name objects (schema.object, no column).
-            changes.append(LedgerChange(grantee=grantee or "", object_fqn=f"{schema_name or ''}.{object_name or ''}", undone=undone))
+            changes.append(
+                LedgerChange(
+                    grantee=grantee or "", object_fqn=f"{schema_name or ''}.{object_name or ''}", undone=undone
+                )
+            )
     return changes
 
 
 def role_reach(store: Store, incident_id: int, version: int) -> set[tuple[str, str]]:
     """(principal, role) pairs the scan of this scope version saw ROLE findings through."""
     with store.read() as s:
-        rows = s.exec(select(FindingRow.principal, FindingRow.grantee).distinct()
-                      .join(ScopeRow, ScopeRow.id == FindingRow.scope_id)
-                      .where(ScopeRow.incident_id == incident_id, ScopeRow.version == version, FindingRow.path == "role")).all()
+        rows = s.exec(
+            select(FindingRow.principal, FindingRow.grantee)
+            .distinct()
+            .join(ScopeRow, ScopeRow.id == FindingRow.scope_id)
+            .where(ScopeRow.incident_id == incident_id, ScopeRow.version == version, FindingRow.path == "role")
+        ).all()
     return {(principal, grantee) for principal, grantee in rows}
 
 
 def first_applied_at(store: Store, incident_id: int) -> datetime | None:
     with store.read() as s:
-        value = s.exec(select(func.min(ActionRow.updated_at)).where(ActionRow.incident_id == incident_id, ActionRow.status == "applied")).one()
+        value = s.exec(
+            select(func.min(ActionRow.updated_at)).where(
+                ActionRow.incident_id == incident_id, ActionRow.status == "applied"
+            )
+        ).one()
     return as_utc(value)

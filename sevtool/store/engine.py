@@ -38,7 +38,7 @@ def normalise_url(url: str) -> str:
     """`postgresql://` means psycopg 3 here, not SQLAlchemy's default psycopg2."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -53,7 +53,10 @@ def make_engine(url: str) -> Engine:
     try:
         engine = _create_engine(url)
     except (ArgumentError, NoSuchModuleError) as exc:
-        raise StoreError(f"SEVTOOL_DB is not a usable database URL: {exc}", hint="e.g. sqlite:////path/sevtool.db or postgresql://host/db") from None
+        raise StoreError(
+            f"SEVTOOL_DB is not a usable database URL: {exc}",
+            hint="e.g. sqlite:////path/sevtool.db or postgresql://host/db",
+        ) from None
     _create_schema(engine)
     return engine
 
@@ -83,7 +86,11 @@ def _create_engine(url: str) -> Engine:
             # (Store.read) begin deferred and, under WAL, never wait for a writer.
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
     else:
-        engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {})
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {},
+        )
     return engine
 
 
@@ -95,32 +102,44 @@ def _create_schema(engine: Engine) -> None:
         elif ActionDetailRow.__tablename__ not in tables:
             _move_action_details_out(engine)
         if "chain_head" in tables and not {t.name for t in LATER_TABLES} <= tables:
-            SQLModel.metadata.create_all(engine, tables=list(LATER_TABLES))   # checks first: two processes may both get here
-        if "chain_head" in tables and "detail" not in {c["name"] for c in inspect(engine).get_columns(FindingRow.__tablename__)}:
+            SQLModel.metadata.create_all(engine, tables=list(LATER_TABLES))  # checks first: two processes may both get here
+        if "chain_head" in tables and "detail" not in {
+            c["name"] for c in inspect(engine).get_columns(FindingRow.__tablename__)
+        }:
             _structure_findings(engine)
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO chain_head (id, seq, hash) SELECT 1, 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM chain_head)"),
-                         {"genesis": "0" * 64})
+            conn.execute(
+                text(
+                    "INSERT INTO chain_head (id, seq, hash) SELECT 1, 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM chain_head)"
+                ),
+                {"genesis": "0" * 64},
+            )
     except (IntegrityError, ProgrammingError):
         # Another process created the schema at the same moment; what it made is what we wanted.
         SQLModel.metadata.create_all(engine)
     except OperationalError as exc:
-        raise StoreError(f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
-                         hint="check SEVTOOL_DB and that the database is reachable") from None
+        raise StoreError(
+            f"cannot open the store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
+            hint="check SEVTOOL_DB and that the database is reachable",
+        ) from None
 
 
 def _move_action_details_out(engine: Engine) -> None:
     """Upgrade a store made when each ledger row also held its action's detail: the details move to their own
     table, so that recording a batch's status no longer rewrites them."""
-    with engine.begin() as conn:   # on SQLite BEGIN IMMEDIATE: a second process opening the store waits here
+    with engine.begin() as conn:  # on SQLite BEGIN IMMEDIATE: a second process opening the store waits here
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"LOCK TABLE {ActionRow.__tablename__} IN ACCESS EXCLUSIVE MODE"))
         inspector = inspect(conn)
         if inspector.has_table(ActionDetailRow.__tablename__):
-            return   # another process upgraded it meanwhile
+            return  # another process upgraded it meanwhile
         ActionDetailRow.__table__.create(conn)
         if "detail" in {column["name"] for column in inspector.get_columns(ActionRow.__tablename__)}:
-            conn.execute(text("INSERT INTO action_detail (incident_id, plan_version, seq, detail) SELECT incident_id, plan_version, seq, detail FROM action"))
+            conn.execute(
+                text(
+                    "INSERT INTO action_detail (incident_id, plan_version, seq, detail) SELECT incident_id, plan_version, seq, detail FROM action"
+                )
+            )
             conn.execute(text("ALTER TABLE action DROP COLUMN detail"))
 
 
@@ -133,7 +152,7 @@ def _structure_findings(engine: Engine) -> None:
             conn.execute(text(f"LOCK TABLE {FindingRow.__tablename__} IN ACCESS EXCLUSIVE MODE"))
         columns = {column["name"] for column in inspect(conn).get_columns(FindingRow.__tablename__)}
         if "detail" in columns:
-            return   # another process upgraded it meanwhile
+            return  # another process upgraded it meanwhile
         conn.execute(text("ALTER TABLE finding ADD COLUMN detail JSON"))
         if "via" in columns:
             conn.execute(text("ALTER TABLE finding DROP COLUMN via"))

@@ -20,14 +20,27 @@ from sevtool.store.models import DETAIL_OF_ACTION, ActionDetailRow, ActionRow
 from sevtool.store.repository import Store
 
 _DETAIL_EXCLUDE = {"status", "message"}
-_TABLE = ActionRow.__table__   # Core statements: the ORM's per-row bookkeeping costs seconds at 45,000 rows
-_INSERT_COLUMNS = ("incident_id", "plan_version", "scope_version", "seq", "kind", "target", "object_fqn", "status", "message",
-                   "updated_at")
+_TABLE = ActionRow.__table__  # Core statements: the ORM's per-row bookkeeping costs seconds at 45,000 rows
+_INSERT_COLUMNS = (
+    "incident_id",
+    "plan_version",
+    "scope_version",
+    "seq",
+    "kind",
+    "target",
+    "object_fqn",
+    "status",
+    "message",
+    "updated_at",
+)
 _DETAIL_COLUMNS = ("incident_id", "plan_version", "seq", "detail")
-_CHUNK = 900   # SQLite allows 999 bound parameters per statement
-_MAX_RANGES = 20   # a batch's seqs are nearly always one contiguous run; past this many runs, list them
-_ACTIONS = TypeAdapter(list[Action])   # decodes 45,000 stored actions in one call, three times faster than one by one
-_to_json = Action.__pydantic_serializer__.to_json   # model_dump_json without its Python wrapper, called 45,000 times
+_CHUNK = 900  # SQLite allows 999 bound parameters per statement
+_MAX_RANGES = 20  # a batch's seqs are nearly always one contiguous run; past this many runs, list them
+_ACTIONS = TypeAdapter(
+    list[Action]
+)  # decodes thousands of stored actions in one call, three times faster than one by one
+_DECODE = 5000  # stored actions read and decoded at a time
+_to_json = Action.__pydantic_serializer__.to_json  # model_dump_json without its Python wrapper, called 45,000 times
 
 
 def next_plan_version(session: Session, incident_id: int) -> int:
@@ -35,42 +48,84 @@ def next_plan_version(session: Session, incident_id: int) -> int:
     return (current or 0) + 1
 
 
-def insert_plan(session: Session, incident_id: int, plan_version: int, scope_version: int, target: str, actions: list[Action]) -> None:
+def insert_plan(
+    session: Session, incident_id: int, plan_version: int, scope_version: int, target: str, actions: list[Action]
+) -> None:
     """Journal first: every action lands as `planned`, with its prior state, before anything runs.
 
     Through the driver (see `bulk`): the detail as JSON text, the time as the dialect stores it.
     """
     now = bulk.stamp(session, _TABLE.c.updated_at, utcnow())
     planned = ActionStatus.PLANNED.value
-    bulk.insert_rows(session, ActionRow.__tablename__, _INSERT_COLUMNS, (
-        (incident_id, plan_version, scope_version, a.seq, a.kind, target, a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
-         planned, "", now) for a in actions))
+    bulk.insert_rows(
+        session,
+        ActionRow.__tablename__,
+        _INSERT_COLUMNS,
+        (
+            (
+                incident_id,
+                plan_version,
+                scope_version,
+                a.seq,
+                a.kind,
+                target,
+                a.object_fqn if a.column is None else f"{a.object_fqn}.{a.column}",
+                planned,
+                "",
+                now,
+            )
+            for a in actions
+        ),
+    )
     # A generator: 45,000 rows of JSON text held at once were ~30 MB of the plan's peak memory.
-    bulk.insert_rows(session, ActionDetailRow.__tablename__, _DETAIL_COLUMNS, (
-        (incident_id, plan_version, a.seq, _to_json(a, exclude=_DETAIL_EXCLUDE).decode()) for a in actions))
+    bulk.insert_rows(
+        session,
+        ActionDetailRow.__tablename__,
+        _DETAIL_COLUMNS,
+        ((incident_id, plan_version, a.seq, _to_json(a, exclude=_DETAIL_EXCLUDE).decode()) for a in actions),
+    )
 
 
 def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
     """(plan_version, scope_version, target) of the newest plan, or None."""
     with store.read() as s:
-        row = s.exec(select(ActionRow.plan_version, ActionRow.scope_version, ActionRow.target)
-                     .where(ActionRow.incident_id == incident_id).order_by(ActionRow.plan_version.desc()).limit(1)).first()
+        row = s.exec(
+            select(ActionRow.plan_version, ActionRow.scope_version, ActionRow.target)
+            .where(ActionRow.incident_id == incident_id)
+            .order_by(ActionRow.plan_version.desc())
+            .limit(1)
+        ).first()
     return tuple(row) if row else None
 
 
 def actions(store: Store, incident_id: int, plan_version: int | None = None) -> list[tuple[int, str, Action]]:
     """(plan_version, target, action) in plan order; all plan versions when none is given."""
     # The detail as stored text, decoded by pydantic in one pass (the JSON column type would parse it row by row first).
-    query = select(ActionRow.plan_version, ActionRow.target, ActionRow.status, ActionRow.message, cast(ActionDetailRow.detail, Text)) \
-        .join(ActionDetailRow, DETAIL_OF_ACTION).where(ActionRow.incident_id == incident_id)
+    query = (
+        select(
+            ActionRow.plan_version,
+            ActionRow.target,
+            ActionRow.status,
+            ActionRow.message,
+            cast(ActionDetailRow.detail, Text),
+        )
+        .join(ActionDetailRow, DETAIL_OF_ACTION)
+        .where(ActionRow.incident_id == incident_id)
+    )
     if plan_version is not None:
         query = query.where(ActionRow.plan_version == plan_version)
+    out: list[tuple[int, str, Action]] = []
+    targets: dict[str, str] = {}  # one string per target, not one per row
     with store.read() as s:
-        rows = s.exec(query.order_by(ActionRow.plan_version, ActionRow.seq)).all()
-    decoded = _ACTIONS.validate_json("[" + ",".join(row[4] for row in rows) + "]")
-    for action, (_, _, status, message, _) in zip(decoded, rows):
-        action.status, action.message = ActionStatus(status), message
-    return [(row[0], row[1], action) for row, action in zip(rows, decoded)]
+        # Read and decoded _DECODE rows at a time: 45,000 rows and their JSON joined into one document were
+        # held at once beside the actions made from them (150 MB of an apply's peak).
+        result = s.execute(query.order_by(ActionRow.plan_version, ActionRow.seq).execution_options(yield_per=_DECODE))
+        for rows in result.partitions():
+            decoded = _ACTIONS.validate_json("[" + ",".join(row[4] for row in rows) + "]")
+            for action, (version, target, status, message, _) in zip(decoded, rows, strict=False):
+                action.status, action.message = ActionStatus(status), message
+                out.append((version, targets.setdefault(target, target), action))
+    return out
 
 
 def mark(session: Session, incident_id: int, plan_version: int, seqs: list[int], status: ActionStatus) -> None:
@@ -84,10 +139,14 @@ def _update(session: Session, incident_id: int, plan_version: int, seqs: list[in
     plan = (_TABLE.c.incident_id == incident_id, _TABLE.c.plan_version == plan_version)
     runs = _runs(sorted(seqs))
     if len(runs) <= _MAX_RANGES:
-        session.execute(_TABLE.update().where(*plan, or_(*(and_(_TABLE.c.seq >= lo, _TABLE.c.seq <= hi) for lo, hi in runs))).values(**values))
+        session.execute(
+            _TABLE.update()
+            .where(*plan, or_(*(and_(_TABLE.c.seq >= lo, _TABLE.c.seq <= hi) for lo, hi in runs)))
+            .values(**values)
+        )
         return
     for start in range(0, len(seqs), _CHUNK):
-        session.execute(_TABLE.update().where(*plan, _TABLE.c.seq.in_(seqs[start:start + _CHUNK])).values(**values))
+        session.execute(_TABLE.update().where(*plan, _TABLE.c.seq.in_(seqs[start : start + _CHUNK])).values(**values))
 
 
 def _runs(seqs: list[int]) -> list[tuple[int, int]]:
@@ -105,9 +164,13 @@ def moved_on(store: Store, incident_id: int, plan_version: int) -> dict[int, tup
     """seq -> (status, message) of a plan's actions that are no longer `planned`. An action never returns to
     `planned`, so every other one still is: before a first apply this reads 0 rows instead of 45,000."""
     with store.read() as s:
-        rows = s.exec(select(ActionRow.seq, ActionRow.status, ActionRow.message).where(
-            ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version,
-            ActionRow.status != ActionStatus.PLANNED.value)).all()
+        rows = s.exec(
+            select(ActionRow.seq, ActionRow.status, ActionRow.message).where(
+                ActionRow.incident_id == incident_id,
+                ActionRow.plan_version == plan_version,
+                ActionRow.status != ActionStatus.PLANNED.value,
+            )
+        ).all()
     decode = {s.value: s for s in ActionStatus}
     return {seq: (decode[status], message) for seq, status, message in rows}
 
@@ -115,13 +178,21 @@ def moved_on(store: Store, incident_id: int, plan_version: int) -> dict[int, tup
 def versions_with(store: Store, incident_id: int, status: ActionStatus) -> list[tuple[int, str]]:
     """(plan_version, target) of every plan that has an action in this status, oldest first."""
     with store.read() as s:
-        return [tuple(row) for row in s.exec(select(ActionRow.plan_version, ActionRow.target).distinct()
-                                             .where(ActionRow.incident_id == incident_id, ActionRow.status == status.value)
-                                             .order_by(ActionRow.plan_version)).all()]
+        return [
+            tuple(row)
+            for row in s.exec(
+                select(ActionRow.plan_version, ActionRow.target)
+                .distinct()
+                .where(ActionRow.incident_id == incident_id, ActionRow.status == status.value)
+                .order_by(ActionRow.plan_version)
+            ).all()
+        ]
 
 
 def status_counts(store: Store, incident_id: int, plan_version: int | None = None) -> dict[str, int]:
-    query = select(ActionRow.status, func.count()).where(ActionRow.incident_id == incident_id).group_by(ActionRow.status)
+    query = (
+        select(ActionRow.status, func.count()).where(ActionRow.incident_id == incident_id).group_by(ActionRow.status)
+    )
     if plan_version is not None:
         query = query.where(ActionRow.plan_version == plan_version)
     counts = {s.value: 0 for s in ActionStatus}

@@ -53,15 +53,19 @@ def acquire(store: Store, incident_id: int, name: str, holder: str, *, stale_aft
     with store.write() as tx:
         row = tx.session.get(LockRow, (incident_id, name))
         if row is None:
-            tx.session.add(LockRow(incident_id=incident_id, name=name, holder=holder, acquired_at=now, heartbeat_at=now))
+            tx.session.add(
+                LockRow(incident_id=incident_id, name=name, holder=holder, acquired_at=now, heartbeat_at=now)
+            )
             return
         if row.holder == holder:
             row.heartbeat_at = now
         elif now - as_utc(row.heartbeat_at) > stale_after or holder_is_dead(row.holder):
             row.holder, row.acquired_at, row.heartbeat_at = holder, now, now
         else:
-            raise LockHeld(f"incident {incident_id} is busy: {name} is already running ({row.holder}, since {as_utc(row.acquired_at):%H:%M:%SZ})",
-                           hint=f"wait for it to finish; a crashed holder is taken over after {int(stale_after.total_seconds())}s")
+            raise LockHeld(
+                f"incident {incident_id} is busy: {name} is already running ({row.holder}, since {as_utc(row.acquired_at):%H:%M:%SZ})",
+                hint=f"wait for it to finish; a crashed holder is taken over after {int(stale_after.total_seconds())}s",
+            )
         tx.session.add(row)
 
 
@@ -69,8 +73,10 @@ def heartbeat(store: Store, incident_id: int, name: str, holder: str) -> None:
     with store.write() as tx:
         row = tx.session.get(LockRow, (incident_id, name))
         if row is None or row.holder != holder:
-            raise LockHeld(f"lost the {name} lock on incident {incident_id} to {row.holder if row else 'nobody'}",
-                           hint="another process took it over; stop and re-run to resume")
+            raise LockHeld(
+                f"lost the {name} lock on incident {incident_id} to {row.holder if row else 'nobody'}",
+                hint="another process took it over; stop and re-run to resume",
+            )
         row.heartbeat_at = utcnow()
         tx.session.add(row)
 
@@ -79,9 +85,11 @@ def ensure_holder(session: Session, incident_id: int, name: str, holder: str) ->
     """Inside a store write: refuse (LockHeld, so the write rolls back) unless `holder` still holds the lock."""
     row = session.get(LockRow, (incident_id, name))
     if row is None or row.holder != holder:
-        raise LockHeld(f"lost the {name} lock on incident {incident_id} to {row.holder if row else 'nobody'} while working; "
-                       "its result is not recorded",
-                       hint="the process holding it now does that work; if none does, run the command again")
+        raise LockHeld(
+            f"lost the {name} lock on incident {incident_id} to {row.holder if row else 'nobody'} while working; "
+            "its result is not recorded",
+            hint="the process holding it now does that work; if none does, run the command again",
+        )
 
 
 @contextmanager

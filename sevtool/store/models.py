@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import (
     JSON,
@@ -28,42 +27,43 @@ def _ts(nullable: bool = True, index: bool = False):
 
 class IncidentRow(SQLModel, table=True):
     __tablename__ = "incident"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     title: str
     sev: int
     status: str = "declared"
-    commander: Optional[str] = None
-    scribe: Optional[str] = None
-    comms: Optional[str] = None
-    playbook: Optional[str] = None
-    exposure_started_at: Optional[datetime] = _ts()
-    detected_at: Optional[datetime] = _ts()
-    declared_at: Optional[datetime] = _ts()
-    contained_at: Optional[datetime] = _ts()
-    verifying_at: Optional[datetime] = _ts()
-    verified_at: Optional[datetime] = _ts()
-    resolved_at: Optional[datetime] = _ts()
-    closed_at: Optional[datetime] = _ts()
-    created_at: Optional[datetime] = _ts()
+    commander: str | None = None
+    scribe: str | None = None
+    comms: str | None = None
+    playbook: str | None = None
+    exposure_started_at: datetime | None = _ts()
+    detected_at: datetime | None = _ts()
+    declared_at: datetime | None = _ts()
+    contained_at: datetime | None = _ts()
+    verifying_at: datetime | None = _ts()
+    verified_at: datetime | None = _ts()
+    resolved_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+    created_at: datetime | None = _ts()
 
 
 class SevChangeRow(SQLModel, table=True):
     __tablename__ = "sev_change"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
-    from_sev: Optional[int] = None
+    from_sev: int | None = None
     to_sev: int
     reason: str
-    at: Optional[datetime] = _ts()
+    at: datetime | None = _ts()
 
 
 class EventRow(SQLModel, table=True):
     """Append-only. `seq` is global, so one chain covers every incident in the store."""
+
     __tablename__ = "event"
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    incident_id: Optional[int] = Field(default=None, index=True)
-    at: Optional[datetime] = _ts(nullable=False)
-    recorded_at: Optional[datetime] = _ts()
+    incident_id: int | None = Field(default=None, index=True)
+    at: datetime | None = _ts(nullable=False)
+    recorded_at: datetime | None = _ts()
     kind: str
     actor: str
     summary: str = Field(sa_column=Column(Text, nullable=False))
@@ -74,6 +74,7 @@ class EventRow(SQLModel, table=True):
 
 class ChainHeadRow(SQLModel, table=True):
     """One row. Writers UPDATE it first, which serialises appends on SQLite and PostgreSQL alike."""
+
     __tablename__ = "chain_head"
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
@@ -83,23 +84,23 @@ class ChainHeadRow(SQLModel, table=True):
 class ScopeRow(SQLModel, table=True):
     __tablename__ = "scope"
     __table_args__ = (UniqueConstraint("incident_id", "version"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     version: int
-    target: str          # target name or DSN with the password removed
+    target: str  # target name or DSN with the password removed
     principals: list = Field(sa_column=Column(JSON, nullable=False))
     schemas: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    table_glob: Optional[str] = None
-    min_dss: Optional[int] = None
+    table_glob: str | None = None
+    min_dss: int | None = None
     finding_count: int = 0
     object_count: int = 0
-    created_at: Optional[datetime] = _ts()
+    created_at: datetime | None = _ts()
 
 
 class FindingRow(SQLModel, table=True):
     __tablename__ = "finding"
     __table_args__ = (Index("ix_finding_scope", "scope_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     scope_id: int = Field(foreign_key="scope.id")
     object_kind: str
     schema_name: str
@@ -109,11 +110,11 @@ class FindingRow(SQLModel, table=True):
     privilege: str = "SELECT"
     grantee: str = ""
     grantor: str = ""
-    column_name: Optional[str] = None
-    dss: Optional[int] = None
-    base_object: Optional[str] = None
+    column_name: str | None = None
+    dss: int | None = None
+    base_object: str | None = None
     # How access happens (`Finding.HOW_FIELDS` that are set: the route of roles, the securable ...); NULL when none is.
-    detail: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    detail: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ActionRow(SQLModel, table=True):
@@ -122,11 +123,12 @@ class ActionRow(SQLModel, table=True):
     Only status, message and updated_at change, twice per apply; the action itself (its SQL and prior state)
     is in ActionDetailRow, so those updates rewrite a row of ~150 bytes instead of ~600.
     """
+
     __tablename__ = "action"
     # The unique index serves every ledger query (a plan's rows by seq); no index on status, which changes for
     # every action twice per apply: keeping an index on it up to date would double the ledger's writes.
     __table_args__ = (UniqueConstraint("incident_id", "plan_version", "seq"),)
-    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     incident_id: int = Field(foreign_key="incident.id")
     plan_version: int
     scope_version: int
@@ -136,11 +138,12 @@ class ActionRow(SQLModel, table=True):
     object_fqn: str
     status: str = "planned"
     message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    updated_at: Optional[datetime] = _ts()
+    updated_at: datetime | None = _ts()
 
 
 class ActionDetailRow(SQLModel, table=True):
     """An action as planned (kind, SQL, prior ACL, reason): written with its ActionRow, never changed."""
+
     __tablename__ = "action_detail"
     incident_id: int = Field(primary_key=True)
     plan_version: int = Field(primary_key=True)
@@ -148,18 +151,21 @@ class ActionDetailRow(SQLModel, table=True):
     detail: dict = Field(sa_column=Column(JSON, nullable=False))  # the Action without its status and message
 
 
-DETAIL_OF_ACTION = and_(ActionDetailRow.incident_id == ActionRow.incident_id, ActionDetailRow.plan_version == ActionRow.plan_version,
-                        ActionDetailRow.seq == ActionRow.seq)   # joins an action's ledger row to its detail
+DETAIL_OF_ACTION = and_(
+    ActionDetailRow.incident_id == ActionRow.incident_id,
+    ActionDetailRow.plan_version == ActionRow.plan_version,
+    ActionDetailRow.seq == ActionRow.seq,
+)  # joins an action's ledger row to its detail
 
 
 class CheckRow(SQLModel, table=True):
     __tablename__ = "check_run"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     number: int
     scope_version: int
-    scheduled_at: Optional[datetime] = _ts()
-    ran_at: Optional[datetime] = _ts()
+    scheduled_at: datetime | None = _ts()
+    ran_at: datetime | None = _ts()
     duration_ms: int = 0
     clean: bool = False
     exposed_objects: int = 0
@@ -171,81 +177,85 @@ class CheckRow(SQLModel, table=True):
 
 class CheckFindingRow(SQLModel, table=True):
     """What remained readable at one check, so the next check can tell what came back."""
+
     __tablename__ = "check_finding"
     __table_args__ = (Index("ix_check_finding_check", "check_id"),)
-    id: Optional[int] = Field(default=None, primary_key=True, sa_type=BIG_ID)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BIG_ID)
     check_id: int = Field(foreign_key="check_run.id")
     detail: dict = Field(sa_column=Column(JSON, nullable=False))
 
 
 class RegressionRow(SQLModel, table=True):
     __tablename__ = "regression"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     check_id: int = Field(foreign_key="check_run.id")
     object_fqn: str
     principal: str
     path: str
     cause: str = Field(sa_column=Column(Text, nullable=False))
-    first_seen_at: Optional[datetime] = _ts()
-    closed_at: Optional[datetime] = _ts()
-    closed_by: Optional[str] = None
+    first_seen_at: datetime | None = _ts()
+    closed_at: datetime | None = _ts()
+    closed_by: str | None = None
 
 
 class ScheduleSlotRow(SQLModel, table=True):
     """One planned re-check. Claimed with a conditional UPDATE so two watchers never run the same one."""
+
     __tablename__ = "schedule_slot"
     __table_args__ = (UniqueConstraint("incident_id", "round", "idx"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
-    round: int = 1          # a regression starts a new round of the schedule
+    round: int = 1  # a regression starts a new round of the schedule
     idx: int
     offset: str
-    due_at: Optional[datetime] = _ts()
-    status: str = "pending"   # pending, running, done
-    claimed_by: Optional[str] = None
-    claimed_at: Optional[datetime] = _ts()
-    ran_at: Optional[datetime] = _ts()
-    check_id: Optional[int] = None
-    delay_seconds: Optional[int] = None
+    due_at: datetime | None = _ts()
+    status: str = "pending"  # pending, running, done
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _ts()
+    ran_at: datetime | None = _ts()
+    check_id: int | None = None
+    delay_seconds: int | None = None
 
 
 class LockRow(SQLModel, table=True):
     """Per-incident named locks (apply, watch) held across processes and stores."""
+
     __tablename__ = "incident_lock"
     incident_id: int = Field(primary_key=True)
     name: str = Field(primary_key=True)
     holder: str
-    acquired_at: Optional[datetime] = _ts()
-    heartbeat_at: Optional[datetime] = _ts()
+    acquired_at: datetime | None = _ts()
+    heartbeat_at: datetime | None = _ts()
 
 
 class ActionItemRow(SQLModel, table=True):
     __tablename__ = "action_item"
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
     title: str
-    owner: Optional[str] = None
-    type: str = "prevent"       # prevent, mitigate, detect, process
-    due: Optional[str] = None
+    owner: str | None = None
+    type: str = "prevent"  # prevent, mitigate, detect, process
+    due: str | None = None
     status: str = "open"
-    created_at: Optional[datetime] = _ts()
+    created_at: datetime | None = _ts()
 
 
 class OutboxRow(SQLModel, table=True):
     """Webhook deliveries: written in the same transaction as the event, delivered later, retried with backoff."""
+
     __tablename__ = "outbox"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    incident_id: Optional[int] = Field(default=None, index=True)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, index=True)
     event_seq: int
     endpoint: str
     format: str = "json"
     payload: dict = Field(sa_column=Column(JSON, nullable=False))
-    status: str = "pending"      # pending, delivered, dead
+    status: str = "pending"  # pending, delivered, dead
     attempts: int = 0
-    next_attempt_at: Optional[datetime] = _ts()
-    last_error: Optional[str] = None
-    delivered_at: Optional[datetime] = _ts()
+    next_attempt_at: datetime | None = _ts()
+    last_error: str | None = None
+    delivered_at: datetime | None = _ts()
 
 
 class WorkLeaseRow(SQLModel, table=True):
@@ -257,9 +267,9 @@ class WorkLeaseRow(SQLModel, table=True):
     __tablename__ = "work_lease"
     kind: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
-    due_at: Optional[datetime] = _ts(nullable=False)
-    holder: Optional[str] = None
-    lease_until: Optional[datetime] = _ts()
+    due_at: datetime | None = _ts(nullable=False)
+    holder: str | None = None
+    lease_until: datetime | None = _ts()
 
 
 class GuardStateRow(SQLModel, table=True):
@@ -268,25 +278,25 @@ class GuardStateRow(SQLModel, table=True):
     key: str = Field(primary_key=True)          # policy@target
     policy: str
     target: str
-    incident_id: Optional[int] = None
+    incident_id: int | None = None
     state: str = "never"                        # holds, violated, error
-    last_run_at: Optional[datetime] = _ts()
+    last_run_at: datetime | None = _ts()
     objects: int = 0
     findings: int = 0
     exempted: int = 0
-    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
-    digest: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    digest: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class GuardRunRow(SQLModel, table=True):
     """One run of one policy: which interval slot it served and who ran it (so a slot run twice would show)."""
     __tablename__ = "guard_run"
     __table_args__ = (Index("ix_guard_run_key", "key", "slot"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     key: str
-    slot: Optional[datetime] = _ts()
+    slot: datetime | None = _ts()
     holder: str
-    ran_at: Optional[datetime] = _ts()
+    ran_at: datetime | None = _ts()
     state: str
     objects: int = 0
-    incident_id: Optional[int] = None
+    incident_id: int | None = None

@@ -25,20 +25,42 @@ from sevtool.errors import NotFound, StoreError
 from sevtool.store.engine import READ_ONLY, make_engine
 from sevtool.store.models import ChainHeadRow, EventRow, IncidentRow, SevChangeRow
 
-_TIME_FIELDS = ("exposure_started_at", "detected_at", "declared_at", "contained_at", "verifying_at",
-                "verified_at", "resolved_at", "closed_at")
+_TIME_FIELDS = (
+    "exposure_started_at",
+    "detected_at",
+    "declared_at",
+    "contained_at",
+    "verifying_at",
+    "verified_at",
+    "resolved_at",
+    "closed_at",
+)
 
 
 def incident_from_row(row: IncidentRow, changes: list[SevChangeRow]) -> Incident:
     data = {name: getattr(row, name) for name in Incident.model_fields if name != "sev_history" and hasattr(row, name)}
     for name in _TIME_FIELDS:
         data[name] = as_utc(data[name])
-    return Incident(**data, sev_history=[SevChange(from_sev=c.from_sev, to_sev=c.to_sev, reason=c.reason, at=as_utc(c.at)) for c in changes])
+    return Incident(
+        **data,
+        sev_history=[
+            SevChange(from_sev=c.from_sev, to_sev=c.to_sev, reason=c.reason, at=as_utc(c.at)) for c in changes
+        ],
+    )
 
 
 def event_from_row(row: EventRow) -> Event:
-    return Event(seq=row.seq, incident_id=row.incident_id, at=as_utc(row.at), kind=row.kind, actor=row.actor,
-                 summary=row.summary, data=row.data or {}, prev_hash=row.prev_hash, hash=row.hash)
+    return Event(
+        seq=row.seq,
+        incident_id=row.incident_id,
+        at=as_utc(row.at),
+        kind=row.kind,
+        actor=row.actor,
+        summary=row.summary,
+        data=row.data or {},
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
 
 
 @dataclass
@@ -49,16 +71,36 @@ class Tx:
     actor: str
     hooks: list = field(default_factory=list)
 
-    def append(self, incident_id: int | None, kind: str, summary: str, data: dict | None = None,
-               at: datetime | None = None) -> Event:
+    def append(
+        self, incident_id: int | None, kind: str, summary: str, data: dict | None = None, at: datetime | None = None
+    ) -> Event:
         head = self.session.get(ChainHeadRow, 1)
         self.session.refresh(head)
-        draft = Event(seq=head.seq + 1, incident_id=incident_id, at=as_utc(at) or utcnow(), kind=kind,
-                      actor=self.actor, summary=summary, data=data or {}, prev_hash=head.hash or GENESIS)
+        draft = Event(
+            seq=head.seq + 1,
+            incident_id=incident_id,
+            at=as_utc(at) or utcnow(),
+            kind=kind,
+            actor=self.actor,
+            summary=summary,
+            data=data or {},
+            prev_hash=head.hash or GENESIS,
+        )
         final = Event(**{**draft.__dict__, "hash": event_hash(draft)})
-        self.session.add(EventRow(seq=final.seq, incident_id=incident_id, at=final.at, recorded_at=utcnow(),
-                                  kind=kind, actor=final.actor, summary=summary, data=final.data,
-                                  prev_hash=final.prev_hash, hash=final.hash))
+        self.session.add(
+            EventRow(
+                seq=final.seq,
+                incident_id=incident_id,
+                at=final.at,
+                recorded_at=utcnow(),
+                kind=kind,
+                actor=final.actor,
+                summary=summary,
+                data=final.data,
+                prev_hash=final.prev_hash,
+                hash=final.hash,
+            )
+        )
         head.seq, head.hash = final.seq, final.hash
         self.session.add(head)
         self.session.flush()
@@ -93,13 +135,14 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Tx]:
         try:
-            with self._writers, Session(self.engine, expire_on_commit=False) as session:
-                with session.begin():
-                    # Lock first: the chain head is the one row every writer updates.
-                    session.execute(text("UPDATE chain_head SET seq = seq WHERE id = 1"))
-                    yield Tx(session, self.actor, self.event_hooks)
+            with self._writers, Session(self.engine, expire_on_commit=False) as session, session.begin():
+                # Lock first: the chain head is the one row every writer updates.
+                session.execute(text("UPDATE chain_head SET seq = seq WHERE id = 1"))
+                yield Tx(session, self.actor, self.event_hooks)
         except OperationalError as exc:
-            raise StoreError(f"the store could not be written: {exc.orig}", hint="retry; if it persists check SEVTOOL_DB") from None
+            raise StoreError(
+                f"the store could not be written: {exc.orig}", hint="retry; if it persists check SEVTOOL_DB"
+            ) from None
 
     # --- incidents -------------------------------------------------------------------------
 
@@ -108,7 +151,9 @@ class Store:
             row = s.get(IncidentRow, incident_id)
             if row is None:
                 raise NotFound(f"no incident {incident_id}", hint="`sevtool list` shows the incidents in this store")
-            changes = s.exec(select(SevChangeRow).where(SevChangeRow.incident_id == incident_id).order_by(SevChangeRow.id)).all()
+            changes = s.exec(
+                select(SevChangeRow).where(SevChangeRow.incident_id == incident_id).order_by(SevChangeRow.id)
+            ).all()
             return incident_from_row(row, list(changes))
 
     def incidents(self) -> list[Incident]:

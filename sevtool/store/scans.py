@@ -18,8 +18,20 @@ from sevtool.core.timeparse import utcnow
 from sevtool.store import bulk
 from sevtool.store.models import FindingRow, ScopeRow
 
-_COLUMNS = ("object_kind", "schema_name", "object_name", "principal", "path", "privilege", "grantee", "grantor",
-            "column_name", "dss", "base_object", "detail")
+_COLUMNS = (
+    "object_kind",
+    "schema_name",
+    "object_name",
+    "principal",
+    "path",
+    "privilege",
+    "grantee",
+    "grantor",
+    "column_name",
+    "dss",
+    "base_object",
+    "detail",
+)
 _build_finding = Finding.__pydantic_validator__.validate_python
 _to_json = Finding.__pydantic_serializer__.to_json
 _HOW = set(HOW_FIELDS)
@@ -30,10 +42,21 @@ def next_version(session: Session, incident_id: int) -> int:
     return (current or 0) + 1
 
 
-def add_scope(session: Session, incident_id: int, version: int, scope: Scope, *, finding_count: int, object_count: int) -> int:
-    row = ScopeRow(incident_id=incident_id, version=version, target=scope.target, principals=list(scope.principals),
-                   schemas=list(scope.schemas), table_glob=scope.table_glob, min_dss=scope.min_dss,
-                   finding_count=finding_count, object_count=object_count, created_at=utcnow())
+def add_scope(
+    session: Session, incident_id: int, version: int, scope: Scope, *, finding_count: int, object_count: int
+) -> int:
+    row = ScopeRow(
+        incident_id=incident_id,
+        version=version,
+        target=scope.target,
+        principals=list(scope.principals),
+        schemas=list(scope.schemas),
+        table_glob=scope.table_glob,
+        min_dss=scope.min_dss,
+        finding_count=finding_count,
+        object_count=object_count,
+        created_at=utcnow(),
+    )
     session.add(row)
     session.flush()
     return row.id
@@ -41,9 +64,29 @@ def add_scope(session: Session, incident_id: int, version: int, scope: Scope, *,
 
 def add_findings(session: Session, scope_id: int, findings: Iterable[Finding]) -> None:
     """Through the driver (see `bulk`): 45,000 findings through the ORM would take longer than the scan."""
-    bulk.insert_rows(session, "finding", ("scope_id", *_COLUMNS), (
-        (scope_id, f.object_kind, f.schema_name, f.object_name, f.principal, str(f.path), f.privilege, f.grantee,
-         f.grantor, f.column, f.dss, f.base_object, _detail(f)) for f in findings))
+    bulk.insert_rows(
+        session,
+        "finding",
+        ("scope_id", *_COLUMNS),
+        (
+            (
+                scope_id,
+                f.object_kind,
+                f.schema_name,
+                f.object_name,
+                f.principal,
+                str(f.path),
+                f.privilege,
+                f.grantee,
+                f.grantor,
+                f.column,
+                f.dss,
+                f.base_object,
+                _detail(f),
+            )
+            for f in findings
+        ),
+    )
 
 
 def _detail(f: Finding) -> str | None:
@@ -55,17 +98,30 @@ def _detail(f: Finding) -> str | None:
 def scope_row(session: Session, incident_id: int, version: int | None = None) -> ScopeRow | None:
     """The given version, or the latest when version is None."""
     query = select(ScopeRow).where(ScopeRow.incident_id == incident_id)
-    query = query.where(ScopeRow.version == version) if version is not None else query.order_by(ScopeRow.version.desc()).limit(1)
+    query = (
+        query.where(ScopeRow.version == version)
+        if version is not None
+        else query.order_by(ScopeRow.version.desc()).limit(1)
+    )
     return session.execute(query).scalars().first()
 
 
 def scope_rows(session: Session, incident_id: int) -> list[ScopeRow]:
-    return list(session.execute(select(ScopeRow).where(ScopeRow.incident_id == incident_id).order_by(ScopeRow.version)).scalars())
+    return list(
+        session.execute(
+            select(ScopeRow).where(ScopeRow.incident_id == incident_id).order_by(ScopeRow.version)
+        ).scalars()
+    )
 
 
 def scope_from_row(row: ScopeRow) -> Scope:
-    return Scope(target=row.target, principals=list(row.principals), schemas=list(row.schemas or []),
-                 table_glob=row.table_glob, min_dss=row.min_dss)
+    return Scope(
+        target=row.target,
+        principals=list(row.principals),
+        schemas=list(row.schemas or []),
+        table_glob=row.table_glob,
+        min_dss=row.min_dss,
+    )
 
 
 _SHARED = frozenset(("object_kind", "schema_name", "principal", "path", "privilege", "grantee", "grantor"))
@@ -94,9 +150,15 @@ def iter_findings(session: Session, scope_id: int, *, share_strings: bool = Fals
         cur.execute(f"SELECT {', '.join(_COLUMNS)} FROM finding WHERE scope_id = {mark} ORDER BY id", (scope_id,))
         while rows := cur.fetchmany(_FETCH):
             for *row, detail in rows:
-                fields = ({key: seen.setdefault(value, value) if share and value is not None else value
-                           for key, share, value in zip(keys, shared, row)} if share_strings else dict(zip(keys, row)))
-                if detail is not None:   # SQLite hands JSON back as text, psycopg already decoded
+                fields = (
+                    {
+                        key: seen.setdefault(value, value) if share and value is not None else value
+                        for key, share, value in zip(keys, shared, row, strict=False)
+                    }
+                    if share_strings
+                    else dict(zip(keys, row, strict=False))
+                )
+                if detail is not None:  # SQLite hands JSON back as text, psycopg already decoded
                     fields.update(json.loads(detail) if isinstance(detail, str) else detail)
                 yield _build_finding(fields)
     finally:
@@ -110,11 +172,18 @@ def exposure_summary(session: Session, scope_id: int) -> ExposureSummary:
     fqn = FindingRow.schema_name + "." + FindingRow.object_name
     first_of_each_object = select(func.min(FindingRow.id).label("id")).where(scoped).group_by(fqn).subquery()
     by_dss: Counter[str] = Counter()
-    for dss, objects in session.execute(select(FindingRow.dss, func.count())
-                                        .join(first_of_each_object, FindingRow.id == first_of_each_object.c.id).group_by(FindingRow.dss)):
+    for dss, objects in session.execute(
+        select(FindingRow.dss, func.count())
+        .join(first_of_each_object, FindingRow.id == first_of_each_object.c.id)
+        .group_by(FindingRow.dss)
+    ):
         by_dss[dss_label(dss)] += objects
-    paths = session.execute(select(FindingRow.path, func.count(), func.min(FindingRow.id)).where(scoped).group_by(FindingRow.path)).all()
-    principals = session.execute(select(FindingRow.principal, func.count(func.distinct(fqn))).where(scoped).group_by(FindingRow.principal)).all()
+    paths = session.execute(
+        select(FindingRow.path, func.count(), func.min(FindingRow.id)).where(scoped).group_by(FindingRow.path)
+    ).all()
+    principals = session.execute(
+        select(FindingRow.principal, func.count(func.distinct(fqn))).where(scoped).group_by(FindingRow.principal)
+    ).all()
     return ExposureSummary(
         findings=sum(count for _, count, _ in paths),
         objects=sum(by_dss.values()),

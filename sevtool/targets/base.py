@@ -24,9 +24,11 @@ Classifier = Callable[[str, str, str | None], int | None]
 
 class ScanResult(BaseModel):
     findings: list[Finding]
-    objects_in_scope: int = 0                          # objects the scope matched, exposed or not
+    objects_in_scope: int = 0  # objects the scope matched, exposed or not
     principal_members: dict[str, int] = Field(default_factory=dict)  # principal -> member count
-    objects: dict[str, int | None] = Field(default_factory=dict)    # every matched object fqn -> DSS (lets checks see new tables)
+    objects: dict[str, int | None] = Field(
+        default_factory=dict
+    )  # every matched object fqn -> DSS (lets checks see new tables)
     notices: list[str] = Field(default_factory=list)
     duration_ms: int = 0
 
@@ -42,8 +44,8 @@ class ProbeResult(BaseModel):
 
 @runtime_checkable
 class Target(Protocol):
-    kind: str          # the kind its plug-in declares
-    display: str       # how the store and the timeline name it: never contains a secret
+    kind: str  # the kind its plug-in declares
+    display: str  # how the store and the timeline name it: never contains a secret
 
     def scan(self, scope: Scope, classify: Classifier) -> ScanResult:
         """Every in-scope object a member of the scope's principals can read, with the access path."""

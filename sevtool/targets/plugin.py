@@ -31,9 +31,9 @@ GROUP = "sevtool.targets"
 
 @dataclass(frozen=True, slots=True)
 class ActionKindSpec:
-    name: str                            # the `Action.kind` the plug-in's plans use, unique across plug-ins
+    name: str  # the `Action.kind` the plug-in's plans use, unique across plug-ins
     closes: Closes
-    containers: frozenset[str] = frozenset()   # object kinds on which the action closes everything under it instead
+    containers: frozenset[str] = frozenset()  # object kinds on which the action closes everything under it instead
 
     def closes_on(self, object_kind: str) -> Closes:
         return Closes.CONTAINER if object_kind in self.containers else self.closes
@@ -41,28 +41,51 @@ class ActionKindSpec:
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    live_probe: bool   # `Target.probe` can read as a canary member; without it a check cannot be asked to probe
+    live_probe: bool  # `Target.probe` can read as a canary member; without it a check cannot be asked to probe
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFacts:
+    """What a target says about its audit trail for `sevtool evidence`."""
+
+    source_id: str  # whose records count: PostgreSQL's database, Unity Catalog's metastore ('' if unknown)
+    members: set[str]  # roles or users who are members of the principals now
+    everyone: bool  # every reader is a member (a principal such as Databricks' `account users`)
+    notes: list[str]  # what the report must say about these facts (membership it cannot tell, ...)
+    source: str  # what records the reads, as the answers' reasons name it ("pgaudit")
+    table_ids: dict[str, str]  # id -> full name, where audit rows name tables by id
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """Where a kind's reads are recorded: the evidence readers know `format`; the CLI names the files with `option`."""
+
+    format: str  # "pgaudit-log", "databricks-audit-table": a format sevtool.evidence reads
+    option: str  # "--log", "--uc-audit"
+    described: str  # "pgaudit server logs", for errors and hints
+    facts: Callable[[Target, list[str], list[str]], AuditFacts]  # (target, principals, in-scope objects)
 
 
 @dataclass(frozen=True, slots=True)
 class SpecSyntax:
     """A bare `--target` spec of this kind (a DSN, a URL), for targets not named in the team config."""
 
-    recognises: Callable[[str], bool]   # cheap: no driver import
+    recognises: Callable[[str], bool]  # cheap: no driver import
     open: Callable[[str], Target]
-    example: str                        # shown in hints
+    example: str  # shown in hints
 
 
 @dataclass(frozen=True, slots=True)
 class TargetPlugin:
-    kind: str                                          # the `kind =` of a [targets.NAME] table, and `Target.kind`
-    title: str                                         # how people call the platform ("PostgreSQL")
-    config: type[BaseModel]                            # validates a [targets.NAME] table, `kind` left out
-    from_config: Callable[[str, Any], Target]          # (name, an instance of `config`) -> Target; imports the driver
+    kind: str  # the `kind =` of a [targets.NAME] table, and `Target.kind`
+    title: str  # how people call the platform ("PostgreSQL")
+    config: type[BaseModel]  # validates a [targets.NAME] table, `kind` left out
+    from_config: Callable[[str, Any], Target]  # (name, an instance of `config`) -> Target; imports the driver
     capabilities: Capabilities
     action_kinds: tuple[ActionKindSpec, ...]
-    config_example: str                                # a [targets.NAME] body that works, for hints
-    spec: SpecSyntax | None = None                     # None: only [targets.NAME] tables open it
+    config_example: str  # a [targets.NAME] body that works, for hints
+    spec: SpecSyntax | None = None  # None: only [targets.NAME] tables open it
+    audit: AuditTrail | None = None  # None: `sevtool evidence` has no source for this kind
 
 
 @cache
@@ -72,11 +95,15 @@ def plugins() -> dict[str, TargetPlugin]:
     for point in entry_points(group=GROUP):
         plugin = point.load()
         if not isinstance(plugin, TargetPlugin):
-            raise ConfigError(f"entry point {point.name} = {point.value} in group {GROUP} is not a TargetPlugin",
-                              hint="it must name a sevtool.targets.plugin.TargetPlugin instance")
+            raise ConfigError(
+                f"entry point {point.name} = {point.value} in group {GROUP} is not a TargetPlugin",
+                hint="it must name a sevtool.targets.plugin.TargetPlugin instance",
+            )
         if plugin.kind in found and found[plugin.kind] is not plugin:
-            raise ConfigError(f"two installed packages declare the target kind {plugin.kind!r} ({point.value})",
-                              hint="uninstall one of them")
+            raise ConfigError(
+                f"two installed packages declare the target kind {plugin.kind!r} ({point.value})",
+                hint="uninstall one of them",
+            )
         found[plugin.kind] = plugin
     return found
 
@@ -89,7 +116,9 @@ def plugin(kind: str) -> TargetPlugin:
 
 
 def known_kinds() -> str:
-    return "known kinds: " + (", ".join(sorted(plugins())) or f"none (no package registers the {GROUP} entry point group)")
+    return "known kinds: " + (
+        ", ".join(sorted(plugins())) or f"none (no package registers the {GROUP} entry point group)"
+    )
 
 
 @cache
@@ -99,8 +128,11 @@ def action_kinds() -> dict[str, ActionKindSpec]:
     for declared in plugins().values():
         for spec in declared.action_kinds:
             if found.setdefault(spec.name, spec) != spec:
-                raise ConfigError(f"the action kind {spec.name!r} is declared twice with different meanings "
-                                  f"(target kind {declared.kind!r} is one)", hint="action kind names must be unique across target plug-ins")
+                raise ConfigError(
+                    f"the action kind {spec.name!r} is declared twice with different meanings "
+                    f"(target kind {declared.kind!r} is one)",
+                    hint="action kind names must be unique across target plug-ins",
+                )
     return found
 
 

@@ -26,8 +26,15 @@ class SevtoolApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
-    def __init__(self, wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None,
-                 auto_recheck: bool = False):
+    def __init__(
+        self,
+        wb,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        open_incident: int | None = None,
+        banner: str | None = None,
+        auto_recheck: bool = False,
+    ):
         super().__init__()
         self.wb = wb
         self.clock = clock
@@ -83,11 +90,22 @@ class SevtoolApp(App):
             self.notify(message, title=f"{doing} failed", severity="error", timeout=20, markup=False)
         except Exception as exc:  # a bug: still a notification, with the details in the Textual log
             self.log.error(f"{doing} failed", exc)
-            self.notify(f"{type(exc).__name__}: {exc}\n→ this is a sevtool bug; the details are in the Textual log",
-                        title=f"{doing} failed unexpectedly", severity="error", timeout=30, markup=False)
+            self.notify(
+                f"{type(exc).__name__}: {exc}\n→ this is a sevtool bug; the details are in the Textual log",
+                title=f"{doing} failed unexpectedly",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
 
 
-def create_app(wb, *, clock: Callable[[], datetime] = utcnow, open_incident: int | None = None, banner: str | None = None,
-               auto_recheck: bool = False) -> SevtoolApp:
+def create_app(
+    wb,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    open_incident: int | None = None,
+    banner: str | None = None,
+    auto_recheck: bool = False,
+) -> SevtoolApp:
     """`auto_recheck`: run the SEV schedule's due re-checks from the incident screen (the demo turns it on)."""
     return SevtoolApp(wb, clock=clock, open_incident=open_incident, banner=banner, auto_recheck=auto_recheck)

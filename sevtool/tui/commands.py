@@ -22,4 +22,6 @@ class ScreenActions(Provider):
         for title, help_text, action in palette_entries(self.screen):
             score = matcher.match(f"{title} {help_text}")
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.screen.run_action, action), text=title, help=help_text)
+                yield Hit(
+                    score, matcher.highlight(title), partial(self.screen.run_action, action), text=title, help=help_text
+                )

@@ -9,7 +9,9 @@ def db_path(cli) -> str:
 
 
 def test_declare_id_flows_through_show_note_timeline_and_audit(cli):
-    inc = cli.json("declare", "--sev", "2", "--title", "Telemetry tables readable by all employees", "--commander", "alice")
+    inc = cli.json(
+        "declare", "--sev", "2", "--title", "Telemetry tables readable by all employees", "--commander", "alice"
+    )
     assert inc["sev"] == 2 and inc["status"] == "declared" and inc["policy"]["recheck"][0] == "0m"
     ident = str(inc["id"])
     shown = cli.json("show", ident)

@@ -19,7 +19,7 @@ from sevtool.scenario import PRINCIPAL, seed_access_paths, seed_bulk
 
 pytestmark = pytest.mark.postgres
 
-BULK = 80   # DSS 1 tables granted straight to the principal: with the access-path scenario, more findings than LIMIT
+BULK = 80  # DSS 1 tables granted straight to the principal: with the access-path scenario, more findings than LIMIT
 
 
 @pytest.fixture
@@ -36,13 +36,15 @@ def exposed(cli, pg_db):
 def table(text: str, first_header: str) -> list[list[str]]:
     """The rows of the table whose header line starts with `first_header`, cut by the dashes under its headers."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [first_header] and lines[i + 1].startswith("-"))
+    start = next(
+        i for i, line in enumerate(lines) if line.split()[:1] == [first_header] and lines[i + 1].startswith("-")
+    )
     spans, col = [], 0
     for dashes in lines[start + 1].split("  "):
         spans.append((col, col + len(dashes)))
         col += len(dashes) + 2
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.strip() or line.startswith("... "):
             break
         rows.append([line[a:b].strip() if i < len(spans) - 1 else line[a:].strip() for i, (a, b) in enumerate(spans)])
@@ -80,7 +82,8 @@ def test_scan_all_prints_every_finding(cli, exposed):
     rows = table(result.stdout, "schema")
     assert len(rows) == len(scanned["findings"]) and "more findings not shown" not in result.stdout
     assert sorted((r[0], r[1], r[4], r[5]) for r in rows) == sorted(
-        (f["schema_name"], f["object_name"], f["principal"], f["path"]) for f in scanned["findings"])
+        (f["schema_name"], f["object_name"], f["principal"], f["path"]) for f in scanned["findings"]
+    )
 
 
 def test_scan_jsonl_is_one_finding_per_line_as_json_has_them(cli, exposed):
@@ -107,11 +110,15 @@ def test_verify_summarises_what_remains_and_keeps_exit_3(cli, exposed):
     shown = [-rank(r[4]) for r in rows]
     assert shown == sorted(shown) and rows[-1][4] == "DSS 1"
     every = cli("verify", ident, "--all")
-    assert every.returncode == 3 and len(table(every.stdout, "object")) == len(remains) and "not shown" not in every.stdout
+    assert (
+        every.returncode == 3 and len(table(every.stdout, "object")) == len(remains) and "not shown" not in every.stdout
+    )
     streamed = cli("verify", ident, "--jsonl")
     assert streamed.returncode == 3 and streamed.stderr == ""
     lines = [json.loads(line) for line in streamed.stdout.splitlines()]
-    assert sorted(json.dumps(r, sort_keys=True) for r in lines) == sorted(json.dumps(r, sort_keys=True) for r in remains)
+    assert sorted(json.dumps(r, sort_keys=True) for r in lines) == sorted(
+        json.dumps(r, sort_keys=True) for r in remains
+    )
 
 
 def test_plan_summary_puts_review_first_all_and_jsonl_list_every_action(cli, exposed):
@@ -124,7 +131,7 @@ def test_plan_summary_puts_review_first_all_and_jsonl_list_every_action(cli, exp
     rows = table(text.stdout, "#")
     assert len(rows) == LIMIT and f"... {len(actions) - LIMIT:,} more actions not shown" in text.stdout
     reviewed = [r[5] == "REVIEW" for r in rows]
-    assert reviewed == sorted(reviewed, reverse=True) and sum(reviewed) == plan["review"]   # every REVIEW action, first
+    assert reviewed == sorted(reviewed, reverse=True) and sum(reviewed) == plan["review"]  # every REVIEW action, first
     assert "REVIEW #" in text.stderr and "Blast radius:" in text.stderr and "kind" in text.stdout
     every = cli("revoke", ident, "--plan", "--all")
     seqs = [int(r[0]) for r in table(every.stdout, "#")]
@@ -154,14 +161,19 @@ def on_tty(cli, *args: str, env: dict, stderr_tty: bool = False) -> tuple[int, s
     master, slave = pty.openpty()
     err_path = Path(cli.env["SEVTOOL_DB"].removeprefix("sqlite:///")).with_name("stderr.txt")
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "sevtool", *args], stdin=subprocess.DEVNULL, stdout=slave,
-                                stderr=slave if stderr_tty else err, env={**cli.env, **env})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sevtool", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave if stderr_tty else err,
+            env={**cli.env, **env},
+        )
     os.close(slave)
     chunks = []
     while True:
         try:
             data = os.read(master, 65536)
-        except OSError:      # EIO: every writer of the terminal has gone
+        except OSError:  # EIO: every writer of the terminal has gone
             break
         if not data:
             break
@@ -182,21 +194,34 @@ def test_the_pager_runs_only_for_a_terminal(cli, exposed, tmp_path):
     code, screen, err = on_tty(cli, "verify", ident, env=pager)
     assert code == 3 and log.read_text().strip() == f"{script} --from-pager-env"
     assert "more remaining findings not shown" in paged.read_text() and "ACCESS REMAINS" in err
-    assert "more remaining findings" not in screen          # the pager had it, not the terminal
+    assert "more remaining findings" not in screen  # the pager had it, not the terminal
 
     log.unlink()
     paged.unlink()
-    code, screen, _err = on_tty(cli, "verify", ident, env={**pager, "SEVTOOL_PAGER": f"{script} --from-sevtool-pager"},
-                                stderr_tty=True)
+    code, screen, _err = on_tty(
+        cli, "verify", ident, env={**pager, "SEVTOOL_PAGER": f"{script} --from-sevtool-pager"}, stderr_tty=True
+    )
     # On one terminal, the check's messages go through the pager too, after nothing else has drawn over it.
-    assert code == 3 and log.read_text().strip() == f"{script} --from-sevtool-pager" and "ACCESS REMAINS" in paged.read_text()
+    assert (
+        code == 3
+        and log.read_text().strip() == f"{script} --from-sevtool-pager"
+        and "ACCESS REMAINS" in paged.read_text()
+    )
 
     log.unlink()
-    for args, env in [(("--no-pager",), pager), (("--json",), pager), (("--jsonl",), pager), ((), {**pager, "SEVTOOL_PAGER": ""}),
-                      ((), {"PAGER": "cat"})]:
+    for args, env in [
+        (("--no-pager",), pager),
+        (("--json",), pager),
+        (("--jsonl",), pager),
+        ((), {**pager, "SEVTOOL_PAGER": ""}),
+        ((), {"PAGER": "cat"}),
+    ]:
         code, screen, _err = on_tty(cli, "verify", ident, *args, env=env)
         assert code == 3 and not log.exists(), (args, env)
-        assert ("more remaining findings not shown" in screen) == (not args or args == ("--no-pager",)), (args, screen[-300:])
+        assert ("more remaining findings not shown" in screen) == (not args or args == ("--no-pager",)), (
+            args,
+            screen[-300:],
+        )
 
     code, screen, err = on_tty(cli, "verify", ident, env={"SEVTOOL_PAGER": str(tmp_path / "no-such-pager")})
     assert code == 3 and "not found" in err and "more remaining findings not shown" in screen
@@ -207,8 +232,10 @@ def test_the_pager_runs_only_for_a_terminal(cli, exposed, tmp_path):
 
 def test_jsonl_reader_that_stops_early_ends_the_output_not_the_command():
     """`sevtool scan ID --jsonl | head -1`: the rest is dropped without a traceback, and the exit code is the command's."""
-    program = ("import sys; from sevtool.cli.output import emit_jsonl; emit_jsonl({'n': n} for n in range(200000)); "
-               "print('finished', file=sys.stderr); sys.exit(3)")
+    program = (
+        "import sys; from sevtool.cli.output import emit_jsonl; emit_jsonl({'n': n} for n in range(200000)); "
+        "print('finished', file=sys.stderr); sys.exit(3)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = proc.stdout.readline()
     proc.stdout.close()

@@ -12,11 +12,11 @@ import time
 
 import psycopg
 import pytest
+from acl_snapshot import acl_snapshot
 
 from sevtool.scenario import seed_access_paths, seed_bulk
 from sevtool.store import locks
 from sevtool.store.repository import Store
-from acl_snapshot import acl_snapshot
 
 pytestmark = pytest.mark.postgres
 
@@ -45,7 +45,8 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
     assert all(a["sql"] and a["prior_state"] for a in plan["actions"])
     assert {a["kind"] for a in plan["actions"] if a["review"]} == {"revoke_membership", "revoke_table"}
     assert {(a["object_name"], c["role"], c["cause"]) for a in plan["actions"] for c in a["collateral"]} >= {
-        ("messages", "PUBLIC", "public_revoke")}, "a login role outside the scope reads chat.messages only through PUBLIC"
+        ("messages", "PUBLIC", "public_revoke")
+    }, "a login role outside the scope reads chat.messages only through PUBLIC"
     assert acl_snapshot(dsn) == before, "planning changes nothing on the target"
 
     refused = cli("revoke", ident, "--apply", "--json")
@@ -57,13 +58,17 @@ def test_plan_apply_rescan_undo_end_to_end(cli, drill):
     rescan = cli.json("scan", ident, "--target", dsn, *PRINCIPALS)
     assert rescan["findings"] == []
 
-    again = cli.json("revoke", ident, "--apply", "--yes", "--accept-collateral")   # the plan covers an older scan: a new, empty plan
+    again = cli.json(
+        "revoke", ident, "--apply", "--yes", "--accept-collateral"
+    )  # the plan covers an older scan: a new, empty plan
     assert again["counts"] == {"applied": 0, "skipped": 0, "failed": 0} and again["status"] == "contained"
     assert acl_snapshot(dsn) != before
 
     kinds = [e["kind"] for e in cli.json("timeline", ident)]
     assert kinds.count("apply") == 2 and "apply_started" in kinds and "revoke_planned" in kinds
-    assert kinds.index("apply_started") < kinds.index("apply") < kinds.index("status_changed"), "the apply, then what it caused"
+    assert kinds.index("apply_started") < kinds.index("apply") < kinds.index("status_changed"), (
+        "the apply, then what it caused"
+    )
     apply_event = next(e for e in cli.json("timeline", ident) if e["kind"] == "apply")
     assert apply_event["data"]["counts"]["applied"] == len(plan["actions"])
 
@@ -88,7 +93,11 @@ def test_confirmation_shows_the_plan_and_no_means_nothing_happens(cli, drill):
     accepted = cli("revoke", ident, "--apply", input="y\ny\n")
     assert accepted.returncode == 0, accepted.stderr
     assert "applied" in accepted.stderr and acl_snapshot(dsn) != before
-    progress = [line.split(":")[0].strip() for line in accepted.stderr.splitlines() if line.startswith("  ") and "/" in line.split(":")[0]]
+    progress = [
+        line.split(":")[0].strip()
+        for line in accepted.stderr.splitlines()
+        if line.startswith("  ") and "/" in line.split(":")[0]
+    ]
     assert progress and len(progress) == len(set(progress)), f"each progress line says something new: {progress}"
     assert set(ledger(cli)) == {"applied"}, "the plan that was confirmed is the plan that ran (no second plan)"
 
@@ -105,7 +114,7 @@ def test_exactly_one_mode_and_a_scan_first(cli, pg_db):
 def test_a_second_apply_on_the_same_incident_is_refused_while_one_runs(cli, drill):
     ident, _dsn = drill
     store = Store(cli.env["SEVTOOL_DB"])
-    locks.acquire(store, int(ident), "apply", "another-host:4242:abcd")   # a responder on another machine is applying
+    locks.acquire(store, int(ident), "apply", "another-host:4242:abcd")  # a responder on another machine is applying
     busy = cli("revoke", ident, "--apply", "--yes", "--accept-collateral", "--json")
     assert busy.returncode == 1 and json.loads(busy.stderr)["error"] == "lock_held"
     assert "already running" in json.loads(busy.stderr)["message"]
@@ -117,7 +126,9 @@ def test_failed_actions_exit_1_and_say_why(cli, pg, pg_db):
     """Connected as a role that may read but not revoke: the server's warning makes each action fail."""
     seed_access_paths(pg_db)
     with psycopg.connect(pg_db, autocommit=True) as conn:
-        conn.execute("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditor') THEN CREATE ROLE auditor LOGIN; END IF; END$$")
+        conn.execute(
+            "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditor') THEN CREATE ROLE auditor LOGIN; END IF; END$$"
+        )
         conn.execute("GRANT SELECT ON hr.salaries TO auditor")
     as_auditor = pg.dsn(pg_db.split("dbname=")[1].split()[0], user="auditor")
     ident = str(cli.json("declare", "--sev", "2", "--title", "t")["id"])
@@ -140,8 +151,23 @@ def test_kill_9_midway_then_resume_reaches_the_same_end_state(cli, pg_db):
     total = len(cli.json("revoke", ident, "--plan")["actions"])
     assert total == seeded["tables"]
 
-    proc = subprocess.Popen([sys.executable, "-m", "sevtool", "revoke", ident, "--apply", "--yes", "--accept-collateral", "--batch-size", "25"],
-                            env=cli.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sevtool",
+            "revoke",
+            ident,
+            "--apply",
+            "--yes",
+            "--accept-collateral",
+            "--batch-size",
+            "25",
+        ],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while ledger(cli).get("applied", 0) < 200 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

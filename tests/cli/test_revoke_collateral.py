@@ -49,8 +49,9 @@ def test_a_cascade_that_takes_a_contractors_access_is_shown_held_and_runs_only_w
     plan = cli.json("revoke", ident, "--plan")
     harmful = [a for a in plan["actions"] if a["collateral"]]
     assert harmful and all(a["review"] for a in harmful)
-    assert {(c["role"], tuple(c["objects"]), c["cause"]) for a in harmful for c in a["collateral"]} == \
-           {("contractor", ("hr.complaints",), "grant_option_cascade")}
+    assert {(c["role"], tuple(c["objects"]), c["cause"]) for a in harmful for c in a["collateral"]} == {
+        ("contractor", ("hr.complaints",), "grant_option_cascade")
+    }
     assert plan["blast"]["roles"] == ["contractor"] and plan["blast"]["login_members"] == 1
 
     held = cli("revoke", ident, "--apply", "--yes", "--json")

@@ -35,16 +35,28 @@ def test_scan_json_lists_every_finding_with_summary(cli, seeded):
     findings = out["findings"]
     assert len(findings) == out["summary"]["findings"] and sum(out["summary"]["by_path"].values()) == len(findings)
     bonus = [f for f in findings if f["object_name"] == "bonuses" and f["principal"] == "all_employees"]
-    assert [(f["path"], f["grantor"], f["via"]) for f in bonus] == [("grant_option", "bob", "granted by bob to all_employees")]
+    assert [(f["path"], f["grantor"], f["via"]) for f in bonus] == [
+        ("grant_option", "bob", "granted by bob to all_employees")
+    ]
     # The route is data beside the words: a list of roles, ending with the grantee; empty for a grant to the principal.
     mouse = [f for f in findings if f["object_name"] == "mouse_moves" and f["principal"] == "all_employees"]
-    assert [(f["route"], f["via"]) for f in mouse] == [(["analytics_readers", "data_platform"],
-                                                        "via role data_platform (through analytics_readers)")]
+    assert [(f["route"], f["via"]) for f in mouse] == [
+        (["analytics_readers", "data_platform"], "via role data_platform (through analytics_readers)")
+    ]
     assert bonus[0]["route"] == [] and bonus[0]["by_holder"] is True
     [future] = [f for f in findings if f["path"] == "default_privileges" and f["principal"] == "all_employees"]
     assert future["future_tables"] is True
-    assert {f["path"] for f in findings} >= {"direct", "public", "role", "column", "default_privileges", "view",
-                                              "grant_option", "predefined_role", "partition"}
+    assert {f["path"] for f in findings} >= {
+        "direct",
+        "public",
+        "role",
+        "column",
+        "default_privileges",
+        "view",
+        "grant_option",
+        "predefined_role",
+        "partition",
+    }
     assert out["principal_members"]["all_employees"] >= 3 and out["objects_in_scope"] >= 15
 
 
@@ -55,10 +67,14 @@ def test_rescan_records_a_new_scope_version_not_duplicates(cli, seeded):
     second = cli.json("scan", ident, "--target", dsn, "--principal", "all_employees", "--min-dss", "4")
     assert (first["version"], second["version"]) == (1, 2)
     with sqlite3.connect(store_path(cli)) as db:
-        per_scope = db.execute("SELECT s.version, s.min_dss, count(f.id), s.finding_count FROM scope s "
-                               "JOIN finding f ON f.scope_id = s.id GROUP BY s.id ORDER BY s.version").fetchall()
-    assert per_scope == [(1, None, len(first["findings"]), len(first["findings"])),
-                         (2, 4, len(second["findings"]), len(second["findings"]))]
+        per_scope = db.execute(
+            "SELECT s.version, s.min_dss, count(f.id), s.finding_count FROM scope s "
+            "JOIN finding f ON f.scope_id = s.id GROUP BY s.id ORDER BY s.version"
+        ).fetchall()
+    assert per_scope == [
+        (1, None, len(first["findings"]), len(first["findings"])),
+        (2, 4, len(second["findings"]), len(second["findings"])),
+    ]
     events = [e for e in cli.json("timeline", ident) if e["kind"] == "scan"]
     assert [e["data"]["version"] for e in events] == [1, 2]
     assert "Scan v2" in events[1]["summary"]
@@ -78,7 +94,9 @@ def test_named_target_from_team_config(cli, seeded, config_path):
     dsn, _info = seeded
     config_path.write_text(f'[targets.warehouse]\ndsn = "{dsn}"\n\n[[classification]]\npattern = "hr.*"\ndss = 1\n')
     ident = declare(cli)
-    out = cli.json("scan", ident, "--target", "warehouse", "--principal", "all_employees", "--schema", "hr", "--table", "org_*")
+    out = cli.json(
+        "scan", ident, "--target", "warehouse", "--principal", "all_employees", "--schema", "hr", "--table", "org_*"
+    )
     assert out["scope"]["target"] == "warehouse"
     assert [(f["object_name"], f["dss"]) for f in out["findings"]] == [("org_chart", 2)]
 
@@ -100,10 +118,25 @@ def test_unreachable_target_is_one_line_error_and_records_nothing(cli):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ident = declare(cli)
-    result = cli("scan", ident, "--target", f"host=127.0.0.1 port={port} dbname=w connect_timeout=2", "--principal", "all_employees")
+    result = cli(
+        "scan",
+        ident,
+        "--target",
+        f"host=127.0.0.1 port={port} dbname=w connect_timeout=2",
+        "--principal",
+        "all_employees",
+    )
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and f"port={port}" in result.stderr
-    machine = cli("scan", ident, "--target", f"host=127.0.0.1 port={port} dbname=w connect_timeout=2", "--principal", "x", "--json")
+    machine = cli(
+        "scan",
+        ident,
+        "--target",
+        f"host=127.0.0.1 port={port} dbname=w connect_timeout=2",
+        "--principal",
+        "x",
+        "--json",
+    )
     assert json.loads(machine.stderr)["error"] == "target_unreachable"
     assert [e["kind"] for e in cli.json("timeline", ident)] == ["declared"]
 

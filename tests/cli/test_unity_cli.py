@@ -23,8 +23,10 @@ def lake(config_path):
     server = FakeUnityCatalog(page_size=2, empty_pages=True, token=TOKEN).start()
     seed_drill(server, P)
     receiver = WebhookReceiver().start()
-    config_path.write_text(f'[targets.lake]\nkind = "unity-catalog"\nurl = "{server.url}"\ntoken_env = "LAKE_TOKEN"\n\n'
-                           f'[webhooks.ops]\nurl = "{receiver.url()}"\n')
+    config_path.write_text(
+        f'[targets.lake]\nkind = "unity-catalog"\nurl = "{server.url}"\ntoken_env = "LAKE_TOKEN"\n\n'
+        f'[webhooks.ops]\nurl = "{receiver.url()}"\n'
+    )
     yield server, receiver
     receiver.stop()
     server.stop()
@@ -57,8 +59,10 @@ def test_the_full_response_on_unity_catalog_with_a_schema_level_regression(cli, 
 
     # A job re-applies the schema grant: the next check must blame the schema, not the tables.
     with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        client.patch(f"{server.url}/permissions/schema/main.chats",
-                     json={"changes": [{"principal": P, "add": ["SELECT"], "remove": []}]}).raise_for_status()
+        client.patch(
+            f"{server.url}/permissions/schema/main.chats",
+            json={"changes": [{"principal": P, "add": ["SELECT"], "remove": []}]},
+        ).raise_for_status()
     check = cli.json("verify", incident, env=env, expect=3)
     assert {r["object"] for r in check["regressions"]} == {"main.chats.private_messages", "main.chats.channel_index"}
     assert all(r["path"] == "inherited" and "granted on schema main.chats" in r["cause"] for r in check["regressions"])
@@ -80,7 +84,10 @@ def _ledger(cli_env) -> dict[str, tuple[str, str]]:
     import sqlite3
 
     with sqlite3.connect(cli_env["SEVTOOL_DB"].removeprefix("sqlite:///")) as conn:
-        return {fqn: (status, message) for fqn, status, message in conn.execute("SELECT object_fqn, status, message FROM action")}
+        return {
+            fqn: (status, message)
+            for fqn, status, message in conn.execute("SELECT object_fqn, status, message FROM action")
+        }
 
 
 def test_a_schema_revoke_that_takes_an_out_of_scope_table_is_held_until_accepted(cli, lake, cli_env):
@@ -92,11 +99,20 @@ def test_a_schema_revoke_that_takes_an_out_of_scope_table_is_held_until_accepted
     plan = cli.json("revoke", incident, "--plan", env=env)
     schema_action = next(a for a in plan["actions"] if a["object_kind"] == "schema")
     assert schema_action["review"] is True and schema_action["alternative"]
-    assert schema_action["collateral"] == [{"role": P, "objects": ["main.chats.channel_index"], "login_members": 0,
-                                            "cause": "container_revoke"}]
+    assert schema_action["collateral"] == [
+        {"role": P, "objects": ["main.chats.channel_index"], "login_members": 0, "cause": "container_revoke"}
+    ]
     assert plan["blast"] == {"actions": 1, "roles": [P], "objects": 1, "login_members": 0}
-    assert plan["blast_actions"] == [{"seq": schema_action["seq"], "object": "main.chats", "roles": [P], "objects": 1,
-                                      "login_members": 0, "causes": ["container_revoke"]}]
+    assert plan["blast_actions"] == [
+        {
+            "seq": schema_action["seq"],
+            "object": "main.chats",
+            "roles": [P],
+            "objects": 1,
+            "login_members": 0,
+            "causes": ["container_revoke"],
+        }
+    ]
     text = cli("revoke", incident, "--plan", env=env)
     assert text.returncode == 0 and "blast radius" in text.stdout and "1 role, 1 obj, 0 login" in text.stdout
     assert f"1 action(s) also take access beyond the incident's scope: 1 role(s) ({P}) lose 1 object(s)" in text.stderr
@@ -116,7 +132,7 @@ def test_a_schema_revoke_that_takes_an_out_of_scope_table_is_held_until_accepted
     assert event["data"]["held"]["held"] == 1 and event["data"]["held"]["roles"] == [P]
     assert "1 action(s) held" in event["summary"] and "--accept-collateral" in event["summary"]
 
-    again = cli("revoke", incident, "--apply", "--yes", "--json", env=env)   # still held: --yes alone never accepts
+    again = cli("revoke", incident, "--apply", "--yes", "--json", env=env)  # still held: --yes alone never accepts
     assert again.returncode == 3 and json.loads(again.stdout)["counts"]["applied"] == 0
 
     accepted = cli("revoke", incident, "--apply", "--yes", "--accept-collateral", "--json", env=env)
@@ -152,10 +168,10 @@ def test_a_plan_larger_than_the_sev_limit_is_refused_unless_raised(cli, lake, co
     error = json.loads(refused.stderr)
     assert "2 actions, more than the limit of 1" in error["message"] and "--max-actions 2" in error["hint"]
     assert cli("revoke", incident, "--apply", "--yes", "--json", env=env).returncode == 2
-    assert cli.json("timeline", incident, env=env)[-1]["kind"] == "scan"   # nothing journaled
+    assert cli.json("timeline", incident, env=env)[-1]["kind"] == "scan"  # nothing journaled
     plan = cli.json("revoke", incident, "--plan", "--max-actions", "2", env=env)
     assert len(plan["actions"]) == 2
-    refused = cli("revoke", incident, "--apply", "--yes", env=env)   # the journaled plan is still too large to apply
+    refused = cli("revoke", incident, "--apply", "--yes", env=env)  # the journaled plan is still too large to apply
     assert refused.returncode == 2 and "max_actions" in refused.stderr and "--max-actions" in refused.stderr
     assert cli.json("revoke", incident, "--apply", "--yes", "--max-actions", "2", env=env)["counts"]["applied"] == 2
 
@@ -165,5 +181,9 @@ def test_a_probe_is_refused_before_the_check_where_the_kind_cannot_probe_live(cl
     incident = cli.json("declare", "--sev", "2", "--title", "t", env=env)["id"]
     cli.json("scan", incident, "--target", "lake", "--principal", P, env=env)
     refused = cli("verify", incident, "--probe-role", "canary", env=env)
-    assert refused.returncode == 2 and "lake cannot be probed live" in refused.stderr and "without --probe-role" in refused.stderr
-    assert cli.json("timeline", incident, env=env)[-1]["kind"] == "scan"   # no check recorded
+    assert (
+        refused.returncode == 2
+        and "lake cannot be probed live" in refused.stderr
+        and "without --probe-role" in refused.stderr
+    )
+    assert cli.json("timeline", incident, env=env)[-1]["kind"] == "scan"  # no check recorded

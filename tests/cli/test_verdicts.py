@@ -38,4 +38,6 @@ def test_scan_apply_verify_on_a_member_with_usage_from_another_role(cli, world):
     sql(world, "GRANT break_glass TO emp_all")
     exposed = cli.json("verify", ident, expect=3)
     assert exposed["clean"] is False
-    assert {(r["object"], r["path"], r["grantee"]) for r in exposed["remains"]} == {("hr.salaries", "superuser", "break_glass")}
+    assert {(r["object"], r["path"], r["grantee"]) for r in exposed["remains"]} == {
+        ("hr.salaries", "superuser", "break_glass")
+    }

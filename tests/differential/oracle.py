@@ -62,9 +62,9 @@ class Exposure:
 
     principal: str
     members: list[str]
-    relations: list[str]                # every relation asked about (fqn)
-    now: dict[str, set[str]]            # member -> fqns it reads now
-    without: dict[str, set[str]]        # member -> fqns it reads in the counterfactual world
+    relations: list[str]  # every relation asked about (fqn)
+    now: dict[str, set[str]]  # member -> fqns it reads now
+    without: dict[str, set[str]]  # member -> fqns it reads in the counterfactual world
 
     @property
     def pairs(self) -> set[tuple[str, str]]:
@@ -88,25 +88,34 @@ def major(conn: psycopg.Connection) -> int:
 
 
 def relations(conn: psycopg.Connection) -> list[Rel]:
-    rows = conn.execute(f"""SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                            WHERE c.relkind = ANY(%s) AND {_NOT_SYSTEM} ORDER BY 1, 2""", [list(RELKINDS)]).fetchall()
+    rows = conn.execute(
+        f"""SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                            WHERE c.relkind = ANY(%s) AND {_NOT_SYSTEM} ORDER BY 1, 2""",
+        [list(RELKINDS)],
+    ).fetchall()
     return [Rel(*row) for row in rows]
 
 
 def members_of(conn: psycopg.Connection, principal: str, world_roles: list[str]) -> list[str]:
     if principal == PUBLIC:
         return sorted(world_roles)
-    rows = conn.execute("""SELECT r.rolname FROM pg_roles r, pg_roles p
+    rows = conn.execute(
+        """SELECT r.rolname FROM pg_roles r, pg_roles p
                            WHERE p.rolname = %s AND NOT r.rolsuper AND pg_has_role(r.oid, p.oid, 'MEMBER')
-                           ORDER BY 1""", [principal]).fetchall()
+                           ORDER BY 1""",
+        [principal],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
 def identities_of(conn: psycopg.Connection, roles: list[str]) -> dict[str, set[str]]:
     """Each role and the roles it can SET ROLE to (itself included)."""
     how = "SET" if major(conn) >= 16 else "MEMBER"
-    rows = conn.execute("""SELECT m.rolname, r.rolname FROM pg_roles m, pg_roles r
-                           WHERE m.rolname = ANY(%s) AND pg_has_role(m.oid, r.oid, %s)""", [list(roles), how]).fetchall()
+    rows = conn.execute(
+        """SELECT m.rolname, r.rolname FROM pg_roles m, pg_roles r
+                           WHERE m.rolname = ANY(%s) AND pg_has_role(m.oid, r.oid, %s)""",
+        [list(roles), how],
+    ).fetchall()
     out: dict[str, set[str]] = {m: {m} for m in roles}
     for m, r in rows:
         out[m].add(r)
@@ -115,12 +124,18 @@ def identities_of(conn: psycopg.Connection, roles: list[str]) -> dict[str, set[s
 
 def readable(conn: psycopg.Connection, identities: set[str], rels: list[Rel]) -> dict[str, set[str]]:
     """identity -> fqns it reads, each (identity, relation) answered by the catalog and by a live zero-row read."""
-    catalog = {(i, Rel(s, n, k)): ok for i, s, n, k, ok in conn.execute(f"""
+    catalog = {
+        (i, Rel(s, n, k)): ok
+        for i, s, n, k, ok in conn.execute(
+            f"""
         SELECT r.rolname, n.nspname, c.relname, c.relkind::text,
                (has_table_privilege(r.oid, c.oid, 'SELECT') OR has_any_column_privilege(r.oid, c.oid, 'SELECT'))
                AND has_schema_privilege(r.oid, n.oid, 'USAGE')
           FROM pg_roles r, pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE r.rolname = ANY(%s) AND c.relkind = ANY(%s) AND {_NOT_SYSTEM}""", [sorted(identities), list(RELKINDS)]).fetchall()}
+         WHERE r.rolname = ANY(%s) AND c.relkind = ANY(%s) AND {_NOT_SYSTEM}""",
+            [sorted(identities), list(RELKINDS)],
+        ).fetchall()
+    }
     out: dict[str, set[str]] = {i: set() for i in identities}
     problems = []
     for i in sorted(identities):
@@ -153,8 +168,12 @@ def live_read(conn: psycopg.Connection, role: str, rel: Rel) -> tuple[bool, str]
     return ok, ""
 
 
-_DENIED = ("permission denied for materialized view ", "permission denied for table ", "permission denied for view ",
-           "permission denied for relation ")
+_DENIED = (
+    "permission denied for materialized view ",
+    "permission denied for table ",
+    "permission denied for view ",
+    "permission denied for relation ",
+)
 
 
 def _names_another_relation(error: str, rel: Rel) -> bool:
@@ -203,11 +222,12 @@ def exposure(dsn: str, principal: str, world_roles: list[str], members: list[str
             _counterfactual(conn, principal)
             without = member_reads(conn, members, rels)
         if principal in without:
-            without[principal] = set()   # the principal without itself
+            without[principal] = set()  # the principal without itself
     return Exposure(principal, members, [r.fqn for r in rels], now, without)
 
 
 # --- the counterfactual world ------------------------------------------------------------------
+
 
 def _counterfactual(conn: psycopg.Connection, principal: str) -> None:
     """Inside the caller's transaction: take away what the principal gives, keep schema USAGE as it was."""
@@ -218,7 +238,9 @@ def _counterfactual(conn: psycopg.Connection, principal: str) -> None:
     for role, schema in sorted(usage_before - _usage(conn)):
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role)))
     if (after := _usage(conn)) != usage_before:
-        raise OracleDisagreement(f"schema USAGE was not restored: lost {sorted(usage_before - after)}, gained {sorted(after - usage_before)}")
+        raise OracleDisagreement(
+            f"schema USAGE was not restored: lost {sorted(usage_before - after)}, gained {sorted(after - usage_before)}"
+        )
 
 
 def _usage(conn: psycopg.Connection) -> set[tuple[str, str]]:
@@ -248,18 +270,26 @@ def _revoke_public_selects(conn: psycopg.Connection) -> None:
     items = conn.execute(_PUBLIC_SELECTS).fetchall()
     for schema, table, column, grantor in items:
         cols = sql.SQL(" ({})").format(sql.Identifier(column)) if column else sql.SQL("")
-        revoke = sql.SQL("REVOKE SELECT{} ON TABLE {}.{} FROM PUBLIC").format(cols, sql.Identifier(schema), sql.Identifier(table))
+        revoke = sql.SQL("REVOKE SELECT{} ON TABLE {}.{} FROM PUBLIC").format(
+            cols, sql.Identifier(schema), sql.Identifier(table)
+        )
         lacks_usage = not conn.execute("SELECT has_schema_privilege(%s, %s, 'USAGE')", [grantor, schema]).fetchone()[0]
         if lacks_usage:
-            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(grantor)))
+            conn.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(grantor))
+            )
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(grantor)))
         conn.execute(revoke)
         conn.execute("RESET ROLE")
         if lacks_usage:
-            conn.execute(sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), sql.Identifier(grantor)))
+            conn.execute(
+                sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), sql.Identifier(grantor))
+            )
     left = conn.execute(_PUBLIC_SELECTS).fetchall()
     if left:
-        raise OracleDisagreement(f"SELECT grants to PUBLIC survived the counterfactual's REVOKEs (schema, relation, column, grantor): {left}")
+        raise OracleDisagreement(
+            f"SELECT grants to PUBLIC survived the counterfactual's REVOKEs (schema, relation, column, grantor): {left}"
+        )
 
 
 def _revoke_memberships(conn: psycopg.Connection, principal: str) -> None:

@@ -42,19 +42,21 @@ def q_role(name: str) -> str:
 @dataclass
 class World:
     seed: int
-    major: int                                   # the server major version the SQL was generated for
+    major: int  # the server major version the SQL was generated for
     statements: list[str]
-    roles: list[str]                             # every role the world creates, the principal included
+    roles: list[str]  # every role the world creates, the principal included
     principal: str = PRINCIPAL
-    name: str = ""                               # a hand-written world (tests/differential/repros.py) has a name, not a seed
+    name: str = ""  # a hand-written world (tests/differential/repros.py) has a name, not a seed
 
     @property
     def label(self) -> str:
         return f"world {self.name!r}" if self.name else f"seed {self.seed}"
 
     def sql(self) -> str:
-        head = [f"-- sevtool differential world: {self.label}, generated for PostgreSQL {self.major}",
-                f"-- run as the superuser {SUPERUSER!r} in a fresh database, on a cluster where none of these roles exist yet"]
+        head = [
+            f"-- sevtool differential world: {self.label}, generated for PostgreSQL {self.major}",
+            f"-- run as the superuser {SUPERUSER!r} in a fresh database, on a cluster where none of these roles exist yet",
+        ]
         return "\n".join(head + [s + ";" for s in self.statements]) + "\n"
 
     def teardown_sql(self, existing: list[str]) -> list[str]:
@@ -68,15 +70,18 @@ class World:
         schemas = sorted({m.group(1) for s in self.statements if (m := re.match(r'CREATE SCHEMA ("(?:[^"]|"")+")', s))})
         # One DROP OWNED per role: naming several roles at once fails with "could not find tuple for default ACL"
         # when one role's default privileges grant to another of them (both try to delete the same entry).
-        return ([f"DROP SCHEMA IF EXISTS {schema} CASCADE" for schema in schemas] + [f"DROP OWNED BY {q(r)} CASCADE" for r in roles]
-                + [f"DROP ROLE {', '.join(q(r) for r in roles)}"])
+        return (
+            [f"DROP SCHEMA IF EXISTS {schema} CASCADE" for schema in schemas]
+            + [f"DROP OWNED BY {q(r)} CASCADE" for r in roles]
+            + [f"DROP ROLE {', '.join(q(r) for r in roles)}"]
+        )
 
 
 @dataclass
 class _Rel:
     schema: str
     name: str
-    kind: str                                    # table, partitioned, view, matview
+    kind: str  # table, partitioned, view, matview
     columns: tuple[str, ...]
     owner: str = SUPERUSER
 
@@ -88,7 +93,7 @@ class _Rel:
 @dataclass
 class _Schema:
     name: str
-    owner: str                                   # SUPERUSER or a world role
+    owner: str  # SUPERUSER or a world role
     usage: list[str] = field(default_factory=list)
 
 
@@ -131,7 +136,9 @@ class _Builder:
         self.roles.append(name)
         return name
 
-    def grant_role(self, role: str, member: str, *, admin: bool = False, by: str = SUPERUSER, options: bool = True) -> None:
+    def grant_role(
+        self, role: str, member: str, *, admin: bool = False, by: str = SUPERUSER, options: bool = True
+    ) -> None:
         opts = ["ADMIN OPTION"] if admin else []
         if self.major >= 16 and options:
             if self.opt_rng.random() < 0.2:
@@ -148,24 +155,35 @@ class _Builder:
     def build(self) -> None:
         rng = self.rng
         self.create_role(PRINCIPAL, login=False, inherit=not self.chance(0.15))
-        self.uppers = [self.create_role(f"dw_up{i}", login=False, inherit=not self.chance(0.2)) for i in range(1, rng.randint(2, 3) + 1)]
+        self.uppers = [
+            self.create_role(f"dw_up{i}", login=False, inherit=not self.chance(0.2))
+            for i in range(1, rng.randint(2, 3) + 1)
+        ]
         n_direct, n_nested = rng.randint(3, 5), rng.randint(2, 3)
         direct_names = [f"dw_m{i}" for i in range(1, n_direct + 1)]
         direct_names[self.rng.randrange(n_direct)] = ODD_ROLE
         self.team = self.create_role("dw_team", login=False)
-        self.direct = [self.create_role(n, login=self.chance(0.85), inherit=not self.chance(0.25)) for n in direct_names]
-        self.nested = [self.create_role(f"dw_n{i}", login=True, inherit=not self.chance(0.25)) for i in range(1, n_nested + 1)]
+        self.direct = [
+            self.create_role(n, login=self.chance(0.85), inherit=not self.chance(0.25)) for n in direct_names
+        ]
+        self.nested = [
+            self.create_role(f"dw_n{i}", login=True, inherit=not self.chance(0.25)) for i in range(1, n_nested + 1)
+        ]
         self.sides = [self.create_role(f"dw_side{i}", login=False) for i in range(1, rng.randint(1, 2) + 1)]
-        self.outsiders = [self.create_role(f"dw_o{i}", login=self.chance(0.6), inherit=not self.chance(0.15))
-                          for i in range(1, rng.randint(3, 5) + 1)]
+        self.outsiders = [
+            self.create_role(f"dw_o{i}", login=self.chance(0.6), inherit=not self.chance(0.15))
+            for i in range(1, rng.randint(3, 5) + 1)
+        ]
         self.memberships()
         self.schemas = [self.schema(f"dw_s{i}") for i in range(1, rng.randint(2, 3) + 1)]
         for s in self.schemas:
             self.objects(s)
-        if self.chance(0.3):   # database-wide default privileges: future tables only, nothing created after them
+        if self.chance(0.3):  # database-wide default privileges: future tables only, nothing created after them
             who = self.pick(self.outsiders + self.uppers)
-            self.emit(f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(who)} GRANT SELECT ON TABLES TO {q_role(self.pick([PRINCIPAL, 'PUBLIC']))}")
-        for s in self.schemas:   # last: the grant-option holders needed USAGE only while they granted
+            self.emit(
+                f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(who)} GRANT SELECT ON TABLES TO {q_role(self.pick([PRINCIPAL, 'PUBLIC']))}"
+            )
+        for s in self.schemas:  # last: the grant-option holders needed USAGE only while they granted
             for grantee in s.usage:
                 self.emit(f"GRANT USAGE ON SCHEMA {q(s.name)} TO {q_role(grantee)}")
 
@@ -174,14 +192,14 @@ class _Builder:
         # The principal is a member of some upper groups; uppers nest (up_i member of up_j only for i < j: no cycles).
         for up in self.uppers:
             if up == self.uppers[0] or self.chance(0.5):
-                if self.chance(0.25):   # a membership granted by a non-superuser holding ADMIN OPTION on the group
+                if self.chance(0.25):  # a membership granted by a non-superuser holding ADMIN OPTION on the group
                     admin = self.pick(self.outsiders)
                     self.grant_role(up, admin, admin=True, options=False)
                     self.grant_role(up, PRINCIPAL, by=admin)
                 else:
                     self.grant_role(up, PRINCIPAL)
         for i, low in enumerate(self.uppers):
-            for high in self.uppers[i + 1:]:
+            for high in self.uppers[i + 1 :]:
                 if self.chance(0.4):
                     self.grant_role(high, low)
         # Members: direct ones and the team group; one direct member holds ADMIN OPTION and grants on as itself.
@@ -214,11 +232,19 @@ class _Builder:
             self.grant_role("pg_read_all_data", self.pick(self.outsiders))
 
     def schema(self, name: str) -> _Schema:
-        owner = self.rng.choices([SUPERUSER, self.pick(self.uppers), self.pick(self.outsiders), self.pick(self.direct)],
-                                 weights=[0.4, 0.2, 0.25, 0.15])[0]
+        owner = self.rng.choices(
+            [SUPERUSER, self.pick(self.uppers), self.pick(self.outsiders), self.pick(self.direct)],
+            weights=[0.4, 0.2, 0.25, 0.15],
+        )[0]
         self.emit(f"CREATE SCHEMA {q(name)}" + ("" if owner == SUPERUSER else f" AUTHORIZATION {q(owner)}"))
-        candidates = [(PRINCIPAL, 0.35), ("PUBLIC", 0.3), (self.pick(self.uppers), 0.2), (self.pick(self.sides), 0.35),
-                      (self.pick(self.outsiders), 0.3), (self.pick(self.direct), 0.15)]
+        candidates = [
+            (PRINCIPAL, 0.35),
+            ("PUBLIC", 0.3),
+            (self.pick(self.uppers), 0.2),
+            (self.pick(self.sides), 0.35),
+            (self.pick(self.outsiders), 0.3),
+            (self.pick(self.direct), 0.15),
+        ]
         usage = list(dict.fromkeys(g for g, p in candidates if self.chance(p)))
         return _Schema(name, owner, usage)
 
@@ -228,11 +254,19 @@ class _Builder:
         for i in range(rng.randint(4, 6)):
             if i == default_at:
                 grantee = self.pick([PRINCIPAL, "PUBLIC", self.pick(self.uppers), self.pick(self.outsiders)])
-                self.emit(f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(s.owner)} IN SCHEMA {q(s.name)} GRANT SELECT ON TABLES TO {q_role(grantee)}")
-            kind = rng.choices(["table", "partitioned", "inherits", "view", "secinv", "matview"], weights=[40, 12, 10, 18, 10, 10])[0]
+                self.emit(
+                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(s.owner)} IN SCHEMA {q(s.name)} GRANT SELECT ON TABLES TO {q_role(grantee)}"
+                )
+            kind = rng.choices(
+                ["table", "partitioned", "inherits", "view", "secinv", "matview"], weights=[40, 12, 10, 18, 10, 10]
+            )[0]
             # A materialized view is filled when created, by the superuser through the bases' owners: over a view whose
             # owner cannot read its own base it would not build, so it reads tables only.
-            bases = [r for r in self.rels if r.kind in (("table", "partitioned") if kind == "matview" else ("table", "partitioned", "view"))]
+            bases = [
+                r
+                for r in self.rels
+                if r.kind in (("table", "partitioned") if kind == "matview" else ("table", "partitioned", "view"))
+            ]
             if kind in ("view", "secinv", "matview") and not bases:
                 kind = "table"
             getattr(self, f"make_{kind}")(s, *([self.pick(bases)] if kind in ("view", "secinv", "matview") else []))
@@ -250,7 +284,9 @@ class _Builder:
             return ODD_TABLE
         return self.new_name(prefix)
 
-    def new_rel(self, s: _Schema, name: str, kind: str, columns=COLUMNS, owner: str = SUPERUSER, created_by: str = SUPERUSER) -> _Rel:
+    def new_rel(
+        self, s: _Schema, name: str, kind: str, columns=COLUMNS, owner: str = SUPERUSER, created_by: str = SUPERUSER
+    ) -> _Rel:
         rel = _Rel(s.name, name, kind, tuple(columns), owner if created_by == SUPERUSER else created_by)
         if owner != SUPERUSER and created_by == SUPERUSER:
             word = {"view": "VIEW", "matview": "MATERIALIZED VIEW"}.get(kind, "TABLE")
@@ -260,9 +296,13 @@ class _Builder:
 
     def make_table(self, s: _Schema) -> None:
         name = self.table_name("t")
-        creator = s.owner if s.owner != SUPERUSER and self.chance(0.35) else SUPERUSER   # meets the schema's default privileges
+        creator = (
+            s.owner if s.owner != SUPERUSER and self.chance(0.35) else SUPERUSER
+        )  # meets the schema's default privileges
         self.as_role(creator, f"CREATE TABLE {q(s.name)}.{q(name)} (id int, secret text, note text)")
-        rel = self.new_rel(s, name, "table", owner=self.owner_for(s) if creator == SUPERUSER else creator, created_by=creator)
+        rel = self.new_rel(
+            s, name, "table", owner=self.owner_for(s) if creator == SUPERUSER else creator, created_by=creator
+        )
         self.grants(rel)
 
     def make_partitioned(self, s: _Schema) -> None:
@@ -272,7 +312,9 @@ class _Builder:
         self.grants(parent)
         for lo in (0, 100):
             part = f"{name}_{lo}"
-            self.emit(f"CREATE TABLE {q(s.name)}.{q(part)} PARTITION OF {parent.ref} FOR VALUES FROM ({lo}) TO ({lo + 100})")
+            self.emit(
+                f"CREATE TABLE {q(s.name)}.{q(part)} PARTITION OF {parent.ref} FOR VALUES FROM ({lo}) TO ({lo + 100})"
+            )
             self.grants(self.new_rel(s, part, "table", owner=self.owner_for(s, parent.owner)))
 
     def make_inherits(self, s: _Schema) -> None:
@@ -282,7 +324,7 @@ class _Builder:
         self.grants(parent)
         child = f"{name}_child"
         self.emit(f"CREATE TABLE {q(s.name)}.{q(child)} (extra int) INHERITS ({parent.ref})")
-        self.grants(self.new_rel(s, child, "table", columns=COLUMNS + ("extra",), owner=self.owner_for(s, parent.owner)))
+        self.grants(self.new_rel(s, child, "table", columns=(*COLUMNS, "extra"), owner=self.owner_for(s, parent.owner)))
 
     def make_view(self, s: _Schema, base: _Rel, *, invoker: bool = False) -> None:
         name = self.new_name("sv" if invoker else "v")
@@ -297,21 +339,31 @@ class _Builder:
     def make_matview(self, s: _Schema, base: _Rel) -> None:
         name = self.new_name("mv")
         cols = ("id", self.pick(base.columns[1:]))
-        self.emit(f"CREATE MATERIALIZED VIEW {q(s.name)}.{q(name)} AS SELECT {', '.join(q(c) for c in cols)} FROM {base.ref}")
+        self.emit(
+            f"CREATE MATERIALIZED VIEW {q(s.name)}.{q(name)} AS SELECT {', '.join(q(c) for c in cols)} FROM {base.ref}"
+        )
         self.grants(self.new_rel(s, name, "matview", columns=cols, owner=self.owner_for(s, base.owner)))
 
     # --- grants ---------------------------------------------------------------------------------
 
     def grants(self, rel: _Rel) -> None:
         for _ in range(self.pick([0, 1, 1, 2, 2, 3])):
-            how = self.rng.choices(["principal", "public", "upper", "side", "outsider", "member", "chain"],
-                                   weights=[22, 18, 14, 10, 10, 8, 18])[0]
+            how = self.rng.choices(
+                ["principal", "public", "upper", "side", "outsider", "member", "chain"],
+                weights=[22, 18, 14, 10, 10, 8, 18],
+            )[0]
             cols = (self.pick(rel.columns),) if self.chance(0.25) else ()
             if how == "chain":
                 self.chain(rel, cols)
                 continue
-            grantee = {"principal": PRINCIPAL, "public": "PUBLIC", "upper": self.pick(self.uppers), "side": self.pick(self.sides),
-                       "outsider": self.pick(self.outsiders), "member": self.pick(self.direct + self.nested)}[how]
+            grantee = {
+                "principal": PRINCIPAL,
+                "public": "PUBLIC",
+                "upper": self.pick(self.uppers),
+                "side": self.pick(self.sides),
+                "outsider": self.pick(self.outsiders),
+                "member": self.pick(self.direct + self.nested),
+            }[how]
             self.emit(_grant(rel, cols, grantee))
 
     def chain(self, rel: _Rel, cols: tuple[str, ...]) -> None:

@@ -7,11 +7,16 @@ from pathlib import Path
 
 from sevtool.pgtemp import find_bindir
 
-SECRET = "hunter2-SSN-078-05-1120"   # a value in a WHERE clause: must never reach output or the store
+SECRET = "hunter2-SSN-078-05-1120"  # a value in a WHERE clause: must never reach output or the store
 
 PGAUDIT_SETTINGS = {
-    "shared_preload_libraries": "pgaudit", "logging_collector": "on", "log_destination": "csvlog,jsonlog",
-    "log_directory": "log", "pgaudit.log": "read, role", "pgaudit.role": "auditor", "pgaudit.log_relation": "on",
+    "shared_preload_libraries": "pgaudit",
+    "logging_collector": "on",
+    "log_destination": "csvlog,jsonlog",
+    "log_directory": "log",
+    "pgaudit.log": "read, role",
+    "pgaudit.role": "auditor",
+    "pgaudit.log_relation": "on",
     "log_line_prefix": "%m [%p] %q%u@%d ",
 }
 

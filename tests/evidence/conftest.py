@@ -15,6 +15,6 @@ def audit_pg():
     if reason:
         pytest.skip(reason)
     server = TempPostgres(settings=PGAUDIT_SETTINGS).start()
-    server.log_dir = server.data / "log"
+    assert server.log_dir == server.data / "log"  # TempPostgres.log_dir: log_directory under the data directory
     yield server
     server.stop()

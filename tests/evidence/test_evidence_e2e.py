@@ -37,9 +37,11 @@ def read_as(audit_pg, db: str, user: str, *statements: str) -> None:
 
 
 def denied(audit_pg, db: str, user: str, statement: str) -> None:
-    with psycopg.connect(audit_pg.dsn(db, user=user), autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(statement)
+    with (
+        psycopg.connect(audit_pg.dsn(db, user=user), autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(statement)
 
 
 @pytest.fixture
@@ -54,18 +56,24 @@ def exposed(cli, audit_pg):
     scan = cli.json("scan", ident, "--target", dsn, "--principal", "all_employees")
     assert {f["object_name"] for f in scan["findings"]} == {"keystrokes", "screen_content", "perf_reviews", "salaries"}
 
-    read_as(audit_pg, "wh", "alice", f"SELECT * FROM keystrokes WHERE secret = '{SECRET}'", "SELECT count(*) FROM keystrokes k JOIN keystrokes k2 USING (id)",
-            "SELECT * FROM screen_content")
+    read_as(
+        audit_pg,
+        "wh",
+        "alice",
+        f"SELECT * FROM keystrokes WHERE secret = '{SECRET}'",
+        "SELECT count(*) FROM keystrokes k JOIN keystrokes k2 USING (id)",
+        "SELECT * FROM screen_content",
+    )
     read_as(audit_pg, "wh", "bob", "SELECT id FROM keystrokes")
     read_as(audit_pg, "wh", "carol", "SELECT * FROM perf_reviews")
-    denied(audit_pg, "wh", "mallory", "SELECT * FROM keystrokes")          # during the window, but refused: not a read
+    denied(audit_pg, "wh", "mallory", "SELECT * FROM keystrokes")  # during the window, but refused: not a read
     audit_pg.create_database("other")
     with psycopg.connect(audit_pg.dsn("other"), autocommit=True) as conn:
-        conn.execute("CREATE TABLE keystrokes (id int); SELECT * FROM keystrokes")   # same name, another database
+        conn.execute("CREATE TABLE keystrokes (id int); SELECT * FROM keystrokes")  # same name, another database
 
     applied = cli.json("revoke", ident, "--apply", "--yes")
     assert applied["counts"]["failed"] == 0 and applied["counts"]["applied"] >= 4
-    denied(audit_pg, "wh", "alice", "SELECT * FROM keystrokes")            # after the apply: denied
+    denied(audit_pg, "wh", "alice", "SELECT * FROM keystrokes")  # after the apply: denied
     wait_for_log(audit_pg.log_dir, "permission denied for table keystrokes", 2)
     return ident
 
@@ -91,9 +99,11 @@ def test_the_report_gives_exactly_the_reads_during_the_window(cli, audit_pg, exp
     assert perf["members"] == [] and [(r["role"], r["reads"]) for r in perf["non_members"]] == [("carol", 1)]
     salaries = objects["public.salaries"]
     assert salaries["answer"] == "no_reads" and salaries["uncovered"] == [] and salaries["read_logged"] == "session"
-    assert keystrokes["window_start"].startswith("earliest GRANT"), "no start was recorded: the GRANT in the logs opens the window"
+    assert keystrokes["window_start"].startswith("earliest GRANT"), (
+        "no start was recorded: the GRANT in the logs opens the window"
+    )
     assert report["member_readers"] == {"alice": 3, "bob": 1} and report["non_member_readers"] == {"carol": 1}
-    assert report["logs"]["other_database"] >= 1 and report["logs"]["skipped_duplicate_format"] >= 1   # the .json twin
+    assert report["logs"]["other_database"] >= 1 and report["logs"]["skipped_duplicate_format"] >= 1  # the .json twin
     assert report["logs"]["corrupt"] == 0
 
     reader_first = datetime.fromisoformat(keystrokes["members"][0]["first"])
@@ -119,7 +129,9 @@ def test_half_covered_window_is_unknown_for_the_uncovered_half(cli, audit_pg, ex
     salaries, keystrokes = by_object(report)["public.salaries"], by_object(report)["public.keystrokes"]
     assert salaries["answer"] == "unknown" and salaries["window_start"] == "recorded on the incident"
     assert [datetime.fromisoformat(x) for x in salaries["uncovered"][0]] == [earlier, log_start]
-    assert keystrokes["answer"] == "reads" and keystrokes["uncovered"], "reads found, and the uncovered half is still unknown"
+    assert keystrokes["answer"] == "reads" and keystrokes["uncovered"], (
+        "reads found, and the uncovered half is still unknown"
+    )
 
     text = cli("evidence", exposed, "--log", str(audit_pg.log_dir))
     assert text.returncode == 0, text.stderr

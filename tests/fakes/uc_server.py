@@ -28,10 +28,30 @@ API_ROOT = "/api/2.1/unity-catalog"
 
 # Which privileges each securable type accepts (Unity Catalog's privilege model).
 VALID_PRIVILEGES = {
-    "catalog": {"USE CATALOG", "USE SCHEMA", "SELECT", "MODIFY", "CREATE SCHEMA", "CREATE TABLE", "CREATE FUNCTION",
-                "EXECUTE", "CREATE VOLUME", "READ VOLUME", "CREATE MODEL"},
-    "schema": {"USE SCHEMA", "SELECT", "MODIFY", "CREATE TABLE", "CREATE FUNCTION", "EXECUTE", "CREATE VOLUME",
-               "READ VOLUME", "CREATE MODEL"},
+    "catalog": {
+        "USE CATALOG",
+        "USE SCHEMA",
+        "SELECT",
+        "MODIFY",
+        "CREATE SCHEMA",
+        "CREATE TABLE",
+        "CREATE FUNCTION",
+        "EXECUTE",
+        "CREATE VOLUME",
+        "READ VOLUME",
+        "CREATE MODEL",
+    },
+    "schema": {
+        "USE SCHEMA",
+        "SELECT",
+        "MODIFY",
+        "CREATE TABLE",
+        "CREATE FUNCTION",
+        "EXECUTE",
+        "CREATE VOLUME",
+        "READ VOLUME",
+        "CREATE MODEL",
+    },
     "table": {"SELECT", "MODIFY"},
 }
 
@@ -54,7 +74,9 @@ class Contract:
     def _validate(self, schema: dict, value, where: str) -> list[str]:
         validator = self._validators.get(id(schema))
         if validator is None:
-            validator = self._validators[id(schema)] = jsonschema.Draft202012Validator({**schema, "components": self.doc["components"]})
+            validator = self._validators[id(schema)] = jsonschema.Draft202012Validator(
+                {**schema, "components": self.doc["components"]}
+            )
         return [f"{where}: {e.message}" for e in validator.iter_errors(value)]
 
     def operation(self, method: str, path: str) -> tuple[dict, dict, dict] | None:
@@ -100,28 +122,37 @@ class Contract:
 
 @dataclass
 class Fault:
-    status: int | None = None        # answer this status instead of serving
-    retry_after: str | None = None   # Retry-After header value
-    delay: float = 0.0               # sleep before answering (slow responses, client timeouts)
-    path: str = ""                   # only requests whose path starts with this
+    status: int | None = None  # answer this status instead of serving
+    retry_after: str | None = None  # Retry-After header value
+    delay: float = 0.0  # sleep before answering (slow responses, client timeouts)
+    path: str = ""  # only requests whose path starts with this
     method: str | None = None
 
 
 class FakeUnityCatalog:
-    def __init__(self, *, page_size: int = 2, empty_pages: bool = False, dialect: str = "oss", token: str | None = None,
-                 contract: Contract | None = None, latency: float = 0.0):
+    def __init__(
+        self,
+        *,
+        page_size: int = 2,
+        empty_pages: bool = False,
+        dialect: str = "oss",
+        token: str | None = None,
+        contract: Contract | None = None,
+        latency: float = 0.0,
+    ):
         self.page_size = page_size
         self.empty_pages = empty_pages
-        self.dialect = dialect            # "oss": "USE SCHEMA"; "databricks": "USE_SCHEMA"
+        self.dialect = dialect  # "oss": "USE SCHEMA"; "databricks": "USE_SCHEMA"
         self.token = token
-        self.latency = latency            # added to every answer, like a network round trip
+        self.latency = latency  # added to every answer, like a network round trip
         self.contract = contract or Contract()
         self.catalogs: dict[str, dict] = {}
         self.schemas: dict[str, dict] = {}
         self.tables: dict[str, dict] = {}
         self.grants: dict[tuple[str, str], dict[str, list[str]]] = {}
         self.faults: list[Fault] = []
-        self.ignore_patches = False       # answer 200 to PATCH but change nothing (a fix that does not stick)
+        self.metastore_id = "ms-11111111-2222"  # what GET /metastore_summary answers (audit rows name it)
+        self.ignore_patches = False  # answer 200 to PATCH but change nothing (a fix that does not stick)
         self.requests: list[tuple[str, str, dict]] = []
         self.violations: list[str] = []
         self.lock = threading.Lock()
@@ -142,12 +173,27 @@ class FakeUnityCatalog:
         self.schemas[full] = {"name": name, "catalog_name": catalog, "full_name": full, "owner": "admin"}
         self._set_grants("schema", full, grants)
 
-    def add_table(self, catalog: str, schema: str, name: str, *, comment: str | None = None, table_type: str = "MANAGED",
-                  grants: dict[str, list[str]] | None = None) -> None:
+    def add_table(
+        self,
+        catalog: str,
+        schema: str,
+        name: str,
+        *,
+        comment: str | None = None,
+        table_type: str = "MANAGED",
+        grants: dict[str, list[str]] | None = None,
+    ) -> None:
         full = f"{catalog}.{schema}.{name}"
-        self.tables[full] = {"name": name, "catalog_name": catalog, "schema_name": schema, "table_type": table_type,
-                             "data_source_format": "DELTA", "owner": "admin", "table_id": f"id-{len(self.tables) + 1}",
-                             **({"comment": comment} if comment else {})}
+        self.tables[full] = {
+            "name": name,
+            "catalog_name": catalog,
+            "schema_name": schema,
+            "table_type": table_type,
+            "data_source_format": "DELTA",
+            "owner": "admin",
+            "table_id": f"id-{len(self.tables) + 1}",
+            **({"comment": comment} if comment else {}),
+        }
         self._set_grants("table", full, grants)
 
     def _set_grants(self, stype: str, full: str, grants: dict[str, list[str]] | None) -> None:
@@ -167,13 +213,24 @@ class FakeUnityCatalog:
     def can_read(self, principal: str, table: str) -> bool:
         """The oracle: SELECT on table/schema/catalog AND USE SCHEMA on schema/catalog AND USE CATALOG."""
         cat, sch, _ = table.split(".")
-        c, s, t = (self.privileges("catalog", cat, principal), self.privileges("schema", f"{cat}.{sch}", principal),
-                   self.privileges("table", table, principal))
+        c, s, t = (
+            self.privileges("catalog", cat, principal),
+            self.privileges("schema", f"{cat}.{sch}", principal),
+            self.privileges("table", table, principal),
+        )
         return "USE CATALOG" in c and "USE SCHEMA" in (c | s) and "SELECT" in (c | s | t)
 
     # --- faults ----------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 503, *, retry_after: str | None = None, path: str = "", method: str | None = None) -> None:
+    def fail_next(
+        self,
+        count: int,
+        status: int = 503,
+        *,
+        retry_after: str | None = None,
+        path: str = "",
+        method: str | None = None,
+    ) -> None:
         self.faults += [Fault(status=status, retry_after=retry_after, path=path, method=method) for _ in range(count)]
 
     def slow_next(self, count: int, seconds: float, *, path: str = "") -> None:
@@ -200,7 +257,7 @@ class FakeUnityCatalog:
         if self.empty_pages and not empty_done:
             # An empty page that still carries a token: clients must keep going.
             return {key: [], "next_page_token": base64.urlsafe_b64encode(f"{offset}:e".encode()).decode()}
-        chunk = items[offset:offset + size]
+        chunk = items[offset : offset + size]
         out = {key: chunk}
         if offset + size < len(items):
             out["next_page_token"] = base64.urlsafe_b64encode(f"{offset + size}:".encode()).decode()
@@ -208,20 +265,31 @@ class FakeUnityCatalog:
 
     def _permissions_body(self, stype: str, full: str, principal: str | None = None) -> dict:
         grants = self.grants.get((stype, full), {})
-        return {"privilege_assignments": [{"principal": p, "privileges": list(v)} for p, v in grants.items()
-                                          if v and (principal is None or p == principal)]}
+        return {
+            "privilege_assignments": [
+                {"principal": p, "privileges": list(v)}
+                for p, v in grants.items()
+                if v and (principal is None or p == principal)
+            ]
+        }
 
     def _exists(self, stype: str, full: str) -> bool:
         return full in {"catalog": self.catalogs, "schema": self.schemas, "table": self.tables}.get(stype, {})
 
     def handle(self, method: str, path: str, query: dict[str, str], body) -> tuple[int, dict]:
+        if method == "GET" and path == "/metastore_summary":
+            return 200, {"metastore_id": self.metastore_id}
         if method == "GET" and path == "/catalogs":
             return 200, self._page(sorted(self.catalogs.values(), key=lambda c: c["name"]), "catalogs", query)
         if method == "GET" and path == "/schemas":
             items = [s for s in self.schemas.values() if s["catalog_name"] == query["catalog_name"]]
             return 200, self._page(sorted(items, key=lambda s: s["full_name"]), "schemas", query)
         if method == "GET" and path == "/tables":
-            items = [t for f, t in sorted(self.tables.items()) if t["catalog_name"] == query["catalog_name"] and t["schema_name"] == query["schema_name"]]
+            items = [
+                t
+                for f, t in sorted(self.tables.items())
+                if t["catalog_name"] == query["catalog_name"] and t["schema_name"] == query["schema_name"]
+            ]
             return 200, self._page(items, "tables", query)
         m = re.fullmatch(r"/permissions/([^/]+)/([^/]+)", path)
         if m:
@@ -233,7 +301,10 @@ class FakeUnityCatalog:
             for change in body["changes"]:
                 for p in change["add"] + change["remove"]:
                     if spaced(p) not in VALID_PRIVILEGES[stype]:
-                        return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": f"privilege {p} is not valid on a {stype}"}
+                        return 400, {
+                            "error_code": "INVALID_PARAMETER_VALUE",
+                            "message": f"privilege {p} is not valid on a {stype}",
+                        }
             if self.ignore_patches:
                 return 200, self._permissions_body(stype, full)
             with self.lock:
@@ -254,7 +325,7 @@ class FakeUnityCatalog:
         text = json.dumps(value)
         return json.loads(re.sub(r'"([A-Z]+(?:_[A-Z]+)+)"', lambda m: json.dumps(m.group(1).replace("_", " ")), text))
 
-    def start(self) -> "FakeUnityCatalog":
+    def start(self) -> FakeUnityCatalog:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -265,7 +336,7 @@ class FakeUnityCatalog:
                 parts = urlsplit(self.path)
                 if not parts.path.startswith(API_ROOT):
                     return self._send(404, {"error_code": "NOT_FOUND", "message": "not under the API root"})
-                path = parts.path[len(API_ROOT):]
+                path = parts.path[len(API_ROOT) :]
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
@@ -276,9 +347,13 @@ class FakeUnityCatalog:
                     time.sleep(fault.delay)
                 if fault and fault.status:
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                    return self._send(fault.status, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected fault"}, headers)
+                    return self._send(
+                        fault.status, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected fault"}, headers
+                    )
                 if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    return self._send(401, {"error_code": "UNAUTHENTICATED", "message": "missing or wrong bearer token"})
+                    return self._send(
+                        401, {"error_code": "UNAUTHENTICATED", "message": "missing or wrong bearer token"}
+                    )
                 problems = fake.contract.check_request(method, path, query, fake._for_validation(body))
                 if problems:
                     fake.violations += problems
@@ -300,7 +375,7 @@ class FakeUnityCatalog:
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass   # the client gave up (timeout tests)
+                    pass  # the client gave up (timeout tests)
 
             def do_GET(self):
                 self._serve("GET")

@@ -22,8 +22,15 @@ class WebhookReceiver:
     deduplicating receiver acts on); `duplicates` the copies it recognised and ignored.
     """
 
-    def __init__(self, port: int | None = None, *, fail_first: int = 0, fail_status: int = 500, slow_first: int = 0,
-                 slow_seconds: float = 0.0):
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        fail_first: int = 0,
+        fail_status: int = 500,
+        slow_first: int = 0,
+        slow_seconds: float = 0.0,
+    ):
         self.port = port or free_port()
         self.fail_first = fail_first
         self.fail_status = fail_status
@@ -41,7 +48,7 @@ class WebhookReceiver:
     def posts_for(self, key: str) -> int:
         return sum(1 for p in self.posts if p["key"] == key)
 
-    def start(self) -> "WebhookReceiver":
+    def start(self) -> WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

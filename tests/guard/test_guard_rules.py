@@ -87,7 +87,7 @@ def test_a_resolved_incident_is_reopened_as_a_regression_and_a_closed_one_is_fol
     force(wb, ident, Status.CONTAINED, Status.VERIFYING, Status.RESOLVED, Status.CLOSED)
     followed = run(wb)
     assert followed.action == "opened" and followed.incident_id != ident
-    declared = [e for e in wb.store.events(followed.incident_id) if e.kind == "declared"][0]
+    declared = next(e for e in wb.store.events(followed.incident_id) if e.kind == "declared")
     assert declared.data["follows"] == ident
     assert len(wb.incidents.all()) == 2
 
@@ -101,7 +101,7 @@ def test_an_exception_exempts_until_it_expires(sqlite_wb, warehouse, config_path
     sqlite_wb.settings.__dict__.pop("team", None)   # re-read the edited config
     lapsed = run(sqlite_wb)
     assert lapsed.state == "violated" and lapsed.exempted == 0 and [e.owner for e in lapsed.expired] == ["ml-platform"]
-    seen = [e for e in sqlite_wb.store.events(lapsed.incident_id) if e.kind == "guard_violation"][0]
+    seen = next(e for e in sqlite_wb.store.events(lapsed.incident_id) if e.kind == "guard_violation")
     assert seen.data["expired_exceptions"][0]["owner"] == "ml-platform" and "expired exception" in seen.summary
 
 

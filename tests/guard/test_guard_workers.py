@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import psycopg
 import pytest
@@ -56,7 +57,7 @@ def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_
             assert time.monotonic() < deadline and victim.poll() is None, (tmp_path / "worker0.log").read_text()
             held = store_rows(pg_store_url, "SELECT key FROM work_lease WHERE kind = 'guard' AND holder LIKE %s", mark)
         os.kill(victim.pid, signal.SIGKILL)
-        killed_at = datetime.now(timezone.utc)
+        killed_at = datetime.now(UTC)
         victim.wait()
         # What the victim held when it died (it can no longer finish or renew anything).
         orphaned = store_rows(pg_store_url, "SELECT key, due_at FROM work_lease WHERE kind = 'guard' AND holder LIKE %s", mark)
@@ -71,7 +72,7 @@ def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_
             worker.wait()
         for log in logs:
             log.close()
-    stopped_at = datetime.now(timezone.utc)
+    stopped_at = datetime.now(UTC)
 
     runs = store_rows(pg_store_url, "SELECT key, slot, holder, ran_at FROM guard_run ORDER BY key, slot")
     slots: dict[str, list[datetime]] = defaultdict(list)
@@ -82,7 +83,7 @@ def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_
     for key, served in slots.items():
         assert len(served) == len(set(served)), f"{key} ran twice in one interval: {served}"
         assert served[0] == first, f"{key} missed its first slot"
-        gaps = {b - a for a, b in zip(served, served[1:], strict=False)}
+        gaps = {b - a for a, b in pairwise(served)}
         assert gaps <= {timedelta(seconds=EVERY)}, f"{key} skipped an interval: {served}"
         # Every slot that came due at least one interval before the workers stopped was served.
         assert served[-1] + timedelta(seconds=2 * EVERY) > stopped_at, f"{key} stopped being run: last slot {served[-1]}"

@@ -17,19 +17,28 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the `differential` package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the `differential` package
 
-from differential.harness import SeedOutcome, run_seed  # noqa: E402
+from differential.harness import SeedOutcome, run_seed
 
-from sevtool.pgtemp import TempPostgres, embedded_bindir  # noqa: E402
+from sevtool.pgtemp import TempPostgres, embedded_bindir
 
 COLUMNS = ("objects", "obj_agree", "pairs", "pair_agree", "false", "missed", "left", "collateral", "undo", "errors")
 
 
 def figures(o: SeedOutcome) -> tuple[int, ...]:
-    return (o.objects, o.object_agreements, o.pairs, o.pair_agreements, len(o.false_exposures), len(o.missed_exposures),
-            len({line.split(")")[0].split(", ")[-1] for line in o.left_readable}), len(o.collateral), len(o.undo_mismatches),
-            len(o.errors))
+    return (
+        o.objects,
+        o.object_agreements,
+        o.pairs,
+        o.pair_agreements,
+        len(o.false_exposures),
+        len(o.missed_exposures),
+        len({line.split(")")[0].split(", ")[-1] for line in o.left_readable}),
+        len(o.collateral),
+        len(o.undo_mismatches),
+        len(o.errors),
+    )
 
 
 def servers(choice: str) -> list[tuple[str, Path | None]]:
@@ -48,7 +57,9 @@ def main() -> int:
     parser.add_argument("--server", choices=("15", "18", "both"), default="both")
     parser.add_argument("--principal", default="emp_all", help="the scope's principal: emp_all (default) or PUBLIC")
     parser.add_argument("--verbose", action="store_true", help="print every disagreement, not only the counts")
-    parser.add_argument("--report-dir", type=Path, help="write each failing seed's full report, world SQL included, here")
+    parser.add_argument(
+        "--report-dir", type=Path, help="write each failing seed's full report, world SQL included, here"
+    )
     args = parser.parse_args()
     if args.report_dir:
         args.report_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +72,7 @@ def main() -> int:
             for seed in range(args.first, args.first + args.seeds):
                 outcome = run_seed(pg.create_database(f"differential_{seed}"), seed, args.principal)
                 row = figures(outcome)
-                total = [t + r for t, r in zip(total, row)]
+                total = [t + r for t, r in zip(total, row, strict=False)]
                 print(f"{seed:>6} " + " ".join(f"{v:>10}" for v in row) + f" {outcome.seconds:>8.2f}", flush=True)
                 if outcome.disagreements:
                     failing.append(f"{seed}@pg{outcome.major}")
@@ -70,9 +81,11 @@ def main() -> int:
                     if args.report_dir:
                         (args.report_dir / f"seed-{seed}-pg{outcome.major}.txt").write_text(outcome.report())
     print(f"{'total':>6} " + " ".join(f"{v:>10}" for v in total) + f" {time.perf_counter() - started:>8.1f}")
-    print("columns: objects / pairs compared and agreeing; false and missed exposures (object and pair level); objects left "
-          "readable by a member after apply; outsiders' unlisted losses or gains; undo mismatches; errors (failed actions, "
-          "exceptions, oracle disagreements)")
+    print(
+        "columns: objects / pairs compared and agreeing; false and missed exposures (object and pair level); objects left "
+        "readable by a member after apply; outsiders' unlisted losses or gains; undo mismatches; errors (failed actions, "
+        "exceptions, oracle disagreements)"
+    )
     if failing:
         print(f"{len(failing)} seed run(s) disagree: {', '.join(failing)}")
         return 1

@@ -31,21 +31,30 @@ PRINCIPAL = "all_employees"
 
 def tables_of(dsn: str, prefix: str) -> list[tuple[str, str]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE tablename LIKE %s ORDER BY 1, 2",
-                            [prefix.replace("_", r"\_") + "%"]).fetchall()
+        return conn.execute(
+            "SELECT schemaname, tablename FROM pg_tables WHERE tablename LIKE %s ORDER BY 1, 2",
+            [prefix.replace("_", r"\_") + "%"],
+        ).fetchall()
 
 
 def still_granted(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("""SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
-                               WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s)""", [PRINCIPAL]).fetchone()[0]
+        return conn.execute(
+            """SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
+                               WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s)""",
+            [PRINCIPAL],
+        ).fetchone()[0]
 
 
 def naive_loop(dsn: str, tables: list[tuple[str, str]]) -> float:
     started = time.perf_counter()
     with psycopg.connect(dsn, autocommit=True) as conn:
         for schema, name in tables:
-            conn.execute(sql.SQL("REVOKE SELECT ON TABLE {} FROM {}").format(sql.Identifier(schema, name), sql.Identifier(PRINCIPAL)))
+            conn.execute(
+                sql.SQL("REVOKE SELECT ON TABLE {} FROM {}").format(
+                    sql.Identifier(schema, name), sql.Identifier(PRINCIPAL)
+                )
+            )
     return time.perf_counter() - started
 
 
@@ -53,8 +62,11 @@ def one_transaction(dsn: str, tables: list[tuple[str, str]]) -> str:
     started = time.perf_counter()
     try:
         with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
-            conn.execute(sql.SQL("REVOKE SELECT ON TABLE {} FROM {}").format(
-                sql.SQL(", ").join(sql.Identifier(s, n) for s, n in tables), sql.Identifier(PRINCIPAL)))
+            conn.execute(
+                sql.SQL("REVOKE SELECT ON TABLE {} FROM {}").format(
+                    sql.SQL(", ").join(sql.Identifier(s, n) for s, n in tables), sql.Identifier(PRINCIPAL)
+                )
+            )
     except psycopg.Error as exc:
         return f"failed after {time.perf_counter() - started:.2f} s: {exc.sqlstate} {str(exc).strip()}"
     return f"succeeded in {time.perf_counter() - started:.2f} s"
@@ -73,7 +85,9 @@ def main() -> int:
         single_dsn = pg.create_database("bench_single", template="bench_seed")
         tables = tables_of(naive_dsn, seeded["prefix"])
 
-        wb = Workbench(Settings(db=f"sqlite:///{Path(tmp) / 'bench.db'}", config=Path(tmp) / "none.toml", tz="UTC", actor="bench"))
+        wb = Workbench(
+            Settings(db=f"sqlite:///{Path(tmp) / 'bench.db'}", config=Path(tmp) / "none.toml", tz="UTC", actor="bench")
+        )
         incident = wb.incidents.declare("bench: 45k tables readable by all employees", 2)
         started = time.perf_counter()
         wb.scanning.scan(incident.id, engine_dsn, [PRINCIPAL])
@@ -89,10 +103,15 @@ def main() -> int:
         report = wb.revocation.apply(incident.id, plan_version=plan.plan_version, batch_size=args.batch_size)
         apply_s = time.perf_counter() - started
         engine_s = plan_s + apply_s
-        print(f"engine apply:           {apply_s:.2f} s ({report.counts}, batch size {args.batch_size or wb.settings.team.revoke_batch_size})")
+        print(
+            f"engine apply:           {apply_s:.2f} s ({report.counts}, batch size {args.batch_size or wb.settings.team.revoke_batch_size})"
+        )
         print(f"engine plan+apply:      {engine_s:.2f} s", flush=True)
         rescan = wb.scanning.scan(incident.id, engine_dsn, [PRINCIPAL])
-        print(f"re-scan findings:       {len(rescan.result.findings)}; incident status after apply: {report.status}", flush=True)
+        print(
+            f"re-scan findings:       {len(rescan.result.findings)}; incident status after apply: {report.status}",
+            flush=True,
+        )
 
         naive_s = naive_loop(naive_dsn, tables)
         print(f"naive autocommit loop:  {naive_s:.2f} s")
@@ -103,10 +122,12 @@ def main() -> int:
         started = time.perf_counter()
         undone = wb.revocation.undo(incident.id)
         back = still_granted(engine_dsn)
-        print(f"engine undo:            {time.perf_counter() - started:.2f} s ({undone.counts}); grants back: {back} of {len(tables)}")
+        print(
+            f"engine undo:            {time.perf_counter() - started:.2f} s ({undone.counts}); grants back: {back} of {len(tables)}"
+        )
         return 0 if revoked and undone.ok and back == len(tables) else 1
 
 
 if __name__ == "__main__":
-    with bulk_run():   # as the CLI runs its bulk commands
+    with bulk_run():  # as the CLI runs its bulk commands
         sys.exit(main())

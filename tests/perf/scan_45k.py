@@ -70,11 +70,17 @@ def measure(dsn: str, args, tmp: Path) -> None:
     server_after = backend_cpu_seconds(backend)
     target.close()
     assert len(result.findings) == args.tables and result.objects_in_scope == args.tables
-    print(f"target.scan: first {times[0]:.2f} s, median {statistics.median(times):.2f} s, "
-          f"min {min(times):.2f} s over {args.runs} runs ({len(result.findings)} findings)")
-    server = f"{server_after - server_before:.2f} s" if server_before is not None and server_after is not None else "n/a"
-    print(f"  CPU per scan: client median {statistics.median(cpu):.2f} s, server backend {server}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"target.scan: first {times[0]:.2f} s, median {statistics.median(times):.2f} s, "
+        f"min {min(times):.2f} s over {args.runs} runs ({len(result.findings)} findings)"
+    )
+    server = (
+        f"{server_after - server_before:.2f} s" if server_before is not None and server_after is not None else "n/a"
+    )
+    print(
+        f"  CPU per scan: client median {statistics.median(cpu):.2f} s, server backend {server}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
     wb = Workbench(Settings(db=f"sqlite:///{tmp / 'perf.db'}", config=tmp / "none.toml", tz="UTC", actor="perf"))
     incident = wb.incidents.declare("perf", 2)
@@ -84,9 +90,12 @@ def measure(dsn: str, args, tmp: Path) -> None:
         outcome = wb.scanning.scan(incident.id, dsn, ["all_employees"])
         service_times.append(time.perf_counter() - started)
     wb.scanning.close()
-    print(f"ScanService.scan (scan + store scope v{outcome.version} and {outcome.summary.findings} findings, SQLite): "
-          f"median {statistics.median(service_times):.2f} s, min {min(service_times):.2f} s")
+    print(
+        f"ScanService.scan (scan + store scope v{outcome.version} and {outcome.summary.findings} findings, SQLite): "
+        f"median {statistics.median(service_times):.2f} s, min {min(service_times):.2f} s"
+    )
+
 
 if __name__ == "__main__":
-    with bulk_run():   # as the CLI runs its bulk commands
+    with bulk_run():  # as the CLI runs its bulk commands
         main()

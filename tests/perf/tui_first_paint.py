@@ -38,9 +38,19 @@ def seed_store(wb: Workbench, findings: int) -> int:
     incident = wb.incidents.declare("45,000 telemetry tables readable by all_employees", 2, playbook="data-exposure")
     if not findings:
         return incident.id
-    rows = [Finding(object_kind="table", schema_name=f"telemetry_{i // 5000:02d}", object_name=f"t_{i:06d}", principal="all_employees",
-                    path=AccessPath.DIRECT, grantee="all_employees", grantor="etl_owner", dss=i % 4 + 1)
-            for i in range(findings)]
+    rows = [
+        Finding(
+            object_kind="table",
+            schema_name=f"telemetry_{i // 5000:02d}",
+            object_name=f"t_{i:06d}",
+            principal="all_employees",
+            path=AccessPath.DIRECT,
+            grantee="all_employees",
+            grantor="etl_owner",
+            dss=i % 4 + 1,
+        )
+        for i in range(findings)
+    ]
     scope = Scope(target="warehouse", principals=["all_employees"])
     with wb.store.write() as tx:
         scope_id = scans.add_scope(tx.session, incident.id, 1, scope, finding_count=findings, object_count=findings)
@@ -110,7 +120,9 @@ async def measure_from_list(wb: Workbench, expected: int) -> tuple[float, float]
     from textual.widgets import DataTable
 
     app = create_app(wb)
-    first_frame = watch_frames(app, ("INC-", "Playbook: data-exposure", "Scope v1" if expected else "Not scanned yet", "/ Filter"))
+    first_frame = watch_frames(
+        app, ("INC-", "Playbook: data-exposure", "Scope v1" if expected else "Not scanned yet", "/ Filter")
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         while not (app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count):
             await asyncio.sleep(0.005)
@@ -134,7 +146,9 @@ def main() -> None:
         print(f"store seeded with {args.findings:,} findings in {time.perf_counter() - t0:.1f} s")
         results = [asyncio.run(measure(wb, incident_id, args.findings)) for _ in range(args.runs)]
         for result in results:
-            result["from the list (enter)"], result["from the list (CPU)"] = asyncio.run(measure_from_list(wb, args.findings))
+            result["from the list (enter)"], result["from the list (CPU)"] = asyncio.run(
+                measure_from_list(wb, args.findings)
+            )
     for name in results[0]:
         values = [r[name] for r in results]
         print(f"{name:>20}: median {statistics.median(values):.3f} s  (runs: {', '.join(f'{v:.3f}' for v in values)})")

@@ -40,7 +40,7 @@ from sevtool.settings import Settings
 def timed_verify(settings: Settings, incident_id: int, runs: int) -> tuple[list[float], list[float], object]:
     walls, cpus, report = [], [], None
     for _ in range(runs):
-        wb = Workbench(settings)          # as a new `sevtool verify` process would
+        wb = Workbench(settings)  # as a new `sevtool verify` process would
         started, cpu = time.perf_counter(), time.process_time()
         report = wb.verification.verify(incident_id)
         walls.append(time.perf_counter() - started)
@@ -51,9 +51,11 @@ def timed_verify(settings: Settings, incident_id: int, runs: int) -> tuple[list[
 
 def line(label: str, walls: list[float], cpus: list[float], report) -> None:
     out = report.outcome
-    print(f"{label}: median {statistics.median(walls):.2f} s wall ({statistics.median(cpus):.2f} s CPU), min {min(walls):.2f} s "
-          f"over {len(walls)} run(s) - {report.objects_in_scope} objects in scope, {out.exposed_objects} exposed, "
-          f"{len(out.findings)} findings, {len(out.regressions)} regressions, clean={out.clean}")
+    print(
+        f"{label}: median {statistics.median(walls):.2f} s wall ({statistics.median(cpus):.2f} s CPU), min {min(walls):.2f} s "
+        f"over {len(walls)} run(s) - {report.objects_in_scope} objects in scope, {out.exposed_objects} exposed, "
+        f"{len(out.findings)} findings, {len(out.regressions)} regressions, clean={out.clean}"
+    )
 
 
 def main() -> None:
@@ -88,11 +90,17 @@ def run(dsn: str, tmp: Path, runs: int) -> None:
     wb.revocation.plan(incident.id)
     wb.revocation.apply(incident.id)
     print(f"(fix: plan + apply {time.perf_counter() - started:.2f} s, not part of the figures)")
-    line("verify, first after the fix (nothing readable; the previous check saw everything exposed)", *timed_verify(settings, incident.id, 1))
+    line(
+        "verify, first after the fix (nothing readable; the previous check saw everything exposed)",
+        *timed_verify(settings, incident.id, 1),
+    )
     line("verify, after the fix, next checks (the steady state of a watch)", *timed_verify(settings, incident.id, runs))
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        schemas = [r[0] for r in conn.execute("SELECT DISTINCT schemaname FROM pg_tables WHERE tablename LIKE 't\\_%'").fetchall()]
+        schemas = [
+            r[0]
+            for r in conn.execute("SELECT DISTINCT schemaname FROM pg_tables WHERE tablename LIKE 't\\_%'").fetchall()
+        ]
         for schema in schemas:
             conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO PUBLIC").format(sql.Identifier(schema)))
     line("verify, a job re-granted every table to PUBLIC (all regressions)", *timed_verify(settings, incident.id, 1))
@@ -102,5 +110,5 @@ def run(dsn: str, tmp: Path, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    with bulk_run():   # as the CLI runs its bulk commands
+    with bulk_run():  # as the CLI runs its bulk commands
         main()

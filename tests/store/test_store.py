@@ -123,17 +123,31 @@ def test_a_store_whose_ledger_rows_held_the_action_detail_is_upgraded_when_opene
     from sevtool.targets.postgres.plugin import ActionKind
 
     inc = wb.incidents.declare("t", 2)
-    actions = [Action(seq=n, kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name=f"t{n}", grantee="all_employees", grantor="owner",
-                      sql=f'REVOKE SELECT ON TABLE "hr"."t{n}" FROM "all_employees" CASCADE', prior_state="{owner=arwdDxt/owner,all_employees=r/owner}")
-               for n in (1, 2)]
+    actions = [
+        Action(
+            seq=n,
+            kind=ActionKind.REVOKE_TABLE,
+            schema_name="hr",
+            object_name=f"t{n}",
+            grantee="all_employees",
+            grantor="owner",
+            sql=f'REVOKE SELECT ON TABLE "hr"."t{n}" FROM "all_employees" CASCADE',
+            prior_state="{owner=arwdDxt/owner,all_employees=r/owner}",
+        )
+        for n in (1, 2)
+    ]
     with wb.store.write() as tx:
         ledger.insert_plan(tx.session, inc.id, 1, 1, "db", actions)
         ledger.record(tx.session, inc.id, 1, [ActionResult(seq=1, status=ActionStatus.APPLIED)])
     before = ledger.actions(wb.store, inc.id)
-    with wb.store.engine.begin() as conn:   # back to the old layout
+    with wb.store.engine.begin() as conn:  # back to the old layout
         conn.execute(text("ALTER TABLE action ADD COLUMN detail JSON NOT NULL DEFAULT '{}'"))
-        conn.execute(text("UPDATE action SET detail = (SELECT d.detail FROM action_detail d WHERE d.incident_id = action.incident_id "
-                          "AND d.plan_version = action.plan_version AND d.seq = action.seq)"))
+        conn.execute(
+            text(
+                "UPDATE action SET detail = (SELECT d.detail FROM action_detail d WHERE d.incident_id = action.incident_id "
+                "AND d.plan_version = action.plan_version AND d.seq = action.seq)"
+            )
+        )
         conn.execute(text("DROP TABLE action_detail"))
     wb.store.engine.dispose()
 
@@ -142,7 +156,11 @@ def test_a_store_whose_ledger_rows_held_the_action_detail_is_upgraded_when_opene
     with reopened.write() as tx:
         ledger.insert_plan(tx.session, inc.id, 2, 1, "db", actions)
     assert [(version, a.seq, a.status) for version, _, a in ledger.actions(reopened, inc.id)] == [
-        (1, 1, ActionStatus.APPLIED), (1, 2, ActionStatus.PLANNED), (2, 1, ActionStatus.PLANNED), (2, 2, ActionStatus.PLANNED)]
+        (1, 1, ActionStatus.APPLIED),
+        (1, 2, ActionStatus.PLANNED),
+        (2, 1, ActionStatus.PLANNED),
+        (2, 2, ActionStatus.PLANNED),
+    ]
     with reopened.read() as s:
         assert "detail" not in {c["name"] for c in inspect(s.connection()).get_columns("action")}
 
@@ -163,14 +181,49 @@ def test_findings_keep_their_route_and_securable_as_data_and_an_older_store_is_u
 
     route = ("a)b", "x -> y", 'say "hi" (please)')
     findings = [
-        Finding(object_kind="table", schema_name="hr", object_name="pay", principal="emp_all", path=AccessPath.ROLE, grantee=route[-1],
-                grantor="owner1", route=route, set_role="x -> y is NOINHERIT", usage_from=("analysts", "ana"), row_security=True),
-        Finding(object_kind="table", schema_name="main.hr", object_name="pay", principal="emp_all", path=AccessPath.INHERITED,
-                grantee="emp_all", granted_on=Securable("schema", "main.hr")),
-        Finding(object_kind="schema", schema_name="hr", object_name=FUTURE_TABLES, principal="emp_all", path=AccessPath.DEFAULT_PRIVILEGES,
-                grantee="emp_all", grantor="owner1", future_tables=True),
-        Finding(object_kind="view", schema_name="hr", object_name="v", principal="emp_all", path=AccessPath.VIEW, grantee="emp_all",
-                bases=("hr.pay", "hr.bonus"), base_object="hr.pay", views=("hr.v2",)),
+        Finding(
+            object_kind="table",
+            schema_name="hr",
+            object_name="pay",
+            principal="emp_all",
+            path=AccessPath.ROLE,
+            grantee=route[-1],
+            grantor="owner1",
+            route=route,
+            set_role="x -> y is NOINHERIT",
+            usage_from=("analysts", "ana"),
+            row_security=True,
+        ),
+        Finding(
+            object_kind="table",
+            schema_name="main.hr",
+            object_name="pay",
+            principal="emp_all",
+            path=AccessPath.INHERITED,
+            grantee="emp_all",
+            granted_on=Securable("schema", "main.hr"),
+        ),
+        Finding(
+            object_kind="schema",
+            schema_name="hr",
+            object_name=FUTURE_TABLES,
+            principal="emp_all",
+            path=AccessPath.DEFAULT_PRIVILEGES,
+            grantee="emp_all",
+            grantor="owner1",
+            future_tables=True,
+        ),
+        Finding(
+            object_kind="view",
+            schema_name="hr",
+            object_name="v",
+            principal="emp_all",
+            path=AccessPath.VIEW,
+            grantee="emp_all",
+            bases=("hr.pay", "hr.bonus"),
+            base_object="hr.pay",
+            views=("hr.v2",),
+        ),
     ]
     scope = Scope(target="db", principals=["emp_all"])
 
@@ -184,7 +237,7 @@ def test_findings_keep_their_route_and_securable_as_data_and_an_older_store_is_u
     first = scanned(wb.store, 1)
     with wb.store.read() as s:
         assert scans.findings_of(s, first) == findings
-    with wb.store.engine.begin() as conn:   # back to the old layout: words, no structure
+    with wb.store.engine.begin() as conn:  # back to the old layout: words, no structure
         conn.execute(text("ALTER TABLE finding DROP COLUMN detail"))
         conn.execute(text("ALTER TABLE finding ADD COLUMN via VARCHAR NOT NULL DEFAULT ''"))
         conn.execute(text("UPDATE finding SET via = 'via role x -> y (through a)b)'"))
@@ -195,7 +248,9 @@ def test_findings_keep_their_route_and_securable_as_data_and_an_older_store_is_u
         columns = {c["name"] for c in inspect(s.connection()).get_columns("finding")}
         old = scans.findings_of(s, first)
     assert "detail" in columns and "via" not in columns
-    assert [(f.object_fqn, f.path, f.grantee, f.route) for f in old] == [(f.object_fqn, f.path, f.grantee, ()) for f in findings]
+    assert [(f.object_fqn, f.path, f.grantee, f.route) for f in old] == [
+        (f.object_fqn, f.path, f.grantee, ()) for f in findings
+    ]
     second = scanned(reopened, 2)
     with reopened.read() as s:
         assert scans.findings_of(s, second) == findings
@@ -208,9 +263,13 @@ def test_a_fresh_store_has_no_note_table_and_an_old_store_opens_with_its_unused_
 
     with wb.store.read() as s:
         assert "note" not in inspect(s.connection()).get_table_names()
-    with wb.store.engine.begin() as conn:   # the old layout
-        conn.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incident (id), "
-                          "kind VARCHAR NOT NULL, text TEXT NOT NULL)"))
+    with wb.store.engine.begin() as conn:  # the old layout
+        conn.execute(
+            text(
+                "CREATE TABLE note (id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL REFERENCES incident (id), "
+                "kind VARCHAR NOT NULL, text TEXT NOT NULL)"
+            )
+        )
     wb.store.engine.dispose()
 
     reopened = Store(store_url)

@@ -7,18 +7,21 @@ import pytest
 from sevtool.core.classification import Classifier, dss_from_comment
 
 
-@pytest.mark.parametrize("comment,expected", [
-    ("dss=3", 3),
-    ("Keystroke capture. DSS = 4; owner: telemetry", 4),
-    ("pii, dss=2, retention 90d", 2),
-    ("dss=7 (typo)", None),
-    ("dss=33", None),
-    ("nodss=3", None),
-    ("dss=9 then dss=1", 1),
-    ("no rating here", None),
-    ("", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "comment,expected",
+    [
+        ("dss=3", 3),
+        ("Keystroke capture. DSS = 4; owner: telemetry", 4),
+        ("pii, dss=2, retention 90d", 2),
+        ("dss=7 (typo)", None),
+        ("dss=33", None),
+        ("nodss=3", None),
+        ("dss=9 then dss=1", 1),
+        ("no rating here", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_comment_tag(comment, expected):
     assert dss_from_comment(comment) == expected
 
@@ -51,8 +54,10 @@ def test_out_of_range_rule_is_refused():
 
 
 def test_team_config_patterns_reach_the_scan(sqlite_wb, config_path):
-    config_path.write_text('[[classification]]\npattern = "telemetry.keystrokes_*"\ndss = 4\n\n'
-                           '[[classification]]\npattern = "chat.*"\ndss = 3\n')
+    config_path.write_text(
+        '[[classification]]\npattern = "telemetry.keystrokes_*"\ndss = 4\n\n'
+        '[[classification]]\npattern = "chat.*"\ndss = 3\n'
+    )
     classify = sqlite_wb.scanning.classifier()
     assert classify("telemetry", "keystrokes_01", None) == 4
     assert classify("chat", "messages", "dss=1") == 1

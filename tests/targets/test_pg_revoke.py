@@ -53,33 +53,64 @@ def test_apply_closes_all_nine_paths_and_undo_restores_every_acl(scenario):
     scope = Scope(target="drill", principals=PRINCIPALS)
     before = acl_snapshot(dsn)
     findings = target.scan(scope, unrated).findings
-    assert {f.path.value for f in findings} >= {"direct", "public", "role", "column", "default_privileges", "view", "grant_option",
-                                                "predefined_role", "partition"}
+    assert {f.path.value for f in findings} >= {
+        "direct",
+        "public",
+        "role",
+        "column",
+        "default_privileges",
+        "view",
+        "grant_option",
+        "predefined_role",
+        "partition",
+    }
 
     actions = target.plan(findings, scope)
     kinds = {a.kind for a in actions}
-    assert kinds >= {ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_AS_GRANTOR,
-                     ActionKind.REVOKE_DEFAULT_PRIVILEGES, ActionKind.REVOKE_MEMBERSHIP}
+    assert kinds >= {
+        ActionKind.REVOKE_TABLE,
+        ActionKind.REVOKE_VIEW,
+        ActionKind.REVOKE_COLUMN,
+        ActionKind.REVOKE_AS_GRANTOR,
+        ActionKind.REVOKE_DEFAULT_PRIVILEGES,
+        ActionKind.REVOKE_MEMBERSHIP,
+    }
     assert [a.seq for a in actions] == list(range(1, len(actions) + 1))
     memberships = [a for a in actions if a.kind == ActionKind.REVOKE_MEMBERSHIP]
     assert all(a.review and "review" in a.reason for a in memberships)
-    assert {(a.object_name, a.grantee) for a in memberships} >= {("analytics_readers", "all_employees"), ("legacy_ops", "all_employees"),
-                                                                 (AWKWARD_ROLE, "all_employees"), ("pg_read_all_data", "contractors")}
+    assert {(a.object_name, a.grantee) for a in memberships} >= {
+        ("analytics_readers", "all_employees"),
+        ("legacy_ops", "all_employees"),
+        (AWKWARD_ROLE, "all_employees"),
+        ("pg_read_all_data", "contractors"),
+    }
     assert all(a.prior_state for a in actions), "every action journals its prior state"
     bonus = next(a for a in actions if a.object_fqn == "hr.bonuses" and a.grantee == "all_employees")
-    assert bonus.kind == ActionKind.REVOKE_AS_GRANTOR and bonus.grantor == "bob" and bonus.sql.startswith('SET LOCAL ROLE "bob"')
+    assert (
+        bonus.kind == ActionKind.REVOKE_AS_GRANTOR
+        and bonus.grantor == "bob"
+        and bonus.sql.startswith('SET LOCAL ROLE "bob"')
+    )
     assert bonus.prior_state == relacl(dsn, "hr.bonuses")
 
     results = run_apply(target, actions, batch_size=2)
-    assert {r.status for r in results.values()} == {ActionStatus.APPLIED}, [r for r in results.values() if r.status != "applied"]
+    assert {r.status for r in results.values()} == {ActionStatus.APPLIED}, [
+        r for r in results.values() if r.status != "applied"
+    ]
     assert target.scan(scope, unrated).findings == []
-    with psycopg.connect(dsn) as conn:   # awkward names were data, never SQL
-        assert conn.execute("SELECT to_regclass('hr.salaries') IS NOT NULL AND to_regnamespace('hr') IS NOT NULL").fetchone()[0]
+    with psycopg.connect(dsn) as conn:  # awkward names were data, never SQL
+        assert conn.execute(
+            "SELECT to_regclass('hr.salaries') IS NOT NULL AND to_regnamespace('hr') IS NOT NULL"
+        ).fetchone()[0]
 
-    assert {r.status for r in run_apply(target, actions).values()} == {ActionStatus.SKIPPED}, "a second apply changes nothing"
+    assert {r.status for r in run_apply(target, actions).values()} == {ActionStatus.SKIPPED}, (
+        "a second apply changes nothing"
+    )
 
     undone = run_undo(target, actions)
-    assert {r.status for r in undone.values()} == {ActionStatus.UNDONE}, [r for r in undone.values() if r.status != "undone"]
+    assert {r.status for r in undone.values()} == {ActionStatus.UNDONE}, [
+        r for r in undone.values() if r.status != "undone"
+    ]
     assert acl_snapshot(dsn) == before
     assert {f.key for f in target.scan(scope, unrated).findings} == {f.key for f in findings}
 
@@ -90,7 +121,9 @@ def _seed_ordered_acl(dsn: str) -> None:
         for role in ("all_employees", "ann", "ben", "holder", "later"):
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
                 conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
-        conn.execute("CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO PUBLIC; CREATE TABLE hr.ledger (id int, amount int)")
+        conn.execute(
+            "CREATE SCHEMA hr; GRANT USAGE ON SCHEMA hr TO PUBLIC; CREATE TABLE hr.ledger (id int, amount int)"
+        )
         conn.execute("GRANT SELECT ON hr.ledger TO ann")
         conn.execute("GRANT SELECT, UPDATE ON hr.ledger TO holder WITH GRANT OPTION")
         conn.execute("GRANT INSERT ON hr.ledger TO holder")
@@ -108,21 +141,25 @@ def test_undo_keeps_acl_item_order_grant_options_and_grantors(pg_db):
     findings = target.scan(scope, unrated).findings
     actions = target.plan(findings, scope)
     by_grantor = {(a.kind, a.grantor, a.column) for a in actions}
-    assert (ActionKind.REVOKE_AS_GRANTOR, "holder", None) in by_grantor and (ActionKind.REVOKE_TABLE, "postgres", None) in by_grantor
+    assert (ActionKind.REVOKE_AS_GRANTOR, "holder", None) in by_grantor and (
+        ActionKind.REVOKE_TABLE,
+        "postgres",
+        None,
+    ) in by_grantor
     assert relacl(pg_db, "hr.ledger").index("all_employees=") < relacl(pg_db, "hr.ledger").index("ben=")
 
     results = run_apply(target, actions)
     column = next(a.seq for a in actions if a.column == "amount")
-    assert results.pop(column).status == ActionStatus.SKIPPED   # the table-level REVOKE took the column grant with it
+    assert results.pop(column).status == ActionStatus.SKIPPED  # the table-level REVOKE took the column grant with it
     assert all(r.status == ActionStatus.APPLIED for r in results.values())
     after = relacl(pg_db, "hr.ledger")
-    assert "all_employees=a/postgres," in after, after        # INSERT was not exposure: only SELECT went
-    assert "/holder" not in after and "later=" not in after, after   # CASCADE took what all_employees passed on
+    assert "all_employees=a/postgres," in after, after  # INSERT was not exposure: only SELECT went
+    assert "/holder" not in after and "later=" not in after, after  # CASCADE took what all_employees passed on
     assert target.scan(scope, unrated).findings == []
 
     applied = [a for a in actions if a.seq in results]
     assert all(r.status == ActionStatus.UNDONE for r in run_undo(target, applied).values())
-    assert acl_snapshot(pg_db) == before   # same items, same grant options (*), same grantors (/holder)
+    assert acl_snapshot(pg_db) == before  # same items, same grant options (*), same grantors (/holder)
     target.close()
 
 
@@ -130,8 +167,15 @@ def test_owner_revoke_of_a_holders_grant_is_detected_not_trusted(pg_db):
     """A superuser's REVOKE acts as the owner: the grant-option holder's grant stays, silently."""
     _seed_ordered_acl(pg_db)
     target = PostgresTarget(pg_db)
-    naive = Action(kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name="ledger", grantee="all_employees",
-                   grantor="holder", sql="REVOKE SELECT ON TABLE hr.ledger FROM all_employees CASCADE", prior_state=relacl(pg_db, "hr.ledger"))
+    naive = Action(
+        kind=ActionKind.REVOKE_TABLE,
+        schema_name="hr",
+        object_name="ledger",
+        grantee="all_employees",
+        grantor="holder",
+        sql="REVOKE SELECT ON TABLE hr.ledger FROM all_employees CASCADE",
+        prior_state=relacl(pg_db, "hr.ledger"),
+    )
     result = run_apply(target, [naive])[0]
     assert result.status == ActionStatus.FAILED
     assert "still there" in result.message and "holder" in result.message
@@ -146,8 +190,15 @@ def test_no_privileges_could_be_revoked_warning_is_a_failure(pg, pg_db):
             conn.execute("CREATE ROLE intern LOGIN")
         conn.execute("GRANT USAGE ON SCHEMA hr TO intern; GRANT SELECT ON hr.ledger TO intern")
     as_intern = PostgresTarget(pg.dsn(pg_db.split("dbname=")[1].split()[0], user="intern"))
-    action = Action(kind=ActionKind.REVOKE_TABLE, schema_name="hr", object_name="ledger", grantee="ann", grantor="postgres",
-                    sql="", prior_state=relacl(pg_db, "hr.ledger"))
+    action = Action(
+        kind=ActionKind.REVOKE_TABLE,
+        schema_name="hr",
+        object_name="ledger",
+        grantee="ann",
+        grantor="postgres",
+        sql="",
+        prior_state=relacl(pg_db, "hr.ledger"),
+    )
     result = run_apply(as_intern, [action])[0]
     assert result.status == ActionStatus.FAILED and "no privileges could be revoked" in result.message
     as_intern.close()
@@ -160,8 +211,10 @@ def test_owner_without_superuser_revokes_the_holders_grant_option_with_cascade(p
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
                 conn.execute(sql.SQL("CREATE ROLE {} " + ("LOGIN" if login else "")).format(sql.Identifier(role)))
         conn.execute("CREATE SCHEMA hr AUTHORIZATION table_owner")
-        conn.execute("SET ROLE table_owner; CREATE TABLE hr.bonus (id int); GRANT USAGE ON SCHEMA hr TO PUBLIC;"
-                     "GRANT SELECT ON hr.bonus TO holder WITH GRANT OPTION; RESET ROLE")
+        conn.execute(
+            "SET ROLE table_owner; CREATE TABLE hr.bonus (id int); GRANT USAGE ON SCHEMA hr TO PUBLIC;"
+            "GRANT SELECT ON hr.bonus TO holder WITH GRANT OPTION; RESET ROLE"
+        )
         conn.execute("SET ROLE holder; GRANT SELECT ON hr.bonus TO all_employees; RESET ROLE")
     before = acl_snapshot(pg_db)
     owner = PostgresTarget(pg.dsn(dbname, user="table_owner"))
@@ -173,7 +226,7 @@ def test_owner_without_superuser_revokes_the_holders_grant_option_with_cascade(p
     assert relacl(pg_db, "hr.bonus") == "{table_owner=arwdDxt/table_owner,holder=r/table_owner}"
     assert owner.scan(scope, unrated).findings == []
 
-    superuser = PostgresTarget(pg_db)   # re-granting as `holder` needs SET ROLE holder: a superuser's job
+    superuser = PostgresTarget(pg_db)  # re-granting as `holder` needs SET ROLE holder: a superuser's job
     assert run_undo(superuser, actions)[1].status == ActionStatus.UNDONE
     assert acl_snapshot(pg_db) == before
     owner.close()
@@ -229,8 +282,12 @@ def test_the_plan_is_the_same_however_the_catalog_is_read_in_chunks(scenario, mo
     whole = target.plan(findings, scope)
     monkeypatch.setattr(postgres_plan, "PLAN_CHUNK", chunk)
     assert [asdict(a) for a in target.plan(findings, scope)] == [asdict(a) for a in whole]
-    tables = {a.object_fqn for a in whole if a.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR)}
-    assert len(tables) > chunk   # more than one chunk was read
+    tables = {
+        a.object_fqn
+        for a in whole
+        if a.kind in (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR)
+    }
+    assert len(tables) > chunk  # more than one chunk was read
 
 
 def test_findings_for_a_principal_the_scope_does_not_name_are_still_planned(scenario):
@@ -245,8 +302,10 @@ def test_findings_for_a_principal_the_scope_does_not_name_are_still_planned(scen
     assert any(a["grantee"] == "contractors" and a["kind"] == ActionKind.REVOKE_TABLE for a in planned)
     # The same actions; only the blast radius differs: for the narrower scope, contractors' loss is collateral.
     without_blast = [{k: v for k, v in a.items() if k not in ("collateral", "review", "alternative")} for a in planned]
-    assert [{k: v for k, v in asdict(a).items() if k not in ("collateral", "review", "alternative")}
-            for a in target.plan(findings, narrower)] == without_blast
+    assert [
+        {k: v for k, v in asdict(a).items() if k not in ("collateral", "review", "alternative")}
+        for a in target.plan(findings, narrower)
+    ] == without_blast
 
 
 def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
@@ -256,8 +315,11 @@ def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
             conn.execute("CREATE ROLE all_employees")
         conn.execute("CREATE SCHEMA bulk; GRANT USAGE ON SCHEMA bulk TO PUBLIC")
         for i in range(40):
-            conn.execute(sql.SQL("CREATE TABLE bulk.{} (id int); GRANT SELECT ON bulk.{} TO all_employees").format(
-                sql.Identifier(f"t{i:02d}"), sql.Identifier(f"t{i:02d}")))
+            conn.execute(
+                sql.SQL("CREATE TABLE bulk.{} (id int); GRANT SELECT ON bulk.{} TO all_employees").format(
+                    sql.Identifier(f"t{i:02d}"), sql.Identifier(f"t{i:02d}")
+                )
+            )
         conn.execute("""CREATE FUNCTION small_lock_table() RETURNS event_trigger LANGUAGE plpgsql AS $$
                         BEGIN
                           IF length(current_query()) - length(replace(current_query(), ',', '')) >= 8 THEN
@@ -265,7 +327,9 @@ def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
                               HINT = 'You might need to increase max_locks_per_transaction.';
                           END IF;
                         END $$""")
-        conn.execute("CREATE EVENT TRIGGER small_lock_table ON ddl_command_start WHEN TAG IN ('REVOKE') EXECUTE FUNCTION small_lock_table()")
+        conn.execute(
+            "CREATE EVENT TRIGGER small_lock_table ON ddl_command_start WHEN TAG IN ('REVOKE') EXECUTE FUNCTION small_lock_table()"
+        )
     target = PostgresTarget(pg_db)
     scope = Scope(target="t", principals=["all_employees"])
     actions = target.plan(target.scan(scope, unrated).findings, scope)
@@ -273,7 +337,7 @@ def test_out_of_shared_memory_halves_the_batch_and_keeps_it_small(pg_db):
     batches: list[int] = []
     target.apply(actions, lambda results: batches.append(len(results)), batch_size=40)
     assert sum(batches) == 40 and max(batches) <= 8
-    assert target._batch_limit == 5   # 40 -> 20 -> 10 -> 5, and later batches start at 5
+    assert target._batch_limit == 5  # 40 -> 20 -> 10 -> 5, and later batches start at 5
     assert target.scan(scope, unrated).findings == []
     target.close()
 
@@ -289,7 +353,9 @@ def test_service_journals_reports_progress_and_contains_on_either_store(wb, pg_d
     assert all(a.status == ActionStatus.PLANNED and a.prior_state for _, a in stored)
 
     seen = []
-    report = wb.revocation.apply(incident.id, accept_collateral=True, plan_version=plan.plan_version, batch_size=3, progress=seen.append)
+    report = wb.revocation.apply(
+        incident.id, accept_collateral=True, plan_version=plan.plan_version, batch_size=3, progress=seen.append
+    )
     assert report.ok and report.counts["applied"] == len(plan.actions) and report.status == "contained"
     assert seen[-1].done == seen[-1].total == len(plan.actions) and all(len(p.results) <= 3 for p in seen)
     assert wb.incidents.get(incident.id).contained_at is not None
@@ -325,13 +391,15 @@ def test_the_reported_totals_are_the_ledger_after_skips_and_after_a_rerun_on_an_
     wb.scanning.scan(incident.id, pg_db, PRINCIPALS)
     plan = wb.revocation.plan(incident.id)
     with psycopg.connect(pg_db, autocommit=True) as conn:
-        conn.execute("DROP TABLE hr.salaries CASCADE")   # gone before apply: its actions are skipped, not applied
+        conn.execute("DROP TABLE hr.salaries CASCADE")  # gone before apply: its actions are skipped, not applied
     first = wb.revocation.apply(incident.id, accept_collateral=True, plan_version=plan.plan_version, batch_size=2)
     assert first.counts["skipped"] >= 1
     assert first.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
 
     wb.revocation.undo(incident.id)
-    again = wb.revocation.apply(incident.id, accept_collateral=True)   # nothing left to do; the totals still come from the ledger's statuses
+    again = wb.revocation.apply(
+        incident.id, accept_collateral=True
+    )  # nothing left to do; the totals still come from the ledger's statuses
     assert again.totals == ledger.status_counts(wb.store, incident.id, plan.plan_version)
     assert again.totals["undone"] == first.counts["applied"]
 

@@ -39,15 +39,26 @@ def scan(seeded):
 
 
 def only(result, fqn, path, principal="all_employees", column=None):
-    matches = [f for f in result.findings
-               if f.object_fqn == fqn and f.path == path and f.principal == principal and f.column == column]
-    assert len(matches) == 1, f"expected one {path} finding on {fqn} for {principal}, got {[(f.object_fqn, f.path.value) for f in result.findings]}"
+    matches = [
+        f
+        for f in result.findings
+        if f.object_fqn == fqn and f.path == path and f.principal == principal and f.column == column
+    ]
+    assert len(matches) == 1, (
+        f"expected one {path} finding on {fqn} for {principal}, got {[(f.object_fqn, f.path.value) for f in result.findings]}"
+    )
     return matches[0]
 
 
 def test_direct_grant(scan):
     f = only(scan(), "hr.salaries", AccessPath.DIRECT)
-    assert (f.grantee, f.grantor, f.dss, f.object_kind, via(f)) == ("all_employees", "postgres", 4, "table", "granted to all_employees")
+    assert (f.grantee, f.grantor, f.dss, f.object_kind, via(f)) == (
+        "all_employees",
+        "postgres",
+        4,
+        "table",
+        "granted to all_employees",
+    )
 
 
 def test_public_grant_counts_for_every_principal(scan):
@@ -63,7 +74,10 @@ def test_role_membership_direct_transitive_and_noinherit(scan):
     result = scan()
     assert via(only(result, "telemetry.keystrokes", AccessPath.ROLE)) == "via role analytics_readers"
     transitive = only(result, "telemetry.mouse_moves", AccessPath.ROLE)
-    assert transitive.grantee == "data_platform" and via(transitive) == "via role data_platform (through analytics_readers)"
+    assert (
+        transitive.grantee == "data_platform"
+        and via(transitive) == "via role data_platform (through analytics_readers)"
+    )
     assert transitive.route == ("analytics_readers", "data_platform")
     set_role = only(result, "hr.org_chart", AccessPath.ROLE)
     assert set_role.grantee == "legacy_readers" and "by SET ROLE (" in via(set_role) and "legacy_ops" in via(set_role)
@@ -75,13 +89,18 @@ def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan):
     with psycopg.connect(dsn, autocommit=True) as conn:
         if conn.info.server_version < 160000:
             pytest.skip("INHERIT and SET options per membership grant arrived in PostgreSQL 16")
-        roles = {"scan16_inherit_only": "INHERIT TRUE, SET FALSE", "scan16_set_only": "INHERIT FALSE, SET TRUE",
-                 "scan16_neither": "INHERIT FALSE, SET FALSE"}
+        roles = {
+            "scan16_inherit_only": "INHERIT TRUE, SET FALSE",
+            "scan16_set_only": "INHERIT FALSE, SET TRUE",
+            "scan16_neither": "INHERIT FALSE, SET FALSE",
+        }
         try:
             for role, options in roles.items():
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
                 conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier("hr", f"t_{role}")))
-                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier("hr", f"t_{role}"), sql.Identifier(role)))
+                conn.execute(
+                    sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier("hr", f"t_{role}"), sql.Identifier(role))
+                )
                 conn.execute(sql.SQL("GRANT {} TO all_employees WITH " + options).format(sql.Identifier(role)))
             result = scan(table_glob="t_scan16_*")
             with psycopg.connect(make_conninfo(dsn, user=info["canary"]), autocommit=True) as member:
@@ -99,8 +118,11 @@ def test_per_grant_inherit_and_set_options_decide_reach(seeded, scan):
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
     assert via(only(result, "hr.t_scan16_inherit_only", AccessPath.ROLE)) == "via role scan16_inherit_only"
     assert via(only(result, "hr.t_scan16_set_only", AccessPath.ROLE)) == (
-        "via role scan16_set_only, by SET ROLE (the grant of scan16_set_only to all_employees is WITH INHERIT FALSE)")
-    assert "hr.t_scan16_neither" in result.objects and not [f for f in result.findings if f.object_name == "t_scan16_neither"]
+        "via role scan16_set_only, by SET ROLE (the grant of scan16_set_only to all_employees is WITH INHERIT FALSE)"
+    )
+    assert "hr.t_scan16_neither" in result.objects and not [
+        f for f in result.findings if f.object_name == "t_scan16_neither"
+    ]
 
 
 def test_column_grant_is_found_where_table_privilege_is_not(scan):
@@ -123,7 +145,9 @@ def test_database_wide_default_privileges_have_no_schema(seeded, scan):
     result = scan(schemas=["hr"])
     f = only(result, f".{FUTURE_TABLES}", AccessPath.DEFAULT_PRIVILEGES)
     assert (f.schema_name, f.grantor) == ("", "etl_owner") and "in every schema" in via(f)
-    assert not [x for x in result.findings if x.schema_name == "telemetry"], "the telemetry-only default is out of scope"
+    assert not [x for x in result.findings if x.schema_name == "telemetry"], (
+        "the telemetry-only default is out of scope"
+    )
 
 
 def test_views_and_materialized_views_over_a_sensitive_table(scan):
@@ -141,11 +165,15 @@ def test_view_of_a_view_is_followed_and_security_invoker_views_are_not_reported(
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE VIEW reporting.review_digest AS SELECT id FROM reporting.review_summary")
         conn.execute("GRANT SELECT ON reporting.review_digest TO all_employees")
-        conn.execute("CREATE VIEW reporting.invoker_reviews WITH (security_invoker = true) AS SELECT id FROM hr.performance_reviews")
+        conn.execute(
+            "CREATE VIEW reporting.invoker_reviews WITH (security_invoker = true) AS SELECT id FROM hr.performance_reviews"
+        )
         conn.execute("GRANT SELECT ON reporting.invoker_reviews TO all_employees")
     result = scan()
     assert only(result, "reporting.review_digest", AccessPath.VIEW).base_object == "hr.performance_reviews"
-    assert not [f for f in result.findings if f.object_name == "invoker_reviews"], "it checks the reader's access to the table"
+    assert not [f for f in result.findings if f.object_name == "invoker_reviews"], (
+        "it checks the reader's access to the table"
+    )
 
 
 def test_grant_by_a_grant_option_holder_names_the_grantor(scan):
@@ -158,7 +186,9 @@ def test_predefined_role_reads_every_table_in_scope_and_the_views_over_them(scan
     predefined = {f.object_fqn for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE}
     views = {f.object_fqn for f in scan(principals=["all_employees"]).findings if f.path == AccessPath.VIEW}
     assert views and predefined == set(result.objects) | views
-    assert {via(f) for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE} == {"via predefined role pg_read_all_data"}
+    assert {via(f) for f in result.findings if f.path == AccessPath.PREDEFINED_ROLE} == {
+        "via predefined role pg_read_all_data"
+    }
 
 
 def test_partition_readable_while_its_parent_is_not(scan):
@@ -190,10 +220,22 @@ def test_every_seeded_scenario_is_found(seeded, scan):
     for path, scenarios in info["paths"].items():
         for s in scenarios:
             if path == "predefined_role":
-                assert any(f.principal == s["principal"] and f.path == AccessPath.PREDEFINED_ROLE for f in result.findings)
+                assert any(
+                    f.principal == s["principal"] and f.path == AccessPath.PREDEFINED_ROLE for f in result.findings
+                )
             else:
                 assert (path, s["schema"], s["name"], s.get("column")) in found, (path, s)
-    nine = {"direct", "public", "role", "column", "default_privileges", "view", "grant_option", "predefined_role", "partition"}
+    nine = {
+        "direct",
+        "public",
+        "role",
+        "column",
+        "default_privileges",
+        "view",
+        "grant_option",
+        "predefined_role",
+        "partition",
+    }
     assert nine == {f.path.value for f in result.findings}
 
 
@@ -234,12 +276,16 @@ def test_awkward_identifiers_appear_verbatim_and_nothing_runs_from_them(seeded, 
     result = scan()
     role_finding = only(result, f"{awkward['schema']}.{awkward['table']}", AccessPath.ROLE)
     assert role_finding.grantee == awkward["role"] and via(role_finding) == f"via role {awkward['role']}"
-    column_finding = only(result, f"{awkward['schema']}.{awkward['column_table']}", AccessPath.COLUMN, column=awkward["column"])
+    column_finding = only(
+        result, f"{awkward['schema']}.{awkward['column_table']}", AccessPath.COLUMN, column=awkward["column"]
+    )
     assert via(column_finding).startswith(f"column {awkward['column']}")
     filtered = scan(schemas=[awkward["schema"]], table_glob="Chat*")
     assert {f.object_name for f in filtered.findings} == {awkward["table"]}
     with psycopg.connect(dsn) as conn:
-        assert conn.execute("SELECT to_regclass('hr.salaries') IS NOT NULL, to_regnamespace('hr') IS NOT NULL").fetchone() == (True, True)
+        assert conn.execute(
+            "SELECT to_regclass('hr.salaries') IS NOT NULL, to_regnamespace('hr') IS NOT NULL"
+        ).fetchone() == (True, True)
 
 
 def test_scope_filters_schema_glob_and_min_dss(seeded, scan):
@@ -252,7 +298,9 @@ def test_scope_filters_schema_glob_and_min_dss(seeded, scan):
     assert {f.schema_name for f in hr.findings if f.path != AccessPath.VIEW} == {"hr"}
     # A view elsewhere that reads an in-scope table is still an exposure of that table.
     assert {(f.object_fqn, f.base_object) for f in hr.findings if f.path == AccessPath.VIEW} == {
-        ("reporting.review_summary", "hr.performance_reviews"), ("reporting.review_counts", "hr.performance_reviews")}
+        ("reporting.review_summary", "hr.performance_reviews"),
+        ("reporting.review_counts", "hr.performance_reviews"),
+    }
     keys = scan(table_glob="key*")
     assert set(keys.objects) == {"telemetry.keystrokes"}
     events = scan(table_glob="telemetry.events")
@@ -287,7 +335,8 @@ def test_a_principal_that_can_become_superuser_reads_everything_by_that_path(see
     superuser = {f.object_fqn for f in result.findings if f.path == AccessPath.SUPERUSER}
     assert set(result.objects) <= superuser
     assert {(f.grantee, via(f)) for f in result.findings if f.path == AccessPath.SUPERUSER} == {
-        ("scan_break_glass", "via superuser role scan_break_glass: a superuser reads every table")}
+        ("scan_break_glass", "via superuser role scan_break_glass: a superuser reads every table")
+    }
 
 
 def test_unknown_principal_is_named(scan):
@@ -356,7 +405,6 @@ def test_silent_server_times_out_within_the_connect_timeout():
         listener.close()
 
 
-
 # --- ScanService: scope versions and findings in the store (SQLite and PostgreSQL stores) ------------------
 
 
@@ -375,7 +423,9 @@ def test_service_records_scope_versions_findings_and_a_scan_event(wb, seeded):
     assert wb.scanning.findings(incident.id) == second.result.findings
     assert wb.scanning.summary(incident.id, 1) == first.summary
     assert [(v.version, v.findings, v.objects) for v in wb.scanning.versions(incident.id)] == [
-        (1, len(first.result.findings), first.result.objects_in_scope), (2, len(second.result.findings), second.result.objects_in_scope)]
+        (1, len(first.result.findings), first.result.objects_in_scope),
+        (2, len(second.result.findings), second.result.objects_in_scope),
+    ]
 
     scans = [e for e in wb.incidents.timeline(incident.id) if e.kind == "scan"]
     assert [e.data["version"] for e in scans] == [1, 2]

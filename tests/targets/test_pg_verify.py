@@ -37,7 +37,13 @@ def target(server_db) -> str:
     """telemetry.keystrokes (DSS 4) and telemetry.mouse (DSS 3), owned by etl_owner, readable by all_employees;
     on each supported server (15 and 18)."""
     with psycopg.connect(server_db, autocommit=True) as conn:
-        for role, login in [(PRINCIPAL, False), ("alice", True), ("etl_owner", False), ("deploy_bot", True), ("bob", True)]:
+        for role, login in [
+            (PRINCIPAL, False),
+            ("alice", True),
+            ("etl_owner", False),
+            ("deploy_bot", True),
+            ("bob", True),
+        ]:
             ensure_role(conn, role, login=login)
         grant_role(conn, PRINCIPAL, "alice")
         grant_role(conn, "etl_owner", "deploy_bot")
@@ -46,7 +52,9 @@ def target(server_db) -> str:
         conn.execute("SET ROLE etl_owner")
         for name, dss in [("keystrokes", 4), ("mouse", 3)]:
             conn.execute(sql.SQL("CREATE TABLE telemetry.{} (id bigint, payload text)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("COMMENT ON TABLE telemetry.{} IS {}").format(sql.Identifier(name), sql.Literal(f"dss={dss}")))
+            conn.execute(
+                sql.SQL("COMMENT ON TABLE telemetry.{} IS {}").format(sql.Identifier(name), sql.Literal(f"dss={dss}"))
+            )
             conn.execute(sql.SQL("GRANT SELECT ON telemetry.{} TO all_employees").format(sql.Identifier(name)))
         conn.execute("RESET ROLE")
     return server_db
@@ -91,16 +99,20 @@ def test_regrant_by_another_session_after_the_fix_is_caught_and_attributed(bench
     assert not second.clean
     [reg] = second.outcome.regressions
     assert (reg.object_fqn, reg.principal, reg.cause_kind) == ("telemetry.keystrokes", PRINCIPAL, Cause.GRANT_READDED)
-    assert reg.grantor == "etl_owner" and "re-added by etl_owner" in reg.cause   # a member of the owner role grants as the owner
+    assert (
+        reg.grantor == "etl_owner" and "re-added by etl_owner" in reg.cause
+    )  # a member of the owner role grants as the owner
     assert bench.incidents.get(ident).status == Status.CONTAINED
     kinds = [e.kind for e in bench.incidents.timeline(ident)]
     assert kinds.count("check") == 2 and "regression" in kinds
-    status_events = [e for e in bench.incidents.timeline(ident) if e.kind == "status_changed" and e.data.get("to") == "contained"]
+    status_events = [
+        e for e in bench.incidents.timeline(ident) if e.kind == "status_changed" and e.data.get("to") == "contained"
+    ]
     assert status_events[-1].data["regression"] and status_events[-1].data["cause"]["cause_kind"] == "grant_readded"
     [row] = q.regressions(bench.store, ident)
     assert row.closed_at is None and row.first_seen_at is not None
 
-    assert bench.incidents.get(ident).verified_at is None          # no longer verified
+    assert bench.incidents.get(ident).verified_at is None  # no longer verified
 
     # Fixed again: the next check closes the regression and the incident is verifying once more.
     run_sql(target, "REVOKE SELECT ON telemetry.keystrokes FROM all_employees")
@@ -135,23 +147,25 @@ def test_a_route_of_awkwardly_named_roles_is_planned_revoked_and_attributed_as_r
             conn.execute(sql.SQL("GRANT SELECT ON telemetry.chats TO {}").format(sql.Identifier(AWKWARD_ROUTE[-1])))
             conn.execute("RESET ROLE")
         ident = scanned_incident(bench, target)
-        [found] = [f for f in bench.scanning.findings(ident) if f.object_name == "chats"]   # read back from the store
+        [found] = [f for f in bench.scanning.findings(ident) if f.object_name == "chats"]  # read back from the store
         assert (found.path, found.grantee, found.route) == (AccessPath.ROLE, AWKWARD_ROUTE[-1], AWKWARD_ROUTE)
-        assert via(found) == f"via role {AWKWARD_ROUTE[-1]} (through a)b -> x -> y)"   # words for people only
+        assert via(found) == f"via role {AWKWARD_ROUTE[-1]} (through a)b -> x -> y)"  # words for people only
 
         plan = bench.revocation.plan(ident)
         assert plan.review
         report = bench.revocation.apply(ident, accept_collateral=True)
         assert report.ok, report
         memberships = [a for _version, _target, a in ledger_actions(bench.store, ident) if a.object_kind == "role"]
-        assert [(a.object_name, a.grantee) for a in memberships] == [("a)b", PRINCIPAL)]   # the first hop, whole
+        assert [(a.object_name, a.grantee) for a in memberships] == [("a)b", PRINCIPAL)]  # the first hop, whole
         assert bench.verification.verify(ident).clean
 
         run_sql(target, sql.SQL("GRANT {} TO all_employees").format(sql.Identifier("a)b")).as_string())
         back = bench.verification.verify(ident)
         assert [r.object_fqn for r in back.outcome.regressions] == ["telemetry.chats"]
         assert back.as_dict()["regressions"][0]["route"] == list(AWKWARD_ROUTE)
-        assert [r["route"] for r in back.as_dict()["remains"] if r["object"] == "telemetry.chats"] == [list(AWKWARD_ROUTE)]
+        assert [r["route"] for r in back.as_dict()["remains"] if r["object"] == "telemetry.chats"] == [
+            list(AWKWARD_ROUTE)
+        ]
 
         run_sql(target, sql.SQL("REVOKE {} FROM all_employees").format(sql.Identifier("a)b")).as_string())
         assert bench.verification.verify(ident).clean
@@ -163,7 +177,10 @@ def test_a_route_of_awkwardly_named_roles_is_planned_revoked_and_attributed_as_r
 
 
 def test_table_created_after_a_partial_fix_is_attributed_to_default_privileges(bench, target):
-    run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees")
+    run_sql(
+        target,
+        "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
+    )
     ident = scanned_incident(bench, target)
     # The first fix of the story: the tables are revoked by hand, the default privileges are forgotten.
     run_sql(target, "REVOKE SELECT ON telemetry.keystrokes, telemetry.mouse FROM all_employees")
@@ -171,8 +188,12 @@ def test_table_created_after_a_partial_fix_is_attributed_to_default_privileges(b
     assert not first.clean and first.outcome.regressions == []
     assert {f.path.value for f in first.outcome.findings} == {"default_privileges"}
 
-    run_sql(target, "SET ROLE etl_owner", "CREATE TABLE telemetry.keystrokes_v2 (id bigint, payload text)",
-            "COMMENT ON TABLE telemetry.keystrokes_v2 IS 'dss=4'")
+    run_sql(
+        target,
+        "SET ROLE etl_owner",
+        "CREATE TABLE telemetry.keystrokes_v2 (id bigint, payload text)",
+        "COMMENT ON TABLE telemetry.keystrokes_v2 IS 'dss=4'",
+    )
     second = bench.verification.verify(ident)
     assert second.outcome.new_objects == ["telemetry.keystrokes_v2"]
     [reg] = second.outcome.regressions
@@ -181,15 +202,24 @@ def test_table_created_after_a_partial_fix_is_attributed_to_default_privileges(b
 
 
 def test_default_privileges_put_back_after_a_full_fix_are_caught_with_the_new_table(bench, target):
-    run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees")
+    run_sql(
+        target,
+        "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
+    )
     ident = scanned_incident(bench, target)
     apply_fix(bench, ident)
     assert bench.verification.verify(ident).clean
-    run_sql(target, "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
-            "SET ROLE etl_owner", "CREATE TABLE telemetry.screens (id bigint)")
+    run_sql(
+        target,
+        "ALTER DEFAULT PRIVILEGES FOR ROLE etl_owner IN SCHEMA telemetry GRANT SELECT ON TABLES TO all_employees",
+        "SET ROLE etl_owner",
+        "CREATE TABLE telemetry.screens (id bigint)",
+    )
     causes = {(r.object_fqn, r.cause_kind) for r in bench.verification.verify(ident).outcome.regressions}
-    assert causes == {(f"telemetry.{FUTURE_TABLES}", Cause.DEFAULT_PRIVILEGES_READDED),
-                      ("telemetry.screens", Cause.DEFAULT_PRIVILEGES_NEW_TABLE)}
+    assert causes == {
+        (f"telemetry.{FUTURE_TABLES}", Cause.DEFAULT_PRIVILEGES_READDED),
+        ("telemetry.screens", Cause.DEFAULT_PRIVILEGES_NEW_TABLE),
+    }
 
 
 def test_grant_option_holders_grant_survives_a_superuser_revoke_and_its_regrant_is_attributed(bench, target):
@@ -211,16 +241,25 @@ def test_grant_option_holders_grant_survives_a_superuser_revoke_and_its_regrant_
 
 
 def test_probe_reads_no_rows_and_sees_column_grants(bench, target):
-    run_sql(target, "INSERT INTO telemetry.keystrokes VALUES (1, 'secret')", "REVOKE SELECT ON telemetry.keystrokes FROM all_employees",
-            "REVOKE SELECT ON telemetry.mouse FROM all_employees", "SET ROLE etl_owner",
-            "GRANT SELECT (id) ON telemetry.keystrokes TO all_employees")
+    run_sql(
+        target,
+        "INSERT INTO telemetry.keystrokes VALUES (1, 'secret')",
+        "REVOKE SELECT ON telemetry.keystrokes FROM all_employees",
+        "REVOKE SELECT ON telemetry.mouse FROM all_employees",
+        "SET ROLE etl_owner",
+        "GRANT SELECT (id) ON telemetry.keystrokes TO all_employees",
+    )
     ident = scanned_incident(bench, target)
     report = bench.verification.verify(ident, probe_role="alice")
     assert not report.clean and report.outcome.exposed_objects == 1
-    assert report.probe["denied_but_exposed"] == []           # the probe agrees: the column grant makes it readable
-    answers = {a.object_fqn: a for a in _probe(bench, target, ["telemetry.keystrokes", "telemetry.mouse", "telemetry.gone"])}
+    assert report.probe["denied_but_exposed"] == []  # the probe agrees: the column grant makes it readable
+    answers = {
+        a.object_fqn: a for a in _probe(bench, target, ["telemetry.keystrokes", "telemetry.mouse", "telemetry.gone"])
+    }
     assert answers["telemetry.keystrokes"].readable and not answers["telemetry.mouse"].readable
-    assert "permission denied" in answers["telemetry.mouse"].message and answers["telemetry.gone"].message.startswith("inconclusive")
+    assert "permission denied" in answers["telemetry.mouse"].message and answers["telemetry.gone"].message.startswith(
+        "inconclusive"
+    )
     with pytest.raises(TargetRejected, match="superuser"):
         _probe(bench, target, ["telemetry.mouse"], role="postgres")
 
@@ -254,11 +293,14 @@ def test_a_unity_catalog_schema_regranted_after_its_revoke_regresses_every_table
         incident = bench.incidents.declare("Chats readable by every account user", 2)
         bench.scanning.scan(incident.id, f"uc+{uc.url}", ["account users"])
         apply_fix(bench, incident.id)
-        uc.grant("schema", "main.chats", "account users", "SELECT")          # an IaC run puts the schema grant back
+        uc.grant("schema", "main.chats", "account users", "SELECT")  # an IaC run puts the schema grant back
         # No check ran since the scan: only the ledger's revoke on the schema says these tables were closed.
         report = bench.verification.verify(incident.id)
         assert report.baseline == "scan v1"
-        assert sorted(r.object_fqn for r in report.outcome.regressions) == ["main.chats.channel_index", "main.chats.private_messages"]
+        assert sorted(r.object_fqn for r in report.outcome.regressions) == [
+            "main.chats.channel_index",
+            "main.chats.private_messages",
+        ]
         assert {r.cause_kind for r in report.outcome.regressions} == {Cause.GRANT_READDED}
     finally:
         bench.scanning.close()
@@ -290,22 +332,28 @@ def test_restarted_watch_runs_the_overdue_check_once_and_records_the_delay(wb, t
     ident = scanned_incident(wb, target)
     apply_fix(wb, ident)
     contained = wb.incidents.get(ident).contained_at
-    clock = Clock(contained + timedelta(hours=2))          # the watcher was down for two hours
+    clock = Clock(contained + timedelta(hours=2))  # the watcher was down for two hours
 
     report = wb.verification.watch(ident, once=True, now=clock)
     assert len(report.checks) == 1 and report.checks[0].clean
     slots = sched.slots(wb.store, ident)
-    assert [(s.idx, s.status) for s in slots] == [(0, "covered"), (1, "covered"), (2, "done"), (3, "pending"), (4, "pending")]
+    assert [(s.idx, s.status) for s in slots] == [
+        (0, "covered"),
+        (1, "covered"),
+        (2, "done"),
+        (3, "pending"),
+        (4, "pending"),
+    ]
     assert {s.check_id for s in slots[:3]} == {report.checks[0].check_id}
     assert slots[0].delay_seconds == 7200 and slots[2].delay_seconds == 3600
     assert report.checks[0].slot["covered"][0]["delay_seconds"] == 7200
 
-    again = wb.verification.watch(ident, once=True, now=clock)   # restarted at the same moment: nothing is run twice
+    again = wb.verification.watch(ident, once=True, now=clock)  # restarted at the same moment: nothing is run twice
     assert again.checks == [] and again.next_due == contained + timedelta(hours=4)
     assert len(q.checks(wb.store, ident)) == 1
 
     # A watcher killed mid-check left the 4h slot `running` and its lock behind; the next one takes over and runs it once.
-    dead = f"{socket.gethostname()}:999999:x"          # no such pid on this host
+    dead = f"{socket.gethostname()}:999999:x"  # no such pid on this host
     locks.acquire(wb.store, ident, "watch", dead)
     with wb.store.write() as tx:
         assert sched.claim(tx.session, [slots[3].id], dead, clock()) == [slots[3].id]
@@ -327,7 +375,9 @@ def test_second_watcher_is_refused_and_a_claimed_slot_is_not_run_twice(wb, targe
     wb.verification.watch(ident, once=True, now=clock)
     first = sched.slots(wb.store, ident)[0]
     with wb.store.write() as tx:
-        assert sched.claim(tx.session, [first.id], "otherhost:2:late", clock()) == []   # already done: the conditional UPDATE refuses
+        assert (
+            sched.claim(tx.session, [first.id], "otherhost:2:late", clock()) == []
+        )  # already done: the conditional UPDATE refuses
 
 
 def test_watch_runs_the_whole_schedule_then_resolving_is_allowed(bench, target, config_path):
@@ -338,12 +388,12 @@ def test_watch_runs_the_whole_schedule_then_resolving_is_allowed(bench, target, 
     regranted = []
 
     def on_check(report):
-        if report.number == 2 and not regranted:     # a job re-grants between the +15m and +1h checks
+        if report.number == 2 and not regranted:  # a job re-grants between the +15m and +1h checks
             run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="deploy_bot")
             regranted.append(clock())
 
-    bench.verification.watch(ident, once=True, now=clock)          # the "now" re-check: clean, so verifying
-    with pytest.raises(UsageError, match="cannot be resolved yet.*2 scheduled re-check"):
+    bench.verification.watch(ident, once=True, now=clock)  # the "now" re-check: clean, so verifying
+    with pytest.raises(UsageError, match=r"cannot be resolved yet.*2 scheduled re-check"):
         bench.incidents.set_status(ident, Status.RESOLVED)
 
     def fix_when_regressed(report):
@@ -354,9 +404,9 @@ def test_watch_runs_the_whole_schedule_then_resolving_is_allowed(bench, target, 
     report = bench.verification.watch(ident, now=clock, sleep=clock.sleep, on_check=fix_when_regressed)
     assert report.finished and report.gate is None
     numbers = [(r.number, r.clean, len(r.outcome.regressions)) for r in report.checks]
-    assert (3, False, 1) in numbers                           # the +1h check caught the re-grant
+    assert (3, False, 1) in numbers  # the +1h check caught the re-grant
     rounds = {s.round for s in sched.slots(bench.store, ident)}
-    assert rounds == {1, 2}                                     # ... and restarted the schedule
+    assert rounds == {1, 2}  # ... and restarted the schedule
     assert numbers[-1][1] is True
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
 
@@ -372,7 +422,7 @@ def test_a_single_recheck_policy_can_be_resolved_again_after_a_regression(bench,
     clock.now += timedelta(minutes=10)
     assert bench.verification.verify(ident, now=clock).outcome.regressions
     round_two = [(s.idx, s.offset, s.status) for s in sched.slots(bench.store, ident) if s.round == 2]
-    assert round_two == [(0, "0m", "done"), (1, "1h", "pending")]      # the regressing check cannot end the round
+    assert round_two == [(0, "0m", "done"), (1, "1h", "pending")]  # the regressing check cannot end the round
     assert "1 scheduled re-check(s) still to run" in bench.verification.resolution_gate(ident)
 
     run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees")
@@ -381,10 +431,12 @@ def test_a_single_recheck_policy_can_be_resolved_again_after_a_regression(bench,
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
 
 
-def test_access_left_at_the_last_recheck_starts_a_new_round_so_the_incident_can_still_be_resolved(bench, target, config_path):
+def test_access_left_at_the_last_recheck_starts_a_new_round_so_the_incident_can_still_be_resolved(
+    bench, target, config_path
+):
     config_path.write_text('[sev.2]\nrecheck = ["0m", "15m"]\n')
     ident = scanned_incident(bench, target)
-    bench.incidents.set_status(ident, Status.CONTAINED)      # believed contained, nothing revoked: every check finds access
+    bench.incidents.set_status(ident, Status.CONTAINED)  # believed contained, nothing revoked: every check finds access
     clock = Clock(bench.incidents.get(ident).contained_at)
     bench.verification.watch(ident, once=True, now=clock)
     clock.now += timedelta(minutes=15)
@@ -394,11 +446,15 @@ def test_access_left_at_the_last_recheck_starts_a_new_round_so_the_incident_can_
     assert round_two == [(0, "0m", "done", last[0].check_id), (1, "15m", "pending", None)]
     assert "1 scheduled re-check(s) still to run" in bench.verification.resolution_gate(ident)
 
-    apply_fix(bench, ident, now=clock)   # the fix restarts the schedule from itself: both re-checks run after it
+    apply_fix(bench, ident, now=clock)  # the fix restarts the schedule from itself: both re-checks run after it
     report = bench.verification.watch(ident, now=clock, sleep=clock.sleep)
     assert [c.clean for c in report.checks] == [True, True] and report.finished and report.gate is None
     assert [(s.round, s.idx, s.status) for s in sched.slots(bench.store, ident) if s.round > 1] == [
-        (2, 0, "done"), (2, 1, "superseded"), (3, 0, "done"), (3, 1, "done")]
+        (2, 0, "done"),
+        (2, 1, "superseded"),
+        (3, 0, "done"),
+        (3, 1, "done"),
+    ]
     assert bench.incidents.set_status(ident, Status.RESOLVED).status == Status.RESOLVED
     summaries = [e.summary for e in bench.incidents.timeline(ident)]
     assert any(s.startswith("Access remaining at the schedule's last re-check restarts") for s in summaries)
@@ -413,14 +469,18 @@ def test_a_fix_reapplied_after_a_regression_is_verified_by_a_whole_round_after_i
     bench.verification.watch(ident, once=True, now=clock)
     run_sql(target, "GRANT SELECT ON telemetry.mouse TO all_employees", user="deploy_bot")
     clock.now += timedelta(hours=1)
-    assert bench.verification.watch(ident, once=True, now=clock).checks[0].outcome.regressions   # round 2 from this check
+    assert (
+        bench.verification.watch(ident, once=True, now=clock).checks[0].outcome.regressions
+    )  # round 2 from this check
     clock.now += timedelta(hours=1, minutes=59)
     bench.scanning.scan(ident, target, [PRINCIPAL], schemas=["telemetry"])
-    bench.revocation.apply(ident, now=clock)   # re-fixed a minute before round 2's last re-check
+    bench.revocation.apply(ident, now=clock)  # re-fixed a minute before round 2's last re-check
     clock.now += timedelta(minutes=1)
     assert [c.clean for c in bench.verification.watch(ident, once=True, now=clock).checks] == [True]
     gate = bench.verification.resolution_gate(ident)
-    assert gate is not None and "scheduled re-check(s) still to run" in gate, "one check a minute after the re-fix proves nothing"
+    assert gate is not None and "scheduled re-check(s) still to run" in gate, (
+        "one check a minute after the re-fix proves nothing"
+    )
 
 
 def test_open_regressions_count_until_a_check_finds_them_closed(bench, target):
@@ -432,7 +492,7 @@ def test_open_regressions_count_until_a_check_finds_them_closed(bench, target):
     report = bench.verification.verify(ident)
     assert sum(e.data["count"] for e in bench.verification.open_regressions(ident)) == 2
     [event] = [e for e in bench.incidents.timeline(ident) if e.kind == "regression"]
-    assert event.data["count"] == 2 and event.data["cause_kind"] == "public_grant"     # one cause, one event
+    assert event.data["count"] == 2 and event.data["cause_kind"] == "public_grant"  # one cause, one event
     assert report.as_dict()["regressions"][0]["cause"].startswith("new PUBLIC grant of SELECT by etl_owner")
     run_sql(target, "REVOKE SELECT ON telemetry.keystrokes, telemetry.mouse FROM PUBLIC")
     bench.verification.verify(ident)
@@ -447,10 +507,10 @@ def test_a_wider_rescan_compares_with_its_scan_not_with_the_older_check(bench, t
         conn.execute("CREATE TABLE chat.messages (id bigint)")
         conn.execute("GRANT USAGE ON SCHEMA chat TO all_employees")
         conn.execute("GRANT SELECT ON chat.messages TO all_employees")
-    ident = scanned_incident(bench, target)                      # telemetry only
+    ident = scanned_incident(bench, target)  # telemetry only
     apply_fix(bench, ident)
     assert bench.verification.verify(ident).clean
-    bench.scanning.scan(ident, target, [PRINCIPAL])               # every schema: chat.messages is in scope now
+    bench.scanning.scan(ident, target, [PRINCIPAL])  # every schema: chat.messages is in scope now
     report = bench.verification.verify(ident)
     assert report.baseline == "scan v2" and report.outcome.regressions == []
     assert [f.object_fqn for f in report.outcome.findings] == ["chat.messages"]
@@ -462,7 +522,7 @@ def test_unchanged_findings_are_stored_once_and_still_compared(bench, target):
     second = bench.verification.verify(ident)
     assert not second.clean and second.outcome.remaining == 2 and second.outcome.regressions == []
     rows = {c.number: c for c in q.checks(bench.store, ident)}
-    assert q.findings_check_id(rows[second.number]) == first.check_id          # same findings: not written again
+    assert q.findings_check_id(rows[second.number]) == first.check_id  # same findings: not written again
     run_sql(target, "REVOKE SELECT ON telemetry.mouse FROM all_employees")
     third = bench.verification.verify(ident)
     assert third.outcome.closed_since == 1 and q.findings_check_id(q.latest_check(bench.store, ident)) == third.check_id
@@ -472,6 +532,7 @@ def test_unchanged_findings_are_stored_once_and_still_compared(bench, target):
 def test_a_new_process_reads_the_previous_check_and_the_ledger_back_from_either_store(wb, target):
     """What `sevtool verify` pays for in a new process: the baseline's grants and the ledger are read from the
     store (SQLite or PostgreSQL), and the findings and regressions it writes come back the same."""
+
     def verify_in_new_process():
         fresh = Workbench(wb.settings)
         try:
@@ -487,8 +548,10 @@ def test_a_new_process_reads_the_previous_check_and_the_ledger_back_from_either_
     assert (second.outcome.remaining, second.outcome.closed_since, second.outcome.regressions) == (1, 1, [])
     assert [f.object_fqn for f in q.check_findings(wb.store, second.check_id)] == ["telemetry.keystrokes"]
 
-    apply_fix(wb, ident)                                        # the ledger closes keystrokes after check 2 ...
-    run_sql(target, "GRANT SELECT ON telemetry.keystrokes TO all_employees", user="deploy_bot")   # ... and a job re-grants it
+    apply_fix(wb, ident)  # the ledger closes keystrokes after check 2 ...
+    run_sql(
+        target, "GRANT SELECT ON telemetry.keystrokes TO all_employees", user="deploy_bot"
+    )  # ... and a job re-grants it
     third = verify_in_new_process()
     [reg] = third.outcome.regressions
     assert (reg.object_fqn, reg.cause_kind) == ("telemetry.keystrokes", Cause.GRANT_READDED)
@@ -500,7 +563,7 @@ def test_a_probe_that_cannot_answer_keeps_the_check_unclean(bench, target):
     apply_fix(bench, ident)
     assert bench.verification.verify(ident, probe_role="alice").clean
     with psycopg.connect(target) as locker:
-        locker.execute("LOCK TABLE telemetry.keystrokes IN ACCESS EXCLUSIVE MODE")   # the probe's lock_timeout runs out
+        locker.execute("LOCK TABLE telemetry.keystrokes IN ACCESS EXCLUSIVE MODE")  # the probe's lock_timeout runs out
         report = bench.verification.verify(ident, probe_role="alice")
     assert not report.clean and report.outcome.findings == []
     assert report.outcome.probe_inconclusive == ["telemetry.keystrokes"]

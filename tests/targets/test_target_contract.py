@@ -23,15 +23,15 @@ from sevtool.core.plan import ActionStatus
 from sevtool.targets.base import Target
 from sevtool.targets.plugin import plugins
 
-WORLDS = "sevtool.contract_worlds"   # kind -> a function of pytest's `request` returning a World
+WORLDS = "sevtool.contract_worlds"  # kind -> a function of pytest's `request` returning a World
 
 
 @dataclass
 class World:
     target: Target
     scope: Scope
-    exposed: set[str]              # objects the seed made readable by the scope's principals
-    unexposed: set[str]            # objects in scope that nobody in scope can read
+    exposed: set[str]  # objects the seed made readable by the scope's principals
+    unexposed: set[str]  # objects in scope that nobody in scope can read
     snapshot: Callable[[], object]  # every grant the target could change, comparable with ==
 
 
@@ -47,9 +47,16 @@ def postgres_world(request) -> World:
     info = seed_access_paths(dsn)
     target = PostgresTarget(dsn)
     request.addfinalizer(target.close)
-    exposed = {e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and not e.get("future_tables")}
-    return World(target, Scope(target=target.display, principals=[PRINCIPAL]), exposed, set(info["unexposed"]),
-                 lambda: acl_snapshot(dsn))
+    exposed = {
+        e["fqn"] for entries in info["paths"].values() for e in entries if "fqn" in e and not e.get("future_tables")
+    }
+    return World(
+        target,
+        Scope(target=target.display, principals=[PRINCIPAL]),
+        exposed,
+        set(info["unexposed"]),
+        lambda: acl_snapshot(dsn),
+    )
 
 
 def unity_world(request) -> World:
@@ -66,8 +73,13 @@ def unity_world(request) -> World:
     target = UnityCatalogTarget(server.url, sleep=lambda seconds: None)
     request.addfinalizer(target.close)
     readable = {t for t in server.tables if server.can_read("account users", t)}
-    return World(target, Scope(target=target.display, principals=["account users"]), readable, set(server.tables) - readable,
-                 lambda: {k: {p: sorted(v) for p, v in g.items() if v} for k, g in copy.deepcopy(server.grants).items()})
+    return World(
+        target,
+        Scope(target=target.display, principals=["account users"]),
+        readable,
+        set(server.tables) - readable,
+        lambda: {k: {p: sorted(v) for p, v in g.items() if v} for k, g in copy.deepcopy(server.grants).items()},
+    )
 
 
 BUILT_IN_WORLDS = {"postgresql": postgres_world, "unity-catalog": unity_world}
@@ -78,7 +90,9 @@ def world_of(kind: str) -> Callable:
         return BUILT_IN_WORLDS[kind]
     declared = {point.name: point for point in entry_points(group=WORLDS)}
     if kind not in declared:
-        pytest.fail(f"target kind {kind!r} has no contract world: register one as {kind} in the {WORLDS} entry-point group")
+        pytest.fail(
+            f"target kind {kind!r} has no contract world: register one as {kind} in the {WORLDS} entry-point group"
+        )
     return declared[kind].load()
 
 
@@ -124,7 +138,9 @@ def test_plan_closes_it_apply_is_clean_again_is_a_no_op_and_undo_restores_exactl
 
     applied, batches = collect(lambda cb: target.apply(actions, cb, batch_size=1))
     assert set(applied) == {a.seq for a in actions}
-    assert {r.status for r in applied.values()} == {ActionStatus.APPLIED}, [r for r in applied.values() if r.status != ActionStatus.APPLIED]
+    assert {r.status for r in applied.values()} == {ActionStatus.APPLIED}, [
+        r for r in applied.values() if r.status != ActionStatus.APPLIED
+    ]
     assert len(batches) > 1 and all(len(b) <= 1 for b in batches), "bounded batches, each reported after its read-back"
     assert target.scan(scope, unrated).findings == []
 

@@ -17,7 +17,7 @@ from pathlib import Path
 CONTRACT = Path(__file__).with_name("test_target_contract.py")
 REPO = CONTRACT.parents[2]
 
-PLUGIN = '''
+PLUGIN = """
 from pydantic import BaseModel, ConfigDict
 
 from sevtool.targets.plugin import ActionKindSpec, Capabilities, Closes, SpecSyntax, TargetPlugin
@@ -42,9 +42,9 @@ PLUGIN = TargetPlugin(kind="toy", title="Toy", config=ToyConfig, from_config=fro
                       capabilities=Capabilities(live_probe=False), action_kinds=(ActionKindSpec("toy_revoke", Closes.OBJECT),),
                       config_example='kind = "toy"; tables = {"hr.pay" = ["staff"]}',
                       spec=SpecSyntax(lambda spec: spec.startswith("toy://"), from_spec, "toy://NAME"))
-'''
+"""
 
-TARGET = '''
+TARGET = """
 from sevtool.core.exposure import AccessPath, Finding
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetError
@@ -93,9 +93,9 @@ class ToyTarget:
 
     def close(self):
         pass
-'''
+"""
 
-WORLD = '''
+WORLD = """
 from types import SimpleNamespace
 
 from sevtool.core.exposure import Scope
@@ -109,7 +109,7 @@ def world(request):
     return SimpleNamespace(target=target, scope=Scope(target=target.display, principals=["staff"]),
                            exposed={"hr.salaries", "hr.reviews"}, unexposed={"ops.runbooks"},
                            snapshot=lambda: {fqn: sorted(who) for fqn, who in grants.items()})
-'''
+"""
 
 
 def install_toy(root: Path, *, broken: bool) -> dict[str, str]:
@@ -123,15 +123,36 @@ def install_toy(root: Path, *, broken: bool) -> dict[str, str]:
     info = root / "toy_target-0.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-target\nVersion: 0.0\n")
-    (info / "entry_points.txt").write_text("[sevtool.targets]\ntoy = toy_target.plugin:PLUGIN\n\n"
-                                           "[sevtool.contract_worlds]\ntoy = toy_target.world:world\n")
+    (info / "entry_points.txt").write_text(
+        "[sevtool.targets]\ntoy = toy_target.plugin:PLUGIN\n\n[sevtool.contract_worlds]\ntoy = toy_target.world:world\n"
+    )
     path = [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def run_contract(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=", "-q",
-                           str(CONTRACT), "-k", "toy"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "-q",
+            str(CONTRACT),
+            "-k",
+            "toy",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_toy_target_added_through_its_entry_point_passes_the_contract_suite(tmp_path):
@@ -144,8 +165,10 @@ def test_a_toy_whose_apply_leaves_access_in_place_fails_the_contract_suite(tmp_p
     result = run_contract(install_toy(tmp_path, broken=True))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 failed, 2 passed" in result.stdout
-    assert "FAILED tests/targets/test_target_contract.py::test_plan_closes_it_apply_is_clean_again_is_a_no_op_and_undo_restores_exactly[toy]" \
+    assert (
+        "FAILED tests/targets/test_target_contract.py::test_plan_closes_it_apply_is_clean_again_is_a_no_op_and_undo_restores_exactly[toy]"
         in result.stdout
+    )
 
 
 def test_settings_specs_and_the_store_accept_the_toy_kind(tmp_path):
@@ -172,5 +195,7 @@ def test_settings_specs_and_the_store_accept_the_toy_kind(tmp_path):
     """)
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"{typo}: targets.play: tabels is not a toy setting (it takes tables)",
-                                          "toy play {'hr.pay': {'staff'}} toy://lab object"]
+    assert result.stdout.splitlines() == [
+        f"{typo}: targets.play: tabels is not a toy setting (it takes tables)",
+        "toy play {'hr.pay': {'staff'}} toy://lab object",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import asdict
+from datetime import UTC
 
 import httpx
 import pytest
@@ -90,9 +91,9 @@ def test_catalog_level_select_is_found_and_revoked_on_the_catalog(uc, target):
     uc.grant("catalog", "main", P, "USE SCHEMA", "SELECT")
     result = target.scan(scope(), dss_from_comment)
     by_catalog = {f.object_fqn for f in result.findings if f.granted_on == Securable("catalog", "main")}
-    assert by_catalog == set(uc.tables)   # every table, payroll included: USE SCHEMA now comes from the catalog
+    assert by_catalog == set(uc.tables)  # every table, payroll included: USE SCHEMA now comes from the catalog
     actions = target.plan(result.findings, scope())
-    assert [(a.object_kind, a.object_fqn) for a in actions][0] == ("catalog", "main")
+    assert next((a.object_kind, a.object_fqn) for a in actions) == ("catalog", "main")
     results = []
     target.apply(actions, results.extend)
     assert {r.status for r in results} == {ActionStatus.APPLIED}
@@ -111,12 +112,17 @@ def test_plan_targets_the_securable_that_holds_the_grant_and_says_why(uc, target
     assert "main.chats.private_messages" in schema_action.reason
     assert schema_action.sql.startswith("PATCH /permissions/schema/main.chats ")
     prior = json.loads(schema_action.prior_state)
-    assert prior["securable_type"] == "schema" and {"principal": P, "privileges": ["USE SCHEMA", "SELECT"]} in prior["privilege_assignments"]
+    assert (
+        prior["securable_type"] == "schema"
+        and {"principal": P, "privileges": ["USE SCHEMA", "SELECT"]} in prior["privilege_assignments"]
+    )
     # Why the securable matters: removing SELECT on the table itself leaves the schema grant in force.
     uc.grant("table", "main.chats.private_messages", P, "SELECT")
     with httpx.Client() as client:
-        client.patch(f"{uc.url}/permissions/table/main.chats.private_messages",
-                     json={"changes": [{"principal": P, "add": [], "remove": ["SELECT"]}]}).raise_for_status()
+        client.patch(
+            f"{uc.url}/permissions/table/main.chats.private_messages",
+            json={"changes": [{"principal": P, "add": [], "remove": ["SELECT"]}]},
+        ).raise_for_status()
     assert uc.can_read(P, "main.chats.private_messages")
 
 
@@ -130,15 +136,16 @@ def test_apply_closes_everything_and_undo_restores_the_exact_prior_grants(uc, ta
     assert "re-read confirms" in batches[0][0].message
     assert target.scan(scope(), dss_from_comment).findings == []
     assert not any(uc.can_read(P, t) for t in uc.tables)
-    assert uc.privileges("schema", "main.chats", P) == {"USE SCHEMA"}   # only SELECT went
+    assert uc.privileges("schema", "main.chats", P) == {"USE SCHEMA"}  # only SELECT went
     again: list = []
     target.apply(actions, again.extend)
     assert {r.status for r in again} == {ActionStatus.SKIPPED}
     undone: list = []
     target.undo(actions, undone.extend)
     assert {r.status for r in undone} == {ActionStatus.UNDONE}
-    assert {k: {p: set(v) for p, v in g.items() if v} for k, g in uc.grants.items()} == \
-           {k: {p: set(v) for p, v in g.items() if v} for k, g in before.items()}
+    assert {k: {p: set(v) for p, v in g.items() if v} for k, g in uc.grants.items()} == {
+        k: {p: set(v) for p, v in g.items() if v} for k, g in before.items()
+    }
     assert len(target.scan(scope(), dss_from_comment).findings) == 3
 
 
@@ -171,8 +178,8 @@ def test_databricks_underscore_privileges_are_normalised_and_written_back_as_spe
 def test_privilege_normalisation_and_the_effective_access_rule():
     assert normalise_privilege("use_schema") == normalise_privilege("USE  SCHEMA") == "USE SCHEMA"
     assert select_sources(["USE CATALOG"], ["USE_SCHEMA", "SELECT"], []) == [("schema", "SELECT")]
-    assert select_sources(["USE CATALOG"], [], ["SELECT"]) == []              # no USE SCHEMA anywhere
-    assert select_sources([], ["USE SCHEMA"], ["SELECT"]) == []               # no USE CATALOG
+    assert select_sources(["USE CATALOG"], [], ["SELECT"]) == []  # no USE SCHEMA anywhere
+    assert select_sources([], ["USE SCHEMA"], ["SELECT"]) == []  # no USE CATALOG
     assert select_sources(["ALL_PRIVILEGES"], [], []) == [("catalog", "ALL_PRIVILEGES")]
 
 
@@ -198,9 +205,9 @@ def test_5xx_backs_off_exponentially_then_gives_up_with_a_clear_error(uc, sleeps
 def test_a_slow_answer_is_a_timeout_retried_then_reported_as_unreachable(uc, sleeps):
     target = UnityCatalogTarget(uc.url, sleep=sleeps, timeout=0.3, max_retries=1)
     uc.slow_next(1, 1.5, path="/catalogs")
-    assert target.scan(scope(), dss_from_comment).findings          # second attempt is served
+    assert target.scan(scope(), dss_from_comment).findings  # second attempt is served
     uc.slow_next(2, 1.5, path="/catalogs")
-    with pytest.raises(TargetUnreachable, match="no answer within 0.3s"):
+    with pytest.raises(TargetUnreachable, match=r"no answer within 0\.3s"):
         target.scan(scope(), dss_from_comment)
 
 
@@ -249,7 +256,9 @@ def test_a_listing_that_repeats_its_page_token_is_refused_instead_of_looping(sle
     def loops(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"catalogs": [], "next_page_token": "same"})
 
-    target = UnityCatalogTarget("http://uc.invalid/api/2.1/unity-catalog", transport=httpx.MockTransport(loops), sleep=sleeps)
+    target = UnityCatalogTarget(
+        "http://uc.invalid/api/2.1/unity-catalog", transport=httpx.MockTransport(loops), sleep=sleeps
+    )
     with pytest.raises(TargetRejected, match="page token 'same' twice"):
         target.scan(scope(), dss_from_comment)
 
@@ -260,24 +269,28 @@ def test_probe_says_live_probes_are_not_supported(target):
 
 
 def test_spec_parsing_and_display():
-    assert parse_spec("uc+https://dbc.example.com/api/2.1/unity-catalog/?token_env=DATABRICKS_TOKEN") == \
-        ("https://dbc.example.com/api/2.1/unity-catalog", "DATABRICKS_TOKEN")
-    assert UnityCatalogTarget("http://user:pw@localhost:8080/api/2.1/unity-catalog").display == \
-        "uc+http://localhost:8080/api/2.1/unity-catalog"
+    assert parse_spec("uc+https://dbc.example.com/api/2.1/unity-catalog/?token_env=DATABRICKS_TOKEN") == (
+        "https://dbc.example.com/api/2.1/unity-catalog",
+        "DATABRICKS_TOKEN",
+    )
+    assert (
+        UnityCatalogTarget("http://user:pw@localhost:8080/api/2.1/unity-catalog").display
+        == "uc+http://localhost:8080/api/2.1/unity-catalog"
+    )
     with pytest.raises(ConfigError):
         parse_spec("postgresql://x")
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from email.utils import format_datetime
 
     from sevtool.targets.unity.client import retry_after_seconds
 
     assert retry_after_seconds("3") == 3.0
-    in_a_minute = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)
+    in_a_minute = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
     assert 50 <= retry_after_seconds(in_a_minute) <= 60
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0   # in the past: retry now
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 
@@ -286,9 +299,11 @@ def test_when_the_catalog_stops_answering_mid_batch_what_finished_is_still_repor
     actions = target.plan(target.scan(scope(), dss_from_comment).findings, scope())
     uc.fail_next(2, 503, path="/permissions/table/main.telemetry.keystrokes", method="PATCH")
     batches: list[list] = []
-    with pytest.raises(TargetUnreachable, match="PATCH /permissions/table/main.telemetry.keystrokes failed after 2 attempts"):
+    with pytest.raises(
+        TargetUnreachable, match=r"PATCH /permissions/table/main\.telemetry\.keystrokes failed after 2 attempts"
+    ):
         target.apply(actions, batches.append)
-    assert [(r.seq, r.status) for b in batches for r in b] == [(1, ActionStatus.APPLIED)]   # the schema action finished
+    assert [(r.seq, r.status) for b in batches for r in b] == [(1, ActionStatus.APPLIED)]  # the schema action finished
     resumed: list = []
     target.apply(actions, resumed.extend)
     assert [(r.seq, r.status) for r in resumed] == [(1, ActionStatus.SKIPPED), (2, ActionStatus.APPLIED)]
@@ -304,10 +319,12 @@ def _oracle_collateral(uc, target, action, in_scope: set[str]) -> set[str]:
     return before - after - in_scope
 
 
-@pytest.mark.parametrize("scoped", [dict(min_dss=4), dict(table_glob="private_*"), dict(schemas=["main.chats"])])
+@pytest.mark.parametrize("scoped", [{"min_dss": 4}, {"table_glob": "private_*"}, {"schemas": ["main.chats"]}])
 def test_a_container_revoke_names_the_out_of_scope_tables_it_takes_as_collateral(uc, target, scoped):
-    uc.grant("catalog", "main", P, "SELECT")   # a catalog-wide grant too: its revoke reaches every schema
-    uc.add_table("main", "chats", "bots", comment="DSS 1", grants={P: ["SELECT"]})   # also granted on the table: keeps access
+    uc.grant("catalog", "main", P, "SELECT")  # a catalog-wide grant too: its revoke reaches every schema
+    uc.add_table(
+        "main", "chats", "bots", comment="DSS 1", grants={P: ["SELECT"]}
+    )  # also granted on the table: keeps access
     findings = target.scan(scope(**scoped), dss_from_comment).findings
     in_scope = {f.object_fqn for f in findings}
     actions = target.plan(findings, scope(**scoped))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -37,7 +37,9 @@ async def _until(pilot, condition, *, timeout: float = 20.0, what: str = "") -> 
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}; focus on {pilot.app.focused!r}; the screen shows:\n{_screen_text(pilot.app)}")
+            raise AssertionError(
+                f"timed out waiting for {what or condition}; focus on {pilot.app.focused!r}; the screen shows:\n{_screen_text(pilot.app)}"
+            )
         await pilot.pause(0.1)
 
 

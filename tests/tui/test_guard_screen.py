@@ -3,7 +3,7 @@ incident a violation opened. Against a real PostgreSQL target; a snapshot of the
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -13,7 +13,7 @@ from sevtool.scenario import ensure_role
 from sevtool.tui.app import create_app
 
 SIZE = (160, 40)
-FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=timezone.utc)   # the `fixed_clock` fixture's time
+FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=UTC)   # the `fixed_clock` fixture's time
 
 POLICIES = """
 [[policy]]
@@ -37,9 +37,9 @@ reason = "migration"
 expires = 2026-06-01
 
 [[policy]]
-name = "contractors-read-nothing"
+name = "nobody-reads-anything"
 target = "warehouse"
-principals = ["contractors"]
+principals = ["guard_screen_nobody"]   # a role of its own: roles are cluster-wide, other tests grant theirs
 min_dss = 1
 sev = 3
 """
@@ -58,7 +58,7 @@ def test_guard_screen_before_any_run(snap_compare, sqlite_wb, config_path, fixed
 async def test_guard_screen_shows_a_violation_and_opens_its_incident(sqlite_wb, pg_db, config_path, fixed_clock, until):
     with psycopg.connect(pg_db, autocommit=True) as conn:
         ensure_role(conn, "all_employees")
-        ensure_role(conn, "contractors")
+        ensure_role(conn, "guard_screen_nobody")
         conn.execute("CREATE SCHEMA hr")
         conn.execute("GRANT USAGE ON SCHEMA hr TO all_employees")
         conn.execute("CREATE TABLE hr.salaries (id bigint)")

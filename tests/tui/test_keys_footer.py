@@ -45,11 +45,11 @@ async def test_the_footer_follows_focus_and_rebuilds_only_for_new_keys(monkeypat
         assert "Done" in shown() and "Find" not in shown()
         builds = len(composed)
 
-        app.screen.query_one("#plain-too").focus()                 # same keys: nothing rebuilt
+        app.screen.query_one("#plain-too").focus()  # same keys: nothing rebuilt
         await pilot.pause()
         assert len(composed) == builds
 
-        app.screen.query_one("#search").focus()                    # a key more: rebuilt, and shown
+        app.screen.query_one("#search").focus()  # a key more: rebuilt, and shown
         await pilot.pause()
         assert len(composed) == builds + 1
         assert "Find" in shown() and "Done" in shown()

@@ -7,8 +7,8 @@ outside the incident's scope.
 from __future__ import annotations
 
 import pytest
-
 from fakes.uc_server import FakeUnityCatalog, seed_drill
+
 from sevtool.core.plan import ActionStatus
 from sevtool.tui.app import create_app
 from sevtool.tui.screens.confirm import CollateralConfirmScreen
@@ -35,7 +35,7 @@ async def settle(app, pilot) -> None:
 async def test_apply_holds_the_collateral_unless_accepted_in_the_dialog(lake_wb, screen_text, until):
     wb, server = lake_wb
     incident = wb.incidents.declare("chats readable by all employees", 2).id
-    wb.scanning.scan(incident, "lake", [P], table_glob="[kp]*")   # channel_index is out of scope, inside main.chats
+    wb.scanning.scan(incident, "lake", [P], table_glob="[kp]*")  # channel_index is out of scope, inside main.chats
     app = create_app(wb, open_incident=incident)
     async with app.run_test(size=(200, 50)) as pilot:
         await settle(app, pilot)
@@ -43,13 +43,16 @@ async def test_apply_holds_the_collateral_unless_accepted_in_the_dialog(lake_wb,
         await until(pilot, lambda: "Plan 1 (from" in screen_text(app))
         text = screen_text(app)
         assert "blast radius" in text and "1 role, 1 obj, 0 login" in text
-        assert f"Blast radius: 1 action(s) also take access beyond the incident's scope: 1 role(s) ({P}) lose 1 object(s)" in text
+        assert (
+            f"Blast radius: 1 action(s) also take access beyond the incident's scope: 1 role(s) ({P}) lose 1 object(s)"
+            in text
+        )
 
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, CollateralConfirmScreen))
         text = screen_text(app)
         assert "main.chats.channel_index" in text and "c: accept the collateral" in text, text
-        await pilot.press("y")                      # apply the rest, hold the harmful one back
+        await pilot.press("y")  # apply the rest, hold the harmful one back
         await until(pilot, lambda: "apply done" in screen_text(app))
         await settle(app, pilot)
         assert "1 action(s) held back" in screen_text(app)
@@ -59,8 +62,12 @@ async def test_apply_holds_the_collateral_unless_accepted_in_the_dialog(lake_wb,
 
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, CollateralConfirmScreen))
-        await pilot.press("c")                      # accept the collateral explicitly
-        await until(pilot, lambda: "collateral accepted" in screen_text(app) and screen_text(app).count("apply done") >= 2)
+        await pilot.press("c")  # accept the collateral explicitly
+        await until(
+            pilot, lambda: "collateral accepted" in screen_text(app) and screen_text(app).count("apply done") >= 2
+        )
         await settle(app, pilot)
-        assert not server.can_read(P, "main.chats.channel_index") and not server.can_read(P, "main.chats.private_messages")
+        assert not server.can_read(P, "main.chats.channel_index") and not server.can_read(
+            P, "main.chats.private_messages"
+        )
         assert {a.status for a in wb.revocation.current_plan(incident).actions} == {ActionStatus.APPLIED}

@@ -5,7 +5,7 @@ Update after an intended change with `pytest tests/tui/test_snapshots.py --snaps
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -16,7 +16,7 @@ from sevtool.tui.app import create_app
 from sevtool.tui.widgets.findings_table import FindingsTable
 
 SIZE = (160, 48)
-FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=timezone.utc)   # the `fixed_clock` fixture's time
+FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=UTC)  # the `fixed_clock` fixture's time
 
 
 @pytest.fixture
@@ -26,10 +26,19 @@ def store_wb(sqlite_wb):
 
 
 def _incidents(wb) -> int:
-    first = wb.incidents.declare("Employee telemetry readable by all_employees", 2, commander="alice", playbook="data-exposure",
-                                 at=FIXED_NOW - timedelta(hours=4))
-    wb.incidents.declare("Chat exports shared with contractors", 1, commander="bob", at=FIXED_NOW - timedelta(minutes=35))
-    closed = wb.incidents.declare("Test dashboard readable by an intern", 4, commander="carol", at=FIXED_NOW - timedelta(days=3))
+    first = wb.incidents.declare(
+        "Employee telemetry readable by all_employees",
+        2,
+        commander="alice",
+        playbook="data-exposure",
+        at=FIXED_NOW - timedelta(hours=4),
+    )
+    wb.incidents.declare(
+        "Chat exports shared with contractors", 1, commander="bob", at=FIXED_NOW - timedelta(minutes=35)
+    )
+    closed = wb.incidents.declare(
+        "Test dashboard readable by an intern", 4, commander="carol", at=FIXED_NOW - timedelta(days=3)
+    )
     wb.incidents.set_status(closed.id, Status.CONTAINED, at=FIXED_NOW - timedelta(days=3) + timedelta(hours=1))
     return first.id
 
@@ -78,13 +87,13 @@ def test_verify_tab_with_a_regression_banner(snap_compare, scanned, fixed_clock)
     wb.revocation.plan(incident_id)
     wb.revocation.apply(incident_id, accept_collateral=True)
     wb.verification.verify(incident_id, now=lambda: FIXED_NOW - timedelta(minutes=2))
-    with psycopg.connect(dsn, autocommit=True) as conn:          # the sync job puts one grant back
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the sync job puts one grant back
         conn.execute(f"GRANT SELECT ON hr.salaries TO {PRINCIPAL}")
     wb.verification.verify(incident_id, now=lambda: FIXED_NOW - timedelta(minutes=1))
 
     async def open_verify(pilot) -> None:
         await _findings_loaded(pilot)
-        await pilot.press("3")                              # returns with the tab mounted and its checks table focused
+        await pilot.press("3")  # returns with the tab mounted and its checks table focused
         assert pilot.app.focused is not None and pilot.app.focused.id == "checks"
         await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.3)

@@ -33,17 +33,19 @@ async def settle(app, pilot) -> None:
 
 
 async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, tmp_path, screen_text, until):
-    wb, seeded, dsn = drill_wb
+    wb, _seeded, dsn = drill_wb
     app = create_app(wb)
     async with app.run_test(size=(160, 48)) as pilot:
         # declare: the form preselects the data-exposure playbook, whose checklist then says what to do next
         await pilot.press("n")
         await pilot.press(*"telemetry readable by all_employees", "ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and "Playbook: data-exposure" in screen_text(app))
+        await until(
+            pilot, lambda: isinstance(app.screen, IncidentScreen) and "Playbook: data-exposure" in screen_text(app)
+        )
         incident_id = app.screen.incident_id
         text = screen_text(app)
         assert "Playbook: data-exposure" in text and "▶ Scope the exposure" in text
-        assert "target ▊  drill" in text                                        # the configured target is prefilled
+        assert "target ▊  drill" in text  # the configured target is prefilled
 
         # scan
         await pilot.press("s")
@@ -53,19 +55,24 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         text = screen_text(app)
         assert f"Scope v1: {exposed} of" in text and "readable" in text
         assert "hr.salaries" in text and "by path" in text
-        assert "▶ Send the first stakeholder" in text                   # the checklist moved on
+        assert "▶ Send the first stakeholder" in text  # the checklist moved on
 
         # filter the findings
         await pilot.press("slash", *"column")
-        await until(pilot, lambda: "telemetry.screen_captures.payload" in screen_text(app) and "hr.salaries" not in screen_text(app))
+        await until(
+            pilot,
+            lambda: "telemetry.screen_captures.payload" in screen_text(app) and "hr.salaries" not in screen_text(app),
+        )
         table = app.screen.query_one(FindingsTable)
         assert table.rows and all(f.path.value == "column" for f in table.rows)
-        await pilot.press("escape")                                            # leaves the filter box, not the screen
+        await pilot.press("escape")  # leaves the filter box, not the screen
         assert isinstance(app.screen, IncidentScreen)
 
         # plan: the revoke tab says what p will plan from, then shows the exact SQL of the highlighted action
         await pilot.press("2")
-        await until(pilot, lambda: "No plan yet. Press p to plan the revocation from scope v1 (drill)." in screen_text(app))
+        await until(
+            pilot, lambda: "No plan yet. Press p to plan the revocation from scope v1 (drill)." in screen_text(app)
+        )
         await pilot.press("p")
         await until(pilot, lambda: "Plan 1 (from" in screen_text(app))
         plan = wb.revocation.current_plan(incident_id)
@@ -75,13 +82,17 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
 
         # apply, after confirming
         await pilot.press("a")
-        await until(pilot, lambda: isinstance(app.screen, CollateralConfirmScreen) and "REVOKE action(s)" in screen_text(app))
+        await until(
+            pilot, lambda: isinstance(app.screen, CollateralConfirmScreen) and "REVOKE action(s)" in screen_text(app)
+        )
         assert f"run {len(plan.pending)} REVOKE action(s)" in screen_text(app)
-        assert "PUBLIC" in screen_text(app), "the drill's PUBLIC revoke takes chat.messages from login roles outside the scope"
+        assert "PUBLIC" in screen_text(app), (
+            "the drill's PUBLIC revoke takes chat.messages from login roles outside the scope"
+        )
         await pilot.press("c")
         await until(pilot, lambda: "apply done" in screen_text(app))
         await settle(app, pilot)
-        assert app.screen.query_one("#tabs").active == "revoke"              # the dialog closed onto the progress, not elsewhere
+        assert app.screen.query_one("#tabs").active == "revoke"  # the dialog closed onto the progress, not elsewhere
         assert wb.incidents.get(incident_id).status == Status.CONTAINED
         text = screen_text(app)
         assert "apply done" in text and f"{len(plan.actions)} applied" in text
@@ -107,7 +118,7 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         assert f"grant of SELECT to {PRINCIPAL} re-added" in text
         assert "EXPOSED" in text and "↺ regressed" in text.splitlines()[1]
         assert wb.incidents.get(incident_id).status == Status.CONTAINED
-        await pilot.press("escape")                                            # the list flags it too
+        await pilot.press("escape")  # the list flags it too
         await until(pilot, lambda: "↺ regressed" in screen_text(app) and "INC-1" in screen_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, IncidentScreen))
@@ -153,7 +164,7 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
         # postmortem: rendered, then exported where the responder says
         await pilot.press("5")
         await until(pilot, lambda: f"Postmortem INC-{incident_id}" in screen_text(app))
-        await pilot.press("4")                                                 # export from another tab: e brings the preview back
+        await pilot.press("4")  # export from another tab: e brings the preview back
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, PromptScreen))
         target = tmp_path / "pm.md"
@@ -168,11 +179,14 @@ async def test_declare_scan_revoke_regress_verify_resolve_postmortem(drill_wb, t
 
         # help lists the keys of this screen
         await pilot.press("question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Apply" in screen_text(app) and "ctrl+p" in screen_text(app))
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, HelpScreen) and "Apply" in screen_text(app) and "ctrl+p" in screen_text(app),
+        )
 
 
 async def test_after_an_undo_the_revoke_tab_points_to_planning_again(drill_wb, screen_text, until):
-    wb, _, dsn = drill_wb
+    wb, _, _dsn = drill_wb
     incident = wb.incidents.declare("undo, then what", 2)
     wb.scanning.scan(incident.id, "drill", [PRINCIPAL])
     wb.revocation.plan(incident.id)
@@ -190,7 +204,7 @@ async def test_after_an_undo_the_revoke_tab_points_to_planning_again(drill_wb, s
         text = screen_text(app)
         assert f"its {applied} action(s) were undone, so the access is back; press p to plan again" in text
         assert "u to undo" not in text
-        await pilot.press("a")   # applying the undone plan is refused with the same advice
+        await pilot.press("a")  # applying the undone plan is refused with the same advice
         await until(pilot, lambda: any("press p to plan again" in n.message for n in app._notifications))
 
 
@@ -200,10 +214,13 @@ async def test_errors_become_notifications_that_say_what_to_do(drill_wb, screen_
     app = create_app(wb, open_incident=incident.id)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(app, pilot)
-        await pilot.press("p")                      # planning before any scan
-        await until(pilot, lambda: any("has no scan yet" in n.message and "sevtool scan" in n.message for n in app._notifications))
+        await pilot.press("p")  # planning before any scan
+        await until(
+            pilot,
+            lambda: any("has no scan yet" in n.message and "sevtool scan" in n.message for n in app._notifications),
+        )
         await until(pilot, lambda: "Planning failed" in screen_text(app))
-        assert isinstance(app.screen, IncidentScreen)     # still running, no traceback
+        assert isinstance(app.screen, IncidentScreen)  # still running, no traceback
 
 
 async def test_command_palette_offers_every_incident_action(drill_wb, until):
@@ -216,12 +233,22 @@ async def test_command_palette_offers_every_incident_action(drill_wb, until):
         await settle(app, pilot)
         provider = ScreenActions(app.screen)
         titles = [hit.text async for hit in provider.discover()]
-        for wanted in ("Scan the target", "Plan the revocation", "Apply the plan", "Undo the revocation", "Verify now",
-                       "Export the postmortem", "Add a note to the timeline", "Move the incident to another status"):
+        for wanted in (
+            "Scan the target",
+            "Plan the revocation",
+            "Apply the plan",
+            "Undo the revocation",
+            "Verify now",
+            "Export the postmortem",
+            "Add a note to the timeline",
+            "Move the incident to another status",
+        ):
             assert wanted in titles
         await pilot.press("ctrl+p")
         await pilot.pause(0.5)
         await pilot.press(*"timeline tab")
         await pilot.pause(1.0)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, IncidentScreen) and app.screen.query_one("#tabs").active == "timeline")
+        await until(
+            pilot, lambda: isinstance(app.screen, IncidentScreen) and app.screen.query_one("#tabs").active == "timeline"
+        )

@@ -12,18 +12,38 @@ from sevtool.targets.postgres.plugin import ActionKind
 
 
 def action(seq: int, *collateral: Collateral, status: ActionStatus = ActionStatus.PLANNED) -> Action:
-    return Action(seq=seq, kind=ActionKind.REVOKE_GRANT_OPTION, schema_name="hr", object_name=f"t{seq}", grantee="emp_all",
-                  sql="REVOKE ...", collateral=list(collateral), status=status)
+    return Action(
+        seq=seq,
+        kind=ActionKind.REVOKE_GRANT_OPTION,
+        schema_name="hr",
+        object_name=f"t{seq}",
+        grantee="emp_all",
+        sql="REVOKE ...",
+        collateral=list(collateral),
+        status=status,
+    )
 
 
 def test_totals_count_distinct_roles_objects_and_each_roles_login_members_once():
-    a = action(1, Collateral(role="contractor", objects=["hr.complaints", "hr.salaries"], login_members=3, cause="grant_option_cascade"))
-    b = action(2, Collateral(role="contractor", objects=["hr.complaints"], login_members=3, cause="grant_option_cascade"),
-               Collateral(role="auditors", objects=["hr.audit"], login_members=1, cause="membership"))
+    a = action(
+        1,
+        Collateral(
+            role="contractor", objects=["hr.complaints", "hr.salaries"], login_members=3, cause="grant_option_cascade"
+        ),
+    )
+    b = action(
+        2,
+        Collateral(role="contractor", objects=["hr.complaints"], login_members=3, cause="grant_option_cascade"),
+        Collateral(role="auditors", objects=["hr.audit"], login_members=1, cause="membership"),
+    )
     totals = blast.totals([a, b, action(3)])
     assert totals == {"actions": 2, "roles": ["auditors", "contractor"], "objects": 3, "login_members": 4}
-    assert blast.of_action(b) == {"roles": ["auditors", "contractor"], "objects": 2, "login_members": 4,
-                                  "causes": ["grant_option_cascade", "membership"]}
+    assert blast.of_action(b) == {
+        "roles": ["auditors", "contractor"],
+        "objects": 2,
+        "login_members": 4,
+        "causes": ["grant_option_cascade", "membership"],
+    }
     assert blast.cell(a) == "1 role, 2 obj, 3 login" and blast.cell(action(3)) == ""
     assert blast.summary_text(blast.totals([action(3)])) == "no action takes access beyond the incident's scope"
 

@@ -1,7 +1,8 @@
 """Property tests: whatever a responder types, the parsers answer with a value or a UsageError, never a crash."""
 
+import contextlib
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +11,7 @@ from sevtool.core.severity import SevPolicy, check_sev
 from sevtool.core.timeparse import parse_at, parse_duration
 from sevtool.errors import UsageError
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @settings(max_examples=400, deadline=None)
@@ -33,10 +34,8 @@ def test_relative_times_move_the_right_way(sign, amount, unit):
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=12))
 def test_parse_duration_never_crashes(text):
-    try:
+    with contextlib.suppress(UsageError):
         assert parse_duration(text).total_seconds() >= 0
-    except UsageError:
-        pass
 
 
 @given(st.integers())
@@ -48,8 +47,15 @@ def test_check_sev_accepts_exactly_0_to_5(value):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(max_size=3), st.dictionaries(st.sampled_from(["label", "recheck", "update_every", "page", "bogus"]),
-                                                            st.one_of(st.text(max_size=5), st.lists(st.text(max_size=4), max_size=3), st.integers()))))
+@given(
+    st.dictionaries(
+        st.text(max_size=3),
+        st.dictionaries(
+            st.sampled_from(["label", "recheck", "update_every", "page", "bogus"]),
+            st.one_of(st.text(max_size=5), st.lists(st.text(max_size=4), max_size=3), st.integers()),
+        ),
+    )
+)
 def test_sev_overrides_merge_or_fail_as_config_errors(overrides):
     try:
         policy = SevPolicy.from_overrides(overrides)
@@ -70,4 +76,4 @@ def test_team_config_loader_never_crashes(tmp_path_factory, text):
     except UsageError as exc:
         assert str(path) in exc.message
     except tomllib.TOMLDecodeError:  # pragma: no cover - must be wrapped
-        raise AssertionError("raw TOML error leaked")
+        raise AssertionError("raw TOML error leaked") from None

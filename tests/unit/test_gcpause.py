@@ -27,7 +27,7 @@ def test_nested_bulk_calls_trim_once_at_the_end_and_restore_the_collector(trims)
     assert gc.isenabled()
     with gcpause.bulk_run():
         with gcpause.gc_paused():
-            with gcpause.gc_paused():   # a plan made inside an apply
+            with gcpause.gc_paused():  # a plan made inside an apply
                 assert not gc.isenabled()
             assert trims == [] and not gc.isenabled()
         assert trims == [True] and gc.isenabled()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -39,7 +39,7 @@ def test_a_policy_and_its_exception_load(tmp_path):
     [policy] = config.policy
     assert (policy.name, policy.target, policy.principals, policy.min_dss, policy.sev) == ("no-broad-sensitive", "warehouse", ["all_employees", "PUBLIC"], 3, 2)
     [exception] = policy.exception
-    assert exception.expires_at == datetime(2026, 7, 1, tzinfo=timezone.utc) and exception.owner == "ml-platform"
+    assert exception.expires_at == datetime(2026, 7, 1, tzinfo=UTC) and exception.owner == "ml-platform"
 
 
 @pytest.mark.parametrize(("edit", "line", "problem"), [
@@ -71,20 +71,20 @@ def policy_with(*exceptions: PolicyException) -> Policy:
 
 def test_a_live_exception_exempts_what_it_covers_and_an_expired_one_does_not():
     exception = PolicyException(objects=["ml_features.*"], principals=["all_employees"], owner="ml", reason="pseudonymised",
-                                expires=datetime(2026, 7, 1, 12, tzinfo=timezone.utc))
+                                expires=datetime(2026, 7, 1, 12, tzinfo=UTC))
     findings = [finding("ml_features.a"), finding("ml_features.b", principal="PUBLIC"), finding("hr.salaries")]
-    before = evaluate(policy_with(exception), findings, datetime(2026, 7, 1, 11, 59, tzinfo=timezone.utc))
+    before = evaluate(policy_with(exception), findings, datetime(2026, 7, 1, 11, 59, tzinfo=UTC))
     assert before.state == "violated" and before.exempted == 1 and {f.object_fqn for f in before.findings} == {"ml_features.b", "hr.salaries"}
     assert before.expired == [] and before.expiring == [exception]
 
-    after = evaluate(policy_with(exception), findings, datetime(2026, 7, 1, 12, tzinfo=timezone.utc))
+    after = evaluate(policy_with(exception), findings, datetime(2026, 7, 1, 12, tzinfo=UTC))
     assert after.exempted == 0 and after.objects == 3 and after.expired == [exception], "an expired exception is a violation again"
 
-    only_exempt = evaluate(policy_with(exception), [findings[0]], datetime(2026, 6, 1, tzinfo=timezone.utc))
+    only_exempt = evaluate(policy_with(exception), [findings[0]], datetime(2026, 6, 1, tzinfo=UTC))
     assert only_exempt.state == "holds" and only_exempt.exempted == 1
 
 
 def test_a_bare_date_expires_at_the_start_of_that_day():
     exception = PolicyException(objects=["*"], owner="o", reason="r", expires=datetime(2026, 7, 1).date())
-    assert not exception.expired(datetime(2026, 6, 30, 23, 59, tzinfo=timezone.utc))
-    assert exception.expired(datetime(2026, 7, 1, tzinfo=timezone.utc))
+    assert not exception.expired(datetime(2026, 6, 30, 23, 59, tzinfo=UTC))
+    assert exception.expired(datetime(2026, 7, 1, tzinfo=UTC))

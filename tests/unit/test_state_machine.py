@@ -4,19 +4,33 @@ from sevtool.core.incident import TRANSITIONS, Status, check_transition, is_regr
 from sevtool.errors import ExitCode, IllegalTransition, UsageError
 
 
-@pytest.mark.parametrize("current,new", [
-    (Status.DECLARED, Status.CONTAINED), (Status.CONTAINED, Status.VERIFYING), (Status.VERIFYING, Status.RESOLVED),
-    (Status.RESOLVED, Status.CLOSED), (Status.VERIFYING, Status.CONTAINED), (Status.RESOLVED, Status.CONTAINED),
-    (Status.CONTAINED, Status.DECLARED),
-])
+@pytest.mark.parametrize(
+    "current,new",
+    [
+        (Status.DECLARED, Status.CONTAINED),
+        (Status.CONTAINED, Status.VERIFYING),
+        (Status.VERIFYING, Status.RESOLVED),
+        (Status.RESOLVED, Status.CLOSED),
+        (Status.VERIFYING, Status.CONTAINED),
+        (Status.RESOLVED, Status.CONTAINED),
+        (Status.CONTAINED, Status.DECLARED),
+    ],
+)
 def test_allowed_transitions(current, new):
     check_transition(current, new)
 
 
-@pytest.mark.parametrize("current,new", [
-    (Status.DECLARED, Status.RESOLVED), (Status.DECLARED, Status.VERIFYING), (Status.CONTAINED, Status.RESOLVED),
-    (Status.CLOSED, Status.DECLARED), (Status.CLOSED, Status.CONTAINED), (Status.DECLARED, Status.CLOSED),
-])
+@pytest.mark.parametrize(
+    "current,new",
+    [
+        (Status.DECLARED, Status.RESOLVED),
+        (Status.DECLARED, Status.VERIFYING),
+        (Status.CONTAINED, Status.RESOLVED),
+        (Status.CLOSED, Status.DECLARED),
+        (Status.CLOSED, Status.CONTAINED),
+        (Status.DECLARED, Status.CLOSED),
+    ],
+)
 def test_illegal_transitions_are_refused_with_the_allowed_next_steps(current, new):
     with pytest.raises(IllegalTransition) as info:
         check_transition(current, new)

@@ -1,16 +1,24 @@
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sevtool.core.timeline import GENESIS, Event, event_hash, verify_chain
 
-T0 = datetime(2026, 6, 18, 21, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 18, 21, 5, tzinfo=UTC)
 
 
 def build_chain(n: int) -> list[Event]:
     events, prev = [], GENESIS
     for i in range(1, n + 1):
-        draft = Event(seq=i, incident_id=1, at=T0 + timedelta(minutes=i), kind="note", actor="a", summary=f"event {i}",
-                      data={"i": i}, prev_hash=prev)
+        draft = Event(
+            seq=i,
+            incident_id=1,
+            at=T0 + timedelta(minutes=i),
+            kind="note",
+            actor="a",
+            summary=f"event {i}",
+            data={"i": i},
+            prev_hash=prev,
+        )
         event = replace(draft, hash=event_hash(draft))
         events.append(event)
         prev = event.hash
@@ -61,5 +69,13 @@ def test_reordered_events_are_named():
 
 def test_hash_is_independent_of_dict_order_and_timezone_representation():
     e1 = Event(seq=1, incident_id=1, at=T0, kind="k", actor="a", summary="s", data={"a": 1, "b": 2})
-    e2 = Event(seq=1, incident_id=1, at=T0.astimezone(timezone(timedelta(hours=-7))), kind="k", actor="a", summary="s", data={"b": 2, "a": 1})
+    e2 = Event(
+        seq=1,
+        incident_id=1,
+        at=T0.astimezone(timezone(timedelta(hours=-7))),
+        kind="k",
+        actor="a",
+        summary="s",
+        data={"b": 2, "a": 1},
+    )
     assert event_hash(e1) == event_hash(e2)

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dateutil import tz
@@ -7,25 +7,30 @@ from sevtool.core.severity import DEFAULT_LEVELS, SevPolicy, check_sev
 from sevtool.core.timeparse import format_duration, parse_at, parse_duration
 from sevtool.errors import ConfigError, InvalidTime, UsageError
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("2026-06-18T14:05:00Z", datetime(2026, 6, 18, 14, 5, tzinfo=timezone.utc)),
-    ("2026-06-18 14:05 PDT", datetime(2026, 6, 18, 21, 5, tzinfo=timezone.utc)),
-    ("2026-01-18 14:05 PST", datetime(2026, 1, 18, 22, 5, tzinfo=timezone.utc)),
-    ("2026-06-18T14:05:00+02:00", datetime(2026, 6, 18, 12, 5, tzinfo=timezone.utc)),
-    ("-4h", NOW - timedelta(hours=4)),
-    ("-1h30m", NOW - timedelta(minutes=90)),
-    ("+15m", NOW + timedelta(minutes=15)),
-    ("now", NOW),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2026-06-18T14:05:00Z", datetime(2026, 6, 18, 14, 5, tzinfo=UTC)),
+        ("2026-06-18 14:05 PDT", datetime(2026, 6, 18, 21, 5, tzinfo=UTC)),
+        ("2026-01-18 14:05 PST", datetime(2026, 1, 18, 22, 5, tzinfo=UTC)),
+        ("2026-06-18T14:05:00+02:00", datetime(2026, 6, 18, 12, 5, tzinfo=UTC)),
+        ("-4h", NOW - timedelta(hours=4)),
+        ("-1h30m", NOW - timedelta(minutes=90)),
+        ("+15m", NOW + timedelta(minutes=15)),
+        ("now", NOW),
+    ],
+)
 def test_parse_at(text, expected):
     assert parse_at(text, now=NOW) == expected
 
 
 def test_naive_times_are_read_in_the_responders_zone():
-    assert parse_at("2026-06-18 14:05", default_zone=tz.gettz("America/Los_Angeles")) == datetime(2026, 6, 18, 21, 5, tzinfo=timezone.utc)
+    assert parse_at("2026-06-18 14:05", default_zone=tz.gettz("America/Los_Angeles")) == datetime(
+        2026, 6, 18, 21, 5, tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize("garbage", ["", "yesterday-ish", "-4x", "2026-13-45", "banana 14:05"])

@@ -53,7 +53,7 @@ _MEMBERSHIPS_SQL = {
 class RoleInfo:
     name: str
     superuser: bool
-    inherit: bool      # rolinherit: the 15 rule for following memberships to privileges
+    inherit: bool  # rolinherit: the 15 rule for following memberships to privileges
     login: bool
     createrole: bool
 
@@ -131,20 +131,20 @@ class ViewRule:
 
     owner: int
     invoker: bool
-    bases: tuple[tuple[int, tuple[int, ...]], ...]   # (base relation, the column numbers it reads; empty: the whole row)
+    bases: tuple[tuple[int, tuple[int, ...]], ...]  # (base relation, the column numbers it reads; empty: the whole row)
 
 
 @dataclass(frozen=True, slots=True)
 class Grants:
     """What the catalog grants, as sets of role oids; PUBLIC is 0."""
 
-    select: dict[int, set[int]]          # relation -> roles holding SELECT on it or on any of its columns
-    schema_of: dict[int, int]            # relation -> its namespace
-    usage: dict[int, set[int]]           # namespace -> roles holding USAGE
-    read_all: int | None                 # oid of pg_read_all_data, if the server has it
-    views: dict[int, ViewRule] = field(default_factory=dict)   # every view whose readability the answers depend on
-    table_select: dict[int, set[int]] = field(default_factory=dict)          # view bases: table-level SELECT holders
-    column_select: dict[tuple[int, int], set[int]] = field(default_factory=dict)   # (relation, column number) -> holders
+    select: dict[int, set[int]]  # relation -> roles holding SELECT on it or on any of its columns
+    schema_of: dict[int, int]  # relation -> its namespace
+    usage: dict[int, set[int]]  # namespace -> roles holding USAGE
+    read_all: int | None  # oid of pg_read_all_data, if the server has it
+    views: dict[int, ViewRule] = field(default_factory=dict)  # every view whose readability the answers depend on
+    table_select: dict[int, set[int]] = field(default_factory=dict)  # view bases: table-level SELECT holders
+    column_select: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # (relation, column number) -> holders
 
 
 class ReadModel:
@@ -160,11 +160,18 @@ class ReadModel:
                 by_holder[holder].add(rel)
         self._by_holder = dict(by_holder)
         self._schema_holders = {h for holders in grants.usage.values() for h in holders}
-        self._relevant = (frozenset(h for holders in grants.select.values() for h in holders) | self._schema_holders
-                          | ({grants.read_all} - {None}))
+        self._relevant = (
+            frozenset(h for holders in grants.select.values() for h in holders)
+            | self._schema_holders
+            | ({grants.read_all} - {None})
+        )
         self._usage_now: dict[int, frozenset[int] | None] = {}
-        self._answers: dict[tuple[frozenset[int] | None, frozenset[int] | None, frozenset[int] | None], frozenset[int]] = {}   # (holders, schemas, world)
-        self._views_ok: dict[tuple[int, frozenset[int] | None, frozenset[int] | None], bool] = {}                   # (view, invoker, world)
+        self._answers: dict[
+            tuple[frozenset[int] | None, frozenset[int] | None, frozenset[int] | None], frozenset[int]
+        ] = {}  # (holders, schemas, world)
+        self._views_ok: dict[
+            tuple[int, frozenset[int] | None, frozenset[int] | None], bool
+        ] = {}  # (view, invoker, world)
         self._exposures: dict[frozenset[int], dict[int, frozenset[int]]] = {}
 
     # --- one identity -------------------------------------------------------------------------
@@ -179,10 +186,14 @@ class ReadModel:
         """The schemas `role` can use today; None means every schema."""
         if role not in self._usage_now:
             inherited = self.graph.inherited(role)
-            self._usage_now[role] = None if self._reads_everything(role, inherited) else self._usage(inherited | {PUBLIC_OID})
+            self._usage_now[role] = (
+                None if self._reads_everything(role, inherited) else self._usage(inherited | {PUBLIC_OID})
+            )
         return self._usage_now[role]
 
-    def _readable(self, holders: frozenset[int] | None, schemas: frozenset[int] | None, world: frozenset[int] | None) -> frozenset[int]:
+    def _readable(
+        self, holders: frozenset[int] | None, schemas: frozenset[int] | None, world: frozenset[int] | None
+    ) -> frozenset[int]:
         """Relations readable by an identity holding `holders`' privileges (None: every relation) with USAGE on
         `schemas` (None: all), in the world without memberships in `world` (None: as it is now)."""
         key = (holders, schemas, world)
@@ -198,16 +209,30 @@ class ReadModel:
                 schema_of = self.grants.schema_of
                 selectable = {rel for rel in selectable if schema_of[rel] in schemas}
             views = self.grants.views
-            answer = self._answers[key] = frozenset(rel for rel in selectable if rel not in views or self._view_ok(rel, holders, world))
+            answer = self._answers[key] = frozenset(
+                rel for rel in selectable if rel not in views or self._view_ok(rel, holders, world)
+            )
         return answer
 
-    def _selects(self, rel: int, columns: tuple[int, ...], checker: frozenset[int] | None, invoker: frozenset[int] | None,
-                 world: frozenset[int] | None) -> bool:
+    def _selects(
+        self,
+        rel: int,
+        columns: tuple[int, ...],
+        checker: frozenset[int] | None,
+        invoker: frozenset[int] | None,
+        world: frozenset[int] | None,
+    ) -> bool:
         """Can `checker` read these columns of `rel` (the whole row when none are named) as a view's base? A view
         among the bases is then read on behalf of the query's `invoker`."""
         grants = self.grants
-        held = checker is None or not grants.table_select.get(rel, set()).isdisjoint(checker) or (
-            bool(columns) and all(not grants.column_select.get((rel, col), set()).isdisjoint(checker) for col in columns))
+        held = (
+            checker is None
+            or not grants.table_select.get(rel, set()).isdisjoint(checker)
+            or (
+                bool(columns)
+                and all(not grants.column_select.get((rel, col), set()).isdisjoint(checker) for col in columns)
+            )
+        )
         return held and (rel not in grants.views or self._view_ok(rel, invoker, world))
 
     def _view_ok(self, view: int, invoker: frozenset[int] | None, world: frozenset[int] | None) -> bool:
@@ -217,7 +242,9 @@ class ReadModel:
         key = (view, invoker, world)
         if key not in self._views_ok:
             checker = invoker if rule.invoker else self._holders_of(rule.owner, world)
-            self._views_ok[key] = all(self._selects(base, columns, checker, invoker, world) for base, columns in rule.bases)
+            self._views_ok[key] = all(
+                self._selects(base, columns, checker, invoker, world) for base, columns in rule.bases
+            )
         return self._views_ok[key]
 
     def owners_read_through(self, view: int, principals: frozenset[int]) -> bool:
@@ -250,7 +277,9 @@ class ReadModel:
             if usable is None:
                 return self._readable(holders & self._relevant, None, principals)
             schemas |= usable
-        return self._readable(holders & self._relevant, frozenset(schemas) | self._usage(frozenset({PUBLIC_OID})), principals)
+        return self._readable(
+            holders & self._relevant, frozenset(schemas) | self._usage(frozenset({PUBLIC_OID})), principals
+        )
 
     def reads(self, member: int) -> frozenset[int]:
         """Everything `member` reads now, as itself or any role it can SET ROLE to."""
@@ -261,20 +290,31 @@ class ReadModel:
     def exposure(self, principals: Iterable[int]) -> dict[int, frozenset[int]]:
         """Member -> the relations it reads now and could not without the principals; only members with some."""
         principals = frozenset(principals)
-        if principals in self._exposures:   # a plan's blast radius asks the same model once per action group
+        if principals in self._exposures:  # a plan's blast radius asks the same model once per action group
             return self._exposures[principals]
         cut = principals - {PUBLIC_OID}
         now_of: dict[int, frozenset[int]] = {}
         without_of: dict[int, frozenset[int]] = {}
-        gained_by: dict[tuple[frozenset[int], frozenset[int]], frozenset[int]] = {}   # members whose identities read alike get one answer
+        gained_by: dict[
+            tuple[frozenset[int], frozenset[int]], frozenset[int]
+        ] = {}  # members whose identities read alike get one answer
         exposed: dict[int, frozenset[int]] = {}
         for member in self.graph.members(principals):
             now = {id(a): a for a in (self._cached(now_of, i, self.reads_now) for i in self.graph.settable(member))}
             if not any(now.values()):
                 continue
             # A principal's own reads are its exposure: without its memberships it is no principal at all.
-            before = {} if member in cut else {
-                id(a): a for a in (self._cached(without_of, i, lambda r: self.reads_without(r, cut)) for i in self.graph.settable(member, cut))}
+            before = (
+                {}
+                if member in cut
+                else {
+                    id(a): a
+                    for a in (
+                        self._cached(without_of, i, lambda r: self.reads_without(r, cut))
+                        for i in self.graph.settable(member, cut)
+                    )
+                }
+            )
             key = (frozenset(now), frozenset(before))
             if key not in gained_by:
                 gained_by[key] = frozenset().union(*now.values()) - frozenset().union(*before.values())
@@ -284,7 +324,9 @@ class ReadModel:
         return exposed
 
     @staticmethod
-    def _cached(cache: dict[int, frozenset[int]], role: int, compute: Callable[[int], frozenset[int]]) -> frozenset[int]:
+    def _cached(
+        cache: dict[int, frozenset[int]], role: int, compute: Callable[[int], frozenset[int]]
+    ) -> frozenset[int]:
         if role not in cache:
             cache[role] = compute(role)
         return cache[role]

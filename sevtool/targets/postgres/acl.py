@@ -20,12 +20,25 @@ from sevtool.core.exposure import PUBLIC
 from sevtool.core.plan import Action
 from sevtool.targets.postgres.plugin import ActionKind
 
-LETTERS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "D": "TRUNCATE", "x": "REFERENCES", "t": "TRIGGER",
-           "m": "MAINTAIN", "U": "USAGE", "C": "CREATE", "X": "EXECUTE", "T": "TEMPORARY", "c": "CONNECT"}
+LETTERS = {
+    "r": "SELECT",
+    "a": "INSERT",
+    "w": "UPDATE",
+    "d": "DELETE",
+    "D": "TRUNCATE",
+    "x": "REFERENCES",
+    "t": "TRIGGER",
+    "m": "MAINTAIN",
+    "U": "USAGE",
+    "C": "CREATE",
+    "X": "EXECUTE",
+    "T": "TEMPORARY",
+    "c": "CONNECT",
+}
 LETTER_OF = {v: k for k, v in LETTERS.items()}
 
-Key = tuple[str, str]                 # (grantee, grantor); grantee PUBLIC for the empty name
-Acl = dict[Key, dict[str, bool]]      # privilege -> held with grant option
+Key = tuple[str, str]  # (grantee, grantor); grantee PUBLIC for the empty name
+Acl = dict[Key, dict[str, bool]]  # privilege -> held with grant option
 
 
 def _name(text: str, i: int, stop: str) -> tuple[str, int]:
@@ -51,7 +64,7 @@ def parse_item(text: str) -> tuple[str, str, dict[str, bool]]:
     if text[i] != "=":
         raise ValueError(f"not an ACL item: {text!r}")
     slash = text.index("/", i)
-    privs, letters = {}, text[i + 1:slash]
+    privs, letters = {}, text[i + 1 : slash]
     for n, letter in enumerate(letters):
         if letter != "*":
             privs[LETTERS[letter]] = n + 1 < len(letters) and letters[n + 1] == "*"
@@ -71,7 +84,7 @@ def _array_elements(text: str) -> list[str]:
                 chars.append(body[i])
                 i += 1
             out.append("".join(chars))
-            i += 2   # closing quote and comma
+            i += 2  # closing quote and comma
         else:
             end = body.find(",", i)
             end = len(body) if end < 0 else end
@@ -112,7 +125,7 @@ def _revoke(acl: Acl, key: Key, privs: Sequence[str], owner: str, *, option_only
     if key in acl and not held:
         del acl[key]
     grantee = key[0]
-    if grantee == owner or not options_removed:   # only an item that loses grant options cascades; the owner never does
+    if grantee == owner or not options_removed:  # only an item that loses grant options cascades; the owner never does
         return
     # The grants the grantee made fall only where it holds the option from no one any more.
     lost = [p for p in options_removed if not any(v.get(p) for (g, _), v in acl.items() if g in (grantee, PUBLIC))]
@@ -125,7 +138,9 @@ def replay_apply(prior: Acl, actions: list[Action], owner: str, renamed: dict[st
     after = _copy(prior)
     for a in actions:
         grantor = (renamed or {}).get(a.grantor, a.grantor)
-        if a.kind == ActionKind.REVOKE_GRANT_OPTION:   # run as the owner: the holder's option from the owner goes, and what it granted
+        if (
+            a.kind == ActionKind.REVOKE_GRANT_OPTION
+        ):  # run as the owner: the holder's option from the owner goes, and what it granted
             _revoke(after, (grantor, owner), a.privileges, owner, option_only=True)
         else:
             _revoke(after, (a.grantee, grantor), a.privileges, owner)
@@ -154,11 +169,13 @@ class Grant:
 @dataclass
 class Merge:
     grants: list[Grant] = field(default_factory=list)
-    expected: list[tuple[Key, str, bool]] = field(default_factory=list)   # items that must be present after undo
+    expected: list[tuple[Key, str, bool]] = field(default_factory=list)  # items that must be present after undo
     drift: list[str] = field(default_factory=list)
 
 
-def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as: Callable[[str], bool], prior_owner: str = "") -> Merge:
+def merge(
+    prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as: Callable[[str], bool], prior_owner: str = ""
+) -> Merge:
     """The GRANTs that put back what the apply removed, in an order where each grantor holds its option first.
 
     `prior_owner` is the owner when the plan was made: when the object changed owner since, the server has
@@ -168,21 +185,27 @@ def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as: C
     renamed = {}
     if prior_owner and prior_owner != owner:
         prior, renamed = _new_owner(prior, prior_owner, owner), {prior_owner: owner}
-        result.drift.append(f"the owner changed from {prior_owner} to {owner} after the plan: {prior_owner}'s grants are restored as {owner}'s")
+        result.drift.append(
+            f"the owner changed from {prior_owner} to {owner} after the plan: {prior_owner}'s grants are restored as {owner}'s"
+        )
     after_apply = replay_apply(prior, actions, owner, renamed)
     wanted: dict[Key, dict[str, bool]] = {}
     for key, privs in prior.items():
         for p, opt in privs.items():
             left = after_apply.get(key, {}).get(p)
             if left is not None and (left or not opt):
-                continue   # the apply did not take it
+                continue  # the apply did not take it
             held = now.get(key, {}).get(p)
             if held is not None and (held or not opt):
-                result.drift.append(f"{item_text(key, {p: opt})} is already back (re-granted since the apply, or by an earlier undo)")
+                result.drift.append(
+                    f"{item_text(key, {p: opt})} is already back (re-granted since the apply, or by an earlier undo)"
+                )
                 continue
             wanted.setdefault(key, {})[p] = opt
     for key, privs in now.items():
-        added = {p: o for p, o in privs.items() if after_apply.get(key, {}).get(p) != o and prior.get(key, {}).get(p) != o}
+        added = {
+            p: o for p, o in privs.items() if after_apply.get(key, {}).get(p) != o and prior.get(key, {}).get(p) != o
+        }
         if added:
             result.drift.append(f"{item_text(key, added)} was granted after the plan: left in place")
     for key, privs in after_apply.items():
@@ -193,17 +216,24 @@ def merge(prior: Acl, now: Acl, actions: list[Action], owner: str, can_act_as: C
     options = {k: {p for p, o in v.items() if o} for k, v in now.items()}
     pending = sorted(wanted.items(), key=lambda kv: (kv[0][1] != owner, kv[0]))
     while pending:
-        ready = [kv for kv in pending if kv[0][1] == owner or not can_act_as(kv[0][1])
-                 or set(kv[1]) <= {p for (g, _), held in options.items() if g in (kv[0][1], PUBLIC) for p in held}]
+        ready = [
+            kv
+            for kv in pending
+            if kv[0][1] == owner
+            or not can_act_as(kv[0][1])
+            or set(kv[1]) <= {p for (g, _), held in options.items() if g in (kv[0][1], PUBLIC) for p in held}
+        ]
         if not ready:
-            ready = pending[:1]   # a grantor whose option is not coming back: try as it is, the server decides
+            ready = pending[:1]  # a grantor whose option is not coming back: try as it is, the server decides
         for key, privs in ready:
             pending.remove((key, privs))
             grantee, grantor = key
             acting = grantor if grantor == owner or can_act_as(grantor) else owner
             if acting != grantor:
-                result.drift.append(f"{item_text(key, privs)} restored as {item_text((grantee, owner), privs)}: "
-                                    f"this connection cannot act as {grantor} (SET ROLE {grantor} is not allowed)")
+                result.drift.append(
+                    f"{item_text(key, privs)} restored as {item_text((grantee, owner), privs)}: "
+                    f"this connection cannot act as {grantor} (SET ROLE {grantor} is not allowed)"
+                )
             for option in (True, False):
                 chosen = tuple(p for p, o in privs.items() if o == option)
                 if chosen:

@@ -37,8 +37,13 @@ from sevtool.targets.postgres.plugin import ActionKind
 if TYPE_CHECKING:
     import psycopg
 
-_RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
-                   ActionKind.REVOKE_COLUMN)
+_RELATION_KINDS = (
+    ActionKind.REVOKE_TABLE,
+    ActionKind.REVOKE_VIEW,
+    ActionKind.REVOKE_AS_GRANTOR,
+    ActionKind.REVOKE_GRANT_OPTION,
+    ActionKind.REVOKE_COLUMN,
+)
 
 # The actions' relations that a revoke could take from someone else: a grant to PUBLIC, one made by a role the plan
 # revokes from (a grant-option holder's dependents), a column grant, or a view reading it. The rest (nearly all of a
@@ -88,24 +93,24 @@ SELECT DISTINCT reads.view, reads.base, reads.attnum, v.relowner,
 """
 
 # SELECT items (table and column level) with their grantor, on the given relations or, with NULL, on every relation.
-_ITEMS = """
+_ITEMS = f"""
 SELECT c.oid, c.relnamespace, NULL::text, a.grantee, a.grantor, n.nspname || '.' || c.relname, NULL::int2
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
- WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {not_system}
+ WHERE a.privilege_type = 'SELECT' AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND {NOT_SYSTEM}
    AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
 UNION ALL
 SELECT c.oid, c.relnamespace, att.attname::text, a.grantee, a.grantor, n.nspname || '.' || c.relname, att.attnum
   FROM pg_attribute att JOIN pg_class c ON c.oid = att.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(att.attacl) a
- WHERE att.attacl IS NOT NULL AND NOT att.attisdropped AND a.privilege_type = 'SELECT' AND {not_system}
+ WHERE att.attacl IS NOT NULL AND NOT att.attisdropped AND a.privilege_type = 'SELECT' AND {NOT_SYSTEM}
    AND (%(oids)s::oid[] IS NULL OR c.oid = ANY(%(oids)s::oid[]))
-""".format(not_system=NOT_SYSTEM)
+"""
 
 _USAGE = """
 SELECT n.oid, a.grantee FROM pg_namespace n CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
  WHERE a.privilege_type = 'USAGE'
 """
 
-Item = tuple[int, str | None, int, int]   # relation, column (None: table level), grantee, grantor
+Item = tuple[int, str | None, int, int]  # relation, column (None: table level), grantee, grantor
 # (role graph, principal oids, in-scope objects, schema -> USAGE grantees, pg_read_all_data's oid)
 Context = tuple[RoleGraph, set[int], set[str], dict[int, set[int]], int | None]
 
@@ -113,8 +118,14 @@ Context = tuple[RoleGraph, set[int], set[str], dict[int, set[int]], int | None]
 class _World:
     """The SELECT items on some relations; a model of who reads them, with some items or a membership removed."""
 
-    def __init__(self, graph: RoleGraph, items: list[tuple[Any, ...]], usage: dict[int, set[int]], read_all: int | None,
-                 views: dict[int, ViewRule] | None = None):
+    def __init__(
+        self,
+        graph: RoleGraph,
+        items: list[tuple[Any, ...]],
+        usage: dict[int, set[int]],
+        read_all: int | None,
+        views: dict[int, ViewRule] | None = None,
+    ):
         self.graph = graph
         self.items: set[Item] = {(rel, col, grantee, grantor) for rel, _nsp, col, grantee, grantor, _fqn, _num in items}
         self.names = {rel: fqn for rel, _nsp, _col, _grantee, _grantor, fqn, _num in items}
@@ -137,8 +148,15 @@ class _World:
                 table_level[rel].add(grantee)
             else:
                 by_column[(rel, self.attnum[(rel, col)])].add(grantee)
-        grants = Grants(select=dict(holders), schema_of=self.schema_of, usage=self.usage, read_all=self.read_all, views=self.views,
-                        table_select=dict(table_level), column_select=dict(by_column))
+        grants = Grants(
+            select=dict(holders),
+            schema_of=self.schema_of,
+            usage=self.usage,
+            read_all=self.read_all,
+            views=self.views,
+            table_select=dict(table_level),
+            column_select=dict(by_column),
+        )
         return ReadModel(graph or self.graph, grants, self.schema_of)
 
     def reads_from(self) -> dict[int, set[int]]:
@@ -157,12 +175,18 @@ class _World:
             behind(rel)
         return out
 
-    def cascade(self, rel: int, column: str | None, grantee: int, grantor: int | None, *, keep_own: bool = False) -> set[Item]:
+    def cascade(
+        self, rel: int, column: str | None, grantee: int, grantor: int | None, *, keep_own: bool = False
+    ) -> set[Item]:
         """The item (unless `keep_own`: a grant option revoke) and every grant made from it, down the chain."""
         on = self.on.get(rel, [])
         removed: set[Item] = set()
         if not keep_own:
-            removed |= {i for i in on if i[2] == grantee and (grantor is None or i[3] == grantor) and (column is None or i[1] == column)}
+            removed |= {
+                i
+                for i in on
+                if i[2] == grantee and (grantor is None or i[3] == grantor) and (column is None or i[1] == column)
+            }
         frontier = [grantee]
         seen = {grantee}
         while frontier:
@@ -184,10 +208,14 @@ def blast_radius(conn: psycopg.Connection, actions: list[Action], principals: li
     cur = conn.cursor()
     graph = load_graph(cur)
     oid_of = {info.name: oid for oid, info in graph.roles.items()} | {PUBLIC: PUBLIC_OID}
-    principal_oids = {oid_of[name] for name in (PUBLIC if p.upper() == PUBLIC else p for p in principals) if name in oid_of}
+    principal_oids = {
+        oid_of[name] for name in (PUBLIC if p.upper() == PUBLIC else p for p in principals) if name in oid_of
+    }
     grantees = {a.grantee for a in actions if a.kind in _RELATION_KINDS}
     view_bases = set(cur.execute(_VIEW_BASES).fetchall()) if grantees else set()
-    relation_actions = [a for a in actions if a.kind in _RELATION_KINDS and _may_take_from_others(a, grantees, view_bases)]
+    relation_actions = [
+        a for a in actions if a.kind in _RELATION_KINDS and _may_take_from_others(a, grantees, view_bases)
+    ]
     memberships = [a for a in actions if a.kind == ActionKind.REVOKE_MEMBERSHIP]
     if not relation_actions and not memberships:
         return
@@ -196,14 +224,30 @@ def blast_radius(conn: psycopg.Connection, actions: list[Action], principals: li
         usage[nsp].add(grantee)
     context: Context = (graph, principal_oids, in_scope, usage, oid_of.get("pg_read_all_data"))
     if relation_actions:
-        risky = {i - 1: rel for i, rel in cur.execute(_CANDIDATES, {
-            "nsp": json.dumps([a.schema_name for a in relation_actions]), "rel": json.dumps([a.object_name for a in relation_actions]),
-            "grantees": sorted({oid_of[a.grantee] for a in relation_actions if a.grantee in oid_of})}).fetchall()}
+        risky = {
+            i - 1: rel
+            for i, rel in cur.execute(
+                _CANDIDATES,
+                {
+                    "nsp": json.dumps([a.schema_name for a in relation_actions]),
+                    "rel": json.dumps([a.object_name for a in relation_actions]),
+                    "grantees": sorted({oid_of[a.grantee] for a in relation_actions if a.grantee in oid_of}),
+                },
+            ).fetchall()
+        }
         if risky:
             views = _view_rules(cur.execute(_VIEWS, {"oids": sorted(set(risky.values()))}).fetchall())
-            related = set(risky.values()) | views.keys() | {base for rule in views.values() for base, _cols in rule.bases}
+            related = (
+                set(risky.values()) | views.keys() | {base for rule in views.values() for base, _cols in rule.bases}
+            )
             items = cur.execute(_ITEMS, {"oids": sorted(related)}).fetchall()
-            world = _World(graph, items, usage, context[4], {v: rule for v, rule in views.items() if all(b in related for b, _ in rule.bases)})
+            world = _World(
+                graph,
+                items,
+                usage,
+                context[4],
+                {v: rule for v, rule in views.items() if all(b in related for b, _ in rule.bases)},
+            )
             _relation_collateral(context, world, {n: relation_actions[n] for n in risky}, risky, oid_of)
     if memberships:
         world = _World(graph, cur.execute(_ITEMS, {"oids": None}).fetchall(), usage, context[4])
@@ -220,7 +264,12 @@ def _may_take_from_others(action: Action, grantees: set[str], view_bases: set[tu
     """A cheap first look at the recorded ACL text, so the bulk of a large plan (the principal's own grant, made by
     the owner) skips the catalog: a grant to PUBLIC, a grant some plan grantee made, a column ACL, or a view over it.
     It may say yes too often (a name inside another), never no wrongly; the catalog decides the rest."""
-    if action.grantee == PUBLIC or action.kind == ActionKind.REVOKE_GRANT_OPTION or action.column is not None or action.prior_columns:
+    if (
+        action.grantee == PUBLIC
+        or action.kind == ActionKind.REVOKE_GRANT_OPTION
+        or action.column is not None
+        or action.prior_columns
+    ):
         return True
     if (action.schema_name, action.object_name) in view_bases:
         return True
@@ -231,7 +280,9 @@ def _may_take_from_others(action: Action, grantees: set[str], view_bases: set[tu
     return '/\\"' in acl or any(f"/{g}" in acl for g in grantees)
 
 
-def _relation_collateral(context: Context, world: _World, actions: dict[int, Action], rel_of: dict[int, int], oid_of: dict[str, int]) -> None:
+def _relation_collateral(
+    context: Context, world: _World, actions: dict[int, Action], rel_of: dict[int, int], oid_of: dict[str, int]
+) -> None:
     """Each action's own losses: actions on one relation are weighed one at a time (the k-th action on every
     relation together, since a revoke on one relation changes no one's access to another)."""
     removals: dict[int, set[Item]] = {}
@@ -239,7 +290,9 @@ def _relation_collateral(context: Context, world: _World, actions: dict[int, Act
         grantee = oid_of.get(action.grantee)
         if grantee is not None:
             grantor = oid_of.get(action.grantor) if action.grantor else None
-            removals[n] = world.cascade(rel_of[n], action.column, grantee, grantor, keep_own=action.kind == ActionKind.REVOKE_GRANT_OPTION)
+            removals[n] = world.cascade(
+                rel_of[n], action.column, grantee, grantor, keep_own=action.kind == ActionKind.REVOKE_GRANT_OPTION
+            )
     by_relation: dict[int, list[int]] = defaultdict(list)
     for n in removals:
         by_relation[rel_of[n]].append(n)
@@ -273,9 +326,14 @@ def _view_rules(rows: list[tuple[Any, ...]]) -> dict[int, ViewRule]:
     for view, base, attnum, owner, invoker in rows:
         bases[view][base].add(attnum)
         owners[view] = (owner, invoker)
-    return {view: ViewRule(owner=owners[view][0], invoker=owners[view][1],
-                           bases=tuple((base, tuple(sorted(cols - {0}))) for base, cols in found.items()))
-            for view, found in bases.items()}
+    return {
+        view: ViewRule(
+            owner=owners[view][0],
+            invoker=owners[view][1],
+            bases=tuple((base, tuple(sorted(cols - {0}))) for base, cols in found.items()),
+        )
+        for view, found in bases.items()
+    }
 
 
 def _losses(world: _World, before: ReadModel, after: ReadModel, context: Context) -> dict[int, set[int]]:
@@ -305,20 +363,32 @@ def _record(action: Action, lost: dict[int, set[int]], world: _World, cause: str
         action.collateral = [Collateral(role=PUBLIC, objects=objects, login_members=len(logins), cause=cause)]
     else:
         action.collateral = [
-            Collateral(role=roles[r].name, objects=sorted(names[rel] for rel in rels), cause=cause,
-                       login_members=len(logins & graph.members({r})))
-            for r, rels in sorted(lost.items(), key=lambda kv: roles[kv[0]].name)]
+            Collateral(
+                role=roles[r].name,
+                objects=sorted(names[rel] for rel in rels),
+                cause=cause,
+                login_members=len(logins & graph.members({r})),
+            )
+            for r, rels in sorted(lost.items(), key=lambda kv: roles[kv[0]].name)
+        ]
     action.review = True
     who = ", ".join(c.role for c in action.collateral[:5]) + (" ..." if len(action.collateral) > 5 else "")
     if cause == "public_revoke":
         readers = sorted(roles[r].name for r in logins)
-        action.alternative = (f"before revoking from PUBLIC, grant SELECT directly to the roles that need it: {len(logins)} login role(s) "
-                              f"outside the incident read it only through PUBLIC" + (f" (e.g. {', '.join(readers[:3])})" if readers else ""))
+        action.alternative = (
+            f"before revoking from PUBLIC, grant SELECT directly to the roles that need it: {len(logins)} login role(s) "
+            f"outside the incident read it only through PUBLIC"
+            + (f" (e.g. {', '.join(readers[:3])})" if readers else "")
+        )
     elif cause == "membership":
-        action.alternative = (f"grant {action.grantee} directly the objects it still needs from {action.object_name} "
-                              f"before removing the membership ({sum(len(c.objects) for c in action.collateral)} object(s) it would lose)")
+        action.alternative = (
+            f"grant {action.grantee} directly the objects it still needs from {action.object_name} "
+            f"before removing the membership ({sum(len(c.objects) for c in action.collateral)} object(s) it would lose)"
+        )
     else:
         grants = sorted({(c.role, o) for c in action.collateral for o in c.objects})
-        action.alternative = (f"before this revoke, grant from the owner what {who} would lose: "
-                              + "; ".join(f"GRANT SELECT ON {o} TO {r}" for r, o in grants[:3])
-                              + (f"; ... ({len(grants)} grants)" if len(grants) > 3 else ""))
+        action.alternative = (
+            f"before this revoke, grant from the owner what {who} would lose: "
+            + "; ".join(f"GRANT SELECT ON {o} TO {r}" for r, o in grants[:3])
+            + (f"; ... ({len(grants)} grants)" if len(grants) > 3 else "")
+        )

@@ -15,22 +15,24 @@ from sevtool.targets.postgres.access import NOT_SYSTEM
 
 READ_ALL_ROLES = ("pg_read_all_data",)
 
-# Builds a Finding from a dict without the keyword-argument wrapper: 45,000 of them per large scan. (pydantic sets
-# `__pydantic_validator__` on its dataclasses, but its mypy plugin does not declare it.)
-_finding: Callable[[Mapping[str, object]], Finding] = getattr(Finding, "__pydantic_validator__").validate_python
+# Builds a Finding from a dict without the keyword-argument wrapper, once per finding of a large scan. (pydantic
+# sets `__pydantic_validator__` on its dataclasses, but its mypy plugin does not declare it.)
+_finding: Callable[[Mapping[str, object]], Finding] = getattr(Finding, "__pydantic_validator__").validate_python  # noqa: B009
 
 _KINDS = {"r": "table", "p": "partitioned table", "f": "foreign table", "v": "view", "m": "materialized view"}
-_SCOPED_KINDS = ("r", "p", "f")   # the objects a scope is about; views are reached through them
+_SCOPED_KINDS = ("r", "p", "f")  # the objects a scope is about; views are reached through them
 
 
 # Membership: can members use a role's privileges automatically (INHERIT), and can they SET ROLE to it?
 # A role is usable when the route is some SET-able steps followed by inheriting ones. PostgreSQL 15 keeps
 # INHERIT on the member role (rolinherit) and always allows SET ROLE; 16+ keeps both options on each grant.
 _MEMBERSHIP_OPTIONS = {
-    15: {"inherits": "member.rolinherit", "can_set": "true",
-         "why_not": "member.rolname::text || ' is NOINHERIT'"},
-    16: {"inherits": "m.inherit_option", "can_set": "m.set_option",
-         "why_not": "'the grant of ' || g.rolname::text || ' to ' || member.rolname::text || ' is WITH INHERIT FALSE'"},
+    15: {"inherits": "member.rolinherit", "can_set": "true", "why_not": "member.rolname::text || ' is NOINHERIT'"},
+    16: {
+        "inherits": "m.inherit_option",
+        "can_set": "m.set_option",
+        "why_not": "'the grant of ' || g.rolname::text || ' to ' || member.rolname::text || ' is WITH INHERIT FALSE'",
+    },
 }
 
 _REACH_SQL = """
@@ -145,9 +147,9 @@ class _Reach:
 
     principal: str
     role: str
-    route: tuple[str, ...]       # roles walked through, ending with `role`; empty for the principal itself
+    route: tuple[str, ...]  # roles walked through, ending with `role`; empty for the principal itself
     inherited: bool
-    blocked_by: str | None       # why SET ROLE is necessary: the NOINHERIT role (15) or grant (16+)
+    blocked_by: str | None  # why SET ROLE is necessary: the NOINHERIT role (15) or grant (16+)
 
     def fields(self) -> ReachFields:
         """How the principal reaches the grant, as a finding's fields (`Finding.route`, `Finding.set_role`)."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from sevtool.core.exposure import AccessPath, Finding
 
-if TYPE_CHECKING:   # the scan imports this module
+if TYPE_CHECKING:  # the scan imports this module
     import psycopg
 
     from sevtool.targets.postgres.access import RoleInfo
@@ -64,9 +64,17 @@ class Escalations:
         self.scan = scan
         self.make = make
 
-    def add(self, reach: list[_Reach], role_oids: list[int], roles: dict[int, RoleInfo], matched: set[int], exposed: set[int],
-            parents: dict[int, list[int]], server_version: int) -> None:
-        for reached, oid in zip(reach, role_oids):
+    def add(
+        self,
+        reach: list[_Reach],
+        role_oids: list[int],
+        roles: dict[int, RoleInfo],
+        matched: set[int],
+        exposed: set[int],
+        parents: dict[int, list[int]],
+        server_version: int,
+    ) -> None:
+        for reached, oid in zip(reach, role_oids, strict=False):
             info = roles.get(oid)
             if reached.role in SERVER_FILE_ROLES:
                 self._every_object(reached, matched, AccessPath.SERVER_FILES)
@@ -79,9 +87,20 @@ class Escalations:
         relations = self.scan.relations
         for oid in sorted(matched, key=lambda o: relations[o].fqn):
             rel = relations[oid]
-            self.scan.findings.append(self.make({
-                "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "grantee": reached.role, "dss": self.scan.dss.get(oid), **reached.fields()}))
+            self.scan.findings.append(
+                self.make(
+                    {
+                        "object_kind": rel.kind_label,
+                        "schema_name": rel.schema,
+                        "object_name": rel.name,
+                        "principal": reached.principal,
+                        "path": path,
+                        "grantee": reached.role,
+                        "dss": self.scan.dss.get(oid),
+                        **reached.fields(),
+                    }
+                )
+            )
 
     def _inherits_children(self, matched: set[int], exposed: set[int], parents: dict[int, list[int]]) -> None:
         relations = self.scan.relations
@@ -95,16 +114,30 @@ class Escalations:
                 rel, parent_fqn = relations[child], relations[parent].fqn
                 for f in by_object.get(parent_fqn, ()):
                     # The parent's grant, reached as the parent's finding reaches it: closing that grant closes this path.
-                    self.scan.findings.append(self.make({
-                        "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": f.principal,
-                        "path": AccessPath.INHERITS_PARENT, "grantee": f.grantee, "grantor": f.grantor, "dss": self.scan.dss.get(child),
-                        "base_object": parent_fqn, "route": f.route, "set_role": f.set_role, "usage_from": f.usage_from,
-                        "by_holder": f.by_holder}))
+                    self.scan.findings.append(
+                        self.make(
+                            {
+                                "object_kind": rel.kind_label,
+                                "schema_name": rel.schema,
+                                "object_name": rel.name,
+                                "principal": f.principal,
+                                "path": AccessPath.INHERITS_PARENT,
+                                "grantee": f.grantee,
+                                "grantor": f.grantor,
+                                "dss": self.scan.dss.get(child),
+                                "base_object": parent_fqn,
+                                "route": f.route,
+                                "set_role": f.set_role,
+                                "usage_from": f.usage_from,
+                                "by_holder": f.by_holder,
+                            }
+                        )
+                    )
 
     def _security_definer(self, reach: list[_Reach], role_oids: list[int], matched: set[int]) -> None:
         scan = self.scan
         reached_by_oid: dict[int, list[_Reach]] = {}
-        for reached, oid in zip(reach, role_oids):
+        for reached, oid in zip(reach, role_oids, strict=False):
             reached_by_oid.setdefault(oid, []).append(reached)
         rows = scan.cur.execute(_SECURITY_DEFINER_SQL, {"roles": list(reached_by_oid)}).fetchall()
         relations = scan.relations
@@ -114,8 +147,19 @@ class Escalations:
                 continue
             owner_name = scan.role_names.get(owner, str(owner))
             for reached in reached_by_oid[grantee]:
-                scan.findings.append(self.make({
-                    "object_kind": "function", "schema_name": schema, "object_name": signature, "principal": reached.principal,
-                    "path": AccessPath.SECURITY_DEFINER, "grantee": reached.role, "grantor": owner_name,
-                    "dss": _most_sensitive(scan.dss.get(o) for o in readable), "base_object": relations[readable[0]].fqn,
-                    **reached.fields()}))
+                scan.findings.append(
+                    self.make(
+                        {
+                            "object_kind": "function",
+                            "schema_name": schema,
+                            "object_name": signature,
+                            "principal": reached.principal,
+                            "path": AccessPath.SECURITY_DEFINER,
+                            "grantee": reached.role,
+                            "grantor": owner_name,
+                            "dss": _most_sensitive(scan.dss.get(o) for o in readable),
+                            "base_object": relations[readable[0]].fqn,
+                            **reached.fields(),
+                        }
+                    )
+                )

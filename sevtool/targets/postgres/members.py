@@ -18,6 +18,7 @@ class _Connects(Protocol):
 
     def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection: ...
 
+
 MEMBERS_SQL = """
 WITH RECURSIVE members AS (
     SELECT m.member, 1 AS depth FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = ANY(%(principals)s)
@@ -35,8 +36,10 @@ def principal_members(target: _Connects, principals: list[str]) -> set[str]:
         try:
             rows = conn.execute(MEMBERS_SQL, {"principals": [p for p in principals if p != "PUBLIC"]}).fetchall()
         except psycopg.Error as exc:
-            raise TargetRejected(f"{target.display} refused the membership query: {str(exc).strip()}",
-                                 hint="any login role can read pg_auth_members") from None
+            raise TargetRejected(
+                f"{target.display} refused the membership query: {str(exc).strip()}",
+                hint="any login role can read pg_auth_members",
+            ) from None
     return {row[0] for row in rows}
 
 

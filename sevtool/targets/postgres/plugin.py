@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sevtool.core.plan import Closes
 from sevtool.targets.plugin import (
     ActionKindSpec,
+    AuditFacts,
+    AuditTrail,
     Capabilities,
     SpecSyntax,
     TargetPlugin,
 )
 
-if TYPE_CHECKING:   # the factories import the target when one is opened
+if TYPE_CHECKING:  # the factories import the target when one is opened
+    from sevtool.targets.base import Target
     from sevtool.targets.postgres.target import PostgresTarget
 
 KIND = "postgresql"
@@ -26,20 +29,20 @@ _URL_PREFIXES = ("postgresql://", "postgres://")
 
 
 class ActionKind(StrEnum):
-    REVOKE_TABLE = "revoke_table"                  # REVOKE priv ON t1, t2, ... FROM grantee
-    REVOKE_COLUMN = "revoke_column"                # REVOKE priv (col) ON t FROM grantee
-    REVOKE_AS_GRANTOR = "revoke_as_grantor"        # SET ROLE grantor; REVOKE ...: a grant the owner cannot see
-    REVOKE_GRANT_OPTION = "revoke_grant_option"    # REVOKE GRANT OPTION FOR ... FROM holder CASCADE
-    REVOKE_MEMBERSHIP = "revoke_membership"        # REVOKE role FROM member (review: it may be legitimate)
+    REVOKE_TABLE = "revoke_table"  # REVOKE priv ON t1, t2, ... FROM grantee
+    REVOKE_COLUMN = "revoke_column"  # REVOKE priv (col) ON t FROM grantee
+    REVOKE_AS_GRANTOR = "revoke_as_grantor"  # SET ROLE grantor; REVOKE ...: a grant the owner cannot see
+    REVOKE_GRANT_OPTION = "revoke_grant_option"  # REVOKE GRANT OPTION FOR ... FROM holder CASCADE
+    REVOKE_MEMBERSHIP = "revoke_membership"  # REVOKE role FROM member (review: it may be legitimate)
     REVOKE_DEFAULT_PRIVILEGES = "revoke_default_privileges"  # ALTER DEFAULT PRIVILEGES ... REVOKE
-    REVOKE_VIEW = "revoke_view"                    # REVOKE on a view over a sensitive table
-    MANUAL = "manual"                              # a path sevtool cannot close itself: the step a human must take
+    REVOKE_VIEW = "revoke_view"  # REVOKE on a view over a sensitive table
+    MANUAL = "manual"  # a path sevtool cannot close itself: the step a human must take
 
 
 class PostgresConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dsn: str = Field(min_length=1)       # libpq DSN or URL; keep passwords in PGPASSWORD/.pgpass
+    dsn: str = Field(min_length=1)  # libpq DSN or URL; keep passwords in PGPASSWORD/.pgpass
     connect_timeout: int = Field(default=5, ge=1, le=120)
 
 
@@ -60,8 +63,23 @@ def from_spec(spec: str) -> PostgresTarget:
     return PostgresTarget(spec)
 
 
-_OBJECT_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION,
-                 ActionKind.REVOKE_VIEW, ActionKind.REVOKE_DEFAULT_PRIVILEGES)   # default privileges: "schema.(future tables)"
+def audit_facts(target: Target, principals: list[str], objects: list[str]) -> AuditFacts:
+    """pgaudit lines of other databases are not evidence for this one; members at any depth, now."""
+    from sevtool.targets.postgres.members import database_name, principal_members
+    from sevtool.targets.postgres.target import PostgresTarget
+
+    assert isinstance(target, PostgresTarget)
+    return AuditFacts(database_name(target), principal_members(target, principals), False, [], "pgaudit", {})
+
+
+_OBJECT_KINDS = (
+    ActionKind.REVOKE_TABLE,
+    ActionKind.REVOKE_COLUMN,
+    ActionKind.REVOKE_AS_GRANTOR,
+    ActionKind.REVOKE_GRANT_OPTION,
+    ActionKind.REVOKE_VIEW,
+    ActionKind.REVOKE_DEFAULT_PRIVILEGES,
+)  # default privileges: "schema.(future tables)"
 
 PLUGIN = TargetPlugin(
     kind=KIND,
@@ -69,9 +87,12 @@ PLUGIN = TargetPlugin(
     config=PostgresConfig,
     from_config=from_config,
     capabilities=Capabilities(live_probe=True),
-    action_kinds=(*(ActionKindSpec(k.value, Closes.OBJECT) for k in _OBJECT_KINDS),
-                  ActionKindSpec(ActionKind.REVOKE_MEMBERSHIP.value, Closes.ROLE),
-                  ActionKindSpec(ActionKind.MANUAL.value, Closes.NOTHING)),
+    action_kinds=(
+        *(ActionKindSpec(k.value, Closes.OBJECT) for k in _OBJECT_KINDS),
+        ActionKindSpec(ActionKind.REVOKE_MEMBERSHIP.value, Closes.ROLE),
+        ActionKindSpec(ActionKind.MANUAL.value, Closes.NOTHING),
+    ),
     config_example='kind = "postgresql"\ndsn = "host=db1 dbname=warehouse user=sevtool"   # the password in ~/.pgpass',
     spec=SpecSyntax(recognises, from_spec, "'host=db1 dbname=warehouse' or postgresql://db1/warehouse"),
+    audit=AuditTrail("pgaudit-log", "--log", "pgaudit server logs", audit_facts),
 )

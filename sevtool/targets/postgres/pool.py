@@ -13,7 +13,7 @@ from psycopg.abc import Params
 from sevtool.core.exposure import PUBLIC
 from sevtool.targets.postgres.sql import _ROLE_OIDS
 
-POOL_LOCK = threading.Lock()   # guards each target's idle connections and role oid cache
+POOL_LOCK = threading.Lock()  # guards each target's idle connections and role oid cache
 
 
 class RevokeSession:
@@ -21,15 +21,16 @@ class RevokeSession:
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
-        self.notices: list[tuple[str | None, str | None, str | None]] = []   # (sqlstate, message, severity)
-        conn.add_notice_handler(lambda diag: self.notices.append((diag.sqlstate, diag.message_primary, diag.severity_nonlocalized)))
-
+        self.notices: list[tuple[str | None, str | None, str | None]] = []  # (sqlstate, message, severity)
+        conn.add_notice_handler(
+            lambda diag: self.notices.append((diag.sqlstate, diag.message_primary, diag.severity_nonlocalized))
+        )
 
 
 class RevokeSessions:
     """Pooled connections of a PostgresTarget, which provides `connect(*, autocommit=False, user=None)`."""
 
-    if TYPE_CHECKING:   # provided by PostgresTarget, which the revoking mixins are part of
+    if TYPE_CHECKING:  # provided by PostgresTarget, which the revoking mixins are part of
         display: str
 
         def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection: ...
@@ -79,5 +80,5 @@ class RevokeSessions:
         return oids
 
     def _role_oids(self, conn: psycopg.Connection, names: Collection[str]) -> dict[str, int]:
-        oids = {name: oid for name, oid in conn.execute(_ROLE_OIDS, [sorted(set(names) - {PUBLIC})]).fetchall()}
+        oids: dict[str, int] = dict(conn.execute(_ROLE_OIDS, [sorted(set(names) - {PUBLIC})]).fetchall())
         return {**oids, PUBLIC: 0} if PUBLIC in names else oids

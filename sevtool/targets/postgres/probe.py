@@ -65,7 +65,8 @@ $probe$
 class PostgresProber:
     """Mixin for PostgresTarget: relies on its `connect(*, autocommit, user)`."""
 
-    if TYPE_CHECKING:   # provided by PostgresTarget
+    if TYPE_CHECKING:  # provided by PostgresTarget
+
         def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection: ...
 
     def probe(self, role: str, objects: list[str]) -> list[ProbeResult]:
@@ -80,9 +81,12 @@ class PostgresProber:
             found = [fqn for fqn in objects if fqn in located]
             answers: dict[str, str] = {}
             for start in range(0, len(found), PROBE_CHUNK):
-                chunk = found[start:start + PROBE_CHUNK]
-                answers.update(zip(chunk, self._probe_chunk(conn, role, [located[fqn] for fqn in chunk])))
-        return [_result(fqn, answers.get(fqn, f"{INCONCLUSIVE}: no such object any more (dropped or renamed)")) for fqn in objects]
+                chunk = found[start : start + PROBE_CHUNK]
+                answers.update(zip(chunk, self._probe_chunk(conn, role, [located[fqn] for fqn in chunk]), strict=False))
+        return [
+            _result(fqn, answers.get(fqn, f"{INCONCLUSIVE}: no such object any more (dropped or renamed)"))
+            for fqn in objects
+        ]
 
     @staticmethod
     def _probe_chunk(conn: psycopg.Connection, role: str, names: list[tuple[str, str]]) -> list[str]:
@@ -90,20 +94,31 @@ class PostgresProber:
         try:
             conn.execute(_PROBE_BLOCK)
         except errors.InsufficientPrivilege as exc:
-            raise TargetRejected(f"probe role {role} cannot run the probe: {exc.diag.message_primary}",
-                                 hint="the probe needs the plpgsql language, usable by every role unless revoked") from None
-        answers: list[str] = json.loads(one_row(conn.execute("SELECT current_setting('sevtool.probe_answers')"))[0])   # written by _PROBE_BLOCK
+            raise TargetRejected(
+                f"probe role {role} cannot run the probe: {exc.diag.message_primary}",
+                hint="the probe needs the plpgsql language, usable by every role unless revoked",
+            ) from None
+        answers: list[str] = json.loads(
+            one_row(conn.execute("SELECT current_setting('sevtool.probe_answers')"))[0]
+        )  # written by _PROBE_BLOCK
         return answers
 
     @staticmethod
     def _refuse_privileged_canary(conn: psycopg.Connection, role: str) -> None:
         row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
         if row and row[0]:
-            raise TargetRejected(f"probe role {role} is a superuser: it can read everything, so its answers prove nothing",
-                                 hint="use an ordinary login role that is a member of the in-scope principal")
+            raise TargetRejected(
+                f"probe role {role} is a superuser: it can read everything, so its answers prove nothing",
+                hint="use an ordinary login role that is a member of the in-scope principal",
+            )
 
 
 def _result(fqn: str, answer: str) -> ProbeResult:
     if answer == "readable":
         return ProbeResult(object_fqn=fqn, readable=True, message="readable: a zero-row SELECT succeeded")
-    return ProbeResult(object_fqn=fqn, readable=False, inconclusive=answer.startswith(INCONCLUSIVE), message=answer.removeprefix("denied: "))
+    return ProbeResult(
+        object_fqn=fqn,
+        readable=False,
+        inconclusive=answer.startswith(INCONCLUSIVE),
+        message=answer.removeprefix("denied: "),
+    )

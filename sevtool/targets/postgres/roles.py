@@ -38,8 +38,8 @@ class UndoIdentity(TypedDict):
 
     user: str
     superuser: bool
-    version: int                   # server_version_num
-    can_act_as: dict[str, bool]    # role -> may SET ROLE to it (asked once per role)
+    version: int  # server_version_num
+    can_act_as: dict[str, bool]  # role -> may SET ROLE to it (asked once per role)
 
 
 class MembershipUnit(Protocol):
@@ -49,7 +49,7 @@ class MembershipUnit(Protocol):
     member: str
     prior: str | None
     actions: list[Action]
-    expected: list[MembershipRow]   # rows present again after undo
+    expected: list[MembershipRow]  # rows present again after undo
     notes: list[str]
     error: str
 
@@ -60,7 +60,10 @@ class MembershipUnit(Protocol):
 def membership_rows(rows: Sequence[Sequence[Any]]) -> list[MembershipRow]:
     """pg_auth_members rows (grantor, admin, inherit, set) as recorded; inherit and set are None before 16."""
     # Sorted by grantor (pg_get_userbyid: never NULL) before they become dicts.
-    return [{"grantor": g, "admin_option": a, "inherit_option": i, "set_option": s} for g, a, i, s in sorted(rows, key=lambda r: r[0])]
+    return [
+        {"grantor": g, "admin_option": a, "inherit_option": i, "set_option": s}
+        for g, a, i, s in sorted(rows, key=lambda r: r[0])
+    ]
 
 
 def membership_prior(role: str, member: str, rows: Sequence[Sequence[Any]]) -> str:
@@ -70,16 +73,25 @@ def membership_prior(role: str, member: str, rows: Sequence[Sequence[Any]]) -> s
 def _prior_rows(prior: str | None) -> list[MembershipRow]:
     recorded = json.loads(prior or "{}")
     if "rows" in recorded:
-        rows: list[MembershipRow] = recorded["rows"]   # as membership_prior wrote them
+        rows: list[MembershipRow] = recorded["rows"]  # as membership_prior wrote them
         return rows
     # Plans recorded before every row was kept: one row, no INHERIT/SET options known.
-    return [{"grantor": recorded.get("grantor"), "admin_option": recorded.get("admin_option", False),
-             "inherit_option": None, "set_option": None}]
+    return [
+        {
+            "grantor": recorded.get("grantor"),
+            "admin_option": recorded.get("admin_option", False),
+            "inherit_option": None,
+            "set_option": None,
+        }
+    ]
 
 
 def _options(row: MembershipRow) -> str:
-    known = [f"ADMIN {row['admin_option']}"] + [f"{name} {value}" for name, value in (("INHERIT", row.get("inherit_option")),
-                                                                                       ("SET", row.get("set_option"))) if value is not None]
+    known = [f"ADMIN {row['admin_option']}"] + [
+        f"{name} {value}"
+        for name, value in (("INHERIT", row.get("inherit_option")), ("SET", row.get("set_option")))
+        if value is not None
+    ]
     return ", ".join(known)
 
 
@@ -88,23 +100,32 @@ class MembershipUndo:
 
     def _memberships_now(self, conn: psycopg.Connection, batch: Sequence[MembershipUnit]) -> list[list[MembershipRow]]:
         now: list[list[list[Any]]] = [[] for _ in batch]
-        for i, *row in conn.execute(_MEMBERSHIP, [json_list(u.role for u in batch), json_list(u.member for u in batch)]).fetchall():
+        for i, *row in conn.execute(
+            _MEMBERSHIP, [json_list(u.role for u in batch), json_list(u.member for u in batch)]
+        ).fetchall():
             now[i - 1].append(row)
         return [membership_rows(rows) for rows in now]
 
-    def _restore_memberships(self, conn: psycopg.Connection, who: UndoIdentity, batch: Sequence[MembershipUnit]) -> None:
+    def _restore_memberships(
+        self, conn: psycopg.Connection, who: UndoIdentity, batch: Sequence[MembershipUnit]
+    ) -> None:
         q = Quoted()
         per_grantor = who["version"] >= 160000
-        for unit, now in zip(batch, self._memberships_now(conn, batch)):
+        for unit, now in zip(batch, self._memberships_now(conn, batch), strict=False):
             revoked_by = {a.grantor for a in unit.actions}
             removed = [r for r in _prior_rows(unit.prior) if r["grantor"] in revoked_by or not per_grantor]
             unit.expected = []
             for row in removed:
                 same = [r for r in now if r["grantor"] == row["grantor"] or not per_grantor]
                 if same:
-                    differs = "" if all(same[0].get(k) == row.get(k) for k in row if row.get(k) is not None) else \
-                        f" with other options ({_options(same[0])} instead of {_options(row)})"
-                    unit.notes.append(f"{unit.label} granted by {same[0]['grantor']} is already back{differs}: left as it is")
+                    differs = (
+                        ""
+                        if all(same[0].get(k) == row.get(k) for k in row if row.get(k) is not None)
+                        else f" with other options ({_options(same[0])} instead of {_options(row)})"
+                    )
+                    unit.notes.append(
+                        f"{unit.label} granted by {same[0]['grantor']} is already back{differs}: left as it is"
+                    )
                     continue
                 grant = f"GRANT {q(unit.role)} TO {q(unit.member)}"
                 if per_grantor:
@@ -112,23 +133,35 @@ class MembershipUndo:
                 elif row["admin_option"]:
                     grant += " WITH ADMIN OPTION"
                 try:
-                    with conn.transaction():   # a savepoint: a refused grantor must not abort the batch
+                    with conn.transaction():  # a savepoint: a refused grantor must not abort the batch
                         # grantor None (a plan recorded before grantors were): whoever grants it now
                         conn.execute(grant if row["grantor"] is None else f"{grant} GRANTED BY {q(row['grantor'])}")
                     unit.expected.append(row)
                 except _MEMBERSHIP_RESTORE_REFUSED as exc:
                     conn.execute(grant)
                     unit.expected.append({**row, "grantor": who["user"] if per_grantor else None})
-                    unit.notes.append(f"{unit.label} restored with grantor {who['user']} instead of {row['grantor']} "
-                                      f"({' '.join(str(exc).split())}); a superuser can re-grant it GRANTED BY {row['grantor']}")
+                    unit.notes.append(
+                        f"{unit.label} restored with grantor {who['user']} instead of {row['grantor']} "
+                        f"({' '.join(str(exc).split())}); a superuser can re-grant it GRANTED BY {row['grantor']}"
+                    )
             known = {r["grantor"] for r in _prior_rows(unit.prior)}
-            unit.notes += [f"{unit.label} granted by {r['grantor']} was added after the plan: left in place"
-                           for r in now if per_grantor and r["grantor"] not in known]
+            unit.notes += [
+                f"{unit.label} granted by {r['grantor']} was added after the plan: left in place"
+                for r in now
+                if per_grantor and r["grantor"] not in known
+            ]
 
-    def _read_back_memberships(self, conn: psycopg.Connection, who: UndoIdentity, batch: Sequence[MembershipUnit]) -> None:
-        for unit, now in zip(batch, self._memberships_now(conn, batch)):
+    def _read_back_memberships(
+        self, conn: psycopg.Connection, who: UndoIdentity, batch: Sequence[MembershipUnit]
+    ) -> None:
+        for unit, now in zip(batch, self._memberships_now(conn, batch), strict=False):
             for row in unit.expected:
-                if not any((row["grantor"] is None or r["grantor"] == row["grantor"])
-                           and all(r.get(k) == v for k, v in row.items() if k != "grantor" and v is not None) for r in now):
-                    unit.error = (f"after undo {unit.label} (granted by {row['grantor'] or 'anyone'}, {_options(row)}) is still missing: "
-                                  f"grant it by hand, or run the undo again")
+                if not any(
+                    (row["grantor"] is None or r["grantor"] == row["grantor"])
+                    and all(r.get(k) == v for k, v in row.items() if k != "grantor" and v is not None)
+                    for r in now
+                ):
+                    unit.error = (
+                        f"after undo {unit.label} (granted by {row['grantor'] or 'anyone'}, {_options(row)}) is still missing: "
+                        f"grant it by hand, or run the undo again"
+                    )

@@ -20,7 +20,6 @@ from sevtool.targets.postgres.access import (
     PUBLIC_OID,
     Grants,
     ReadModel,
-    ViewRule,
     load_graph,
 )
 from sevtool.targets.postgres.catalog import (
@@ -38,8 +37,10 @@ from sevtool.targets.postgres.catalog import (
     _Relation,
     membership_sql,
 )
+from sevtool.targets.postgres.compact import GrantRows, relations_of
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 from sevtool.targets.postgres.sql import one_row
+from sevtool.targets.postgres.views import read_through_views, view_rules, views_over
 
 # (findings, objects in scope -> DSS, principal -> member count, notices)
 ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
@@ -68,26 +69,30 @@ class CatalogScan:
         members = self._members()
         role_oids = [self._reach_oid[r] for r in reach]
         params = {"principals": [r.principal for r in reach], "roles": role_oids}
-        self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids)}
+        self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids, strict=False)}
         self.reach_fields = {key: r.fields() for key, r in self.reach_by.items()}
-        self.plain_path = {key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
-                           for key, r in self.reach_by.items()}
+        self.plain_path = {
+            key: AccessPath.PUBLIC if r.role == PUBLIC else AccessPath.ROLE if r.route else AccessPath.DIRECT
+            for key, r in self.reach_by.items()
+        }
         principals_of: dict[int, list[str]] = {}
-        for r, oid in zip(reach, role_oids):
+        for r, oid in zip(reach, role_oids, strict=False):
             principals_of.setdefault(oid, []).append(r.principal)
 
         # Pipelined: the server runs the grant queries while we classify and match the relations.
         conn = self.cur.connection
         with conn.pipeline():
             # Binary results: ~half the client CPU of parsing 45,000-row text results.
-            pending = {name: conn.cursor(row_factory=tuple_row, binary=True)
-                       for name in ("relations", "usage", "views", "tables", "columns")}
+            pending = {
+                name: conn.cursor(row_factory=tuple_row, binary=True)
+                for name in ("relations", "usage", "views", "tables", "columns")
+            }
             pending["relations"].execute(_RELATIONS_SQL)
             pending["usage"].execute(_SCHEMA_USAGE_SQL)
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
             pending["tables"].execute(_TABLE_GRANTS_SQL)
             pending["columns"].execute(_COLUMN_GRANTS_SQL)
-            relations = {row[0]: _Relation(*row) for row in pending["relations"].fetchall()}
+            relations = relations_of(pending["relations"])
             self.relations = relations
             dss, matched = self._match(relations)
             self.dss = dss
@@ -96,15 +101,15 @@ class CatalogScan:
                 usage.setdefault(namespace, set()).add(grantee)
             self.usage = usage
             dependencies = pending["views"].fetchall()
-            views = self._views_over(matched, relations, dependencies)
-            table_grants = pending["tables"].fetchall()
+            views = views_over(self, matched, relations, dependencies)
+            table_grants = GrantRows(pending["tables"])
             column_grants = pending["columns"].fetchall()
         for cursor in pending.values():
             cursor.close()
 
         parents = legacy_parents(self.cur)
         watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
-        rules = self._view_rules(watched, dependencies)
+        rules = view_rules(self, watched, dependencies)
         needed = watched | {base for rule in rules.values() for base, _columns in rule.bases}
         holders: dict[int, set[int]] = {}
         table_level: dict[int, set[int]] = {}
@@ -117,21 +122,36 @@ class CatalogScan:
             if oid in needed:
                 holders.setdefault(oid, set()).add(grantee)
                 by_column.setdefault((oid, attnum), set()).add(grantee)
+        holders, table_level = _shared_sets(holders), _shared_sets(table_level)
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
-        self.model = ReadModel(graph, Grants(select=holders, schema_of={oid: relations[oid].namespace for oid in watched},
-                                             usage=usage, read_all=read_all, views=rules,
-                                             table_select=table_level, column_select=by_column), watched)
-        self.principal_oids = {oid for r, oid in zip(reach, role_oids) if not r.route and r.role == r.principal}
+        self.model = ReadModel(
+            graph,
+            Grants(
+                select=holders,
+                schema_of={oid: relations[oid].namespace for oid in watched},
+                usage=usage,
+                read_all=read_all,
+                views=rules,
+                table_select=table_level,
+                column_select=by_column,
+            ),
+            watched,
+        )
+        self.principal_oids = {
+            oid for r, oid in zip(reach, role_oids, strict=False) if not r.route and r.role == r.principal
+        }
         self.by_member = self.model.exposure(self.principal_oids)
         exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
-        not_exposed: dict[tuple[str, int], int] = {}   # (principal, namespace) -> objects granted but not exposed
+        not_exposed: dict[tuple[str, int], int] = {}  # (principal, namespace) -> objects granted but not exposed
 
         for oid, grantee, grantor in table_grants:
             for principal in principals_of.get(grantee, ()):
                 if oid not in watched:
                     continue
                 if oid in exposed:
-                    self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=None, views=views)
+                    self._add(
+                        relations[oid], principal, grantee, grantor, relations[oid].owner, column=None, views=views
+                    )
                 else:
                     key = (principal, relations[oid].namespace)
                     not_exposed[key] = not_exposed.get(key, 0) + 1
@@ -139,89 +159,49 @@ class CatalogScan:
         for oid, column, grantee, grantor, _attnum in column_grants:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
-                    self._add(relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views)
-        self._read_through_views(exposed, rules, table_grants, principals_of)
+                    self._add(
+                        relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views
+                    )
+        read_through_views(self, exposed, rules, table_grants, principals_of)
 
-        for r, oid in zip(reach, role_oids):
+        for r, oid in zip(reach, role_oids, strict=False):
             if r.role in READ_ALL_ROLES:
                 self._everything(r, AccessPath.PREDEFINED_ROLE, exposed)
             elif roles.get(oid) is not None and roles[oid].superuser:
                 self._everything(r, AccessPath.SUPERUSER, exposed)
 
-        Escalations(self, _finding).add(reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version)
+        Escalations(self, _finding).add(
+            reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version
+        )
         self._default_privileges(params)
         self._explain_unexposed(not_exposed)
         for principal, (_total, noinherit) in members.items():
             if noinherit and principal != PUBLIC:
-                self.notices.append(f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}")
+                self.notices.append(
+                    f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}"
+                )
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
-
-    def _view_rules(self, watched: set[int], dependencies: list[tuple[int, int, int]]) -> dict[int, ViewRule]:
-        """The views among (and behind) the watched relations, with what reading each needs of its bases."""
-        bases: dict[int, dict[int, set[int]]] = {}
-        for view, base, attnum in dependencies:
-            if base in self.relations:
-                bases.setdefault(view, {}).setdefault(base, set()).add(attnum)
-        bases = {view: found for view, found in bases.items() if self.relations[view].kind == "v"}   # matviews hold their rows
-        rules: dict[int, ViewRule] = {}
-        pending = [oid for oid in watched if oid in bases]
-        while pending:
-            view = pending.pop()
-            if view in rules:
-                continue
-            rel = self.relations[view]
-            rules[view] = ViewRule(owner=rel.owner, invoker=rel.security_invoker,
-                                   bases=tuple((base, tuple(sorted(cols - {0}))) for base, cols in bases[view].items()))
-            pending += [b for b in bases[view] if b in bases]
-        return rules
-
-    def _read_through_views(self, exposed: set[int], rules: dict[int, ViewRule], table_grants: list[tuple[int, int, int]],
-                            principals_of: dict[int, list[str]]) -> None:
-        """Views exposed by a grant on what they read: a security_invoker view reads its bases with the reader's own
-        SELECT, and a plain view with its owner's, who may be a member reading them through the principal. The base's
-        grant is named on the view, and on the base itself where the base is not readable directly (no USAGE)."""
-        behind: dict[int, set[int]] = {}
-        cut = frozenset(self.principal_oids - {PUBLIC_OID})
-        for view in exposed & rules.keys():
-            if not rules[view].invoker and not self.model.owners_read_through(view, cut):
-                continue   # its owners read the bases on their own: a grant on the view is what exposes it
-            stack = [view]
-            while stack:
-                for base, _columns in rules[stack.pop()].bases:
-                    behind.setdefault(base, set()).add(view)
-                    if base in rules:
-                        stack.append(base)
-        if not behind:
-            return
-        for oid, grantee, grantor in table_grants:
-            if oid not in behind:
-                continue
-            base_rel = self.relations[oid]
-            grantor_name = self.role_names.get(grantor, str(grantor))
-            for principal in principals_of.get(grantee, ()):
-                route, holder = self.reach_fields[(principal, grantee)], self.reach_by[(principal, grantee)].role
-                # The view is what members read; the grant to revoke is on the base.
-                for view in sorted(behind[oid], key=lambda v: self.relations[v].fqn):
-                    rel = self.relations[view]
-                    self.findings.append(_finding({
-                        "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                        "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid),
-                        "base_object": base_rel.fqn, **route}))
-                if oid in exposed:
-                    continue   # the base is read directly too: its own finding closes it
-                self.findings.append(_finding({
-                    "object_kind": base_rel.kind_label, "schema_name": base_rel.schema, "object_name": base_rel.name, "principal": principal,
-                    "path": AccessPath.VIEW, "grantee": holder, "grantor": grantor_name, "dss": self.dss.get(oid), "base_object": base_rel.fqn,
-                    "views": tuple(sorted(self.relations[v].fqn for v in behind[oid])), **route}))
 
     def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
         """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
         for oid in sorted(exposed, key=lambda o: self.relations[o].fqn):
             rel = self.relations[oid]
-            self.findings.append(_finding({
-                "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": reached.principal,
-                "path": path, "grantee": reached.role, "dss": self.dss.get(oid), "base_object": self._parent_fqn(rel), **reached.fields()}))
+            self.findings.append(
+                _finding(
+                    {
+                        "object_kind": rel.kind_label,
+                        "schema_name": rel.schema,
+                        "object_name": rel.name,
+                        "principal": reached.principal,
+                        "path": path,
+                        "grantee": reached.role,
+                        "dss": self.dss.get(oid),
+                        "base_object": self._parent_fqn(rel),
+                        **reached.fields(),
+                    }
+                )
+            )
 
     def _usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
         """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
@@ -234,7 +214,9 @@ class CatalogScan:
             if holders.isdisjoint(ours):
                 graph = self.model.graph
                 for member in sorted(self.by_member, key=lambda m: self.role_names[m]):
-                    found = next((h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None)
+                    found = next(
+                        (h for i in graph.settable(member) for h in sorted(graph.inherited(i) & holders)), None
+                    )
                     if found is not None:
                         note = (self.role_names[found], self.role_names[member])
                         break
@@ -245,8 +227,11 @@ class CatalogScan:
         """Can some member of the principals, as some role it can be, use this schema?"""
         if namespace not in self._usable:
             graph = self.model.graph
-            self._usable[namespace] = any((usage := self.model.usage_now(i)) is None or namespace in usage
-                                          for m in graph.members(self.principal_oids) for i in graph.settable(m))
+            self._usable[namespace] = any(
+                (usage := self.model.usage_now(i)) is None or namespace in usage
+                for m in graph.members(self.principal_oids)
+                for i in graph.settable(m)
+            )
         return self._usable[namespace]
 
     def _explain_unexposed(self, not_exposed: dict[tuple[str, int], int]) -> None:
@@ -254,15 +239,21 @@ class CatalogScan:
         if not not_exposed:
             return
         schema_names = {rel.namespace: rel.schema for rel in self.relations.values()}
-        for (principal, namespace), count in sorted(not_exposed.items(), key=lambda kv: (kv[0][0], schema_names[kv[0][1]])):
+        for (principal, namespace), count in sorted(
+            not_exposed.items(), key=lambda kv: (kv[0][0], schema_names[kv[0][1]])
+        ):
             schema = schema_names[namespace]
             if self._some_member_uses(namespace):
-                self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} (or a role it reaches), but every "
-                                    f"member who can read them also reads them through other roles: not counted as exposure; "
-                                    f"revoke those grants if they should not exist")
+                self.notices.append(
+                    f"{count} object(s) in schema {schema} are granted to {principal} (or a role it reaches), but every "
+                    f"member who can read them also reads them through other roles: not counted as exposure; "
+                    f"revoke those grants if they should not exist"
+                )
             else:
-                self.notices.append(f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
-                                    f"no member of {principal} has USAGE on {schema} (granting USAGE would expose them)")
+                self.notices.append(
+                    f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
+                    f"no member of {principal} has USAGE on {schema} (granting USAGE would expose them)"
+                )
 
     # --- roles -----------------------------------------------------------------------------
 
@@ -275,8 +266,10 @@ class CatalogScan:
         found = {row[0] for row in rows}
         missing = [n for n in roles if n not in found]
         if missing:
-            raise NotFound(f"role {missing[0]!r} does not exist on {self.display}",
-                           hint="role names are case-sensitive; PUBLIC means every role")
+            raise NotFound(
+                f"role {missing[0]!r} does not exist on {self.display}",
+                hint="role names are case-sensitive; PUBLIC means every role",
+            )
         self._reach_oid = {}
         reach: list[_Reach] = []
         for principal, roleid, route, inherited, blocked_by in rows:
@@ -294,8 +287,11 @@ class CatalogScan:
         roles = [n for n in names if n != PUBLIC]
         counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(self.members_sql, {"principals": roles})}
         if PUBLIC in names:
-            total, noinherit = one_row(self.cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"))
+            total, noinherit = one_row(
+                self.cur.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"
+                )
+            )
             counts[PUBLIC] = (total, noinherit)
         return {name: counts.get(name, (0, 0)) for name in names}
 
@@ -330,53 +326,52 @@ class CatalogScan:
         matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
         return dss, matched
 
-    def _views_over(self, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int, int]]) -> dict[int, list[int]]:
-        """View oid -> the in-scope tables it reads, following views of views."""
-        reads: dict[int, set[int]] = {}
-        for view, base, _attnum in dependencies:
-            reads.setdefault(view, set()).add(base)
-        resolved: dict[int, set[int]] = {}
-
-        def tables_behind(view: int, seen: frozenset[int]) -> set[int]:
-            if view in resolved:
-                return resolved[view]
-            out: set[int] = set()
-            for base in reads.get(view, ()):
-                if base in matched:
-                    out.add(base)
-                elif base in reads and base not in seen:
-                    out |= tables_behind(base, seen | {base})
-            resolved[view] = out
-            return out
-
-        views: dict[int, list[int]] = {}
-        for view in reads:
-            rel = relations.get(view)
-            if rel is None or view in matched:
-                continue
-            bases = tables_behind(view, frozenset({view}))
-            if bases:
-                views[view] = sorted(bases, key=lambda b: (_dss_order(self.dss[b]), relations[b].fqn))
-        return views
-
     def _parent_fqn(self, rel: _Relation) -> str | None:
         parent = self.relations.get(rel.parent) if rel.parent is not None else None
         return parent.fqn if parent else None
 
     # --- findings --------------------------------------------------------------------------
 
-    def _add(self, rel: _Relation, principal: str, grantee: int, grantor: int, owner: int, *, column: str | None,
-             views: dict[int, list[int]]) -> None:
+    def _add(
+        self,
+        rel: _Relation,
+        principal: str,
+        grantee: int,
+        grantor: int,
+        owner: int,
+        *,
+        column: str | None,
+        views: dict[int, list[int]],
+    ) -> None:
         key = (principal, grantee)
         reached = self.reach_by[key]
         grantor_name = self.role_names.get(grantor, str(grantor))
         by_holder = grantor != owner
         how = {**self.reach_fields[key], "usage_from": self._usage_elsewhere(principal, rel.namespace)}
-        if not by_holder and column is None and rel.parent is None and rel.oid not in views and grantee != owner and not rel.row_security:
+        if (
+            not by_holder
+            and column is None
+            and rel.parent is None
+            and rel.oid not in views
+            and grantee != owner
+            and not rel.row_security
+        ):
             # The bulk of a large exposure: a plain table granted by its owner.
-            self.findings.append(_finding({
-                "object_kind": _KINDS[rel.kind], "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-                "path": self.plain_path[key], "grantee": reached.role, "grantor": grantor_name, "dss": self.dss[rel.oid], **how}))
+            self.findings.append(
+                _finding(
+                    {
+                        "object_kind": _KINDS[rel.kind],
+                        "schema_name": rel.schema,
+                        "object_name": rel.name,
+                        "principal": principal,
+                        "path": self.plain_path[key],
+                        "grantee": reached.role,
+                        "grantor": grantor_name,
+                        "dss": self.dss[rel.oid],
+                        **how,
+                    }
+                )
+            )
             return
         base_object = None
         bases: tuple[str, ...] = ()
@@ -397,14 +392,30 @@ class CatalogScan:
             path = AccessPath.GRANT_OPTION
         else:
             path = self.plain_path[key]
-        self.findings.append(_finding({
-            "object_kind": rel.kind_label, "schema_name": rel.schema, "object_name": rel.name, "principal": principal,
-            "path": path, "grantee": reached.role, "grantor": grantor_name, "column": column, "dss": dss, "base_object": base_object,
-            "bases": bases, "by_holder": by_holder, "row_security": rel.row_security, **how}))
+        self.findings.append(
+            _finding(
+                {
+                    "object_kind": rel.kind_label,
+                    "schema_name": rel.schema,
+                    "object_name": rel.name,
+                    "principal": principal,
+                    "path": path,
+                    "grantee": reached.role,
+                    "grantor": grantor_name,
+                    "column": column,
+                    "dss": dss,
+                    "base_object": base_object,
+                    "bases": bases,
+                    "by_holder": by_holder,
+                    "row_security": rel.row_security,
+                    **how,
+                }
+            )
+        )
 
     def _default_privileges(self, params: Mapping[str, object]) -> None:
         """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
-        for owner, namespace, schema, principal, grantee, grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
+        for owner, namespace, schema, principal, grantee, _grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
             if namespace and not self._some_member_uses(namespace):
                 continue
             schema = schema or ""
@@ -412,12 +423,24 @@ class CatalogScan:
                 continue
             reached = self.reach_by[(principal, grantee)]
             owner_name = self.role_names.get(owner, str(owner))
-            self.findings.append(Finding(
-                object_kind="schema", schema_name=schema, object_name=FUTURE_TABLES, future_tables=True, principal=principal,
-                path=AccessPath.DEFAULT_PRIVILEGES, grantee=reached.role, grantor=owner_name,
-                dss=self.classify(schema, FUTURE_TABLES, None) if schema else None, **reached.fields()))
+            self.findings.append(
+                Finding(
+                    object_kind="schema",
+                    schema_name=schema,
+                    object_name=FUTURE_TABLES,
+                    future_tables=True,
+                    principal=principal,
+                    path=AccessPath.DEFAULT_PRIVILEGES,
+                    grantee=reached.role,
+                    grantor=owner_name,
+                    dss=self.classify(schema, FUTURE_TABLES, None) if schema else None,
+                    **reached.fields(),
+                )
+            )
 
 
-def _dss_order(dss: int | None) -> int:
-    """Most sensitive first; unrated counts as the most sensitive."""
-    return -(dss or 5)
+def _shared_sets(by_oid: dict[int, set[int]]) -> dict[int, set[int]]:
+    """One set object per distinct set of holders: tens of thousands of tables hold the same few (owner and grantee),
+    and a set per table was the largest part of the grant model. Only read once the model is built."""
+    distinct: dict[frozenset[int], set[int]] = {}
+    return {oid: distinct.setdefault(frozenset(found), found) for oid, found in by_oid.items()}

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     import psycopg
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN")
-RELATION_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_AS_GRANTOR, ActionKind.REVOKE_GRANT_OPTION)
+RELATION_KINDS = (
+    ActionKind.REVOKE_TABLE,
+    ActionKind.REVOKE_VIEW,
+    ActionKind.REVOKE_AS_GRANTOR,
+    ActionKind.REVOKE_GRANT_OPTION,
+)
 
 _RELATION_ACL = """
 SELECT want.i, c.oid, c.relkind, c.relispartition, pg_get_userbyid(c.relowner), c.relacl::text,
@@ -94,7 +99,6 @@ SELECT DISTINCT pg_get_userbyid(first_hop) FROM up JOIN pg_roles g ON g.oid = up
 """
 
 
-
 def json_list(values: Iterable[object]) -> str:
     """A list parameter as JSON text, unpacked by json_array_elements_text in the query.
 
@@ -140,7 +144,7 @@ class Quoted:
     """Identifier quoting for statements composed by the thousand (see quote_ident)."""
 
     def __init__(self) -> None:
-        self._schemas: dict[str, str] = {}   # 45,000 tables live in a handful of schemas: each is quoted once
+        self._schemas: dict[str, str] = {}  # 45,000 tables live in a handful of schemas: each is quoted once
 
     def __call__(self, *names: str) -> str:
         return ".".join(map(quote_ident, names))
@@ -166,26 +170,34 @@ def privilege_list(privs: Iterable[str]) -> str:
     chosen = [p.upper() for p in privs]
     unknown = [p for p in chosen if p not in PRIVILEGES]
     if unknown or not chosen:
-        raise TargetRejected(f"unknown privilege {', '.join(unknown) or '(none)'} in a revoke action", hint="privileges: " + ", ".join(PRIVILEGES))
+        raise TargetRejected(
+            f"unknown privilege {', '.join(unknown) or '(none)'} in a revoke action",
+            hint="privileges: " + ", ".join(PRIVILEGES),
+        )
     return ", ".join(chosen)
 
 
 def statements(batch: list[Action], q: Quoted) -> list[str]:
     """The statements for a batch of actions that share a batch key (one object each when planning)."""
     first = batch[0]
-    if first.kind == ActionKind.REVOKE_MEMBERSHIP:   # one row per grantor from 16; before 16 GRANTED BY is ignored
+    if first.kind == ActionKind.REVOKE_MEMBERSHIP:  # one row per grantor from 16; before 16 GRANTED BY is ignored
         return [f"REVOKE {q(a.object_name)} FROM {q(a.grantee)} GRANTED BY {q(a.grantor)}" for a in batch]
     if first.kind == ActionKind.REVOKE_DEFAULT_PRIVILEGES:
-        return [f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(a.grantor)}" + (f" IN SCHEMA {q(a.schema_name)}" if a.schema_name else "")
-                + f" REVOKE {privilege_list(a.privileges)} ON TABLES FROM {q.role(a.grantee)} CASCADE" for a in batch]
+        return [
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(a.grantor)}"
+            + (f" IN SCHEMA {q(a.schema_name)}" if a.schema_name else "")
+            + f" REVOKE {privilege_list(a.privileges)} ON TABLES FROM {q.role(a.grantee)} CASCADE"
+            for a in batch
+        ]
     before, after = revoke_shape(first.kind, first.privileges, first.grantee, first.grantor, q)
-    if first.column is None:   # one multi-table REVOKE
+    if first.column is None:  # one multi-table REVOKE
         statements = [f"{before} ON TABLE {q.tables(batch)} {after}"]
-    else:                      # one statement per column: column lists differ per table
+    else:  # one statement per column: column lists differ per table
         statements = [f"{before} ({q(_column_of(a))}) ON TABLE {q.table(a)} {after}" for a in batch]
     if first.kind == ActionKind.REVOKE_AS_GRANTOR:
         statements = [f"SET LOCAL ROLE {q(first.grantor)}", *statements, "RESET ROLE"]
     return statements
+
 
 def revoke_shape(kind: str, privileges: list[str], grantee: str, grantor: str, q: Quoted) -> tuple[str, str]:
     """`REVOKE <what>` and `FROM <grantee> CASCADE` of a relation action: the same for its whole batch."""
@@ -194,8 +206,10 @@ def revoke_shape(kind: str, privileges: list[str], grantee: str, grantor: str, q
         return f"REVOKE GRANT OPTION FOR {privs}", f"FROM {q(grantor)} CASCADE"
     return f"REVOKE {privs}", f"FROM {q.role(grantee)} CASCADE"
 
-def table_statement(kind: ActionKind, column: str | None, privileges: list[str], grantee: str, grantor: str,
-                     q: Quoted) -> tuple[str, str] | None:
+
+def table_statement(
+    kind: ActionKind, column: str | None, privileges: list[str], grantee: str, grantor: str, q: Quoted
+) -> tuple[str, str] | None:
     """(text before, text after) the table name in a one-table statement, for table-level relation actions."""
     if kind not in RELATION_KINDS or column is not None:
         return None

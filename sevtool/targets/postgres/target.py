@@ -80,7 +80,10 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         try:
             self.display = name or strip_secrets(dsn)
         except psycopg.ProgrammingError as exc:
-            raise UsageError(f"not a PostgreSQL DSN or URL: {str(exc).strip()}", hint="e.g. 'host=db1 dbname=warehouse' or postgresql://db1/warehouse") from None
+            raise UsageError(
+                f"not a PostgreSQL DSN or URL: {str(exc).strip()}",
+                hint="e.g. 'host=db1 dbname=warehouse' or postgresql://db1/warehouse",
+            ) from None
         self.dsn = dsn
         self.connect_timeout = connect_timeout
         self._scan_conn: psycopg.Connection | None = None
@@ -91,14 +94,21 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
 
     def connect(self, *, autocommit: bool = False, user: str | None = None) -> psycopg.Connection:
         """A new connection (as `user` if given), or TargetUnreachable within the connect timeout."""
-        try:   # psycopg leaves out parameters given as None: user=None keeps the DSN's user
-            return psycopg.connect(self.dsn, autocommit=autocommit, connect_timeout=self.connect_timeout,
-                                   application_name="sevtool", user=user or None)
+        try:  # psycopg leaves out parameters given as None: user=None keeps the DSN's user
+            return psycopg.connect(
+                self.dsn,
+                autocommit=autocommit,
+                connect_timeout=self.connect_timeout,
+                application_name="sevtool",
+                user=user or None,
+            )
         except psycopg.OperationalError as exc:
             reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             who = f" as {user}" if user else ""
-            raise TargetUnreachable(f"cannot connect to {self.display}{who}: {reason}",
-                                    hint="check host, port and that the server is up; passwords come from PGPASSWORD, ~/.pgpass or a service file") from None
+            raise TargetUnreachable(
+                f"cannot connect to {self.display}{who}: {reason}",
+                hint="check host, port and that the server is up; passwords come from PGPASSWORD, ~/.pgpass or a service file",
+            ) from None
 
     def _scan_connection(self) -> psycopg.Connection:
         """Scans reuse one connection (watch re-scans often); reconnect if it was lost."""
@@ -120,8 +130,14 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         started = time.perf_counter()
         with self._scan_lock:
             findings, objects, members, notices = self._scan_locked(scope, classify)
-        return ScanResult(findings=findings, objects_in_scope=len(objects), principal_members=members, objects=objects,
-                          notices=notices, duration_ms=int((time.perf_counter() - started) * 1000))
+        return ScanResult(
+            findings=findings,
+            objects_in_scope=len(objects),
+            principal_members=members,
+            objects=objects,
+            notices=notices,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
 
     def exposure_by_member(self, scope: Scope) -> dict[str, set[str]]:
         """Member role -> the in-scope objects ("schema.name") it reads through the scope's principals."""
@@ -130,7 +146,10 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
             with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
                 scan = CatalogScan(cur, scope, lambda *_: None, self.display)
                 scan.run()
-        return {scan.role_names[member]: {scan.relations[oid].fqn for oid in objects} for member, objects in scan.by_member.items()}
+        return {
+            scan.role_names[member]: {scan.relations[oid].fqn for oid in objects}
+            for member, objects in scan.by_member.items()
+        }
 
     def _scan_locked(self, scope: Scope, classify: Classifier) -> ScanOutput:
         reused = self._scan_conn is not None
@@ -139,15 +158,19 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         except psycopg.OperationalError as exc:
             self._drop_scan_connection()
             if not reused:
-                raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
-                                        hint="run the scan again once the server is reachable") from None
+                raise TargetUnreachable(
+                    f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
+                    hint="run the scan again once the server is reachable",
+                ) from None
         # The kept connection went stale (server restarted, idle timeout): one retry on a fresh one.
         try:
             return self._scan_once(scope, classify)
         except psycopg.OperationalError as exc:
             self._drop_scan_connection()
-            raise TargetUnreachable(f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
-                                    hint="run the scan again once the server is reachable") from None
+            raise TargetUnreachable(
+                f"lost the connection to {self.display} during the scan: {str(exc).strip()}",
+                hint="run the scan again once the server is reachable",
+            ) from None
 
     def _scan_once(self, scope: Scope, classify: Classifier) -> ScanOutput:
         conn = self._scan_connection()
@@ -157,8 +180,10 @@ class PostgresTarget(PostgresRevoker, PostgresProber):
         except psycopg.OperationalError:
             raise  # the connection is gone: the caller decides whether to retry
         except psycopg.Error as exc:
-            raise TargetRejected(f"{self.display} refused a catalog query: {str(exc).strip()}",
-                                 hint="the scanning role needs to read pg_catalog; any login role can") from None
+            raise TargetRejected(
+                f"{self.display} refused a catalog query: {str(exc).strip()}",
+                hint="the scanning role needs to read pg_catalog; any login role can",
+            ) from None
 
     def _drop_scan_connection(self) -> None:
         if self._scan_conn is not None:

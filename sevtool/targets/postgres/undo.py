@@ -32,8 +32,13 @@ from sevtool.targets.postgres.sql import (
 
 FAMILY_ORDER = ("membership", "relation", "default")
 # Actions whose grantor is the object's owner at plan time (the others are grant-option holders').
-OWNER_KINDS = (ActionKind.REVOKE_TABLE, ActionKind.REVOKE_VIEW, ActionKind.REVOKE_COLUMN, ActionKind.REVOKE_DEFAULT_PRIVILEGES)
-MAX_NOTES = 6   # drift notes per message; the rest are counted
+OWNER_KINDS = (
+    ActionKind.REVOKE_TABLE,
+    ActionKind.REVOKE_VIEW,
+    ActionKind.REVOKE_COLUMN,
+    ActionKind.REVOKE_DEFAULT_PRIVILEGES,
+)
+MAX_NOTES = 6  # drift notes per message; the rest are counted
 
 # Per table: does it exist, its owner, its ACL now (the implicit owner-only ACL spelled out).
 _RELATIONS_NOW = """
@@ -62,14 +67,14 @@ LEFT JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
 class _Part:
     """One ACL to merge: a table's, a column's or a role's default privileges."""
 
-    __slots__ = ("prior", "actions", "expected", "notes", "now", "now_text", "owner")
+    __slots__ = ("actions", "expected", "notes", "now", "now_text", "owner", "prior")
 
     def __init__(self, prior: str | None):
         self.prior = prior
         self.actions: list[Action] = []
-        self.expected: list[tuple[Key, str, bool]] = []   # (item key, privilege, grant option) present again after undo
+        self.expected: list[tuple[Key, str, bool]] = []  # (item key, privilege, grant option) present again after undo
         self.notes: list[str] = []
-        self.now: Acl | None = None       # the ACL read just now; None when the object is gone
+        self.now: Acl | None = None  # the ACL read just now; None when the object is gone
         self.now_text: str | None = None
         self.owner = ""
 
@@ -80,18 +85,41 @@ class _Unit:
     A plain slotted class: undo builds one per table, tens of thousands per run.
     """
 
-    __slots__ = ("family", "schema", "name", "role", "member", "prior", "actions", "table", "columns", "error", "notes", "warnings", "expected")
+    __slots__ = (
+        "actions",
+        "columns",
+        "error",
+        "expected",
+        "family",
+        "member",
+        "name",
+        "notes",
+        "prior",
+        "role",
+        "schema",
+        "table",
+        "warnings",
+    )
 
-    def __init__(self, family: str, *, schema: str = "", name: str = "", role: str = "", member: str = "", prior: str | None = None):
+    def __init__(
+        self,
+        family: str,
+        *,
+        schema: str = "",
+        name: str = "",
+        role: str = "",
+        member: str = "",
+        prior: str | None = None,
+    ):
         self.family, self.schema, self.name = family, schema, name
-        self.role, self.member, self.prior = role, member, prior   # role: whose default privileges / the role granted
+        self.role, self.member, self.prior = role, member, prior  # role: whose default privileges / the role granted
         self.actions: list[Action] = []
         self.table: _Part | None = None
         self.columns: dict[str, _Part] = {}
         self.error = ""
         self.notes: list[str] = []
         self.warnings: list[str] = []
-        self.expected: list[MembershipRow] = []    # memberships: rows present again after undo
+        self.expected: list[MembershipRow] = []  # memberships: rows present again after undo
 
     @property
     def label(self) -> str:
@@ -109,7 +137,7 @@ class _Unit:
 
 def _units(actions: list[Action]) -> list[_Unit]:
     units: dict[tuple[str, str, str], _Unit] = {}
-    for a in sorted(actions, key=lambda a: a.column is not None):   # table actions first: they own the column parts
+    for a in sorted(actions, key=lambda a: a.column is not None):  # table actions first: they own the column parts
         family = family_of(a)
         if family in ("relation", "column"):
             key = ("relation", a.schema_name, a.object_name)
@@ -117,7 +145,7 @@ def _units(actions: list[Action]) -> list[_Unit]:
             if a.column is None:
                 unit.table = unit.table or _Part(a.prior_state)
                 unit.table.actions.append(a)
-                for col, attacl in a.prior_columns.items():   # a table-level REVOKE took these column grants with it
+                for col, attacl in a.prior_columns.items():  # a table-level REVOKE took these column grants with it
                     unit.columns.setdefault(col, _Part(attacl)).actions.append(a)
             else:
                 unit.columns.setdefault(a.column, _Part(a.prior_state)).actions.append(a)
@@ -128,7 +156,9 @@ def _units(actions: list[Action]) -> list[_Unit]:
             unit.table.actions.append(a)
         else:
             key = ("membership", a.object_name, a.grantee)
-            unit = units.get(key) or units.setdefault(key, _Unit("membership", role=a.object_name, member=a.grantee, prior=a.prior_state))
+            unit = units.get(key) or units.setdefault(
+                key, _Unit("membership", role=a.object_name, member=a.grantee, prior=a.prior_state)
+            )
         unit.actions.append(a)
     return list(units.values())
 
@@ -148,13 +178,19 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                 chosen = [u for u in units if u.family == family]
                 start = 0
                 while start < len(chosen):
-                    size = min(DEFAULT_BATCH_SIZE, self._batch_limit or DEFAULT_BATCH_SIZE)   # an apply that ran out of locks lowered it
-                    self._undo_bounded(session, who, chosen[start:start + size], on_batch)
+                    size = min(
+                        DEFAULT_BATCH_SIZE, self._batch_limit or DEFAULT_BATCH_SIZE
+                    )  # an apply that ran out of locks lowered it
+                    self._undo_bounded(session, who, chosen[start : start + size], on_batch)
                     start += size
 
     def _undo_identity(self, conn: psycopg.Connection) -> UndoIdentity:
-        user, superuser, version = one_row(conn.execute("SELECT current_user, rolsuper, current_setting('server_version_num')::int "
-                                                        "FROM pg_roles WHERE rolname = current_user"))
+        user, superuser, version = one_row(
+            conn.execute(
+                "SELECT current_user, rolsuper, current_setting('server_version_num')::int "
+                "FROM pg_roles WHERE rolname = current_user"
+            )
+        )
         return {"user": user, "superuser": superuser, "version": version, "can_act_as": {}}
 
     def _can_act_as(self, conn: psycopg.Connection, who: UndoIdentity, role: str) -> bool:
@@ -164,13 +200,17 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
         cache = who["can_act_as"]
         if role not in cache:
             how = "SET" if who["version"] >= 160000 else "MEMBER"
-            row = conn.execute(f"SELECT pg_has_role(current_user, oid, '{how}') FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+            row = conn.execute(
+                f"SELECT pg_has_role(current_user, oid, '{how}') FROM pg_roles WHERE rolname = %s", [role]
+            ).fetchone()
             cache[role] = bool(row and row[0])
         return cache[role]
 
-    def _undo_bounded(self, session: RevokeSession, who: UndoIdentity, batch: list[_Unit], on_batch: BatchCallback) -> None:
+    def _undo_bounded(
+        self, session: RevokeSession, who: UndoIdentity, batch: list[_Unit], on_batch: BatchCallback
+    ) -> None:
         conn = session.conn
-        for unit in batch:   # a bisected batch starts over: what a rolled-back attempt noted is void
+        for unit in batch:  # a bisected batch starts over: what a rolled-back attempt noted is void
             unit.error, unit.notes, unit.warnings = "", [], []
         try:
             with conn.transaction():
@@ -180,16 +220,20 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                 results = self._read_back(conn, who, batch)
         except psycopg.Error as exc:
             if conn.broken:
-                raise TargetUnreachable(f"lost the connection to {getattr(self, 'display', 'the target')} while undoing: {exc}".strip(),
-                                        hint="run the same command again: only actions still marked applied are undone") from None
-            if len(batch) > 1:   # find the object the server refused; the rest still go through
+                raise TargetUnreachable(
+                    f"lost the connection to {getattr(self, 'display', 'the target')} while undoing: {exc}".strip(),
+                    hint="run the same command again: only actions still marked applied are undone",
+                ) from None
+            if len(batch) > 1:  # find the object the server refused; the rest still go through
                 half = len(batch) // 2
                 self._undo_bounded(session, who, batch[:half], on_batch)
                 self._undo_bounded(session, who, batch[half:], on_batch)
                 return
             unit = batch[0]
-            unit.error = (f"undo of {unit.label} failed: {' '.join(str(exc).split())}. Nothing of it was restored; fix the cause "
-                          f"(for example the privilege the connected role lacks) and run the undo again")
+            unit.error = (
+                f"undo of {unit.label} failed: {' '.join(str(exc).split())}. Nothing of it was restored; fix the cause "
+                f"(for example the privilege the connected role lacks) and run the undo again"
+            )
             results = self._results(batch)
         on_batch(results)
 
@@ -213,20 +257,32 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
         if family == "relation":
             tables = [(u, u.table) for u in batch if u.table]
             if tables:
-                rows = conn.execute(_RELATIONS_NOW, {"nsp": json_list(u.schema for u, _ in tables), "rel": json_list(u.name for u, _ in tables)})
+                rows = conn.execute(
+                    _RELATIONS_NOW,
+                    {"nsp": json_list(u.schema for u, _ in tables), "rel": json_list(u.name for u, _ in tables)},
+                )
                 for i, present, owner, acl in rows.fetchall():
                     part = tables[i - 1][1]
                     (part.now_text, part.now), part.owner = parse(present, acl), owner
             cols = [(u, col, part) for u in batch for col, part in u.columns.items()]
             if cols:
-                rows = conn.execute(_COLUMNS_NOW, {"nsp": json_list(u.schema for u, _, _ in cols), "rel": json_list(u.name for u, _, _ in cols),
-                                                   "col": json_list(col for _, col, _ in cols)})
+                rows = conn.execute(
+                    _COLUMNS_NOW,
+                    {
+                        "nsp": json_list(u.schema for u, _, _ in cols),
+                        "rel": json_list(u.name for u, _, _ in cols),
+                        "col": json_list(col for _, col, _ in cols),
+                    },
+                )
                 for i, present, owner, acl in rows.fetchall():
                     part = cols[i - 1][2]
                     (part.now_text, part.now), part.owner = parse(present, acl), owner
         else:
-            defaults = [(u, u.table) for u in batch if u.table]   # every default-privileges unit has its one part
-            rows = conn.execute(_DEFAULTS_NOW, {"role": json_list(u.role for u, _ in defaults), "nsp": json_list(u.schema for u, _ in defaults)})
+            defaults = [(u, u.table) for u in batch if u.table]  # every default-privileges unit has its one part
+            rows = conn.execute(
+                _DEFAULTS_NOW,
+                {"role": json_list(u.role for u, _ in defaults), "nsp": json_list(u.schema for u, _ in defaults)},
+            )
             for i, present, owner, acl in rows.fetchall():
                 part = defaults[i - 1][1]
                 (part.now_text, part.now), part.owner = parse(present, acl), owner
@@ -236,32 +292,51 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
             self._restore_memberships(conn, who, batch)
             return
         self._now(conn, batch)
-        merged: dict[tuple[object, ...], Merge] = {}   # tens of thousands of tables share a handful of (owner, prior, now) shapes
+        merged: dict[
+            tuple[object, ...], Merge
+        ] = {}  # tens of thousands of tables share a handful of (owner, prior, now) shapes
         by_grants: dict[tuple[Grant, ...], list[_Unit]] = {}
-        one_by_one: list[tuple[list[Grant], _Unit, str | None]] = []   # columns and default privileges name one object each
+        one_by_one: list[
+            tuple[list[Grant], _Unit, str | None]
+        ] = []  # columns and default privileges name one object each
         for unit in batch:
             for col, part in unit.parts():
                 if part.now is None:
-                    unit.notes.append(f"{unit.label}{f' column {col}' if col else ''} no longer exists: nothing to put back")
+                    unit.notes.append(
+                        f"{unit.label}{f' column {col}' if col else ''} no longer exists: nothing to put back"
+                    )
                     continue
-                key = (part.owner, part.prior, part.now_text, tuple((a.kind, a.grantee, a.grantor, tuple(a.privileges)) for a in part.actions))
+                key = (
+                    part.owner,
+                    part.prior,
+                    part.now_text,
+                    tuple((a.kind, a.grantee, a.grantor, tuple(a.privileges)) for a in part.actions),
+                )
                 result = merged.get(key)
                 if result is None:
-                    result = merged[key] = merge(parse_acl(part.prior), part.now, part.actions, part.owner,
-                                                 lambda role: self._can_act_as(conn, who, role), prior_owner=_prior_owner(part))
+                    result = merged[key] = merge(
+                        parse_acl(part.prior),
+                        part.now,
+                        part.actions,
+                        part.owner,
+                        lambda role: self._can_act_as(conn, who, role),
+                        prior_owner=_prior_owner(part),
+                    )
                 part.expected = result.expected
                 part.notes = [f"column {col}: {n}" if col else n for n in result.drift]
                 if col is None and unit.family == "relation":
                     by_grants.setdefault(tuple(result.grants), []).append(unit)
                 elif result.grants:
                     one_by_one.append((result.grants, unit, col))
-        for shared, units in by_grants.items():   # one multi-table statement per GRANT, for every table needing the same
+        for shared, units in by_grants.items():  # one multi-table statement per GRANT, for every table needing the same
             if shared:
                 self._grant(conn, list(shared), units)
-        for grants, unit, col in one_by_one:      # after the tables: a column grant may rest on a table-level grant option
+        for grants, unit, col in one_by_one:  # after the tables: a column grant may rest on a table-level grant option
             self._grant(conn, grants, [unit], column=col)
 
-    def _grant(self, conn: psycopg.Connection, grants: list[Grant], units: list[_Unit], *, column: str | None = None) -> None:
+    def _grant(
+        self, conn: psycopg.Connection, grants: list[Grant], units: list[_Unit], *, column: str | None = None
+    ) -> None:
         q = Quoted()
         for g in grants:
             tail = " WITH GRANT OPTION" if g.option else ""
@@ -269,12 +344,14 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
             unit = units[0]
             if unit.family == "default":
                 where = f" IN SCHEMA {q(unit.schema)}" if unit.schema else ""
-                conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(unit.role)}{where} GRANT {what} ON TABLES TO {q.role(g.grantee)}{tail}")
+                conn.execute(
+                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {q(unit.role)}{where} GRANT {what} ON TABLES TO {q.role(g.grantee)}{tail}"
+                )
                 continue
             cols = f" ({q(column)})" if column else ""
             statement = f"GRANT {what}{cols} ON TABLE {', '.join(q.qualified(u.schema, u.name) for u in units)} TO {q.role(g.grantee)}{tail}"
             if g.grantor is None:
-                conn.execute(statement)   # made by the owner (or a member of it): recorded with the owner as grantor
+                conn.execute(statement)  # made by the owner (or a member of it): recorded with the owner as grantor
             else:
                 with usage_while_acting_as(conn, g.grantor, (u.schema for u in units), q):
                     conn.execute(f"SET LOCAL ROLE {q(g.grantor)}")
@@ -295,7 +372,9 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
             self._read_back_memberships(conn, who, batch)
             return self._results(batch)
         self._now(conn, batch)
-        checked: dict[tuple[str | None, int], list[str]] = {}   # parts restored alike share their expected list and, mostly, their ACL text
+        checked: dict[
+            tuple[str | None, int], list[str]
+        ] = {}  # parts restored alike share their expected list and, mostly, their ACL text
         for unit in batch:
             for col, part in unit.parts():
                 if part.now is None:
@@ -306,8 +385,10 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                 gone = checked[key]
                 if gone:
                     where = f" column {col}" if col else ""
-                    unit.error = (f"after undo {unit.label}{where} still lacks {', '.join(gone)}: the GRANT did not take "
-                                  f"(see the server warnings); grant it by hand as its grantor, or run the undo again")
+                    unit.error = (
+                        f"after undo {unit.label}{where} still lacks {', '.join(gone)}: the GRANT did not take "
+                        f"(see the server warnings); grant it by hand as its grantor, or run the undo again"
+                    )
                 unit.notes += part.notes
         return self._results(batch)
 
@@ -324,7 +405,13 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                 if unit.error:
                     results.append(ActionResult(seq=action.seq, status=ActionStatus.FAILED, message=unit.error + drift))
                 else:
-                    results.append(ActionResult(seq=action.seq, status=ActionStatus.UNDONE, message="restored what the apply removed" + drift))
+                    results.append(
+                        ActionResult(
+                            seq=action.seq,
+                            status=ActionStatus.UNDONE,
+                            message="restored what the apply removed" + drift,
+                        )
+                    )
         return results
 
 

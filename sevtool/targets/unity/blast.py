@@ -34,10 +34,12 @@ def attach(target: UnityCatalogTarget, actions: list[Action], in_scope: set[str]
             if not lost:
                 continue
             action.collateral = [Collateral(role=action.grantee, objects=lost, login_members=0, cause=CAUSE)]
-            action.alternative = (f"to keep the access of {action.grantee} to the {len(lost)} out-of-scope table(s), grant "
-                                  f"{'/'.join(action.privileges)} on them at table level before this revoke (a table-level "
-                                  f"revoke cannot close a {action.object_kind}-level grant), or move the in-scope tables "
-                                  "to a schema of their own")
+            action.alternative = (
+                f"to keep the access of {action.grantee} to the {len(lost)} out-of-scope table(s), grant "
+                f"{'/'.join(action.privileges)} on them at table level before this revoke (a table-level "
+                f"revoke cannot close a {action.object_kind}-level grant), or move the in-scope tables "
+                "to a schema of their own"
+            )
 
 
 def _lost_tables(target: UnityCatalogTarget, pool: ThreadPoolExecutor, action: Action, in_scope: set[str]) -> list[str]:
@@ -54,7 +56,9 @@ def _lost_tables(target: UnityCatalogTarget, pool: ThreadPoolExecutor, action: A
 
     if action.object_kind == "catalog":
         catalog = action.object_name
-        schemas = [f"{catalog}.{s['name']}" for s in target.client.pages("/schemas", "schemas", {"catalog_name": catalog})]
+        schemas = [
+            f"{catalog}.{s['name']}" for s in target.client.pages("/schemas", "schemas", {"catalog_name": catalog})
+        ]
     else:
         catalog = action.schema_name
         schemas = [action.object_fqn]
@@ -65,10 +69,13 @@ def _lost_tables(target: UnityCatalogTarget, pool: ThreadPoolExecutor, action: A
         sch_before = mine("schema", schema)
         sch_after = without(sch_before) if action.object_kind == "schema" else sch_before
         _, name = schema.split(".", 1)
-        tables = [f"{schema}.{t['name']}" for t in target.client.pages("/tables", "tables", {"catalog_name": catalog, "schema_name": name})]
+        tables = [
+            f"{schema}.{t['name']}"
+            for t in target.client.pages("/tables", "tables", {"catalog_name": catalog, "schema_name": name})
+        ]
         outside = [t for t in tables if t not in in_scope]
         # One permissions read per table outside the scope: side by side, the round trip dominates.
-        for table, tbl in zip(outside, pool.map(lambda t: mine("table", t), outside)):
+        for table, tbl in zip(outside, pool.map(lambda t: mine("table", t), outside), strict=False):
             if select_sources(cat_before, sch_before, tbl) and not select_sources(cat_after, sch_after, tbl):
                 lost.append(table)
     return sorted(lost)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 from urllib.parse import quote
 
@@ -16,9 +16,9 @@ import httpx
 from sevtool.errors import TargetRejected, TargetUnreachable
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-PAGE_LIMITS = {"/catalogs": 1000, "/schemas": 1000, "/tables": 50}   # the contract's max_results maxima
+PAGE_LIMITS = {"/catalogs": 1000, "/schemas": 1000, "/tables": 50}  # the contract's max_results maxima
 
-JSON = dict[str, Any]   # a JSON object as the REST API sends it: open-ended
+JSON = dict[str, Any]  # a JSON object as the REST API sends it: open-ended
 QueryParams = dict[str, str | int]
 
 
@@ -40,14 +40,24 @@ def retry_after_seconds(value: str | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class UnityClient:
     """HTTP with bounded retries: 429/5xx/timeouts are retried with backoff honouring Retry-After."""
 
-    def __init__(self, base_url: str, *, token: str | None, display: str, transport: httpx.BaseTransport | None,
-                 timeout: float, max_retries: int, max_wait: float, sleep: Callable[[float], None]):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None,
+        display: str,
+        transport: httpx.BaseTransport | None,
+        timeout: float,
+        max_retries: int,
+        max_wait: float,
+        sleep: Callable[[float], None],
+    ):
         headers = {"Accept": "application/json", "User-Agent": "sevtool"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -68,7 +78,7 @@ class UnityClient:
     def request(self, method: str, path: str, *, params: QueryParams | None = None, body: JSON | None = None) -> JSON:
         problem = ""
         for attempt in range(self.max_retries + 1):
-            wait = min(self.max_wait, 0.5 * 2 ** attempt)
+            wait = min(self.max_wait, 0.5 * 2**attempt)
             try:
                 response = self.http.request(method, path, params=params, json=body)
             except httpx.TimeoutException:
@@ -85,15 +95,19 @@ class UnityClient:
                     raise self._rejected(method, path, response)
                 else:
                     try:
-                        answer: JSON = response.json()   # the API answers with an object
+                        answer: JSON = response.json()  # the API answers with an object
                         return answer
                     except ValueError:
-                        raise TargetRejected(f"{self.display}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON",
-                                             hint="check the URL points at the Unity Catalog API root (…/api/2.1/unity-catalog)") from None
+                        raise TargetRejected(
+                            f"{self.display}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON",
+                            hint="check the URL points at the Unity Catalog API root (…/api/2.1/unity-catalog)",
+                        ) from None
             if attempt < self.max_retries:
                 self.sleep(wait)
-        raise TargetUnreachable(f"{self.display}: {method} {path} failed after {self.max_retries + 1} attempts: {problem}",
-                                hint="check the catalog service and the URL, then run the command again; finished batches are kept")
+        raise TargetUnreachable(
+            f"{self.display}: {method} {path} failed after {self.max_retries + 1} attempts: {problem}",
+            hint="check the catalog service and the URL, then run the command again; finished batches are kept",
+        )
 
     def _rejected(self, method: str, path: str, response: httpx.Response) -> TargetRejected:
         try:
@@ -107,7 +121,9 @@ class UnityClient:
             hint = "check the token in the environment variable the target's token_env names, and its privileges (MANAGE on the securable)"
         elif response.status_code == 404:
             hint = "the securable may have been dropped or renamed; re-run the scan"
-        return TargetRejected(f"{self.display}: {method} {path} was refused: HTTP {response.status_code} {detail}".rstrip(), hint=hint)
+        return TargetRejected(
+            f"{self.display}: {method} {path} was refused: HTTP {response.status_code} {detail}".rstrip(), hint=hint
+        )
 
     def pages(self, path: str, key: str, params: QueryParams) -> Iterator[JSON]:
         """Follow next_page_token, including empty pages that still carry one; stop on a repeated token."""
@@ -123,8 +139,10 @@ class UnityClient:
             if token is None:
                 return
             if token in seen:
-                raise TargetRejected(f"{self.display}: GET {path} returned the page token {token!r} twice; the listing would never end",
-                                     hint="report this to the catalog's operators")
+                raise TargetRejected(
+                    f"{self.display}: GET {path} returned the page token {token!r} twice; the listing would never end",
+                    hint="report this to the catalog's operators",
+                )
             seen.add(token)
 
     def close(self) -> None:

@@ -39,8 +39,11 @@ class CollateralConfirmScreen(ModalScreen[str | None]):
     planned), c runs them too, n cancels. Dismisses with "hold", "accept" or None.
     """
 
-    BINDINGS = [Binding("escape,n", "dismiss(None)", "Cancel"), Binding("y", "dismiss('hold')", "Apply, hold"),
-                Binding("c", "dismiss('accept')", "Accept collateral")]
+    BINDINGS = [
+        Binding("escape,n", "dismiss(None)", "Cancel"),
+        Binding("y", "dismiss('hold')", "Apply, hold"),
+        Binding("c", "dismiss('accept')", "Accept collateral"),
+    ]
 
     def __init__(self, question: str, *, held: int):
         super().__init__()

@@ -33,8 +33,13 @@ class DeclareScreen(ModalScreen[int | None]):
                 yield Input(placeholder="who runs the response", id="commander", value=self.app.wb.settings.who)
                 yield Label("Playbook")
                 playbooks = self._playbooks()
-                yield Select([(name, name) for name in playbooks], allow_blank=True, prompt="(none)", id="playbook-choice",
-                             value=DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK in playbooks else Select.NULL)
+                yield Select(
+                    [(name, name) for name in playbooks],
+                    allow_blank=True,
+                    prompt="(none)",
+                    id="playbook-choice",
+                    value=DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK in playbooks else Select.NULL,
+                )
                 yield Static(RUBRIC, id="rubric")
             with Horizontal(classes="buttons"):
                 yield Button("Declare", variant="error", id="declare")
@@ -58,7 +63,8 @@ class DeclareScreen(ModalScreen[int | None]):
     def _show_meaning(self, sev: int) -> None:
         level = self.app.wb.policy.level(sev)
         self.query_one("#sev-meaning", Static).update(
-            f"{level.meaning}\nUpdates every {level.update_every}; re-checks at {', '.join(level.recheck)}; pages {', '.join(level.page) or 'nobody'}")
+            f"{level.meaning}\nUpdates every {level.update_every}; re-checks at {', '.join(level.recheck)}; pages {', '.join(level.page) or 'nobody'}"
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_submit()
@@ -75,7 +81,10 @@ class DeclareScreen(ModalScreen[int | None]):
         commander = self.query_one("#commander", Input).value.strip() or None
         playbook = self.query_one("#playbook-choice", Select).value
         with self.app.reporting_errors("declaring"):
-            incident = self.app.wb.incidents.declare(title, sev, commander=commander,
-                                                     playbook=None if playbook is Select.NULL else playbook)
-            self.app.notify(f"Declared {incident.ref} SEV {incident.sev}: {incident.title}", title="declared", markup=False)
+            incident = self.app.wb.incidents.declare(
+                title, sev, commander=commander, playbook=None if playbook is Select.NULL else playbook
+            )
+            self.app.notify(
+                f"Declared {incident.ref} SEV {incident.sev}: {incident.title}", title="declared", markup=False
+            )
             self.dismiss(incident.id)

@@ -36,7 +36,12 @@ class HelpScreen(ModalScreen[None]):
         from sevtool.tui.screens.incident import IncidentScreen
         from sevtool.tui.screens.incident_list import IncidentListScreen
 
-        sections = [("Incident", IncidentScreen), ("Incident list", IncidentListScreen), ("Declare form", DeclareScreen), ("Guard", GuardScreen)]
+        sections = [
+            ("Incident", IncidentScreen),
+            ("Incident list", IncidentListScreen),
+            ("Declare form", DeclareScreen),
+            ("Guard", GuardScreen),
+        ]
         sections.sort(key=lambda section: section[1] is not self.current)
         text = GENERAL + "".join(_bindings_table(title, screen.BINDINGS) for title, screen in sections)
         with VerticalScroll(classes="modal", id="help"):

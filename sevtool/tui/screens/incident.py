@@ -17,9 +17,16 @@ from sevtool.tui.widgets.keys_footer import KeysFooter
 from sevtool.tui.widgets.playbook_checklist import PlaybookChecklist
 from sevtool.tui.widgets.scope_pane import ScopePane
 
-TABS = ("scope", "revoke", "verify", "timeline", "postmortem")
+TABS = ("scope", "revoke", "verify", "timeline", "postmortem", "evidence")
 # Where the keyboard lands when a tab is opened, or when escape leaves a text box.
-TAB_FOCUS = {"scope": "#findings", "revoke": "#actions", "verify": "#checks", "timeline": "#events", "postmortem": "#postmortem-scroll"}
+TAB_FOCUS = {
+    "scope": "#findings",
+    "revoke": "#actions",
+    "verify": "#checks",
+    "timeline": "#events",
+    "postmortem": "#postmortem-scroll",
+    "evidence": "#evidence-objects",
+}
 # Panes that read the store again each time their tab is opened; the others follow `changed()`.
 RELOAD_ON_OPEN = ("revoke", "postmortem")
 
@@ -35,6 +42,7 @@ class IncidentScreen(Screen):
         Binding("3", "tab('verify')", "Verify", show=False),
         Binding("4", "tab('timeline')", "Timeline", show=False),
         Binding("5", "tab('postmortem')", "Postmortem", show=False),
+        Binding("6", "tab('evidence')", "Evidence", show=False),
         Binding("s", "scan", "Scan"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("p", "plan", "Plan"),
@@ -46,6 +54,7 @@ class IncidentScreen(Screen):
         Binding("k", "mark_key", "Key event", show=False),
         Binding("t", "status", "Status"),
         Binding("e", "export", "Export"),
+        Binding("g", "evidence", "Evidence"),
         Binding("r", "reload", "Refresh", show=False),
     ]
     PALETTE = [
@@ -55,6 +64,7 @@ class IncidentScreen(Screen):
         ("Verify tab", "checks, schedule, regressions (3)", "tab('verify')"),
         ("Timeline tab", "events, notes, key events (4)", "tab('timeline')"),
         ("Postmortem tab", "preview and export (5)", "tab('postmortem')"),
+        ("Evidence tab", "who read the exposed objects during the window, from the audit logs (6)", "tab('evidence')"),
         ("Scan the target", "find every object the principals can read, by every access path (s)", "scan"),
         ("Filter findings", "narrow the findings table by any column (/)", "filter"),
         ("Plan the revocation", "one action per grant, with the exact SQL and prior ACL (p)", "plan"),
@@ -66,6 +76,11 @@ class IncidentScreen(Screen):
         ("Mark or unmark the selected timeline event as key", "(k)", "mark_key"),
         ("Move the incident to another status", "contained, verifying, resolved, closed (t)", "status"),
         ("Export the postmortem", "write the markdown to a file (e)", "export"),
+        (
+            "Gather evidence",
+            "read the audit logs: reads / no reads / unknown per object, members and not (g)",
+            "evidence",
+        ),
         ("Refresh everything", "re-read the store (r)", "reload"),
         ("Help: key bindings", "?", "app.help"),
     ]
@@ -85,7 +100,13 @@ class IncidentScreen(Screen):
             with TabbedContent(id="tabs", initial="scope"):
                 with TabPane("1 Scope", id="scope"):
                     yield ScopePane(self.incident_id)
-                for tab, title in (("revoke", "2 Revoke"), ("verify", "3 Verify"), ("timeline", "4 Timeline"), ("postmortem", "5 Postmortem")):
+                for tab, title in (
+                    ("revoke", "2 Revoke"),
+                    ("verify", "3 Verify"),
+                    ("timeline", "4 Timeline"),
+                    ("postmortem", "5 Postmortem"),
+                    ("evidence", "6 Evidence"),
+                ):
                     yield TabPane(title, id=tab)
         yield KeysFooter()
 
@@ -102,11 +123,22 @@ class IncidentScreen(Screen):
             level = self.app.wb.policy.level(incident.sev)
             regressed = bool(self.app.wb.verification.open_regressions(self.incident_id))
             self.sub_title = f"{incident.ref}: {incident.title}"
-            line1 = Text.assemble((f"{incident.ref} ", "bold"), sev_badge(incident.sev), " ", status_label(incident.status), "  ",
-                                  regression_marker(regressed), " " if regressed else "", (incident.title, "bold"))
+            line1 = Text.assemble(
+                (f"{incident.ref} ", "bold"),
+                sev_badge(incident.sev),
+                " ",
+                status_label(incident.status),
+                "  ",
+                regression_marker(regressed),
+                " " if regressed else "",
+                (incident.title, "bold"),
+            )
             since = format_duration(self.app.clock() - incident.declared_at) if incident.declared_at else "unknown"
-            line2 = Text(f"commander {incident.commander or '-'} · declared {format_local(incident.declared_at, self.app.wb.zone)} "
-                         f"({since} ago) · updates every {level.update_every} · pages {', '.join(level.page) or 'nobody'}", style="dim")
+            line2 = Text(
+                f"commander {incident.commander or '-'} · declared {format_local(incident.declared_at, self.app.wb.zone)} "
+                f"({since} ago) · updates every {level.update_every} · pages {', '.join(level.page) or 'nobody'}",
+                style="dim",
+            )
             self.query_one("#incident-head", Static).update(Text("\n").join([line1, line2]))
 
     def changed(self) -> None:
@@ -147,6 +179,10 @@ class IncidentScreen(Screen):
             from sevtool.tui.widgets.timeline_pane import TimelinePane
 
             return TimelinePane(self.incident_id)
+        if tab == "evidence":
+            from sevtool.tui.widgets.evidence_pane import EvidencePane
+
+            return EvidencePane(self.incident_id)
         from sevtool.tui.widgets.postmortem_pane import PostmortemPane
 
         return PostmortemPane(self.incident_id)
@@ -200,6 +236,9 @@ class IncidentScreen(Screen):
 
     async def action_mark_key(self) -> None:
         (await self._open("timeline")).toggle_key()
+
+    async def action_evidence(self) -> None:
+        (await self._open("evidence")).run_evidence()
 
     async def action_export(self) -> None:
         (await self._open("postmortem")).export()

@@ -62,8 +62,16 @@ class IncidentListScreen(Screen):
             table.clear()
             for incident in open_first:
                 age = format_duration(now - incident.declared_at).split(" ")[0] if incident.declared_at else ""
-                table.add_row(incident.ref, sev_badge(incident.sev), status_label(incident.status), age,
-                              regression_marker(incident.id in regressed), incident.commander or "", incident.title, key=str(incident.id))
+                table.add_row(
+                    incident.ref,
+                    sev_badge(incident.sev),
+                    status_label(incident.status),
+                    age,
+                    regression_marker(incident.id in regressed),
+                    incident.commander or "",
+                    incident.title,
+                    key=str(incident.id),
+                )
             if selected in table.rows:
                 table.move_cursor(row=table.get_row_index(selected))
             empty = self.query_one("#list-empty", Static)

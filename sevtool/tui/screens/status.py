@@ -20,11 +20,23 @@ class StatusScreen(ModalScreen[Status | None]):
         self.incident = incident
 
     def compose(self) -> ComposeResult:
-        moves = sorted(TRANSITIONS[self.incident.status], key=lambda s: (is_regression(self.incident.status, s), list(Status).index(s)))
+        moves = sorted(
+            TRANSITIONS[self.incident.status],
+            key=lambda s: (is_regression(self.incident.status, s), list(Status).index(s)),
+        )
         with Vertical(classes="modal", id="status-form"):
             yield Static(f"{self.incident.ref} is {self.incident.status.value}. Move it to:", classes="modal-title")
-            yield OptionList(*[Option(f"{s.value}" + ("  (back: the fix did not hold)" if is_regression(self.incident.status, s) else ""), id=s.value)
-                               for s in moves], id="moves")
+            yield OptionList(
+                *[
+                    Option(
+                        f"{s.value}"
+                        + ("  (back: the fix did not hold)" if is_regression(self.incident.status, s) else ""),
+                        id=s.value,
+                    )
+                    for s in moves
+                ],
+                id="moves",
+            )
             if not moves:
                 yield Static("closed is final: nothing to move to.")
 

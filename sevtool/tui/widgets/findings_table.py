@@ -8,11 +8,23 @@ from sevtool.core.exposure import Finding
 from sevtool.describe import via
 from sevtool.tui.widgets.virtual_table import VirtualTable
 
-DSS_STYLES = {4: Style(color="#ff6b6b", bold=True), 3: Style(color="#ffa94d"), 2: Style(color="#ffd43b"), 1: Style(color="#adb5bd")}
+DSS_STYLES = {
+    4: Style(color="#ff6b6b", bold=True),
+    3: Style(color="#ffa94d"),
+    2: Style(color="#ffd43b"),
+    1: Style(color="#adb5bd"),
+}
 
 
 def finding_cells(f: Finding) -> list[str]:
-    return [f.object_fqn + (f".{f.column}" if f.column else ""), f.dss_label, f.principal, f.path.value, via(f), f.privilege]
+    return [
+        f.object_fqn + (f".{f.column}" if f.column else ""),
+        f.dss_label,
+        f.principal,
+        f.path.value,
+        via(f),
+        f.privilege,
+    ]
 
 
 def finding_text(f: Finding) -> str:

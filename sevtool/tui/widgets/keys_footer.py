@@ -31,6 +31,8 @@ class KeysFooter(Footer):
 
     def _keys_shown(self) -> tuple:
         """Everything `Footer.compose` draws from: the screen's active bindings and the footer's own switches."""
-        bindings = tuple((binding, enabled, tooltip, self.app.get_key_display(binding))
-                         for _, binding, enabled, tooltip in self.screen.active_bindings.values())
+        bindings = tuple(
+            (binding, enabled, tooltip, self.app.get_key_display(binding))
+            for _, binding, enabled, tooltip in self.screen.active_bindings.values()
+        )
         return self._bindings_ready, self.show_command_palette, self.app.ENABLE_COMMAND_PALETTE, bindings

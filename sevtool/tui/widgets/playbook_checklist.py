@@ -7,8 +7,16 @@ from textual.widgets import Static
 
 from sevtool.core.playbook import StepProgress, next_step
 
-STEP_KEYS = {"scan": "1 then s", "revoke": "2 then p, a", "verify": "3 then v", "watch": "3 then w",
-             "communicate": "n 'update: …'", "postmortem": "5 then e", "assign_roles": "palette", "declare": ""}
+STEP_KEYS = {
+    "scan": "1 then s",
+    "revoke": "2 then p, a",
+    "verify": "3 then v",
+    "watch": "3 then w",
+    "communicate": "n 'update: …'",
+    "postmortem": "5 then e",
+    "assign_roles": "palette",
+    "declare": "",
+}
 
 
 def checklist_text(playbook: str | None, steps: list[StepProgress], next_step: StepProgress | None) -> Text:

@@ -17,7 +17,10 @@ class PostmortemPane(Vertical):
         self.markdown = ""
 
     def compose(self) -> ComposeResult:
-        yield Static("Compiled from the incident, timeline, ledger, checks and notes. e exports it to a file; r re-renders.", id="postmortem-help")
+        yield Static(
+            "Compiled from the incident, timeline, ledger, checks and notes. e exports it to a file; r re-renders.",
+            id="postmortem-help",
+        )
         with VerticalScroll(id="postmortem-scroll"):
             yield Markdown("*Compiling the postmortem…*", id="postmortem")
 
@@ -47,6 +50,10 @@ class PostmortemPane(Vertical):
             target = Path(path).expanduser()
             markdown, event = self.app.wb.postmortem.export(self.incident_id, target)
             self._show(markdown)
-            self.app.notify(f"Written to {target} ({len(markdown.encode()):,} bytes); recorded as timeline event {event.seq}.",
-                            title="postmortem exported", timeout=10, markup=False)
+            self.app.notify(
+                f"Written to {target} ({len(markdown.encode()):,} bytes); recorded as timeline event {event.seq}.",
+                title="postmortem exported",
+                timeout=10,
+                markup=False,
+            )
             self.screen.changed()

@@ -20,19 +20,38 @@ from sevtool.core.plan import PENDING, Action, ActionStatus
 from sevtool.tui.widgets.virtual_table import VirtualTable
 
 STATUS_STYLES = {
-    ActionStatus.PLANNED.value: Style(color="#74c0fc"), ActionStatus.APPLYING.value: Style(color="#ffd43b"),
-    ActionStatus.APPLIED.value: Style(color="#69db7c"), ActionStatus.SKIPPED.value: Style(color="#adb5bd"),
-    ActionStatus.FAILED.value: Style(color="#ff6b6b", bold=True), ActionStatus.UNDONE.value: Style(color="#da77f2"),
+    ActionStatus.PLANNED.value: Style(color="#74c0fc"),
+    ActionStatus.APPLYING.value: Style(color="#ffd43b"),
+    ActionStatus.APPLIED.value: Style(color="#69db7c"),
+    ActionStatus.SKIPPED.value: Style(color="#adb5bd"),
+    ActionStatus.FAILED.value: Style(color="#ff6b6b", bold=True),
+    ActionStatus.UNDONE.value: Style(color="#da77f2"),
 }
 
 
 class ActionsTable(VirtualTable[Action]):
-    COLUMNS = [("#", 7), ("status", 9), ("kind", 26), ("object", 40), ("grantee", 18), ("review", 7), ("blast radius", 26),
-               ("message", 40)]
+    COLUMNS = [
+        ("#", 7),
+        ("status", 9),
+        ("kind", 26),
+        ("object", 40),
+        ("grantee", 18),
+        ("review", 7),
+        ("blast radius", 26),
+        ("message", 40),
+    ]
 
     def cells(self, row: Action) -> list[str]:
-        return [str(row.seq), row.status.value, row.kind, row.object_fqn + (f".{row.column}" if row.column else ""),
-                row.grantee, "review" if row.review else "", blast.cell(row), row.message]
+        return [
+            str(row.seq),
+            row.status.value,
+            row.kind,
+            row.object_fqn + (f".{row.column}" if row.column else ""),
+            row.grantee,
+            "review" if row.review else "",
+            blast.cell(row),
+            row.message,
+        ]
 
     def cell_style(self, row: Action, column: int) -> Style:
         if column == 1:
@@ -77,7 +96,8 @@ class RevokePane(Vertical):
                 self._show_plan(plan)
             elif latest := self.app.wb.scanning.latest_scope(self.incident_id):
                 self.query_one("#plan-summary", Static).update(
-                    f"No plan yet. Press p to plan the revocation from scope v{latest[0]} ({latest[1].target}).")
+                    f"No plan yet. Press p to plan the revocation from scope v{latest[0]} ({latest[1].target})."
+                )
             return plan
         return None
 
@@ -86,13 +106,18 @@ class RevokePane(Vertical):
         kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(plan.by_kind.items()))
         pending = len(plan.pending)
         # What to weigh before applying: said while something is still to apply, not after.
-        review = f"\n[b #ffa94d]{plan.review} action(s) need review before applying.[/]" if plan.review and pending else ""
+        review = (
+            f"\n[b #ffa94d]{plan.review} action(s) need review before applying.[/]" if plan.review and pending else ""
+        )
         if plan.blast.get("actions") and pending:
-            review += f"\n[b #ffa94d]Blast radius: {blast.summary_text(plan.blast)}; applying asks before running those.[/]"
+            review += (
+                f"\n[b #ffa94d]Blast radius: {blast.summary_text(plan.blast)}; applying asks before running those.[/]"
+            )
         next_step = f"press [b]a[/b] to apply the {pending:,} pending action(s)" if pending else _nothing_pending(plan)
         self.query_one("#plan-summary", Static).update(
             f"[b]Plan {plan.plan_version}[/b] (from scope v{plan.scope_version}, target {plan.target}): {len(plan.actions):,} actions · {kinds}\n"
-            f"ledger: {counts or '-'} · {next_step}{review}")
+            f"ledger: {counts or '-'} · {next_step}{review}"
+        )
         self.query_one(ActionsTable).show(plan.actions, keep_cursor=True)
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
@@ -107,7 +132,9 @@ class RevokePane(Vertical):
                 text.append("\nwhy: ", style="dim").append(action.reason)
             for c in action.collateral:
                 shown = ", ".join(c.objects[:5]) + (f" and {len(c.objects) - 5} more" if len(c.objects) > 5 else "")
-                text.append("\nalso takes from ", style="#ffa94d").append(f"{c.role} ({c.login_members} login member(s), {c.cause}): {shown}")
+                text.append("\nalso takes from ", style="#ffa94d").append(
+                    f"{c.role} ({c.login_members} login member(s), {c.cause}): {shown}"
+                )
             if action.alternative:
                 text.append("\nalternative: ", style="dim").append(action.alternative)
         self.query_one("#action-sql", Static).update(text)
@@ -118,7 +145,9 @@ class RevokePane(Vertical):
         if self._refuse_while_running():
             return
         self.planning = True
-        self.query_one("#plan-summary", Static).update("Planning: reading each object's current ACL so undo can restore it exactly…")
+        self.query_one("#plan-summary", Static).update(
+            "Planning: reading each object's current ACL so undo can restore it exactly…"
+        )
         self._plan()
 
     @work(thread=True, exclusive=True, group="revoke")
@@ -132,10 +161,15 @@ class RevokePane(Vertical):
         self.planning = False
         if plan is None:
             if self.reload() is None:
-                self.query_one("#plan-summary", Static).update("Planning failed (the notification says why). Press p to try again.")
+                self.query_one("#plan-summary", Static).update(
+                    "Planning failed (the notification says why). Press p to try again."
+                )
             return
         self._show_plan(plan)
-        self.app.notify(f"Plan {plan.plan_version}: {len(plan.actions):,} actions. Review the SQL, then press a to apply.", title="planned")
+        self.app.notify(
+            f"Plan {plan.plan_version}: {len(plan.actions):,} actions. Review the SQL, then press a to apply.",
+            title="planned",
+        )
         self.screen.changed()
 
     def confirm_apply(self) -> None:
@@ -146,29 +180,46 @@ class RevokePane(Vertical):
         with self.app.reporting_errors("preparing the apply"):
             plan = self.app.wb.revocation.current_plan(self.incident_id)
             if plan is None:
-                self.app.notify("There is no plan yet: press p to plan from the latest scan.", severity="warning", title="apply")
+                self.app.notify(
+                    "There is no plan yet: press p to plan from the latest scan.", severity="warning", title="apply"
+                )
                 return
             pending = len(plan.pending)
             if not pending:
                 self.app.notify(f"Plan {plan.plan_version}: {_nothing_pending(plan)}.", title="apply")
                 return
-            question = (f"Apply plan {plan.plan_version}: run {pending:,} REVOKE action(s) on {plan.target}?\n"
-                        f"Each object's prior ACL is recorded; u undoes it exactly."
-                        + (f"\n{plan.review} action(s) need review." if plan.review else ""))
+            question = (
+                f"Apply plan {plan.plan_version}: run {pending:,} REVOKE action(s) on {plan.target}?\n"
+                f"Each object's prior ACL is recorded; u undoes it exactly."
+                + (f"\n{plan.review} action(s) need review." if plan.review else "")
+            )
             harmful = [a for a in plan.actions if a.collateral and a.status in PENDING]
             if not harmful:
-                self.app.push_screen(ConfirmScreen(question, confirm="Apply"),
-                                     lambda yes: yes and self._start(plan.plan_version, pending, undo=False))
+                self.app.push_screen(
+                    ConfirmScreen(question, confirm="Apply"),
+                    lambda yes: yes and self._start(plan.plan_version, pending, undo=False),
+                )
                 return
-            lines = [f"  #{a.seq} {a.object_fqn} also takes {len(c.objects)} object(s) from {c.role} ({c.cause}): "
-                     + ", ".join(c.objects[:3]) + (" …" if len(c.objects) > 3 else "") for a in harmful[:8] for c in a.collateral]
-            question += (f"\n\nBlast radius: {blast.summary_text(blast.totals(harmful))}.\n" + "\n".join(lines)
-                         + ("\n  …" if len(harmful) > 8 else "")
-                         + f"\n\ny: apply the rest, hold these {len(harmful)} back (their access stays in place).\n"
-                           "c: accept the collateral and run them too.")
-            self.app.push_screen(CollateralConfirmScreen(question, held=len(harmful)),
-                                 lambda choice: choice and self._start(plan.plan_version, pending, undo=False,
-                                                                       accept_collateral=choice == "accept"))
+            lines = [
+                f"  #{a.seq} {a.object_fqn} also takes {len(c.objects)} object(s) from {c.role} ({c.cause}): "
+                + ", ".join(c.objects[:3])
+                + (" …" if len(c.objects) > 3 else "")
+                for a in harmful[:8]
+                for c in a.collateral
+            ]
+            question += (
+                f"\n\nBlast radius: {blast.summary_text(blast.totals(harmful))}.\n"
+                + "\n".join(lines)
+                + ("\n  …" if len(harmful) > 8 else "")
+                + f"\n\ny: apply the rest, hold these {len(harmful)} back (their access stays in place).\n"
+                "c: accept the collateral and run them too."
+            )
+            self.app.push_screen(
+                CollateralConfirmScreen(question, held=len(harmful)),
+                lambda choice: (
+                    choice and self._start(plan.plan_version, pending, undo=False, accept_collateral=choice == "accept")
+                ),
+            )
 
     def confirm_undo(self) -> None:
         from sevtool.tui.screens.confirm import ConfirmScreen
@@ -180,9 +231,15 @@ class RevokePane(Vertical):
             if not applied:
                 self.app.notify("Nothing applied to undo.", title="undo")
                 return
-            self.app.push_screen(ConfirmScreen(f"Undo {applied:,} applied action(s)? Access is restored to each object's recorded prior ACL "
-                                               "and the incident goes back to declared.", confirm="Undo", variant="warning"),
-                                 lambda yes: yes and self._start(None, applied, undo=True))
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"Undo {applied:,} applied action(s)? Access is restored to each object's recorded prior ACL "
+                    "and the incident goes back to declared.",
+                    confirm="Undo",
+                    variant="warning",
+                ),
+                lambda yes: yes and self._start(None, applied, undo=True),
+            )
 
     def _start(self, plan_version: int | None, total: int, *, undo: bool, accept_collateral: bool = False) -> None:
         self.running = True
@@ -191,8 +248,10 @@ class RevokePane(Vertical):
         bar.remove_class("hidden")
         log = self.query_one("#apply-log", Log)
         log.remove_class("hidden")
-        log.write_line(f"{'undo' if undo else f'apply plan {plan_version}'}: {total:,} action(s)"
-                       + (", collateral accepted" if accept_collateral else ""))
+        log.write_line(
+            f"{'undo' if undo else f'apply plan {plan_version}'}: {total:,} action(s)"
+            + (", collateral accepted" if accept_collateral else "")
+        )
         self._run(plan_version, undo, accept_collateral)
 
     @work(thread=True, exclusive=True, group="revoke")
@@ -204,9 +263,13 @@ class RevokePane(Vertical):
             self.app.call_from_thread(self._progress, p)
 
         with self.app.reporting_errors("undoing" if undo else "applying"):
-            report = (revocation.undo(self.incident_id, progress=progress) if undo
-                      else revocation.apply(self.incident_id, plan_version=plan_version, progress=progress,
-                                            accept_collateral=accept_collateral))
+            report = (
+                revocation.undo(self.incident_id, progress=progress)
+                if undo
+                else revocation.apply(
+                    self.incident_id, plan_version=plan_version, progress=progress, accept_collateral=accept_collateral
+                )
+            )
         self.app.call_from_thread(self._finished, report)
 
     def _progress(self, p) -> None:
@@ -215,7 +278,11 @@ class RevokePane(Vertical):
             return
         batch = Counter(r.status.value for r in p.results)
         failed = [r for r in p.results if r.status == ActionStatus.FAILED]
-        line = f"batch of {len(p.results):,}: " + ", ".join(f"{n:,} {s}" for s, n in sorted(batch.items())) + f"  ({p.done:,}/{p.total:,})"
+        line = (
+            f"batch of {len(p.results):,}: "
+            + ", ".join(f"{n:,} {s}" for s, n in sorted(batch.items()))
+            + f"  ({p.done:,}/{p.total:,})"
+        )
         log = self.query_one("#apply-log", Log)
         log.write_line(line)
         for r in failed[:5]:
@@ -229,20 +296,33 @@ class RevokePane(Vertical):
             log.write_line("stopped: see the notification; the ledger keeps what finished, apply again to resume")
         else:
             counts = ", ".join(f"{n:,} {s}" for s, n in report.counts.items())
-            log.write_line(f"{report.mode} done in {report.duration_ms / 1000:.1f} s: {counts}; incident is {report.status}")
-            held = (f" {report.held:,} action(s) held back: they would also take access from {', '.join(report.held_roles)}; "
-                    "access remains until you press a and accept the collateral (c).") if report.held else ""
+            log.write_line(
+                f"{report.mode} done in {report.duration_ms / 1000:.1f} s: {counts}; incident is {report.status}"
+            )
+            held = (
+                (
+                    f" {report.held:,} action(s) held back: they would also take access from {', '.join(report.held_roles)}; "
+                    "access remains until you press a and accept the collateral (c)."
+                )
+                if report.held
+                else ""
+            )
             if held:
                 log.write_line(held.strip())
-            self.app.notify(f"{report.mode}: {counts}. Incident is {report.status}." + held +
-                            (" Verify next (tab 3, v)." if report.mode == "apply" and report.ok and not report.held else ""),
-                            title=f"{report.mode} done", severity="information" if report.ok and not report.held else "warning",
-                            timeout=10)
+            self.app.notify(
+                f"{report.mode}: {counts}. Incident is {report.status}."
+                + held
+                + (" Verify next (tab 3, v)." if report.mode == "apply" and report.ok and not report.held else ""),
+                title=f"{report.mode} done",
+                severity="information" if report.ok and not report.held else "warning",
+                timeout=10,
+            )
         self.reload()
         self.screen.changed()
 
     def _refuse_while_running(self) -> bool:
         if self.running:
-            self.app.notify("A revocation run is in progress; wait for it to finish.", severity="warning", title="revoke")
+            self.app.notify(
+                "A revocation run is in progress; wait for it to finish.", severity="warning", title="revoke"
+            )
         return self.running
-

@@ -34,7 +34,9 @@ class ScopePane(Vertical):
             yield Label("min DSS")
             yield Input(placeholder="any", id="scan-min-dss", max_length=1, restrict="[1-4]?")
         yield ProgressBar(total=None, show_eta=False, id="scan-progress", classes="hidden")
-        yield Static("Not scanned yet. Fill in the target and press s (or enter in the form) to scan.", id="scope-summary")
+        yield Static(
+            "Not scanned yet. Fill in the target and press s (or enter in the form) to scan.", id="scope-summary"
+        )
         yield Input(placeholder="/ filter findings: schema, table, principal, path, DSS 4 ...", id="findings-filter")
         yield FindingsTable(id="findings")
 
@@ -49,7 +51,8 @@ class ScopePane(Vertical):
                 self.query_one("#scan-schemas", Input).value = ", ".join(latest.scope.schemas)
                 self.query_one("#scan-min-dss", Input).value = str(latest.scope.min_dss or "")
                 self.query_one("#scope-summary", Static).update(
-                    f"Scope v{latest.version}: {latest.findings:,} findings on {latest.objects:,} objects in scope · loading findings…")
+                    f"Scope v{latest.version}: {latest.findings:,} findings on {latest.objects:,} objects in scope · loading findings…"
+                )
                 self.call_after_refresh(self.load_findings)  # paint first, then load: a big scope takes seconds
             elif wb.settings.team.targets:
                 self.query_one("#scan-target", Input).value = next(iter(wb.settings.team.targets))
@@ -71,7 +74,9 @@ class ScopePane(Vertical):
         schemas = [s.strip() for s in self.query_one("#scan-schemas", Input).value.split(",") if s.strip()]
         min_dss = self.query_one("#scan-min-dss", Input).value.strip()
         if not target:
-            self.app.notify("Name the target to scan: a [targets.NAME] from the config, or a DSN", severity="warning", title="scan")
+            self.app.notify(
+                "Name the target to scan: a [targets.NAME] from the config, or a DSN", severity="warning", title="scan"
+            )
             self.query_one("#scan-target", Input).focus()
             return
         self._busy(True, f"Scanning {target} for access by {', '.join(principals) or '?'}…")
@@ -87,10 +92,16 @@ class ScopePane(Vertical):
     def _scanned(self, outcome) -> None:
         self._busy(False)
         if outcome is None:
-            self.query_one("#scope-summary", Static).update("The scan did not complete (the notification says why). Fix it and press s to scan again.")
+            self.query_one("#scope-summary", Static).update(
+                "The scan did not complete (the notification says why). Fix it and press s to scan again."
+            )
             return
-        self.app.notify(f"Scan v{outcome.version}: {outcome.summary.objects:,} objects readable ({outcome.summary.findings:,} findings) "
-                        f"in {outcome.result.duration_ms / 1000:.1f} s", title="scan done", timeout=6)
+        self.app.notify(
+            f"Scan v{outcome.version}: {outcome.summary.objects:,} objects readable ({outcome.summary.findings:,} findings) "
+            f"in {outcome.result.duration_ms / 1000:.1f} s",
+            title="scan done",
+            timeout=6,
+        )
         findings = outcome.result.findings
         self._show_summary(outcome.summary, outcome.result.objects_in_scope, outcome.version)
         self._show_findings(findings, [finding_text(f) for f in findings])
@@ -116,13 +127,16 @@ class ScopePane(Vertical):
             self.app.call_from_thread(self._show_findings, findings, haystack)
 
     def _show_summary(self, summary: ExposureSummary, in_scope: int, version: int, *, loading: bool = False) -> None:
-        by_dss = "  ".join(f"{label}: {count:,}" for label, count in sorted(summary.by_dss.items(), key=_most_sensitive_first))
+        by_dss = "  ".join(
+            f"{label}: {count:,}" for label, count in sorted(summary.by_dss.items(), key=_most_sensitive_first)
+        )
         by_path = "  ".join(f"{path}: {count:,}" for path, count in summary.by_path.items())
         by_principal = "  ".join(f"{p}: {n:,} objects" for p, n in summary.by_principal.items())
         self.query_one("#scope-summary", Static).update(
             f"[b]Scope v{version}[/b]: [b]{summary.objects:,}[/b] of {in_scope:,} objects in scope readable "
             f"([b]{summary.findings:,}[/b] findings){' · loading findings…' if loading else ''}\n"
-            f"by DSS   {by_dss or '-'}\nby path  {by_path or '-'}\nwho      {by_principal or '-'}")
+            f"by DSS   {by_dss or '-'}\nby path  {by_path or '-'}\nwho      {by_principal or '-'}"
+        )
 
     def _show_findings(self, findings: list[Finding], haystack: list[str]) -> None:
         self.findings = findings
@@ -140,8 +154,12 @@ class ScopePane(Vertical):
         if not words:
             table.show(self.findings)
         else:
-            table.show([f for f, hay in zip(self.findings, self._haystack) if all(w in hay for w in words)])
-        table.border_subtitle = f"{len(table.rows):,} of {len(self.findings):,} findings" if words else f"{len(self.findings):,} findings"
+            table.show(
+                [f for f, hay in zip(self.findings, self._haystack, strict=False) if all(w in hay for w in words)]
+            )
+        table.border_subtitle = (
+            f"{len(table.rows):,} of {len(self.findings):,} findings" if words else f"{len(self.findings):,} findings"
+        )
 
     def _busy(self, busy: bool, label: str = "") -> None:
         self.query_one("#scan-progress").set_class(not busy, "hidden")

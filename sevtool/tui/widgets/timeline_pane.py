@@ -22,12 +22,19 @@ class TimelinePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
-        yield Input(placeholder="note; 'update: …' / 'root-cause: …' set its kind, '-20m …' back-dates it; enter saves", id="note")
+        yield Input(
+            placeholder="note; 'update: …' / 'root-cause: …' set its kind, '-20m …' back-dates it; enter saves",
+            id="note",
+        )
 
     def on_mount(self) -> None:
         table = self.query_one("#events", DataTable)
         self.show_local = self.app.wb.zone.utcoffset(self.app.clock()) != timedelta(0)
-        columns = [("#", 4), ("when (UTC)", 20)] + ([("local", 24)] if self.show_local else []) + [("key", 3), ("kind", 14), ("who", 8), ("what", None)]
+        columns = (
+            [("#", 4), ("when (UTC)", 20)]
+            + ([("local", 24)] if self.show_local else [])
+            + [("key", 3), ("kind", 14), ("who", 8), ("what", None)]
+        )
         for label, width in columns:
             table.add_column(label, width=width)
         self.reload()
@@ -43,9 +50,16 @@ class TimelinePane(Vertical):
                 key = event.seq in keys
                 style = "bold" if key else ""
                 local = [format_local(event.at, wb.zone)] if self.show_local else []
-                table.add_row(str(event.seq), format_utc(event.at), *local, Text("★" if key else "", style="#ffd43b"),
-                              Text(event.kind, style=_KIND_STYLES.get(event.kind, "")), event.actor, Text(event.summary, style=style),
-                              key=str(event.seq))
+                table.add_row(
+                    str(event.seq),
+                    format_utc(event.at),
+                    *local,
+                    Text("★" if key else "", style="#ffd43b"),
+                    Text(event.kind, style=_KIND_STYLES.get(event.kind, "")),
+                    event.actor,
+                    Text(event.summary, style=style),
+                    key=str(event.seq),
+                )
             if events:
                 table.move_cursor(row=len(events) - 1)
 
@@ -97,7 +111,19 @@ class TimelinePane(Vertical):
 
 
 # Note kinds the postmortem and the playbook read; typed as a prefix: "update: first stakeholder update sent".
-NOTE_KINDS = ("note", "update", "comms", "detection", "summary", "root-cause", "trigger", "contributing", "went-well", "went-wrong", "lucky")
+NOTE_KINDS = (
+    "note",
+    "update",
+    "comms",
+    "detection",
+    "summary",
+    "root-cause",
+    "trigger",
+    "contributing",
+    "went-well",
+    "went-wrong",
+    "lucky",
+)
 
 
 def _split_kind(text: str) -> tuple[str, str]:

@@ -36,7 +36,14 @@ class VerifyPane(Vertical):
     def on_mount(self) -> None:
         checks = self.query_one("#checks", DataTable)
         checks.border_title = "checks"
-        for label, width in [("#", 3), ("ran (UTC)", 14), ("result", 8), ("exposed", 8), ("findings", 8), ("regressions", 11)]:
+        for label, width in [
+            ("#", 3),
+            ("ran (UTC)", 14),
+            ("result", 8),
+            ("exposed", 8),
+            ("findings", 8),
+            ("regressions", 11),
+        ]:
             checks.add_column(label, width=width)
         schedule = self.query_one("#schedule", DataTable)
         schedule.border_title = "re-check schedule"
@@ -58,8 +65,14 @@ class VerifyPane(Vertical):
             table.clear()
             for c in reversed(history):
                 result = Text("clean", style="bold #69db7c") if c["clean"] else Text("EXPOSED", style="bold #ff6b6b")
-                table.add_row(str(c["check"]), _short(c["ran_at"]), result, f"{c['exposed_objects']:,}", f"{c['findings']:,}",
-                              Text(f"{c['regressions']:,}", style="bold #ff6b6b" if c["regressions"] else ""))
+                table.add_row(
+                    str(c["check"]),
+                    _short(c["ran_at"]),
+                    result,
+                    f"{c['exposed_objects']:,}",
+                    f"{c['findings']:,}",
+                    Text(f"{c['regressions']:,}", style="bold #ff6b6b" if c["regressions"] else ""),
+                )
             slots = self.query_one("#schedule", DataTable)
             slots.clear()
             for s in schedule:
@@ -74,41 +87,65 @@ class VerifyPane(Vertical):
         if regressions:
             objects = sum(e.data.get("count", 1) for e in regressions)
             lines = [f"⚠ REGRESSION: the fix did not stick. {objects:,} object(s) readable again."]
-            lines += [f"  cause: {e.data.get('cause', e.summary)} ({e.data.get('count', 1):,} object(s), check {e.data.get('check')})"
-                      for e in regressions[:4]]
+            lines += [
+                f"  cause: {e.data.get('cause', e.summary)} ({e.data.get('count', 1):,} object(s), check {e.data.get('check')})"
+                for e in regressions[:4]
+            ]
             lines.append("  → re-scan (1, s), plan (2, p) and apply (a) again; the next checks will confirm.")
             banner.update(Text("\n".join(lines)))
 
     def _tick(self) -> None:
         """Once a second: the countdown, and with auto re-check on, run what is due."""
         label = self.query_one("#next-check", Static)
-        auto = "auto re-check ON (w to turn off)" if self.auto_recheck else "auto re-check off (w: run scheduled checks here)"
+        auto = (
+            "auto re-check ON (w to turn off)"
+            if self.auto_recheck
+            else "auto re-check off (w: run scheduled checks here)"
+        )
         if self.checking:
             label.update(Text.assemble(("Checking now… ", "bold"), auto))
             return
         if self._next is None and self._scheduled:
             if self._gate is None:
-                label.update(Text.assemble(("Re-check schedule complete and clean: the incident can be resolved (t). ", "bold #69db7c"),
-                                           ("v checks again now.", "dim")))
+                label.update(
+                    Text.assemble(
+                        ("Re-check schedule complete and clean: the incident can be resolved (t). ", "bold #69db7c"),
+                        ("v checks again now.", "dim"),
+                    )
+                )
             else:
                 label.update(Text.assemble(("Re-check schedule done, but: ", "bold #ffa94d"), self._gate))
             return
         if self._next is None:
-            label.update(Text.assemble("No re-check scheduled yet: the schedule starts from the fix. v checks now. · ", (auto, "dim")))
+            label.update(
+                Text.assemble(
+                    "No re-check scheduled yet: the schedule starts from the fix. v checks now. · ", (auto, "dim")
+                )
+            )
             if self.auto_recheck and self._can_start:
                 self.run_check(scheduled=True)
             return
         seconds = int((self._next["due_at"] - self.app.clock()).total_seconds())
         when = f"in {format_duration_short(seconds)}" if seconds > 0 else "due now"
-        label.update(Text.assemble(("Next re-check ", ""), (f"#{self._next['idx'] + 1} (round {self._next['round']}) {when}", "bold #ffd43b"),
-                                   f" · {auto}"))
+        label.update(
+            Text.assemble(
+                ("Next re-check ", ""),
+                (f"#{self._next['idx'] + 1} (round {self._next['round']}) {when}", "bold #ffd43b"),
+                f" · {auto}",
+            )
+        )
         if seconds <= 0 and self.auto_recheck:
             self.run_check(scheduled=True)
 
     def toggle_auto(self) -> None:
         self.auto_recheck = not self.auto_recheck
-        self.app.notify("Scheduled re-checks run here while this incident is open." if self.auto_recheck
-                        else "Scheduled re-checks paused here (run `sevtool watch` elsewhere).", title="auto re-check", timeout=4)
+        self.app.notify(
+            "Scheduled re-checks run here while this incident is open."
+            if self.auto_recheck
+            else "Scheduled re-checks paused here (run `sevtool watch` elsewhere).",
+            title="auto re-check",
+            timeout=4,
+        )
         self._tick()
 
     def run_check(self, *, scheduled: bool = False) -> None:
@@ -138,12 +175,19 @@ class VerifyPane(Vertical):
         for report in reports or []:
             out = report.outcome
             if out.clean:
-                self.app.notify(f"Check {report.number}: clean, no in-scope principal can read any of {report.objects_in_scope:,} object(s).",
-                                title="verified", timeout=8)
+                self.app.notify(
+                    f"Check {report.number}: clean, no in-scope principal can read any of {report.objects_in_scope:,} object(s).",
+                    title="verified",
+                    timeout=8,
+                )
             else:
                 regressions = f", {len(out.regressions):,} regression(s)" if out.regressions else ""
-                self.app.notify(f"Check {report.number}: access remains on {out.exposed_objects:,} object(s){regressions}.",
-                                title="exposure remains", severity="error", timeout=15)
+                self.app.notify(
+                    f"Check {report.number}: access remains on {out.exposed_objects:,} object(s){regressions}.",
+                    title="exposure remains",
+                    severity="error",
+                    timeout=15,
+                )
         self.reload()
         self.screen.changed()
 

@@ -29,9 +29,12 @@ def fit(text: str, width: int) -> str:
 
 class VirtualTable(ScrollView, Generic[Row], can_focus=True):
     BINDINGS = [
-        Binding("up", "move(-1)", show=False), Binding("down", "move(1)", show=False),
-        Binding("pageup", "page(-1)", show=False), Binding("pagedown", "page(1)", show=False),
-        Binding("home", "jump(0)", show=False), Binding("end", "jump(-1)", show=False),
+        Binding("up", "move(-1)", show=False),
+        Binding("down", "move(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False),
+        Binding("end", "jump(-1)", show=False),
     ]
     DEFAULT_CSS = "VirtualTable { height: 1fr; }"
     COLUMNS: list[tuple[str, int]] = []
@@ -84,8 +87,10 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
         base = CURSOR_STYLE if index == self.cursor and self.has_focus else Style()
-        segments = [Segment(fit(text, w), base + self.cell_style(row, col))
-                    for col, ((_, w), text) in enumerate(zip(self.COLUMNS, self.cells(row)))]
+        segments = [
+            Segment(fit(text, w), base + self.cell_style(row, col))
+            for col, ((_, w), text) in enumerate(zip(self.COLUMNS, self.cells(row), strict=False))
+        ]
         return Strip(segments, self._width).crop(scroll_x, scroll_x + width)
 
     def watch_cursor(self, cursor: int) -> None:
