@@ -29,6 +29,8 @@ from sevtool.store.repository import Store
 __all__ = ["beating", "claim", "ensure", "finish", "new_holder", "release", "renew", "rows"]
 
 _CANDIDATES = 16   # due rows looked at per claim: enough to pass over live holders on this host
+# Updates below are plain SQL (synchronize_session=False): the ORM would otherwise re-check their conditions in Python
+# against rows the session loaded, and SQLite hands times back without a zone.
 
 
 def ensure(store: Store, kind: str, keys: list[str], due_at: datetime, *, drop_others: bool = False) -> None:
@@ -62,7 +64,7 @@ def claim(store: Store, kind: str, holder: str, now: datetime, lease: timedelta)
                 result = session.execute(update(WorkLeaseRow)
                                          .where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == row.key,
                                                 or_(free, WorkLeaseRow.holder == row.holder))
-                                         .values(holder=holder, lease_until=now + lease))
+                                         .values(holder=holder, lease_until=now + lease).execution_options(synchronize_session=False))
                 if result.rowcount == 1:
                     return row.key, as_utc(row.due_at)
             return None
@@ -73,7 +75,7 @@ def claim(store: Store, kind: str, holder: str, now: datetime, lease: timedelta)
 def renew(store: Store, kind: str, key: str, holder: str, until: datetime) -> None:
     with Session(store.engine) as session, session.begin():
         done = session.execute(update(WorkLeaseRow).where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder)
-                               .values(lease_until=until)).rowcount
+                               .values(lease_until=until).execution_options(synchronize_session=False)).rowcount
     if done != 1:
         raise LockHeld(f"lost the lease on {kind} {key}", hint="another worker took it over and runs it")
 
@@ -82,7 +84,7 @@ def finish(session: Session, kind: str, key: str, holder: str, next_due: datetim
     """Inside the write that records the work: release the lease and move the row on, only if still ours."""
     done = session.execute(update(WorkLeaseRow)
                            .where(and_(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder))
-                           .values(holder=None, lease_until=None, due_at=next_due)).rowcount
+                           .values(holder=None, lease_until=None, due_at=next_due).execution_options(synchronize_session=False)).rowcount
     if done != 1:
         raise LockHeld(f"lost the lease on {kind} {key} while working; its result is not recorded",
                        hint="the worker holding it now runs it")
@@ -92,7 +94,7 @@ def release(store: Store, kind: str, key: str, holder: str) -> None:
     """Give a claimed row back unfinished (due as before), e.g. when the worker stops."""
     with Session(store.engine) as session, session.begin():
         session.execute(update(WorkLeaseRow).where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder)
-                        .values(holder=None, lease_until=None))
+                        .values(holder=None, lease_until=None).execution_options(synchronize_session=False))
 
 
 def rows(store: Store, kind: str) -> list[WorkLeaseRow]:

@@ -127,3 +127,25 @@ def test_broadening_is_recorded_before_any_policy_is_violated(sqlite_wb, warehou
     [event] = [e for e in wb.store.events() if e.kind == "access_broadened"]
     assert event.incident_id is None and event.data["changes"] == broadened.broadened and "g_rules_readers" in event.summary
     assert run(wb).broadened == [], "the next run compares with the broadened digest"
+
+
+def test_serve_on_a_sqlite_store_runs_each_policy_once_per_slot(sqlite_wb, warehouse, config_path):
+    import threading
+    from datetime import timedelta
+
+    from sevtool.store import leases
+
+    configure(config_path, warehouse)
+    stop = threading.Event()
+    seen = []
+
+    def on_run(result) -> None:
+        seen.append(result)
+        stop.set()
+
+    sqlite_wb.guard.serve(timedelta(hours=1), lease=timedelta(seconds=30), on_run=on_run, stop=stop, poll=0.05)
+    [result] = seen
+    assert result.state == "violated" and result.action == "opened"
+    [run_row] = guard_store.runs(sqlite_wb.store)
+    [lease] = leases.rows(sqlite_wb.store, "guard")
+    assert lease.holder is None and lease.due_at == run_row.slot + timedelta(hours=1), "the next run is one interval after the slot served"
