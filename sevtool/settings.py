@@ -15,6 +15,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sevtool.core.broadening import BroadeningRule
+from sevtool.core.guard import Policy, policy_problems
+from sevtool.core.playbook import key_lines, locate
 from sevtool.core.severity import SevPolicy
 from sevtool.errors import ConfigError
 
@@ -104,6 +107,8 @@ class TeamConfig(BaseModel):
     classification: list[ClassificationRule] = Field(default_factory=list)
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     revoke_batch_size: int = Field(default=1000, ge=1, le=20000)
+    policy: list[Policy] = Field(default_factory=list)      # [[policy]]: standing exposure policies (`sevtool guard`)
+    guard: BroadeningRule = Field(default_factory=BroadeningRule)   # [guard]: when a run records access broadening
 
 
 class Settings(BaseSettings):
@@ -153,9 +158,23 @@ def load_team_config(path: Path) -> TeamConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}", hint="fix the TOML syntax at that line") from None
+    lines = key_lines(text)
     try:
-        return TeamConfig.model_validate(raw)
+        config = TeamConfig.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {field}: {err['msg']}", hint=(err.get("ctx") or {}).get("hint")) from None
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc)
+        where = _where(path, lines, loc)
+        raise ConfigError(f"{where}: {field}: {err['msg'].removeprefix('Value error, ')}", hint=(err.get("ctx") or {}).get("hint")) from None
+    problems = policy_problems(config.policy, set(config.targets))
+    if problems:
+        raise ConfigError("; ".join(f"{_where(path, lines, loc)}: {'.'.join(map(str, loc))}: {problem}" for loc, problem in problems),
+                          hint="each [[policy]] needs a unique name and a target named in [targets.NAME]")
+    return config
+
+
+def _where(path: Path, lines: dict, loc: tuple) -> str:
+    """`file:line` for errors in [[policy]] tables (located like a playbook's); other settings keep `file`."""
+    line = locate(lines, loc) if loc[:1] == ("policy",) else None
+    return f"{path}:{line}" if line else str(path)

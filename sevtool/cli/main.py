@@ -120,6 +120,7 @@ def main(ctx: typer.Context) -> None:
 # typer would evaluate each string annotation, typer.Option(...) included, twice per command per run.
 from sevtool.cli import demo  # noqa: E402,F401,I001  (registration order is the order `--help` lists them)
 from sevtool.cli import evidence  # noqa: E402,F401
+from sevtool.cli import guard  # noqa: E402,F401
 from sevtool.cli import incidents  # noqa: E402,F401
 from sevtool.cli import postmortem  # noqa: E402,F401
 from sevtool.cli import notify  # noqa: E402,F401

@@ -12,7 +12,7 @@ import typer
 from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
 from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable, write_json
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
-from sevtool.errors import ExitCode
+from sevtool.errors import ExitCode, UsageError
 
 ProbeOpt = Annotated[
     str | None,
@@ -149,15 +149,37 @@ def verify(
 @command(
     bulk=True,
     help="Run the SEV re-check schedule (e.g. now, +15m, +1h, +4h, +24h from containment) until it is done. "
-    "Restart-safe: overdue re-checks run at once. With --json, one JSON object per line: each check, then a summary.",
+    "Restart-safe: overdue re-checks run at once. With --json, one JSON object per line: each check, then a summary. "
+    "--all serves every contained or verifying incident, shared with the other `watch --all` workers on this store.",
 )
 def watch(
-    incident_id: IdArg,
+    incident_id: Annotated[str | None, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3); none with --all.")] = None,
     once: Annotated[bool, typer.Option("--once", help="Run only what is due now, then exit (for cron).")] = False,
+    every_incident: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Serve every contained or verifying incident, sharing them with the other `watch --all` workers "
+            "on this store, until stopped.",
+        ),
+    ] = False,
+    lease: Annotated[
+        str,
+        typer.Option(
+            "--lease",
+            metavar="DURATION",
+            help="With --all: how long a claim on an incident lasts without renewal "
+            "(a killed worker's incidents are taken over after it).",
+        ),
+    ] = "60s",
     probe_role: ProbeOpt = None,
     json_out: JsonOpt = False,
 ):
     wb = workbench()
+    if every_incident:
+        return _watch_all(wb, incident_id, once, lease, probe_role, json_out)
+    if incident_id is None:
+        raise UsageError("name the incident to watch, or pass --all", hint="sevtool watch 3, or sevtool watch --all")
     ident = parse_id(incident_id)
     announced = set()
 
@@ -201,6 +223,31 @@ def watch(
                 )
             )
     return ExitCode.EXPOSED if result.exposed else ExitCode.OK
+
+
+def _watch_all(wb, incident_id, once: bool, lease: str, probe_role, json_out: bool):
+    from sevtool.core.timeparse import parse_duration
+
+    if incident_id is not None or once:
+        raise UsageError("--all serves every open incident until stopped: pass no ID and no --once")
+    held = parse_duration(lease)
+
+    def on_check(report) -> None:
+        if json_out:
+            _emit_line({"event": "check", "incident": report.incident_id, **report.as_dict()})
+        else:
+            say(f"INC-{report.incident_id}:")
+            _say_check(report)
+
+    def on_error(ident: int, exc) -> None:
+        if json_out:
+            _emit_line({"event": "error", "incident": ident, **exc.as_dict()})
+        else:
+            say(f"INC-{ident}: {exc}")
+
+    wb.watch_fleet.serve(lease=held, probe_role=probe_role, on_check=on_check, on_error=on_error,
+                         poll=min(1.0, held.total_seconds() / 4))
+    return ExitCode.OK
 
 
 def _emit_line(data: dict, *, pretty: bool = False) -> None:

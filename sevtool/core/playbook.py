@@ -151,7 +151,8 @@ TomlPath = tuple[str | int, ...]  # ('steps', 2, 'kind'): keys, and indexes into
 def key_lines(text: str) -> dict[TomlPath, int]:
     """Map each table and key path in TOML text to its 1-based line: ('steps', 2, 'kind') -> 31.
 
-    Good enough for the playbook shape (top-level keys, [[steps]] tables); anything it cannot place
+    Good enough for the playbook and team config shapes (top-level keys, [[steps]], [[policy]] and their
+    [[policy.exception]] tables); anything it cannot place
     falls back to the nearest enclosing table.
     """
     lines: dict[TomlPath, int] = {}
@@ -168,7 +169,13 @@ def key_lines(text: str) -> dict[TomlPath, int]:
             in_multiline = True
         table = _TABLE.match(line)
         if table:
-            name = tuple(part.strip().strip("\"'") for part in table.group(2).split("."))
+            parts = [part.strip().strip("\"'") for part in table.group(2).split(".")]
+            # [[policy.exception]] belongs to the latest [[policy]]: ('policy', 1, 'exception', 0).
+            name: TomlPath = ()
+            for depth, part in enumerate(parts):
+                name = (*name, part)
+                if depth < len(parts) - 1 and name in counters:
+                    name = (*name, counters[name])
             if table.group(1) == "[[":
                 index = counters.get(name, -1) + 1
                 counters[name] = index

@@ -76,3 +76,15 @@ class Workbench:
         from sevtool.services.notify import NotifyService
 
         return NotifyService(self)
+
+    @cached_property
+    def guard(self):
+        from sevtool.services.guard import GuardService
+
+        return GuardService(self)
+
+    @cached_property
+    def watch_fleet(self):
+        from sevtool.services.watch_fleet import WatchFleetService
+
+        return WatchFleetService(self)

@@ -22,7 +22,13 @@ from sevtool.store.models import (  # importing models registers every table
     ActionDetailRow,
     ActionRow,
     FindingRow,
+    GuardRunRow,
+    GuardStateRow,
+    WorkLeaseRow,
 )
+
+# Tables added after stores were first made: created in an existing store when missing.
+LATER_TABLES = (WorkLeaseRow.__table__, GuardStateRow.__table__, GuardRunRow.__table__)
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 READ_ONLY = "sevtool_read_only"  # execution option Store.read() sets on its connections
@@ -95,6 +101,8 @@ def _create_schema(engine: Engine) -> None:
             SQLModel.metadata.create_all(engine)
         elif ActionDetailRow.__tablename__ not in tables:
             _move_action_details_out(engine)
+        if "chain_head" in tables and not {t.name for t in LATER_TABLES} <= tables:
+            SQLModel.metadata.create_all(engine, tables=list(LATER_TABLES))  # checks first: two processes may both get here
         if "chain_head" in tables and "detail" not in {
             c["name"] for c in inspect(engine).get_columns(FindingRow.__tablename__)
         }:

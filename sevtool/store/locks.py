@@ -33,7 +33,8 @@ def new_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _holder_is_dead(holder: str) -> bool:
+def holder_is_dead(holder: str) -> bool:
+    """A holder on this host whose process is gone (shared with the work leases in store/leases.py)."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
@@ -58,7 +59,7 @@ def acquire(store: Store, incident_id: int, name: str, holder: str, *, stale_aft
             return
         if row.holder == holder:
             row.heartbeat_at = now
-        elif now - as_utc(row.heartbeat_at) > stale_after or _holder_is_dead(row.holder):
+        elif now - as_utc(row.heartbeat_at) > stale_after or holder_is_dead(row.holder):
             row.holder, row.acquired_at, row.heartbeat_at = holder, now, now
         else:
             raise LockHeld(

@@ -256,3 +256,47 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime | None = _ts()
     last_error: str | None = None
     delivered_at: datetime | None = _ts()
+
+
+class WorkLeaseRow(SQLModel, table=True):
+    """Recurring work shared by several workers (guard: one row per policy and target; watch --all: one per incident).
+
+    A worker claims a due row with `SELECT ... FOR UPDATE SKIP LOCKED` and holds it until `lease_until`, renewing
+    while it works; finishing moves `due_at` to the next interval. A killed worker's row is claimable once its lease ends.
+    """
+    __tablename__ = "work_lease"
+    kind: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    due_at: datetime | None = _ts(nullable=False)
+    holder: str | None = None
+    lease_until: datetime | None = _ts()
+
+
+class GuardStateRow(SQLModel, table=True):
+    """Where each (policy, target) stands: its last run, the incident it opened, the digest broadening is judged from."""
+    __tablename__ = "guard_state"
+    key: str = Field(primary_key=True)          # policy@target
+    policy: str
+    target: str
+    incident_id: int | None = None
+    state: str = "never"                        # holds, violated, error
+    last_run_at: datetime | None = _ts()
+    objects: int = 0
+    findings: int = 0
+    exempted: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    digest: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class GuardRunRow(SQLModel, table=True):
+    """One run of one policy: which interval slot it served and who ran it (so a slot run twice would show)."""
+    __tablename__ = "guard_run"
+    __table_args__ = (Index("ix_guard_run_key", "key", "slot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str
+    slot: datetime | None = _ts()
+    holder: str
+    ran_at: datetime | None = _ts()
+    state: str
+    objects: int = 0
+    incident_id: int | None = None

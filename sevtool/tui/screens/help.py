@@ -32,6 +32,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         from sevtool.tui.screens.declare import DeclareScreen
+        from sevtool.tui.screens.guard import GuardScreen
         from sevtool.tui.screens.incident import IncidentScreen
         from sevtool.tui.screens.incident_list import IncidentListScreen
 
@@ -39,6 +40,7 @@ class HelpScreen(ModalScreen[None]):
             ("Incident", IncidentScreen),
             ("Incident list", IncidentListScreen),
             ("Declare form", DeclareScreen),
+            ("Guard", GuardScreen),
         ]
         sections.sort(key=lambda section: section[1] is not self.current)
         text = GENERAL + "".join(_bindings_table(title, screen.BINDINGS) for title, screen in sections)

@@ -18,12 +18,14 @@ class IncidentListScreen(Screen):
         Binding("n", "declare", "Declare"),
         Binding("enter", "open", "Open", show=True),
         Binding("r", "refresh", "Refresh"),
+        Binding("g", "guard", "Guard"),
         Binding("q", "app.quit", "Quit"),
     ]
     PALETTE = [
         ("Declare a new incident", "open the declare form with the SEV rubric (n)", "declare"),
         ("Open the selected incident", "scope, revoke, verify, timeline, postmortem (enter)", "open"),
         ("Refresh the incident list", "re-read the store (r)", "refresh"),
+        ("Guard: standing exposure policies", "policies, last run, state, violations, exceptions (g)", "guard"),
         ("Help: key bindings", "every key on every screen (?)", "app.help"),
     ]
 
@@ -88,6 +90,11 @@ class IncidentListScreen(Screen):
                 self.app.show_incident(incident_id)
 
         self.app.push_screen(DeclareScreen(), opened)
+
+    def action_guard(self) -> None:
+        from sevtool.tui.screens.guard import GuardScreen
+
+        self.app.push_screen(GuardScreen())
 
     def action_open(self) -> None:
         table = self.query_one("#incidents", DataTable)
