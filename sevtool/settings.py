@@ -107,8 +107,8 @@ class TeamConfig(BaseModel):
     classification: list[ClassificationRule] = Field(default_factory=list)
     webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     revoke_batch_size: int = Field(default=1000, ge=1, le=20000)
-    policy: list[Policy] = Field(default_factory=list)      # [[policy]]: standing exposure policies (`sevtool guard`)
-    guard: BroadeningRule = Field(default_factory=BroadeningRule)   # [guard]: when a run records access broadening
+    policy: list[Policy] = Field(default_factory=list)  # [[policy]]: standing exposure policies (`sevtool guard`)
+    guard: BroadeningRule = Field(default_factory=BroadeningRule)  # [guard]: when a run records access broadening
 
 
 class Settings(BaseSettings):
@@ -166,11 +166,15 @@ def load_team_config(path: Path) -> TeamConfig:
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc)
         where = _where(path, lines, loc)
-        raise ConfigError(f"{where}: {field}: {err['msg'].removeprefix('Value error, ')}", hint=(err.get("ctx") or {}).get("hint")) from None
+        raise ConfigError(
+            f"{where}: {field}: {err['msg'].removeprefix('Value error, ')}", hint=(err.get("ctx") or {}).get("hint")
+        ) from None
     problems = policy_problems(config.policy, set(config.targets))
     if problems:
-        raise ConfigError("; ".join(f"{_where(path, lines, loc)}: {'.'.join(map(str, loc))}: {problem}" for loc, problem in problems),
-                          hint="each [[policy]] needs a unique name and a target named in [targets.NAME]")
+        raise ConfigError(
+            "; ".join(f"{_where(path, lines, loc)}: {'.'.join(map(str, loc))}: {problem}" for loc, problem in problems),
+            hint="each [[policy]] needs a unique name and a target named in [targets.NAME]",
+        )
     return config
 
 

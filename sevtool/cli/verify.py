@@ -153,7 +153,9 @@ def verify(
     "--all serves every contained or verifying incident, shared with the other `watch --all` workers on this store.",
 )
 def watch(
-    incident_id: Annotated[str | None, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3); none with --all.")] = None,
+    incident_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="Incident id (e.g. 3 or INC-3); none with --all.")
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="Run only what is due now, then exit (for cron).")] = False,
     every_incident: Annotated[
         bool,
@@ -245,8 +247,9 @@ def _watch_all(wb, incident_id, once: bool, lease: str, probe_role, json_out: bo
         else:
             say(f"INC-{ident}: {exc}")
 
-    wb.watch_fleet.serve(lease=held, probe_role=probe_role, on_check=on_check, on_error=on_error,
-                         poll=min(1.0, held.total_seconds() / 4))
+    wb.watch_fleet.serve(
+        lease=held, probe_role=probe_role, on_check=on_check, on_error=on_error, poll=min(1.0, held.total_seconds() / 4)
+    )
     return ExitCode.OK
 
 

@@ -18,9 +18,9 @@ from sevtool.core.exposure import AccessPath, Finding
 
 
 class Digest(TypedDict):
-    objects: dict[str, dict[str, int]]     # principal -> DSS ("1".."4", "unrated") -> readable objects
-    roles: dict[str, list[str]]            # principal -> roles it reads through (sorted)
-    public: dict[str, int]                 # schema -> objects granted to PUBLIC
+    objects: dict[str, dict[str, int]]  # principal -> DSS ("1".."4", "unrated") -> readable objects
+    roles: dict[str, list[str]]  # principal -> roles it reads through (sorted)
+    public: dict[str, int]  # schema -> objects granted to PUBLIC
 
 
 class BroadeningRule(BaseModel):
@@ -28,10 +28,14 @@ class BroadeningRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_dss: int = Field(default=1, ge=1, le=4, description="objects rated at least this (or unrated) count as sensitive here")
+    min_dss: int = Field(
+        default=1, ge=1, le=4, description="objects rated at least this (or unrated) count as sensitive here"
+    )
     objects: int = Field(default=100, ge=0, description="a principal reads at least this many more sensitive objects")
     percent: float = Field(default=20.0, ge=0, description="... or this much more, in percent of what it read before")
-    public_schemas: list[str] = Field(default_factory=list, description="schemas whose new PUBLIC grants are recorded; every schema when empty")
+    public_schemas: list[str] = Field(
+        default_factory=list, description="schemas whose new PUBLIC grants are recorded; every schema when empty"
+    )
 
 
 def digest(findings: list[Finding]) -> Digest:
@@ -71,8 +75,17 @@ def broadened(before: Digest | None, after: Digest, rule: BroadeningRule) -> lis
         by_share = rule.percent > 0 and grew > 0 and (old == 0 or grew * 100 >= rule.percent * old)
         if by_count or by_share:
             old_by = before["objects"].get(principal, {})
-            changes.append({"kind": "objects", "principal": principal, "before": old, "after": new,
-                            "by_dss": {key: [old_by.get(key, 0), count] for key, count in by_dss.items() if count != old_by.get(key, 0)}})
+            changes.append(
+                {
+                    "kind": "objects",
+                    "principal": principal,
+                    "before": old,
+                    "after": new,
+                    "by_dss": {
+                        key: [old_by.get(key, 0), count] for key, count in by_dss.items() if count != old_by.get(key, 0)
+                    },
+                }
+            )
     for principal, roles in after["roles"].items():
         new_roles = sorted(set(roles) - set(before["roles"].get(principal, [])))
         if new_roles:

@@ -28,7 +28,9 @@ class PolicyException(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     objects: list[str] = Field(min_length=1, description="globs over schema.table, e.g. 'ml_features.*'")
-    principals: list[str] = Field(default_factory=list, description="the principals it covers; every principal of the policy when empty")
+    principals: list[str] = Field(
+        default_factory=list, description="the principals it covers; every principal of the policy when empty"
+    )
     owner: str = Field(min_length=1)
     reason: str = Field(min_length=1)
     expires: date | datetime
@@ -91,11 +93,15 @@ def policy_problems(policies: list[Policy], targets: set[str]) -> list[tuple[tup
     seen: dict[str, int] = {}
     for index, policy in enumerate(policies):
         if policy.name in seen:
-            problems.append((("policy", index, "name"), f"{policy.name!r} is already the name of policy [{seen[policy.name]}]"))
+            problems.append(
+                (("policy", index, "name"), f"{policy.name!r} is already the name of policy [{seen[policy.name]}]")
+            )
         seen.setdefault(policy.name, index)
         if policy.target not in targets:
             known = ", ".join(sorted(targets)) or "none"
-            problems.append((("policy", index, "target"), f"no target named {policy.target!r} in [targets] (known: {known})"))
+            problems.append(
+                (("policy", index, "target"), f"no target named {policy.target!r} in [targets] (known: {known})")
+            )
     return problems
 
 
@@ -109,8 +115,8 @@ class Verdict:
     policy: Policy
     findings: list[Finding]
     exempted: int = 0
-    expired: list[PolicyException] = field(default_factory=list)     # expired exceptions that would have covered a finding
-    expiring: list[PolicyException] = field(default_factory=list)    # live exceptions in use
+    expired: list[PolicyException] = field(default_factory=list)  # expired exceptions that would have covered a finding
+    expiring: list[PolicyException] = field(default_factory=list)  # live exceptions in use
 
     @property
     def state(self) -> State:

@@ -43,17 +43,41 @@ class IncidentService:
             incident_id = self.declare_in(tx, title, sev, commander=commander, playbook=playbook, at=at, reason=reason)
         return self.store.incident(incident_id)
 
-    def declare_in(self, tx, title: str, sev: int, *, commander: str | None = None, playbook: str | None = None,
-                   at: datetime | None = None, reason: str | None = None, extra: dict | None = None) -> int:
+    def declare_in(
+        self,
+        tx,
+        title: str,
+        sev: int,
+        *,
+        commander: str | None = None,
+        playbook: str | None = None,
+        at: datetime | None = None,
+        reason: str | None = None,
+        extra: dict | None = None,
+    ) -> int:
         """Declare inside a caller's store write (the guard opens an incident and records why in one transaction)."""
         declared_at = at or utcnow()
-        row = IncidentRow(title=title, sev=sev, status=Status.DECLARED.value, commander=commander, playbook=playbook,
-                          declared_at=declared_at, created_at=utcnow())
+        row = IncidentRow(
+            title=title,
+            sev=sev,
+            status=Status.DECLARED.value,
+            commander=commander,
+            playbook=playbook,
+            declared_at=declared_at,
+            created_at=utcnow(),
+        )
         tx.session.add(row)
         tx.session.flush()
-        tx.session.add(SevChangeRow(incident_id=row.id, from_sev=None, to_sev=sev, reason=reason or "declared", at=declared_at))
-        tx.append(row.id, "declared", f"Declared SEV {sev}: {title}",
-                  {"sev": sev, "title": title, "commander": commander, "playbook": playbook, **(extra or {})}, at=declared_at)
+        tx.session.add(
+            SevChangeRow(incident_id=row.id, from_sev=None, to_sev=sev, reason=reason or "declared", at=declared_at)
+        )
+        tx.append(
+            row.id,
+            "declared",
+            f"Declared SEV {sev}: {title}",
+            {"sev": sev, "title": title, "commander": commander, "playbook": playbook, **(extra or {})},
+            at=declared_at,
+        )
         return row.id
 
     def get(self, incident_id: int) -> Incident:

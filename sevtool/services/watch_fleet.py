@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 KIND = "watch"
 WATCHED = (Status.CONTAINED, Status.VERIFYING)
-IDLE = timedelta(minutes=1)      # a finished schedule is looked at again this often (a regression starts a new round)
-SYNC_EVERY = timedelta(seconds=5)   # how often a worker adds newly contained incidents and drops settled ones
+IDLE = timedelta(minutes=1)  # a finished schedule is looked at again this often (a regression starts a new round)
+SYNC_EVERY = timedelta(seconds=5)  # how often a worker adds newly contained incidents and drops settled ones
 
 
 class WatchFleetService:
@@ -36,9 +36,16 @@ class WatchFleetService:
     def watched(self) -> list[int]:
         return [i.id for i in self.wb.incidents.all() if i.status in WATCHED and i.id is not None]
 
-    def serve(self, *, lease: timedelta, poll: float = 1.0, probe_role: str | None = None,
-              on_check: Callable | None = None, on_error: Callable[[int, SevtoolError], None] | None = None,
-              stop: threading.Event | None = None) -> None:
+    def serve(
+        self,
+        *,
+        lease: timedelta,
+        poll: float = 1.0,
+        probe_role: str | None = None,
+        on_check: Callable | None = None,
+        on_error: Callable[[int, SevtoolError], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         stop = stop or threading.Event()
         holder = leases.new_holder()
         synced: datetime | None = None
@@ -55,10 +62,12 @@ class WatchFleetService:
             incident_id = int(key)
             try:
                 with leases.beating(self.store, KIND, key, holder, lease):
-                    report = self.wb.verification.watch(incident_id, once=True, probe_role=probe_role, on_check=on_check)
+                    report = self.wb.verification.watch(
+                        incident_id, once=True, probe_role=probe_role, on_check=on_check
+                    )
                 next_due = report.next_due or utcnow() + IDLE
             except LockHeld:
-                next_due = utcnow() + lease      # a single-incident watcher has it: look again once its lock could lapse
+                next_due = utcnow() + lease  # a single-incident watcher has it: look again once its lock could lapse
             except SevtoolError as exc:
                 if on_error is not None:
                     on_error(incident_id, exc)
@@ -67,4 +76,4 @@ class WatchFleetService:
                 with self.store.write() as tx:
                     leases.finish(tx.session, KIND, key, holder, max(next_due, utcnow()))
             except LockHeld:
-                continue   # another worker took the incident over meanwhile; its schedule says what is left
+                continue  # another worker took the incident over meanwhile; its schedule says what is left

@@ -102,7 +102,9 @@ def _create_schema(engine: Engine) -> None:
         elif ActionDetailRow.__tablename__ not in tables:
             _move_action_details_out(engine)
         if "chain_head" in tables and not {t.name for t in LATER_TABLES} <= tables:
-            SQLModel.metadata.create_all(engine, tables=list(LATER_TABLES))  # checks first: two processes may both get here
+            SQLModel.metadata.create_all(
+                engine, tables=list(LATER_TABLES)
+            )  # checks first: two processes may both get here
         if "chain_head" in tables and "detail" not in {
             c["name"] for c in inspect(engine).get_columns(FindingRow.__tablename__)
         }:

@@ -33,9 +33,21 @@ def digest_of(store: Store, key: str) -> dict | None:
         return row.digest if row else None
 
 
-def add_run(session: Session, key: str, slot: datetime, holder: str, ran_at: datetime, state: str, objects: int,
-            incident_id: int | None) -> None:
-    session.add(GuardRunRow(key=key, slot=slot, holder=holder, ran_at=ran_at, state=state, objects=objects, incident_id=incident_id))
+def add_run(
+    session: Session,
+    key: str,
+    slot: datetime,
+    holder: str,
+    ran_at: datetime,
+    state: str,
+    objects: int,
+    incident_id: int | None,
+) -> None:
+    session.add(
+        GuardRunRow(
+            key=key, slot=slot, holder=holder, ran_at=ran_at, state=state, objects=objects, incident_id=incident_id
+        )
+    )
 
 
 def runs(store: Store, key: str | None = None) -> list[GuardRunRow]:

@@ -28,7 +28,7 @@ from sevtool.store.repository import Store
 
 __all__ = ["beating", "claim", "ensure", "finish", "new_holder", "release", "renew", "rows"]
 
-_CANDIDATES = 16   # due rows looked at per claim: enough to pass over live holders on this host
+_CANDIDATES = 16  # due rows looked at per claim: enough to pass over live holders on this host
 # Updates below are plain SQL (synchronize_session=False): the ORM would otherwise re-check their conditions in Python
 # against rows the session loaded, and SQLite hands times back without a zone.
 
@@ -54,52 +54,79 @@ def claim(store: Store, kind: str, holder: str, now: datetime, lease: timedelta)
     try:
         with Session(store.engine, expire_on_commit=False) as session, session.begin():
             free = or_(WorkLeaseRow.holder.is_(None), WorkLeaseRow.lease_until < now)
-            candidates = session.exec(select(WorkLeaseRow).where(WorkLeaseRow.kind == kind, WorkLeaseRow.due_at <= now)
-                                      .order_by(WorkLeaseRow.due_at, WorkLeaseRow.key).limit(_CANDIDATES)
-                                      .with_for_update(skip_locked=True)).all()
+            candidates = session.exec(
+                select(WorkLeaseRow)
+                .where(WorkLeaseRow.kind == kind, WorkLeaseRow.due_at <= now)
+                .order_by(WorkLeaseRow.due_at, WorkLeaseRow.key)
+                .limit(_CANDIDATES)
+                .with_for_update(skip_locked=True)
+            ).all()
             for row in candidates:
                 held = row.holder is not None and as_utc(row.lease_until) >= now
                 if held and not holder_is_dead(row.holder):
                     continue
-                result = session.execute(update(WorkLeaseRow)
-                                         .where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == row.key,
-                                                or_(free, WorkLeaseRow.holder == row.holder))
-                                         .values(holder=holder, lease_until=now + lease).execution_options(synchronize_session=False))
+                result = session.execute(
+                    update(WorkLeaseRow)
+                    .where(
+                        WorkLeaseRow.kind == kind,
+                        WorkLeaseRow.key == row.key,
+                        or_(free, WorkLeaseRow.holder == row.holder),
+                    )
+                    .values(holder=holder, lease_until=now + lease)
+                    .execution_options(synchronize_session=False)
+                )
                 if result.rowcount == 1:
                     return row.key, as_utc(row.due_at)
             return None
     except OperationalError as exc:
-        raise StoreError(f"the store could not be written: {exc.orig}", hint="retry; if it persists check SEVTOOL_DB") from None
+        raise StoreError(
+            f"the store could not be written: {exc.orig}", hint="retry; if it persists check SEVTOOL_DB"
+        ) from None
 
 
 def renew(store: Store, kind: str, key: str, holder: str, until: datetime) -> None:
     with Session(store.engine) as session, session.begin():
-        done = session.execute(update(WorkLeaseRow).where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder)
-                               .values(lease_until=until).execution_options(synchronize_session=False)).rowcount
+        done = session.execute(
+            update(WorkLeaseRow)
+            .where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
     if done != 1:
         raise LockHeld(f"lost the lease on {kind} {key}", hint="another worker took it over and runs it")
 
 
 def finish(session: Session, kind: str, key: str, holder: str, next_due: datetime) -> None:
     """Inside the write that records the work: release the lease and move the row on, only if still ours."""
-    done = session.execute(update(WorkLeaseRow)
-                           .where(and_(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder))
-                           .values(holder=None, lease_until=None, due_at=next_due).execution_options(synchronize_session=False)).rowcount
+    done = session.execute(
+        update(WorkLeaseRow)
+        .where(and_(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder))
+        .values(holder=None, lease_until=None, due_at=next_due)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if done != 1:
-        raise LockHeld(f"lost the lease on {kind} {key} while working; its result is not recorded",
-                       hint="the worker holding it now runs it")
+        raise LockHeld(
+            f"lost the lease on {kind} {key} while working; its result is not recorded",
+            hint="the worker holding it now runs it",
+        )
 
 
 def release(store: Store, kind: str, key: str, holder: str) -> None:
     """Give a claimed row back unfinished (due as before), e.g. when the worker stops."""
     with Session(store.engine) as session, session.begin():
-        session.execute(update(WorkLeaseRow).where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder)
-                        .values(holder=None, lease_until=None).execution_options(synchronize_session=False))
+        session.execute(
+            update(WorkLeaseRow)
+            .where(WorkLeaseRow.kind == kind, WorkLeaseRow.key == key, WorkLeaseRow.holder == holder)
+            .values(holder=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def rows(store: Store, kind: str) -> list[WorkLeaseRow]:
     with store.read() as session:
-        return list(session.exec(select(WorkLeaseRow).where(WorkLeaseRow.kind == kind).order_by(WorkLeaseRow.key)).all())
+        return list(
+            session.exec(select(WorkLeaseRow).where(WorkLeaseRow.kind == kind).order_by(WorkLeaseRow.key)).all()
+        )
 
 
 def next_due(due_at: datetime, every: timedelta, now: datetime) -> datetime:

@@ -264,6 +264,7 @@ class WorkLeaseRow(SQLModel, table=True):
     A worker claims a due row with `SELECT ... FOR UPDATE SKIP LOCKED` and holds it until `lease_until`, renewing
     while it works; finishing moves `due_at` to the next interval. A killed worker's row is claimable once its lease ends.
     """
+
     __tablename__ = "work_lease"
     kind: str = Field(primary_key=True)
     key: str = Field(primary_key=True)
@@ -274,12 +275,13 @@ class WorkLeaseRow(SQLModel, table=True):
 
 class GuardStateRow(SQLModel, table=True):
     """Where each (policy, target) stands: its last run, the incident it opened, the digest broadening is judged from."""
+
     __tablename__ = "guard_state"
-    key: str = Field(primary_key=True)          # policy@target
+    key: str = Field(primary_key=True)  # policy@target
     policy: str
     target: str
     incident_id: int | None = None
-    state: str = "never"                        # holds, violated, error
+    state: str = "never"  # holds, violated, error
     last_run_at: datetime | None = _ts()
     objects: int = 0
     findings: int = 0
@@ -290,6 +292,7 @@ class GuardStateRow(SQLModel, table=True):
 
 class GuardRunRow(SQLModel, table=True):
     """One run of one policy: which interval slot it served and who ran it (so a slot run twice would show)."""
+
     __tablename__ = "guard_run"
     __table_args__ = (Index("ix_guard_run_key", "key", "slot"),)
     id: int | None = Field(default=None, primary_key=True)

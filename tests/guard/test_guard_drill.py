@@ -86,11 +86,27 @@ def test_guard_opens_one_incident_attaches_holds_after_revoke_and_catches_a_regr
     kinds = [e["kind"] for e in timeline]
     assert kinds[:3] == ["declared", "scan", "guard_violation"], kinds
     declared, scan, seen = timeline[:3]
-    assert declared["actor"] == "guard" and declared["data"]["declared_by"] == "guard" and declared["data"]["policy"] == POLICY
-    assert scan["data"]["findings"] == violated["findings"] and scan["data"]["scope"]["principals"] == ["all_employees", "PUBLIC"]
-    assert seen["data"]["policy"] == POLICY and seen["data"]["objects"] == violated["objects"] and POLICY in seen["summary"]
-    wait_for(lambda: any(p["body"]["kind"] == "declared" and p["body"]["incident"]["id"] == int(ident) for p in receiver.accepted.values()),
-             "the webhook heard of the incident the guard opened")
+    assert (
+        declared["actor"] == "guard"
+        and declared["data"]["declared_by"] == "guard"
+        and declared["data"]["policy"] == POLICY
+    )
+    assert scan["data"]["findings"] == violated["findings"] and scan["data"]["scope"]["principals"] == [
+        "all_employees",
+        "PUBLIC",
+    ]
+    assert (
+        seen["data"]["policy"] == POLICY
+        and seen["data"]["objects"] == violated["objects"]
+        and POLICY in seen["summary"]
+    )
+    wait_for(
+        lambda: any(
+            p["body"]["kind"] == "declared" and p["body"]["incident"]["id"] == int(ident)
+            for p in receiver.accepted.values()
+        ),
+        "the webhook heard of the incident the guard opened",
+    )
 
     second = runs_by_policy(cli.json("guard", "--once", expect=3))[POLICY]
     assert (second["action"], second["incident"]) == ("attached", int(ident))
@@ -107,7 +123,12 @@ def test_guard_opens_one_incident_attaches_holds_after_revoke_and_catches_a_regr
         conn.execute("GRANT SELECT ON telemetry.keystrokes_00001 TO all_employees")
     again = runs_by_policy(cli.json("guard", "--once", expect=3))[POLICY]
     # The rule: the incident is still open (contained, not resolved), so the violation attaches to it.
-    assert (again["state"], again["action"], again["incident"], again["objects"]) == ("violated", "attached", int(ident), 1)
+    assert (again["state"], again["action"], again["incident"], again["objects"]) == (
+        "violated",
+        "attached",
+        int(ident),
+        1,
+    )
     assert len(cli.json("list")) == 1
     last = [e for e in cli.json("timeline", ident) if e["kind"] == "guard_violation"][-1]
     assert last["data"]["sample"] == ["telemetry.keystrokes_00001"] and last["data"]["action"] == "attached"
@@ -136,10 +157,16 @@ principals = ["etl_loader"]
 schemas = ["ml_features"]
 """)
     out = runs_by_policy(cli.json("guard", "--once", expect=1))
-    assert out["gone-is-checked"]["state"] == "error" and out["gone-is-checked"]["error"]["error"] == "target_unreachable"
+    assert (
+        out["gone-is-checked"]["state"] == "error" and out["gone-is-checked"]["error"]["error"] == "target_unreachable"
+    )
     assert out["loader-reads-nothing"]["state"] == "holds"
     human = cli("guard", "--once")
-    assert human.returncode == 1 and "gone-is-checked on gone: ERROR" in human.stderr and "loader-reads-nothing on warehouse: holds" in human.stderr
+    assert (
+        human.returncode == 1
+        and "gone-is-checked on gone: ERROR" in human.stderr
+        and "loader-reads-nothing on warehouse: holds" in human.stderr
+    )
 
 
 def test_guard_needs_once_or_every_and_a_policy(cli, config_path):

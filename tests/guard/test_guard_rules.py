@@ -30,12 +30,22 @@ def warehouse(pg_db) -> str:
         grant_role(conn, "all_employees", "alice")
         for role in ("finance_readers", "g_rules_readers"):
             ensure_role(conn, role)
-    sql(pg_db, "CREATE SCHEMA telemetry", "GRANT USAGE ON SCHEMA telemetry TO all_employees",
-        "CREATE SCHEMA ml", "GRANT USAGE ON SCHEMA ml TO all_employees")
+    sql(
+        pg_db,
+        "CREATE SCHEMA telemetry",
+        "GRANT USAGE ON SCHEMA telemetry TO all_employees",
+        "CREATE SCHEMA ml",
+        "GRANT USAGE ON SCHEMA ml TO all_employees",
+    )
     for name, dss in [("keystrokes", 4), ("app_usage", 2), ("t1", 1), ("t2", 1), ("t3", 1), ("t4", 1), ("t5", 1)]:
         sql(pg_db, f"CREATE TABLE telemetry.{name} (id bigint)", f"COMMENT ON TABLE telemetry.{name} IS 'dss={dss}'")
-    sql(pg_db, "CREATE TABLE ml.features (id bigint)", "COMMENT ON TABLE ml.features IS 'dss=4'",
-        "GRANT SELECT ON ml.features TO all_employees", "GRANT SELECT ON telemetry.app_usage TO all_employees")
+    sql(
+        pg_db,
+        "CREATE TABLE ml.features (id bigint)",
+        "COMMENT ON TABLE ml.features IS 'dss=4'",
+        "GRANT SELECT ON ml.features TO all_employees",
+        "GRANT SELECT ON telemetry.app_usage TO all_employees",
+    )
     return pg_db
 
 
@@ -69,11 +79,13 @@ def force(wb, ident: int, *statuses: Status) -> None:
         wb.incidents.set_status(ident, status, force=True, why="drill")
 
 
-def test_a_resolved_incident_is_reopened_as_a_regression_and_a_closed_one_is_followed_by_a_new_one(sqlite_wb, warehouse, config_path):
+def test_a_resolved_incident_is_reopened_as_a_regression_and_a_closed_one_is_followed_by_a_new_one(
+    sqlite_wb, warehouse, config_path
+):
     configure(config_path, warehouse)
     wb = sqlite_wb
     first = run(wb)
-    assert (first.state, first.action, first.objects) == ("violated", "opened", 1)   # ml.features; app_usage is DSS 2
+    assert (first.state, first.action, first.objects) == ("violated", "opened", 1)  # ml.features; app_usage is DSS 2
     ident = first.incident_id
     force(wb, ident, Status.CONTAINED, Status.VERIFYING, Status.RESOLVED)
 
@@ -81,8 +93,14 @@ def test_a_resolved_incident_is_reopened_as_a_regression_and_a_closed_one_is_fol
     assert (reopened.action, reopened.incident_id) == ("reopened", ident)
     assert wb.incidents.get(ident).status == Status.DECLARED
     change = [e for e in wb.store.events(ident) if e.kind == "status_changed"][-1]
-    assert change.data["regression"] is True and change.data["cause"]["policy"] == "no-broad-sensitive" and change.actor == "guard"
-    assert [v.version for v in wb.scanning.versions(ident)] == [1, 2], "re-opening re-scopes the incident with what the guard saw"
+    assert (
+        change.data["regression"] is True
+        and change.data["cause"]["policy"] == "no-broad-sensitive"
+        and change.actor == "guard"
+    )
+    assert [v.version for v in wb.scanning.versions(ident)] == [1, 2], (
+        "re-opening re-scopes the incident with what the guard saw"
+    )
 
     force(wb, ident, Status.CONTAINED, Status.VERIFYING, Status.RESOLVED, Status.CLOSED)
     followed = run(wb)
@@ -93,12 +111,14 @@ def test_a_resolved_incident_is_reopened_as_a_regression_and_a_closed_one_is_fol
 
 
 def test_an_exception_exempts_until_it_expires(sqlite_wb, warehouse, config_path):
-    exception = '[[policy.exception]]\nobjects = ["ml.*"]\nowner = "ml-platform"\nreason = "pseudonymised"\nexpires = {}\n'
+    exception = (
+        '[[policy.exception]]\nobjects = ["ml.*"]\nowner = "ml-platform"\nreason = "pseudonymised"\nexpires = {}\n'
+    )
     configure(config_path, warehouse, exception.format("2999-01-01"))
     held = run(sqlite_wb)
     assert (held.state, held.exempted, held.incident_id) == ("holds", 1, None)
     configure(config_path, warehouse, exception.format("2020-01-01"))
-    sqlite_wb.settings.__dict__.pop("team", None)   # re-read the edited config
+    sqlite_wb.settings.__dict__.pop("team", None)  # re-read the edited config
     lapsed = run(sqlite_wb)
     assert lapsed.state == "violated" and lapsed.exempted == 0 and [e.owner for e in lapsed.expired] == ["ml-platform"]
     seen = next(e for e in sqlite_wb.store.events(lapsed.incident_id) if e.kind == "guard_violation")
@@ -106,7 +126,7 @@ def test_an_exception_exempts_until_it_expires(sqlite_wb, warehouse, config_path
 
 
 def test_broadening_is_recorded_before_any_policy_is_violated(sqlite_wb, warehouse, config_path):
-    configure(config_path, warehouse, 'schemas = ["telemetry"]')   # ml.features is out of this policy's scope: it holds
+    configure(config_path, warehouse, 'schemas = ["telemetry"]')  # ml.features is out of this policy's scope: it holds
     wb = sqlite_wb
     baseline = run(wb)
     assert baseline.state == "holds" and baseline.broadened == [], "the first run is the baseline"
@@ -115,17 +135,28 @@ def test_broadening_is_recorded_before_any_policy_is_violated(sqlite_wb, warehou
     sql(warehouse, "GRANT SELECT ON telemetry.t1, telemetry.t2 TO all_employees")
     assert run(wb).broadened == [], "+2 objects is under the threshold of 3"
 
-    sql(warehouse, "GRANT SELECT ON telemetry.t3, telemetry.t4, telemetry.t5 TO g_rules_readers", "GRANT g_rules_readers TO all_employees",
-        "GRANT SELECT ON telemetry.t1 TO PUBLIC")
+    sql(
+        warehouse,
+        "GRANT SELECT ON telemetry.t3, telemetry.t4, telemetry.t5 TO g_rules_readers",
+        "GRANT g_rules_readers TO all_employees",
+        "GRANT SELECT ON telemetry.t1 TO PUBLIC",
+    )
     broadened = run(wb)
     assert broadened.state == "holds", "nothing DSS 3+ is readable: no violation, yet access broadened"
     by_kind = {c["kind"]: c for c in broadened.broadened}
-    assert by_kind["objects"]["principal"] == "all_employees" and (by_kind["objects"]["before"], by_kind["objects"]["after"]) == (3, 6)
+    assert by_kind["objects"]["principal"] == "all_employees" and (
+        by_kind["objects"]["before"],
+        by_kind["objects"]["after"],
+    ) == (3, 6)
     assert by_kind["objects"]["by_dss"] == {"1": [2, 5]}
     assert by_kind["roles"]["new_roles"] == ["g_rules_readers"]
     assert (by_kind["public"]["schema"], by_kind["public"]["before"], by_kind["public"]["after"]) == ("telemetry", 0, 1)
     [event] = [e for e in wb.store.events() if e.kind == "access_broadened"]
-    assert event.incident_id is None and event.data["changes"] == broadened.broadened and "g_rules_readers" in event.summary
+    assert (
+        event.incident_id is None
+        and event.data["changes"] == broadened.broadened
+        and "g_rules_readers" in event.summary
+    )
     assert run(wb).broadened == [], "the next run compares with the broadened digest"
 
 
@@ -148,4 +179,6 @@ def test_serve_on_a_sqlite_store_runs_each_policy_once_per_slot(sqlite_wb, wareh
     assert result.state == "violated" and result.action == "opened"
     [run_row] = guard_store.runs(sqlite_wb.store)
     [lease] = leases.rows(sqlite_wb.store, "guard")
-    assert lease.holder is None and lease.due_at == run_row.slot + timedelta(hours=1), "the next run is one interval after the slot served"
+    assert lease.holder is None and lease.due_at == run_row.slot + timedelta(hours=1), (
+        "the next run is one interval after the slot served"
+    )

@@ -23,8 +23,8 @@ from sevtool.scenario import seed_drill
 pytestmark = pytest.mark.postgres
 
 POLICIES = 20
-EVERY = 8          # seconds between runs of one policy
-LEASE = 4          # seconds a claim lasts without renewal
+EVERY = 8  # seconds between runs of one policy
+LEASE = 4  # seconds a claim lasts without renewal
 INTERVALS_AFTER_KILL = 3
 
 
@@ -36,18 +36,29 @@ def store_rows(url: str, query: str, *args) -> list[tuple]:
 @pytest.fixture
 def fleet_config(pg_db, config_path) -> None:
     seed_drill(pg_db, tables=120, employees=4)
-    policies = "".join(f'\n[[policy]]\nname = "p{n:02d}"\ntarget = "warehouse"\nprincipals = ["etl_loader"]\nschemas = ["ml_features"]\n'
-                       for n in range(1, POLICIES + 1))
+    policies = "".join(
+        f'\n[[policy]]\nname = "p{n:02d}"\ntarget = "warehouse"\nprincipals = ["etl_loader"]\nschemas = ["ml_features"]\n'
+        for n in range(1, POLICIES + 1)
+    )
     config_path.write_text(f'[targets.warehouse]\nkind = "postgresql"\ndsn = "{pg_db}"\n{policies}')
 
 
 @pytest.mark.timeout(240)
-def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_one(cli, fleet_config, pg_store_url, tmp_path):
+def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_one(
+    cli, fleet_config, pg_store_url, tmp_path
+):
     env = {**cli.env, "SEVTOOL_DB": pg_store_url}
-    assert cli("list", "--json", env=env).returncode == 0   # the store's schema exists before the workers race for it
-    logs = [open(tmp_path / f"worker{n}.log", "w") for n in range(3)]   # noqa: SIM115 (closed below)
-    workers = [subprocess.Popen([sys.executable, "-m", "sevtool", "guard", "--every", f"{EVERY}s", "--lease", f"{LEASE}s", "--json"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    assert cli("list", "--json", env=env).returncode == 0  # the store's schema exists before the workers race for it
+    logs = [open(tmp_path / f"worker{n}.log", "w") for n in range(3)]  # noqa: SIM115 (closed below)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sevtool", "guard", "--every", f"{EVERY}s", "--lease", f"{LEASE}s", "--json"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
     victim = workers[0]
     mark = f"%:{victim.pid}:%"
     try:
@@ -60,7 +71,9 @@ def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_
         killed_at = datetime.now(UTC)
         victim.wait()
         # What the victim held when it died (it can no longer finish or renew anything).
-        orphaned = store_rows(pg_store_url, "SELECT key, due_at FROM work_lease WHERE kind = 'guard' AND holder LIKE %s", mark)
+        orphaned = store_rows(
+            pg_store_url, "SELECT key, due_at FROM work_lease WHERE kind = 'guard' AND holder LIKE %s", mark
+        )
         assert orphaned, "the victim finished its run before the kill landed: kill it sooner"
         time.sleep(EVERY * INTERVALS_AFTER_KILL)
         for worker in workers[1:]:
@@ -86,11 +99,17 @@ def test_three_workers_run_each_policy_once_per_interval_and_take_over_a_killed_
         gaps = {b - a for a, b in pairwise(served)}
         assert gaps <= {timedelta(seconds=EVERY)}, f"{key} skipped an interval: {served}"
         # Every slot that came due at least one interval before the workers stopped was served.
-        assert served[-1] + timedelta(seconds=2 * EVERY) > stopped_at, f"{key} stopped being run: last slot {served[-1]}"
+        assert served[-1] + timedelta(seconds=2 * EVERY) > stopped_at, (
+            f"{key} stopped being run: last slot {served[-1]}"
+        )
 
     by_slot = {(key, slot): (holder, ran_at) for key, slot, holder, ran_at in runs}
     for key, due_at in orphaned:
         holder, ran_at = by_slot[(key, due_at)]
         assert f":{victim.pid}:" not in holder, "the victim's run was recorded though it was killed mid-run"
-        assert ran_at <= killed_at + timedelta(seconds=LEASE), f"{key}'s orphaned slot ran {ran_at - killed_at} after the kill"
-    assert not any(f":{victim.pid}:" in holder for _k, slot, holder, _r in runs if slot >= max(d for _k2, d in orphaned))
+        assert ran_at <= killed_at + timedelta(seconds=LEASE), (
+            f"{key}'s orphaned slot ran {ran_at - killed_at} after the kill"
+        )
+    assert not any(
+        f":{victim.pid}:" in holder for _k, slot, holder, _r in runs if slot >= max(d for _k2, d in orphaned)
+    )

@@ -35,7 +35,7 @@ def contained(cli, pg_db, pg_store_url, config_path) -> tuple[dict, list[int]]:
             conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO all_employees")
             conn.execute(f"CREATE TABLE {schema}.t (id bigint)")
             conn.execute(f"GRANT SELECT ON {schema}.t TO all_employees")
-    config_path.write_text(f'[sev.2]\nrecheck = {SLOTS!r}\n'.replace("'", '"'))
+    config_path.write_text(f"[sev.2]\nrecheck = {SLOTS!r}\n".replace("'", '"'))
     env = {**cli.env, "SEVTOOL_DB": pg_store_url}
     idents = []
     for schema in ("telemetry", "chat"):
@@ -49,24 +49,38 @@ def contained(cli, pg_db, pg_store_url, config_path) -> tuple[dict, list[int]]:
 @pytest.mark.timeout(240)
 def test_watch_all_workers_share_every_open_incident_and_survive_a_killed_worker(contained, pg_store_url, tmp_path):
     env, idents = contained
-    logs = [open(tmp_path / f"watch{n}.log", "w") for n in range(2)]   # noqa: SIM115 (closed below)
-    workers = [subprocess.Popen([sys.executable, "-m", "sevtool", "watch", "--all", "--lease", "3s", "--json"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    logs = [open(tmp_path / f"watch{n}.log", "w") for n in range(2)]  # noqa: SIM115 (closed below)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sevtool", "watch", "--all", "--lease", "3s", "--json"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
 
     def done() -> list[tuple]:
-        return store_rows(pg_store_url, "SELECT incident_id, count(*) FROM schedule_slot WHERE status IN ('done', 'covered') GROUP BY incident_id")
+        return store_rows(
+            pg_store_url,
+            "SELECT incident_id, count(*) FROM schedule_slot WHERE status IN ('done', 'covered') GROUP BY incident_id",
+        )
 
     try:
         deadline = time.monotonic() + 120
-        while sum(n for _i, n in done()) < len(idents):   # the first re-check of each incident (due at once)
+        while sum(n for _i, n in done()) < len(idents):  # the first re-check of each incident (due at once)
             assert time.monotonic() < deadline, [p.read_text() for p in tmp_path.glob("watch*.log")]
             time.sleep(0.1)
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].wait()
         while sorted(done()) != [(i, len(SLOTS)) for i in idents]:
-            assert time.monotonic() < deadline, (done(), store_rows(pg_store_url, "SELECT * FROM work_lease"),
-                                                 store_rows(pg_store_url, "SELECT incident_id, idx, status, claimed_by, due_at FROM schedule_slot"),
-                                                 store_rows(pg_store_url, "SELECT * FROM incident_lock"), (tmp_path / "watch1.log").read_text()[-1500:])
+            assert time.monotonic() < deadline, (
+                done(),
+                store_rows(pg_store_url, "SELECT * FROM work_lease"),
+                store_rows(pg_store_url, "SELECT incident_id, idx, status, claimed_by, due_at FROM schedule_slot"),
+                store_rows(pg_store_url, "SELECT * FROM incident_lock"),
+                (tmp_path / "watch1.log").read_text()[-1500:],
+            )
             assert workers[1].poll() is None, (tmp_path / "watch1.log").read_text()
             time.sleep(0.2)
     finally:
@@ -79,5 +93,11 @@ def test_watch_all_workers_share_every_open_incident_and_survive_a_killed_worker
     for ident in idents:
         # A late watcher covers overdue slots with one check (status covered); every check served one slot that it ran.
         checks = store_rows(pg_store_url, "SELECT count(*) FROM check_run WHERE incident_id = %s", ident)[0][0]
-        ran = store_rows(pg_store_url, "SELECT count(*), count(DISTINCT check_id) FROM schedule_slot WHERE incident_id = %s AND status = 'done'", ident)[0]
-        assert ran == (checks, checks) and checks >= 1, f"INC-{ident}: {checks} checks for {ran[0]} slots run: a slot ran twice or a check served none"
+        ran = store_rows(
+            pg_store_url,
+            "SELECT count(*), count(DISTINCT check_id) FROM schedule_slot WHERE incident_id = %s AND status = 'done'",
+            ident,
+        )[0]
+        assert ran == (checks, checks) and checks >= 1, (
+            f"INC-{ident}: {checks} checks for {ran[0]} slots run: a slot ran twice or a check served none"
+        )

@@ -13,7 +13,7 @@ from sevtool.scenario import ensure_role
 from sevtool.tui.app import create_app
 
 SIZE = (160, 40)
-FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=UTC)   # the `fixed_clock` fixture's time
+FIXED_NOW = datetime(2026, 6, 18, 18, 0, tzinfo=UTC)  # the `fixed_clock` fixture's time
 
 POLICIES = """
 [[policy]]
@@ -75,8 +75,10 @@ async def test_guard_screen_shows_a_violation_and_opens_its_incident(sqlite_wb, 
         states = [exceptions.get_row_at(i)[6] for i in range(exceptions.row_count)]
         assert states[0].startswith("live, ends in 12") and states[1] == "EXPIRED: a violation again"
 
-        await pilot.press("c")   # check now, as `sevtool guard --once`
-        await until(pilot, lambda: table.row_count and table.get_row_at(0)[5] != "not run yet", what="the check to finish")
+        await pilot.press("c")  # check now, as `sevtool guard --once`
+        await until(
+            pilot, lambda: table.row_count and table.get_row_at(0)[5] != "not run yet", what="the check to finish"
+        )
         violated, holding = table.get_row_at(0), table.get_row_at(1)
         assert (violated[5], violated[6]) == ("VIOLATED", "1") and violated[8].startswith("INC-")
         assert holding[5] == "holds" and holding[8] == ""

@@ -8,14 +8,30 @@ from sevtool.core.exposure import AccessPath, Finding
 
 def f(fqn: str, dss: int | None, path: AccessPath = AccessPath.DIRECT, route: tuple[str, ...] = ()) -> Finding:
     schema, name = fqn.split(".")
-    return Finding(object_kind="table", schema_name=schema, object_name=name, principal="all_employees", path=path,
-                   grantee="PUBLIC" if path == AccessPath.PUBLIC else (route[-1] if route else "all_employees"), dss=dss, route=route)
+    return Finding(
+        object_kind="table",
+        schema_name=schema,
+        object_name=name,
+        principal="all_employees",
+        path=path,
+        grantee="PUBLIC" if path == AccessPath.PUBLIC else (route[-1] if route else "all_employees"),
+        dss=dss,
+        route=route,
+    )
 
 
 def test_the_digest_counts_objects_once_per_dss_and_names_roles_and_public_schemas():
-    findings = [f("a.x", 4), f("a.x", 4, AccessPath.PUBLIC), f("a.y", None, AccessPath.ROLE, ("readers", "hr")), f("b.z", 1)]
-    assert digest(findings) == {"objects": {"all_employees": {"1": 1, "4": 1, "unrated": 1}},
-                                "roles": {"all_employees": ["hr", "readers"]}, "public": {"a": 1}}
+    findings = [
+        f("a.x", 4),
+        f("a.x", 4, AccessPath.PUBLIC),
+        f("a.y", None, AccessPath.ROLE, ("readers", "hr")),
+        f("b.z", 1),
+    ]
+    assert digest(findings) == {
+        "objects": {"all_employees": {"1": 1, "4": 1, "unrated": 1}},
+        "roles": {"all_employees": ["hr", "readers"]},
+        "public": {"a": 1},
+    }
 
 
 def test_a_jump_by_share_counts_only_objects_at_the_rule_s_sensitivity():

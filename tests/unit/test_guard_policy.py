@@ -37,21 +37,50 @@ def load(tmp_path, text: str):
 def test_a_policy_and_its_exception_load(tmp_path):
     config, _ = load(tmp_path, TARGET + GOOD)
     [policy] = config.policy
-    assert (policy.name, policy.target, policy.principals, policy.min_dss, policy.sev) == ("no-broad-sensitive", "warehouse", ["all_employees", "PUBLIC"], 3, 2)
+    assert (policy.name, policy.target, policy.principals, policy.min_dss, policy.sev) == (
+        "no-broad-sensitive",
+        "warehouse",
+        ["all_employees", "PUBLIC"],
+        3,
+        2,
+    )
     [exception] = policy.exception
     assert exception.expires_at == datetime(2026, 7, 1, tzinfo=UTC) and exception.owner == "ml-platform"
 
 
-@pytest.mark.parametrize(("edit", "line", "problem"), [
-    (lambda t: t.replace('target = "warehouse"', 'target = "lakehouse"'), 3, "policy.0.target: no target named 'lakehouse' in [targets] (known: warehouse)"),
-    (lambda t: t.replace('principals = ["all_employees", "public"]', "principals = []"), 4, "policy.0.principals: List should have at least 1 item"),
-    (lambda t: t.replace("min_dss = 3", "min_dss = 5"), 5, "policy.0.min_dss: Input should be less than or equal to 4"),
-    (lambda t: t.replace("sev = 2", "sev = 9"), 6, "policy.0.sev: Input should be less than or equal to 5"),
-    (lambda t: t.replace('principals = ["all_employees", "public"]\n', ""), 1, "policy.0.principals: Field required"),
-    (lambda t: t + t.split("\n[[policy.exception]]")[0], 15, "policy.1.name: 'no-broad-sensitive' is already the name of policy [0]"),
-    (lambda t: t.replace('owner = "ml-platform"\n', ""), 9, "policy.0.exception.0.owner: Field required"),
-    (lambda t: t.replace("expires = 2026-07-01", 'expires = "soon"'), 13, "policy.0.exception.0.expires"),
-])
+@pytest.mark.parametrize(
+    ("edit", "line", "problem"),
+    [
+        (
+            lambda t: t.replace('target = "warehouse"', 'target = "lakehouse"'),
+            3,
+            "policy.0.target: no target named 'lakehouse' in [targets] (known: warehouse)",
+        ),
+        (
+            lambda t: t.replace('principals = ["all_employees", "public"]', "principals = []"),
+            4,
+            "policy.0.principals: List should have at least 1 item",
+        ),
+        (
+            lambda t: t.replace("min_dss = 3", "min_dss = 5"),
+            5,
+            "policy.0.min_dss: Input should be less than or equal to 4",
+        ),
+        (lambda t: t.replace("sev = 2", "sev = 9"), 6, "policy.0.sev: Input should be less than or equal to 5"),
+        (
+            lambda t: t.replace('principals = ["all_employees", "public"]\n', ""),
+            1,
+            "policy.0.principals: Field required",
+        ),
+        (
+            lambda t: t + t.split("\n[[policy.exception]]")[0],
+            15,
+            "policy.1.name: 'no-broad-sensitive' is already the name of policy [0]",
+        ),
+        (lambda t: t.replace('owner = "ml-platform"\n', ""), 9, "policy.0.exception.0.owner: Field required"),
+        (lambda t: t.replace("expires = 2026-07-01", 'expires = "soon"'), 13, "policy.0.exception.0.expires"),
+    ],
+)
 def test_bad_policies_are_reported_at_their_line(tmp_path, edit, line, problem):
     with pytest.raises(ConfigError) as err:
         load(tmp_path, TARGET + edit(GOOD))
@@ -61,8 +90,15 @@ def test_bad_policies_are_reported_at_their_line(tmp_path, edit, line, problem):
 
 def finding(fqn: str, principal: str = "all_employees", dss: int | None = 4) -> Finding:
     schema, name = fqn.split(".")
-    return Finding(object_kind="table", schema_name=schema, object_name=name, principal=principal, path=AccessPath.DIRECT,
-                   grantee=principal, dss=dss)
+    return Finding(
+        object_kind="table",
+        schema_name=schema,
+        object_name=name,
+        principal=principal,
+        path=AccessPath.DIRECT,
+        grantee=principal,
+        dss=dss,
+    )
 
 
 def policy_with(*exceptions: PolicyException) -> Policy:
@@ -70,15 +106,26 @@ def policy_with(*exceptions: PolicyException) -> Policy:
 
 
 def test_a_live_exception_exempts_what_it_covers_and_an_expired_one_does_not():
-    exception = PolicyException(objects=["ml_features.*"], principals=["all_employees"], owner="ml", reason="pseudonymised",
-                                expires=datetime(2026, 7, 1, 12, tzinfo=UTC))
+    exception = PolicyException(
+        objects=["ml_features.*"],
+        principals=["all_employees"],
+        owner="ml",
+        reason="pseudonymised",
+        expires=datetime(2026, 7, 1, 12, tzinfo=UTC),
+    )
     findings = [finding("ml_features.a"), finding("ml_features.b", principal="PUBLIC"), finding("hr.salaries")]
     before = evaluate(policy_with(exception), findings, datetime(2026, 7, 1, 11, 59, tzinfo=UTC))
-    assert before.state == "violated" and before.exempted == 1 and {f.object_fqn for f in before.findings} == {"ml_features.b", "hr.salaries"}
+    assert (
+        before.state == "violated"
+        and before.exempted == 1
+        and {f.object_fqn for f in before.findings} == {"ml_features.b", "hr.salaries"}
+    )
     assert before.expired == [] and before.expiring == [exception]
 
     after = evaluate(policy_with(exception), findings, datetime(2026, 7, 1, 12, tzinfo=UTC))
-    assert after.exempted == 0 and after.objects == 3 and after.expired == [exception], "an expired exception is a violation again"
+    assert after.exempted == 0 and after.objects == 3 and after.expired == [exception], (
+        "an expired exception is a violation again"
+    )
 
     only_exempt = evaluate(policy_with(exception), [findings[0]], datetime(2026, 6, 1, tzinfo=UTC))
     assert only_exempt.state == "holds" and only_exempt.exempted == 1

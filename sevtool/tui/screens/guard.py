@@ -44,8 +44,18 @@ class GuardScreen(Screen):
 
     def on_mount(self) -> None:
         policies = self.query_one("#policies", DataTable)
-        for label, key in [("policy", "policy"), ("target", "target"), ("principals", "principals"), ("min DSS", "dss"), ("SEV", "sev"),
-                           ("state", "state"), ("objects", "objects"), ("last run", "last"), ("incident", "incident"), ("exceptions", "exc")]:
+        for label, key in [
+            ("policy", "policy"),
+            ("target", "target"),
+            ("principals", "principals"),
+            ("min DSS", "dss"),
+            ("SEV", "sev"),
+            ("state", "state"),
+            ("objects", "objects"),
+            ("last run", "last"),
+            ("incident", "incident"),
+            ("exceptions", "exc"),
+        ]:
             policies.add_column(label, key=key)
         exceptions = self.query_one("#exceptions", DataTable)
         for label in ("policy", "objects", "principals", "owner", "reason", "expires", "state"):
@@ -68,16 +78,36 @@ class GuardScreen(Screen):
                 summary = f"{len(live)} live" + (f", {expired} EXPIRED" if expired else "") if row["exceptions"] else ""
                 last = f"{format_duration(now - row['last_run_at']).split(' ')[0]} ago" if row["last_run_at"] else ""
                 state = STATE_LABEL.get(row["state"], row["state"]) + (f": {row['error']}" if row["error"] else "")
-                policies.add_row(row["policy"], row["target"], ", ".join(row["principals"]), str(row["min_dss"]), str(row["sev"]), state,
-                                 str(row["objects"]) if row["state"] != "never" else "", last,
-                                 f"INC-{row['incident']}" if row["incident"] else "", summary, key=row["policy"])
+                policies.add_row(
+                    row["policy"],
+                    row["target"],
+                    ", ".join(row["principals"]),
+                    str(row["min_dss"]),
+                    str(row["sev"]),
+                    state,
+                    str(row["objects"]) if row["state"] != "never" else "",
+                    last,
+                    f"INC-{row['incident']}" if row["incident"] else "",
+                    summary,
+                    key=row["policy"],
+                )
                 for n, e in enumerate(row["exceptions"]):
                     expires = datetime.fromisoformat(e["expires"])
-                    left = (f"expired {format_duration(now - expires).split(' ')[0]} ago" if e["expired"]
-                            else f"in {format_duration(expires - now).split(' ')[0]}")
-                    exceptions.add_row(row["policy"], ", ".join(e["objects"]), ", ".join(e["principals"]) or "(all)", e["owner"], e["reason"],
-                                       format_local(expires, zone), "EXPIRED: a violation again" if e["expired"] else f"live, ends {left}",
-                                       key=f"{row['policy']}:{n}")
+                    left = (
+                        f"expired {format_duration(now - expires).split(' ')[0]} ago"
+                        if e["expired"]
+                        else f"in {format_duration(expires - now).split(' ')[0]}"
+                    )
+                    exceptions.add_row(
+                        row["policy"],
+                        ", ".join(e["objects"]),
+                        ", ".join(e["principals"]) or "(all)",
+                        e["owner"],
+                        e["reason"],
+                        format_local(expires, zone),
+                        "EXPIRED: a violation again" if e["expired"] else f"live, ends {left}",
+                        key=f"{row['policy']}:{n}",
+                    )
             empty = self.query_one("#guard-empty", Static)
             empty.update("No policies. Add [[policy]] tables to the team config (see `sevtool guard --help`).")
             empty.display = not rows
@@ -106,5 +136,8 @@ class GuardScreen(Screen):
             violated = sum(r.state == "violated" for r in runs)
             errors = sum(r.state == "error" for r in runs)
             self.app.call_from_thread(self.action_refresh)
-            self.app.notify(f"{len(runs)} policies checked: {violated} violated, {errors} could not be checked", title="guard",
-                            severity="error" if violated or errors else "information")
+            self.app.notify(
+                f"{len(runs)} policies checked: {violated} violated, {errors} could not be checked",
+                title="guard",
+                severity="error" if violated or errors else "information",
+            )
