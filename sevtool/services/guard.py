@@ -255,7 +255,7 @@ class GuardService:
 
     def _scope(self, tx, incident_id: int, scope: Scope, result: ScanResult, verdict: Verdict, at: datetime) -> None:
         """Pre-scope the incident with what the guard saw, as a scan records it: the violations, not the exempt findings."""
-        from sevtool.services.scanning import _event_data, _event_summary
+        from sevtool.services.scanning import scan_event_data, scan_event_summary
 
         objects = {fqn: dss for fqn, dss in result.objects.items() if scope.matches_dss(dss)}
         seen = result.model_copy(
@@ -270,8 +270,8 @@ class GuardService:
         tx.append(
             incident_id,
             "scan",
-            _event_summary(version, scope, seen, summary),
-            _event_data(version, scope, seen, summary),
+            scan_event_summary(version, scope, seen, summary),
+            scan_event_data(version, scope, seen, summary),
             at=at,
         )
 

@@ -140,8 +140,8 @@ class ScanService:
             event = tx.append(
                 incident_id,
                 "scan",
-                _event_summary(version, scope, result, summary),
-                _event_data(version, scope, result, summary),
+                scan_event_summary(version, scope, result, summary),
+                scan_event_data(version, scope, result, summary),
             )
         return ScanOutcome(incident_id, version, scope, result, summary, event.seq)
 
@@ -211,7 +211,7 @@ class ScanService:
         return row
 
 
-def _event_summary(version: int, scope: Scope, result: ScanResult, summary: ExposureSummary) -> str:
+def scan_event_summary(version: int, scope: Scope, result: ScanResult, summary: ExposureSummary) -> str:
     by_dss = ", ".join(f"{label}: {count}" for label, count in sorted(summary.by_dss.items(), key=_dss_sort))
     who = ", ".join(scope.principals)
     readable = readable_in_scope(result)
@@ -224,7 +224,7 @@ def _event_summary(version: int, scope: Scope, result: ScanResult, summary: Expo
     return text + (f"; {by_dss})" if by_dss else ")")
 
 
-def _event_data(version: int, scope: Scope, result: ScanResult, summary: ExposureSummary) -> dict:
+def scan_event_data(version: int, scope: Scope, result: ScanResult, summary: ExposureSummary) -> dict:
     return {
         "version": version,
         "scope": scope.model_dump(mode="json"),
