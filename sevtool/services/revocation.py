@@ -17,12 +17,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING
-
-from pydantic import BaseModel
 
 from sevtool.core import blast
 from sevtool.core.incident import Status
@@ -38,61 +35,23 @@ from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.services.revocation_gates import RevocationGates
 from sevtool.services.revocation_plan import RevocationPlanning
+from sevtool.services.revocation_run import (
+    APPLY_WORKERS,
+    HEARTBEAT_EVERY_S,
+    RESUMED,
+    Progress,
+    ProgressCallback,
+    RunReport,
+)
+from sevtool.services.revocation_undo import RevocationUndo
 from sevtool.store import ledger, locks
-from sevtool.targets.plugin import undo_phases
 
 if TYPE_CHECKING:
     pass
 
-RESUMED = "applied by an interrupted run; confirmed gone on read-back"
-APPLY_WORKERS = 4  # connections revoking side by side (each batch is its own transaction)
-HEARTBEAT_EVERY_S = 10  # well inside locks.STALE_AFTER, so a live apply is never taken over
 
-
-def _by_object(actions: list[Action], size: int) -> list[list[Action]]:
-    """Chunks of about `size` objects in plan order, every action on one object in the same chunk."""
-    by_object: dict[str, list[Action]] = {}
-    for action in actions:
-        by_object.setdefault(action.object_fqn, []).append(action)
-    groups = list(by_object.values())
-    return [[a for group in groups[i : i + size] for a in group] for i in range(0, len(groups), size)]
-
-
-class RunReport(BaseModel):
-    incident_id: int
-    mode: str  # apply | undo
-    plan_versions: list[int]
-    counts: dict[str, int]  # outcomes of this run
-    totals: dict[str, int]  # the ledger afterwards (latest plan for apply, all plans for undo)
-    failures: list[dict]  # seq, object, message
-    status: str  # incident status afterwards
-    duration_ms: int
-    # Actions with collateral left `planned` because the run did not accept it: access stays in place by choice.
-    held: int = 0
-    held_roles: list[str] = []
-    held_actions: list[dict] = []  # seq, object, roles, objects, login_members (the first 50)
-    hint: str = ""  # what to do next, when something was held
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-@dataclass
-class Progress:
-    """Reported after every batch, for progress bars: done/total and that batch's outcomes."""
-
-    done: int
-    total: int
-    results: list[ActionResult]
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-class RevocationService(RevocationPlanning, RevocationGates):
-    """Plans (RevocationPlanning), the gates a run passes (RevocationGates), and here apply and undo."""
+class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
+    """Plans (RevocationPlanning), the gates a run passes (RevocationGates), undo (RevocationUndo), and here apply."""
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -342,131 +301,6 @@ class RevocationService(RevocationPlanning, RevocationGates):
             )
             if held
             else "",
-        )
-
-    # --- undo -------------------------------------------------------------------------------
-
-    def undoable(self, incident_id: int) -> list[tuple[int, str, Action]]:
-        """(plan_version, target, action) of every applied action, oldest plan first."""
-        self.store.incident(incident_id)
-        return [
-            (version, target, action)
-            for version, target in ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
-            for action in self._actions(incident_id, version, [ActionStatus.APPLIED])
-        ]
-
-    @gc_paused()
-    def undo(
-        self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None
-    ) -> RunReport:
-        """Restore every applied action's object to its recorded prior ACL, newest plan first.
-
-        Objects are restored side by side on `workers` connections; all actions on one object go to the same worker.
-        """
-        started = time.perf_counter()
-        with locks.held(self.store, incident_id, "apply"):
-            rows = self.undoable(incident_id)
-            by_version: dict[int, tuple[str, list[Action]]] = {}
-            for version, target, action in rows:
-                by_version.setdefault(version, (target, []))[1].append(action)
-            counts: Counter[str] = Counter()
-            failures: list[dict] = []
-            drift: list[dict] = []  # restored, but something was left as it is now (the target says what)
-            done = 0
-            guard = threading.Lock()  # batches report from worker threads
-            for version in sorted(by_version, reverse=True):
-                target_spec, todo = by_version[version]
-                by_seq = {a.seq: a for a in todo}
-
-                def on_batch(results: list[ActionResult], version=version, by_seq=by_seq) -> None:
-                    nonlocal done
-                    # A failed undo leaves the action applied: the grant stays revoked, the message says why.
-                    recorded = [
-                        r
-                        if r.status == ActionStatus.UNDONE
-                        else ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=r.message)
-                        for r in results
-                    ]
-                    with self.store.write() as tx:
-                        ledger.record(tx.session, incident_id, version, recorded)
-                    with guard:
-                        for status, n in Counter(r.status for r in results).items():
-                            counts[status.value] += n
-                        failures.extend(
-                            {
-                                "seq": r.seq,
-                                "plan_version": version,
-                                "object": by_seq[r.seq].object_fqn,
-                                "message": r.message,
-                            }
-                            for r in results
-                            if r.status == ActionStatus.FAILED
-                        )
-                        drift.extend(
-                            {
-                                "seq": r.seq,
-                                "plan_version": version,
-                                "object": by_seq[r.seq].object_fqn,
-                                "message": r.message,
-                            }
-                            for r in results
-                            if r.status == ActionStatus.UNDONE and "drift" in r.message
-                        )
-                        done += len(results)
-                        if progress:
-                            progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
-
-                target = self._open(target_spec)
-                try:
-                    # Memberships first, on their own: a grant being restored may need what a membership gives its
-                    # grantor (schema USAGE, a grant option), and chunks run side by side.
-                    for phase in undo_phases(todo):
-                        chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
-                        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
-                            for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
-                                future.result()
-                finally:
-                    target.close()
-            run = {
-                ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0),
-                ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0),
-            }
-            duration_ms = int((time.perf_counter() - started) * 1000)
-            with self.store.write() as tx:
-                row = tx.incident_row(incident_id)
-                drifted = f", {len(drift)} with drift left as it is now (see the ledger)" if drift else ""
-                tx.append(
-                    incident_id,
-                    "undo",
-                    f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed{drifted}"
-                    if rows
-                    else "Undo: nothing applied to restore",
-                    {
-                        "plan_versions": sorted(by_version),
-                        "counts": run,
-                        "duration_ms": duration_ms,
-                        "failures": failures[:20],
-                        "drift": drift[:20],
-                    },
-                )
-                if run["undone"] and row.status in (
-                    Status.CONTAINED.value,
-                    Status.VERIFYING.value,
-                    Status.RESOLVED.value,
-                ):
-                    self.wb.incidents._apply_status(
-                        tx, row, Status.DECLARED, at=utcnow(), why="revocation undone: the prior access is back"
-                    )
-                status = row.status
-        return RunReport(
-            incident_id=incident_id,
-            mode="undo",
-            plan_versions=sorted(by_version),
-            counts=run,
-            totals=ledger.status_counts(self.store, incident_id),
-            failures=failures,
-            status=status,
-            duration_ms=duration_ms,
         )
 
     # --- ledger views -----------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""What a revocation run reports (per batch and at the end), and how it cuts a plan into batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from sevtool.core.plan import Action, ActionResult
+
+RESUMED = "applied by an interrupted run; confirmed gone on read-back"
+APPLY_WORKERS = 4  # connections revoking side by side (each batch is its own transaction)
+HEARTBEAT_EVERY_S = 10  # well inside locks.STALE_AFTER, so a live apply is never taken over
+
+
+def _by_object(actions: list[Action], size: int) -> list[list[Action]]:
+    """Chunks of about `size` objects in plan order, every action on one object in the same chunk."""
+    by_object: dict[str, list[Action]] = {}
+    for action in actions:
+        by_object.setdefault(action.object_fqn, []).append(action)
+    groups = list(by_object.values())
+    return [[a for group in groups[i : i + size] for a in group] for i in range(0, len(groups), size)]
+
+
+class RunReport(BaseModel):
+    incident_id: int
+    mode: str  # apply | undo
+    plan_versions: list[int]
+    counts: dict[str, int]  # outcomes of this run
+    totals: dict[str, int]  # the ledger afterwards (latest plan for apply, all plans for undo)
+    failures: list[dict]  # seq, object, message
+    status: str  # incident status afterwards
+    duration_ms: int
+    # Actions with collateral left `planned` because the run did not accept it: access stays in place by choice.
+    held: int = 0
+    held_roles: list[str] = []
+    held_actions: list[dict] = []  # seq, object, roles, objects, login_members (the first 50)
+    hint: str = ""  # what to do next, when something was held
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Progress:
+    """Reported after every batch, for progress bars: done/total and that batch's outcomes."""
+
+    done: int
+    total: int
+    results: list[ActionResult]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[Progress], None]

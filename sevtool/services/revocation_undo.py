@@ -1,0 +1,153 @@
+"""Undo: put back what apply removed, object by object, newest plan first, under the incident's apply lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from sevtool.core.incident import Status
+from sevtool.core.plan import Action, ActionResult, ActionStatus
+from sevtool.core.timeparse import utcnow
+from sevtool.gcpause import gc_paused
+from sevtool.services.revocation_run import APPLY_WORKERS, Progress, ProgressCallback, RunReport, _by_object
+from sevtool.store import ledger, locks
+from sevtool.targets.plugin import undo_phases
+
+if TYPE_CHECKING:
+    from sevtool.services.revocation_plan import RevocationPlanning
+
+    _Base = RevocationPlanning
+else:
+    _Base = object
+
+
+class RevocationUndo(_Base):
+    """The undo half of RevocationService (which provides the store, the workbench, `_open` and `_event`)."""
+
+    # --- undo -------------------------------------------------------------------------------
+
+    def undoable(self, incident_id: int) -> list[tuple[int, str, Action]]:
+        """(plan_version, target, action) of every applied action, oldest plan first."""
+        self.store.incident(incident_id)
+        return [
+            (version, target, action)
+            for version, target in ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
+            for action in self._actions(incident_id, version, [ActionStatus.APPLIED])
+        ]
+
+    @gc_paused()
+    def undo(
+        self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None
+    ) -> RunReport:
+        """Restore every applied action's object to its recorded prior ACL, newest plan first.
+
+        Objects are restored side by side on `workers` connections; all actions on one object go to the same worker.
+        """
+        started = time.perf_counter()
+        with locks.held(self.store, incident_id, "apply"):
+            rows = self.undoable(incident_id)
+            by_version: dict[int, tuple[str, list[Action]]] = {}
+            for version, target, action in rows:
+                by_version.setdefault(version, (target, []))[1].append(action)
+            counts: Counter[str] = Counter()
+            failures: list[dict] = []
+            drift: list[dict] = []  # restored, but something was left as it is now (the target says what)
+            done = 0
+            guard = threading.Lock()  # batches report from worker threads
+            for version in sorted(by_version, reverse=True):
+                target_spec, todo = by_version[version]
+                by_seq = {a.seq: a for a in todo}
+
+                def on_batch(results: list[ActionResult], version=version, by_seq=by_seq) -> None:
+                    nonlocal done
+                    # A failed undo leaves the action applied: the grant stays revoked, the message says why.
+                    recorded = [
+                        r
+                        if r.status == ActionStatus.UNDONE
+                        else ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=r.message)
+                        for r in results
+                    ]
+                    with self.store.write() as tx:
+                        ledger.record(tx.session, incident_id, version, recorded)
+                    with guard:
+                        for status, n in Counter(r.status for r in results).items():
+                            counts[status.value] += n
+                        failures.extend(
+                            {
+                                "seq": r.seq,
+                                "plan_version": version,
+                                "object": by_seq[r.seq].object_fqn,
+                                "message": r.message,
+                            }
+                            for r in results
+                            if r.status == ActionStatus.FAILED
+                        )
+                        drift.extend(
+                            {
+                                "seq": r.seq,
+                                "plan_version": version,
+                                "object": by_seq[r.seq].object_fqn,
+                                "message": r.message,
+                            }
+                            for r in results
+                            if r.status == ActionStatus.UNDONE and "drift" in r.message
+                        )
+                        done += len(results)
+                        if progress:
+                            progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
+
+                target = self._open(target_spec)
+                try:
+                    # Memberships first, on their own: a grant being restored may need what a membership gives its
+                    # grantor (schema USAGE, a grant option), and chunks run side by side.
+                    for phase in undo_phases(todo):
+                        chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
+                        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
+                            for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
+                                future.result()
+                finally:
+                    target.close()
+            run = {
+                ActionStatus.UNDONE.value: counts.get(ActionStatus.UNDONE.value, 0),
+                ActionStatus.FAILED.value: counts.get(ActionStatus.FAILED.value, 0),
+            }
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            with self.store.write() as tx:
+                row = tx.incident_row(incident_id)
+                drifted = f", {len(drift)} with drift left as it is now (see the ledger)" if drift else ""
+                tx.append(
+                    incident_id,
+                    "undo",
+                    f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed{drifted}"
+                    if rows
+                    else "Undo: nothing applied to restore",
+                    {
+                        "plan_versions": sorted(by_version),
+                        "counts": run,
+                        "duration_ms": duration_ms,
+                        "failures": failures[:20],
+                        "drift": drift[:20],
+                    },
+                )
+                if run["undone"] and row.status in (
+                    Status.CONTAINED.value,
+                    Status.VERIFYING.value,
+                    Status.RESOLVED.value,
+                ):
+                    self.wb.incidents._apply_status(
+                        tx, row, Status.DECLARED, at=utcnow(), why="revocation undone: the prior access is back"
+                    )
+                status = row.status
+        return RunReport(
+            incident_id=incident_id,
+            mode="undo",
+            plan_versions=sorted(by_version),
+            counts=run,
+            totals=ledger.status_counts(self.store, incident_id),
+            failures=failures,
+            status=status,
+            duration_ms=duration_ms,
+        )
