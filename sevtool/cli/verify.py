@@ -133,7 +133,7 @@ def verify(
     if json_out:
         _emit_line(report.as_dict(), pretty=True)
     elif jsonl_out:
-        from sevtool.services.verification import remains_json
+        from sevtool.services.verification_report import remains_json
 
         emit_jsonl(remains_json(f) for f in report.outcome.findings)
     else:

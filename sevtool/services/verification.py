@@ -20,19 +20,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
-from sevtool.core.exposure import AccessPath, Finding, Scope
+from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.incident import Status
-from sevtool.core.timeline import Event
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
-from sevtool.describe import via
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.services.verification_baseline import Baselines, Held, Seen
+from sevtool.services.verification_report import CheckHistory, CheckReport
 from sevtool.services.verification_schedule import RecheckSchedule
 from sevtool.store import checks as q
 from sevtool.store import schedule as sched
@@ -48,65 +46,7 @@ PROBE_SAMPLE = 25  # objects probed at random besides the sensitive closed ones
 EVENT_SAMPLE = 20  # objects named in a timeline event; the count is always complete
 
 
-def remains_json(f: Finding) -> dict:
-    """One finding still readable at a check, as `--json`'s `remains` and `--jsonl`'s lines show it."""
-    return {
-        "object": f.object_fqn,
-        "principal": f.principal,
-        "path": f.path.value,
-        "via": via(f),
-        "route": list(f.route),
-        "grantee": f.grantee,
-        "grantor": f.grantor,
-        "column": f.column,
-        "dss": f.dss,
-        "privilege": f.privilege,
-    }
-
-
-@dataclass
-class CheckReport:
-    incident_id: int
-    check_id: int
-    number: int
-    ran_at: datetime
-    duration_ms: int
-    baseline: str
-    objects_in_scope: int
-    outcome: core.CheckOutcome
-    status: Status
-    probe: dict = field(default_factory=dict)
-    slot: dict | None = None
-
-    @property
-    def clean(self) -> bool:
-        return self.outcome.clean
-
-    def as_dict(self) -> dict:
-        out = self.outcome
-        return {
-            "incident_id": self.incident_id,
-            "check": self.number,
-            "check_id": self.check_id,
-            "ran_at": format_utc(self.ran_at),
-            "duration_ms": self.duration_ms,
-            "clean": out.clean,
-            "baseline": self.baseline,
-            "objects_in_scope": self.objects_in_scope,
-            "exposed_objects": out.exposed_objects,
-            "findings": len(out.findings),
-            "remaining_pairs": out.remaining,
-            "closed_since_baseline": out.closed_since,
-            "new_objects": out.new_objects,
-            "regressions": [r.as_dict() for r in out.regressions],
-            "remains": [remains_json(f) for f in out.findings],
-            "probe": self.probe,
-            "slot": self.slot,
-            "status": self.status.value,
-        }
-
-
-class VerificationService(RecheckSchedule):
+class VerificationService(RecheckSchedule, CheckHistory):
     def __init__(self, wb: Workbench):
         self.wb = wb
         self.store = wb.store
@@ -437,48 +377,3 @@ class VerificationService(RecheckSchedule):
             self.wb.incidents._apply_status(
                 tx, row, Status.VERIFYING, at=at, why=f"check {number} found no access remaining"
             )
-
-    # --- read side: TUI, postmortem, countdown ----------------------------------------------------------
-
-    def history(self, incident_id: int) -> list[dict]:
-        self.store.incident(incident_id)
-        return [
-            {
-                "check": c.number,
-                "id": c.id,
-                "scheduled_at": format_utc(c.scheduled_at) if c.scheduled_at else None,
-                "ran_at": format_utc(c.ran_at),
-                "duration_ms": c.duration_ms,
-                "clean": c.clean,
-                "exposed_objects": c.exposed_objects,
-                "findings": c.findings,
-                "regressions": c.regressions,
-                "objects_in_scope": c.summary.get("objects_in_scope"),
-                "baseline": c.summary.get("baseline"),
-                "probe": c.probe,
-            }
-            for c in q.checks(self.store, incident_id)
-        ]
-
-    def regressions(self, incident_id: int) -> list[dict]:
-        self.store.incident(incident_id)
-        return [
-            {
-                "object": r.object_fqn,
-                "principal": r.principal,
-                "path": r.path,
-                "cause": r.cause,
-                "check_id": r.check_id,
-                "first_seen_at": format_utc(r.first_seen_at),
-                "closed_at": format_utc(r.closed_at) if r.closed_at else None,
-                "closed_by": r.closed_by,
-            }
-            for r in q.regressions(self.store, incident_id)
-        ]
-
-    def open_regressions(self, incident_id: int) -> list[Event]:
-        """Regression events not yet answered by a clean check: the fix did not stick and nobody has re-closed it
-        (the TUI's loudest marker). Each event names one cause and counts its objects."""
-        events = self.wb.incidents.timeline(incident_id)
-        last_clean = max((e.seq for e in events if e.kind == "check" and e.data.get("clean")), default=0)
-        return [e for e in events if e.kind == "regression" and e.seq > last_clean]

@@ -32,7 +32,7 @@ from sevtool.store import schedule as sched
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
-    from sevtool.services.verification import CheckReport
+    from sevtool.services.verification_report import CheckReport
     from sevtool.store.repository import Store
 
 BEATS_PER_WINDOW = 3  # heartbeats per staleness window: two can be late before a takeover
