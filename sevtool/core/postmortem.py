@@ -21,11 +21,11 @@ from sevtool.core.postmortem_facts import (
     UPDATE_NOTE_KINDS,
     NoteEntry,
     PostmortemData,
-    RegressionFacts,
     durations,
     milestones,
 )
 from sevtool.core.postmortem_inputs import NOTE_SECTIONS
+from sevtool.core.postmortem_resolution import resolution
 from sevtool.core.timeparse import as_utc, format_duration, format_utc, parse_duration
 
 
@@ -164,7 +164,7 @@ def render(data: PostmortemData) -> str:
 
     # Resolution and verification
     add(["## Resolution and verification", ""])
-    add(_resolution(data))
+    add(resolution(data))
 
     # Root cause
     add(["## Root cause", ""])
@@ -354,77 +354,3 @@ def _communications(data: PostmortemData) -> list[str]:
         table([[format_utc(n.at), n.actor, n.text] for n in updates], ["UTC", "who", "update"]),
         "",
     ]
-
-
-def _resolution(data: PostmortemData) -> list[str]:
-    out: list[str] = ["### Revocation ledger", ""]
-    ledger = data.ledger
-    if ledger is None or ledger.actions == 0:
-        out += ["_No revocation plan recorded._", ""]
-    else:
-        out += [
-            f"{ledger.actions:,} actions over {ledger.objects:,} objects in {ledger.plan_versions} plan version(s); "
-            f"first applied {_when(data.first_apply_at)}.",
-            "",
-        ]
-        out += [
-            table([[status, f"{count:,}"] for status, count in ledger.by_status.items()], ["status", "actions"]),
-            "",
-        ]
-    out += ["### Checks", ""]
-    if data.checks:
-        out += [
-            table(
-                [
-                    [
-                        f"#{c.number}",
-                        format_utc(c.scheduled_at) if c.scheduled_at else "on demand",
-                        _when(c.ran_at),
-                        "clean" if c.clean else "EXPOSED",
-                        f"{c.exposed_objects:,}",
-                        f"{c.findings:,}",
-                        str(c.regressions),
-                    ]
-                    for c in data.checks
-                ],
-                ["check", "scheduled (UTC)", "ran (UTC)", "result", "objects exposed", "findings", "regressions"],
-            ),
-            "",
-        ]
-    else:
-        out += ["_No check recorded: the fix is unverified._", ""]
-    out += ["### Regressions", ""]
-    if data.regressions:
-        out += [
-            table(
-                [
-                    [
-                        f"#{r.check_number}" if r.check_number else "",
-                        r.cause,
-                        r.principal,
-                        r.path,
-                        _objects_text(r),
-                        _when(r.first_seen_at),
-                        _closed_text(r),
-                    ]
-                    for r in data.regressions
-                ],
-                ["found by check", "cause", "principal", "access path", "objects", "first seen (UTC)", "closed"],
-            ),
-            "",
-        ]
-    else:
-        out += ["None." if data.checks else "_Unknown: no check recorded._", ""]
-    return out
-
-
-def _objects_text(r: RegressionFacts) -> str:
-    shown = ", ".join(r.examples)
-    more = r.objects - len(r.examples)
-    return f"{r.objects:,}: {shown}" + (f" and {more:,} more" if more > 0 else "")
-
-
-def _closed_text(r: RegressionFacts) -> str:
-    if r.still_open:
-        return f"OPEN ({r.still_open:,} not closed)"
-    return f"{_when(r.closed_at)} by {r.closed_by or 'unknown'}"
