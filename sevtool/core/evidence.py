@@ -144,7 +144,7 @@ def exposure_start(recorded: datetime | None, grants: list[datetime]) -> tuple[d
 
 
 class AuditEntry(Protocol):
-    """What a tally reads of one pgaudit entry (`sevtool.evidence.logs.AuditRecord`)."""
+    """What a tally reads of one pgaudit entry (`sevtool.evidence.records.AuditRecord`)."""
 
     @property
     def epoch(self) -> float: ...

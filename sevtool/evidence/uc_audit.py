@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sevtool.evidence.logs import AuditRecord
+from sevtool.evidence.records import AuditRecord
 
 UTC = UTC
 FORMAT = "uc-audit"

@@ -12,7 +12,7 @@ from fakes.uc_server import FakeUnityCatalog, seed_drill
 from pg_roles import roles_dropped_after
 from psycopg import sql
 
-from sevtool.core.checks import Cause
+from sevtool.core.causes import Cause
 from sevtool.core.exposure import FUTURE_TABLES, AccessPath
 from sevtool.core.incident import Status
 from sevtool.core.postmortem_facts import milestones

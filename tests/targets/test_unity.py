@@ -16,12 +16,8 @@ from sevtool.core.plan import ActionStatus
 from sevtool.describe import via
 from sevtool.errors import ConfigError, TargetError, TargetRejected, TargetUnreachable
 from sevtool.targets.unity.plugin import REVOKE_SECURABLE
-from sevtool.targets.unity.target import (
-    UnityCatalogTarget,
-    normalise_privilege,
-    parse_spec,
-    select_sources,
-)
+from sevtool.targets.unity.privileges import normalise_privilege, select_sources
+from sevtool.targets.unity.target import UnityCatalogTarget, parse_spec
 
 P = "account users"
 

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sevtool.core.causes import Cause
 from sevtool.core.checks import (
     Baseline,
-    Cause,
     CheckState,
     LedgerChange,
     SlotState,

@@ -4,17 +4,17 @@ The relation and grant queries are pipelined, so the server works while Python c
 decided by the per-reader model (access.py); the grants held by roles the principals reach become findings
 on the exposed objects, with the grantor exactly as the ACL records it (a grant-option holder's grant must be
 revoked as that holder); paths that are not a grant are added by escalation.py.
+
+The roles the principals reach are read in reach.py; catalog rows are made into findings in scan_findings.py.
+This module runs the queries, builds the read model, and says why granted objects are not exposed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import psycopg
 from psycopg.rows import tuple_row
 
-from sevtool.core.exposure import FUTURE_TABLES, PUBLIC, AccessPath, Finding, Scope
-from sevtool.errors import NotFound
+from sevtool.core.exposure import PUBLIC, AccessPath, Finding, Scope
 from sevtool.targets.base import Classifier
 from sevtool.targets.postgres.access import (
     PUBLIC_OID,
@@ -24,8 +24,6 @@ from sevtool.targets.postgres.access import (
 )
 from sevtool.targets.postgres.catalog import (
     _COLUMN_GRANTS_SQL,
-    _DEFAULT_GRANTS_SQL,
-    _KINDS,
     _RELATIONS_SQL,
     _SCHEMA_USAGE_SQL,
     _SCOPED_KINDS,
@@ -33,13 +31,13 @@ from sevtool.targets.postgres.catalog import (
     _VIEW_DEPENDENCIES_SQL,
     READ_ALL_ROLES,
     _finding,
-    _Reach,
     _Relation,
     membership_sql,
 )
 from sevtool.targets.postgres.compact import GrantRows, relations_of
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
-from sevtool.targets.postgres.sql import one_row
+from sevtool.targets.postgres.reach import read_members, read_reach
+from sevtool.targets.postgres.scan_findings import add_default_privileges, add_everything, add_grant
 from sevtool.targets.postgres.views import read_through_views, view_rules, views_over
 
 # (findings, objects in scope -> DSS, principal -> member count, notices)
@@ -65,8 +63,8 @@ class CatalogScan:
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
         self.role_names[PUBLIC_OID] = PUBLIC
-        reach = self._reach()
-        members = self._members()
+        reach, self._reach_oid = read_reach(self.cur, self.scope, self.reach_sql, self.role_names, self.display)
+        members = read_members(self.cur, self.scope, self.members_sql)
         role_oids = [self._reach_oid[r] for r in reach]
         params = {"principals": [r.principal for r in reach], "roles": role_oids}
         self.reach_by = {(r.principal, oid): r for r, oid in zip(reach, role_oids, strict=False)}
@@ -149,8 +147,15 @@ class CatalogScan:
                 if oid not in watched:
                     continue
                 if oid in exposed:
-                    self._add(
-                        relations[oid], principal, grantee, grantor, relations[oid].owner, column=None, views=views
+                    add_grant(
+                        self,
+                        relations[oid],
+                        principal,
+                        grantee,
+                        grantor,
+                        relations[oid].owner,
+                        column=None,
+                        views=views,
                     )
                 else:
                     key = (principal, relations[oid].namespace)
@@ -159,21 +164,28 @@ class CatalogScan:
         for oid, column, grantee, grantor, _attnum in column_grants:
             if oid in exposed:
                 for principal in principals_of.get(grantee, ()):
-                    self._add(
-                        relations[oid], principal, grantee, grantor, relations[oid].owner, column=column, views=views
+                    add_grant(
+                        self,
+                        relations[oid],
+                        principal,
+                        grantee,
+                        grantor,
+                        relations[oid].owner,
+                        column=column,
+                        views=views,
                     )
         read_through_views(self, exposed, rules, table_grants, principals_of)
 
         for r, oid in zip(reach, role_oids, strict=False):
             if r.role in READ_ALL_ROLES:
-                self._everything(r, AccessPath.PREDEFINED_ROLE, exposed)
+                add_everything(self, r, AccessPath.PREDEFINED_ROLE, exposed)
             elif roles.get(oid) is not None and roles[oid].superuser:
-                self._everything(r, AccessPath.SUPERUSER, exposed)
+                add_everything(self, r, AccessPath.SUPERUSER, exposed)
 
         Escalations(self, _finding).add(
             reach, role_oids, roles, matched, exposed, parents, self.cur.connection.info.server_version
         )
-        self._default_privileges(params)
+        add_default_privileges(self, params)
         self._explain_unexposed(not_exposed)
         for principal, (_total, noinherit) in members.items():
             if noinherit and principal != PUBLIC:
@@ -183,27 +195,7 @@ class CatalogScan:
         objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
 
-    def _everything(self, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
-        """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
-        for oid in sorted(exposed, key=lambda o: self.relations[o].fqn):
-            rel = self.relations[oid]
-            self.findings.append(
-                _finding(
-                    {
-                        "object_kind": rel.kind_label,
-                        "schema_name": rel.schema,
-                        "object_name": rel.name,
-                        "principal": reached.principal,
-                        "path": path,
-                        "grantee": reached.role,
-                        "dss": self.dss.get(oid),
-                        "base_object": self._parent_fqn(rel),
-                        **reached.fields(),
-                    }
-                )
-            )
-
-    def _usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
+    def usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
         """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
         member who has it). None when the principal, a role it reaches or PUBLIC has USAGE."""
         key = (principal, namespace)
@@ -223,7 +215,7 @@ class CatalogScan:
             self._usage_notes[key] = note
         return self._usage_notes[key]
 
-    def _some_member_uses(self, namespace: int) -> bool:
+    def some_member_uses(self, namespace: int) -> bool:
         """Can some member of the principals, as some role it can be, use this schema?"""
         if namespace not in self._usable:
             graph = self.model.graph
@@ -243,7 +235,7 @@ class CatalogScan:
             not_exposed.items(), key=lambda kv: (kv[0][0], schema_names[kv[0][1]])
         ):
             schema = schema_names[namespace]
-            if self._some_member_uses(namespace):
+            if self.some_member_uses(namespace):
                 self.notices.append(
                     f"{count} object(s) in schema {schema} are granted to {principal} (or a role it reaches), but every "
                     f"member who can read them also reads them through other roles: not counted as exposure; "
@@ -254,46 +246,6 @@ class CatalogScan:
                     f"{count} object(s) in schema {schema} are granted to {principal} but not readable yet: "
                     f"no member of {principal} has USAGE on {schema} (granting USAGE would expose them)"
                 )
-
-    # --- roles -----------------------------------------------------------------------------
-
-    def _reach(self) -> list[_Reach]:
-        names = []
-        for principal in self.scope.principals:
-            names.append(PUBLIC if principal.upper() == PUBLIC else principal)
-        roles = [n for n in names if n != PUBLIC]
-        rows = self.cur.execute(self.reach_sql, {"principals": roles}).fetchall()
-        found = {row[0] for row in rows}
-        missing = [n for n in roles if n not in found]
-        if missing:
-            raise NotFound(
-                f"role {missing[0]!r} does not exist on {self.display}",
-                hint="role names are case-sensitive; PUBLIC means every role",
-            )
-        self._reach_oid = {}
-        reach: list[_Reach] = []
-        for principal, roleid, route, inherited, blocked_by in rows:
-            entry = _Reach(principal, self.role_names[roleid], tuple(route), inherited, blocked_by)
-            self._reach_oid[entry] = roleid
-            reach.append(entry)
-        for name in dict.fromkeys(names):
-            public = _Reach(name, PUBLIC, (), True, None)
-            self._reach_oid[public] = PUBLIC_OID
-            reach.append(public)
-        return reach
-
-    def _members(self) -> dict[str, tuple[int, int]]:
-        names = list(dict.fromkeys(PUBLIC if p.upper() == PUBLIC else p for p in self.scope.principals))
-        roles = [n for n in names if n != PUBLIC]
-        counts = {row[0]: (row[1], row[2]) for row in self.cur.execute(self.members_sql, {"principals": roles})}
-        if PUBLIC in names:
-            total, noinherit = one_row(
-                self.cur.execute(
-                    "SELECT count(*), count(*) FILTER (WHERE NOT rolinherit) FROM pg_roles WHERE rolcanlogin"
-                )
-            )
-            counts[PUBLIC] = (total, noinherit)
-        return {name: counts.get(name, (0, 0)) for name in names}
 
     # --- objects ---------------------------------------------------------------------------
 
@@ -325,118 +277,6 @@ class CatalogScan:
 
         matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
         return dss, matched
-
-    def _parent_fqn(self, rel: _Relation) -> str | None:
-        parent = self.relations.get(rel.parent) if rel.parent is not None else None
-        return parent.fqn if parent else None
-
-    # --- findings --------------------------------------------------------------------------
-
-    def _add(
-        self,
-        rel: _Relation,
-        principal: str,
-        grantee: int,
-        grantor: int,
-        owner: int,
-        *,
-        column: str | None,
-        views: dict[int, list[int]],
-    ) -> None:
-        key = (principal, grantee)
-        reached = self.reach_by[key]
-        grantor_name = self.role_names.get(grantor, str(grantor))
-        by_holder = grantor != owner
-        how = {**self.reach_fields[key], "usage_from": self._usage_elsewhere(principal, rel.namespace)}
-        if (
-            not by_holder
-            and column is None
-            and rel.parent is None
-            and rel.oid not in views
-            and grantee != owner
-            and not rel.row_security
-        ):
-            # The bulk of a large exposure: a plain table granted by its owner.
-            self.findings.append(
-                _finding(
-                    {
-                        "object_kind": _KINDS[rel.kind],
-                        "schema_name": rel.schema,
-                        "object_name": rel.name,
-                        "principal": principal,
-                        "path": self.plain_path[key],
-                        "grantee": reached.role,
-                        "grantor": grantor_name,
-                        "dss": self.dss[rel.oid],
-                        **how,
-                    }
-                )
-            )
-            return
-        base_object = None
-        bases: tuple[str, ...] = ()
-        dss = self.dss.get(rel.oid)
-        if rel.oid in views:
-            bases = tuple(self.relations[b].fqn for b in views[rel.oid])
-            base_object = bases[0]
-            dss = self.dss[views[rel.oid][0]]
-            path = AccessPath.VIEW
-        elif rel.parent is not None:
-            base_object = self._parent_fqn(rel)
-            path = AccessPath.PARTITION
-        elif column is not None:
-            path = AccessPath.COLUMN
-        elif grantee == owner:
-            path = AccessPath.OWNER
-        elif by_holder:
-            path = AccessPath.GRANT_OPTION
-        else:
-            path = self.plain_path[key]
-        self.findings.append(
-            _finding(
-                {
-                    "object_kind": rel.kind_label,
-                    "schema_name": rel.schema,
-                    "object_name": rel.name,
-                    "principal": principal,
-                    "path": path,
-                    "grantee": reached.role,
-                    "grantor": grantor_name,
-                    "column": column,
-                    "dss": dss,
-                    "base_object": base_object,
-                    "bases": bases,
-                    "by_holder": by_holder,
-                    "row_security": rel.row_security,
-                    **how,
-                }
-            )
-        )
-
-    def _default_privileges(self, params: Mapping[str, object]) -> None:
-        """Future tables: granted in a schema some member of the principal can use (or database-wide)."""
-        for owner, namespace, schema, principal, grantee, _grantor in self.cur.execute(_DEFAULT_GRANTS_SQL, params):
-            if namespace and not self._some_member_uses(namespace):
-                continue
-            schema = schema or ""
-            if schema and self.scope.schemas and schema not in self.scope.schemas:
-                continue
-            reached = self.reach_by[(principal, grantee)]
-            owner_name = self.role_names.get(owner, str(owner))
-            self.findings.append(
-                Finding(
-                    object_kind="schema",
-                    schema_name=schema,
-                    object_name=FUTURE_TABLES,
-                    future_tables=True,
-                    principal=principal,
-                    path=AccessPath.DEFAULT_PRIVILEGES,
-                    grantee=reached.role,
-                    grantor=owner_name,
-                    dss=self.classify(schema, FUTURE_TABLES, None) if schema else None,
-                    **reached.fields(),
-                )
-            )
 
 
 def _shared_sets(by_oid: dict[int, set[int]]) -> dict[int, set[int]]:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from sevtool.core.plan import Action, Collateral
+from sevtool.targets.unity.privileges import normalise_privilege, privileges_of, select_sources
 
 if TYPE_CHECKING:
     from sevtool.targets.unity.target import UnityCatalogTarget
@@ -43,8 +44,6 @@ def attach(target: UnityCatalogTarget, actions: list[Action], in_scope: set[str]
 
 
 def _lost_tables(target: UnityCatalogTarget, pool: ThreadPoolExecutor, action: Action, in_scope: set[str]) -> list[str]:
-    from sevtool.targets.unity.target import normalise_privilege, privileges_of, select_sources
-
     grantee = action.grantee
     removed = {normalise_privilege(p) for p in action.privileges}
 
