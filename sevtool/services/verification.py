@@ -179,7 +179,7 @@ class VerificationService(RecheckSchedule):
         )
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return self._record(
+        report = self._record(
             incident_id,
             version,
             result,
@@ -194,6 +194,8 @@ class VerificationService(RecheckSchedule):
             held,
             holder,
         )
+        self.wb.table_stats.snapshot(incident_id, scanned.scope.target, list(result.objects), "check")
+        return report
 
     def _scope(self, incident_id: int) -> ScopeVersion:
         versions = self.wb.scanning.versions(incident_id)
