@@ -89,6 +89,9 @@ def test_reads_between_scan_and_apply_are_counted_per_object(db, sqlite_wb):
     assert counted["hr.reviews"].reads == 0
     assert (counted["hr.salaries"].start, counted["hr.salaries"].end) == (applied["scan"], applied["apply"])
 
+    wb.verification.verify(incident)
+    assert [s.phase for s in wb.table_stats.snapshots(incident)] == ["scan", "apply", "check"]
+
 
 def test_a_statistics_reset_between_snapshots_is_reported_not_counted(db, sqlite_wb):
     wb = sqlite_wb
