@@ -97,6 +97,13 @@ def render(report) -> str:
         for a, b in o.uncovered:
             lines.append(f"  unknown: {span(a, b)} (not covered by the logs)")
         lines.append(f"  pgaudit READ logged: {o.read_logged or 'no sign of it'}")
+        if o.stats is not None:
+            between = f"between {format_utc(o.stats.start)} and {format_utc(o.stats.end)}"
+            lines.append(
+                f"  table statistics: reset {between}, no count"
+                if o.stats.reads is None
+                else f"  table statistics: read {o.stats.reads} time(s) {between} (no reader identity)"
+            )
         for member in (True, False):
             readers = [r for r in o.readers if r.member == member]
             who = f"members of {', '.join(report.principals)}" if member else "not members"

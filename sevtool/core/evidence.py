@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypedDict
 
 from sevtool.core.identifiers import normalise_name
+from sevtool.core.table_stats import StatsReads
 
 UTC = UTC
 Span = tuple[datetime | None, datetime]  # start None: unknown, before anything the logs or the incident say
@@ -266,6 +267,10 @@ class ObjectEvidenceDict(TypedDict):
     members: list[ReaderDict]
     non_members: list[ReaderDict]
     reads: int
+    stats_reads: int | None  # scans counted by the table statistics between stats_from and stats_to (no reader)
+    stats_from: str | None
+    stats_to: str | None
+    stats_reset: bool  # the statistics were reset between the two snapshots: no count
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +284,7 @@ class ObjectEvidence:
     readers: list[Reader]
     answer: str  # reads | no_reads | unknown
     reason: str
+    stats: StatsReads | None = None  # the second source, shown beside the answer: it never decides it
 
     def as_dict(self) -> ObjectEvidenceDict:
         def when(v: datetime | None) -> str | None:
@@ -296,6 +302,10 @@ class ObjectEvidence:
             "members": [_reader_dict(r) for r in self.readers if r.member],
             "non_members": [_reader_dict(r) for r in self.readers if not r.member],
             "reads": sum(r.reads for r in self.readers),
+            "stats_reads": self.stats.reads if self.stats else None,
+            "stats_from": when(self.stats.start) if self.stats else None,
+            "stats_to": when(self.stats.end) if self.stats else None,
+            "stats_reset": self.stats.reset if self.stats else False,
         }
 
 

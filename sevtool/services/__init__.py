@@ -72,6 +72,12 @@ class Workbench:
         return EvidenceService(self)
 
     @cached_property
+    def table_stats(self):
+        from sevtool.services.table_stats import TableStatsService
+
+        return TableStatsService(self)
+
+    @cached_property
     def notify(self):
         from sevtool.services.notify import NotifyService
 

@@ -8,7 +8,7 @@ exposed; the logs the reads and the time they cover. The answer is recorded on t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,6 +177,12 @@ class EvidenceService:
                 )
             )
 
+        # The second source: read counters snapshotted after scans, applies and checks, up to each containment.
+        counted = self.wb.table_stats.reads(
+            incident_id, {obj: max(applied[obj]) if applied.get(obj) else None for obj in objects}
+        )
+        results = [replace(r, stats=counted.get(r.object_fqn)) for r in results]
+
         notes = list(facts.notes)
         if object_less:
             notes.append(
@@ -285,6 +291,12 @@ class EvidenceService:
             "by_dss": answers_by_dss(report.objects, dss),
             "most_read": most_read(report.objects),
             "reads": sum(r.reads for o in report.objects for r in o.readers),
+            # Table statistics (no reader identity): objects counted, reset between snapshots, and those read.
+            "stats": {
+                "counted": sum(1 for o in report.objects if o.stats and o.stats.reads is not None),
+                "reset": sum(1 for o in report.objects if o.stats and o.stats.reset),
+                "read": {o.object_fqn: o.stats.reads for o in report.objects if o.stats and o.stats.reads},
+            },
         }
         with self.store.write() as tx:
             tx.incident_row(report.incident_id)

@@ -204,7 +204,10 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     raise
                 finally:
                     target.close()
-            return self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now(), held)
+            report = self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now(), held)
+        # Taken after the ledger recorded the containment: where evidence's count of reads from statistics ends.
+        self.wb.table_stats.snapshot_exposed(incident_id, "apply")
+        return report
 
     def _finish_apply(
         self,

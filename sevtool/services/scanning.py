@@ -143,6 +143,8 @@ class ScanService:
                 scan_event_summary(version, scope, result, summary),
                 scan_event_data(version, scope, result, summary),
             )
+        # The counters right after the scan are where evidence's second source starts counting reads from.
+        self.wb.table_stats.snapshot(incident_id, target, list(result.objects), "scan")
         return ScanOutcome(incident_id, version, scope, result, summary, event.seq)
 
     # --- read back -------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
         )
         ran_at = now()
         duration_ms = int((time.perf_counter() - started) * 1000)
-        return self._record(
+        report = self._record(
             incident_id,
             version,
             result,
@@ -134,6 +134,8 @@ class VerificationService(RecheckSchedule, CheckHistory):
             held,
             holder,
         )
+        self.wb.table_stats.snapshot(incident_id, scanned.scope.target, list(result.objects), "check")
+        return report
 
     def _scope(self, incident_id: int) -> ScopeVersion:
         versions = self.wb.scanning.versions(incident_id)

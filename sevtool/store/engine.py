@@ -24,6 +24,7 @@ from sevtool.store.models import (  # importing models registers every table
     FindingRow,
     GuardRunRow,
     GuardStateRow,
+    StatsSnapshotRow,
     WorkLeaseRow,
 )
 
@@ -109,6 +110,9 @@ def _create_schema(engine: Engine) -> None:
             c["name"] for c in inspect(engine).get_columns(FindingRow.__tablename__)
         }:
             _structure_findings(engine)
+        if "chain_head" in tables and StatsSnapshotRow.__tablename__ not in tables:
+            # A store made before table statistics were snapshotted: the new table, nothing else changes.
+            StatsSnapshotRow.__table__.create(engine, checkfirst=True)
         with engine.begin() as conn:
             conn.execute(
                 text(

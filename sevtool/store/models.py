@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     Text,
     UniqueConstraint,
     and_,
@@ -303,3 +304,20 @@ class GuardRunRow(SQLModel, table=True):
     state: str
     objects: int = 0
     incident_id: int | None = None
+
+
+class StatsSnapshotRow(SQLModel, table=True):
+    """The target's table statistics for every in-scope object at one moment (after a scan, apply or check).
+
+    One row per snapshot, the counters packed (zlib-compressed JSON, see store/table_stats.py): a check of 45,000
+    tables writes one row, not 45,000.
+    """
+
+    __tablename__ = "stats_snapshot"
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    phase: str  # scan | apply | check
+    taken_at: datetime | None = _ts(nullable=False)
+    stats_reset: datetime | None = _ts()
+    objects: int = 0
+    counters: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

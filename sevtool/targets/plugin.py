@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from sevtool.core.plan import Action
+    from sevtool.core.table_stats import TableStats
     from sevtool.targets.base import Target
 
 GROUP = "sevtool.targets"
@@ -86,6 +87,8 @@ class TargetPlugin:
     config_example: str  # a [targets.NAME] body that works, for hints
     spec: SpecSyntax | None = None  # None: only [targets.NAME] tables open it
     audit: AuditTrail | None = None  # None: `sevtool evidence` has no source for this kind
+    # (target, in-scope objects) -> their read counters now: evidence's second source. None: the kind keeps none.
+    table_stats: Callable[[Target, list[str]], TableStats] | None = None
 
 
 @cache

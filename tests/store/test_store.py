@@ -278,3 +278,25 @@ def test_a_fresh_store_has_no_note_table_and_an_old_store_opens_with_its_unused_
     assert reopened.events()[-1].summary == "written after the reopen"
     with reopened.read() as s:
         assert "note" in inspect(s.connection()).get_table_names()
+
+
+def test_a_store_made_before_statistics_snapshots_gains_their_table_when_opened(wb, store_url):
+    """Snapshots of table statistics are one row each, the counters packed; an older store has no table for them."""
+    from sevtool.core.table_stats import TableCounters, TableStats
+    from sevtool.store import table_stats
+    from sevtool.store.repository import Store
+
+    inc = wb.incidents.declare("t", 2)
+    with wb.store.engine.begin() as conn:  # the old layout
+        conn.execute(text("DROP TABLE stats_snapshot"))
+    wb.store.engine.dispose()
+
+    reopened = Store(store_url)
+    stats = TableStats(utcnow(), {f"hr.t{n}": TableCounters(n, 2 * n) for n in range(1000)})
+    at = utcnow()
+    with reopened.write() as tx:
+        table_stats.add_snapshot(tx.session, inc.id, "check", at, stats)
+    with reopened.read() as s:
+        (taken,) = table_stats.snapshots(s, inc.id)
+        assert s.connection().execute(text("SELECT count(*) FROM stats_snapshot")).scalar() == 1
+    assert (taken.phase, taken.taken_at, taken.stats) == ("check", at, stats)

@@ -21,6 +21,7 @@ from sevtool.targets.plugin import (
 )
 
 if TYPE_CHECKING:  # the factories import the target when one is opened
+    from sevtool.core.table_stats import TableStats
     from sevtool.targets.base import Target
     from sevtool.targets.postgres.target import PostgresTarget
 
@@ -72,6 +73,15 @@ def audit_facts(target: Target, principals: list[str], objects: list[str]) -> Au
     return AuditFacts(database_name(target), principal_members(target, principals), False, [], "pgaudit", {})
 
 
+def table_stats(target: Target, objects: list[str]) -> TableStats:
+    """pg_stat_user_tables' scan counters of the objects, and when the database's statistics were reset."""
+    from sevtool.targets.postgres.stats import table_stats as read_stats
+    from sevtool.targets.postgres.target import PostgresTarget
+
+    assert isinstance(target, PostgresTarget)
+    return read_stats(target, objects)
+
+
 _OBJECT_KINDS = (
     ActionKind.REVOKE_TABLE,
     ActionKind.REVOKE_COLUMN,
@@ -95,4 +105,5 @@ PLUGIN = TargetPlugin(
     config_example='kind = "postgresql"\ndsn = "host=db1 dbname=warehouse user=sevtool"   # the password in ~/.pgpass',
     spec=SpecSyntax(recognises, from_spec, "'host=db1 dbname=warehouse' or postgresql://db1/warehouse"),
     audit=AuditTrail("pgaudit-log", "--log", "pgaudit server logs", audit_facts),
+    table_stats=table_stats,
 )
