@@ -26,13 +26,12 @@ import itertools
 import json
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sevtool.evidence.records import AuditRecord
+from sevtool.evidence.records import AuditRecord, SourceStats
 
-UTC = UTC
 FORMAT = "uc-audit"
 SERVICE = "unityCatalog"
 READ_ACTIONS = ("getTable", "generateTemporaryTableCredential")
@@ -40,48 +39,18 @@ NAME_KEYS = ("full_name_arg", "table_full_name")
 
 
 @dataclass(slots=True)
-class UcSourceStats:
-    """What one export file held, and the time it covers (epoch seconds; gaps and holes as (from, to))."""
+class UcSourceStats(SourceStats):
+    """What one export file held, and the time it covers: a log file's stats, and what only an export has."""
 
-    path: str
     format: str = FORMAT
-    entries: int = 0  # rows with a readable event_time, of any kind
-    audit: int = 0  # table reads (successful getTable / credential requests) yielded
-    other_database: int = 0  # rows of another metastore or workspace: ignored
     denied: int = 0  # read requests the catalog refused (statusCode not 200)
     unresolved: int = 0  # read requests naming a table id the catalog does not know
     duplicates: int = 0  # an event_id seen before (the same export passed twice, overlapping exports)
-    corrupt: int = 0  # not JSON, not an object, no readable event_time
-    other_format: int = 0
     unordered: bool = False  # rows not in event_time order
-    first: float | None = None
-    last: float | None = None
-    gaps: list[tuple[float, float]] = field(default_factory=list)
-    holes: list[tuple[float, float]] = field(default_factory=list)
-    broken_at_start: bool = False
-    broken_at_end: bool = False
 
     def as_dict(self) -> dict:
-        def when(epoch: float | None) -> str | None:
-            return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
-
-        return {
-            "path": self.path,
-            "format": self.format,
-            "entries": self.entries,
-            "audit": self.audit,
-            "other_database": self.other_database,
-            "denied": self.denied,
-            "unresolved": self.unresolved,
-            "duplicates": self.duplicates,
-            "corrupt": self.corrupt,
-            "other_format": self.other_format,
-            "unordered": self.unordered,
-            "first": when(self.first),
-            "last": when(self.last),
-            "gaps": [[when(a), when(b)] for a, b in self.gaps],
-            "holes": [[when(a), when(b)] for a, b in self.holes],
-        }
+        extra = {"denied": self.denied, "unresolved": self.unresolved, "duplicates": self.duplicates}
+        return {**SourceStats.as_dict(self), **extra, "unordered": self.unordered}
 
 
 def event_epoch(value) -> float:
