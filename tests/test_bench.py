@@ -65,12 +65,11 @@ def test_a_small_benchmark_run_prints_every_row_and_restores_what_it_revoked():
     assert evidence["detail"].startswith("4,000 csvlog lines") and "(expected 2,520)" in evidence["detail"]
     assert ": 2520 AUDIT records of wh" in evidence["detail"] and evidence["alternative_s"] > 0
     # Each sevtool command ran as its own process, with its own peak memory; the alternatives are named beside it.
-    assert all(rows[m]["peak_rss_mb"] > 20 for m in EXPECTED[:-1] if m != "evidence (csvlog)")
-    assert (
-        rows["evidence (csvlog)"]["peak_rss_mb"] > 5
-    )  # the reader's own process (a small script: no sevtool CLI loaded)
-    # ... and not the benchmark's: a forked child's peak counts its parent's memory, which must stay below sevtool's.
-    assert rows["sevtool --help"]["peak_rss_mb"] < 40
+    # (--help and the evidence reader are small processes: no store, no target driver loaded.)
+    small = ("evidence (csvlog)", "sevtool --help")
+    assert all(rows[m]["peak_rss_mb"] > 40 for m in EXPECTED[:-1] if m not in small)
+    assert all(5 < rows[m]["peak_rss_mb"] < 40 for m in small)
+    # ... so the launcher's memory, which every command's peak includes, stayed far below a command's own.
     assert (
         rows["apply"]["alternative"] == "per-schema REVOKE"
         and rows["scan --json"]["alternative"] == "readers query (exposed)"
