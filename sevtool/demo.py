@@ -169,7 +169,8 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         config.write_text(
             f'[targets.{TARGET}]\ndsn = "{dsn}"\n\n'
             f"# Drill only: re-checks seconds apart instead of minutes and hours.\n[sev.{SEV}]\nrecheck = [{offsets}]\n"
-            + evidence,
+            + evidence
+            + GUARD_POLICY.format(target=TARGET, principal=PRINCIPAL, sev=SEV),
             encoding="utf-8",
         )
         store = os.environ.get("SEVTOOL_DB") or f"sqlite:///{workdir / 'sevtool.db'}"
@@ -184,6 +185,19 @@ def drill(*, tables: int, regrant_after: timedelta, say: Say) -> Iterator[Drill]
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("demo server stopped and removed")
+
+
+# A standing policy the drill violates, so the Guard screen (g on the incident list) has something to show and
+# `sevtool guard --once` opens the incident itself.
+GUARD_POLICY = """
+[[policy]]
+name = "no-broad-sensitive"
+target = "{target}"
+principals = ["{principal}", "PUBLIC"]
+min_dss = 3
+sev = {sev}
+playbook = "data-exposure"
+"""
 
 
 def _toml_string(text: str) -> str:
