@@ -119,6 +119,7 @@ def main(ctx: typer.Context) -> None:
 # are imported inside the command. Command modules also skip `from __future__ import annotations`:
 # typer would evaluate each string annotation, typer.Option(...) included, twice per command per run.
 from sevtool.cli import demo  # noqa: E402,F401,I001  (registration order is the order `--help` lists them)
+from sevtool.cli import access  # noqa: E402,F401
 from sevtool.cli import evidence  # noqa: E402,F401
 from sevtool.cli import guard  # noqa: E402,F401
 from sevtool.cli import incidents  # noqa: E402,F401

@@ -146,6 +146,8 @@ def _report(report, json_out: bool) -> int:
         emit_json(report.model_dump(mode="json"))
     else:
         counts = ", ".join(f"{n} {status}" for status, n in report.counts.items())
+        for e in report.exceptions_ended:
+            say(f"ended access exception {e['number']} ({e['role']} on {', '.join(e['objects'])}) before restoring")
         say(f"{report.mode}: {counts}; INC-{report.incident_id} is {report.status} ({report.duration_ms} ms)")
         if report.failures:
             emit_table([(f["seq"], f["object"], f["message"]) for f in report.failures], ["#", "object", "failure"])
@@ -263,6 +265,13 @@ def revoke(
             f"Undo restores the prior ACL of {len(applied)} applied actions: "
             + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         )
+        open_exceptions = [e for e in workbench().access.list(ident) if e.ended_at is None]
+        if open_exceptions:
+            say(
+                f"and first ends {len(open_exceptions)} access exception(s) ("
+                + ", ".join(f"{e.number}: {e.role}" for e in open_exceptions)
+                + "): their grants are revoked"
+            )
     if applied and not _confirm(f"Undo {len(applied)} actions?", yes, json_out):
         say("nothing undone")
         return ExitCode.ERROR

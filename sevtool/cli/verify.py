@@ -40,6 +40,12 @@ def _say_check(report) -> None:
         say(
             f"REGRESSION: {len(out.regressions)} object x principal pair(s) closed before are readable again (vs {report.baseline})"
         )
+    for a in report.authorized:
+        say(
+            f"  authorized by exception {a['exception']} until {a['until']}: {a['role']} reads {a['object']} ({a['why']})"
+        )
+    for b in out.exception_breaches:
+        say(f"  EXCEPTION BREACHED: {b.object_fqn} readable by {b.principal}: {b.cause}")
     if report.slot and report.slot["delay_seconds"] >= 60:
         say(
             f"  scheduled re-check ran {format_duration(timedelta(seconds=report.slot['delay_seconds']))} late"

@@ -28,6 +28,10 @@ class Cause(StrEnum):
     VIEW = "view"
     PARTITION = "partition"
     FIX_UNDONE = "fix_undone"
+    EXCEPTION_LAPSED = (
+        "exception_lapsed"  # a just-in-time exception ended, and its role reads the object still or again
+    )
+    BEYOND_EXCEPTION = "beyond_exception"  # an active exception's role holds more than the SELECT it grants
 
 
 def default_privileges_for(finding: Finding, default_privileges: list[Finding], *, strict: bool) -> Finding | None:

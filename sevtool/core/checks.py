@@ -187,12 +187,21 @@ class CheckOutcome:
     new_objects: list[str]  # in scope now, not at the baseline (when the baseline recorded its objects)
     probe_readable: list[str] = field(default_factory=list)
     probe_inconclusive: list[str] = field(default_factory=list)  # closed by the catalog, but the probe could not say
+    # Reads by an access exception's role that the exception does not explain (it ended, or a privilege beyond
+    # SELECT): new ones are in `regressions` too, these are all of them, open or not (core/access_exceptions.py).
+    exception_breaches: list[Regression] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        """Nothing in scope is readable by an in-scope principal, by the catalog or by the live probe, and the probe
-        answered for every object it tried: an unanswered question is never a clean answer."""
-        return not self.findings and not self.probe_readable and not self.probe_inconclusive
+        """Nothing in scope is readable by an in-scope principal, by the catalog or by the live probe, the probe
+        answered for every object it tried (an unanswered question is never a clean answer), and no exception's
+        role reads beyond its exception."""
+        return (
+            not self.findings
+            and not self.probe_readable
+            and not self.probe_inconclusive
+            and not self.exception_breaches
+        )
 
     @cached_property
     def exposed_objects(self) -> int:

@@ -16,7 +16,7 @@ from dateutil import tz
 
 from sevtool.core.incident import Incident
 from sevtool.core.markdown import cell, prose, table
-from sevtool.core.postmortem_evidence import access_during_exposure
+from sevtool.core.postmortem_evidence import access_during_exposure, access_exceptions
 from sevtool.core.postmortem_facts import (
     UPDATE_NOTE_KINDS,
     NoteEntry,
@@ -165,6 +165,8 @@ def render(data: PostmortemData) -> str:
     # Resolution and verification
     add(["## Resolution and verification", ""])
     add(resolution(data))
+    add(["### Access exceptions", ""])
+    add(access_exceptions(data.access_exceptions, data.generated_at))
 
     # Root cause
     add(["## Root cause", ""])

@@ -1,4 +1,5 @@
-"""The postmortem's "Access during exposure": what `sevtool evidence` found, as the review and a regulator ask it.
+"""The postmortem's "Access during exposure": what `sevtool evidence` found, as the review and a regulator ask it;
+and its "Access exceptions": who was let back in after lock-down, and how that ended.
 
 Was the exposed data read, by whom, and when? The facts come from the latest evidence event (counts, roles and
 times only: statement text is never recorded). Time the logs did not cover is said to be unknown, never "no reads".
@@ -6,11 +7,14 @@ times only: statement text is never recorded). Time the logs did not cover is sa
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sevtool.core.access_exceptions import AccessException
 from sevtool.core.markdown import table
+from sevtool.core.timeparse import format_utc
 
 EVIDENCE_EVENT = "evidence"
 _ANSWERS = ("reads", "no_reads", "unknown")
@@ -64,3 +68,26 @@ def access_during_exposure(evidence: EvidenceFacts | None, incident_ref: str) ->
     spans = "; ".join(f"{a} to {b}" for a, b in evidence.coverage) or "none"
     lines += [f"Log coverage: {spans}. Outside it, reads are unknown.", ""]
     return lines
+
+
+def access_exceptions(exceptions: list[AccessException], now: datetime) -> list[str]:
+    """Every just-in-time exception granted after lock-down: who, what, why, on whose approval, and how it ended."""
+    if not exceptions:
+        return ["No just-in-time access was granted after lock-down (`sevtool access grant`).", ""]
+    rows = [
+        [
+            e.number,
+            e.role,
+            ", ".join(e.objects),
+            e.why,
+            e.approver or "none",
+            e.requested_by,
+            format_utc(e.granted_at),
+            format_utc(e.until),
+            format_utc(e.ended_at) if e.ended_at else "not yet",
+            e.state(now),
+        ]
+        for e in exceptions
+    ]
+    headers = ["#", "who", "what", "why", "approver", "requested by", "granted", "until", "ended", "how it ended"]
+    return [table(rows, headers), ""]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from sevtool.core.access_exceptions import AccessException
 from sevtool.core.incident import Incident
 from sevtool.core.postmortem_evidence import EvidenceFacts
 from sevtool.core.postmortem_inputs import NOTE_SECTIONS
@@ -136,6 +137,7 @@ class PostmortemData(BaseModel):
     audit: AuditFacts | None = None
     update_every: str | None = None  # stakeholder update cadence of the SEV policy at the highest SEV reached
     evidence: EvidenceFacts | None = None  # the latest `sevtool evidence`: who read the exposed data
+    access_exceptions: list[AccessException] = Field(default_factory=list)  # just-in-time access after lock-down
 
 
 # --- notes: latest text wins, history stays on the timeline ---------------------------------------

@@ -31,6 +31,8 @@ class SevLevel(BaseModel):
         ge=1,
         description="the largest revocation plan made or applied without --max-actions",
     )
+    access_max: str = Field(default="24h", description="the longest just-in-time access exception, e.g. 8h")
+    access_approver: bool = Field(default=False, description="whether an access exception needs --approver")
 
     @field_validator("update_every")
     @classmethod
@@ -47,6 +49,17 @@ class SevLevel(BaseModel):
         if offsets != sorted(offsets):
             raise ValueError("re-check offsets must be in increasing order")
         return value
+
+    @field_validator("access_max")
+    @classmethod
+    def _access_max(cls, value: str) -> str:
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @property
+    def access_max_duration(self) -> timedelta:
+        return parse_duration(self.access_max)
 
     @property
     def recheck_offsets(self) -> list[timedelta]:
@@ -67,6 +80,8 @@ DEFAULT_LEVELS: dict[int, SevLevel] = {
             update_every="15m",
             recheck=["0m", "5m", "15m", "1h", "4h", "24h", "72h"],
             page=["security-oncall", "privacy-lead", "cto"],
+            access_max="8h",
+            access_approver=True,
         ),
         SevLevel(
             level=1,
@@ -75,6 +90,8 @@ DEFAULT_LEVELS: dict[int, SevLevel] = {
             update_every="30m",
             recheck=["0m", "15m", "1h", "4h", "24h", "72h"],
             page=["security-oncall", "privacy-lead"],
+            access_max="8h",
+            access_approver=True,
         ),
         SevLevel(
             level=2,
@@ -83,6 +100,8 @@ DEFAULT_LEVELS: dict[int, SevLevel] = {
             update_every="1h",
             recheck=["0m", "15m", "1h", "4h", "24h"],
             page=["security-oncall"],
+            access_max="8h",
+            access_approver=True,
         ),
         SevLevel(
             level=3,

@@ -94,3 +94,9 @@ class Workbench:
         from sevtool.services.watch_fleet import WatchFleetService
 
         return WatchFleetService(self)
+
+    @cached_property
+    def access(self):
+        from sevtool.services.access import AccessService
+
+        return AccessService(self)

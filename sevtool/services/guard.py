@@ -110,6 +110,7 @@ class GuardService:
     def run_once(self) -> list[PolicyRun]:
         """Every policy now, one after the other; a policy whose target fails is reported and the others still run."""
         holder = leases.new_holder()
+        self.wb.access.expire()  # access exceptions past their end are revoked on every guard run
         return [self.run_policy(policy, holder=holder) for policy in self._policy_list()]
 
     # --- one policy --------------------------------------------------------------------------------
@@ -292,6 +293,7 @@ class GuardService:
         holder = leases.new_holder()
         leases.ensure(self.store, KIND, list(policies), utcnow(), drop_others=True)
         while not stop.is_set():
+            self.wb.access.expire()  # cheap when none is due: one indexed query
             claimed = leases.claim(self.store, KIND, holder, utcnow(), lease)
             if claimed is None:
                 stop.wait(poll)

@@ -94,6 +94,7 @@ class PostmortemService:
             ),
             update_every=self.wb.policy.level(incident.highest_sev).update_every,
             evidence=_latest_evidence(events),
+            access_exceptions=self.wb.access.list(incident_id),
         )
 
     def _read(self, query: Callable[[Session, int], T], incident_id: int) -> T:

@@ -37,6 +37,8 @@ class RunReport(BaseModel):
     held_roles: list[str] = []
     held_actions: list[dict] = []  # seq, object, roles, objects, login_members (the first 50)
     hint: str = ""  # what to do next, when something was held
+    # Undo: access exceptions ended (grants revoked and read back) before the prior ACLs came back.
+    exceptions_ended: list[dict] = []
 
     @property
     def ok(self) -> bool:

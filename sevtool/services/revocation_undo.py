@@ -49,6 +49,9 @@ class RevocationUndo(_Base):
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply"):
             rows = self.undoable(incident_id)
+            # Exceptions to the revocation end first, so the prior ACLs come back exactly and no exception grant
+            # outlives what it was an exception to.
+            ended = [e.as_dict() for e in self.wb.access.end_for_undo(incident_id)] if rows else []
             by_version: dict[int, tuple[str, list[Action]]] = {}
             for version, target, action in rows:
                 by_version.setdefault(version, (target, []))[1].append(action)
@@ -130,6 +133,7 @@ class RevocationUndo(_Base):
                         "duration_ms": duration_ms,
                         "failures": failures[:20],
                         "drift": drift[:20],
+                        "exceptions_ended": [e["number"] for e in ended],
                     },
                 )
                 if run["undone"] and row.status in (
@@ -150,4 +154,5 @@ class RevocationUndo(_Base):
             failures=failures,
             status=status,
             duration_ms=duration_ms,
+            exceptions_ended=ended,
         )

@@ -24,13 +24,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
+from sevtool.core.access_exceptions import with_exceptions
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
 from sevtool.services.verification_baseline import Baselines, Held, Seen
-from sevtool.services.verification_report import CheckHistory, CheckReport
+from sevtool.services.verification_report import CheckHistory, CheckReport, authorized_dict
 from sevtool.services.verification_schedule import RecheckSchedule
 from sevtool.store import checks as q
 from sevtool.store import schedule as sched
@@ -100,6 +101,10 @@ class VerificationService(RecheckSchedule, CheckHistory):
                 else None
             )
             result, probe = self._observe(scanned.scope, probe_role)
+            # Reads an active access exception explains are not exposure: set apart before anything compares them.
+            exceptions = self.wb.access.review(incident_id, scanned.scope.target, result.findings, now())
+            if exceptions.findings is not result.findings:
+                result = result.model_copy(update={"findings": exceptions.findings})
             findings_json = core.findings_json(result.findings)
             seen = Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
             baseline, held = self.baselines.baseline(
@@ -118,6 +123,8 @@ class VerificationService(RecheckSchedule, CheckHistory):
             probe_inconclusive=probe.get("inconclusive", []),
         )
         ran_at = now()
+        if exceptions.exceptions:
+            outcome = with_exceptions(outcome, exceptions, q.open_regression_pairs(self.store, incident_id), ran_at)
         duration_ms = int((time.perf_counter() - started) * 1000)
         report = self._record(
             incident_id,
@@ -133,6 +140,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
             seen,
             held,
             holder,
+            [authorized_dict(a) for a in exceptions.authorized],
         )
         self.wb.table_stats.snapshot(incident_id, scanned.scope.target, list(result.objects), "check")
         return report
@@ -189,6 +197,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
         seen: Seen,
         held: Held,
         holder: str | None = None,
+        authorized: list[dict] | None = None,
     ) -> CheckReport:
         """One transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the watch lock."""
         with self.store.write() as tx:
@@ -217,6 +226,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
                         "new_object_count": len(outcome.new_objects),
                         "by_path": outcome.by_path,
                         "by_dss": outcome.by_dss,
+                        "authorized": authorized or [],
                         q.READABLE_PAIRS: len(outcome.readable),
                         q.FINDINGS_DIGEST: seen.findings,
                         q.OBJECTS_DIGEST: seen.objects,
@@ -240,6 +250,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
                 slot,
                 duration_ms,
                 ran_at,
+                authorized or [],
                 verified=verified,
                 unverified=not outcome.clean and row.verified_at is not None,
             )
@@ -270,6 +281,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
             status=status,
             probe=probe,
             slot=slot,
+            authorized=authorized or [],
         )
 
     @staticmethod
@@ -284,6 +296,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
         slot: dict | None,
         duration_ms: int,
         at: datetime,
+        authorized: list[dict],
         *,
         verified: bool,
         unverified: bool,
@@ -294,6 +307,9 @@ class VerificationService(RecheckSchedule, CheckHistory):
             what = f"access remains on {outcome.exposed_objects} of {in_scope} object(s) ({len(outcome.findings)} finding(s))"
         if outcome.regressions:
             what += f"; {len(outcome.regressions)} regression(s)"
+        if authorized:
+            numbers = ", ".join(str(n) for n in sorted({a["exception"] for a in authorized}))
+            what += f"; {len(authorized)} read(s) authorized by exception(s) {numbers}"
         when = ""
         if slot:
             late = (
@@ -318,6 +334,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
             "slot": slot,
             "verified_at_set": verified,
             "verified_at_cleared": unverified,
+            "authorized": authorized,
         }
         if probe:
             data["probe"] = {k: (v if not isinstance(v, list) else len(v)) for k, v in probe.items()}

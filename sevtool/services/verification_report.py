@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
+from sevtool.core.access_exceptions import Authorized
 from sevtool.core.exposure import Finding
 from sevtool.core.incident import Status
 from sevtool.core.timeline import Event
@@ -35,6 +36,18 @@ def remains_json(f: Finding) -> dict:
     }
 
 
+def authorized_dict(a: Authorized) -> dict:
+    """A read an active exception explains, as the check's event, `--json` and the TUI show it."""
+    return {
+        "exception": a.exception.number,
+        "object": a.object_fqn,
+        "role": a.exception.role,
+        "until": format_utc(a.exception.until),
+        "why": a.exception.why,
+        "approver": a.exception.approver,
+    }
+
+
 @dataclass
 class CheckReport:
     incident_id: int
@@ -48,6 +61,7 @@ class CheckReport:
     status: Status
     probe: dict = field(default_factory=dict)
     slot: dict | None = None
+    authorized: list[dict] = field(default_factory=list)  # reads active access exceptions explain
 
     @property
     def clean(self) -> bool:
@@ -74,6 +88,8 @@ class CheckReport:
             "probe": self.probe,
             "slot": self.slot,
             "status": self.status.value,
+            "authorized_by_exception": self.authorized,
+            "exception_breaches": [r.as_dict() for r in out.exception_breaches],
         }
 
 

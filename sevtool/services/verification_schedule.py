@@ -70,7 +70,8 @@ class RecheckSchedule:
         on_check: Callable[[CheckReport], None] | None = None,
         on_wait: Callable[[dict], None] | None = None,
     ) -> WatchReport:
-        """Run the re-check schedule until its current round is done (`once`: only what is due now)."""
+        """Run the re-check schedule until its current round is done and no access exception is left open (`once`:
+        only what is due now). Exceptions past their end are revoked on every turn."""
         incident = self.store.incident(incident_id)
         if incident.status == Status.CLOSED:
             raise UsageError(f"incident {incident_id} is closed; there is nothing left to watch")
@@ -82,6 +83,7 @@ class RecheckSchedule:
         try:
             self._start(incident_id, now())
             while True:
+                self.wb.access.expire(incident_id, now=now)  # exceptions end on time while the incident is watched
                 states = [sched.slot_state(s) for s in sched.slots(self.store, incident_id)]
                 decision = core.due(states, now())
                 if decision is not None:
@@ -92,10 +94,16 @@ class RecheckSchedule:
                             on_check(report)
                     continue
                 pending = core.next_pending(states)
-                if pending is None or once or self.store.status_of(incident_id) == Status.CLOSED:
+                exception_ends = self.wb.access.next_end(incident_id)
+                if (
+                    (pending is None and exception_ends is None)
+                    or once
+                    or self.store.status_of(incident_id) == Status.CLOSED
+                ):
                     break
-                wait = min(pending.due_at - now(), beat_every)
-                if on_wait:
+                wake = min(t for t in (pending.due_at if pending else None, exception_ends) if t is not None)
+                wait = min(wake - now(), beat_every)
+                if on_wait and pending is not None:
                     on_wait({"round": pending.round, "idx": pending.idx, "due_at": pending.due_at})
                 sleep(max(wait.total_seconds(), 0))
                 locks.heartbeat(self.store, incident_id, "watch", holder)

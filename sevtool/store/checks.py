@@ -260,6 +260,18 @@ def regressions(store: Store, incident_id: int) -> list[RegressionRow]:
         )
 
 
+def open_regression_pairs(store: Store, incident_id: int) -> set[tuple[str, str]]:
+    """(object, principal) of the regressions no check has closed yet."""
+    with store.read() as s:
+        rows = s.exec(
+            select(RegressionRow.object_fqn, RegressionRow.principal).where(
+                RegressionRow.incident_id == incident_id,
+                RegressionRow.closed_at.is_(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        return {(obj, principal) for obj, principal in rows}
+
+
 _REGRESSION_COLUMNS = ("incident_id", "check_id", "object_fqn", "principal", "path", "cause", "first_seen_at")
 
 

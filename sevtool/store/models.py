@@ -321,3 +321,29 @@ class StatsSnapshotRow(SQLModel, table=True):
     stats_reset: datetime | None = _ts()
     objects: int = 0
     counters: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AccessExceptionRow(SQLModel, table=True):
+    """A just-in-time access exception: who may read what, why, until when, and how it ended.
+
+    `grants` are exactly what the target added, taken back when it ends.
+    """
+
+    __tablename__ = "access_exception"
+    __table_args__ = (UniqueConstraint("incident_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    number: int
+    target: str
+    role: str
+    objects: list = Field(sa_column=Column(JSON, nullable=False))
+    why: str = Field(sa_column=Column(Text, nullable=False))
+    approver: str | None = None
+    requested_by: str
+    granted_at: datetime | None = _ts(nullable=False)
+    until: datetime | None = _ts(nullable=False, index=True)
+    grants: list = Field(sa_column=Column(JSON, nullable=False))
+    held_before: dict = Field(sa_column=Column(JSON, nullable=False))
+    ended_at: datetime | None = _ts()
+    ending: str | None = None
+    ended_by: str | None = None

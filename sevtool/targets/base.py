@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from sevtool.core.access_exceptions import ExceptionGrant, GrantPlan, RoleAccess
 from sevtool.core.exposure import Finding, Scope
 from sevtool.core.plan import Action, ActionResult
 
@@ -63,3 +64,20 @@ class Target(Protocol):
         """Live check as a canary member: zero-row reads; permission denied is the expected answer."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class GrantsExceptions(Protocol):
+    """A target that can grant just-in-time read access (`sevtool access`) and take exactly that back."""
+
+    def role_access(self, role: str, objects: list[str]) -> list[RoleAccess]:
+        """What the role holds on each object now, by the target's own privilege checks (not the scan's model)."""
+
+    def plan_exception(self, role: str, objects: list[str]) -> GrantPlan:
+        """What letting the role read these objects takes; changes nothing."""
+
+    def grant_exception(self, role: str, grants: list[ExceptionGrant]) -> None:
+        """Make the grants in one transaction (or all-or-nothing as the target allows)."""
+
+    def revoke_exception(self, role: str, grants: list[ExceptionGrant]) -> list[ExceptionGrant]:
+        """Take the grants back and read them back: the ones still in place (none, when it worked)."""

@@ -52,6 +52,7 @@ from psycopg.rows import tuple_row
 from sevtool.core.exposure import Scope
 from sevtool.errors import TargetRejected, TargetUnreachable, UsageError
 from sevtool.targets.base import Classifier, ScanResult
+from sevtool.targets.postgres.exceptions import ExceptionGrants
 from sevtool.targets.postgres.plugin import KIND
 from sevtool.targets.postgres.probe import PostgresProber
 from sevtool.targets.postgres.revoke import PostgresRevoker
@@ -71,7 +72,7 @@ def strip_secrets(dsn: str) -> str:
     return conninfo.make_conninfo("", **first, **params)
 
 
-class PostgresTarget(PostgresRevoker, PostgresProber):
+class PostgresTarget(PostgresRevoker, PostgresProber, ExceptionGrants):
     """A PostgreSQL database reached by a libpq DSN; passwords come from libpq's usual sources."""
 
     kind = KIND
