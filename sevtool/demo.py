@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 
 from sevtool.core.incident import Status
-from sevtool.core.timeparse import utcnow
+from sevtool.core.timeparse import format_utc, utcnow
 from sevtool.pgtemp import PGAUDIT_SETTINGS, TempPostgres, find_bindir, pgaudit_library
 from sevtool.scenario import PRINCIPAL, drill_reads, seed_drill
 from sevtool.services import Workbench
@@ -37,6 +37,7 @@ from sevtool.settings import Settings
 TARGET = "drill"
 TITLE = "Employee telemetry (keystrokes, screens, chats) readable by every employee"
 SEV = 2
+INVESTIGATION_WINDOW = timedelta(seconds=45)  # ends during the drill's re-checks, so its expiry is seen
 REGRANT_SHARE = 10  # the sync job re-grants one table in this many
 POLL_SECONDS = 1.0
 
@@ -255,6 +256,7 @@ def run_headless(
             incident.id, f"First update: {s.objects:,} tables readable by every employee; revoking now.", kind="update"
         )
         _revoke(wb, incident.id, ref, say)
+        _grant_investigator(wb, incident.id, ref, d, say)
 
         caught = False
         while True:
@@ -292,6 +294,19 @@ def run_headless(
         markdown, _ = wb.postmortem.export(incident.id, output)
         say(f"{ref}: postmortem written to {output} ({len(markdown.encode()):,} bytes)")
         return incident.id
+
+
+def _grant_investigator(wb: Workbench, incident_id: int, ref: str, d: Drill, say: Say) -> None:
+    """After lock-down the privacy team still needs one table: a short exception, which the re-checks let end."""
+    exc = wb.access.grant(
+        incident_id,
+        d.seeded["investigator"],
+        ["hr.salaries"],
+        INVESTIGATION_WINDOW,
+        "privacy review: who was paid what, to size the notification",
+        approver=wb.settings.who,
+    )
+    say(f"{ref}: exception {exc.number}: {exc.role} may read hr.salaries until {format_utc(exc.until)}")
 
 
 def _record_response_roles(wb: Workbench, incident_id: int, *, exposed_since: datetime, detected_at: datetime) -> None:

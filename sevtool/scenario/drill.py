@@ -10,6 +10,8 @@ from psycopg import sql
 from sevtool.scenario.bulk import create_tables
 from sevtool.scenario.helpers import PRINCIPAL, ensure_role, grant_role, ident
 
+INVESTIGATOR = "privacy_investigator"
+
 
 def seed_drill(dsn: str, tables: int = 3000, *, employees: int = 40) -> dict:
     """A realistic drill for `sevtool demo`: employee telemetry readable by every employee, several ways.
@@ -36,6 +38,7 @@ def seed_drill(dsn: str, tables: int = 3000, *, employees: int = 40) -> dict:
         for role in ("telemetry_readers", "hr_analysts", "etl_loader"):
             ensure_role(conn, role)
         ensure_role(conn, "dana", login=True)
+        ensure_role(conn, INVESTIGATOR, login=True)  # reads nothing: the demo grants it just-in-time access
         grant_role(conn, "telemetry_readers", PRINCIPAL)
         grant_role(conn, "hr_analysts", PRINCIPAL)
         for schema in ("telemetry", "chat", "hr", "ml_features", "reporting"):
@@ -100,6 +103,7 @@ def seed_drill(dsn: str, tables: int = 3000, *, employees: int = 40) -> dict:
         },
         "default_privileges_owner": "etl_loader",
         "grant_option_holder": "dana",
+        "investigator": INVESTIGATOR,
         "seconds": round(time.perf_counter() - started, 2),
     }
 

@@ -1,4 +1,5 @@
-"""Verify tab: did the fix stick? Check history, the re-check schedule with a countdown, regressions in red."""
+"""Verify tab: did the fix stick? Check history, the re-check schedule with a countdown, regressions in red, and
+the just-in-time access exceptions with the time each has left."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
 from sevtool.core.timeline import Event
-from sevtool.core.timeparse import format_duration
+from sevtool.core.timeparse import format_duration, format_utc
 
 
 class VerifyPane(Vertical):
@@ -24,6 +25,7 @@ class VerifyPane(Vertical):
         self._gate: str | None = None
         self._scheduled = False
         self._can_start = False
+        self._exceptions: list = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="regression-banner", classes="banner-regression hidden")
@@ -32,6 +34,7 @@ class VerifyPane(Vertical):
         with Horizontal(id="verify-tables"):
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="schedule", cursor_type="row")
+        yield DataTable(id="exceptions", cursor_type="row", classes="hidden")
 
     def on_mount(self) -> None:
         checks = self.query_one("#checks", DataTable)
@@ -49,6 +52,18 @@ class VerifyPane(Vertical):
         schedule.border_title = "re-check schedule"
         for label, width in [("rnd", 3), ("#", 2), ("offset", 6), ("due (UTC)", 14), ("status", 10), ("late", 5)]:
             schedule.add_column(label, width=width)
+        exceptions = self.query_one("#exceptions", DataTable)
+        exceptions.border_title = "access exceptions (sevtool access)"
+        for label, width in [
+            ("#", 3),
+            ("role", 12),
+            ("objects", 24),
+            ("why", 22),
+            ("approver", 10),
+            ("until (UTC)", 14),
+        ]:
+            exceptions.add_column(label, width=width)
+        exceptions.add_column("left", width=22, key="left")
         self.reload()
         self.set_interval(1, self._tick)
 
@@ -79,7 +94,34 @@ class VerifyPane(Vertical):
                 late = format_duration_short(s["delay_seconds"]) if s["delay_seconds"] else ""
                 slots.add_row(str(s["round"]), str(s["idx"] + 1), s["offset"], _short(s["due_at"]), s["status"], late)
             self._show_banner(verification.open_regressions(self.incident_id))
+            self._show_exceptions(self.app.wb.access.list(self.incident_id))
             self._tick()
+
+    def _show_exceptions(self, exceptions: list) -> None:
+        table = self.query_one("#exceptions", DataTable)
+        table.set_class(not exceptions, "hidden")
+        table.clear()
+        self._exceptions = exceptions
+        for e in exceptions:
+            table.add_row(
+                str(e.number),
+                e.role,
+                ", ".join(e.objects),
+                e.why,
+                e.approver or "none",
+                _short(format_utc(e.until)),
+                self._left(e),
+                key=str(e.number),
+            )
+
+    def _left(self, exception) -> Text:
+        """The countdown while it is active; afterwards how it ended (red while it is past due and not revoked)."""
+        now = self.app.clock()
+        if exception.active(now):
+            return Text(f"{format_duration(exception.remaining(now))} left", style="bold #ffd43b")
+        if exception.due(now):
+            return Text("EXPIRED, not revoked", style="bold #ff6b6b")
+        return Text(exception.state(now), style="dim")
 
     def _show_banner(self, regressions: list[Event]) -> None:
         banner = self.query_one("#regression-banner", Static)
@@ -95,7 +137,12 @@ class VerifyPane(Vertical):
             banner.update(Text("\n".join(lines)))
 
     def _tick(self) -> None:
-        """Once a second: the countdown, and with auto re-check on, run what is due."""
+        """Once a second: the countdowns, and with auto re-check on, run what is due."""
+        if self._exceptions:
+            table = self.query_one("#exceptions", DataTable)
+            for e in self._exceptions:
+                if e.ended_at is None:
+                    table.update_cell(str(e.number), "left", self._left(e))
         label = self.query_one("#next-check", Static)
         auto = (
             "auto re-check ON (w to turn off)"
@@ -174,9 +221,10 @@ class VerifyPane(Vertical):
             self.auto_recheck = False  # do not repeat a failing check every second; w turns it back on
         for report in reports or []:
             out = report.outcome
+            authorized = f" {len(report.authorized)} read(s) authorized by exception." if report.authorized else ""
             if out.clean:
                 self.app.notify(
-                    f"Check {report.number}: clean, no in-scope principal can read any of {report.objects_in_scope:,} object(s).",
+                    f"Check {report.number}: clean, no in-scope principal can read any of {report.objects_in_scope:,} object(s).{authorized}",
                     title="verified",
                     timeout=8,
                 )
