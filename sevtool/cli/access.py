@@ -37,13 +37,14 @@ def _say_ended(ended) -> None:
     name="grant",
     help="Let ROLE read the objects (SELECT, and the schema usage it needs) for DURATION, read it back and record "
     "the exception. Refused with exit 2 over the SEV's limit, without a required approver, when the role already "
-    "reads an object, or when the schema usage it needs would open other tables to it.",
+    "reads an object, or when the schema or catalog usage it needs would open other tables to it.",
 )
 def access_grant(
     incident_id: IdArg,
     to: Annotated[str, typer.Option("--to", metavar="ROLE", help="The role (person or team) that needs the data.")],
     objects: Annotated[
-        list[str], typer.Option("--object", metavar="SCHEMA.TABLE", help="An object to read; repeat for more.")
+        list[str],
+        typer.Option("--object", metavar="NAME", help="An object to read, named as `scan` lists it; repeat for more."),
     ],
     duration: Annotated[str, typer.Option("--for", metavar="DURATION", help="How long, e.g. 2h (SEV limit applies).")],
     why: Annotated[str, typer.Option("--why", help="Why the access is needed: kept in the record and postmortem.")],

@@ -130,7 +130,7 @@ def check_request(
             hint="name the role of the person or team that needs the data",
         )
     if not objects:
-        raise UsageError("name at least one object with --object SCHEMA.TABLE")
+        raise UsageError("name at least one object with --object NAME, as `scan` lists it")
     if not why.strip():
         raise UsageError("say why with --why: the reason is part of the record")
     if duration <= timedelta(0):

@@ -147,7 +147,7 @@ class AccessService:
         if plan.missing:
             raise UsageError(
                 f"no such table or view: {_named(plan.missing)}",
-                hint="name objects as schema.table, as `scan` lists them",
+                hint="name objects by their full names, as `scan` lists them",
             )
         if plan.already:
             raise UsageError(
@@ -155,11 +155,16 @@ class AccessService:
                 hint="if it should not, that is access the fix missed: run `sevtool verify`",
             )
         if plan.collateral:
-            schemas = sorted({g.securable.name for g in plan.grants if g.securable.kind != "table"})
+            # Kind-neutral: the container privileges are the target's own (USAGE on a schema, USE CATALOG, ...).
+            needed = ", ".join(
+                f"{g.privilege} on {g.securable.kind} {g.securable.name}"
+                for g in plan.grants
+                if g.securable.kind != "table"
+            )
             raise UsageError(
-                f"{role} needs USAGE on {', '.join(schemas)}, which would also let it read "
+                f"{role} needs {needed}, which would also let it read "
                 f"{len(plan.collateral)} other object(s): {_named(plan.collateral)}",
-                hint="those grants were left in place behind the closed schema; revoke them first, "
+                hint="those grants were left in place behind the closed schema or catalog; revoke them first, "
                 "or grant to a role that holds none",
             )
 

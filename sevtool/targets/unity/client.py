@@ -22,6 +22,11 @@ JSON = dict[str, Any]  # a JSON object as the REST API sends it: open-ended
 QueryParams = dict[str, str | int]
 
 
+class SecurableGone(TargetRejected):
+    """HTTP 404: the securable does not exist (never did, or was dropped or renamed). Callers that ask whether a
+    table exists, or take grants back from one, treat it as an answer rather than a failure."""
+
+
 class PrivilegeAssignment(TypedDict, total=False):
     """One entry of a permissions list (`privilege_assignments`), as the server sends it."""
 
@@ -117,11 +122,13 @@ class UnityClient:
         detail = (body.get("message") if isinstance(body, dict) else None) or response.text
         detail = (detail or "").strip()[:300]
         hint = None
+        rejected = TargetRejected
         if response.status_code in (401, 403):
             hint = "check the token in the environment variable the target's token_env names, and its privileges (MANAGE on the securable)"
         elif response.status_code == 404:
             hint = "the securable may have been dropped or renamed; re-run the scan"
-        return TargetRejected(
+            rejected = SecurableGone
+        return rejected(
             f"{self.display}: {method} {path} was refused: HTTP {response.status_code} {detail}".rstrip(), hint=hint
         )
 

@@ -21,7 +21,7 @@ The bearer token is read from the environment variable the config names; it live
 client's headers, never in `display`, a plan, an error message or the store.
 
 This module holds the target's connection and its contract with sevtool; the work is in `privileges.py` (the
-read rule), `scan.py` (the scan) and `changes.py` (plan, apply, undo).
+read rule), `scan.py` (the scan), `changes.py` (plan, apply, undo) and `exceptions.py` (just-in-time access).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from sevtool.targets.base import BatchCallback, Classifier, ProbeResult, ScanRes
 from sevtool.targets.unity import changes
 from sevtool.targets.unity import scan as scanning
 from sevtool.targets.unity.client import PrivilegeAssignment, UnityClient, permissions_path
+from sevtool.targets.unity.exceptions import ExceptionGrants
 from sevtool.targets.unity.plugin import KIND, SPEC_PREFIXES
 
 
@@ -56,7 +57,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", "")), token_env
 
 
-class UnityCatalogTarget:
+class UnityCatalogTarget(ExceptionGrants):
     kind = KIND
 
     def __init__(
