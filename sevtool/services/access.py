@@ -94,12 +94,36 @@ class AccessService:
         if incident.status == Status.CLOSED:
             raise UsageError(f"incident {incident_id} is closed: its exceptions ended with it")
         wanted = list(dict.fromkeys(o.strip() for o in objects if o.strip()))
-        core.check_request(
-            self.wb.policy.level(incident.sev), role=role, objects=wanted, duration=duration, why=why, approver=approver
-        )
-        target_name, target = self._target(incident_id)
-        plan = target.plan_exception(role, wanted)
-        self._refuse(role, plan)
+        try:
+            core.check_request(
+                self.wb.policy.level(incident.sev),
+                role=role,
+                objects=wanted,
+                duration=duration,
+                why=why,
+                approver=approver,
+            )
+            target_name, target = self._target(incident_id)
+            plan = target.plan_exception(role, wanted)
+            self._refuse(role, plan)
+        except UsageError as refusal:  # a refused request is part of the record too: who asked for what, and why not
+            with self.store.write() as tx:
+                tx.append(
+                    incident_id,
+                    "access_refused",
+                    f"Access exception refused: {role} on {_named(wanted)} for {format_duration(duration)}: "
+                    f"{refusal.message}",
+                    {
+                        "role": role,
+                        "objects": wanted,
+                        "seconds": int(duration.total_seconds()),
+                        "why": why,
+                        "approver": approver,
+                        "refusal": refusal.message,
+                    },
+                    at=now(),
+                )
+            raise
         started = now()
         with self.store.write() as tx:  # recorded before the grants exist, so no crash leaves one unknown
             exc = q.add(

@@ -82,3 +82,28 @@ def test_watch_and_guard_enforce_expiry(fixed, config_path):
     assert carol_reads(dsn)
     wb.guard.run_once()
     assert not carol_reads(dsn) and all(e.ended_at for e in wb.access.list(incident_id))
+
+
+def test_an_exception_for_an_in_scope_principal_is_authorized_in_the_scan_itself(fixed):
+    wb, incident_id, dsn = fixed
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ensure_role(conn, "data_eng")
+        conn.execute("CREATE TABLE hr.pipeline (id bigint)")
+        conn.execute("COMMENT ON TABLE hr.pipeline IS 'dss=3'")
+    wb.scanning.scan(incident_id, "wh", ["all_employees", "data_eng"], schemas=["hr"])  # the team is in scope too
+    assert wb.verification.verify(incident_id).clean
+    wb.access.grant(incident_id, "data_eng", ["hr.pipeline"], timedelta(minutes=20), "fix the pipeline")
+    check = wb.verification.verify(incident_id)
+    assert check.clean and [(a["role"], a["object"]) for a in check.authorized] == [("data_eng", "hr.pipeline")]
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the whole company reaching the team's role is beyond it
+        grant_role(conn, "data_eng", "all_employees")
+    beyond = wb.verification.verify(incident_id)
+    assert not beyond.clean and {(f.principal, f.object_fqn) for f in beyond.outcome.findings} == {
+        ("all_employees", "hr.pipeline")
+    }
+    refused = [e for e in wb.store.events(incident_id) if e.kind == "access_refused"]
+    assert refused == []
+    with pytest.raises(UsageError, match="already reads"):
+        wb.access.grant(incident_id, "data_eng", ["hr.pipeline"], timedelta(minutes=5), "again")
+    [event] = [e for e in wb.store.events(incident_id) if e.kind == "access_refused"]
+    assert "data_eng already reads hr.pipeline" in event.summary

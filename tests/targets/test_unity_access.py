@@ -50,7 +50,7 @@ def fixed(cli, lake) -> str:
 
 def test_an_exception_is_authorized_then_expires_and_a_regrant_is_a_lapsed_exception(cli, lake, fixed):
     exc = cli.json(
-        "access", "grant", fixed, "--to", ALICE, "--object", TABLE, "--for", "3s", "--why", "leak scope",
+        "access", "grant", fixed, "--to", ALICE, "--object", TABLE, "--for", "20s", "--why", "leak scope",
         "--approver", "ic-dana",
     )  # fmt: skip
     assert {(g["on"], g["name"], g["privilege"]) for g in exc["grants"]} == {

@@ -12,6 +12,8 @@ from textual.widgets import DataTable, ProgressBar, Static
 from sevtool.core.timeline import Event
 from sevtool.core.timeparse import format_duration, format_utc
 
+LAPSED = ("exception_lapsed", "beyond_exception")  # regressions an access exception's own role causes
+
 
 class VerifyPane(Vertical):
     """With auto re-check on, due checks of the SEV schedule run here, as `sevtool watch` would."""
@@ -56,14 +58,14 @@ class VerifyPane(Vertical):
         exceptions.border_title = "access exceptions (sevtool access)"
         for label, width in [
             ("#", 3),
-            ("role", 12),
+            ("role", 16),
             ("objects", 24),
             ("why", 22),
             ("approver", 10),
             ("until (UTC)", 14),
         ]:
             exceptions.add_column(label, width=width)
-        exceptions.add_column("left", width=22, key="left")
+        exceptions.add_column("left", width=20, key="left")
         self.reload()
         self.set_interval(1, self._tick)
 
@@ -133,7 +135,10 @@ class VerifyPane(Vertical):
                 f"  cause: {e.data.get('cause', e.summary)} ({e.data.get('count', 1):,} object(s), check {e.data.get('check')})"
                 for e in regressions[:4]
             ]
-            lines.append("  → re-scan (1, s), plan (2, p) and apply (a) again; the next checks will confirm.")
+            if all(e.data.get("cause_kind") in LAPSED for e in regressions):
+                lines.append("  → revoke the exception's access: w (auto re-check) or `sevtool access expire`.")
+            else:
+                lines.append("  → re-scan (1, s), plan (2, p) and apply (a) again; the next checks will confirm.")
             banner.update(Text("\n".join(lines)))
 
     def _tick(self) -> None:
@@ -143,6 +148,9 @@ class VerifyPane(Vertical):
             for e in self._exceptions:
                 if e.ended_at is None:
                     table.update_cell(str(e.number), "left", self._left(e))
+            if self.auto_recheck and not self.checking and any(e.due(self.app.clock()) for e in self._exceptions):
+                self.checking = True  # one worker at a time touches the target from this pane
+                self._expire()
         label = self.query_one("#next-check", Static)
         auto = (
             "auto re-check ON (w to turn off)"
@@ -213,6 +221,34 @@ class VerifyPane(Vertical):
             else:
                 reports = [verification.verify(self.incident_id, now=self.app.clock)]
         self.app.call_from_thread(self._checked, reports, scheduled)
+
+    @work(thread=True, exclusive=True, group="check")
+    def _expire(self) -> None:
+        """Exceptions past their end are revoked here too while auto re-check is on, as `sevtool watch` does."""
+        ended = None
+        with self.app.reporting_errors("revoking expired access exceptions"):
+            ended = self.app.wb.access.expire(self.incident_id, now=self.app.clock)
+        self.app.call_from_thread(self._expired, ended)
+
+    def _expired(self, ended: list | None) -> None:
+        self.checking = False
+        if ended is None:
+            self.auto_recheck = False  # a failing revoke is not retried every second; w turns it back on
+        for e in ended or []:
+            exc = e.exception
+            if e.error:
+                self.app.notify(f"Exception {exc.number} NOT revoked: {e.error}", severity="error", timeout=15)
+            elif e.recorded:
+                still = (
+                    f" {exc.role} still reads {', '.join(e.still_readable)} by other means." if e.still_readable else ""
+                )
+                self.app.notify(
+                    f"Exception {exc.number} expired: {exc.role}'s access revoked and read back.{still}",
+                    title="access exception ended",
+                    severity="warning" if still else "information",
+                    timeout=8,
+                )
+        self.reload()
 
     def _checked(self, reports: list | None, scheduled: bool) -> None:
         self.checking = False
