@@ -107,22 +107,7 @@ class AccessService:
             plan = target.plan_exception(role, wanted)
             self._refuse(role, plan)
         except UsageError as refusal:  # a refused request is part of the record too: who asked for what, and why not
-            with self.store.write() as tx:
-                tx.append(
-                    incident_id,
-                    "access_refused",
-                    f"Access exception refused: {role} on {_named(wanted)} for {format_duration(duration)}: "
-                    f"{refusal.message}",
-                    {
-                        "role": role,
-                        "objects": wanted,
-                        "seconds": int(duration.total_seconds()),
-                        "why": why,
-                        "approver": approver,
-                        "refusal": refusal.message,
-                    },
-                    at=now(),
-                )
+            self._record_refusal(incident_id, role, wanted, duration, why, approver, refusal, now())
             raise
         started = now()
         with self.store.write() as tx:  # recorded before the grants exist, so no crash leaves one unknown
@@ -165,6 +150,34 @@ class AccessService:
                 at=started,
             )
         return exc
+
+    def _record_refusal(
+        self,
+        incident_id: int,
+        role: str,
+        objects: list[str],
+        duration: timedelta,
+        why: str,
+        approver: str | None,
+        refusal: UsageError,
+        at: datetime,
+    ) -> None:
+        with self.store.write() as tx:
+            tx.append(
+                incident_id,
+                "access_refused",
+                f"Access exception refused: {role} on {_named(objects)} for {format_duration(duration)}: "
+                f"{refusal.message}",
+                {
+                    "role": role,
+                    "objects": objects,
+                    "seconds": int(duration.total_seconds()),
+                    "why": why,
+                    "approver": approver,
+                    "refusal": refusal.message,
+                },
+                at=at,
+            )
 
     @staticmethod
     def _refuse(role: str, plan: core.GrantPlan) -> None:
