@@ -41,6 +41,10 @@ class FindingWindow:
         self._asked.add(number)
         return number * PAGE
 
+    def forget(self, offset: int) -> None:
+        """The page at `offset` was not read after all (scrolled past): ask for it again when it is wanted."""
+        self._asked.discard(offset // PAGE)
+
     def add(self, page: FindingPage) -> None:
         number = page.offset // PAGE
         self._asked.discard(number)

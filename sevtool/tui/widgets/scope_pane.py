@@ -26,6 +26,11 @@ class ScopePane(Vertical):
         super().__init__(**kwargs)
         self.incident_id = incident_id
         self._generation = 0  # bumped by each filter and reload: a page for an older one is dropped
+        # (generation, words) of the text in the filter, set in one assignment: the filter's thread reads it
+        self._typed: tuple[int, tuple[str, ...]] = (0, ())
+        self._filtering = False  # one filter query at a time: typing queues the latest text, not a query per key
+        self._paging = False  # likewise one page read at a time, for the newest page still on screen
+        self._pages_wanted: list[int] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="scan-form"):
@@ -147,6 +152,7 @@ class ScopePane(Vertical):
         if generation != self._generation:
             return  # the filter changed since this page was asked for
         table = self.query_one(FindingsTable)
+        self._pages_wanted.clear()
         table.show(FindingWindow(generation, words, first))
         table.border_subtitle = (
             f"{first.matching:,} of {first.total:,} findings, most sensitive first"
@@ -155,21 +161,41 @@ class ScopePane(Vertical):
         )
 
     def on_findings_table_page_wanted(self, event: FindingsTable.PageWanted) -> None:
-        self._fetch_page(event.window.generation, event.window.words, event.offset)
+        if event.window is self.query_one(FindingsTable).rows:
+            self._pages_wanted.append(event.offset)
+            self._next_page()
+
+    def _next_page(self) -> None:
+        """Read the newest page asked for that is still on screen; forget the ones scrolled past, so holding
+        page-down through 200,000 findings does not queue a read for every page it went by."""
+        table = self.query_one(FindingsTable)
+        window = table.rows
+        if self._paging or not isinstance(window, FindingWindow):
+            return
+        top = table.scroll_offset.y
+        while self._pages_wanted:
+            offset = self._pages_wanted.pop()
+            if offset < top + table.body_height and top < offset + PAGE:
+                self._paging = True
+                self._fetch_page(window.generation, window.words, offset)
+                return
+            window.forget(offset)
 
     @work(thread=True, group="finding-pages")
     def _fetch_page(self, generation: int, words: tuple[str, ...], offset: int) -> None:
         """Given what to read, not the window: Textual keeps finished workers, and a window holds findings."""
+        page = None
         with self.app.reporting_errors("loading findings"):
             page = self.app.wb.finding_pages.page(self.incident_id, words, offset, PAGE)
-            if page is not None:
-                self.app.call_from_thread(self._page_arrived, generation, page)
+        self.app.call_from_thread(self._page_arrived, generation, page)
 
-    def _page_arrived(self, generation: int, page: FindingPage) -> None:
+    def _page_arrived(self, generation: int, page: FindingPage | None) -> None:
+        self._paging = False
         table = self.query_one(FindingsTable)
-        if isinstance(table.rows, FindingWindow) and table.rows.generation == generation:
+        if page is not None and isinstance(table.rows, FindingWindow) and table.rows.generation == generation:
             table.rows.add(page)
             table.refresh()
+        self._next_page()
 
     # --- filter -----------------------------------------------------------------------------
 
@@ -179,22 +205,33 @@ class ScopePane(Vertical):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "findings-filter":
             self._generation += 1
+            self._typed = (self._generation, self._words())
             table = self.query_one(FindingsTable)
             if table.border_subtitle:  # findings are shown, so a page will come
                 table.border_subtitle = "filtering…"
-            self._filter(self._generation, self._words())
+            if not self._filtering:
+                self._filtering = True
+                self._filter()
 
     @work(thread=True, group="filter")
-    def _filter(self, generation: int, words: tuple[str, ...]) -> None:
+    def _filter(self) -> None:
         """Off the UI thread, so keys keep coming while the store looks: at 200,000 findings a filter takes
-        a good part of a second. Only the latest filter typed is run, and only its page is shown."""
+        a good part of a second. It runs the text as it is when the typing pauses, and once it is done,
+        the text typed meanwhile, if any: the latest filter wins, and queries never pile up."""
         time.sleep(FILTER_SETTLE_S)
-        if generation != self._generation:
-            return
+        generation, words = self._typed
+        first = None
         with self.app.reporting_errors("filtering findings"):
             first = self.app.wb.finding_pages.page(self.incident_id, words, 0, PAGE)
-            if first is not None:
-                self.app.call_from_thread(self._show_first_page, generation, words, first)
+        self.app.call_from_thread(self._filtered, generation, words, first)
+
+    def _filtered(self, generation: int, words: tuple[str, ...], first: FindingPage | None) -> None:
+        if generation != self._generation:
+            self._filter()  # typed on while it ran: run the text as it is now
+            return
+        self._filtering = False
+        if first is not None:
+            self._show_first_page(generation, words, first)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id and event.input.id.startswith("scan-"):
