@@ -24,6 +24,8 @@ EXPECTED = [
     "undo (vs per-table loop)",
     "postmortem",
     "evidence (csvlog)",
+    "TUI first paint",
+    "TUI filter",
     "sevtool --help",
     "CPU reference (not sevtool)",
 ]
@@ -74,6 +76,8 @@ def test_a_small_benchmark_run_prints_every_row_and_restores_what_it_revoked():
         rows["apply"]["alternative"] == "per-schema REVOKE"
         and rows["scan --json"]["alternative"] == "readers query (exposed)"
     )
+    # The TUI has no command to time from outside: its row says it was timed inside, through Pilot.
+    assert "in-process through Textual's Pilot" in rows["TUI first paint"]["detail"]
     # Every round's figure is shown, sevtool's and the alternative's, not only the medians.
     assert re.search(r"; runs [\d.]+, [\d.]+ vs [\d.]+, [\d.]+ s$", rows["plan+apply"]["detail"])
     assert re.search(r"; runs [\d.]+, [\d.]+, [\d.]+ s$", rows["CPU reference (not sevtool)"]["detail"])

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sevtool.bench import evidence, report
+from sevtool.bench import evidence, report, tui_paint
 from sevtool.bench.cycle import Cycle
 from sevtool.bench.measure import Samples, cpu_loop, run_process, sevtool_argv
 from sevtool.pgtemp import DURABLE_COMMITS, TempPostgres
@@ -37,6 +37,8 @@ def run(
                         f"{size} tables, round {n}: scan, verify, plan, apply, verify, undo; the DBA's alternatives ..."
                     )
                     cycle.round(text_scan=main, per_table=main)
+                say(f"{size} tables: the TUI's first paint and filter ...")
+                tui_paint.measure(samples, size, cycle.env, cycle.incident, rounds if main else growth_rounds)
                 if main:
                     say(f"{size} tables: postmortem with {events} timeline events ...")
                     events_rendered = cycle.postmortem(events, rounds)
@@ -51,6 +53,7 @@ def run(
     table = rows(samples, tables, observed, events_rendered)
     if evidence_seen:
         table.insert(-2, evidence.row(samples, tables, evidence_seen))  # before `sevtool --help` and the CPU reference
+    table[-2:-2] = tui_paint.rows(samples, sizes, tables)
     return table, report.growth(samples, sizes, tables), sizes
 
 

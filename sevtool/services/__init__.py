@@ -42,6 +42,12 @@ class Workbench:
         return ScanService(self)
 
     @cached_property
+    def finding_pages(self):
+        from sevtool.services.finding_pages import FindingPageService
+
+        return FindingPageService(self)
+
+    @cached_property
     def postmortem(self):
         from sevtool.services.postmortem import PostmortemService
 

@@ -214,7 +214,7 @@ class IncidentScreen(Screen):
         (await self._open("scope")).scan()
 
     async def action_filter(self) -> None:
-        await self._open("scope", focus="#findings-filter")
+        (await self._open("scope")).focus_filter()
 
     async def action_plan(self) -> None:
         (await self._open("revoke")).plan()

@@ -2,11 +2,13 @@
 
 Textual's DataTable builds a row object per row up front; with a whole warehouse in scope that is
 seconds of work before the first paint. Here rows stay plain objects and each frame formats the few
-dozen on screen. Subclasses name the columns and how to turn a row into cells.
+dozen on screen. Subclasses name the columns and how to turn a row into cells. The rows need not all be
+in memory: a sequence may answer None for a row it has not read yet, shown as a placeholder line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from rich.segment import Segment
@@ -21,6 +23,7 @@ from textual.strip import Strip
 Row = TypeVar("Row")
 HEADER_STYLE = Style(bold=True, underline=True)
 CURSOR_STYLE = Style(reverse=True)
+PLACEHOLDER_STYLE = Style(dim=True)
 
 
 def fit(text: str, width: int) -> str:
@@ -49,7 +52,7 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.rows: list[Row] = []
+        self.rows: Sequence[Row | None] = []
         self._width = sum(width for _, width in self.COLUMNS)
 
     def cells(self, row: Row) -> list[str]:
@@ -58,7 +61,7 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
     def cell_style(self, row: Row, column: int) -> Style:
         return Style()
 
-    def show(self, rows: list[Row], *, keep_cursor: bool = False) -> None:
+    def show(self, rows: Sequence[Row | None], *, keep_cursor: bool = False) -> None:
         self.rows = rows
         self.virtual_size = Size(self._width, len(rows) + 1)  # +1: the header line
         if keep_cursor and rows:
@@ -87,6 +90,10 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
             return Strip.blank(width, self.rich_style)
         row = self.rows[index]
         base = CURSOR_STYLE if index == self.cursor and self.has_focus else Style()
+        if row is None:
+            return Strip([Segment(fit("…", self._width), base + PLACEHOLDER_STYLE)], self._width).crop(
+                scroll_x, scroll_x + width
+            )
         segments = [
             Segment(fit(text, w), base + self.cell_style(row, col))
             for col, ((_, w), text) in enumerate(zip(self.COLUMNS, self.cells(row), strict=False))
@@ -94,13 +101,20 @@ class VirtualTable(ScrollView, Generic[Row], can_focus=True):
         return Strip(segments, self._width).crop(scroll_x, scroll_x + width)
 
     def watch_cursor(self, cursor: int) -> None:
-        _, top = self.scroll_offset
-        if cursor < top:
-            self.scroll_to(y=cursor, animate=False)
-        elif cursor >= top + self.body_height:
-            self.scroll_to(y=cursor - self.body_height + 1, animate=False)
+        self._keep_cursor_in_view()
         self.refresh()
         self.post_message(self.Highlighted(self, self.highlighted))
+
+    def on_resize(self) -> None:
+        """A pane above that grows (a summary arriving) must not push the highlighted row out of sight."""
+        self.call_after_refresh(self._keep_cursor_in_view)
+
+    def _keep_cursor_in_view(self) -> None:
+        _, top = self.scroll_offset
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + self.body_height:
+            self.scroll_to(y=self.cursor - self.body_height + 1, animate=False)
 
     def action_move(self, delta: int) -> None:
         if self.rows:
