@@ -36,7 +36,7 @@ class VerifyPane(Vertical):
         with Horizontal(id="verify-tables"):
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="schedule", cursor_type="row")
-        yield DataTable(id="exceptions", cursor_type="row", classes="hidden")
+        yield DataTable(id="access-exceptions", cursor_type="row", classes="hidden")
 
     def on_mount(self) -> None:
         checks = self.query_one("#checks", DataTable)
@@ -54,7 +54,7 @@ class VerifyPane(Vertical):
         schedule.border_title = "re-check schedule"
         for label, width in [("rnd", 3), ("#", 2), ("offset", 6), ("due (UTC)", 14), ("status", 10), ("late", 5)]:
             schedule.add_column(label, width=width)
-        exceptions = self.query_one("#exceptions", DataTable)
+        exceptions = self.query_one("#access-exceptions", DataTable)
         exceptions.border_title = "access exceptions (sevtool access)"
         for label, width in [
             ("#", 3),
@@ -100,7 +100,7 @@ class VerifyPane(Vertical):
             self._tick()
 
     def _show_exceptions(self, exceptions: list) -> None:
-        table = self.query_one("#exceptions", DataTable)
+        table = self.query_one("#access-exceptions", DataTable)
         table.set_class(not exceptions, "hidden")
         table.clear()
         self._exceptions = exceptions
@@ -144,7 +144,7 @@ class VerifyPane(Vertical):
     def _tick(self) -> None:
         """Once a second: the countdowns, and with auto re-check on, run what is due."""
         if self._exceptions:
-            table = self.query_one("#exceptions", DataTable)
+            table = self.query_one("#access-exceptions", DataTable)
             for e in self._exceptions:
                 if e.ended_at is None:
                     table.update_cell(str(e.number), "left", self._left(e))
