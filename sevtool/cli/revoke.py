@@ -64,13 +64,14 @@ def _summary(plan, review_limit: int | None = None) -> list[str]:
     from sevtool.core import blast
 
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(plan.by_kind.items())) or "no actions"
+    pending = sum(plan.counts.get(s, 0) for s in PENDING_STATUSES)
     lines = [
         (
-            f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
-            f"{len(plan.pending)} still to apply"
+            f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {sum(plan.counts.values())} actions "
+            f"({kinds}); {pending} still to apply"
         )
     ]
-    review = [a for a in plan.actions if a.review and a.status.value in PENDING_STATUSES]
+    review = [a for a in plan.notable if a.review and a.status.value in PENDING_STATUSES]
     for a in review[:review_limit]:
         lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")
         lines += [
@@ -115,8 +116,8 @@ def _emit_plan(plan, all_rows: bool) -> None:
     s.emit_more(len(shown), total, "actions", "--jsonl for one JSON object per action")
 
 
-def _collateral_pending(plan) -> list:
-    return [a for a in plan.actions if a.collateral and a.status.value in PENDING_STATUSES]
+def _collateral_pending(outline) -> list:
+    return [a for a in outline.notable if a.collateral and a.status.value in PENDING_STATUSES]
 
 
 def _confirm(question: str, yes: bool, json_out: bool) -> bool:
@@ -225,15 +226,16 @@ def revoke(
 
             with paged(no_pager):
                 _emit_plan(made, all_rows)
-                for line in _summary(made, limit_for(all_rows)):
+                for line in _summary(made.outline(), limit_for(all_rows)):
                     say(line)
         return ExitCode.OK
     if apply:
-        to_apply = svc.plan_to_apply(ident, max_actions=max_actions)
+        # JSON output is unattended (it never asks): the counts are enough, the plan is not read for a summary.
+        to_apply = svc.plan_to_apply(ident, max_actions=max_actions, notable=not json_out)
         if to_apply.pending and not json_out:
             for line in _summary(to_apply):
                 say(line)
-        if to_apply.pending and not _confirm(f"Apply {len(to_apply.pending)} actions?", yes, json_out):
+        if to_apply.pending and not _confirm(f"Apply {to_apply.pending} actions?", yes, json_out):
             say("nothing applied")
             return ExitCode.ERROR
         harmful = _collateral_pending(to_apply)
