@@ -258,14 +258,14 @@ def revoke(
             ),
             json_out,
         )
-    applied = svc.undoable(ident)
+    kinds = svc.undo_outline(ident)
+    applied = sum(kinds.values())
     if applied and not json_out:
-        kinds = Counter(a.kind for _, _, a in applied)
         say(
-            f"Undo restores the prior ACL of {len(applied)} applied actions: "
+            f"Undo restores the prior ACL of {applied} applied actions: "
             + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         )
-    if applied and not _confirm(f"Undo {len(applied)} actions?", yes, json_out):
+    if applied and not _confirm(f"Undo {applied} actions?", yes, json_out):
         say("nothing undone")
         return ExitCode.ERROR
     return _report(svc.undo(ident, progress=None if json_out else _progress), json_out)

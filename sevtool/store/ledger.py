@@ -8,7 +8,7 @@ once beside it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from pydantic import TypeAdapter
 from sqlalchemy import Text, and_, cast, func, or_
@@ -135,28 +135,34 @@ def actions(store: Store, incident_id: int, plan_version: int | None = None) -> 
 
 
 def pages(
-    store: Store, incident_id: int, plan_version: int, statuses: Iterable[ActionStatus], page: int = _DECODE
+    store: Store,
+    incident_id: int,
+    plan_version: int,
+    statuses: Iterable[ActionStatus],
+    page: int = _DECODE,
+    *,
+    kinds: Collection[str] | None = None,
+    other_kinds: bool = False,
 ) -> Iterator[list[Action]]:
-    """A plan's actions in these statuses, in plan order, `page` at a time.
+    """A plan's actions in these statuses (and of these `kinds`, or with `other_kinds` of any other), in plan
+    order, `page` at a time.
 
     Keyset pagination on seq, each page its own short read: a run holds one page of a 200,000-action plan, not
     all of it, and may record outcomes between pages (a page's rows moving on does not shift the next page).
     """
-    wanted = [ActionStatus(s).value for s in statuses]
+    where = [
+        ActionRow.incident_id == incident_id,
+        ActionRow.plan_version == plan_version,
+        ActionRow.status.in_([ActionStatus(s).value for s in statuses]),
+    ]
+    if kinds is not None:
+        where.append(ActionRow.kind.not_in(list(kinds)) if other_kinds else ActionRow.kind.in_(list(kinds)))
     after = 0
     targets: dict[str, str] = {}
     while True:
         with store.read() as s:
             rows = s.execute(
-                _detail_query()
-                .where(
-                    ActionRow.incident_id == incident_id,
-                    ActionRow.plan_version == plan_version,
-                    ActionRow.seq > after,
-                    ActionRow.status.in_(wanted),
-                )
-                .order_by(ActionRow.seq)
-                .limit(page)
+                _detail_query().where(*where, ActionRow.seq > after).order_by(ActionRow.seq).limit(page)
             ).all()
         if not rows:
             return
@@ -236,6 +242,28 @@ def status_counts(store: Store, incident_id: int, plan_version: int | None = Non
         for status, n in s.exec(query).all():
             counts[status] = n
     return counts
+
+
+def sharing_an_object(store: Store, incident_id: int, plan_version: int, status: ActionStatus) -> set[int]:
+    """Seqs of a plan's actions in this status whose object (schema and name) another such action also names.
+
+    A run that goes page by page keeps these together: an object's actions are restored as one (undo merges
+    its ACL once), and they may lie far apart in plan order (one per statement shape).
+    """
+    detail = ActionDetailRow.__table__.c.detail
+    named = (detail["schema_name"].as_string(), detail["object_name"].as_string())
+    counted = (
+        select(ActionRow.seq, func.count().over(partition_by=named).label("n"))
+        .join(ActionDetailRow, DETAIL_OF_ACTION)
+        .where(
+            ActionRow.incident_id == incident_id,
+            ActionRow.plan_version == plan_version,
+            ActionRow.status == status.value,
+        )
+        .subquery()
+    )
+    with store.read() as s:
+        return set(s.exec(select(counted.c.seq).where(counted.c.n > 1)).all())
 
 
 def kind_counts(
