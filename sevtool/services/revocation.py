@@ -41,6 +41,7 @@ from sevtool.services.revocation_run import (
     Progress,
     ProgressCallback,
     RunReport,
+    read_ahead,
 )
 from sevtool.services.revocation_undo import RevocationUndo
 from sevtool.store import ledger, locks
@@ -184,7 +185,9 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                 target = self._open(target_spec)
                 try:
                     # A page of the plan at a time, read from the ledger: enough batches to keep every worker busy.
-                    for todo in ledger.pages(self.store, incident_id, version, PENDING, page=size * workers * 2):
+                    for todo in read_ahead(
+                        ledger.pages(self.store, incident_id, version, PENDING, page=size * workers * 2)
+                    ):
                         todo, held_here = blast.split_held(todo, accept_collateral)
                         held += held_here
                         page = {a.seq: a for a in todo}

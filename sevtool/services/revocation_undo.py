@@ -12,7 +12,14 @@ from sevtool.core.incident import Status
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.core.timeparse import utcnow
 from sevtool.gcpause import gc_paused
-from sevtool.services.revocation_run import APPLY_WORKERS, Progress, ProgressCallback, RunReport, _by_object
+from sevtool.services.revocation_run import (
+    APPLY_WORKERS,
+    Progress,
+    ProgressCallback,
+    RunReport,
+    _by_object,
+    read_ahead,
+)
 from sevtool.store import ledger, locks
 from sevtool.targets.plugin import membership_kinds, undo_phases
 
@@ -115,14 +122,16 @@ class RevocationUndo(_Base):
                     later: list[Action] = []  # of a membership's kind, but not closing a role (see undo_phases)
                     for other_kinds in (False, True):
                         together: list[Action] = later if other_kinds else []
-                        for page in ledger.pages(
-                            self.store,
-                            incident_id,
-                            version,
-                            [ActionStatus.APPLIED],
-                            size * workers * 2,
-                            kinds=first_kinds,
-                            other_kinds=other_kinds,
+                        for page in read_ahead(
+                            ledger.pages(
+                                self.store,
+                                incident_id,
+                                version,
+                                [ActionStatus.APPLIED],
+                                size * workers * 2,
+                                kinds=first_kinds,
+                                other_kinds=other_kinds,
+                            )
                         ):
                             if not other_kinds:
                                 page, rest = undo_phases(page)
