@@ -31,7 +31,7 @@ from sevtool.core.plan import (
 )
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import UsageError
-from sevtool.gcpause import gc_paused
+from sevtool.gcpause import gc_paused, hand_back_freed
 from sevtool.services.revocation_gates import RevocationGates
 from sevtool.services.revocation_plan import RevocationPlanning
 from sevtool.services.revocation_run import (
@@ -214,6 +214,7 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     target.close()
             report = self._finish_apply(incident_id, version, counts, failures, started, size, now(), held)
         # Taken after the ledger recorded the containment: where evidence's count of reads from statistics ends.
+        hand_back_freed()
         self.wb.table_stats.snapshot_exposed(incident_id, "apply")
         return report
 
