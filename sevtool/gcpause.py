@@ -57,6 +57,12 @@ def gc_paused() -> Iterator[None]:
             _trim()
 
 
+def hand_back_freed() -> None:
+    """Freed memory back to the system now, between two bulk steps of one call: the second starts from what the
+    first left alive, not from its peak (an apply's pages before the statistics snapshot that follows it)."""
+    _trim()
+
+
 def _trim() -> None:
     release = _malloc_trim()
     if release is not None:

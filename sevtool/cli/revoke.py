@@ -64,13 +64,14 @@ def _summary(plan, review_limit: int | None = None) -> list[str]:
     from sevtool.core import blast
 
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(plan.by_kind.items())) or "no actions"
+    pending = sum(plan.counts.get(s, 0) for s in PENDING_STATUSES)
     lines = [
         (
-            f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {len(plan.actions)} actions ({kinds}); "
-            f"{len(plan.pending)} still to apply"
+            f"Plan {plan.plan_version} for INC-{plan.incident_id} on {plan.target}: {sum(plan.counts.values())} actions "
+            f"({kinds}); {pending} still to apply"
         )
     ]
-    review = [a for a in plan.actions if a.review and a.status.value in PENDING_STATUSES]
+    review = [a for a in plan.notable if a.review and a.status.value in PENDING_STATUSES]
     for a in review[:review_limit]:
         lines.append(f"  REVIEW #{a.seq}: {a.sql} -- {a.reason}")
         lines += [
@@ -115,8 +116,8 @@ def _emit_plan(plan, all_rows: bool) -> None:
     s.emit_more(len(shown), total, "actions", "--jsonl for one JSON object per action")
 
 
-def _collateral_pending(plan) -> list:
-    return [a for a in plan.actions if a.collateral and a.status.value in PENDING_STATUSES]
+def _collateral_pending(outline) -> list:
+    return [a for a in outline.notable if a.collateral and a.status.value in PENDING_STATUSES]
 
 
 def _confirm(question: str, yes: bool, json_out: bool) -> bool:
@@ -227,15 +228,16 @@ def revoke(
 
             with paged(no_pager):
                 _emit_plan(made, all_rows)
-                for line in _summary(made, limit_for(all_rows)):
+                for line in _summary(made.outline(), limit_for(all_rows)):
                     say(line)
         return ExitCode.OK
     if apply:
-        to_apply = svc.plan_to_apply(ident, max_actions=max_actions)
+        # JSON output is unattended (it never asks): the counts are enough, the plan is not read for a summary.
+        to_apply = svc.plan_to_apply(ident, max_actions=max_actions, notable=not json_out)
         if to_apply.pending and not json_out:
             for line in _summary(to_apply):
                 say(line)
-        if to_apply.pending and not _confirm(f"Apply {len(to_apply.pending)} actions?", yes, json_out):
+        if to_apply.pending and not _confirm(f"Apply {to_apply.pending} actions?", yes, json_out):
             say("nothing applied")
             return ExitCode.ERROR
         harmful = _collateral_pending(to_apply)
@@ -258,11 +260,11 @@ def revoke(
             ),
             json_out,
         )
-    applied = svc.undoable(ident)
+    kinds = svc.undo_outline(ident)
+    applied = sum(kinds.values())
     if applied and not json_out:
-        kinds = Counter(a.kind for _, _, a in applied)
         say(
-            f"Undo restores the prior ACL of {len(applied)} applied actions: "
+            f"Undo restores the prior ACL of {applied} applied actions: "
             + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         )
         open_exceptions = [e for e in workbench().access.list(ident) if e.ended_at is None]
@@ -272,7 +274,7 @@ def revoke(
                 + ", ".join(f"{e.number}: {e.role}" for e in open_exceptions)
                 + "): their grants are revoked"
             )
-    if applied and not _confirm(f"Undo {len(applied)} actions?", yes, json_out):
+    if applied and not _confirm(f"Undo {applied} actions?", yes, json_out):
         say("nothing undone")
         return ExitCode.ERROR
     return _report(svc.undo(ident, progress=None if json_out else _progress), json_out)

@@ -28,11 +28,10 @@ from sevtool.core.plan import (
     Action,
     ActionResult,
     ActionStatus,
-    count_by_status,
 )
 from sevtool.core.timeparse import utcnow
 from sevtool.errors import UsageError
-from sevtool.gcpause import gc_paused
+from sevtool.gcpause import gc_paused, hand_back_freed
 from sevtool.services.revocation_gates import RevocationGates
 from sevtool.services.revocation_plan import RevocationPlanning
 from sevtool.services.revocation_run import (
@@ -42,6 +41,7 @@ from sevtool.services.revocation_run import (
     Progress,
     ProgressCallback,
     RunReport,
+    read_ahead,
 )
 from sevtool.services.revocation_undo import RevocationUndo
 from sevtool.store import ledger, locks
@@ -87,20 +87,21 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                 self.store.incident(incident_id)
                 if current := self._newest_if_current(incident_id):
                     version, _, target_spec = current
-                    todo = self._actions(incident_id, version, PENDING)
                 else:
                     plan = self.plan(incident_id, max_actions=limit)
-                    version, target_spec, todo = plan.plan_version, plan.target, plan.pending
+                    version, target_spec = plan.plan_version, plan.target
+                    del plan  # the run reads its actions back page by page, like any other
             else:
                 version, target_spec = self._confirmed(incident_id, plan_version)
-                todo = self._actions(incident_id, version, PENDING)
-            blast.check_size(incident_id, len(todo), limit, "apply")
-            todo, held = blast.split_held(todo, accept_collateral)
-            in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
+            before = ledger.status_counts(self.store, incident_id, version)
+            total = sum(before[s.value] for s in PENDING)
+            in_flight_count = before[ActionStatus.APPLYING.value]
+            blast.check_size(incident_id, total, limit, "apply")
             counts: Counter[str] = Counter()
             failures: list[dict] = []
-            by_seq = {a.seq: a for a in todo}
-            outcome: dict[int, ActionStatus] = {}  # seq -> status this run recorded
+            held: list[Action] = []
+            page: dict[int, Action] = {}  # seq -> action of the page being run
+            in_flight: set[int] = set()  # seqs of that page still `applying` from an earlier run
             done = 0
             guard = threading.Lock()  # batches report from worker threads
             beat = time.monotonic()
@@ -110,13 +111,11 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                 with guard:
                     for status, n in Counter(r.status for r in results).items():
                         counts[status.value] += n
-                    for r in results:
-                        outcome[r.seq] = r.status
                     failures.extend(
                         {
                             "seq": r.seq,
-                            "object": by_seq[r.seq].object_fqn,
-                            "kind": by_seq[r.seq].kind,
+                            "object": page[r.seq].object_fqn,
+                            "kind": page[r.seq].kind,
                             "message": r.message,
                         }
                         for r in results
@@ -124,7 +123,7 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     )
                     done += len(results)
                     if progress and results:  # a worker's first and last store writes record no outcome
-                        progress(Progress(done=done, total=len(todo), results=results, counts=dict(counts)))
+                        progress(Progress(done=done, total=total, results=results, counts=dict(counts)))
 
             def heartbeat_due() -> bool:
                 nonlocal beat
@@ -170,42 +169,52 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     for r in results
                 ]
 
-            if todo:
+            if total:
                 self._event(
                     incident_id,
                     "apply_started",
-                    f"Revocation started: {len(todo)} actions of plan {version}"
-                    + (f" ({len(in_flight)} in flight when the last run stopped)" if in_flight else ""),
+                    f"Revocation started: {total} actions of plan {version}"
+                    + (f" ({in_flight_count} in flight when the last run stopped)" if in_flight_count else ""),
                     {
                         "plan_version": version,
-                        "pending": len(todo),
-                        "resumed_in_flight": len(in_flight),
+                        "pending": total,
+                        "resumed_in_flight": in_flight_count,
                         "batch_size": size,
                     },
                 )
                 target = self._open(target_spec)
                 try:
-                    # Actions of one statement shape name each object once, so their batches can run side by side
-                    # on separate connections; shapes run one after the other (one table may appear in several).
-                    for _, group in groupby(todo, key=lambda a: a.batch_key):
-                        group = list(group)
-                        chunks = iter([group[i : i + size] for i in range(0, len(group), size)])
-                        parallel = max(1, min(workers, -(-len(group) // size)))
-                        with ThreadPoolExecutor(max_workers=parallel) as pool:
-                            for future in [pool.submit(worker, chunks, target) for _ in range(parallel)]:
-                                future.result()
+                    # A page of the plan at a time, read from the ledger: enough batches to keep every worker busy.
+                    for todo in read_ahead(
+                        ledger.pages(self.store, incident_id, version, PENDING, page=size * workers * 2)
+                    ):
+                        todo, held_here = blast.split_held(todo, accept_collateral)
+                        held += held_here
+                        page = {a.seq: a for a in todo}
+                        in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
+                        # Actions of one statement shape name each object once, so their batches can run side by
+                        # side on separate connections; shapes run one after the other (one table may appear in
+                        # several).
+                        for _, group in groupby(todo, key=lambda a: a.batch_key):
+                            group = list(group)
+                            chunks = iter([group[i : i + size] for i in range(0, len(group), size)])
+                            parallel = max(1, min(workers, -(-len(group) // size)))
+                            with ThreadPoolExecutor(max_workers=parallel) as pool:
+                                for future in [pool.submit(worker, chunks, target) for _ in range(parallel)]:
+                                    future.result()
                 except Exception as exc:
                     self._event(
                         incident_id,
                         "apply_interrupted",
-                        f"Revocation stopped after {done} of {len(todo)} actions: {exc}",
+                        f"Revocation stopped after {done} of {total} actions: {exc}",
                         {"plan_version": version, "counts": dict(counts), "error": str(exc)},
                     )
                     raise
                 finally:
                     target.close()
-            report = self._finish_apply(incident_id, version, counts, failures, started, size, outcome, now(), held)
+            report = self._finish_apply(incident_id, version, counts, failures, started, size, now(), held)
         # Taken after the ledger recorded the containment: where evidence's count of reads from statistics ends.
+        hand_back_freed()
         self.wb.table_stats.snapshot_exposed(incident_id, "apply")
         return report
 
@@ -217,18 +226,13 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
         failures: list[dict],
         started: float,
         size: int,
-        outcome: dict[int, ActionStatus],
         at: datetime,
         held: list[Action],
     ) -> RunReport:
-        # Under the apply lock only this run moved the plan's actions on since their statuses were read: the
-        # cached actions with this run's outcomes are the ledger, without a pass over its 45,000 rows.
-        made = self._cached(incident_id, version)
-        totals = (
-            count_by_status(outcome.get(a.seq, a.status) for a in made)
-            if made is not None
-            else ledger.status_counts(self.store, incident_id, version)
-        )
+        # The ledger afterwards, counted by the store; and a plan this process keeps for the TUI is read again
+        # next time, now that its statuses and held messages moved on.
+        totals = ledger.status_counts(self.store, incident_id, version)
+        self._made.pop(incident_id, None)
         run = {
             s.value: counts.get(s.value, 0) for s in (ActionStatus.APPLIED, ActionStatus.SKIPPED, ActionStatus.FAILED)
         }

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from sevtool.core import blast
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import UsageError
+from sevtool.services.revocation_plan import PlanOutline
 from sevtool.store import ledger
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
-    from sevtool.services.revocation_plan import Plan
     from sevtool.store.repository import Store
 
 
@@ -29,15 +29,31 @@ class RevocationGates:
         """The size guard for this incident: `--max-actions` if given, else its SEV's `max_actions`."""
         return override or self.wb.policy.level(self.store.incident(incident_id).sev).max_actions
 
-    def plan_to_apply(self, incident_id: int, *, max_actions: int | None = None) -> Plan:
-        """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run."""
+    def plan_to_apply(self, incident_id: int, *, max_actions: int | None = None, notable: bool = True) -> PlanOutline:
+        """The newest plan if it covers the latest scan; otherwise a new one. What `--apply` will run.
+
+        Counted by the store; with `notable`, the plan is read page by page for the actions a responder is
+        shown (review, collateral). An unattended run needs only the counts.
+        """
         if not self._newest_if_current(incident_id):
-            return self.plan(incident_id, max_actions=max_actions)
-        plan = self.current_plan(incident_id)
+            return self.plan(incident_id, max_actions=max_actions).outline()
+        version, _, target = ledger.latest_plan(self.store, incident_id) or (0, 0, "")
+        outline = PlanOutline(
+            incident_id=incident_id,
+            plan_version=version,
+            target=target,
+            counts=ledger.status_counts(self.store, incident_id, version),
+            by_kind=ledger.kind_counts(self.store, incident_id, version),
+        )
         blast.check_size(
-            incident_id, len(plan.pending), self.max_actions(incident_id, max_actions), "apply"
+            incident_id, outline.pending, self.max_actions(incident_id, max_actions), "apply"
         )  # before anyone is asked
-        return plan
+        if notable:
+            everything = list(ActionStatus)
+            for page in ledger.pages(self.store, incident_id, version, everything):
+                outline.notable += [a for a in page if a.review or a.collateral]
+            outline.blast = dict(blast.totals(outline.notable))
+        return outline
 
     def _newest_if_current(self, incident_id: int) -> tuple[int, int, str] | None:
         """(version, scope_version, target) of the newest plan if it covers the latest scan, else None."""

@@ -38,6 +38,38 @@ class Plan(BaseModel):
     def pending(self) -> list[Action]:
         return [a for a in self.actions if a.status in PENDING]
 
+    def outline(self) -> PlanOutline:
+        return PlanOutline(
+            incident_id=self.incident_id,
+            plan_version=self.plan_version,
+            target=self.target,
+            counts=self.counts,
+            by_kind=self.by_kind,
+            notable=[a for a in self.actions if a.review or a.collateral],
+            blast=self.blast,
+        )
+
+
+class PlanOutline(BaseModel):
+    """What a responder is shown before an apply, without the plan's every action: its counts, and the actions
+    that need a human's eyes (review, collateral) when asked for."""
+
+    incident_id: int
+    plan_version: int
+    target: str
+    counts: dict[str, int]  # by status
+    by_kind: dict[str, int]
+    notable: list[Action] = []  # actions to review or with collateral, any status
+    blast: dict = {}
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def pending(self) -> int:
+        return sum(self.counts.get(s.value, 0) for s in PENDING)
+
 
 class RevocationPlanning:
     """The plan half of RevocationService (which mixes it in)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -12,6 +14,19 @@ from sevtool.core.plan import Action, ActionResult
 RESUMED = "applied by an interrupted run; confirmed gone on read-back"
 APPLY_WORKERS = 4  # connections revoking side by side (each batch is its own transaction)
 HEARTBEAT_EVERY_S = 10  # well inside locks.STALE_AFTER, so a live apply is never taken over
+
+
+T = TypeVar("T")
+
+
+def read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """The next page read and decoded on a thread of its own while the current one runs: the workers mostly wait
+    on the target, so the ledger's read need not wait for them."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        upcoming = reader.submit(next, pages, None)
+        while (page := upcoming.result()) is not None:
+            upcoming = reader.submit(next, pages, None)
+            yield page
 
 
 def _by_object(actions: list[Action], size: int) -> list[list[Action]]:

@@ -12,9 +12,16 @@ from sevtool.core.incident import Status
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.core.timeparse import utcnow
 from sevtool.gcpause import gc_paused
-from sevtool.services.revocation_run import APPLY_WORKERS, Progress, ProgressCallback, RunReport, _by_object
+from sevtool.services.revocation_run import (
+    APPLY_WORKERS,
+    Progress,
+    ProgressCallback,
+    RunReport,
+    _by_object,
+    read_ahead,
+)
 from sevtool.store import ledger, locks
-from sevtool.targets.plugin import undo_phases
+from sevtool.targets.plugin import membership_kinds, undo_phases
 
 if TYPE_CHECKING:
     from sevtool.services.revocation_plan import RevocationPlanning
@@ -38,6 +45,11 @@ class RevocationUndo(_Base):
             for action in self._actions(incident_id, version, [ActionStatus.APPLIED])
         ]
 
+    def undo_outline(self, incident_id: int) -> dict[str, int]:
+        """How many applied actions an undo would restore, by kind: counted by the store, for the question asked."""
+        self.store.incident(incident_id)
+        return ledger.kind_counts(self.store, incident_id, status=ActionStatus.APPLIED)
+
     @gc_paused()
     def undo(
         self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None
@@ -45,26 +57,26 @@ class RevocationUndo(_Base):
         """Restore every applied action's object to its recorded prior ACL, newest plan first.
 
         Objects are restored side by side on `workers` connections; all actions on one object go to the same worker.
+        A plan is read a page at a time; the few actions that share an object with another are set aside and
+        restored together at the end of their phase.
         """
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply"):
-            rows = self.undoable(incident_id)
+            versions = ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
+            total = ledger.status_counts(self.store, incident_id)[ActionStatus.APPLIED.value]
             # Exceptions to the revocation end first, so the prior ACLs come back exactly and no exception grant
             # outlives what it was an exception to.
-            ended = [e.as_dict() for e in self.wb.access.end_for_undo(incident_id)] if rows else []
-            by_version: dict[int, tuple[str, list[Action]]] = {}
-            for version, target, action in rows:
-                by_version.setdefault(version, (target, []))[1].append(action)
+            ended = [e.as_dict() for e in self.wb.access.end_for_undo(incident_id)] if total else []
             counts: Counter[str] = Counter()
             failures: list[dict] = []
             drift: list[dict] = []  # restored, but something was left as it is now (the target says what)
             done = 0
             guard = threading.Lock()  # batches report from worker threads
-            for version in sorted(by_version, reverse=True):
-                target_spec, todo = by_version[version]
-                by_seq = {a.seq: a for a in todo}
+            size = self.wb.settings.team.revoke_batch_size
+            for version, target_spec in reversed(versions):
+                objects: dict[int, str] = {}  # seq -> object of the actions being restored
 
-                def on_batch(results: list[ActionResult], version=version, by_seq=by_seq) -> None:
+                def on_batch(results: list[ActionResult], version=version, objects=objects) -> None:
                     nonlocal done
                     # A failed undo leaves the action applied: the grant stays revoked, the message says why.
                     recorded = [
@@ -78,39 +90,58 @@ class RevocationUndo(_Base):
                     with guard:
                         for status, n in Counter(r.status for r in results).items():
                             counts[status.value] += n
-                        failures.extend(
-                            {
-                                "seq": r.seq,
-                                "plan_version": version,
-                                "object": by_seq[r.seq].object_fqn,
-                                "message": r.message,
-                            }
-                            for r in results
-                            if r.status == ActionStatus.FAILED
-                        )
-                        drift.extend(
-                            {
-                                "seq": r.seq,
-                                "plan_version": version,
-                                "object": by_seq[r.seq].object_fqn,
-                                "message": r.message,
-                            }
-                            for r in results
-                            if r.status == ActionStatus.UNDONE and "drift" in r.message
-                        )
+                        for r in results:
+                            if r.status == ActionStatus.FAILED or (
+                                r.status == ActionStatus.UNDONE and "drift" in r.message
+                            ):
+                                (failures if r.status == ActionStatus.FAILED else drift).append(
+                                    {
+                                        "seq": r.seq,
+                                        "plan_version": version,
+                                        "object": objects[r.seq],
+                                        "message": r.message,
+                                    }
+                                )
                         done += len(results)
                         if progress:
-                            progress(Progress(done=done, total=len(rows), results=results, counts=dict(counts)))
+                            progress(Progress(done=done, total=total, results=results, counts=dict(counts)))
 
+                def run(actions: list[Action], target, objects=objects) -> None:
+                    objects.clear()
+                    objects.update((a.seq, a.object_fqn) for a in actions)
+                    chunks = _by_object(actions, size)
+                    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
+                        for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
+                            future.result()
+
+                shared = ledger.sharing_an_object(self.store, incident_id, version, ActionStatus.APPLIED)
+                first_kinds = membership_kinds(
+                    ledger.kind_counts(self.store, incident_id, version, ActionStatus.APPLIED)
+                )
                 target = self._open(target_spec)
                 try:
                     # Memberships first, on their own: a grant being restored may need what a membership gives its
                     # grantor (schema USAGE, a grant option), and chunks run side by side.
-                    for phase in undo_phases(todo):
-                        chunks = _by_object(phase, self.wb.settings.team.revoke_batch_size)
-                        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chunks) or 1))) as pool:
-                            for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
-                                future.result()
+                    later: list[Action] = []  # of a membership's kind, but not closing a role (see undo_phases)
+                    for other_kinds in (False, True):
+                        together: list[Action] = later if other_kinds else []
+                        for page in read_ahead(
+                            ledger.pages(
+                                self.store,
+                                incident_id,
+                                version,
+                                [ActionStatus.APPLIED],
+                                size * workers * 2,
+                                kinds=first_kinds,
+                                other_kinds=other_kinds,
+                            )
+                        ):
+                            if not other_kinds:
+                                page, rest = undo_phases(page)
+                                later += rest
+                            together += [a for a in page if a.seq in shared]
+                            run([a for a in page if a.seq not in shared], target)
+                        run(together, target)
                 finally:
                     target.close()
             run = {
@@ -125,10 +156,10 @@ class RevocationUndo(_Base):
                     incident_id,
                     "undo",
                     f"Revocation undone: {run['undone']} restored to their prior ACL, {run['failed']} failed{drifted}"
-                    if rows
+                    if total
                     else "Undo: nothing applied to restore",
                     {
-                        "plan_versions": sorted(by_version),
+                        "plan_versions": [version for version, _ in versions],
                         "counts": run,
                         "duration_ms": duration_ms,
                         "failures": failures[:20],
@@ -148,7 +179,7 @@ class RevocationUndo(_Base):
         return RunReport(
             incident_id=incident_id,
             mode="undo",
-            plan_versions=sorted(by_version),
+            plan_versions=[version for version, _ in versions],
             counts=run,
             totals=ledger.status_counts(self.store, incident_id),
             failures=failures,

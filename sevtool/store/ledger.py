@@ -8,6 +8,7 @@ once beside it.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
 
 from pydantic import TypeAdapter
 from sqlalchemy import Text, and_, cast, func, or_
@@ -98,34 +99,75 @@ def latest_plan(store: Store, incident_id: int) -> tuple[int, int, str] | None:
     return tuple(row) if row else None
 
 
+def _detail_query():
+    # The detail as stored text, decoded by pydantic in one pass (the JSON column type would parse it row by row first).
+    return select(
+        ActionRow.plan_version,
+        ActionRow.target,
+        ActionRow.status,
+        ActionRow.message,
+        cast(ActionDetailRow.detail, Text),
+        ActionRow.seq,
+    ).join(ActionDetailRow, DETAIL_OF_ACTION)
+
+
+def _decoded(rows, targets: dict[str, str]) -> Iterator[tuple[int, str, Action]]:
+    decoded = _ACTIONS.validate_json("[" + ",".join(row[4] for row in rows) + "]")
+    for action, (version, target, status, message, *_) in zip(decoded, rows, strict=False):
+        action.status, action.message = ActionStatus(status), message
+        yield version, targets.setdefault(target, target), action  # one string per target, not one per row
+
+
 def actions(store: Store, incident_id: int, plan_version: int | None = None) -> list[tuple[int, str, Action]]:
     """(plan_version, target, action) in plan order; all plan versions when none is given."""
-    # The detail as stored text, decoded by pydantic in one pass (the JSON column type would parse it row by row first).
-    query = (
-        select(
-            ActionRow.plan_version,
-            ActionRow.target,
-            ActionRow.status,
-            ActionRow.message,
-            cast(ActionDetailRow.detail, Text),
-        )
-        .join(ActionDetailRow, DETAIL_OF_ACTION)
-        .where(ActionRow.incident_id == incident_id)
-    )
+    query = _detail_query().where(ActionRow.incident_id == incident_id)
     if plan_version is not None:
         query = query.where(ActionRow.plan_version == plan_version)
     out: list[tuple[int, str, Action]] = []
-    targets: dict[str, str] = {}  # one string per target, not one per row
+    targets: dict[str, str] = {}
     with store.read() as s:
         # Read and decoded _DECODE rows at a time: 45,000 rows and their JSON joined into one document were
         # held at once beside the actions made from them (150 MB of an apply's peak).
         result = s.execute(query.order_by(ActionRow.plan_version, ActionRow.seq).execution_options(yield_per=_DECODE))
         for rows in result.partitions():
-            decoded = _ACTIONS.validate_json("[" + ",".join(row[4] for row in rows) + "]")
-            for action, (version, target, status, message, _) in zip(decoded, rows, strict=False):
-                action.status, action.message = ActionStatus(status), message
-                out.append((version, targets.setdefault(target, target), action))
+            out += _decoded(rows, targets)
     return out
+
+
+def pages(
+    store: Store,
+    incident_id: int,
+    plan_version: int,
+    statuses: Iterable[ActionStatus],
+    page: int = _DECODE,
+    *,
+    kinds: Collection[str] | None = None,
+    other_kinds: bool = False,
+) -> Iterator[list[Action]]:
+    """A plan's actions in these statuses (and of these `kinds`, or with `other_kinds` of any other), in plan
+    order, `page` at a time.
+
+    Keyset pagination on seq, each page its own short read: a run holds one page of a 200,000-action plan, not
+    all of it, and may record outcomes between pages (a page's rows moving on does not shift the next page).
+    """
+    where = [
+        ActionRow.incident_id == incident_id,
+        ActionRow.plan_version == plan_version,
+        ActionRow.status.in_([ActionStatus(s).value for s in statuses]),
+    ]
+    if kinds is not None:
+        where.append(ActionRow.kind.not_in(list(kinds)) if other_kinds else ActionRow.kind.in_(list(kinds)))
+    after = 0
+    targets: dict[str, str] = {}
+    while True:
+        with store.read() as s:
+            rows = s.execute(
+                _detail_query().where(*where, ActionRow.seq > after).order_by(ActionRow.seq).limit(page)
+            ).all()
+        if not rows:
+            return
+        yield [action for _, _, action in _decoded(rows, targets)]
+        after = rows[-1][5]
 
 
 def mark(session: Session, incident_id: int, plan_version: int, seqs: list[int], status: ActionStatus) -> None:
@@ -200,6 +242,41 @@ def status_counts(store: Store, incident_id: int, plan_version: int | None = Non
         for status, n in s.exec(query).all():
             counts[status] = n
     return counts
+
+
+def sharing_an_object(store: Store, incident_id: int, plan_version: int, status: ActionStatus) -> set[int]:
+    """Seqs of a plan's actions in this status whose object (schema and name) another such action also names.
+
+    A run that goes page by page keeps these together: an object's actions are restored as one (undo merges
+    its ACL once), and they may lie far apart in plan order (one per statement shape).
+    """
+    detail = ActionDetailRow.__table__.c.detail
+    named = (detail["schema_name"].as_string(), detail["object_name"].as_string())
+    counted = (
+        select(ActionRow.seq, func.count().over(partition_by=named).label("n"))
+        .join(ActionDetailRow, DETAIL_OF_ACTION)
+        .where(
+            ActionRow.incident_id == incident_id,
+            ActionRow.plan_version == plan_version,
+            ActionRow.status == status.value,
+        )
+        .subquery()
+    )
+    with store.read() as s:
+        return set(s.exec(select(counted.c.seq).where(counted.c.n > 1)).all())
+
+
+def kind_counts(
+    store: Store, incident_id: int, plan_version: int | None = None, status: ActionStatus | None = None
+) -> dict[str, int]:
+    """Actions by kind (of one plan, or of every plan; in one status, or all), counted by the store."""
+    query = select(ActionRow.kind, func.count()).where(ActionRow.incident_id == incident_id).group_by(ActionRow.kind)
+    if plan_version is not None:
+        query = query.where(ActionRow.plan_version == plan_version)
+    if status is not None:
+        query = query.where(ActionRow.status == status.value)
+    with store.read() as s:
+        return dict(s.exec(query).all())
 
 
 def record(session: Session, incident_id: int, plan_version: int, results: list[ActionResult]) -> None:

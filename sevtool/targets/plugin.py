@@ -146,6 +146,12 @@ def closes(kind: str, object_kind: str) -> Closes:
     return spec.closes_on(object_kind) if spec else Closes.OBJECT
 
 
+def membership_kinds(kinds: Iterable[str]) -> list[str]:
+    """Of these action kinds, those that can close a role (undo restores them first; see undo_phases)."""
+    declared = action_kinds()
+    return [k for k in kinds if k in declared and declared[k].closes is Closes.ROLE]
+
+
 def undo_phases(actions: Iterable[Action]) -> list[list[Action]]:
     """Undo order: memberships are restored first, on their own, since a grant being restored may need what
     a membership gives its grantor; then everything else."""

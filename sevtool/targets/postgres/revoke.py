@@ -6,7 +6,8 @@ The work is split by responsibility, one module each:
 - `pool.py`: the pooled connections revocation runs on, and the notices they receive;
 - `plan.py`: findings -> ordered actions, each with its SQL and the exact prior state;
 - `apply.py`: bounded batches, bisection to the refused object, read-back;
-- `undo.py`: put back what the apply removed, object by object, as the right grantor;
+- `undo.py`: put back what the apply removed, object by object, as the right grantor (`undo_units.py`: the
+  objects it works on, each with every action on it);
 - `acl.py`: ACL text as data, and undo's three-way merge (prior, what the apply made of it, now);
 - `roles.py`: role memberships row by row (one per grantor from 16), as recorded and as restored.
 

@@ -16,28 +16,20 @@ import psycopg
 
 from sevtool.core.plan import Action, ActionResult, ActionStatus
 from sevtool.errors import TargetUnreachable
-from sevtool.targets.postgres.acl import Acl, Grant, Key, Merge, merge, missing, parse_acl
+from sevtool.targets.postgres.acl import Acl, Grant, Merge, merge, missing, parse_acl
 from sevtool.targets.postgres.apply import DEFAULT_BATCH_SIZE, BatchCallback
-from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.pool import RevokeSession, RevokeSessions
-from sevtool.targets.postgres.roles import MembershipRow, MembershipUndo, UndoIdentity
+from sevtool.targets.postgres.roles import MembershipUndo, UndoIdentity
 from sevtool.targets.postgres.sql import (
     Quoted,
-    family_of,
     json_list,
     one_row,
     privilege_list,
     usage_while_acting_as,
 )
+from sevtool.targets.postgres.undo_units import Unit, prior_owner, units_of
 
 FAMILY_ORDER = ("membership", "relation", "default")
-# Actions whose grantor is the object's owner at plan time (the others are grant-option holders').
-OWNER_KINDS = (
-    ActionKind.REVOKE_TABLE,
-    ActionKind.REVOKE_VIEW,
-    ActionKind.REVOKE_COLUMN,
-    ActionKind.REVOKE_DEFAULT_PRIVILEGES,
-)
 MAX_NOTES = 6  # drift notes per message; the rest are counted
 
 # Per table: does it exist, its owner, its ACL now (the implicit owner-only ACL spelled out).
@@ -64,105 +56,6 @@ LEFT JOIN pg_default_acl d ON d.defaclrole = r.oid AND d.defaclobjtype = 'r'
  AND d.defaclnamespace = CASE WHEN want.nsp = '' THEN 0 ELSE (SELECT oid FROM pg_namespace WHERE nspname = want.nsp) END"""
 
 
-class _Part:
-    """One ACL to merge: a table's, a column's or a role's default privileges."""
-
-    __slots__ = ("actions", "expected", "notes", "now", "now_text", "owner", "prior")
-
-    def __init__(self, prior: str | None):
-        self.prior = prior
-        self.actions: list[Action] = []
-        self.expected: list[tuple[Key, str, bool]] = []  # (item key, privilege, grant option) present again after undo
-        self.notes: list[str] = []
-        self.now: Acl | None = None  # the ACL read just now; None when the object is gone
-        self.now_text: str | None = None
-        self.owner = ""
-
-
-class _Unit:
-    """One object and every action on it: its results are decided together.
-
-    A plain slotted class: undo builds one per table, tens of thousands per run.
-    """
-
-    __slots__ = (
-        "actions",
-        "columns",
-        "error",
-        "expected",
-        "family",
-        "member",
-        "name",
-        "notes",
-        "prior",
-        "role",
-        "schema",
-        "table",
-        "warnings",
-    )
-
-    def __init__(
-        self,
-        family: str,
-        *,
-        schema: str = "",
-        name: str = "",
-        role: str = "",
-        member: str = "",
-        prior: str | None = None,
-    ):
-        self.family, self.schema, self.name = family, schema, name
-        self.role, self.member, self.prior = role, member, prior  # role: whose default privileges / the role granted
-        self.actions: list[Action] = []
-        self.table: _Part | None = None
-        self.columns: dict[str, _Part] = {}
-        self.error = ""
-        self.notes: list[str] = []
-        self.warnings: list[str] = []
-        self.expected: list[MembershipRow] = []  # memberships: rows present again after undo
-
-    @property
-    def label(self) -> str:
-        if self.family == "relation":
-            return f"{self.schema}.{self.name}"
-        if self.family == "default":
-            return f"default privileges of {self.role}" + (f" in schema {self.schema}" if self.schema else "")
-        return f"membership of {self.member} in {self.role}"
-
-    def parts(self) -> list[tuple[str | None, _Part]]:
-        """(column, or None for the table itself, and its part): the table's first."""
-        table: list[tuple[str | None, _Part]] = [(None, self.table)] if self.table else []
-        return table + list(self.columns.items())
-
-
-def _units(actions: list[Action]) -> list[_Unit]:
-    units: dict[tuple[str, str, str], _Unit] = {}
-    for a in sorted(actions, key=lambda a: a.column is not None):  # table actions first: they own the column parts
-        family = family_of(a)
-        if family in ("relation", "column"):
-            key = ("relation", a.schema_name, a.object_name)
-            unit = units.get(key) or units.setdefault(key, _Unit("relation", schema=a.schema_name, name=a.object_name))
-            if a.column is None:
-                unit.table = unit.table or _Part(a.prior_state)
-                unit.table.actions.append(a)
-                for col, attacl in a.prior_columns.items():  # a table-level REVOKE took these column grants with it
-                    unit.columns.setdefault(col, _Part(attacl)).actions.append(a)
-            else:
-                unit.columns.setdefault(a.column, _Part(a.prior_state)).actions.append(a)
-        elif family == "default":
-            key = ("default", a.grantor, a.schema_name)
-            unit = units.get(key) or units.setdefault(key, _Unit("default", role=a.grantor, schema=a.schema_name))
-            unit.table = unit.table or _Part(a.prior_state)
-            unit.table.actions.append(a)
-        else:
-            key = ("membership", a.object_name, a.grantee)
-            unit = units.get(key) or units.setdefault(
-                key, _Unit("membership", role=a.object_name, member=a.grantee, prior=a.prior_state)
-            )
-        unit.actions.append(a)
-    return list(units.values())
-
-
 class RevokeUndoer(MembershipUndo, RevokeSessions):
     """Undo half of PostgresRevoker."""
 
@@ -171,7 +64,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
 
         Calls for disjoint objects may run side by side from several threads (each holds its own connection).
         """
-        units = _units(actions)
+        units = units_of(actions)
         with self._revoke_connection() as session:
             who = self._undo_identity(session.conn)
             for family in FAMILY_ORDER:
@@ -207,7 +100,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
         return cache[role]
 
     def _undo_bounded(
-        self, session: RevokeSession, who: UndoIdentity, batch: list[_Unit], on_batch: BatchCallback
+        self, session: RevokeSession, who: UndoIdentity, batch: list[Unit], on_batch: BatchCallback
     ) -> None:
         conn = session.conn
         for unit in batch:  # a bisected batch starts over: what a rolled-back attempt noted is void
@@ -239,7 +132,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
 
     # --- tables, columns, default privileges --------------------------------------------------
 
-    def _now(self, conn: psycopg.Connection, batch: list[_Unit]) -> None:
+    def _now(self, conn: psycopg.Connection, batch: list[Unit]) -> None:
         """Read each part's current ACL into part.now (None when the object is gone), and the owner into part.owner.
 
         ACL texts repeat across thousands of tables: each distinct text is parsed once (the parsed ACL is only read).
@@ -287,7 +180,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                 part = defaults[i - 1][1]
                 (part.now_text, part.now), part.owner = parse(present, acl), owner
 
-    def _restore(self, conn: psycopg.Connection, who: UndoIdentity, batch: list[_Unit]) -> None:
+    def _restore(self, conn: psycopg.Connection, who: UndoIdentity, batch: list[Unit]) -> None:
         if batch[0].family == "membership":
             self._restore_memberships(conn, who, batch)
             return
@@ -295,9 +188,9 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
         merged: dict[
             tuple[object, ...], Merge
         ] = {}  # tens of thousands of tables share a handful of (owner, prior, now) shapes
-        by_grants: dict[tuple[Grant, ...], list[_Unit]] = {}
+        by_grants: dict[tuple[Grant, ...], list[Unit]] = {}
         one_by_one: list[
-            tuple[list[Grant], _Unit, str | None]
+            tuple[list[Grant], Unit, str | None]
         ] = []  # columns and default privileges name one object each
         for unit in batch:
             for col, part in unit.parts():
@@ -320,7 +213,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                         part.actions,
                         part.owner,
                         lambda role: self._can_act_as(conn, who, role),
-                        prior_owner=_prior_owner(part),
+                        prior_owner=prior_owner(part),
                     )
                 part.expected = result.expected
                 part.notes = [f"column {col}: {n}" if col else n for n in result.drift]
@@ -335,7 +228,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
             self._grant(conn, grants, [unit], column=col)
 
     def _grant(
-        self, conn: psycopg.Connection, grants: list[Grant], units: list[_Unit], *, column: str | None = None
+        self, conn: psycopg.Connection, grants: list[Grant], units: list[Unit], *, column: str | None = None
     ) -> None:
         q = Quoted()
         for g in grants:
@@ -358,7 +251,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                     conn.execute(statement)
                     conn.execute("RESET ROLE")
 
-    def _warnings(self, session: RevokeSession, batch: list[_Unit]) -> None:
+    def _warnings(self, session: RevokeSession, batch: list[Unit]) -> None:
         """Server warnings on our GRANTs go to the object they name, or to every object of the batch."""
         for sqlstate, message, severity in session.notices:
             if severity != "WARNING":
@@ -367,7 +260,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
             for unit in named or batch:
                 unit.warnings.append(f"server warning {sqlstate}: {message}")
 
-    def _read_back(self, conn: psycopg.Connection, who: UndoIdentity, batch: list[_Unit]) -> list[ActionResult]:
+    def _read_back(self, conn: psycopg.Connection, who: UndoIdentity, batch: list[Unit]) -> list[ActionResult]:
         if batch[0].family == "membership":
             self._read_back_memberships(conn, who, batch)
             return self._results(batch)
@@ -393,7 +286,7 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
         return self._results(batch)
 
     @staticmethod
-    def _results(batch: list[_Unit]) -> list[ActionResult]:
+    def _results(batch: list[Unit]) -> list[ActionResult]:
         results = []
         for unit in batch:
             notes = list(dict.fromkeys(unit.notes))
@@ -413,11 +306,3 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
                         )
                     )
         return results
-
-
-def _prior_owner(part: _Part) -> str:
-    """The owner when the plan was made: the grantor of an owner's grant it revoked (else the owner now)."""
-    for a in part.actions:
-        if a.kind in OWNER_KINDS:
-            return a.grantor
-    return part.owner
