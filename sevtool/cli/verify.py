@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from sevtool.cli.main import AllOpt, IdArg, JsonlOpt, JsonOpt, NoPagerOpt, command, machine_mode, parse_id, workbench
-from sevtool.cli.output import emit_jsonl, emit_text_table, say, to_jsonable, write_json
+from sevtool.cli.output import emit_jsonl, emit_text_table, say, streamed, to_jsonable, write_json
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import ExitCode, UsageError
 
@@ -137,7 +137,7 @@ def verify(
     machine_mode(json_out, jsonl_out)
     report = workbench().verification.verify(parse_id(incident_id), probe_role)
     if json_out:
-        _emit_line(report.as_dict(), pretty=True)
+        _emit_line(report.as_dict(rows=streamed), pretty=True)
     elif jsonl_out:
         from sevtool.services.verification_report import remains_json
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import event as sa_event
 
 from sevtool.core.timeline import Event
@@ -40,6 +39,8 @@ from sevtool.store import outbox
 from sevtool.store.models import OutboxRow
 
 if TYPE_CHECKING:
+    import httpx
+
     from sevtool.services import Workbench
 
 BACKOFF_BASE = timedelta(seconds=15)
@@ -220,6 +221,8 @@ class NotifyService:
         if not rows:
             return report
         timeout = timeout or self.timeout
+        import httpx  # here: every command that writes an event loads this module, few of them post anything
+
         with httpx.Client(timeout=timeout, transport=self.transport, follow_redirects=False) as client:
             for row, event_hash in rows:
                 if not outbox.claim(self.wb.store, row, now, LEASE):
@@ -245,6 +248,8 @@ class NotifyService:
             outbox.failed(self.wb.store, row.id, f"webhook {row.endpoint!r} is no longer in the config", None)
             report.dead += 1
             return
+        import httpx
+
         retry_after: float | None = None
         try:
             url = resolve_url(row.endpoint, hook.url)

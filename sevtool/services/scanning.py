@@ -125,7 +125,11 @@ class ScanService:
             ) from None
         result = opened.scan(scope, self.classifier())
         summary = ExposureSummary.of(result.findings)
-        with self.store.write() as tx:
+        # The counters right after the scan are where evidence's second source starts counting reads from.
+        with (
+            self.wb.table_stats.snapshot_meanwhile(incident_id, target, list(result.objects), "scan"),
+            self.store.write() as tx,
+        ):
             tx.incident_row(incident_id)
             version = scans.next_version(tx.session, incident_id)
             scope_id = scans.add_scope(
@@ -143,8 +147,6 @@ class ScanService:
                 scan_event_summary(version, scope, result, summary),
                 scan_event_data(version, scope, result, summary),
             )
-        # The counters right after the scan are where evidence's second source starts counting reads from.
-        self.wb.table_stats.snapshot(incident_id, target, list(result.objects), "scan")
         return ScanOutcome(incident_id, version, scope, result, summary, event.seq)
 
     # --- read back -------------------------------------------------------------------------

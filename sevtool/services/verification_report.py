@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sevtool.core import checks as core
 from sevtool.core.access_exceptions import Authorized
@@ -48,6 +49,10 @@ def authorized_dict(a: Authorized) -> dict:
     }
 
 
+def _made(items: Sequence[Any], convert: Callable[[Any], Any]) -> list:
+    return [convert(item) for item in items]
+
+
 @dataclass
 class CheckReport:
     incident_id: int
@@ -67,7 +72,9 @@ class CheckReport:
     def clean(self) -> bool:
         return self.outcome.clean
 
-    def as_dict(self) -> dict:
+    def as_dict(self, *, rows: Callable[[Sequence[Any], Callable[[Any], Any]], Any] = _made) -> dict:
+        """`rows(items, convert)` makes each long list: a list by default; the CLI's `--json` passes one that converts
+        each item as it is written (`cli.output.streamed`), so 45,000 remaining findings are never all dicts at once."""
         out = self.outcome
         return {
             "incident_id": self.incident_id,
@@ -82,9 +89,9 @@ class CheckReport:
             "findings": len(out.findings),
             "remaining_pairs": out.remaining,
             "closed_since_baseline": out.closed_since,
-            "new_objects": out.new_objects,
-            "regressions": [r.as_dict() for r in out.regressions],
-            "remains": [remains_json(f) for f in out.findings],
+            "new_objects": rows(out.new_objects, str),
+            "regressions": rows(out.regressions, core.Regression.as_dict),
+            "remains": rows(out.findings, remains_json),
             "probe": self.probe,
             "slot": self.slot,
             "status": self.status.value,

@@ -29,7 +29,8 @@ distinct set of roles that hold a relevant grant, not once per member.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -138,12 +139,12 @@ class ViewRule:
 class Grants:
     """What the catalog grants, as sets of role oids; PUBLIC is 0."""
 
-    select: dict[int, set[int]]  # relation -> roles holding SELECT on it or on any of its columns
+    select: Mapping[int, AbstractSet[int]]  # relation -> roles holding SELECT on it or on any of its columns
     schema_of: dict[int, int]  # relation -> its namespace
     usage: dict[int, set[int]]  # namespace -> roles holding USAGE
     read_all: int | None  # oid of pg_read_all_data, if the server has it
     views: dict[int, ViewRule] = field(default_factory=dict)  # every view whose readability the answers depend on
-    table_select: dict[int, set[int]] = field(default_factory=dict)  # view bases: table-level SELECT holders
+    table_select: Mapping[int, AbstractSet[int]] = field(default_factory=dict)  # view bases: table-level SELECT holders
     column_select: dict[tuple[int, int], set[int]] = field(default_factory=dict)  # (relation, column number) -> holders
 
 

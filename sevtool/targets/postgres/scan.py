@@ -11,6 +11,11 @@ This module runs the queries, builds the read model, and says why granted object
 
 from __future__ import annotations
 
+import ctypes
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any
+
 import psycopg
 from psycopg.rows import tuple_row
 
@@ -34,7 +39,7 @@ from sevtool.targets.postgres.catalog import (
     _Relation,
     membership_sql,
 )
-from sevtool.targets.postgres.compact import GrantRows, relations_of
+from sevtool.targets.postgres.compact import GrantRows, relations_of, shared_holders
 from sevtool.targets.postgres.escalation import Escalations, legacy_parents
 from sevtool.targets.postgres.reach import read_members, read_reach
 from sevtool.targets.postgres.scan_findings import add_default_privileges, add_everything, add_grant
@@ -90,37 +95,35 @@ class CatalogScan:
             pending["views"].execute(_VIEW_DEPENDENCIES_SQL)
             pending["tables"].execute(_TABLE_GRANTS_SQL)
             pending["columns"].execute(_COLUMN_GRANTS_SQL)
-            relations = relations_of(pending["relations"])
+            relations = relations_of(read_and_free(pending.pop("relations")))
             self.relations = relations
             dss, matched = self._match(relations)
             self.dss = dss
             usage: dict[int, set[int]] = {}
-            for namespace, grantee in pending["usage"].fetchall():
+            for namespace, grantee in read_and_free(pending.pop("usage")):
                 usage.setdefault(namespace, set()).add(grantee)
             self.usage = usage
-            dependencies = pending["views"].fetchall()
+            dependencies = list(read_and_free(pending.pop("views")))
             views = views_over(self, matched, relations, dependencies)
-            table_grants = GrantRows(pending["tables"])
-            column_grants = pending["columns"].fetchall()
-        for cursor in pending.values():
-            cursor.close()
+            table_grants = GrantRows(read_and_free(pending.pop("tables")))
+            column_grants = list(read_and_free(pending.pop("columns")))
+        release_freed_memory()
 
         parents = legacy_parents(self.cur)
         watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
         rules = view_rules(self, watched, dependencies)
         needed = watched | {base for rule in rules.values() for base, _columns in rule.bases}
-        holders: dict[int, set[int]] = {}
-        table_level: dict[int, set[int]] = {}
-        for oid, grantee, _grantor in table_grants:
-            if oid in needed:
-                holders.setdefault(oid, set()).add(grantee)
-                table_level.setdefault(oid, set()).add(grantee)
+        table_level = shared_holders((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed)
         by_column: dict[tuple[int, int], set[int]] = {}
         for oid, _column, grantee, _grantor, attnum in column_grants:
             if oid in needed:
-                holders.setdefault(oid, set()).add(grantee)
                 by_column.setdefault((oid, attnum), set()).add(grantee)
-        holders, table_level = _shared_sets(holders), _shared_sets(table_level)
+        holders = shared_holders(
+            chain(
+                ((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed),
+                ((oid, grantee) for oid, _column, grantee, _grantor, _attnum in column_grants if oid in needed),
+            )
+        )
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
         self.model = ReadModel(
             graph,
@@ -279,8 +282,20 @@ class CatalogScan:
         return dss, matched
 
 
-def _shared_sets(by_oid: dict[int, set[int]]) -> dict[int, set[int]]:
-    """One set object per distinct set of holders: tens of thousands of tables hold the same few (owner and grantee),
-    and a set per table was the largest part of the grant model. Only read once the model is built."""
-    distinct: dict[frozenset[int], set[int]] = {}
-    return {oid: distinct.setdefault(frozenset(found), found) for oid, found in by_oid.items()}
+def read_and_free(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """A pipelined result's rows; the result is freed once they are read, when the last reference to the cursor goes
+    (closing it is not enough: its row loader keeps the result). libpq holds each whole result, and the relations and
+    grants of 200,000 tables came to about 80 MB beside the read model built from them."""
+    with cursor:
+        yield from cursor
+
+
+def release_freed_memory() -> None:
+    """Hand the freed results' pages back to the system (glibc's malloc_trim): the read model and the findings made
+    next are mostly small objects, which Python does not place in the C heap those pages belong to."""
+    try:
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (OSError, TypeError):  # as in sevtool.gcpause, which targets do not import: no glibc, or Windows
+        return
+    if trim is not None:
+        trim(0)
