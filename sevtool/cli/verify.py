@@ -1,7 +1,5 @@
 """verify and watch: did the fix stick, now and on the SEV re-check schedule."""
 
-from __future__ import annotations
-
 import json
 import sys
 from datetime import timedelta

@@ -29,10 +29,6 @@ from sevtool.core.postmortem_resolution import resolution
 from sevtool.core.timeparse import as_utc, format_duration, format_utc, parse_duration
 
 
-def _when(value: datetime | None) -> str:
-    return format_utc(value) if value else "unknown"
-
-
 def _local(value: datetime, zone: tzinfo) -> str:
     return as_utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
@@ -90,9 +86,9 @@ def render(data: PostmortemData) -> str:
                     ["scribe", _who(inc.scribe)],
                     ["comms", _who(inc.comms)],
                     ["playbook", inc.playbook or "none"],
-                    ["declared", _when(inc.declared_at)],
-                    ["resolved", _when(inc.resolved_at)],
-                    ["closed", _when(inc.closed_at)],
+                    ["declared", format_utc(inc.declared_at)],
+                    ["resolved", format_utc(inc.resolved_at)],
+                    ["closed", format_utc(inc.closed_at)],
                     ["generated", f"{format_utc(data.generated_at)} (times in UTC; local times in {zone_label})"],
                 ],
                 ["field", "value"],
@@ -135,7 +131,7 @@ def render(data: PostmortemData) -> str:
 
     # Detection
     add(["## Detection", ""])
-    add([f"Detected at {_when(inc.detected_at)}; exposure started at {_when(inc.exposure_started_at)}.", ""])
+    add([f"Detected at {format_utc(inc.detected_at)}; exposure started at {format_utc(inc.exposure_started_at)}.", ""])
     add(_notes_block(data.notes, "detection", _note_hint(inc, "detection")))
 
     # Key timestamps and durations
@@ -144,7 +140,7 @@ def render(data: PostmortemData) -> str:
     add(
         [
             table(
-                [[m.name, _when(m.at), _local(m.at, zone) if m.at else "unknown", m.source] for m in stones],
+                [[m.name, format_utc(m.at), _local(m.at, zone) if m.at else "unknown", m.source] for m in stones],
                 ["milestone", "UTC", f"local ({zone_label})", "source"],
             ),
             "",
@@ -270,8 +266,8 @@ def _impact(data: PostmortemData) -> list[str]:
     stones = {m.name: m for m in milestones(data)}
     window = next(d for d in durations(list(stones.values())) if d.name == "exposure window")
     end = stones["verified clean"]
-    end_text = _when(end.at) if end.at else ("ongoing: " + end.source)
-    out += [f"**Exposure window:** {window.text} (from {_when(stones['exposure started'].at)} to {end_text}).", ""]
+    end_text = format_utc(end.at) if end.at else ("ongoing: " + end.source)
+    out += [f"**Exposure window:** {window.text} (from {format_utc(stones['exposure started'].at)} to {end_text}).", ""]
     total = sum(r.objects for r in data.regressions)
     open_regressions = sum(r.still_open for r in data.regressions)
     if total:

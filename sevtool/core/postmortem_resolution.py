@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sevtool.core.markdown import table
 from sevtool.core.postmortem_facts import PostmortemData, RegressionFacts
 from sevtool.core.timeparse import format_utc
-
-
-def _when(value: datetime | None) -> str:
-    return format_utc(value) if value else "unknown"
 
 
 def resolution(data: PostmortemData) -> list[str]:
@@ -21,7 +15,7 @@ def resolution(data: PostmortemData) -> list[str]:
     else:
         out += [
             f"{ledger.actions:,} actions over {ledger.objects:,} objects in {ledger.plan_versions} plan version(s); "
-            f"first applied {_when(data.first_apply_at)}.",
+            f"first applied {format_utc(data.first_apply_at)}.",
             "",
         ]
         out += [
@@ -36,7 +30,7 @@ def resolution(data: PostmortemData) -> list[str]:
                     [
                         f"#{c.number}",
                         format_utc(c.scheduled_at) if c.scheduled_at else "on demand",
-                        _when(c.ran_at),
+                        format_utc(c.ran_at),
                         "clean" if c.clean else "EXPOSED",
                         f"{c.exposed_objects:,}",
                         f"{c.findings:,}",
@@ -61,7 +55,7 @@ def resolution(data: PostmortemData) -> list[str]:
                         r.principal,
                         r.path,
                         _objects_text(r),
-                        _when(r.first_seen_at),
+                        format_utc(r.first_seen_at),
                         _closed_text(r),
                     ]
                     for r in data.regressions
@@ -84,4 +78,4 @@ def _objects_text(r: RegressionFacts) -> str:
 def _closed_text(r: RegressionFacts) -> str:
     if r.still_open:
         return f"OPEN ({r.still_open:,} not closed)"
-    return f"{_when(r.closed_at)} by {r.closed_by or 'unknown'}"
+    return f"{format_utc(r.closed_at)} by {r.closed_by or 'unknown'}"
