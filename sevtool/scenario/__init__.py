@@ -6,7 +6,7 @@ scenario per access path; `bulk`: many tables for the benchmarks; `drill`: the d
 blocks in `helpers`; their public names are importable from here, as tests, the demo and the benchmarks do.
 """
 
-from sevtool.scenario.access_paths import seed_access_paths
+from sevtool.scenario.access_paths import SEEDED_PATHS, seed_access_paths
 from sevtool.scenario.bulk import create_tables, seed_bulk
 from sevtool.scenario.drill import DRILL_READS, drill_reads, seed_drill
 from sevtool.scenario.helpers import (
@@ -28,6 +28,7 @@ __all__ = [
     "AWKWARD_TABLE",
     "DRILL_READS",
     "PRINCIPAL",
+    "SEEDED_PATHS",
     "create_tables",
     "drill_reads",
     "ensure_role",

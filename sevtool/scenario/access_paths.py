@@ -21,6 +21,21 @@ from sevtool.scenario.helpers import (
     ident,
 )
 
+# The access paths the scenario's grants give the principal's members: a scan of it finds each, and only these.
+SEEDED_PATHS = frozenset(
+    {
+        "direct",
+        "public",
+        "role",
+        "column",
+        "default_privileges",
+        "view",
+        "grant_option",
+        "predefined_role",
+        "partition",
+    }
+)
+
 
 def seed_access_paths(dsn: str) -> dict:
     """One scenario per access path of DESIGN.md, all readable by members of `all_employees`.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sevtool.scenario import seed_access_paths
+from sevtool.scenario import SEEDED_PATHS, seed_access_paths
 
 pytestmark = pytest.mark.postgres
 
@@ -46,17 +46,7 @@ def test_scan_json_lists_every_finding_with_summary(cli, seeded):
     assert bonus[0]["route"] == [] and bonus[0]["by_holder"] is True
     [future] = [f for f in findings if f["path"] == "default_privileges" and f["principal"] == "all_employees"]
     assert future["future_tables"] is True
-    assert {f["path"] for f in findings} >= {
-        "direct",
-        "public",
-        "role",
-        "column",
-        "default_privileges",
-        "view",
-        "grant_option",
-        "predefined_role",
-        "partition",
-    }
+    assert {f["path"] for f in findings} >= SEEDED_PATHS
     assert out["principal_members"]["all_employees"] >= 3 and out["objects_in_scope"] >= 15
 
 

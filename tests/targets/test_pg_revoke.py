@@ -11,7 +11,7 @@ from psycopg import sql
 
 from sevtool.core.exposure import Scope
 from sevtool.core.plan import Action, ActionStatus
-from sevtool.scenario import AWKWARD_ROLE, seed_access_paths
+from sevtool.scenario import AWKWARD_ROLE, SEEDED_PATHS, seed_access_paths
 from sevtool.targets.postgres.plugin import ActionKind
 from sevtool.targets.postgres.target import PostgresTarget
 
@@ -53,17 +53,7 @@ def test_apply_closes_all_nine_paths_and_undo_restores_every_acl(scenario):
     scope = Scope(target="drill", principals=PRINCIPALS)
     before = acl_snapshot(dsn)
     findings = target.scan(scope, unrated).findings
-    assert {f.path.value for f in findings} >= {
-        "direct",
-        "public",
-        "role",
-        "column",
-        "default_privileges",
-        "view",
-        "grant_option",
-        "predefined_role",
-        "partition",
-    }
+    assert {f.path.value for f in findings} >= SEEDED_PATHS
 
     actions = target.plan(findings, scope)
     kinds = {a.kind for a in actions}

@@ -14,7 +14,7 @@ from sevtool.core.classification import Classifier
 from sevtool.core.exposure import FUTURE_TABLES, AccessPath, Scope
 from sevtool.describe import via
 from sevtool.errors import NotFound, TargetUnreachable
-from sevtool.scenario import seed_access_paths
+from sevtool.scenario import SEEDED_PATHS, seed_access_paths
 from sevtool.targets.postgres.target import PostgresTarget, strip_secrets
 
 pytestmark = pytest.mark.postgres
@@ -225,18 +225,7 @@ def test_every_seeded_scenario_is_found(seeded, scan):
                 )
             else:
                 assert (path, s["schema"], s["name"], s.get("column")) in found, (path, s)
-    nine = {
-        "direct",
-        "public",
-        "role",
-        "column",
-        "default_privileges",
-        "view",
-        "grant_option",
-        "predefined_role",
-        "partition",
-    }
-    assert nine == {f.path.value for f in result.findings}
+    assert {f.path.value for f in result.findings} == SEEDED_PATHS
 
 
 def test_scan_agrees_with_postgresql_privilege_checks(seeded, scan):
