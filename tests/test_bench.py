@@ -75,6 +75,7 @@ def test_a_small_benchmark_run_prints_every_row_and_restores_what_it_revoked():
     assert (
         rows["apply"]["alternative"] == "per-schema REVOKE"
         and rows["scan --json"]["alternative"] == "readers query (exposed)"
+        and rows["verify (exposed)"]["alternative"] == "readers query (exposed, for verify)"
     )
     # The TUI has no command to time from outside: its row says it was timed inside, through Pilot.
     assert "in-process through Textual's Pilot" in rows["TUI first paint"]["detail"]

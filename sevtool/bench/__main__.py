@@ -93,7 +93,7 @@ def rows(samples: Samples, tables: int, seen, events: int) -> list[report.Row]:
             samples,
             tables,
             "verify (exposed)",
-            "readers query (exposed)",
+            "readers query (exposed, for verify)",
             4,
             "still exposed: exit 3",
             correct=exposed_ok,

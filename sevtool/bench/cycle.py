@@ -99,6 +99,8 @@ class Cycle:
         if text_scan:
             self.sevtool("scan", self.incident, "--target", self.dsn, "--principal", PRINCIPAL, measure="scan (text)")
         seen.readable_pairs.add(self.alternative("readers query (exposed)", self.dba.readers))
+        # verify is compared with a measurement of its own, taken next to it, not with the scan's.
+        seen.readable_pairs.add(self.alternative("readers query (exposed, for verify)", self.dba.readers))
         self.sevtool("verify", self.incident, "--json", measure="verify (exposed)", ok=(3,))
         # A plan above the SEV level's size guard is refused unless the responder raises it, as one would here.
         limit = str(max(self.tables, 1))
