@@ -19,7 +19,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from sevtool.core.exposure import PUBLIC, AccessPath, Finding, Scope
+from sevtool.core.exposure import PUBLIC, AccessPath, Scope
+from sevtool.core.finding_spool import FindingSpool
 from sevtool.targets.base import Classifier
 from sevtool.targets.postgres.access import (
     PUBLIC_OID,
@@ -46,7 +47,7 @@ from sevtool.targets.postgres.scan_findings import add_default_privileges, add_e
 from sevtool.targets.postgres.views import read_through_views, view_rules, views_over
 
 # (findings, objects in scope -> DSS, principal -> member count, notices)
-ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
+ScanOutput = tuple[FindingSpool, dict[str, int | None], dict[str, int], list[str]]
 
 
 class CatalogScan:
@@ -57,7 +58,7 @@ class CatalogScan:
         self.scope = scope
         self.classify = classify
         self.display = display
-        self.findings: list[Finding] = []
+        self.findings = FindingSpool()  # spooled as made: never all alive beside the catalog
         self.notices: list[str] = []
         self._usable: dict[int, bool] = {}
         self._usage_notes: dict[tuple[str, int], tuple[str, str] | None] = {}
