@@ -25,9 +25,9 @@ _values_of: Callable[[Finding], tuple[Any, ...]] = attrgetter(*_FIELDS)
 _SETTERS = tuple(getattr(Finding, name).__set__ for name in _FIELDS)
 
 
-def _rebuilt(values: tuple[Any, ...]) -> Finding:
-    finding: Finding = object.__new__(Finding)
-    for setter, value in zip(_SETTERS, values, strict=True):
+def _rebuilt(values: tuple[Any, ...], _new: Callable[[type[Finding]], Finding] = object.__new__) -> Finding:
+    finding = _new(Finding)
+    for setter, value in zip(_SETTERS, values, strict=False):  # as many as the fields, by `_values_of`
         setter(finding, value)
     return finding
 

@@ -154,7 +154,7 @@ class ReadModel:
     def __init__(self, graph: RoleGraph, grants: Grants, relations: Iterable[int]):
         self.graph = graph
         self.grants = grants
-        self.relations = frozenset(relations)
+        self.relations = relations if isinstance(relations, frozenset) else frozenset(relations)
         by_holder: dict[int, set[int]] = defaultdict(set)
         for rel in self.relations:
             for holder in grants.select.get(rel, ()):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from itertools import chain
 from typing import Any
 
@@ -65,6 +66,16 @@ class CatalogScan:
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> ScanOutput:
+        matched, members = self._find()
+        # The read model and the grants behind it go before the objects' names are made: with the findings spooled,
+        # the end of a large scan was its peak. What `exposure_by_member` reads afterwards is kept.
+        del self.model
+        relations, dss = self.relations, self.dss
+        objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
+        return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+
+    def _find(self) -> tuple[frozenset[int], dict[str, tuple[int, int]]]:
+        """The findings and notices; returns the matched relations and each principal's (members, NOINHERIT ones)."""
         graph = load_graph(self.cur)
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
@@ -111,10 +122,12 @@ class CatalogScan:
         release_freed_memory()
 
         parents = legacy_parents(self.cur)
-        watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
+        # Sets of 200,000 oids are 8 MB each: a union is made only when it adds something.
+        watched = _with(matched, views.keys() | {p for child in matched for p in parents.get(child, ())})
         rules = view_rules(self, watched, dependencies)
-        needed = watched | {base for rule in rules.values() for base, _columns in rule.bases}
-        table_level = shared_holders((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed)
+        bases = {base for rule in rules.values() for base, _columns in rule.bases}
+        needed = _with(watched, bases)
+        table_level = shared_holders((oid, grantee) for oid, grantee, _grantor in table_grants if oid in bases)
         by_column: dict[tuple[int, int], set[int]] = {}
         for oid, _column, grantee, _grantor, attnum in column_grants:
             if oid in needed:
@@ -196,8 +209,7 @@ class CatalogScan:
                 self.notices.append(
                     f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}"
                 )
-        objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
-        return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+        return matched, members
 
     def usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
         """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
@@ -253,34 +265,40 @@ class CatalogScan:
 
     # --- objects ---------------------------------------------------------------------------
 
-    def _match(self, relations: dict[int, _Relation]) -> tuple[dict[int, int | None], set[int]]:
+    def _match(self, relations: dict[int, _Relation]) -> tuple[dict[int, int | None], frozenset[int]]:
         """DSS of every table, and the tables the scope matches (partitions follow their parent)."""
-        tables = {oid: rel for oid, rel in relations.items() if rel.kind in _SCOPED_KINDS}
-        own = {oid: self.classify(rel.schema, rel.name, rel.comment) for oid, rel in tables.items()}
-        dss: dict[int, int | None] = {}
-
-        def rating(oid: int) -> int | None:
-            if oid not in dss:
-                parent = tables[oid].parent
-                inherit = own[oid] is None and parent is not None and parent in tables
-                dss[oid] = rating(parent) if inherit and parent is not None else own[oid]
-            return dss[oid]
+        classify = self.classify
+        dss = {
+            oid: classify(rel.schema, rel.name, rel.comment)
+            for oid, rel in relations.items()
+            if rel.kind in _SCOPED_KINDS
+        }
+        # A partition rated nothing of its own takes its parent's rating (the parent's own, or in turn its parent's).
+        for oid, own in dss.items():
+            parent = relations[oid].parent
+            while own is None and parent is not None and parent in dss:
+                own, parent = dss[parent], relations[parent].parent
+            dss[oid] = own
 
         scope = self.scope
         if not (scope.schemas or scope.table_glob or scope.min_dss):
-            return {oid: rating(oid) for oid in tables}, set(tables)
-        by_name = {oid for oid, rel in tables.items() if scope.matches_name(rel.schema, rel.name)}
+            return dss, frozenset(dss)
+        by_name = {oid for oid in dss if scope.matches_name(relations[oid].schema, relations[oid].name)}
 
         def in_scope(oid: int) -> bool:
             current: int | None = oid
-            while current is not None and current in tables:
+            while current is not None and current in dss:
                 if current in by_name:
                     return True
-                current = tables[current].parent
+                current = relations[current].parent
             return False
 
-        matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
-        return dss, matched
+        return dss, frozenset(oid for oid in dss if in_scope(oid) and scope.matches_dss(dss[oid]))
+
+
+def _with(oids: frozenset[int], more: AbstractSet[int]) -> frozenset[int]:
+    """`oids | more`, the same set when `more` adds nothing."""
+    return oids if more <= oids else oids | more
 
 
 def read_and_free(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
