@@ -18,7 +18,7 @@ from sevtool.core.classification import Classifier
 from sevtool.core.exposure import PUBLIC, ExposureCount, ExposureSummary, Finding, Scope, dss_label
 from sevtool.core.timeparse import as_utc
 from sevtool.errors import NotFound, UsageError
-from sevtool.gcpause import gc_paused
+from sevtool.gcpause import gc_paused, hand_back_freed
 from sevtool.store import scans
 from sevtool.targets.base import ScanResult, Target
 
@@ -121,6 +121,7 @@ class ScanService:
                 f"invalid scope: {'.'.join(map(str, err['loc']))}: {err['msg']}", hint="--min-dss takes 1 to 4"
             ) from None
         result = opened.scan(scope, self.classifier())
+        hand_back_freed()  # the target's catalog and read model: the store write and statistics snapshot start lower
         count = ExposureCount()  # counted as they are stored: a large scan's findings are read back once, not twice
         # The counters right after the scan are where evidence's second source starts counting reads from.
         with (
@@ -140,6 +141,8 @@ class ScanService:
             scans.add_findings(tx.session, scope_id, _counted(result.findings, count))
             summary = count.summary()
             readable = sum(1 for fqn in result.objects if fqn in count.objects)
+            del count  # every object's name, twice: gone before the statistics snapshot is recorded on leaving
+            hand_back_freed()
             event = tx.append(
                 incident_id,
                 "scan",

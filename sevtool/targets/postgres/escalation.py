@@ -71,7 +71,7 @@ class Escalations:
         role_oids: list[int],
         roles: dict[int, RoleInfo],
         matched: AbstractSet[int],
-        exposed: set[int],
+        exposed: AbstractSet[int],
         parents: dict[int, list[int]],
         server_version: int,
     ) -> None:
@@ -103,7 +103,9 @@ class Escalations:
                 )
             )
 
-    def _inherits_children(self, matched: AbstractSet[int], exposed: set[int], parents: dict[int, list[int]]) -> None:
+    def _inherits_children(
+        self, matched: AbstractSet[int], exposed: AbstractSet[int], parents: dict[int, list[int]]
+    ) -> None:
         relations = self.scan.relations
         # Only children with an exposed parent, and only their parents' findings: indexing every finding by its
         # object (a new name string each) was a large allocation at the end of a 200,000-table scan with none.

@@ -28,6 +28,7 @@ from sevtool.targets.postgres.access import (
     Grants,
     ReadModel,
     load_graph,
+    union_of,
 )
 from sevtool.targets.postgres.catalog import (
     _COLUMN_GRANTS_SQL,
@@ -132,17 +133,16 @@ class CatalogScan:
         for oid, _column, grantee, _grantor, attnum in column_grants:
             if oid in needed:
                 by_column.setdefault((oid, attnum), set()).add(grantee)
-        holders = shared_holders(
-            chain(
-                ((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed),
-                ((oid, grantee) for oid, _column, grantee, _grantor, _attnum in column_grants if oid in needed),
-            )
-        )
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
         self.model = ReadModel(
             graph,
             Grants(
-                select=holders,
+                select=shared_holders(
+                    chain(
+                        ((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed),
+                        ((oid, grantee) for oid, _column, grantee, _grantor, _attnum in column_grants if oid in needed),
+                    )
+                ),
                 schema_of={oid: relations[oid].namespace for oid in watched},
                 usage=usage,
                 read_all=read_all,
@@ -156,7 +156,7 @@ class CatalogScan:
             oid for r, oid in zip(reach, role_oids, strict=False) if not r.route and r.role == r.principal
         }
         self.by_member = self.model.exposure(self.principal_oids)
-        exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
+        exposed = union_of(self.by_member.values())
         not_exposed: dict[tuple[str, int], int] = {}  # (principal, namespace) -> objects granted but not exposed
 
         for oid, grantee, grantor in table_grants:

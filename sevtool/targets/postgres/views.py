@@ -47,7 +47,7 @@ def view_rules(
 
 def read_through_views(
     scan: CatalogScan,
-    exposed: set[int],
+    exposed: AbstractSet[int],
     rules: dict[int, ViewRule],
     table_grants: Iterable[tuple[int, int, int]],
     principals_of: dict[int, list[str]],
