@@ -67,16 +67,21 @@ class CatalogScan:
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> ScanOutput:
-        matched, members = self._find()
-        # The read model and the grants behind it go before the objects' names are made: with the findings spooled,
-        # the end of a large scan was its peak. What `exposure_by_member` reads afterwards is kept.
-        del self.model
+        matched, members = self.find()
+        # With the findings spooled, making the objects' names was a large scan's peak: the read model goes first,
+        # and each relation as its name is made, so the names take the room the relations leave.
+        del self.model, self.by_member
         relations, dss = self.relations, self.dss
-        objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
+        del self.relations, self.dss
+        named = [(relations.pop(oid).fqn, dss[oid]) for oid in matched]
+        del relations
+        named.sort()
+        objects = dict(named)
         return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
 
-    def _find(self) -> tuple[frozenset[int], dict[str, tuple[int, int]]]:
-        """The findings and notices; returns the matched relations and each principal's (members, NOINHERIT ones)."""
+    def find(self) -> tuple[frozenset[int], dict[str, tuple[int, int]]]:
+        """The findings and notices, and `by_member` (as `exposure_by_member` reads it after this, not `run`);
+        returns the matched relations and each principal's (members, NOINHERIT ones)."""
         graph = load_graph(self.cur)
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
