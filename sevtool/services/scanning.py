@@ -86,8 +86,12 @@ class ScanService:
 
     @gc_paused()
     def run(self, scope: Scope) -> ScanResult:
-        """Scan a stored scope again without recording anything (verification records its own checks)."""
-        return self.target(scope.target).scan(scope, self.classifier())
+        """Scan a stored scope again without recording anything (verification records its own checks).
+
+        The findings come back as a list, made once the target's catalog is gone: a check reads them several times,
+        and each read of a spool makes every finding again (about a second a pass at 200,000)."""
+        result = self.target(scope.target).scan(scope, self.classifier())
+        return result.model_copy(update={"findings": list(result.findings)})
 
     # --- scan and record -------------------------------------------------------------------
 
