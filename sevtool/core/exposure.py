@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -168,20 +169,36 @@ class ExposureSummary(BaseModel):
     unrated: int
 
     @classmethod
-    def of(cls, findings: list[Finding]) -> ExposureSummary:
-        objects: dict[str, int | None] = {}
-        by_path: Counter[str] = Counter()
-        by_principal: dict[str, set[str]] = {}
+    def of(cls, findings: Iterable[Finding]) -> ExposureSummary:
+        count = ExposureCount()
         for f in findings:
-            objects.setdefault(f.object_fqn, f.dss)
-            by_path[f.path.value] += 1
-            by_principal.setdefault(f.principal, set()).add(f.object_fqn)
-        by_dss = Counter(dss_label(d) for d in objects.values())
-        return cls(
-            findings=len(findings),
-            objects=len(objects),
+            count.add(f)
+        return count.summary()
+
+
+class ExposureCount:
+    """`ExposureSummary.of` a finding at a time, for a caller already reading each finding once for other work."""
+
+    def __init__(self) -> None:
+        self.findings = 0
+        self.objects: dict[str, int | None] = {}  # object fqn -> its first finding's DSS
+        self._by_path: Counter[str] = Counter()
+        self._by_principal: dict[str, set[str]] = {}
+
+    def add(self, f: Finding) -> None:
+        fqn = f.object_fqn
+        self.findings += 1
+        self.objects.setdefault(fqn, f.dss)
+        self._by_path[f.path.value] += 1
+        self._by_principal.setdefault(f.principal, set()).add(fqn)
+
+    def summary(self) -> ExposureSummary:
+        by_dss = Counter(dss_label(d) for d in self.objects.values())
+        return ExposureSummary(
+            findings=self.findings,
+            objects=len(self.objects),
             by_dss=dict(sorted(by_dss.items())),
-            by_path=dict(by_path.most_common()),
-            by_principal={p: len(o) for p, o in sorted(by_principal.items())},
+            by_path=dict(self._by_path.most_common()),
+            by_principal={p: len(o) for p, o in sorted(self._by_principal.items())},
             unrated=by_dss.get("unrated", 0),
         )

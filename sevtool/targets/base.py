@@ -7,10 +7,10 @@ ledger through callbacks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SkipValidation
 
 from sevtool.core.access_exceptions import ExceptionGrant, GrantPlan, RoleAccess
 from sevtool.core.exposure import Finding, Scope
@@ -24,12 +24,13 @@ Classifier = Callable[[str, str, str | None], int | None]
 
 
 class ScanResult(BaseModel):
-    findings: list[Finding]
+    # A list, or a `FindingSpool` (a large scan's findings, never all alive as objects): read them by iterating and
+    # len(). Not validated: each finding was when it was made, and validating would copy 200,000 of them.
+    findings: Annotated[Sequence[Finding], SkipValidation]
     objects_in_scope: int = 0  # objects the scope matched, exposed or not
     principal_members: dict[str, int] = Field(default_factory=dict)  # principal -> member count
-    objects: dict[str, int | None] = Field(
-        default_factory=dict
-    )  # every matched object fqn -> DSS (lets checks see new tables)
+    # Every matched object fqn -> DSS (lets checks see new tables); not validated, for the same reason.
+    objects: Annotated[dict[str, int | None], SkipValidation] = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
     duration_ms: int = 0
 

@@ -20,7 +20,7 @@ def relations_of(rows: Iterable[tuple[Any, ...]]) -> dict[int, _Relation]:
     shared: dict[Any, Any] = {}
     share = shared.setdefault
     out: dict[int, _Relation] = {}
-    for oid, schema, name, kind, parent, comment, namespace, invoker, fqn, owner, row_security in rows:
+    for oid, schema, name, kind, parent, comment, namespace, invoker, owner, row_security in rows:
         out[oid] = _Relation(
             oid,
             share(schema, schema),
@@ -30,7 +30,6 @@ def relations_of(rows: Iterable[tuple[Any, ...]]) -> dict[int, _Relation]:
             None if comment is None else share(comment, comment),
             share(namespace, namespace),
             invoker,
-            fqn,
             share(owner, owner),
             row_security,
         )

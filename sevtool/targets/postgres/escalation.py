@@ -16,6 +16,7 @@ Each becomes findings with its own path, so a check is never clean while one rem
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from sevtool.core.exposure import AccessPath, Finding
@@ -69,8 +70,8 @@ class Escalations:
         reach: list[_Reach],
         role_oids: list[int],
         roles: dict[int, RoleInfo],
-        matched: set[int],
-        exposed: set[int],
+        matched: AbstractSet[int],
+        exposed: AbstractSet[int],
         parents: dict[int, list[int]],
         server_version: int,
     ) -> None:
@@ -83,7 +84,7 @@ class Escalations:
         self._inherits_children(matched, exposed, parents)
         self._security_definer(reach, role_oids, matched)
 
-    def _every_object(self, reached: _Reach, matched: set[int], path: AccessPath) -> None:
+    def _every_object(self, reached: _Reach, matched: AbstractSet[int], path: AccessPath) -> None:
         relations = self.scan.relations
         for oid in sorted(matched, key=lambda o: relations[o].fqn):
             rel = relations[oid]
@@ -102,7 +103,9 @@ class Escalations:
                 )
             )
 
-    def _inherits_children(self, matched: set[int], exposed: set[int], parents: dict[int, list[int]]) -> None:
+    def _inherits_children(
+        self, matched: AbstractSet[int], exposed: AbstractSet[int], parents: dict[int, list[int]]
+    ) -> None:
         relations = self.scan.relations
         # Only children with an exposed parent, and only their parents' findings: indexing every finding by its
         # object (a new name string each) was a large allocation at the end of a 200,000-table scan with none.
@@ -141,7 +144,7 @@ class Escalations:
                         )
                     )
 
-    def _security_definer(self, reach: list[_Reach], role_oids: list[int], matched: set[int]) -> None:
+    def _security_definer(self, reach: list[_Reach], role_oids: list[int], matched: AbstractSet[int]) -> None:
         scan = self.scan
         reached_by_oid: dict[int, list[_Reach]] = {}
         for reached, oid in zip(reach, role_oids, strict=False):

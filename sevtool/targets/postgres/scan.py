@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from itertools import chain
 from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
 
-from sevtool.core.exposure import PUBLIC, AccessPath, Finding, Scope
+from sevtool.core.exposure import PUBLIC, AccessPath, Scope
+from sevtool.core.finding_spool import FindingSpool
 from sevtool.targets.base import Classifier
 from sevtool.targets.postgres.access import (
     PUBLIC_OID,
     Grants,
     ReadModel,
     load_graph,
+    union_of,
 )
 from sevtool.targets.postgres.catalog import (
     _COLUMN_GRANTS_SQL,
@@ -46,7 +49,7 @@ from sevtool.targets.postgres.scan_findings import add_default_privileges, add_e
 from sevtool.targets.postgres.views import read_through_views, view_rules, views_over
 
 # (findings, objects in scope -> DSS, principal -> member count, notices)
-ScanOutput = tuple[list[Finding], dict[str, int | None], dict[str, int], list[str]]
+ScanOutput = tuple[FindingSpool, dict[str, int | None], dict[str, int], list[str]]
 
 
 class CatalogScan:
@@ -57,13 +60,28 @@ class CatalogScan:
         self.scope = scope
         self.classify = classify
         self.display = display
-        self.findings: list[Finding] = []
+        self.findings = FindingSpool()  # spooled as made: never all alive beside the catalog
         self.notices: list[str] = []
         self._usable: dict[int, bool] = {}
         self._usage_notes: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.reach_sql, self.members_sql = membership_sql(cur.connection.info.server_version)
 
     def run(self) -> ScanOutput:
+        matched, members = self.find()
+        # With the findings spooled, making the objects' names was a large scan's peak: the read model goes first,
+        # and each relation as its name is made, so the names take the room the relations leave.
+        del self.model, self.by_member
+        relations, dss = self.relations, self.dss
+        del self.relations, self.dss
+        named = [(relations.pop(oid).fqn, dss[oid]) for oid in matched]
+        del relations
+        named.sort()
+        objects = dict(named)
+        return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+
+    def find(self) -> tuple[frozenset[int], dict[str, tuple[int, int]]]:
+        """The findings and notices, and `by_member` (as `exposure_by_member` reads it after this, not `run`);
+        returns the matched relations and each principal's (members, NOINHERIT ones)."""
         graph = load_graph(self.cur)
         roles = graph.roles
         self.role_names = {oid: info.name for oid, info in roles.items()}
@@ -110,25 +128,26 @@ class CatalogScan:
         release_freed_memory()
 
         parents = legacy_parents(self.cur)
-        watched = matched | views.keys() | {p for child in matched for p in parents.get(child, ())}
+        # Sets of 200,000 oids are 8 MB each: a union is made only when it adds something.
+        watched = _with(matched, views.keys() | {p for child in matched for p in parents.get(child, ())})
         rules = view_rules(self, watched, dependencies)
-        needed = watched | {base for rule in rules.values() for base, _columns in rule.bases}
-        table_level = shared_holders((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed)
+        bases = {base for rule in rules.values() for base, _columns in rule.bases}
+        needed = _with(watched, bases)
+        table_level = shared_holders((oid, grantee) for oid, grantee, _grantor in table_grants if oid in bases)
         by_column: dict[tuple[int, int], set[int]] = {}
         for oid, _column, grantee, _grantor, attnum in column_grants:
             if oid in needed:
                 by_column.setdefault((oid, attnum), set()).add(grantee)
-        holders = shared_holders(
-            chain(
-                ((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed),
-                ((oid, grantee) for oid, _column, grantee, _grantor, _attnum in column_grants if oid in needed),
-            )
-        )
         read_all = next((oid for oid, info in roles.items() if info.name in READ_ALL_ROLES), None)
         self.model = ReadModel(
             graph,
             Grants(
-                select=holders,
+                select=shared_holders(
+                    chain(
+                        ((oid, grantee) for oid, grantee, _grantor in table_grants if oid in needed),
+                        ((oid, grantee) for oid, _column, grantee, _grantor, _attnum in column_grants if oid in needed),
+                    )
+                ),
                 schema_of={oid: relations[oid].namespace for oid in watched},
                 usage=usage,
                 read_all=read_all,
@@ -142,7 +161,7 @@ class CatalogScan:
             oid for r, oid in zip(reach, role_oids, strict=False) if not r.route and r.role == r.principal
         }
         self.by_member = self.model.exposure(self.principal_oids)
-        exposed: set[int] = set().union(*self.by_member.values()) if self.by_member else set()
+        exposed = union_of(self.by_member.values())
         not_exposed: dict[tuple[str, int], int] = {}  # (principal, namespace) -> objects granted but not exposed
 
         for oid, grantee, grantor in table_grants:
@@ -195,8 +214,7 @@ class CatalogScan:
                 self.notices.append(
                     f"{noinherit} member(s) of {principal} are NOINHERIT: they read these objects after SET ROLE {principal}"
                 )
-        objects = dict(sorted((relations[oid].fqn, dss[oid]) for oid in matched))
-        return self.findings, objects, {p: total for p, (total, _n) in members.items()}, self.notices
+        return matched, members
 
     def usage_elsewhere(self, principal: str, namespace: int) -> tuple[str, str] | None:
         """When the principal's side holds no USAGE on the schema, where readers get it: (the role holding USAGE, an example
@@ -252,34 +270,40 @@ class CatalogScan:
 
     # --- objects ---------------------------------------------------------------------------
 
-    def _match(self, relations: dict[int, _Relation]) -> tuple[dict[int, int | None], set[int]]:
+    def _match(self, relations: dict[int, _Relation]) -> tuple[dict[int, int | None], frozenset[int]]:
         """DSS of every table, and the tables the scope matches (partitions follow their parent)."""
-        tables = {oid: rel for oid, rel in relations.items() if rel.kind in _SCOPED_KINDS}
-        own = {oid: self.classify(rel.schema, rel.name, rel.comment) for oid, rel in tables.items()}
-        dss: dict[int, int | None] = {}
-
-        def rating(oid: int) -> int | None:
-            if oid not in dss:
-                parent = tables[oid].parent
-                inherit = own[oid] is None and parent is not None and parent in tables
-                dss[oid] = rating(parent) if inherit and parent is not None else own[oid]
-            return dss[oid]
+        classify = self.classify
+        dss = {
+            oid: classify(rel.schema, rel.name, rel.comment)
+            for oid, rel in relations.items()
+            if rel.kind in _SCOPED_KINDS
+        }
+        # A partition rated nothing of its own takes its parent's rating (the parent's own, or in turn its parent's).
+        for oid, own in dss.items():
+            parent = relations[oid].parent
+            while own is None and parent is not None and parent in dss:
+                own, parent = dss[parent], relations[parent].parent
+            dss[oid] = own
 
         scope = self.scope
         if not (scope.schemas or scope.table_glob or scope.min_dss):
-            return {oid: rating(oid) for oid in tables}, set(tables)
-        by_name = {oid for oid, rel in tables.items() if scope.matches_name(rel.schema, rel.name)}
+            return dss, frozenset(dss)
+        by_name = {oid for oid in dss if scope.matches_name(relations[oid].schema, relations[oid].name)}
 
         def in_scope(oid: int) -> bool:
             current: int | None = oid
-            while current is not None and current in tables:
+            while current is not None and current in dss:
                 if current in by_name:
                     return True
-                current = tables[current].parent
+                current = relations[current].parent
             return False
 
-        matched = {oid for oid in tables if in_scope(oid) and scope.matches_dss(rating(oid))}
-        return dss, matched
+        return dss, frozenset(oid for oid in dss if in_scope(oid) and scope.matches_dss(dss[oid]))
+
+
+def _with(oids: frozenset[int], more: AbstractSet[int]) -> frozenset[int]:
+    """`oids | more`, the same set when `more` adds nothing."""
+    return oids if more <= oids else oids | more
 
 
 def read_and_free(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:

@@ -8,6 +8,7 @@ grant must be revoked as that holder).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from sevtool.core.exposure import FUTURE_TABLES, AccessPath, Finding
@@ -99,7 +100,7 @@ def add_grant(
     )
 
 
-def add_everything(scan: CatalogScan, reached: _Reach, path: AccessPath, exposed: set[int]) -> None:
+def add_everything(scan: CatalogScan, reached: _Reach, path: AccessPath, exposed: AbstractSet[int]) -> None:
     """Findings for a role that reads every relation (a superuser, pg_read_all_data): views included."""
     for oid in sorted(exposed, key=lambda o: scan.relations[o].fqn):
         rel = scan.relations[oid]

@@ -146,7 +146,7 @@ class PostgresTarget(PostgresRevoker, PostgresProber, ExceptionGrants):
             conn.read_only = True
             with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
                 scan = CatalogScan(cur, scope, lambda *_: None, self.display)
-                scan.run()
+                scan.find()
         return {
             scan.role_names[member]: {scan.relations[oid].fqn for oid in objects}
             for member, objects in scan.by_member.items()

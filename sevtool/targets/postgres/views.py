@@ -7,6 +7,7 @@ materialized view holds its own rows. Findings on a view name the grant on the b
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from sevtool.core.exposure import AccessPath
@@ -17,7 +18,9 @@ if TYPE_CHECKING:  # the scan imports this module
     from sevtool.targets.postgres.scan import CatalogScan
 
 
-def view_rules(scan: CatalogScan, watched: set[int], dependencies: list[tuple[int, int, int]]) -> dict[int, ViewRule]:
+def view_rules(
+    scan: CatalogScan, watched: AbstractSet[int], dependencies: list[tuple[int, int, int]]
+) -> dict[int, ViewRule]:
     """The views among (and behind) the watched relations, with what reading each needs of its bases."""
     bases: dict[int, dict[int, set[int]]] = {}
     for view, base, attnum in dependencies:
@@ -44,7 +47,7 @@ def view_rules(scan: CatalogScan, watched: set[int], dependencies: list[tuple[in
 
 def read_through_views(
     scan: CatalogScan,
-    exposed: set[int],
+    exposed: AbstractSet[int],
     rules: dict[int, ViewRule],
     table_grants: Iterable[tuple[int, int, int]],
     principals_of: dict[int, list[str]],
@@ -113,7 +116,10 @@ def read_through_views(
 
 
 def views_over(
-    scan: CatalogScan, matched: set[int], relations: dict[int, _Relation], dependencies: list[tuple[int, int, int]]
+    scan: CatalogScan,
+    matched: AbstractSet[int],
+    relations: dict[int, _Relation],
+    dependencies: list[tuple[int, int, int]],
 ) -> dict[int, list[int]]:
     """View oid -> the in-scope tables it reads, following views of views."""
     reads: dict[int, set[int]] = {}
