@@ -16,11 +16,12 @@ from typing import Any
 import psycopg
 
 from sevtool.core.exposure import PUBLIC, AccessPath, Finding, Scope
-from sevtool.core.plan import Action, ActionChunks
+from sevtool.core.plan import Action, ActionChunks, BatchKey
 from sevtool.targets.postgres.blast import Screen, blast_radius
 from sevtool.targets.postgres.drafts import (
     OBJECT_KIND,
     becomable_roles,
+    draft_batch_key,
     grant_drafts,
     grantee_of,
     manual_draft,
@@ -104,11 +105,12 @@ class _RelationAcls:
         return kept
 
     def tables(self) -> dict[int, TableAcl]:
-        """Every table read, once all are named."""
+        """Every table read, once all are named; handed over (the caller lets them go when drafted)."""
         if len(self.keys) % PLAN_CHUNK:
             self._read(len(self.keys) - len(self.keys) % PLAN_CHUNK)
         self._take_in(wait=True)
-        return self.found
+        found, self.found = self.found, {}
+        return found
 
     def _take_in(self, *, wait: bool) -> None:
         reading = []
@@ -235,24 +237,20 @@ class RevokePlanner(RevokeSessions):
                 columns.setdefault(exposed[attrelid], {})[attname] = attacl
         del exposed
         becomable = becomable_roles(conn, {item[1] for items in {t[5] for t in tables.values()} for item in items})
-        by_grantee: dict[Wanted, dict[str, set[str]]] = {}
+        # Tables with the same wanted grants, owner and ACL items (nearly all of a bulk exposure) get the same drafts.
+        drafted: dict[tuple[Any, ...], list[tuple[BatchKey, str]]] = {}
         for i, (_oid, relkind, is_partition, owner, relacl, found) in tables.items():
             schema, name = acls.keys[i]
-            pairs = wanted[(schema, name)]
-            if (privileges := by_grantee.get(pairs)) is None:
-                privileges = by_grantee[pairs] = {}
-                for grantee, privilege in pairs:
+            owner_kind = ActionKind.REVOKE_VIEW if relkind in ("v", "m") else ActionKind.REVOKE_TABLE
+            alike = (wanted[(schema, name)], owner, found, owner_kind)
+            if (shaped := drafted.get(alike)) is None:
+                privileges: dict[str, set[str]] = {}
+                for grantee, privilege in alike[0]:
                     privileges.setdefault(grantee, set()).add(privilege)
-            for draft in grant_drafts(
-                privileges,
-                owner,
-                found,
-                becomable,
-                owner_kind=ActionKind.REVOKE_VIEW if relkind in ("v", "m") else ActionKind.REVOKE_TABLE,
-                object_kind="partition" if is_partition else OBJECT_KIND.get(relkind, "table"),
-                schema_name=schema,
-                object_name=name,
-                prior_state=relacl,
-                prior_columns=columns.get(i, {}),
-            ):
-                shapes.add_relation(draft)
+                shaped = drafted[alike] = [
+                    (draft_batch_key(draft), draft["reason"])
+                    for draft in grant_drafts(privileges, owner, found, becomable, owner_kind=owner_kind)
+                ]
+            object_kind = "partition" if is_partition else OBJECT_KIND.get(relkind, "table")
+            for shape, reason in shaped:
+                shapes.add_relation(shape, (schema, name, object_kind, relacl, columns.get(i), reason))

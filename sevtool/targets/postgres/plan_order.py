@@ -37,18 +37,9 @@ class Shapes:
     def add(self, draft: ActionDraft) -> None:
         self._by_shape.setdefault(draft_batch_key(draft), []).append(draft)
 
-    def add_relation(self, draft: ActionDraft) -> None:
-        """A table-level relation draft, kept as a Compact (its strings shared with the catalog rows)."""
-        self._by_shape.setdefault(draft_batch_key(draft), []).append(
-            (
-                draft["schema_name"],
-                draft["object_name"],
-                draft["object_kind"],
-                draft["prior_state"],
-                draft["prior_columns"] or None,
-                draft["reason"],
-            )
-        )
+    def add_relation(self, shape: BatchKey, draft: Compact) -> None:
+        """A table-level relation draft, its strings shared with the catalog rows."""
+        self._by_shape.setdefault(shape, []).append(draft)
 
     def ordered(self, chunk: int) -> Ordered:
         groups = [
