@@ -248,7 +248,8 @@ def revoke(
             return (action for page in svc.plain_plan_pages(made) for action in page)
 
         if json_out:
-            # The document a plan in hand writes: a long list of actions written one at a time as it is read.
+            # The document a plan in hand writes, byte for byte: under the writer's threshold as one document, above
+            # it with the actions written one at a time as they are read from the ledger.
             from sevtool.cli.output import _STREAM_FROM, streamed
 
             if made.count < _STREAM_FROM:

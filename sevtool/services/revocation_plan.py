@@ -1,6 +1,8 @@
 """Revocation plans: made from the latest scan's findings, journaled in the ledger with each object's current ACL.
 
-A plan is journaled as `planned` before anything runs (see services.revocation for apply and undo).
+A plan is journaled as `planned` before anything runs (see services.revocation for apply and undo). The size guard
+has its count first; then it goes to the ledger a chunk at a time as the target makes it, in one transaction, its
+counts and blast radius tallied on the way, so a 200,000-action plan is never held whole.
 """
 
 from __future__ import annotations
