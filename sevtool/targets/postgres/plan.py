@@ -96,7 +96,8 @@ class _RelationAcls:
                     relacl,
                 )
             if item[0] is not None:
-                items.setdefault(n, []).append(same.setdefault(tuple(item), tuple(item)))
+                grant = tuple(item)
+                items.setdefault(n, []).append(same.setdefault(grant, grant))
         kept: dict[int, TableAcl] = {}
         for n, found in items.items():
             oid, relkind, is_partition, owner, relacl = tables[n]
