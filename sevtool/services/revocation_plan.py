@@ -41,17 +41,6 @@ class Plan(BaseModel):
     def pending(self) -> list[Action]:
         return [a for a in self.actions if a.status in PENDING]
 
-    def outline(self) -> PlanOutline:
-        return PlanOutline(
-            incident_id=self.incident_id,
-            plan_version=self.plan_version,
-            target=self.target,
-            counts=self.counts,
-            by_kind=self.by_kind,
-            notable=[a for a in self.actions if a.review or a.collateral],
-            blast=self.blast,
-        )
-
 
 class PlanOutline(BaseModel):
     """What a responder is shown before an apply, without the plan's every action: its counts, and the actions
