@@ -93,27 +93,51 @@ def _review_first(a) -> tuple:
     return (not a.review, -sum(len(c.objects) for c in a.collateral), a.seq)
 
 
-def _emit_plan(plan, all_rows: bool) -> None:
+def _emit_plan(made, actions, all_rows: bool) -> None:
     """Every action in plan order with --all; otherwise, for a plan too long to read, its counts and the
-    actions to look at first. Only the rows shown are made into text."""
+    actions to look at first. `actions()` reads the plan back from the ledger; only the rows shown are made
+    into text."""
+    import heapq
+
     from sevtool.cli import summary as s
 
     limit = s.limit_for(all_rows)
-    actions = plan.actions
-    if limit is None or len(actions) <= limit:
-        emit_table(_plan_rows(actions), PLAN_HEADERS)
+    if limit is None or made.count <= limit:
+        emit_table(_plan_rows(actions()), PLAN_HEADERS)
         return
-    by_kind = Counter((a.kind, a.review) for a in actions)
+    by_kind: Counter = Counter()
+    grantees: Counter = Counter()
+
+    def counted():
+        for a in actions():
+            by_kind[(a.kind, a.review)] += 1
+            grantees[a.grantee] += 1
+            yield a
+
+    shown = heapq.nsmallest(limit, counted(), key=_review_first)
     emit_table(
         [(kind, n, "REVIEW" if review else "") for (kind, review), n in by_kind.most_common()],
         ["kind", "actions", "review"],
     )
     emit_text("")
-    s.emit_counts(dict(Counter(a.grantee for a in actions).most_common()), ["grantee", "actions"])
-    s.emit_counts({status: n for status, n in plan.counts.items() if n}, ["status", "actions"])
-    shown, total = s.worst(actions, _review_first, limit)
+    s.emit_counts(dict(grantees.most_common()), ["grantee", "actions"])
+    s.emit_counts({status: n for status, n in made.counts.items() if n}, ["status", "actions"])
     emit_table(_plan_rows(shown), PLAN_HEADERS)
-    s.emit_more(len(shown), total, "actions", "--jsonl for one JSON object per action")
+    s.emit_more(len(shown), made.count, "actions", "--jsonl for one JSON object per action")
+
+
+class _LedgerActions:
+    """A journaled plan's actions for `emit_json`: counted, and read back from the ledger a page at a time as
+    they are written."""
+
+    def __init__(self, count: int, actions):
+        self._count, self._actions = count, actions
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self):
+        return self._actions()
 
 
 def _collateral_pending(outline) -> list:
@@ -214,20 +238,32 @@ def revoke(
     from sevtool.core import blast
 
     if plan:
-        made = svc.plan(ident, max_actions=max_actions)
-        if json_out:
-            emit_json(made)  # its actions are written one at a time
-        elif jsonl_out:
-            from sevtool.core.plan import Action
+        # Journaled a chunk at a time as it is made, then read back from the ledger a page at a time as it is written.
+        made = svc.journal_plan(ident, max_actions=max_actions)
 
-            dump = Action.__pydantic_serializer__.to_python
-            emit_jsonl(dump(a, mode="json") for a in made.actions)
+        def actions():
+            return (action for page in svc.plan_pages(made) for action in page)
+
+        def plain():
+            return (action for page in svc.plain_plan_pages(made) for action in page)
+
+        if json_out:
+            # The document a plan in hand writes, byte for byte: under the writer's threshold as one document, above
+            # it with the actions written one at a time as they are read from the ledger.
+            from sevtool.cli.output import _STREAM_FROM, streamed
+
+            if made.count < _STREAM_FROM:
+                emit_json(made.with_actions(list(actions())))
+            else:
+                emit_json(made.document(streamed(_LedgerActions(made.count, plain), lambda a: a)))
+        elif jsonl_out:
+            emit_jsonl(plain())
         else:
             from sevtool.cli.pager import paged
             from sevtool.cli.summary import limit_for
 
             with paged(no_pager):
-                _emit_plan(made, all_rows)
+                _emit_plan(made, actions, all_rows)
                 for line in _summary(made.outline(), limit_for(all_rows)):
                     say(line)
         return ExitCode.OK

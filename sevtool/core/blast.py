@@ -81,6 +81,33 @@ def by_action(actions: Iterable[Action]) -> list[NumberedActionBlast]:
     return [{"seq": a.seq, "object": a.object_fqn, **of_action(a)} for a in actions if a.collateral]
 
 
+class Tally:
+    """`totals` over a plan seen a chunk at a time."""
+
+    def __init__(self) -> None:
+        self.actions = 0
+        self._roles: dict[str, int] = {}
+        self._objects: set[str] = set()
+
+    def add(self, actions: Iterable[Action]) -> None:
+        roles, objects = self._roles, self._objects
+        for action in actions:
+            if not action.collateral:
+                continue
+            self.actions += 1
+            for c in action.collateral:
+                roles[c.role] = max(roles.get(c.role, 0), c.login_members)
+                objects.update(c.objects)
+
+    def totals(self) -> BlastTotals:
+        return {
+            "actions": self.actions,
+            "roles": sorted(self._roles),
+            "objects": len(self._objects),
+            "login_members": sum(self._roles.values()),
+        }
+
+
 def totals(actions: Iterable[Action]) -> BlastTotals:
     """Distinct roles, distinct objects and login members over a set of actions.
 
@@ -88,17 +115,9 @@ def totals(actions: Iterable[Action]) -> BlastTotals:
     access through two actions is the same people. A login inside two such roles is counted in each, so the
     figure is an upper bound.
     """
-    roles: dict[str, int] = {}
-    objects: set[str] = set()
-    count = 0
-    for action in actions:
-        if not action.collateral:
-            continue
-        count += 1
-        for c in action.collateral:
-            roles[c.role] = max(roles.get(c.role, 0), c.login_members)
-            objects.update(c.objects)
-    return {"actions": count, "roles": sorted(roles), "objects": len(objects), "login_members": sum(roles.values())}
+    tally = Tally()
+    tally.add(actions)
+    return tally.totals()
 
 
 def summary_text(blast: BlastTotals) -> str:

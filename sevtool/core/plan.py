@@ -12,7 +12,7 @@ a resumed run reads those grants back and records the ones that are gone as appl
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -113,3 +113,17 @@ class ActionResult:
     seq: int
     status: ActionStatus
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionChunks:
+    """A plan made a chunk at a time: how many actions it has, then its actions in plan order, numbered, a list
+    at a time (iterated once). A 200,000-action plan is journaled as it is made, never held whole."""
+
+    count: int
+    chunks: Iterator[list[Action]]
+
+    @classmethod
+    def of(cls, actions: list[Action], size: int = 10_000) -> ActionChunks:
+        """A plan a target made whole, handed on in chunks like any other."""
+        return cls(len(actions), (actions[i : i + size] for i in range(0, len(actions), size)))

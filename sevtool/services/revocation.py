@@ -88,9 +88,9 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                 if current := self._newest_if_current(incident_id):
                     version, _, target_spec = current
                 else:
-                    plan = self.plan(incident_id, max_actions=limit)
-                    version, target_spec = plan.plan_version, plan.target
-                    del plan  # the run reads its actions back page by page, like any other
+                    made = self.journal_plan(incident_id, max_actions=limit)
+                    version, target_spec = made.plan_version, made.target
+                    del made  # the run reads its actions back page by page, like any other
             else:
                 version, target_spec = self._confirmed(incident_id, plan_version)
             before = ledger.status_counts(self.store, incident_id, version)

@@ -36,7 +36,7 @@ class RevocationGates:
         shown (review, collateral). An unattended run needs only the counts.
         """
         if not self._newest_if_current(incident_id):
-            return self.plan(incident_id, max_actions=max_actions).outline()
+            return self.journal_plan(incident_id, max_actions=max_actions).outline()
         version, _, target = ledger.latest_plan(self.store, incident_id) or (0, 0, "")
         outline = PlanOutline(
             incident_id=incident_id,

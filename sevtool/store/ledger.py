@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
 
 from pydantic import TypeAdapter
+from pydantic_core import from_json
 from sqlalchemy import Text, and_, cast, func, or_
 from sqlmodel import Session, select
 
@@ -168,6 +169,33 @@ def pages(
             return
         yield [action for _, _, action in _decoded(rows, targets)]
         after = rows[-1][5]
+
+
+def plain_pages(store: Store, incident_id: int, plan_version: int, page: int = _DECODE) -> Iterator[list[dict]]:
+    """A plan's actions as the plain JSON an Action dumps to, in plan order, `page` at a time (keyset on seq).
+
+    For writing a plan out: its stored detail is that JSON already (but for status and message, the last fields),
+    so it is parsed, not validated into Actions and dumped again.
+    """
+    after = 0
+    while True:
+        with store.read() as s:
+            rows = s.execute(
+                select(ActionRow.seq, ActionRow.status, ActionRow.message, cast(ActionDetailRow.detail, Text))
+                .join(ActionDetailRow, DETAIL_OF_ACTION)
+                .where(
+                    ActionRow.incident_id == incident_id, ActionRow.plan_version == plan_version, ActionRow.seq > after
+                )
+                .order_by(ActionRow.seq)
+                .limit(page)
+            ).all()
+        if not rows:
+            return
+        plain = from_json("[" + ",".join(row[3] for row in rows) + "]")
+        for action, (_seq, status, message, _detail) in zip(plain, rows, strict=True):
+            action["status"], action["message"] = status, message
+        yield plain
+        after = rows[-1][0]
 
 
 def mark(session: Session, incident_id: int, plan_version: int, seqs: list[int], status: ActionStatus) -> None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, SkipValidation
 
 from sevtool.core.access_exceptions import ExceptionGrant, GrantPlan, RoleAccess
 from sevtool.core.exposure import Finding, Scope
-from sevtool.core.plan import Action, ActionResult
+from sevtool.core.plan import Action, ActionChunks, ActionResult
 
 # Called with the results of each batch after it was read back, so the ledger is updated batch by batch.
 BatchCallback = Callable[[list[ActionResult]], None]
@@ -65,6 +65,14 @@ class Target(Protocol):
         """Live check as a canary member: zero-row reads; permission denied is the expected answer."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PlansInChunks(Protocol):
+    """A target that makes a large plan a chunk at a time (preferred to `Target.plan` when offered)."""
+
+    def plan_in_chunks(self, findings: Iterable[Finding], scope: Scope) -> ActionChunks:
+        """What `Target.plan` returns, counted first and then made a chunk at a time."""
 
 
 @runtime_checkable

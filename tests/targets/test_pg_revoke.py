@@ -418,3 +418,54 @@ def test_planning_again_lets_go_of_the_previous_plan_and_undo_still_reaches_ever
     undone = wb.revocation.undo(incident.id)
     assert undone.ok and undone.plan_versions == [1, 2]
     assert acl_snapshot(pg_db) == before
+
+
+def test_a_plan_is_counted_then_made_a_chunk_at_a_time_in_plan_order(scenario, monkeypatch):
+    """plan_in_chunks: the count first, then PLAN_CHUNK numbered actions at a time, the same actions as plan()."""
+    from sevtool.targets.postgres import plan as postgres_plan
+
+    _dsn, _info, target = scenario
+    scope = Scope(target="drill", principals=PRINCIPALS)
+    findings = target.scan(scope, unrated).findings
+    whole = target.plan(findings, scope)
+    monkeypatch.setattr(postgres_plan, "PLAN_CHUNK", 2)
+    chunked = target.plan_in_chunks(findings, scope)
+    chunks = list(chunked.chunks)
+    assert chunked.count == len(whole) and len(chunks) == -(-len(whole) // 2) and all(len(c) <= 2 for c in chunks)
+    assert [asdict(a) for chunk in chunks for a in chunk] == [asdict(a) for a in whole]
+    assert [a.seq for chunk in chunks for a in chunk] == list(range(1, len(whole) + 1))
+
+
+def test_a_plan_is_journaled_as_it_is_made_and_a_refused_one_not_at_all(wb, pg_db, monkeypatch):
+    """The service journals each chunk as it comes, never holding the whole plan; over the size guard, nothing."""
+    import gc
+
+    from sevtool.errors import UsageError
+    from sevtool.store import ledger
+    from sevtool.targets.postgres import plan as postgres_plan
+
+    seed_access_paths(pg_db)
+    incident = wb.incidents.declare("drill", 2)
+    wb.scanning.scan(incident.id, pg_db, ["all_employees"])
+    with pytest.raises(UsageError, match="nothing was journaled"):
+        wb.revocation.journal_plan(incident.id, max_actions=1)
+    assert ledger.latest_plan(wb.store, incident.id) is None
+    assert wb.incidents.timeline(incident.id)[-1].kind == "scan"
+
+    monkeypatch.setattr(postgres_plan, "PLAN_CHUNK", 1)
+    insert, alive = ledger.insert_plan, []
+
+    def journaled(session, *args):
+        gc.collect()
+        alive.append(sum(type(o) is Action for o in gc.get_objects()))
+        insert(session, *args)
+
+    monkeypatch.setattr(ledger, "insert_plan", journaled)
+    made = wb.revocation.journal_plan(incident.id)
+    assert made.count == len(alive) > 2
+    assert max(alive) < made.count  # never every action at once
+    stored = [a for page in wb.revocation.plan_pages(made) for a in page]
+    assert [a.seq for a in stored] == list(range(1, made.count + 1))
+    assert [a for page in wb.revocation.plain_plan_pages(made) for a in page] == [
+        Action.__pydantic_serializer__.to_python(a, mode="json") for a in stored
+    ]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Container, Iterable
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from sevtool.core.exposure import PUBLIC
-from sevtool.core.plan import Action, Collateral
+from sevtool.core.plan import Action, BatchKey, Collateral
 from sevtool.targets.postgres.access import (
     NOT_SYSTEM,
     PUBLIC_OID,
@@ -112,7 +113,7 @@ SELECT n.oid, a.grantee FROM pg_namespace n CROSS JOIN LATERAL aclexplode(coales
 
 Item = tuple[int, str | None, int, int]  # relation, column (None: table level), grantee, grantor
 # (role graph, principal oids, in-scope objects, schema -> USAGE grantees, pg_read_all_data's oid)
-Context = tuple[RoleGraph, set[int], set[str], dict[int, set[int]], int | None]
+Context = tuple[RoleGraph, set[int], Container[str], dict[int, set[int]], int | None]
 
 
 class _World:
@@ -200,25 +201,56 @@ class _World:
         return removed
 
 
-def blast_radius(conn: psycopg.Connection, actions: list[Action], principals: list[str], in_scope: set[str]) -> None:
+class Screen:
+    """A cheap first look at a draft (its shape and recorded ACL text), so the bulk of a large plan (the principal's own
+    grant, made by the owner) skips the catalog: a grant to PUBLIC, a grant some plan grantee made, a column ACL, or a
+    view over it. It may say yes too often (a name inside another), never no wrongly; the catalog decides the rest."""
+
+    def __init__(self, conn: psycopg.Connection, shapes: Iterable[BatchKey]):
+        self.grantees = {key[1] for key in shapes if key[0] in _RELATION_KINDS}
+        self.view_bases: set[tuple[str, str]] = set(conn.execute(_VIEW_BASES).fetchall()) if self.grantees else set()
+        self._acls: dict[str | None, bool] = {}
+
+    def shape(self, shape: BatchKey) -> bool | None:
+        """What a shape alone says: every such action may take from others (True), none can (False), or it depends
+        on the action (None: ask `action`)."""
+        kind, grantee = shape[0], shape[1]
+        if kind not in _RELATION_KINDS:
+            return False
+        return True if grantee == PUBLIC or kind == ActionKind.REVOKE_GRANT_OPTION else None
+
+    def action(self, schema: str, name: str, column: str | None, column_acls: bool, acl: str | None) -> bool:
+        if column is not None or column_acls or (schema, name) in self.view_bases:
+            return True
+        if acl not in self._acls:  # tables share a handful of ACL texts
+            self._acls[acl] = self._acl(acl or "")
+        return self._acls[acl]
+
+    def _acl(self, acl: str) -> bool:
+        if acl.startswith("{=") or ",=" in acl:
+            return True
+        # A grantor whose name needs quoting shows as /\" in the array text: always looked at in the catalog.
+        return '/\\"' in acl or any(f"/{g}" in acl for g in self.grantees)
+
+
+def blast_radius(
+    conn: psycopg.Connection, actions: list[Action], principals: list[str], in_scope: Container[str]
+) -> None:
     """Fill `collateral` (and `review`, `alternative`) on the actions that take access from anyone else.
 
-    `in_scope` names the objects ("schema.name") the scan found exposed: losing those is the point of the plan.
+    `actions` are the ones a Screen picked out of the plan, and its membership removals, in plan order. `in_scope`
+    names the objects ("schema.name") the scan found exposed: losing those is the point of the plan.
     """
+    relation_actions = [a for a in actions if a.kind in _RELATION_KINDS]
+    memberships = [a for a in actions if a.kind == ActionKind.REVOKE_MEMBERSHIP]
+    if not relation_actions and not memberships:
+        return
     cur = conn.cursor()
     graph = load_graph(cur)
     oid_of = {info.name: oid for oid, info in graph.roles.items()} | {PUBLIC: PUBLIC_OID}
     principal_oids = {
         oid_of[name] for name in (PUBLIC if p.upper() == PUBLIC else p for p in principals) if name in oid_of
     }
-    grantees = {a.grantee for a in actions if a.kind in _RELATION_KINDS}
-    view_bases = set(cur.execute(_VIEW_BASES).fetchall()) if grantees else set()
-    relation_actions = [
-        a for a in actions if a.kind in _RELATION_KINDS and _may_take_from_others(a, grantees, view_bases)
-    ]
-    memberships = [a for a in actions if a.kind == ActionKind.REVOKE_MEMBERSHIP]
-    if not relation_actions and not memberships:
-        return
     usage: dict[int, set[int]] = defaultdict(set)
     for nsp, grantee in cur.execute(_USAGE).fetchall():
         usage[nsp].add(grantee)
@@ -258,26 +290,6 @@ def blast_radius(conn: psycopg.Connection, actions: list[Action], principals: li
                 after = world.model(graph=graph.without_membership(role, member))
                 # Everyone, not only the members: a view owned by a member stops working for the view's other readers.
                 _record(action, _losses(world, before, after, context), world, cause="membership")
-
-
-def _may_take_from_others(action: Action, grantees: set[str], view_bases: set[tuple[str, str]]) -> bool:
-    """A cheap first look at the recorded ACL text, so the bulk of a large plan (the principal's own grant, made by
-    the owner) skips the catalog: a grant to PUBLIC, a grant some plan grantee made, a column ACL, or a view over it.
-    It may say yes too often (a name inside another), never no wrongly; the catalog decides the rest."""
-    if (
-        action.grantee == PUBLIC
-        or action.kind == ActionKind.REVOKE_GRANT_OPTION
-        or action.column is not None
-        or action.prior_columns
-    ):
-        return True
-    if (action.schema_name, action.object_name) in view_bases:
-        return True
-    acl = action.prior_state or ""
-    if acl.startswith("{=") or ",=" in acl:
-        return True
-    # A grantor whose name needs quoting shows as /\" in the array text: always looked at in the catalog.
-    return '/\\"' in acl or any(f"/{g}" in acl for g in grantees)
 
 
 def _relation_collateral(
