@@ -32,7 +32,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-_STREAM_FROM = 1000  # items in a list from which its items are made plain and encoded one at a time as they are written
+STREAM_FROM = 1000  # items in a list from which its items are made plain and encoded one at a time as they are written
 _WRITE_EVERY = 8192  # encoded pieces joined per write to stdout
 _ITEMS_PER_WRITE = 1000  # a long list's items, encoded, joined per write to stdout
 
@@ -71,7 +71,7 @@ def _plain_streaming(value: Any) -> Any:
         for name in fields
         if not fields[name].exclude
         and isinstance(items := getattr(value, name), list)
-        and len(items) >= _STREAM_FROM
+        and len(items) >= STREAM_FROM
         and hasattr(items[0], "__pydantic_serializer__")  # models and pydantic dataclasses (plan actions)
     }
     if not long:

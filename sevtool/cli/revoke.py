@@ -250,9 +250,9 @@ def revoke(
         if json_out:
             # The document a plan in hand writes, byte for byte: under the writer's threshold as one document, above
             # it with the actions written one at a time as they are read from the ledger.
-            from sevtool.cli.output import _STREAM_FROM, streamed
+            from sevtool.cli.output import STREAM_FROM, streamed
 
-            if made.count < _STREAM_FROM:
+            if made.count < STREAM_FROM:
                 emit_json(made.with_actions(list(actions())))
             else:
                 emit_json(made.document(streamed(_LedgerActions(made.count, plain), lambda a: a)))
