@@ -212,10 +212,11 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     raise
                 finally:
                     target.close()
-            report = self._finish_apply(incident_id, version, counts, failures, started, size, now(), held)
-        # Taken after the ledger recorded the containment: where evidence's count of reads from statistics ends.
-        hand_back_freed()
-        self.wb.table_stats.snapshot_exposed(incident_id, "apply")
+            hand_back_freed()
+            # Read once every batch is committed, while the ledger records the containment, and recorded after it:
+            # where evidence's count of reads from statistics ends.
+            with self.wb.table_stats.exposed_meanwhile(incident_id, "apply"):
+                report = self._finish_apply(incident_id, version, counts, failures, started, size, now(), held)
         return report
 
     def _finish_apply(
