@@ -60,12 +60,12 @@ class PostmortemService:
 
     @gc_paused()
     def bundle(self, incident_id: int) -> PostmortemData:
-        incident = self.store.incident(incident_id)
         # The store's counts are SQL the database runs without holding the GIL: two threads read them, each in
-        # its own read, while this one reads and audits the chain.
+        # its own read, while this one reads the incident and reads and audits the chain.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="postmortem-facts") as pool:
             exposure = pool.submit(self._read, queries.exposure_facts, incident_id)
             recorded = pool.submit(self._read, _recorded_facts, incident_id)
+            incident = self.store.incident(incident_id)
             # One read of the whole chain serves both the audit and this incident's timeline.
             chain, head = self._chain_and_head()
             report = verify_chain(chain, head)

@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 from sevtool.core import blast
@@ -42,6 +41,7 @@ from sevtool.services.revocation_run import (
     ProgressCallback,
     RunReport,
     read_ahead,
+    shape_runs,
 )
 from sevtool.services.revocation_undo import RevocationUndo
 from sevtool.store import ledger, locks
@@ -100,13 +100,13 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
             counts: Counter[str] = Counter()
             failures: list[dict] = []
             held: list[Action] = []
-            page: dict[int, Action] = {}  # seq -> action of the page being run
-            in_flight: set[int] = set()  # seqs of that page still `applying` from an earlier run
             done = 0
             guard = threading.Lock()  # batches report from worker threads
+            taking = threading.Lock()  # workers take chunks one at a time (taking one may read the next page)
+            stop = threading.Event()  # a worker or the run failed: take no more chunks
             beat = time.monotonic()
 
-            def tally(results: list[ActionResult]) -> None:
+            def tally(results: list[ActionResult], sent: dict[int, Action]) -> None:
                 nonlocal done
                 with guard:
                     for status, n in Counter(r.status for r in results).items():
@@ -114,8 +114,8 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     failures.extend(
                         {
                             "seq": r.seq,
-                            "object": page[r.seq].object_fqn,
-                            "kind": page[r.seq].kind,
+                            "object": sent[r.seq].object_fqn,
+                            "kind": sent[r.seq].kind,
                             "message": r.message,
                         }
                         for r in results
@@ -136,38 +136,50 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
             def worker(chunks: Iterator[list[Action]], target) -> None:
                 """Send chunks one by one; one store write records a chunk's outcome and marks the next one `applying`."""
                 finished: list[ActionResult] = []
+                sent: dict[int, Action] = {}  # seq -> action of the chunk `finished` is the outcome of
                 while True:
-                    with guard:
-                        chunk = next(chunks, None)
+                    with taking:
+                        chunk = None if stop.is_set() else next(chunks, None)
                     if heartbeat_due():
                         locks.heartbeat(self.store, incident_id, "apply", holder)
-                    with (
-                        self.store.write() as tx
-                    ):  # journal before sending: a kill from here on is resolved by read-back
-                        ledger.record(tx.session, incident_id, version, finished)
-                        if chunk:
-                            ledger.mark(tx.session, incident_id, version, [a.seq for a in chunk], ActionStatus.APPLYING)
-                    tally(finished)
+                    if finished or chunk:
+                        with (
+                            self.store.write() as tx
+                        ):  # journal before sending: a kill from here on is resolved by read-back
+                            ledger.record(tx.session, incident_id, version, finished)
+                            if chunk:
+                                ledger.mark(
+                                    tx.session, incident_id, version, [a.seq for a in chunk], ActionStatus.APPLYING
+                                )
+                        tally(finished, sent)
                     if not chunk:
                         return
-                    finished = []
+                    finished, sent = [], {a.seq: a for a in chunk}
                     try:
                         target.apply(chunk, finished.extend, batch_size=size)
                     except BaseException:  # keep what this chunk finished before the error
+                        stop.set()
                         with self.store.write() as tx:
-                            ledger.record(tx.session, incident_id, version, confirm_resumed(finished))
-                        tally(finished)
+                            ledger.record(tx.session, incident_id, version, confirm_resumed(finished, sent))
+                        tally(finished, sent)
                         raise
-                    finished = confirm_resumed(finished)
+                    finished = confirm_resumed(finished, sent)
 
-            def confirm_resumed(results: list[ActionResult]) -> list[ActionResult]:
+            def confirm_resumed(results: list[ActionResult], sent: dict[int, Action]) -> list[ActionResult]:
                 """In flight when an earlier run died, and gone now: that run revoked it."""
                 return [
                     ActionResult(seq=r.seq, status=ActionStatus.APPLIED, message=RESUMED)
-                    if r.status == ActionStatus.SKIPPED and r.seq in in_flight
+                    if r.status == ActionStatus.SKIPPED and sent[r.seq].status == ActionStatus.APPLYING
                     else r
                     for r in results
                 ]
+
+            def runnable(pages: Iterator[list[Action]]) -> Iterator[list[Action]]:
+                """Each page without the actions held back for their collateral (kept for the report)."""
+                for todo in pages:
+                    todo, held_here = blast.split_held(todo, accept_collateral)
+                    held.extend(held_here)
+                    yield todo
 
             if total:
                 self._event(
@@ -185,23 +197,16 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                 target = self._open(target_spec)
                 try:
                     # A page of the plan at a time, read from the ledger: enough batches to keep every worker busy.
-                    for todo in read_ahead(
-                        ledger.pages(self.store, incident_id, version, PENDING, page=size * workers * 2)
-                    ):
-                        todo, held_here = blast.split_held(todo, accept_collateral)
-                        held += held_here
-                        page = {a.seq: a for a in todo}
-                        in_flight = {a.seq for a in todo if a.status == ActionStatus.APPLYING}
-                        # Actions of one statement shape name each object once, so their batches can run side by
-                        # side on separate connections; shapes run one after the other (one table may appear in
-                        # several).
-                        for _, group in groupby(todo, key=lambda a: a.batch_key):
-                            group = list(group)
-                            chunks = iter([group[i : i + size] for i in range(0, len(group), size)])
-                            parallel = max(1, min(workers, -(-len(group) // size)))
-                            with ThreadPoolExecutor(max_workers=parallel) as pool:
-                                for future in [pool.submit(worker, chunks, target) for _ in range(parallel)]:
+                    pages = read_ahead(ledger.pages(self.store, incident_id, version, PENDING, page=size * workers * 2))
+                    for chunks in shape_runs(runnable(pages), size):
+                        with ThreadPoolExecutor(max_workers=workers) as pool:
+                            running = [pool.submit(worker, chunks, target) for _ in range(workers)]
+                            try:
+                                for future in running:
                                     future.result()
+                            except BaseException:
+                                stop.set()  # the others finish the chunk they hold, and take no more
+                                raise
                 except Exception as exc:
                     self._event(
                         incident_id,
@@ -212,10 +217,11 @@ class RevocationService(RevocationUndo, RevocationPlanning, RevocationGates):
                     raise
                 finally:
                     target.close()
-            report = self._finish_apply(incident_id, version, counts, failures, started, size, now(), held)
-        # Taken after the ledger recorded the containment: where evidence's count of reads from statistics ends.
-        hand_back_freed()
-        self.wb.table_stats.snapshot_exposed(incident_id, "apply")
+            hand_back_freed()
+            # Read once every batch is committed, while the ledger records the containment, and recorded after it:
+            # where evidence's count of reads from statistics ends.
+            with self.wb.table_stats.exposed_meanwhile(incident_id, "apply"):
+                report = self._finish_apply(incident_id, version, counts, failures, started, size, now(), held)
         return report
 
     def _finish_apply(

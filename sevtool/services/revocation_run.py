@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -27,6 +28,24 @@ def read_ahead(pages: Iterator[T]) -> Iterator[T]:
         while (page := upcoming.result()) is not None:
             upcoming = reader.submit(next, pages, None)
             yield page
+
+
+def shape_runs(pages: Iterable[list[Action]], size: int) -> Iterator[Iterator[list[Action]]]:
+    """A plan's pages cut into chunks of `size` actions, as one run of chunks per statement shape.
+
+    Actions of one shape name each object once, so a run's chunks can go to several connections side by side, and
+    a run spans pages: workers take the next chunk without waiting for a page's slowest one. Runs follow each other
+    (one table may appear in several shapes). Take a run's chunks before the next run; several threads may take
+    them under one lock.
+    """
+    chunks = (
+        (key, group[i : i + size])
+        for todo in pages
+        for key, group in ((key, list(shape)) for key, shape in groupby(todo, key=lambda a: a.batch_key))
+        for i in range(0, len(group), size)
+    )
+    for _, run in groupby(chunks, key=lambda keyed: keyed[0]):
+        yield (chunk for _, chunk in run)
 
 
 def _by_object(actions: list[Action], size: int) -> list[list[Action]]:

@@ -50,6 +50,11 @@ class RevocationUndo(_Base):
         self.store.incident(incident_id)
         return ledger.kind_counts(self.store, incident_id, status=ActionStatus.APPLIED)
 
+    def _undo_outline(self, incident_id: int, version: int) -> tuple[set[int], list[str]]:
+        """A plan's applied actions that share an object with another, and the kinds restored first."""
+        shared = ledger.sharing_an_object(self.store, incident_id, version, ActionStatus.APPLIED)
+        return shared, membership_kinds(ledger.kind_counts(self.store, incident_id, version, ActionStatus.APPLIED))
+
     @gc_paused()
     def undo(
         self, incident_id: int, *, workers: int = APPLY_WORKERS, progress: ProgressCallback | None = None
@@ -63,6 +68,11 @@ class RevocationUndo(_Base):
         started = time.perf_counter()
         with locks.held(self.store, incident_id, "apply"):
             versions = ledger.versions_with(self.store, incident_id, ActionStatus.APPLIED)
+            # What each plan's run needs to know of its ledger, asked while the steps before that run go on (the
+            # store answers without holding the GIL); no other run changes a plan's applied actions under the lock.
+            reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="undo-outline")
+            outlines = {v: reader.submit(self._undo_outline, incident_id, v) for v, _ in reversed(versions)}
+            reader.shutdown(wait=False)
             total = ledger.status_counts(self.store, incident_id)[ActionStatus.APPLIED.value]
             # Exceptions to the revocation end first, so the prior ACLs come back exactly and no exception grant
             # outlives what it was an exception to.
@@ -114,12 +124,9 @@ class RevocationUndo(_Base):
                         for future in [pool.submit(target.undo, chunk, on_batch) for chunk in chunks]:
                             future.result()
 
-                shared = ledger.sharing_an_object(self.store, incident_id, version, ActionStatus.APPLIED)
-                first_kinds = membership_kinds(
-                    ledger.kind_counts(self.store, incident_id, version, ActionStatus.APPLIED)
-                )
                 target = self._open(target_spec)
                 try:
+                    shared, first_kinds = outlines[version].result()
                     # Memberships first, on their own: a grant being restored may need what a membership gives its
                     # grantor (schema USAGE, a grant option), and chunks run side by side.
                     later: list[Action] = []  # of a membership's kind, but not closing a role (see undo_phases)

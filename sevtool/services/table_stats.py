@@ -70,15 +70,24 @@ class TableStatsService:
             return False
         return True
 
-    def snapshot_exposed(self, incident_id: int, phase: str) -> bool:
-        """After an apply: the objects the latest scope found exposed (those evidence reports on)."""
+    @contextmanager
+    def exposed_meanwhile(self, incident_id: int, phase: str) -> Iterator[None]:
+        """After an apply: the counters of the objects the latest scope found exposed (those evidence reports on),
+        looked up and read on a thread while the block runs (the apply's closing store writes) and recorded after it,
+        so the snapshot still follows the containment the block records."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-stats") as pool:
+            stats = pool.submit(self._read_exposed, incident_id, phase)
+            yield
+        self._record(incident_id, phase, stats.result())
+
+    def _read_exposed(self, incident_id: int, phase: str) -> TableStats | None:
         try:
             with self.store.read() as session:
                 found = store.exposed_objects(session, incident_id)
-        except Exception as exc:  # as in `snapshot`: never fails what it follows
+        except Exception as exc:  # as in `_read`: never fails what it follows
             log.debug("no table statistics after the %s of incident %s: %s", phase, incident_id, exc)
-            return False
-        return self.snapshot(incident_id, found[0], found[1], phase) if found else False
+            return None
+        return self._read(incident_id, found[0], found[1], phase) if found else None
 
     def snapshots(self, incident_id: int) -> list[StatsSnapshot]:
         with self.store.read() as session:

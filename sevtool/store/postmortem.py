@@ -7,6 +7,7 @@ writes, and nothing reads a target.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlalchemy import (
     Integer,
@@ -54,14 +55,18 @@ def chain(s: Session) -> list[Event]:
 
     The data column is read as text and each distinct text decoded once (10,000 notes carry the same
     `{"note_kind": "note"}`), so events with equal data share one dict: read it, never change it.
+
+    SQLite keeps times as text, which SQLAlchemy parses in Python row by row: read as text, they are parsed by
+    `datetime.fromisoformat` in C (the format SQLAlchemy writes, `YYYY-MM-DD HH:MM:SS.ffffff`, is ISO 8601).
     """
+    as_text = s.connection().dialect.name == "sqlite"
     rows = (
         s.connection()
         .execute(
             sa_select(
                 _EVENT.seq,
                 _EVENT.incident_id,
-                _EVENT.at,
+                cast(_EVENT.at, Text) if as_text else _EVENT.at,
                 _EVENT.kind,
                 _EVENT.actor,
                 _EVENT.summary,
@@ -82,7 +87,7 @@ def chain(s: Session) -> list[Event]:
             Event(
                 seq=seq,
                 incident_id=incident_id,
-                at=as_utc(at),
+                at=as_utc(datetime.fromisoformat(at) if as_text else at),
                 kind=kind,
                 actor=actor,
                 summary=summary,

@@ -117,3 +117,44 @@ def test_statistics_that_cannot_be_read_never_fail_the_scan(db, sqlite_wb, monke
     incident = wb.incidents.declare("no statistics", 2).id
     assert wb.scanning.scan(incident, db, ["emp_all"]).result.findings
     assert wb.table_stats.snapshots(incident) == []
+
+
+SHAPES = """
+CREATE SCHEMA "a.b"; CREATE TABLE "a.b".c (id int); CREATE SCHEMA a; CREATE TABLE a."b.c" (id int PRIMARY KEY);
+CREATE TABLE hr."dot.ted" (id int); CREATE VIEW hr.v AS SELECT 1 AS one; CREATE MATERIALIZED VIEW hr.m AS SELECT 1 AS one;
+CREATE TABLE hr.parted (id int) PARTITION BY RANGE (id); CREATE TABLE hr.parted_1 PARTITION OF hr.parted FOR VALUES FROM (0) TO (10);
+CREATE INDEX ON hr.reviews (id); DROP INDEX hr.reviews_id_idx;
+"""
+
+
+def test_the_counters_are_those_pg_stat_user_tables_shows_for_every_kind_of_name(db, monkeypatch):
+    """Asked by name, chunk by chunk on several connections: the same rows as the view, dotted names, views (no
+    statistics), materialized views, partitions, tables with and without (dropped) indexes, and names not there."""
+    import sevtool.targets.postgres.stats as stats
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(SHAPES)
+        conn.execute("SET enable_seqscan = off")
+        conn.execute('SELECT * FROM a."b.c" WHERE id = 1').fetchall()
+        conn.execute("SELECT * FROM hr.salaries WHERE id = 1").fetchall()
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        version = conn.info.server_version
+    wait_for_scans(db, "hr.salaries", 1)
+    names = ["a.b.c", "hr.salaries", "hr.reviews", "hr.dot.ted", "hr.v", "hr.m", "hr.parted", "hr.parted_1", "no.such"]
+    monkeypatch.setattr(stats, "_CHUNK", 2)
+    got = table_stats(PostgresTarget(db), names)
+    last = "s.last_seq_scan, s.last_idx_scan" if version >= 160000 else "NULL::timestamptz, NULL::timestamptz"
+    with psycopg.connect(db, autocommit=True) as conn:
+        rows = conn.execute(
+            f"SELECT s.schemaname || '.' || s.relname, s.seq_scan, coalesce(s.idx_scan, 0), {last} "
+            "FROM pg_stat_user_tables s WHERE s.schemaname || '.' || s.relname = ANY(%s)",
+            [names],
+        ).fetchall()
+        reset = conn.execute("SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()").fetchone()
+    by_view: dict[str, list] = {}
+    for name, *counters in rows:
+        by_view.setdefault(name, []).append(stats.TableCounters(*counters))
+    assert set(got.counters) == set(by_view)
+    assert all(got.counters[name] in counters for name, counters in by_view.items())
+    assert len(by_view["a.b.c"]) == 2, "a dotted name reads two ways, as in the view"
+    assert got.counters["hr.salaries"].idx_scan >= 1 and got.stats_reset == reset[0]

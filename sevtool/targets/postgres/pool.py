@@ -13,6 +13,9 @@ from psycopg.abc import Params
 from sevtool.core.exposure import PUBLIC
 from sevtool.targets.postgres.sql import _ROLE_OIDS
 
+if TYPE_CHECKING:
+    from sevtool.targets.postgres.roles import UndoIdentity
+
 POOL_LOCK = threading.Lock()  # guards each target's idle connections and role oid cache
 
 
@@ -22,6 +25,7 @@ class RevokeSession:
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
         self.notices: list[tuple[str | None, str | None, str | None]] = []  # (sqlstate, message, severity)
+        self.identity: UndoIdentity | None = None  # who the connection is: asked once, by undo
         conn.add_notice_handler(
             lambda diag: self.notices.append((diag.sqlstate, diag.message_primary, diag.severity_nonlocalized))
         )

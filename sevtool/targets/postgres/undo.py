@@ -66,7 +66,9 @@ class RevokeUndoer(MembershipUndo, RevokeSessions):
         """
         units = units_of(actions)
         with self._revoke_connection() as session:
-            who = self._undo_identity(session.conn)
+            if session.identity is None:  # a pooled connection serves many chunks: asked once per connection
+                session.identity = self._undo_identity(session.conn)
+            who = session.identity
             for family in FAMILY_ORDER:
                 chosen = [u for u in units if u.family == family]
                 start = 0
