@@ -19,22 +19,22 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
-from sevtool.core.access_exceptions import with_exceptions
+from sevtool.core.access_exceptions import ExceptionReview, with_exceptions
 from sevtool.core.exposure import AccessPath, Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
-from sevtool.services.verification_baseline import Baselines, Held, Seen
+from sevtool.services.verification_baseline import Baseline, Baselines, Held, Seen
 from sevtool.services.verification_report import CheckHistory, CheckReport, authorized_dict
 from sevtool.services.verification_schedule import RecheckSchedule
 from sevtool.store import checks as q
 from sevtool.store import schedule as sched
+from sevtool.store.check_compare import Comparison, Staged
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
 from sevtool.targets.plugin import closes, plugin
@@ -42,6 +42,7 @@ from sevtool.targets.plugin import closes, plugin
 if TYPE_CHECKING:
     from sevtool.services import Workbench
     from sevtool.services.scanning import ScopeVersion
+    from sevtool.store.repository import Tx
 
 PROBE_SAMPLE = 25  # objects probed at random besides the sensitive closed ones
 EVENT_SAMPLE = 20  # objects named in a timeline event; the count is always complete
@@ -98,58 +99,102 @@ class VerificationService(RecheckSchedule, CheckHistory):
     ) -> tuple[CheckReport, list[str]]:
         """The check, recorded; and the objects in scope, for the statistics snapshot that follows it."""
         started = time.perf_counter()
-        version = scanned.version
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-baseline") as pool:
-            # The first check after a scan that found something compares with that scan's grants, which never change:
-            # a thread reads them from the store while the target answers (the client mostly waits on the server then).
-            scan_grants = (
-                pool.submit(q.scan_grants, self.store, incident_id, version)
-                if scanned.findings and not q.checked(self.store, incident_id, version)
-                else None
-            )
-            result, probe = self._observe(scanned.scope, probe_role)
-            # Reads an active access exception explains are not exposure: set apart before anything compares them.
-            exceptions = self.wb.access.review(incident_id, scanned.scope.target, result.findings, now())
-            if exceptions.findings is not result.findings:
-                result = result.model_copy(update={"findings": exceptions.findings})
-            findings_json = core.findings_json(result.findings)
-            seen = Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
+        result, probe = self._observe(scanned.scope, probe_role)
+        # Reads an active access exception explains are not exposure: set apart before anything compares them.
+        exceptions = self.wb.access.review(incident_id, scanned.scope.target, result.findings, now())
+        findings = exceptions.findings
+        # The comparison's tables live in the transaction that records the check: its findings are stored from them.
+        with self.store.write() as tx:
+            comparison = Comparison(tx.session)
+            staged = comparison.stage_findings(findings)
+            seen = Seen(findings=staged.digest, objects=core.objects_digest(result.objects))
             baseline, held = self.baselines.baseline(
-                incident_id, version, scanned.created_at, result, seen, scan_grants
+                comparison, incident_id, scanned.version, scanned.created_at, result.objects, seen, bool(findings)
             )
-        # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
-        ledger = q.ledger_changes_since(self.store, incident_id, baseline.at, closes) if result.findings else []
-        role_findings = any(f.path == AccessPath.ROLE for f in result.findings)
-        outcome = core.compare(
-            result.findings,
-            set(result.objects),
-            baseline,
-            ledger=ledger,
-            known_reach=q.role_reach(self.store, incident_id, version) if role_findings else set(),
-            probe_readable=probe.get("readable_but_closed", []),
-            probe_inconclusive=probe.get("inconclusive", []),
-        )
-        ran_at = now()
-        if exceptions.exceptions:
-            outcome = with_exceptions(outcome, exceptions, q.open_regression_pairs(self.store, incident_id), ran_at)
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        report = self._record(
-            incident_id,
-            version,
-            result,
-            outcome,
-            findings_json,
-            baseline,
-            probe,
-            ran_at,
-            duration_ms,
-            decision,
-            seen,
-            held,
-            holder,
-            [authorized_dict(a) for a in exceptions.authorized],
-        )
+            outcome = self._compare(
+                comparison, incident_id, scanned.version, findings, staged, baseline, exceptions, probe
+            )
+            ran_at = now()
+            if exceptions.exceptions:
+                outcome = with_exceptions(outcome, exceptions, q.open_regression_pairs(self.store, incident_id), ran_at)
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            report = self._record(
+                tx,
+                comparison,
+                incident_id,
+                scanned.version,
+                result,
+                outcome,
+                baseline,
+                probe,
+                ran_at,
+                duration_ms,
+                decision,
+                seen,
+                held,
+                holder,
+                [authorized_dict(a) for a in exceptions.authorized],
+            )
+            comparison.drop()
         return report, list(result.objects)
+
+    def _compare(
+        self,
+        comparison: Comparison,
+        incident_id: int,
+        version: int,
+        findings: core.Findings,
+        staged: Staged,
+        baseline: Baseline,
+        exceptions: ExceptionReview,
+        probe: dict,
+    ) -> core.CheckOutcome:
+        """What this check found against its baseline, decided in the store's SQL; only the pairs that may have
+        regressed are read back, a few hundred at a time, to be named."""
+        regressions: list[core.Regression] = []
+        comparison.stage_new_objects(baseline.new_objects)
+        # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
+        ledger = comparison.stage_ledger(incident_id, baseline.at, closes) if findings else None
+        comparison.close_pairs(applied=ledger is not None and ledger.applied)
+        if ledger is not None:
+            attribution = core.Attribution(
+                default_privileges=staged.default_privileges,
+                objects_known=baseline.objects_known,
+                known_reach=(q.role_reach(self.store, incident_id, version) if staged.paths[AccessPath.ROLE] else set())
+                | comparison.baseline_reach(),
+                membership_revoked=ledger.membership_revoked,
+            )
+            for chunk in comparison.candidates():
+                keys = set().union(*(core.undo_keys(c.findings) for c in chunk)) if ledger.undone else set()
+                restored = comparison.undone_exact(keys) if keys else set()
+                for c in chunk:
+                    reopened = ledger.undone and any(
+                        key in restored or ledger.undone_broad.covers(*key) for key in core.undo_keys(c.findings)
+                    )
+                    regressions.append(
+                        attribution.regression(
+                            c.obj, c.principal, c.findings, previous=c.previous, is_new=c.new_object, reopened=reopened
+                        )
+                    )
+            regressions.sort(key=core.regression_order)
+        closed_since = baseline.pairs_readable if baseline.pairs_readable is not None else comparison.closed_since()
+        breach_pairs = {(b.object_fqn, b.principal) for b in exceptions.breaches}
+        extra_pairs = breach_pairs - comparison.pairs_readable(breach_pairs)
+        return core.CheckOutcome(
+            findings=findings,
+            regressions=regressions,
+            readable_pairs=comparison.readable_pairs() + len(extra_pairs),
+            exposed_objects=comparison.exposed_objects(
+                set(probe.get("readable_but_closed", [])) | {obj for obj, _principal in breach_pairs}
+            ),
+            remaining=comparison.remaining() if findings else 0,
+            closed_since=closed_since,
+            new_objects=list(baseline.new_objects),
+            by_path=core.by_path(staged.paths),
+            by_dss=core.by_dss(comparison.dss_ratings()),
+            probe_readable=sorted(probe.get("readable_but_closed", [])),
+            probe_inconclusive=sorted(probe.get("inconclusive", [])),
+        )
 
     def _scope(self, incident_id: int) -> ScopeVersion:
         versions = self.wb.scanning.versions(incident_id)
@@ -190,12 +235,13 @@ class VerificationService(RecheckSchedule, CheckHistory):
 
     def _record(
         self,
+        tx: Tx,
+        comparison: Comparison,
         incident_id: int,
         version: int,
         result: ScanResult,
         outcome: core.CheckOutcome,
-        findings_json: list[bytes],
-        baseline: core.Baseline,
+        baseline: Baseline,
         probe: dict,
         ran_at: datetime,
         duration_ms: int,
@@ -205,76 +251,75 @@ class VerificationService(RecheckSchedule, CheckHistory):
         holder: str | None = None,
         authorized: list[dict] | None = None,
     ) -> CheckReport:
-        """One transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the watch lock."""
-        with self.store.write() as tx:
-            row = tx.incident_row(incident_id)
-            number = q.next_check_number(tx.session, incident_id)
-            check = q.add_check(
-                tx.session,
-                CheckRow(
-                    incident_id=incident_id,
-                    number=number,
-                    scope_version=version,
-                    scheduled_at=decision.run.due_at if decision else None,
-                    ran_at=ran_at,
-                    duration_ms=duration_ms,
-                    clean=outcome.clean,
-                    exposed_objects=outcome.exposed_objects,
-                    findings=len(outcome.findings),
-                    regressions=len(outcome.regressions),
-                    probe=probe,
-                    summary={
-                        "baseline": baseline.label,
-                        "objects_in_scope": len(result.objects),
-                        "remaining_pairs": outcome.remaining,
-                        "closed_since_baseline": outcome.closed_since,
-                        "new_objects": outcome.new_objects[:100],
-                        "new_object_count": len(outcome.new_objects),
-                        "by_path": outcome.by_path,
-                        "by_dss": outcome.by_dss,
-                        "authorized": authorized or [],
-                        q.READABLE_PAIRS: len(outcome.readable),
-                        q.FINDINGS_DIGEST: seen.findings,
-                        q.OBJECTS_DIGEST: seen.objects,
-                    },
-                ),
-                findings_json,
-                result.objects,
-                same_as=held.findings,
-                objects_in=held.objects,
-            )
-            slot = self._finish_slots(tx, incident_id, decision, holder, check.id, ran_at) if decision else None
-            verified = outcome.clean and row.verified_at is None
-            self._append_check_event(
-                tx,
-                incident_id,
-                number,
-                outcome,
-                baseline,
-                len(result.objects),
-                probe,
-                slot,
-                duration_ms,
-                ran_at,
-                authorized or [],
-                verified=verified,
-                unverified=not outcome.clean and row.verified_at is not None,
-            )
-            # verified_at is when the current clean streak began: after a regression it names the check that closed
-            # access again, not the one before the fix failed.
-            if not outcome.clean:
-                row.verified_at = None
-            elif verified:
-                row.verified_at = ran_at
-            self._record_regressions(tx, incident_id, check.id, number, outcome, ran_at)
-            self._move_status(tx, row, number, outcome, ran_at)
-            if outcome.regressions:
-                self._new_round(tx, row, check.id, ran_at, "Regression")
-            elif slot and not outcome.clean and not sched.round_open(tx.session, row.id, slot["round"]):
-                # The round's last re-check still found access: that check cannot be the clean one resolving needs.
-                self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
-            status = Status(row.status)
-        self.baselines.remember(held.findings or check.id, outcome.findings)
+        """In the check's transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the
+        watch lock."""
+        row = tx.incident_row(incident_id)
+        number = q.next_check_number(tx.session, incident_id)
+        check = q.add_check(
+            tx.session,
+            CheckRow(
+                incident_id=incident_id,
+                number=number,
+                scope_version=version,
+                scheduled_at=decision.run.due_at if decision else None,
+                ran_at=ran_at,
+                duration_ms=duration_ms,
+                clean=outcome.clean,
+                exposed_objects=outcome.exposed_objects,
+                findings=len(outcome.findings),
+                regressions=len(outcome.regressions),
+                probe=probe,
+                summary={
+                    "baseline": baseline.label,
+                    "objects_in_scope": len(result.objects),
+                    "remaining_pairs": outcome.remaining,
+                    "closed_since_baseline": outcome.closed_since,
+                    "new_objects": outcome.new_objects[:100],
+                    "new_object_count": len(outcome.new_objects),
+                    "by_path": outcome.by_path,
+                    "by_dss": outcome.by_dss,
+                    "authorized": authorized or [],
+                    q.READABLE_PAIRS: outcome.readable_pairs,
+                    q.FINDINGS_DIGEST: seen.findings,
+                    q.OBJECTS_DIGEST: seen.objects,
+                },
+            ),
+            comparison,
+            result.objects,
+            same_as=held.findings,
+            objects_in=held.objects,
+        )
+        slot = self._finish_slots(tx, incident_id, decision, holder, check.id, ran_at) if decision else None
+        verified = outcome.clean and row.verified_at is None
+        self._append_check_event(
+            tx,
+            incident_id,
+            number,
+            outcome,
+            baseline,
+            len(result.objects),
+            probe,
+            slot,
+            duration_ms,
+            ran_at,
+            authorized or [],
+            verified=verified,
+            unverified=not outcome.clean and row.verified_at is not None,
+        )
+        # verified_at is when the current clean streak began: after a regression it names the check that closed
+        # access again, not the one before the fix failed.
+        if not outcome.clean:
+            row.verified_at = None
+        elif verified:
+            row.verified_at = ran_at
+        self._record_regressions(tx, comparison, incident_id, check.id, number, outcome, ran_at)
+        self._move_status(tx, row, number, outcome, ran_at)
+        if outcome.regressions:
+            self._new_round(tx, row, check.id, ran_at, "Regression")
+        elif slot and not outcome.clean and not sched.round_open(tx.session, row.id, slot["round"]):
+            # The round's last re-check still found access: that check cannot be the clean one resolving needs.
+            self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
+        status = Status(row.status)
         return CheckReport(
             incident_id=incident_id,
             check_id=check.id,
@@ -296,7 +341,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
         incident_id: int,
         number: int,
         outcome: core.CheckOutcome,
-        baseline: core.Baseline,
+        baseline: Baseline,
         in_scope: int,
         probe: dict,
         slot: dict | None,
@@ -348,9 +393,16 @@ class VerificationService(RecheckSchedule, CheckHistory):
 
     @staticmethod
     def _record_regressions(
-        tx, incident_id: int, check_id: int, number: int, outcome: core.CheckOutcome, at: datetime
+        tx,
+        comparison: Comparison,
+        incident_id: int,
+        check_id: int,
+        number: int,
+        outcome: core.CheckOutcome,
+        at: datetime,
     ) -> None:
-        q.close_regressions(tx.session, incident_id, outcome.readable, at, f"check {number}")
+        breaches = {(b.object_fqn, b.principal) for b in outcome.exception_breaches}
+        comparison.close_regressions(incident_id, breaches, at, f"check {number}")
         q.add_regressions(
             tx.session,
             incident_id,
