@@ -9,8 +9,9 @@ Status rules: a regression, or any access found while `verifying`/`resolved`, mo
 to `contained`; a clean check moves `contained` to `verifying`. `verified_at` marks the start of the
 current clean streak: a check that finds access clears it, and the next clean check sets it again.
 
-The re-check schedule is in services.verification_schedule, the baseline a check compares with in
-services.verification_baseline.
+The re-check schedule is in services.verification_schedule, the baseline a check compares with and the
+comparison in services.verification_baseline: it is made in the store's SQL (store.check_compare), in the
+transaction that records the check, so no list or dict the size of the scope is held besides the scan's own.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
-from sevtool.core.access_exceptions import ExceptionReview, with_exceptions
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.access_exceptions import with_exceptions
+from sevtool.core.exposure import Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import UsageError
@@ -34,10 +35,10 @@ from sevtool.services.verification_report import CheckHistory, CheckReport, auth
 from sevtool.services.verification_schedule import RecheckSchedule
 from sevtool.store import checks as q
 from sevtool.store import schedule as sched
-from sevtool.store.check_compare import Comparison, Staged
+from sevtool.store.check_compare import Comparison
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
-from sevtool.targets.plugin import closes, plugin
+from sevtool.targets.plugin import plugin
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
@@ -82,8 +83,8 @@ class VerificationService(RecheckSchedule, CheckHistory):
             report, objects = self._check_scope(
                 incident_id, scanned, probe_role, now=now, decision=decision, holder=holder
             )
-            # Taken once the check's working set (its findings' JSON, the baseline) is gone: the counters of
-            # 200,000 tables on top of it were a check's peak memory.
+            # Taken once the check's working set is gone: the counters of 200,000 tables on top of it were a check's
+            # peak memory.
             self.wb.table_stats.snapshot(incident_id, scanned.scope.target, objects, "check")
             return report
 
@@ -111,7 +112,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
             baseline, held = self.baselines.baseline(
                 comparison, incident_id, scanned.version, scanned.created_at, result.objects, seen, bool(findings)
             )
-            outcome = self._compare(
+            outcome = self.baselines.compare(
                 comparison, incident_id, scanned.version, findings, staged, baseline, exceptions, probe
             )
             ran_at = now()
@@ -137,64 +138,6 @@ class VerificationService(RecheckSchedule, CheckHistory):
             )
             comparison.drop()
         return report, list(result.objects)
-
-    def _compare(
-        self,
-        comparison: Comparison,
-        incident_id: int,
-        version: int,
-        findings: core.Findings,
-        staged: Staged,
-        baseline: Baseline,
-        exceptions: ExceptionReview,
-        probe: dict,
-    ) -> core.CheckOutcome:
-        """What this check found against its baseline, decided in the store's SQL; only the pairs that may have
-        regressed are read back, a few hundred at a time, to be named."""
-        regressions: list[core.Regression] = []
-        comparison.stage_new_objects(baseline.new_objects)
-        # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
-        ledger = comparison.stage_ledger(incident_id, baseline.at, closes) if findings else None
-        comparison.close_pairs(applied=ledger is not None and ledger.applied)
-        if ledger is not None:
-            attribution = core.Attribution(
-                default_privileges=staged.default_privileges,
-                objects_known=baseline.objects_known,
-                known_reach=(q.role_reach(self.store, incident_id, version) if staged.paths[AccessPath.ROLE] else set())
-                | comparison.baseline_reach(),
-                membership_revoked=ledger.membership_revoked,
-            )
-            for chunk in comparison.candidates():
-                keys = set().union(*(core.undo_keys(c.findings) for c in chunk)) if ledger.undone else set()
-                restored = comparison.undone_exact(keys) if keys else set()
-                for c in chunk:
-                    reopened = ledger.undone and any(
-                        key in restored or ledger.undone_broad.covers(*key) for key in core.undo_keys(c.findings)
-                    )
-                    regressions.append(
-                        attribution.regression(
-                            c.obj, c.principal, c.findings, previous=c.previous, is_new=c.new_object, reopened=reopened
-                        )
-                    )
-            regressions.sort(key=core.regression_order)
-        closed_since = baseline.pairs_readable if baseline.pairs_readable is not None else comparison.closed_since()
-        breach_pairs = {(b.object_fqn, b.principal) for b in exceptions.breaches}
-        extra_pairs = breach_pairs - comparison.pairs_readable(breach_pairs)
-        return core.CheckOutcome(
-            findings=findings,
-            regressions=regressions,
-            readable_pairs=comparison.readable_pairs() + len(extra_pairs),
-            exposed_objects=comparison.exposed_objects(
-                set(probe.get("readable_but_closed", [])) | {obj for obj, _principal in breach_pairs}
-            ),
-            remaining=comparison.remaining() if findings else 0,
-            closed_since=closed_since,
-            new_objects=list(baseline.new_objects),
-            by_path=core.by_path(staged.paths),
-            by_dss=core.by_dss(comparison.dss_ratings()),
-            probe_readable=sorted(probe.get("readable_but_closed", [])),
-            probe_inconclusive=sorted(probe.get("inconclusive", [])),
-        )
 
     def _scope(self, incident_id: int) -> ScopeVersion:
         versions = self.wb.scanning.versions(incident_id)

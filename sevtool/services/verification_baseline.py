@@ -1,4 +1,4 @@
-"""What a check compares with: the previous check or, before the first check, the scan.
+"""What a check compares with (the previous check or, before the first check, the scan), and the comparison.
 
 A check compares digests first: when it sees what the previous check saw, the baseline is its own findings
 and nothing is read back; otherwise the baseline's grants are copied by the database into the comparison's
@@ -10,10 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sevtool.core import checks as core
+from sevtool.core.access_exceptions import ExceptionReview
+from sevtool.core.exposure import AccessPath
 from sevtool.core.timeparse import as_utc
 from sevtool.store import checks as q
-from sevtool.store.check_compare import Comparison
+from sevtool.store.check_compare import Comparison, Staged
 from sevtool.store.repository import Store
+from sevtool.targets.plugin import closes
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Baseline:
 
 
 class Baselines:
-    """Finds a check's baseline and stages its grants in the check's comparison."""
+    """Finds a check's baseline, stages its grants in the check's comparison, and compares."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -98,3 +102,61 @@ class Baselines:
         else:
             comparison.stage_check(stored_in)
         return Baseline(label, at, known, new_objects), held
+
+    def compare(
+        self,
+        comparison: Comparison,
+        incident_id: int,
+        version: int,
+        findings: core.Findings,
+        staged: Staged,
+        baseline: Baseline,
+        exceptions: ExceptionReview,
+        probe: dict,
+    ) -> core.CheckOutcome:
+        """What this check found against its baseline, decided in the store's SQL; only the pairs that may have
+        regressed are read back, a few hundred at a time, to be named."""
+        regressions: list[core.Regression] = []
+        comparison.stage_new_objects(baseline.new_objects)
+        # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
+        ledger = comparison.stage_ledger(incident_id, baseline.at, closes) if findings else None
+        comparison.close_pairs(applied=ledger is not None and ledger.applied)
+        if ledger is not None:
+            attribution = core.Attribution(
+                default_privileges=staged.default_privileges,
+                objects_known=baseline.objects_known,
+                known_reach=(q.role_reach(self.store, incident_id, version) if staged.paths[AccessPath.ROLE] else set())
+                | comparison.baseline_reach(),
+                membership_revoked=ledger.membership_revoked,
+            )
+            for chunk in comparison.candidates():
+                keys = set().union(*(core.undo_keys(c.findings) for c in chunk)) if ledger.undone else set()
+                restored = comparison.undone_exact(keys) if keys else set()
+                for c in chunk:
+                    reopened = ledger.undone and any(
+                        key in restored or ledger.undone_broad.covers(*key) for key in core.undo_keys(c.findings)
+                    )
+                    regressions.append(
+                        attribution.regression(
+                            c.obj, c.principal, c.findings, previous=c.previous, is_new=c.new_object, reopened=reopened
+                        )
+                    )
+            regressions.sort(key=core.regression_order)
+        closed_since = baseline.pairs_readable if baseline.pairs_readable is not None else comparison.closed_since()
+        breach_pairs = {(b.object_fqn, b.principal) for b in exceptions.breaches}
+        extra_pairs = breach_pairs - comparison.pairs_readable(breach_pairs)
+        return core.CheckOutcome(
+            findings=findings,
+            regressions=regressions,
+            readable_pairs=comparison.readable_pairs() + len(extra_pairs),
+            exposed_objects=comparison.exposed_objects(
+                set(probe.get("readable_but_closed", [])) | {obj for obj, _principal in breach_pairs}
+            ),
+            remaining=comparison.remaining() if findings else 0,
+            closed_since=closed_since,
+            new_objects=list(baseline.new_objects),
+            by_path=core.by_path(staged.paths),
+            by_dss=core.by_dss(comparison.dss_ratings()),
+            probe_readable=sorted(probe.get("readable_but_closed", [])),
+            probe_inconclusive=sorted(probe.get("inconclusive", [])),
+        )
