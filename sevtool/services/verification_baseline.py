@@ -130,11 +130,20 @@ class Baselines:
                 membership_revoked=ledger.membership_revoked,
             )
             for chunk in comparison.candidates():
-                keys = set().union(*(core.undo_keys(c.findings) for c in chunk)) if ledger.undone else set()
+                # The store answered for each finding's own grant; the other roles on a route are asked here.
+                keys = {
+                    key
+                    for c in chunk
+                    if ledger.undone and not c.restored
+                    for key in core.undo_keys(c.findings) - {(f.grantee, f.object_fqn) for f in c.findings}
+                }
                 restored = comparison.undone_exact(keys) if keys else set()
                 for c in chunk:
-                    reopened = ledger.undone and any(
-                        key in restored or ledger.undone_broad.covers(*key) for key in core.undo_keys(c.findings)
+                    reopened = ledger.undone and (
+                        c.restored
+                        or any(
+                            key in restored or ledger.undone_broad.covers(*key) for key in core.undo_keys(c.findings)
+                        )
                     )
                     regressions.append(
                         attribution.regression(

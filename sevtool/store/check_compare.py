@@ -97,6 +97,7 @@ _TABLES = (NOW, NOW_PAIRS, THEN, THEN_PAIRS, LEDGER, NEW)
 
 _FINDINGS = TypeAdapter(list[Finding])
 _CHUNK = 500  # pairs attributed together, and objects per IN (...)
+_FETCH = 2000  # rows fetched from the store at a time
 
 
 class Candidate(NamedTuple):
@@ -107,13 +108,21 @@ class Candidate(NamedTuple):
     findings: list[Finding]  # what makes it readable now, in the order they came
     previous: bool  # readable at the baseline (through grants the ledger closed since)
     new_object: bool  # in scope now and not at the baseline
+    restored: bool  # an undo restored the grant of one of its findings (their grantee's, on the object)
 
 
 def _decoded(pending: list[tuple[str, str, list[Row[Any]]]]) -> list[Candidate]:
     """The pairs with their findings, decoded in one pass (one at a time took most of a regressed check's time)."""
     findings = iter(_FINDINGS.validate_json("[" + ",".join(row[2] for _o, _p, rows in pending for row in rows) + "]"))
     return [
-        Candidate(obj, principal, [next(findings) for _row in rows], bool(rows[0][3]), bool(rows[0][4]))
+        Candidate(
+            obj,
+            principal,
+            [next(findings) for _row in rows],
+            bool(rows[0][3]),
+            bool(rows[0][4]),
+            any(row[5] for row in rows),
+        )
         for obj, principal, rows in pending
     ]
 
@@ -358,15 +367,19 @@ class Comparison:
         new object) with its findings now, a few hundred pairs at a time."""
         then = THEN_PAIRS
         is_new = NOW.c.obj.in_(select(NEW.c.obj))
+        # Whether an undo restored the finding's own grant: every finding's first question about an undo.
+        restored = exists().where(
+            LEDGER.c.undone == 1, LEDGER.c.container == 0, LEDGER.c.obj == NOW.c.obj, LEDGER.c.grantee == NOW.c.grantee
+        )
         rows = (
-            select(NOW.c.obj, NOW.c.principal, cast(NOW.c.detail, Text), then.c.obj.is_not(None), is_new)
+            select(NOW.c.obj, NOW.c.principal, cast(NOW.c.detail, Text), then.c.obj.is_not(None), is_new, restored)
             .select_from(NOW.outerjoin(then, self._same_pair(NOW, then)))
             .where(or_(then.c.obj.is_(None), then.c.closed == 1, is_new))
             .order_by(NOW.c.obj, NOW.c.principal, NOW.c.seq)
         )
         pending: list[tuple[str, str, list[Row[Any]]]] = []
         for (obj, principal), group in groupby(
-            self.conn.execute(rows.execution_options(stream_results=True)), key=lambda row: (row[0], row[1])
+            self.conn.execute(rows.execution_options(yield_per=_FETCH)), key=lambda row: (row[0], row[1])
         ):
             pending.append((obj, principal, list(group)))
             if len(pending) == _CHUNK:
@@ -376,7 +389,8 @@ class Comparison:
             yield _decoded(pending)
 
     def undone_exact(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (grantee, object) grants among `keys` the ledger restored by an undo."""
+        """Which (grantee, object) grants among `keys` the ledger restored by an undo (the roles on a route besides
+        the finding's grantee: few)."""
         found: set[tuple[str, str]] = set()
         objects = sorted({obj for _grantee, obj in keys})
         for start in range(0, len(objects), _CHUNK):
