@@ -11,12 +11,13 @@ The SEV level sets how long an exception may last and whether it needs an approv
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sevtool.core.causes import Cause
-from sevtool.core.checks import CheckOutcome, Regression
+from sevtool.core.checks import CheckOutcome, Findings, Regression
 from sevtool.core.exposure import PUBLIC, AccessPath, Finding, Securable
 from sevtool.core.severity import SevLevel
 from sevtool.core.timeparse import format_duration, format_utc
@@ -162,31 +163,46 @@ class ExceptionReview:
     """What verification makes of the exceptions: the findings they explain are set apart, and what they do not
     explain (a lapsed exception still readable, a privilege broader than SELECT) becomes regressions."""
 
-    findings: list[Finding]  # the scan's findings no active exception explains
+    findings: Findings  # the scan's findings no active exception explains
     exceptions: list[AccessException] = field(default_factory=list)  # every exception of the incident on the target
     authorized: list[Authorized] = field(default_factory=list)
     breaches: list[Regression] = field(default_factory=list)
 
 
+class Unexplained:
+    """The findings no active exception explains, filtered again at each pass: a check over 200,000 findings never
+    holds a copy of them."""
+
+    def __init__(self, findings: Findings, active: list[AccessException], explained: int):
+        self._findings = findings
+        self._active = active
+        self._count = len(findings) - explained
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Finding]:
+        active = self._active
+        return (f for f in self._findings if not any(e.explains(f) for e in active))
+
+
 def review(
     exceptions: list[AccessException],
-    findings: list[Finding],
+    findings: Findings,
     access: dict[int, list[RoleAccess]],
     now: datetime,
 ) -> ExceptionReview:
     """Set apart the findings active exceptions explain; `access` (exception number -> its role's access to its
     objects now) shows reads the scan does not see, since an exception's role is rarely an in-scope principal."""
     active = [e for e in exceptions if e.active(now)]
-    kept: list[Finding] = []
     authorized: list[Authorized] = []
     explained: set[tuple[str, str]] = set()
     for finding in findings:
         by = next((e for e in active if e.explains(finding)), None)
-        if by is None:
-            kept.append(finding)
-        else:
+        if by is not None:
             authorized.append(Authorized(by, finding.object_fqn))
             explained.add((finding.object_fqn, by.role))
+    kept = Unexplained(findings, active, len(authorized)) if authorized else findings
     breaches: list[Regression] = []
     for exc in exceptions:
         for seen in access.get(exc.number, []):
@@ -254,5 +270,4 @@ def with_exceptions(
     fresh = [b for b in review.breaches if (b.object_fqn, b.principal) not in open_pairs]
     outcome.regressions.extend(fresh)
     outcome.exception_breaches = review.breaches
-    outcome.readable |= {(b.object_fqn, b.principal) for b in review.breaches}
     return outcome

@@ -1,14 +1,18 @@
 """Why a pair is readable again: the cause of a regression, in words a responder can act on.
 
-`checks.compare` decides which pairs regressed; this module says why, from the finding that makes each
-pair readable (grant re-added and by whom, new PUBLIC grant, grant-option holder, default privileges on a
-new table, new membership, an undone fix, ...). The text never names the object, so one cause shared by
-45,000 tables reads, groups and counts as one cause.
+`checks.compare` (or a check's comparison in the store) decides which pairs may have regressed; this module
+says why, from the finding that makes each pair readable (grant re-added and by whom, new PUBLIC grant,
+grant-option holder, default privileges on a new table, new membership, an undone fix, ...), and makes the
+`Regression` (`Attribution`). The text never names the object, so one cause shared by 45,000 tables reads,
+groups and counts as one cause.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any, NamedTuple, TypedDict
 
 from sevtool.core.exposure import AccessPath, Finding
 
@@ -179,3 +183,150 @@ def route_roles(finding: Finding) -> set[str]:
 
 def _describe(finding: Finding) -> str:
     return f"({_how(finding)}, granted {_by(finding.grantor)})" if finding.grantor else f"({_how(finding)})"
+
+
+class RegressionDict(TypedDict):
+    object: str
+    principal: str
+    path: str
+    cause_kind: str
+    cause: str
+    grantee: str
+    grantor: str
+    dss: int | None
+    paths: list[str]
+    route: list[str]
+
+
+class Regression(NamedTuple):
+    object_fqn: str
+    principal: str
+    path: AccessPath
+    cause_kind: Cause
+    cause: str
+    grantee: str
+    grantor: str
+    dss: int | None
+    paths: tuple[str, ...]  # every path that makes the pair readable now
+    route: tuple[str, ...] = ()  # the roles from the principal to the grantee (see `Finding.route`)
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        """Regressions with one cause (e.g. a job re-granting 45,000 tables) are reported together."""
+        return (self.cause_kind.value, self.grantee, self.grantor)
+
+    def as_dict(self) -> RegressionDict:
+        return {
+            "object": self.object_fqn,
+            "principal": self.principal,
+            "path": self.path.value,
+            "cause_kind": self.cause_kind.value,
+            "cause": self.cause,
+            "grantee": self.grantee,
+            "grantor": self.grantor,
+            "dss": self.dss,
+            "paths": list(self.paths),
+            "route": list(self.route),
+        }
+
+
+def undo_keys(pair_findings: Iterable[Finding]) -> set[tuple[str, str]]:
+    """The (grantee, object) grants whose undo would re-open this pair: an undone grant, or for access through
+    roles an undone membership of any role on the route (the plan revokes the first hop, which is rarely the role
+    that holds the grant)."""
+    return {
+        (role, f.object_fqn)
+        for f in pair_findings
+        for role in (route_roles(f) if f.path == AccessPath.ROLE else (f.grantee,))
+    }
+
+
+class Attribution:
+    """Names each regression: a pair readable now that was closed at the baseline, or is new since.
+
+    `default_privileges`: this check's ALTER DEFAULT PRIVILEGES findings by principal; `known_reach` the
+    (principal, role) pairs seen before; `membership_revoked` the roles whose membership the ledger revoked.
+    Causes are kept by what their text is made of, so a job re-granting 45,000 tables is attributed once.
+    """
+
+    def __init__(
+        self,
+        *,
+        default_privileges: Mapping[str, list[Finding]],
+        objects_known: bool,
+        known_reach: set[tuple[str, str]],
+        membership_revoked: set[str],
+    ):
+        self.default_privileges = default_privileges
+        self.objects_known = objects_known
+        self.known_reach = known_reach
+        self.membership_revoked = membership_revoked
+        self._causes: dict[tuple[object, ...], tuple[Cause, str]] = {}
+        self._shared: dict[Any, Any] = {}
+
+    def regression(
+        self, obj: str, principal: str, current: list[Finding], *, previous: bool, is_new: bool, reopened: bool
+    ) -> Regression:
+        """`current`: the findings making the pair readable now; `previous`: whether it was readable at the
+        baseline (through grants the ledger closed since); `reopened`: whether an undo re-opened it."""
+        primary = primary_finding(current)
+        # A new table, or (when the baseline did not list its objects) one whose grant matches the default privileges.
+        dp = (
+            default_privileges_for(primary, self.default_privileges.get(principal, []), strict=not is_new)
+            if (is_new or not self.objects_known) and not previous
+            else None
+        )
+        # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
+        signature = (
+            primary.path,
+            primary.principal,
+            primary.grantee,
+            primary.grantor,
+            primary.route,
+            primary.granted_on,
+            primary.privilege,
+            primary.schema_name,
+            primary.column,
+            primary.base_object,
+            is_new,
+            dp,
+            reopened,
+        )
+        if signature not in self._causes:
+            self._causes[signature] = attribute(
+                primary,
+                new_object=is_new,
+                default_privileges=dp,
+                known_reach=self.known_reach,
+                undone=reopened,
+                membership_revoked=self.membership_revoked,
+            )
+        kind, cause = self._causes[signature]
+        paths = (str(primary.path),) if len(current) == 1 else tuple(sorted({str(f.path) for f in current}))
+        # The names a job re-granting 200,000 tables repeats in each regression are kept once.
+        share = self._shared.setdefault
+        return Regression(
+            obj,
+            share(principal, principal),
+            primary.path,
+            kind,
+            cause,
+            share(primary.grantee, primary.grantee),
+            share(primary.grantor, primary.grantor),
+            primary.dss,
+            share(paths, paths),
+            share(primary.route, primary.route),
+        )
+
+
+def regression_order(r: Regression) -> tuple[str, str, str]:
+    return (str(r.cause_kind), r.object_fqn, r.principal)
+
+
+def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:
+    """One entry per cause (kind, grantee, grantor): the first regression as the example, and how many share it."""
+    counts = Counter(r.group for r in regressions)
+    seen: dict[tuple[str, str, str], Regression] = {}
+    for r in regressions:
+        seen.setdefault(r.group, r)
+    return [(r, counts[g]) for g, r in seen.items()]

@@ -9,22 +9,32 @@ baseline and still is, without a fix in between, is not a regression: it simply 
 
 The cause is read from the finding that makes the pair readable (grant re-added and by whom, new
 PUBLIC grant, grant-option holder, default privileges on a new table, new membership, ...): that is
-`causes.py`. The findings' JSON and digests are in `digests.py`, the re-check schedule and the resolution
+`causes.py`. `compare` decides over findings in memory; a check over 200,000 tables makes the same decisions
+in the store's SQL (store/check_compare.py) and asks `Attribution` only about the pairs that may have
+regressed. The findings' JSON and digests are in `digests.py`, the re-check schedule and the resolution
 gate in `schedule.py`; their names are importable from here too, where verification has always found them.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
-from typing import NamedTuple, TypedDict
+from typing import Protocol
 
-from sevtool.core.causes import Cause, attribute, default_privileges_for, primary_finding, route_roles
-from sevtool.core.digests import findings_digest, findings_json, objects_digest
+from sevtool.core.causes import (
+    Attribution,
+    Cause,
+    Regression,
+    attribute,
+    group_regressions,
+    regression_order,
+    route_roles,
+    undo_keys,
+)
+from sevtool.core.digests import FindingsDigest, finding_json, objects_digest
 from sevtool.core.exposure import AccessPath, Finding, dss_label
 from sevtool.core.schedule import (
     REGRESSION_SLOT,
@@ -42,31 +52,43 @@ from sevtool.core.schedule import (
 # The causes', digests' and schedule's names stay importable from here, where verification has always found them.
 __all__ = [
     "REGRESSION_SLOT",
+    "Attribution",
     "Baseline",
     "Cause",
     "CheckOutcome",
     "CheckState",
     "DueDecision",
+    "FindingsDigest",
     "LedgerChange",
+    "LedgerIndex",
     "PlannedSlot",
     "Regression",
     "SlotState",
     "attribute",
     "compare",
     "due",
-    "findings_digest",
-    "findings_json",
+    "finding_json",
     "gate_reason",
     "group_regressions",
     "next_pending",
     "objects_digest",
-    "pairs_of",
+    "regression_order",
     "regression_round",
     "route_roles",
     "schedule",
+    "undo_keys",
 ]
 
 Pair = tuple[str, str]  # (object fqn, in-scope principal)
+
+
+class Findings(Protocol):
+    """What a check reads its findings through: counted, and iterated as often as needed (a scan's findings at
+    200,000 tables are decoded afresh at each pass rather than all held as objects)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Finding]: ...
 
 
 @dataclass(frozen=True)
@@ -132,59 +154,17 @@ class LedgerChange:
     container: bool = False
 
 
-class RegressionDict(TypedDict):
-    object: str
-    principal: str
-    path: str
-    cause_kind: str
-    cause: str
-    grantee: str
-    grantor: str
-    dss: int | None
-    paths: list[str]
-    route: list[str]
-
-
-class Regression(NamedTuple):
-    object_fqn: str
-    principal: str
-    path: AccessPath
-    cause_kind: Cause
-    cause: str
-    grantee: str
-    grantor: str
-    dss: int | None
-    paths: tuple[str, ...]  # every path that makes the pair readable now
-    route: tuple[str, ...] = ()  # the roles from the principal to the grantee (see `Finding.route`)
-
-    @property
-    def group(self) -> tuple[str, str, str]:
-        """Regressions with one cause (e.g. a job re-granting 45,000 tables) are reported together."""
-        return (self.cause_kind.value, self.grantee, self.grantor)
-
-    def as_dict(self) -> RegressionDict:
-        return {
-            "object": self.object_fqn,
-            "principal": self.principal,
-            "path": self.path.value,
-            "cause_kind": self.cause_kind.value,
-            "cause": self.cause,
-            "grantee": self.grantee,
-            "grantor": self.grantor,
-            "dss": self.dss,
-            "paths": list(self.paths),
-            "route": list(self.route),
-        }
-
-
 @dataclass
 class CheckOutcome:
-    findings: list[Finding]
+    findings: Findings
     regressions: list[Regression]
-    readable: set[Pair]  # every object x principal readable now
+    readable_pairs: int  # object x principal pairs readable now
+    exposed_objects: int  # objects readable now, by the catalog or the live probe
     remaining: int  # pairs readable at the baseline and still readable
     closed_since: int  # pairs readable at the baseline, closed now
     new_objects: list[str]  # in scope now, not at the baseline (when the baseline recorded its objects)
+    by_path: dict[str, int] = field(default_factory=dict)  # findings per access path, most common first
+    by_dss: dict[str, int] = field(default_factory=dict)  # exposed objects per sensitivity label
     probe_readable: list[str] = field(default_factory=list)
     probe_inconclusive: list[str] = field(default_factory=list)  # closed by the catalog, but the probe could not say
     # Reads by an access exception's role that the exception does not explain (it ended, or a privilege beyond
@@ -203,39 +183,25 @@ class CheckOutcome:
             and not self.exception_breaches
         )
 
-    @cached_property
-    def exposed_objects(self) -> int:
-        return len({obj for obj, _principal in self.readable} | set(self.probe_readable))
 
-    @cached_property
-    def by_path(self) -> dict[str, int]:
-        """Findings per access path, most common first (as a scan summary counts them)."""
-        # Counted by member, named once per path: `.value` is a descriptor call, 45,000 of them on a large check.
-        return {path.value: count for path, count in Counter(f.path for f in self.findings).most_common()}
-
-    @cached_property
-    def by_dss(self) -> dict[str, int]:
-        """Exposed objects per sensitivity label; an object counts with the rating of its first finding."""
-        dss: dict[str, int | None] = {}
-        for f in self.findings:
-            dss.setdefault(f.object_fqn, f.dss)
-        labels: Counter[str] = Counter()
-        for rating, objects in Counter(dss.values()).items():  # a label per rating, not per object
-            labels[dss_label(rating)] += objects
-        return dict(sorted(labels.items()))
+def by_path(paths: Counter[AccessPath]) -> dict[str, int]:
+    """Findings per access path, most common first (as a scan summary counts them)."""
+    return {path.value: count for path, count in paths.most_common()}
 
 
-def pairs_of(findings: list[Finding]) -> dict[Pair, list[Finding]]:
-    by_pair: dict[Pair, list[Finding]] = defaultdict(list)
-    for f in findings:
-        by_pair[(f"{f.schema_name}.{f.object_name}", f.principal)].append(f)
-    return by_pair
+def by_dss(ratings: Counter[int | None]) -> dict[str, int]:
+    """Exposed objects per sensitivity label, from how many objects have each rating (an object counts with the
+    rating of its first finding)."""
+    labels: Counter[str] = Counter()
+    for rating, objects in ratings.items():  # a label per rating, not per object
+        labels[dss_label(rating)] += objects
+    return dict(sorted(labels.items()))
 
 
-class _LedgerIndex:
+class LedgerIndex:
     """Ledger changes by grantee, so a 45,000-object check asks in constant time whether a grant was closed or restored."""
 
-    def __init__(self, changes: list[LedgerChange]):
+    def __init__(self, changes: Iterable[LedgerChange]):
         self._objects: dict[str, set[str | None]] = defaultdict(set)
         self._containers: dict[str, set[str | None]] = defaultdict(set)
         for c in changes:
@@ -254,19 +220,9 @@ class _LedgerIndex:
         return any(object_fqn[:i] in containers for i, char in enumerate(object_fqn) if char == ".")
 
 
-def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: _LedgerIndex) -> bool:
+def _closed_by_ledger(object_fqn: str, grantees: AbstractSet[str], applied: LedgerIndex) -> bool:
     """True when applied ledger actions closed every grant this pair was readable through."""
     return all(applied.covers(grantee, object_fqn) for grantee in grantees)
-
-
-def _reopened_by_undo(pair_findings: list[Finding], undone: _LedgerIndex) -> bool:
-    """An undone grant, or for access through roles an undone membership of any role on the route: the plan
-    revokes the first hop, which is rarely the role that holds the grant."""
-    return any(
-        undone.covers(role, f.object_fqn)
-        for f in pair_findings
-        for role in (route_roles(f) if f.path == AccessPath.ROLE else (f.grantee,))
-    )
 
 
 def compare(
@@ -279,112 +235,65 @@ def compare(
     probe_readable: Iterable[str] = (),
     probe_inconclusive: Iterable[str] = (),
 ) -> CheckOutcome:
-    """Decide what this check found against the baseline.
+    """Decide what this check found against the baseline, in memory.
 
     `ledger` holds the grant changes the ledger made since the baseline (applied, or undone);
     `known_reach` the (principal, role) pairs seen in earlier findings, which tells a re-added grant
     on a role the principal always reached from a membership that is new. Without a baseline
     nothing was ever closed, so nothing can regress.
     """
-    now_pairs = pairs_of(findings)
+    now_pairs: dict[Pair, list[Finding]] = defaultdict(list)
+    for f in findings:
+        now_pairs[(f"{f.schema_name}.{f.object_name}", f.principal)].append(f)
     counted = baseline.pairs_readable if baseline is not None else None  # set: the baseline was read without its grants
-    counted_only = counted is not None
-    if baseline is not None and counted_only and now_pairs:
+    if baseline is not None and counted is not None and now_pairs:
         raise ValueError(
             f"{baseline.label} was read without its grants, but this check found access: compare needs them"
         )
     before = baseline.grants if baseline else {}
-    known_reach = set(known_reach or ()) | (baseline.reach if baseline else frozenset())
     default_privileges: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         if f.path == AccessPath.DEFAULT_PRIVILEGES:
             default_privileges[f.principal].append(f)
-    applied = _LedgerIndex([c for c in ledger if not c.undone])
-    undone = _LedgerIndex([c for c in ledger if c.undone])
-    membership_revoked = {c.grantee for c in ledger if c.object_fqn is None and not c.undone}
+    applied = LedgerIndex(c for c in ledger if not c.undone)
+    undone = LedgerIndex(c for c in ledger if c.undone)
     baseline_objects = baseline.objects if baseline is not None else None
-    objects_known = baseline_objects is not None
     new_set = set(objects) - baseline_objects if baseline_objects is not None else set()
-
+    attribution = Attribution(
+        default_privileges=default_privileges,
+        objects_known=baseline_objects is not None,
+        known_reach=set(known_reach or ()) | (baseline.reach if baseline else frozenset()),
+        membership_revoked={c.grantee for c in ledger if c.object_fqn is None and not c.undone},
+    )
     regressions: list[Regression] = []
-    causes: dict[tuple[object, ...], tuple[Cause, str]] = {}  # keyed by what the cause text is made of
     remaining = 0
-    for pair, current in now_pairs.items():
-        obj, principal = pair
-        previous = before.get(pair)
+    for (obj, principal), current in now_pairs.items():
+        previous = before.get((obj, principal))
         is_new = obj in new_set
         if baseline is None or (
             previous and not is_new and not (applied and _closed_by_ledger(obj, previous, applied))
         ):
             remaining += 1
             continue
-        primary = primary_finding(current)
-        # A new table, or (when the baseline did not list its objects) one whose grant matches the default privileges.
-        dp = (
-            default_privileges_for(primary, default_privileges.get(principal, []), strict=not is_new)
-            if (is_new or not objects_known) and not previous
-            else None
-        )
-        reopened = bool(undone) and _reopened_by_undo(current, undone)
-        # The cause text never names the object, so a job re-granting 45,000 tables is attributed once.
-        signature = (
-            primary.path,
-            primary.principal,
-            primary.grantee,
-            primary.grantor,
-            primary.route,
-            primary.granted_on,
-            primary.privilege,
-            primary.schema_name,
-            primary.column,
-            primary.base_object,
-            is_new,
-            dp,
-            reopened,
-        )
-        if signature not in causes:
-            causes[signature] = attribute(
-                primary,
-                new_object=is_new,
-                default_privileges=dp,
-                known_reach=known_reach,
-                undone=reopened,
-                membership_revoked=membership_revoked,
-            )
-        kind, cause = causes[signature]
-        paths = (str(primary.path),) if len(current) == 1 else tuple(sorted({str(f.path) for f in current}))
+        reopened = bool(undone) and any(undone.covers(role, o) for role, o in undo_keys(current))
         regressions.append(
-            Regression(
-                obj,
-                principal,
-                primary.path,
-                kind,
-                cause,
-                primary.grantee,
-                primary.grantor,
-                primary.dss,
-                paths,
-                primary.route,
-            )
+            attribution.regression(obj, principal, current, previous=bool(previous), is_new=is_new, reopened=reopened)
         )
     closed_since = counted if counted is not None else sum(1 for pair in before if pair not in now_pairs)
-    regressions.sort(key=lambda r: (str(r.cause_kind), r.object_fqn, r.principal))
+    regressions.sort(key=regression_order)
+    first_dss: dict[str, int | None] = {}
+    for f in findings:
+        first_dss.setdefault(f.object_fqn, f.dss)
     return CheckOutcome(
         findings=findings,
         regressions=regressions,
-        readable=set(now_pairs),
+        readable_pairs=len(now_pairs),
+        exposed_objects=len({obj for obj, _principal in now_pairs} | set(probe_readable)),
         remaining=remaining,
         closed_since=closed_since,
         new_objects=sorted(new_set),
+        by_path=by_path(Counter(f.path for f in findings)),
+        by_dss=by_dss(Counter(first_dss.values())),
         probe_readable=sorted(probe_readable),
         probe_inconclusive=sorted(probe_inconclusive),
     )
-
-
-def group_regressions(regressions: list[Regression]) -> list[tuple[Regression, int]]:
-    """One entry per cause (kind, grantee, grantor): the first regression as the example, and how many share it."""
-    counts = Counter(r.group for r in regressions)
-    seen: dict[tuple[str, str, str], Regression] = {}
-    for r in regressions:
-        seen.setdefault(r.group, r)
-    return [(r, counts[g]) for g, r in seen.items()]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sevtool.core import access_exceptions as core
 from sevtool.core.access_exceptions import AccessException, Ending, ExceptionReview, RoleAccess
-from sevtool.core.exposure import Finding
+from sevtool.core.checks import Findings
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import SevtoolError, TargetRejected, UsageError
@@ -290,7 +290,7 @@ class AccessService:
 
     # --- verification -------------------------------------------------------------------------------
 
-    def review(self, incident_id: int, target_name: str, findings: list[Finding], now: datetime) -> ExceptionReview:
+    def review(self, incident_id: int, target_name: str, findings: Findings, now: datetime) -> ExceptionReview:
         """Which findings active exceptions explain, and what the exceptions' roles read that they should not."""
         exceptions = [e for e in q.of_incident(self.store, incident_id) if e.target == target_name]
         if not exceptions:

@@ -9,8 +9,9 @@ Status rules: a regression, or any access found while `verifying`/`resolved`, mo
 to `contained`; a clean check moves `contained` to `verifying`. `verified_at` marks the start of the
 current clean streak: a check that finds access clears it, and the next clean check sets it again.
 
-The re-check schedule is in services.verification_schedule, the baseline a check compares with in
-services.verification_baseline.
+The re-check schedule is in services.verification_schedule, the baseline a check compares with and the
+comparison in services.verification_baseline: it is made in the store's SQL (store.check_compare), in the
+transaction that records the check, so no list or dict the size of the scope is held besides the scan's own.
 """
 
 from __future__ import annotations
@@ -19,29 +20,30 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sevtool.core import checks as core
 from sevtool.core.access_exceptions import with_exceptions
-from sevtool.core.exposure import AccessPath, Scope
+from sevtool.core.exposure import Scope
 from sevtool.core.incident import Status
 from sevtool.core.timeparse import format_duration, format_utc, utcnow
 from sevtool.errors import UsageError
 from sevtool.gcpause import gc_paused
-from sevtool.services.verification_baseline import Baselines, Held, Seen
+from sevtool.services.verification_baseline import Baseline, Baselines, Held, Seen
 from sevtool.services.verification_report import CheckHistory, CheckReport, authorized_dict
 from sevtool.services.verification_schedule import RecheckSchedule
 from sevtool.store import checks as q
 from sevtool.store import schedule as sched
+from sevtool.store.check_compare import Comparison
 from sevtool.store.models import CheckRow
 from sevtool.targets.base import ProbeResult, ScanResult
-from sevtool.targets.plugin import closes, plugin
+from sevtool.targets.plugin import plugin
 
 if TYPE_CHECKING:
     from sevtool.services import Workbench
     from sevtool.services.scanning import ScopeVersion
+    from sevtool.store.repository import Tx
 
 PROBE_SAMPLE = 25  # objects probed at random besides the sensitive closed ones
 EVENT_SAMPLE = 20  # objects named in a timeline event; the count is always complete
@@ -81,8 +83,8 @@ class VerificationService(RecheckSchedule, CheckHistory):
             report, objects = self._check_scope(
                 incident_id, scanned, probe_role, now=now, decision=decision, holder=holder
             )
-            # Taken once the check's working set (its findings' JSON, the baseline) is gone: the counters of
-            # 200,000 tables on top of it were a check's peak memory.
+            # Taken once the check's working set is gone: the counters of 200,000 tables on top of it were a check's
+            # peak memory.
             self.wb.table_stats.snapshot(incident_id, scanned.scope.target, objects, "check")
             return report
 
@@ -98,57 +100,43 @@ class VerificationService(RecheckSchedule, CheckHistory):
     ) -> tuple[CheckReport, list[str]]:
         """The check, recorded; and the objects in scope, for the statistics snapshot that follows it."""
         started = time.perf_counter()
-        version = scanned.version
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-baseline") as pool:
-            # The first check after a scan that found something compares with that scan's grants, which never change:
-            # a thread reads them from the store while the target answers (the client mostly waits on the server then).
-            scan_grants = (
-                pool.submit(q.scan_grants, self.store, incident_id, version)
-                if scanned.findings and not q.checked(self.store, incident_id, version)
-                else None
-            )
-            result, probe = self._observe(scanned.scope, probe_role)
-            # Reads an active access exception explains are not exposure: set apart before anything compares them.
-            exceptions = self.wb.access.review(incident_id, scanned.scope.target, result.findings, now())
-            if exceptions.findings is not result.findings:
-                result = result.model_copy(update={"findings": exceptions.findings})
-            findings_json = core.findings_json(result.findings)
-            seen = Seen(findings=core.findings_digest(findings_json), objects=core.objects_digest(result.objects))
+        result, probe = self._observe(scanned.scope, probe_role)
+        # Reads an active access exception explains are not exposure: set apart before anything compares them.
+        exceptions = self.wb.access.review(incident_id, scanned.scope.target, result.findings, now())
+        findings = exceptions.findings
+        # The comparison's tables live in the transaction that records the check: its findings are stored from them.
+        with self.store.write() as tx:
+            comparison = Comparison(tx.session)
+            staged = comparison.stage_findings(findings)
+            seen = Seen(findings=staged.digest, objects=core.objects_digest(result.objects))
             baseline, held = self.baselines.baseline(
-                incident_id, version, scanned.created_at, result, seen, scan_grants
+                comparison, incident_id, scanned.version, scanned.created_at, result.objects, seen, bool(findings)
             )
-        # The ledger and the roles reached before only explain pairs readable now: a clean check needs neither.
-        ledger = q.ledger_changes_since(self.store, incident_id, baseline.at, closes) if result.findings else []
-        role_findings = any(f.path == AccessPath.ROLE for f in result.findings)
-        outcome = core.compare(
-            result.findings,
-            set(result.objects),
-            baseline,
-            ledger=ledger,
-            known_reach=q.role_reach(self.store, incident_id, version) if role_findings else set(),
-            probe_readable=probe.get("readable_but_closed", []),
-            probe_inconclusive=probe.get("inconclusive", []),
-        )
-        ran_at = now()
-        if exceptions.exceptions:
-            outcome = with_exceptions(outcome, exceptions, q.open_regression_pairs(self.store, incident_id), ran_at)
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        report = self._record(
-            incident_id,
-            version,
-            result,
-            outcome,
-            findings_json,
-            baseline,
-            probe,
-            ran_at,
-            duration_ms,
-            decision,
-            seen,
-            held,
-            holder,
-            [authorized_dict(a) for a in exceptions.authorized],
-        )
+            outcome = self.baselines.compare(
+                comparison, incident_id, scanned.version, findings, staged, baseline, exceptions, probe
+            )
+            ran_at = now()
+            if exceptions.exceptions:
+                outcome = with_exceptions(outcome, exceptions, q.open_regression_pairs(self.store, incident_id), ran_at)
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            report = self._record(
+                tx,
+                comparison,
+                incident_id,
+                scanned.version,
+                result,
+                outcome,
+                baseline,
+                probe,
+                ran_at,
+                duration_ms,
+                decision,
+                seen,
+                held,
+                holder,
+                [authorized_dict(a) for a in exceptions.authorized],
+            )
+            comparison.drop()
         return report, list(result.objects)
 
     def _scope(self, incident_id: int) -> ScopeVersion:
@@ -190,12 +178,13 @@ class VerificationService(RecheckSchedule, CheckHistory):
 
     def _record(
         self,
+        tx: Tx,
+        comparison: Comparison,
         incident_id: int,
         version: int,
         result: ScanResult,
         outcome: core.CheckOutcome,
-        findings_json: list[bytes],
-        baseline: core.Baseline,
+        baseline: Baseline,
         probe: dict,
         ran_at: datetime,
         duration_ms: int,
@@ -205,76 +194,75 @@ class VerificationService(RecheckSchedule, CheckHistory):
         holder: str | None = None,
         authorized: list[dict] | None = None,
     ) -> CheckReport:
-        """One transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the watch lock."""
-        with self.store.write() as tx:
-            row = tx.incident_row(incident_id)
-            number = q.next_check_number(tx.session, incident_id)
-            check = q.add_check(
-                tx.session,
-                CheckRow(
-                    incident_id=incident_id,
-                    number=number,
-                    scope_version=version,
-                    scheduled_at=decision.run.due_at if decision else None,
-                    ran_at=ran_at,
-                    duration_ms=duration_ms,
-                    clean=outcome.clean,
-                    exposed_objects=outcome.exposed_objects,
-                    findings=len(outcome.findings),
-                    regressions=len(outcome.regressions),
-                    probe=probe,
-                    summary={
-                        "baseline": baseline.label,
-                        "objects_in_scope": len(result.objects),
-                        "remaining_pairs": outcome.remaining,
-                        "closed_since_baseline": outcome.closed_since,
-                        "new_objects": outcome.new_objects[:100],
-                        "new_object_count": len(outcome.new_objects),
-                        "by_path": outcome.by_path,
-                        "by_dss": outcome.by_dss,
-                        "authorized": authorized or [],
-                        q.READABLE_PAIRS: len(outcome.readable),
-                        q.FINDINGS_DIGEST: seen.findings,
-                        q.OBJECTS_DIGEST: seen.objects,
-                    },
-                ),
-                findings_json,
-                result.objects,
-                same_as=held.findings,
-                objects_in=held.objects,
-            )
-            slot = self._finish_slots(tx, incident_id, decision, holder, check.id, ran_at) if decision else None
-            verified = outcome.clean and row.verified_at is None
-            self._append_check_event(
-                tx,
-                incident_id,
-                number,
-                outcome,
-                baseline,
-                len(result.objects),
-                probe,
-                slot,
-                duration_ms,
-                ran_at,
-                authorized or [],
-                verified=verified,
-                unverified=not outcome.clean and row.verified_at is not None,
-            )
-            # verified_at is when the current clean streak began: after a regression it names the check that closed
-            # access again, not the one before the fix failed.
-            if not outcome.clean:
-                row.verified_at = None
-            elif verified:
-                row.verified_at = ran_at
-            self._record_regressions(tx, incident_id, check.id, number, outcome, ran_at)
-            self._move_status(tx, row, number, outcome, ran_at)
-            if outcome.regressions:
-                self._new_round(tx, row, check.id, ran_at, "Regression")
-            elif slot and not outcome.clean and not sched.round_open(tx.session, row.id, slot["round"]):
-                # The round's last re-check still found access: that check cannot be the clean one resolving needs.
-                self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
-            status = Status(row.status)
-        self.baselines.remember(held.findings or check.id, outcome.findings)
+        """In the check's transaction; a scheduled check (`decision`) is recorded only while `holder` still holds the
+        watch lock."""
+        row = tx.incident_row(incident_id)
+        number = q.next_check_number(tx.session, incident_id)
+        check = q.add_check(
+            tx.session,
+            CheckRow(
+                incident_id=incident_id,
+                number=number,
+                scope_version=version,
+                scheduled_at=decision.run.due_at if decision else None,
+                ran_at=ran_at,
+                duration_ms=duration_ms,
+                clean=outcome.clean,
+                exposed_objects=outcome.exposed_objects,
+                findings=len(outcome.findings),
+                regressions=len(outcome.regressions),
+                probe=probe,
+                summary={
+                    "baseline": baseline.label,
+                    "objects_in_scope": len(result.objects),
+                    "remaining_pairs": outcome.remaining,
+                    "closed_since_baseline": outcome.closed_since,
+                    "new_objects": outcome.new_objects[:100],
+                    "new_object_count": len(outcome.new_objects),
+                    "by_path": outcome.by_path,
+                    "by_dss": outcome.by_dss,
+                    "authorized": authorized or [],
+                    q.READABLE_PAIRS: outcome.readable_pairs,
+                    q.FINDINGS_DIGEST: seen.findings,
+                    q.OBJECTS_DIGEST: seen.objects,
+                },
+            ),
+            comparison,
+            result.objects,
+            same_as=held.findings,
+            objects_in=held.objects,
+        )
+        slot = self._finish_slots(tx, incident_id, decision, holder, check.id, ran_at) if decision else None
+        verified = outcome.clean and row.verified_at is None
+        self._append_check_event(
+            tx,
+            incident_id,
+            number,
+            outcome,
+            baseline,
+            len(result.objects),
+            probe,
+            slot,
+            duration_ms,
+            ran_at,
+            authorized or [],
+            verified=verified,
+            unverified=not outcome.clean and row.verified_at is not None,
+        )
+        # verified_at is when the current clean streak began: after a regression it names the check that closed
+        # access again, not the one before the fix failed.
+        if not outcome.clean:
+            row.verified_at = None
+        elif verified:
+            row.verified_at = ran_at
+        self._record_regressions(tx, comparison, incident_id, check.id, number, outcome, ran_at)
+        self._move_status(tx, row, number, outcome, ran_at)
+        if outcome.regressions:
+            self._new_round(tx, row, check.id, ran_at, "Regression")
+        elif slot and not outcome.clean and not sched.round_open(tx.session, row.id, slot["round"]):
+            # The round's last re-check still found access: that check cannot be the clean one resolving needs.
+            self._new_round(tx, row, check.id, ran_at, "Access remaining at the schedule's last re-check")
+        status = Status(row.status)
         return CheckReport(
             incident_id=incident_id,
             check_id=check.id,
@@ -296,7 +284,7 @@ class VerificationService(RecheckSchedule, CheckHistory):
         incident_id: int,
         number: int,
         outcome: core.CheckOutcome,
-        baseline: core.Baseline,
+        baseline: Baseline,
         in_scope: int,
         probe: dict,
         slot: dict | None,
@@ -348,9 +336,16 @@ class VerificationService(RecheckSchedule, CheckHistory):
 
     @staticmethod
     def _record_regressions(
-        tx, incident_id: int, check_id: int, number: int, outcome: core.CheckOutcome, at: datetime
+        tx,
+        comparison: Comparison,
+        incident_id: int,
+        check_id: int,
+        number: int,
+        outcome: core.CheckOutcome,
+        at: datetime,
     ) -> None:
-        q.close_regressions(tx.session, incident_id, outcome.readable, at, f"check {number}")
+        breaches = {(b.object_fqn, b.principal) for b in outcome.exception_breaches}
+        comparison.close_regressions(incident_id, breaches, at, f"check {number}")
         q.add_regressions(
             tx.session,
             incident_id,

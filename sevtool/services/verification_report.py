@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,7 @@ def authorized_dict(a: Authorized) -> dict:
     }
 
 
-def _made(items: Sequence[Any], convert: Callable[[Any], Any]) -> list:
+def _made(items: Iterable[Any], convert: Callable[[Any], Any]) -> list:
     return [convert(item) for item in items]
 
 
@@ -72,7 +72,7 @@ class CheckReport:
     def clean(self) -> bool:
         return self.outcome.clean
 
-    def as_dict(self, *, rows: Callable[[Sequence[Any], Callable[[Any], Any]], Any] = _made) -> dict:
+    def as_dict(self, *, rows: Callable[[Iterable[Any], Callable[[Any], Any]], Any] = _made) -> dict:
         """`rows(items, convert)` makes each long list: a list by default; the CLI's `--json` passes one that converts
         each item as it is written (`cli.output.streamed`), so 45,000 remaining findings are never all dicts at once."""
         out = self.outcome

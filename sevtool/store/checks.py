@@ -1,10 +1,11 @@
-"""Store queries for verification: checks and what each found, regressions (the re-check schedule: store.schedule).
+"""Store queries for verification: checks and what each found, regressions (the re-check schedule: store.schedule;
+a check's comparison: store.check_compare).
 
 Writes take the `Tx` of a `Store.write()`, so a check, its regressions, the timeline events and the
 status change commit together. Findings and regressions are written through the driver (COPY on
 PostgreSQL, one executemany on SQLite): a check over 45,000 exposed tables must not pay for one ORM
-object, or SQLAlchemy's per-row parameter processing, per row. What a comparison reads back (the
-previous check's grants, the ledger) is selected as plain columns, never rebuilt into models.
+object, or SQLAlchemy's per-row parameter processing, per row. A check's comparison with its baseline and the
+ledger is made in SQL (store.check_compare), never by rebuilding models.
 
 A check's summary stays small: the objects it saw are kept as a digest, and as a compressed list
 (`objects_packed`) only in the check that first saw that set; later checks point at it (`objects_of_check`).
@@ -14,22 +15,20 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
-from sqlalchemy import Text, cast, func, update
+from sqlalchemy import Text, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from sevtool.core.checks import CheckState, LedgerChange
+from sevtool.core.checks import CheckState
 from sevtool.core.exposure import Finding
-from sevtool.core.plan import Closes
 from sevtool.core.timeparse import as_utc
 from sevtool.store import bulk
 from sevtool.store.models import (
-    DETAIL_OF_ACTION,
-    ActionDetailRow,
     ActionRow,
     CheckFindingRow,
     CheckRow,
@@ -38,6 +37,9 @@ from sevtool.store.models import (
     ScopeRow,
 )
 from sevtool.store.repository import Store
+
+if TYPE_CHECKING:
+    from sevtool.store.check_compare import Comparison
 
 # Summary keys this module owns.
 FINDINGS_OF = "findings_of_check"  # findings unchanged since that check, stored there
@@ -62,13 +64,13 @@ def next_check_number(session: Session, incident_id: int) -> int:
 def add_check(
     session: Session,
     row: CheckRow,
-    findings_as_json: list[bytes],
+    findings: Comparison,
     objects: Iterable[str],
     *,
     same_as: int | None = None,
     objects_in: int | None = None,
 ) -> CheckRow:
-    """Store a check and what remained (each finding as `core.checks.findings_json` wrote it).
+    """Store a check and what remained (the findings its comparison staged).
 
     `same_as`: an earlier check whose stored findings are exactly these, so a watch over an incident still
     exposed on 45,000 tables does not write them again at every check. `objects_in`: an earlier check
@@ -79,14 +81,8 @@ def add_check(
     row.summary = {**row.summary, **extra}
     session.add(row)
     session.flush()
-    if findings_as_json and same_as is None:
-        check_id = row.id  # read once: an ORM attribute costs a lookup per access, 45,000 times here
-        bulk.insert_rows(
-            session,
-            CheckFindingRow.__table__.name,
-            ("check_id", "detail"),
-            ((check_id, text.decode()) for text in findings_as_json),
-        )
+    if row.findings and same_as is None:
+        findings.store_findings(row.id)
     return row
 
 
@@ -175,24 +171,6 @@ def check_findings(store: Store, check_id: int) -> list[Finding]:
     return _FINDINGS.validate_json("[" + ",".join(texts) + "]")
 
 
-def check_grants(store: Store, check_id: int) -> list[tuple[str, str, str, str, str]]:
-    """(schema, object name, principal, grantee, path) of each finding stored with a check (pass
-    `findings_check_id`): all a comparison needs, extracted by the database instead of rebuilt as findings."""
-    detail = CheckFindingRow.detail
-    query = sa_select(
-        *(detail[key].as_string() for key in ("schema_name", "object_name", "principal", "grantee", "path"))
-    ).where(CheckFindingRow.check_id == check_id)
-    # Read while the target is being scanned, so held at the check's peak: the values that repeat (schema, principal,
-    # grantee, path) are one string each, not one per row.
-    shared: dict[str, str] = {}
-    share = shared.setdefault
-    with store.read() as s:
-        return [
-            (share(schema, schema), name, share(principal, principal), share(grantee, grantee), share(path, path))
-            for schema, name, principal, grantee, path in s.connection().execute(query)
-        ]
-
-
 def scan_pair_count(store: Store, incident_id: int, version: int) -> int:
     """How many object x principal pairs a scope version found readable."""
     pairs = (
@@ -205,50 +183,7 @@ def scan_pair_count(store: Store, incident_id: int, version: int) -> int:
         return s.connection().execute(sa_select(func.count()).select_from(pairs.subquery())).scalar_one()
 
 
-def scan_grants(store: Store, incident_id: int, version: int) -> list[tuple[str, str, str, str, str]]:
-    """The same for the findings of a scope version."""
-    query = (
-        sa_select(
-            FindingRow.schema_name, FindingRow.object_name, FindingRow.principal, FindingRow.grantee, FindingRow.path
-        )
-        .join(ScopeRow, ScopeRow.id == FindingRow.scope_id)
-        .where(ScopeRow.incident_id == incident_id, ScopeRow.version == version)
-    )
-    # Read while the target is being scanned, so held at the check's peak: the values that repeat (schema, principal,
-    # grantee, path) are one string each, not one per row.
-    shared: dict[str, str] = {}
-    share = shared.setdefault
-    with store.read() as s:
-        return [
-            (share(schema, schema), name, share(principal, principal), share(grantee, grantee), share(path, path))
-            for schema, name, principal, grantee, path in s.connection().execute(query)
-        ]
-
-
 # --- regressions ------------------------------------------------------------------------------
-
-
-def close_regressions(
-    session: Session, incident_id: int, readable: set[tuple[str, str]], at: datetime, closed_by: str
-) -> int:
-    """Open regressions whose object x principal is no longer readable are closed by this check."""
-    open_rows = (
-        session.connection()
-        .execute(
-            sa_select(RegressionRow.id, RegressionRow.object_fqn, RegressionRow.principal).where(
-                RegressionRow.incident_id == incident_id, RegressionRow.closed_at.is_(None)
-            )
-        )
-        .all()
-    )
-    closing = [row_id for row_id, obj, principal in open_rows if (obj, principal) not in readable]
-    for start in range(0, len(closing), _CHUNK):
-        session.execute(
-            update(RegressionRow)
-            .where(RegressionRow.id.in_(closing[start : start + _CHUNK]))
-            .values(closed_at=at, closed_by=closed_by)
-        )
-    return len(closing)
 
 
 def regressions(store: Store, incident_id: int) -> list[RegressionRow]:
@@ -290,55 +225,6 @@ def add_regressions(
 
 
 # --- the ledger, as verification needs it ----------------------------------------------------------
-
-
-def ledger_changes_since(
-    store: Store, incident_id: int, since: datetime | None, closes: Callable[[str, str], Closes]
-) -> list[LedgerChange]:
-    """Grants the ledger closed (applied) or restored (undone) after `since`, one per distinct grant.
-
-    `closes(action kind, object kind)`: what an action closes, as the target plug-in that planned it declares.
-
-    Only the fields a comparison needs are extracted from each action's JSON, by the database:
-    decoding 45,000 whole actions (SQL, prior ACLs) in Python took seconds.
-    """
-    detail = ActionDetailRow.detail
-    query = (
-        sa_select(
-            ActionRow.kind,
-            ActionRow.status,
-            detail["object_kind"].as_string(),
-            detail["grantee"].as_string(),
-            detail["schema_name"].as_string(),
-            detail["object_name"].as_string(),
-        )
-        .distinct()
-        .join(ActionDetailRow, DETAIL_OF_ACTION)
-        .where(ActionRow.incident_id == incident_id, ActionRow.status.in_(("applied", "undone")))
-    )
-    if since is not None:
-        query = query.where(ActionRow.updated_at > since)
-    with store.read() as s:
-        rows = s.connection().execute(query).all()
-    changes = []
-    for kind, status, object_kind, grantee, schema_name, object_name in rows:
-        undone = status == "undone"
-        closed = closes(kind, object_kind or "")
-        if closed is Closes.ROLE:
-            # A membership removed: the role (the finding's grantee) no longer reaches anything through that member.
-            changes.append(LedgerChange(grantee=object_name or "", object_fqn=None, undone=undone))
-        elif closed is Closes.CONTAINER:
-            # A container (a catalog or schema securable), named as the target names it (a catalog has no parent).
-            fqn = f"{schema_name}.{object_name}" if schema_name else object_name or ""
-            changes.append(LedgerChange(grantee=grantee or "", object_fqn=fqn, undone=undone, container=True))
-        else:
-            # Named as findings name objects (schema.object, no column).
-            changes.append(
-                LedgerChange(
-                    grantee=grantee or "", object_fqn=f"{schema_name or ''}.{object_name or ''}", undone=undone
-                )
-            )
-    return changes
 
 
 def role_reach(store: Store, incident_id: int, version: int) -> set[tuple[str, str]]:

@@ -51,7 +51,7 @@ def test_an_active_exception_explains_its_own_grant_and_nothing_beyond_it():
     ]
     checked = review([exc], [own, *beyond], {}, T0 + timedelta(hours=1))
     assert [(a.exception.number, a.object_fqn) for a in checked.authorized] == [(1, "hr.chats")]
-    assert checked.findings == beyond and checked.breaches == []
+    assert list(checked.findings) == beyond and len(checked.findings) == len(beyond) and checked.breaches == []
     after = review([exc], [own], {}, T0 + timedelta(hours=2))  # expiry is exclusive: at `until` it no longer holds
     assert after.findings == [own] and after.authorized == []
 
